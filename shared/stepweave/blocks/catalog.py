@@ -1,0 +1,174 @@
+"""The block-type catalog: the one place a block type is declared.
+
+Each entry says how the block runs (``native``: compiled to Step Functions states, no
+Lambda; ``handler``: a Lambda block handler; ``container``: loop/parallel), which
+parameters it takes (a pydantic model: unknown or mistyped params are validation
+errors) and which output fields references may read (Sim's output shapes).
+
+Adding a block type = a params model + an entry here (+ a handler module and a
+lowering in ``stepweave.compiler.blocks`` when it needs one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow"]
+
+FieldType = Literal["string", "number", "boolean", "object", "array", "files", "plain", "json", "any"]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class InputField(_Params):
+    """A typed field of a start block's input format (or an approval form)."""
+
+    name: str = Field(min_length=1)
+    type: FieldType = "string"
+    value: Any = None
+    description: str = ""
+    id: str | None = None
+
+
+class StartParams(_Params):
+    inputFormat: list[InputField] = Field(default_factory=list)
+
+
+class FunctionParams(_Params):
+    code: str = Field(min_length=1)
+    language: Literal["javascript"] = "javascript"
+    timeoutMs: int = Field(default=10_000, ge=1, le=900_000)
+    memoryMb: int = Field(default=128, ge=16, le=1024)
+
+
+class ApiParams(_Params):
+    url: str = ""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    params: Any = None
+    headers: Any = None
+    body: Any = None
+    timeout: int = Field(default=300_000, ge=1, le=600_000)
+    retries: int = Field(default=0, ge=0, le=10)
+    retryDelayMs: int = Field(default=500, ge=0)
+    retryMaxDelayMs: int = Field(default=30_000, ge=0)
+    retryNonIdempotent: bool = False
+
+
+class ConditionRow(_Params):
+    id: str = Field(min_length=1)
+    title: str = "if"
+    value: str = ""
+
+
+class ConditionParams(_Params):
+    conditions: list[ConditionRow] = Field(min_length=1)
+
+
+class Assignment(_Params):
+    variableName: str = Field(min_length=1)
+    value: Any = ""
+    type: Literal["plain", "string", "number", "boolean", "object", "array"] | None = None
+    id: str | None = None
+    variableId: str | None = None
+
+
+class VariablesParams(_Params):
+    variables: list[Assignment] = Field(default_factory=list)
+
+
+class WaitParams(_Params):
+    timeValue: str | int | float = "10"
+    timeUnit: Literal["seconds", "minutes"] = "seconds"
+    async_: bool = Field(default=False, alias="async")
+    timeUnitLong: Literal["minutes", "hours", "days"] = "minutes"
+
+
+class ResponseRow(_Params):
+    name: str = Field(min_length=1)
+    type: FieldType = "string"
+    value: Any = None
+    id: str | None = None
+
+
+class ResponseParams(_Params):
+    dataMode: Literal["structured", "json"] = "json"
+    builderData: list[ResponseRow] = Field(default_factory=list)
+    data: Any = None
+    status: int | str | None = None
+    headers: dict[str, str] | list[Any] | None = None
+
+
+class LoopParams(_Params):
+    loopType: Literal["for", "forEach", "while", "doWhile"] = "for"
+    count: int = Field(default=5, ge=1, le=100_000)
+    collection: Any = None
+    whileCondition: str = ""
+    doWhileCondition: str = ""
+
+
+class ParallelParams(_Params):
+    parallelType: Literal["count", "collection"] = "count"
+    count: int = Field(default=5, ge=1, le=10_000)
+    collection: Any = None
+    batchSize: int = Field(default=20, ge=1, le=20)
+
+
+Kind = Literal["trigger", "native", "handler", "container"]
+
+
+@dataclass(frozen=True)
+class BlockType:
+    name: str
+    kind: Kind
+    params: type[_Params]
+    outputs: tuple[str, ...]
+    handler: str | None = None
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    retryable: bool = False
+    inner_outputs: tuple[str, ...] = field(default=())
+
+    @property
+    def is_container(self) -> bool:
+        return self.kind == "container"
+
+
+CATALOG: dict[str, BlockType] = {
+    t.name: t
+    for t in (
+        BlockType("start", "trigger", StartParams, ("input", "conversationId", "files"),
+                  aliases=("start_trigger", "starter"),
+                  description="Where a run starts; its input format types the run input."),
+        BlockType("function", "handler", FunctionParams, ("result", "stdout"), handler="function",
+                  retryable=True, description="JavaScript in a V8 sandbox."),
+        BlockType("api", "handler", ApiParams, ("data", "status", "headers"), handler="api",
+                  retryable=True, description="An HTTP request."),
+        BlockType("condition", "native", ConditionParams,
+                  ("conditionResult", "selectedPath", "selectedOption"),
+                  description="If / else if / else, evaluated by Step Functions."),
+        BlockType("variables", "native", VariablesParams, (),
+                  description="Assigns workflow variables."),
+        BlockType("wait", "native", WaitParams, ("waitDuration", "status"),
+                  description="Pauses the path for a while (a Wait state)."),
+        BlockType("response", "native", ResponseParams, ("data", "status", "headers"),
+                  description="Ends the whole run with data, status and headers."),
+        BlockType("loop", "container", LoopParams, ("results",),
+                  inner_outputs=("index", "iteration", "currentItem", "item", "items"),
+                  description="for / forEach / while / doWhile over its child blocks."),
+        BlockType("parallel", "container", ParallelParams, ("results",),
+                  inner_outputs=("index", "currentItem", "items"),
+                  description="Runs its child blocks once per branch, concurrently."),
+    )
+}
+
+_BY_ALIAS = {alias: t for t in CATALOG.values() for alias in (t.name, *t.aliases)}
+
+
+def block_type(name: str) -> BlockType | None:
+    """The catalog entry for a type name or alias, or None."""
+    return _BY_ALIAS.get(name)

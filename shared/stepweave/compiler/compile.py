@@ -1,0 +1,106 @@
+"""``compile_workflow``: Workflow -> ASL definition + manifest (pure, deterministic)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from stepweave.compiler.blocks import wait_seconds
+from stepweave.compiler.exprs import entries
+from stepweave.compiler.graph import Graph, build_graph
+from stepweave.compiler.lower import Ctx, Lowerer, patch
+from stepweave.compiler.validate import validate_graph
+from stepweave.errors import Problem, WorkflowError
+from stepweave.workflow.model import Workflow
+
+__all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]
+
+MAX_DEFINITION_BYTES = 1_048_576
+EXPRESS_LIMIT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class CompiledWorkflow:
+    name: str
+    definition: dict[str, Any]
+    workflow_type: str  # "STANDARD" | "EXPRESS"
+    handlers: tuple[str, ...]
+
+    def definition_json(self) -> str:
+        return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def substitutions(self, arn_for: dict[str, str]) -> str:
+        text = json.dumps(self.definition, separators=(",", ":"), ensure_ascii=False)
+        for handler in self.handlers:
+            text = text.replace("${Handler_" + handler + "}", arn_for[handler])
+        return text
+
+
+def _choose_type(graph: Graph, file: str) -> tuple[str, list[Problem]]:
+    reasons = []
+    for node in graph.nodes:
+        block = graph.blocks[node]
+        if block.type == "wait" and (block.params.get("async")
+                                      or wait_seconds(block.params) > EXPRESS_LIMIT_SECONDS):
+            reasons.append(f"block '{block.id}' waits longer than Express allows (5 minutes)")
+        if block.type == "loop" and block.params.get("loopType") in ("while", "doWhile"):
+            reasons.append(f"loop '{block.id}' has no fixed bound")
+    requested = graph.workflow.type
+    if requested == "express" and reasons:
+        return "EXPRESS", [Problem(file, f"workflow type 'express' is not possible: {r}", None, "type")
+                           for r in reasons]
+    if requested == "express":
+        return "EXPRESS", []
+    if requested == "standard" or reasons:
+        return "STANDARD", []
+    return "EXPRESS", []
+
+
+def _final_output(lw: Lowerer, ctx: Ctx) -> str:
+    terminals = [n for n in lw.graph.region(None) if not lw.graph.outgoing(n)]
+    if not terminals:
+        return "{}"
+    items = [lw.visible(n, ctx) for n in terminals]
+    return f"($e := {entries(items)}; $exists($e) ? $e[-1].o : {{}})"
+
+
+def compile_graph(graph: Graph) -> tuple[dict[str, Any], Lowerer]:
+    lw = Lowerer(graph)
+    scope = lw.new_scope(None)
+    ctx = Ctx(scope, [], top=True)
+    states: dict[str, Any] = {}
+    entry, dangling = lw.emit(lw.region_tree(None), ctx, states)
+    done = lw.names.take("Done")
+    states[done] = {"Type": "Pass", "Output": "{% " + _final_output(lw, ctx) + " %}", "End": True}
+    patch(dangling, done)
+    if lw.response_catchers:
+        respond = lw.names.take("Respond")
+        states[respond] = {"Type": "Succeed"}
+        for state in lw.response_catchers:
+            for catch in state.get("Catch", []):
+                if catch.get("Next") == "__RESPOND__":
+                    catch["Next"] = respond
+    if scope.fail_state is not None:
+        states[scope.fail_state] = states.pop(scope.fail_state)
+    definition = {"Comment": f"Stepweave workflow {graph.workflow.name}",
+                  "QueryLanguage": "JSONata", "StartAt": entry or done, "States": states}
+    return definition, lw
+
+
+def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWorkflow:
+    """Validate and compile. Raises ``WorkflowError`` listing every problem."""
+    graph = build_graph(workflow, file)
+    problems = list(graph.problems) + validate_graph(graph)
+    if problems:
+        raise WorkflowError(problems)
+    workflow_type, type_problems = _choose_type(graph, file)
+    definition, lw = compile_graph(graph)
+    problems = type_problems + [Problem(file, message, node, field) for node, field, message in lw.problems]
+    size = len(json.dumps(definition, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_DEFINITION_BYTES:
+        problems.append(Problem(file, f"compiled definition is {size} bytes; Step Functions "
+                                      f"allows {MAX_DEFINITION_BYTES}"))
+    if problems:
+        raise WorkflowError(problems)
+    return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)))

@@ -1,0 +1,165 @@
+"""Loops (a Choice back-edge in the enclosing scope) and parallels (a Map state).
+
+Loops iterate with a Choice back-edge rather than a Map so that, as in Sim, a block
+in the body sees its own previous iteration's output and, after the loop, the last
+iteration's output. Parallels are Map states (branches isolated, ``MaxConcurrency``
+= batch size); each iteration exports its outputs so that after the parallel
+``<block.x>`` reads branch 0, as in Sim, and ``<P.results>`` lists every branch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stepweave.compiler.exprs import entries, jstr
+from stepweave.compiler.refs import is_sole_ref
+from stepweave.compiler.resolve import RefError, jsonata_error
+
+if TYPE_CHECKING:
+    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
+
+__all__ = ["emit_loop", "emit_parallel"]
+
+
+def _js(expr: str) -> str:
+    return "{% " + expr + " %}"
+
+
+def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
+    """forEach items / parallel distribution (SIM-COMPAT §2.6.5) as JSONata."""
+    site = lw.site(node, ctx)
+    if isinstance(raw, (list, dict)):
+        expr = jstr(raw)
+    elif isinstance(raw, str) and is_sole_ref(raw.strip()):
+        ref = is_sole_ref(raw.strip())
+        assert ref is not None
+        try:
+            expr = lw.resolver.resolve(ref, site) or "null"
+        except RefError as exc:
+            site.problems.append(str(exc))
+            expr = "null"
+    elif isinstance(raw, str) and raw.strip():
+        import json
+
+        try:
+            expr = jstr(json.loads(raw.replace("'", '"')))
+        except ValueError:
+            site.problems.append(f"collection {raw!r} is neither a reference nor a JSON array")
+            expr = "[]"
+    else:
+        site.problems.append(f"a {kind} over a collection needs a 'collection'")
+        expr = "[]"
+    lw.report(node, site, "params.collection")
+    bad = jsonata_error(f"{kind} collection did not resolve to an array or object")
+    return (f'($c := {expr}; $type($c) = "array" ? $c : $type($c) = "object" ? '
+            f'$each($c, function($v, $k){{ [[$k, $v]] }}) : $type($c) = "null" ? [] : {bad})')
+
+
+def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
+    from stepweave.compiler.jsexpr import JsExprError, translate_condition
+    from stepweave.compiler.refs import Ref
+
+    site = lw.site(node, ctx)
+    inner_site = lw.site(node, type(ctx)(ctx.scope, [node, *ctx.containers], ctx.top, node))
+
+    def resolve(inner: str) -> str:
+        try:
+            return lw.resolver.resolve(Ref(0, 0, inner), inner_site) or "null"
+        except RefError as exc:
+            site.problems.append(str(exc))
+            return "null"
+
+    try:
+        expr = translate_condition(source, resolve)
+    except JsExprError as exc:
+        site.problems.append(f"loop condition: {exc}")
+        expr = "false"
+    site.problems += inner_site.problems
+    lw.report(node, site, "params.whileCondition")
+    return expr
+
+
+def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    from stepweave.compiler.lower import Ctx as _Ctx, patch
+
+    block = lw.graph.blocks[node]
+    params, stem = block.params, lw.stems[node]
+    ltype = params.get("loopType", "for")
+    body_ctx = _Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
+    body_nodes = [n for n in lw.graph.nodes if node in lw.graph.ancestors_containers(n)]
+    init_assign: dict[str, Any] = {f"i_{stem}": 0, f"r_{stem}": [], f"it_{stem}": None}
+    init_assign[f"its_{stem}"] = (_js(_collection(lw, node, ctx, params.get("collection"), "forEach"))
+                                  if ltype == "forEach" else [])
+    for child in body_nodes:  # previous-iteration values start empty
+        ctx.scope.define_block(child)
+        init_assign[lw.bvar(child, ctx.scope)] = None
+        init_assign[lw.tvar(child, ctx.scope)] = None
+    count = int(params.get("count") or 5)
+    i = f"$i_{stem}"
+    if ltype == "for":
+        cond = f"{i} < {count}"
+    elif ltype == "forEach":
+        cond = f"{i} < $count($its_{stem})"
+    elif ltype == "while":
+        cond = f"({_loop_condition(lw, node, ctx, params.get('whileCondition') or 'false')}) = true"
+    else:
+        source = params.get("doWhileCondition") or ""
+        cond = (f"{i} = 0 or ({_loop_condition(lw, node, ctx, source)}) = true" if source.strip()
+                else f"{i} < {count}")
+    label = block.name
+    init_name = lw.names.take(f"{label} start")
+    check_name = lw.names.take(f"{label} continue?")
+    next_name = lw.names.take(f"{label} next")
+    exit_name = lw.names.take(f"{label} end")
+    rule: dict[str, Any] = {"Condition": _js(cond), "Assign": {}}
+    body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, states)
+    rule["Next"] = body_entry or next_name
+    patch(body_dangling, next_name)
+    resets = {lw.tvar(c, ctx.scope): None for c in body_nodes}
+    rule["Assign"] = {**resets, f"it_{stem}": _js(f"$its_{stem}[{i}]" if ltype == "forEach" else "null")}
+    children = [(lw.bvar(c, ctx.scope), lw.tvar(c, ctx.scope)) for c in lw.graph.region(node)]
+    it = entries(children) if children else "undefined"
+    states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": check_name}
+    states[check_name] = {"Type": "Choice", "Choices": [rule], "Default": exit_name}
+    states[next_name] = {"Type": "Pass", "Output": {}, "Next": check_name, "Assign": {
+        f"i_{stem}": _js(f"{i} + 1"),
+        f"r_{stem}": _js(f"($e := {it}; $exists($e) ? $append($r_{stem}, [[$e.o]]) : $r_{stem})")}}
+    exit_state = {"Type": "Pass", "Output": {}, "Assign": {
+        lw.bvar(node, ctx.scope): _js(f'{{"results": $r_{stem}}}'), lw.tvar(node, ctx.scope): _js("$millis()")}}
+    states[exit_name] = exit_state
+    return init_name, [(exit_state, "Next")]
+
+
+def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    from stepweave.compiler.blocks import add_container_catches
+    from stepweave.compiler.lower import Ctx as _Ctx
+
+    block = lw.graph.blocks[node]
+    params, stem = block.params, lw.stems[node]
+    if params.get("parallelType", "count") == "collection":
+        items = _collection(lw, node, ctx, params.get("collection"), "Parallel")
+        item_expr = "$states.context.Map.Item.Value"
+        items_var = _js(items)
+    else:
+        items = f"[0..{int(params.get('count') or 5) - 1}]"
+        item_expr, items_var = "null", []
+    name = lw.names.take(block.name)
+    inner_ctx = _Ctx(ctx.scope, [node, *ctx.containers], False)
+    init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
+            f"its_{stem}": _js("$states.input.items")}
+    program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,
+                                       tail=lw.graph.region(node))
+    assign = lw.import_exports([scope], ctx, "$states.result", first_only=True)
+    assign[lw.bvar(node, ctx.scope)] = _js(
+        '{"results": $reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])}')
+    assign[lw.tvar(node, ctx.scope)] = _js("$millis()")
+    ctx.scope.define_block(node)
+    program["ProcessorConfig"] = {"Mode": "INLINE"}
+    state: dict[str, Any] = {
+        "Type": "Map", "Items": _js(items), "MaxConcurrency": int(params.get("batchSize") or 20),
+        "ItemSelector": {"index": _js("$states.context.Map.Item.Index"), "item": _js(item_expr),
+                         "items": items_var},
+        "ItemProcessor": program, "Assign": assign, "Output": {}}
+    add_container_catches(lw, state, ctx, states)
+    states[name] = state
+    return name, [(state, "Next")]

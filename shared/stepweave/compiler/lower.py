@@ -1,0 +1,275 @@
+"""Lowering the graph IR to Amazon States Language (JSONata).
+
+Regions (the top level, each loop/parallel body) are scheduled into nested
+sequences and fork/joins (``schedule``), then emitted back to front so that every
+state knows its ``Next``. Each block may be preceded by a *guard*: a Choice that
+runs it only if one of its incoming edges fired (Sim's activation rule) and
+otherwise marks it skipped. Joins therefore run once, after every input settled,
+whatever the order branches finish in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepweave.compiler import blocks as block_emitters
+from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
+from stepweave.compiler.graph import GEdge, Graph
+from stepweave.compiler.naming import StateNames, var_stem
+from stepweave.compiler.resolve import Resolver, Site
+from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule
+from stepweave.compiler.scope import Scope
+
+__all__ = ["Lowerer", "Ctx", "Dangling", "patch", "RESPONSE_ERROR", "BLOCK_FAILED_ERROR"]
+
+RESPONSE_ERROR = "Stepweave.Response"
+BLOCK_FAILED_ERROR = "Stepweave.BlockFailed"
+
+_WEIGHT = {"function": 1.0, "api": 1.0, "wait": 1.0}
+
+
+@dataclass
+class Ctx:
+    scope: Scope
+    containers: list[str]  # enclosing containers, innermost first
+    top: bool  # directly in the top-level program (not in a branch or iteration)
+    loop: str | None = None  # innermost loop whose body shares this scope
+
+
+@dataclass
+class Lowerer:
+    graph: Graph
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.names = StateNames()
+        taken: set[str] = set()
+        self.stems = {b.id: var_stem(b.id, taken) for b in self.graph.workflow.blocks}
+        wtaken: set[str] = set()
+        self.wstems = {v.name: var_stem(v.name, wtaken) for v in self.graph.workflow.variables}
+        self.resolver = Resolver(self.graph)
+        self.resolver.bind_stems(self.stems)
+        self.scope_count = 0
+        self.handlers: set[str] = set()
+        self.response_in_branch = False
+        self.response_catchers: list[dict[str, Any]] = []
+        self.guarded = self._compute_guards()
+
+    # -- analysis -----------------------------------------------------------------------
+
+    def may_error_output(self, node: str) -> bool:
+        block = self.graph.blocks[node]
+        if self.graph.has_error_edge(node):
+            return True
+        if block.type == "variables":
+            return any(isinstance(v, dict) and v.get("variableName") == "error"
+                       for v in block.params.get("variables") or [])
+        return False
+
+    def _compute_guards(self) -> dict[str, bool]:
+        guarded: dict[str, bool] = {}
+        order = self._topo_all()
+        for node in order:
+            inc = self.graph.incoming(node)
+            if node == self.graph.trigger or not inc:
+                guarded[node] = False
+                continue
+            guarded[node] = not any(
+                e.handle in ("source", None) and not guarded[e.source]
+                and not self.may_error_output(e.source) for e in inc)
+        return guarded
+
+    def _topo_all(self) -> list[str]:
+        indeg = {n: 0 for n in self.graph.nodes}
+        succ: dict[str, list[str]] = {n: [] for n in self.graph.nodes}
+        for e in self.graph.edges:
+            indeg[e.target] += 1
+            succ[e.source].append(e.target)
+        ready = [n for n in self.graph.nodes if indeg[n] == 0]
+        out: list[str] = []
+        while ready:
+            n = ready.pop(0)
+            out.append(n)
+            for s in succ[n]:
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+        return out
+
+    def weight(self, node: str) -> float:
+        btype = self.graph.types[node]
+        if btype.is_container:
+            return 2.0
+        return _WEIGHT.get(btype.name, 0.05)
+
+    # -- scopes and sites ---------------------------------------------------------------
+
+    def new_scope(self, parent: Scope | None) -> Scope:
+        scope = Scope(self.scope_count, parent)
+        self.scope_count += 1
+        return scope
+
+    def site(self, node: str, ctx: Ctx) -> Site:
+        return Site(node, ctx.scope, ctx.containers, self.stems, self.wstems)
+
+    def report(self, node: str, site: Site, field_name: str) -> None:
+        for message in site.problems:
+            self.problems.append((node, field_name, message))
+        site.problems.clear()
+
+    def bvar(self, node: str, scope: Scope) -> str:
+        return scope.bvar(self.stems[node])
+
+    def tvar(self, node: str, scope: Scope) -> str:
+        return scope.tvar(self.stems[node])
+
+    def visible(self, node: str, ctx: Ctx) -> tuple[str, str]:
+        scope = ctx.scope.lookup_block(node)
+        assert scope is not None, f"{node} not visible"
+        return self.bvar(node, scope), self.tvar(node, scope)
+
+    # -- guards -------------------------------------------------------------------------
+
+    def edge_active(self, edge: GEdge, ctx: Ctx) -> str:
+        bvar, tvar = self.visible(edge.source, ctx)
+        ran = f"${tvar} != null"
+        if edge.handle is None:
+            return ran
+        if edge.handle == "source":
+            return f"({ran} and $not({truthy_error(bvar)}))"
+        if edge.handle == "error":
+            return f"({ran} and {truthy_error(bvar)})"
+        if edge.handle.startswith("condition-"):
+            option = edge.handle[len("condition-"):]
+            return f"({ran} and ${bvar}.selectedOption = {jstr(option)})"
+        return ran
+
+    def guard_expr(self, node: str, ctx: Ctx) -> str:
+        parts = sorted({self.edge_active(e, ctx) for e in self.graph.incoming(node)})
+        return " or ".join(parts) if parts else "true"
+
+    def skip_assign(self, node: str, ctx: Ctx) -> dict[str, Any]:
+        assign: dict[str, Any] = {self.tvar(node, ctx.scope): None}
+        if ctx.loop is None:
+            assign[self.bvar(node, ctx.scope)] = None
+        return assign
+
+    # -- emission (front to back; ``Dangling`` are Next pointers still to fill) ----------
+
+    def emit(self, tree: Tree | None, ctx: Ctx, states: dict[str, Any]) -> tuple[str | None, Dangling]:
+        if tree is None:
+            return None, []
+        if isinstance(tree, Leaf):
+            return self.emit_node(tree.node, ctx, states)
+        if isinstance(tree, Seq):
+            entry: str | None = None
+            dangling: Dangling = []
+            for item in tree.items:
+                item_entry, item_dangling = self.emit(item, ctx, states)
+                if item_entry is None:
+                    continue
+                if entry is None:
+                    entry = item_entry
+                patch(dangling, item_entry)
+                dangling = item_dangling
+            return entry, dangling
+        return self.emit_par(tree, ctx, states)
+
+    def emit_node(self, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+        guarded = self.guarded[node] and not block_emitters.folds_guard(self, node)
+        guard_name = self.names.take(f"{self.graph.blocks[node].name} ?") if guarded else None
+        guard = None
+        if guard_name is not None:
+            guard = {"Type": "Choice",
+                     "Choices": [{"Condition": "{% " + self.guard_expr(node, ctx) + " %}"}],
+                     "Assign": self.skip_assign(node, ctx)}
+        ctx.scope.define_block(node)
+        entry, dangling = block_emitters.emit_block(self, node, ctx, states)
+        if guard is None or guard_name is None:
+            return entry, dangling
+        guard["Choices"][0]["Next"] = entry
+        states[guard_name] = guard
+        return guard_name, [*dangling, (guard, "Default")]
+
+    def region_tree(self, container: str | None) -> Tree | None:
+        nodes = self.graph.region(container)
+        members = set(nodes)
+        deps = [(e.source, e.target) for e in self.graph.edges
+                if e.source in members and e.target in members]
+        return schedule(nodes, deps, self.weight)
+
+    def branch_program(self, tree: Tree | None, ctx: Ctx, label: str,
+                       init: dict[str, Any] | None = None,
+                       tail: list[str] | None = None) -> tuple[dict[str, Any], Scope]:
+        """A Parallel branch / Map iteration: its own scope, ending with an export state."""
+        scope = self.new_scope(ctx.scope)
+        inner = Ctx(scope, ctx.containers, top=False, loop=None)
+        states: dict[str, Any] = {}
+        init_name = self.names.take(f"{label} start") if init else None
+        entry, dangling = self.emit(tree, inner, states)
+        export = self.names.take(f"{label} done")
+        patch(dangling, export)
+        out: dict[str, Any] = {"b": {}, "t": {}, "w": {}}
+        for node in scope.exports:
+            out["b"][self.stems[node]] = "{% $" + self.bvar(node, scope) + " %}"
+            out["t"][self.stems[node]] = "{% $" + self.tvar(node, scope) + " %}"
+        for name in sorted(scope.wvars):
+            out["w"][self.wstems[name]] = "{% $" + scope.wvar(self.wstems[name]) + " %}"
+        if tail is not None:
+            items = [self.visible(n, inner) for n in tail]
+            out["entries"] = ("{% [" + entries(items) + ".o] %}") if items else []
+        states[export] = {"Type": "Pass", "Output": out, "End": True}
+        start = entry or export
+        if init_name is not None:
+            states[init_name] = {"Type": "Pass", "Assign": init, "Next": start}
+            start = init_name
+        return {"StartAt": start, "States": states}, scope
+
+    def import_exports(self, branch_scopes: list[Scope], ctx: Ctx, result: str,
+                       first_only: bool = False) -> dict[str, Any]:
+        assign: dict[str, Any] = {}
+        for index, scope in enumerate(branch_scopes):
+            pick = f"{result}[0]" if first_only else f"{result}[{index}]"
+            for node in scope.exports:
+                ctx.scope.define_block(node)
+                stem = self.stems[node]
+                for kind, target in (("b", self.bvar(node, ctx.scope)),
+                                     ("t", self.tvar(node, ctx.scope))):
+                    assign[target] = "{% " + or_null(f"{pick}.{kind}.{stem}") + " %}"
+            last = f"{result}[-1]" if first_only else pick
+            for name in sorted(scope.wvars):
+                stem = self.wstems[name]
+                ctx.scope.wvars.add(name)
+                assign[ctx.scope.wvar(stem)] = "{% " + or_null(f"{last}.w.{stem}") + " %}"
+        return assign
+
+    def emit_par(self, tree: Par, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+        labels = [self._label(b) for b in tree.branches[:3]]
+        name = self.names.take("Run " + " + ".join(labels)
+                               + (" + ..." if len(tree.branches) > 3 else ""))
+        programs, scopes = [], []
+        for index, branch in enumerate(tree.branches):
+            program, scope = self.branch_program(branch, ctx, f"{name} [{index}]")
+            programs.append(program)
+            scopes.append(scope)
+        state: dict[str, Any] = {"Type": "Parallel", "Branches": programs,
+                                 "Assign": self.import_exports(scopes, ctx, "$states.result"),
+                                 "Output": {}}
+        block_emitters.add_container_catches(self, state, ctx, states)
+        states[name] = state
+        return name, [(state, "Next")]
+
+    def _label(self, tree: Tree) -> str:
+        if isinstance(tree, Leaf):
+            return self.graph.blocks[tree.node].name
+        first = tree.items[0] if isinstance(tree, Seq) else tree.branches[0]
+        return self._label(first)
+
+
+Dangling = list[tuple[dict[str, Any], str]]
+
+
+def patch(dangling: Dangling, target: str) -> None:
+    for state, key in dangling:
+        state[key] = target

@@ -1,0 +1,218 @@
+"""Compiling references into JSONata expressions over state-machine variables."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepweave.compiler.graph import Graph
+from stepweave.compiler.refs import ENV_PATTERN, Ref, find_refs, is_sole_ref
+from stepweave.compiler.scope import Scope
+from stepweave.workflow.model import normalize_name
+
+__all__ = ["RefError", "Resolver", "Site", "ERR_OPEN", "ERR_CLOSE", "jsonata_error",
+           "output_fields", "STR_HELPER"]
+
+ERR_OPEN, ERR_CLOSE = "[[sw:", ":sw]]"
+#: Sim's text formatting: strings raw, null/undefined "", everything else JSON.
+STR_HELPER = ('$__s := function($v){ $type($v) = "string" ? $v : '
+              '($exists($v) and $type($v) != "null" ? $string($v) : "") };')
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RefError(Exception):
+    """A reference that cannot be compiled (reported as a validation problem)."""
+
+
+def jsonata_error(message: str) -> str:
+    return f"$error({json.dumps(ERR_OPEN + message + ERR_CLOSE)})"
+
+
+def _path_expr(base: str, path: list[str | int]) -> str:
+    out = base
+    for seg in path:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif _IDENT.match(seg):
+            out += f".{seg}"
+        else:
+            out += ".`" + seg.replace("`", "") + "`"
+    return out
+
+
+def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset()) -> set[str] | None:
+    """First-level output fields references may read; None means any (opaque)."""
+    btype = graph.types[block_id]
+    block = graph.blocks[block_id]
+    fields = set(btype.outputs)
+    if btype.name == "start":
+        fields |= {f.get("name") for f in block.params.get("inputFormat") or []
+                   if isinstance(f, dict)} - {None}
+    elif btype.name == "variables":
+        fields |= {v.get("variableName") for v in block.params.get("variables") or []
+                   if isinstance(v, dict)} - {None}
+    elif btype.name == "condition":
+        first = next((e.source for e in graph.incoming(block_id)), None)
+        if first is not None and first not in seen:
+            inner = output_fields(graph, first, seen | {block_id})
+            if inner is None:
+                return None
+            fields |= inner
+    if graph.has_error_edge(block_id) or btype.name == "variables":
+        fields.add("error")
+    return fields
+
+
+@dataclass
+class Site:
+    """Where a reference is compiled: the block it belongs to and its scope."""
+
+    block: str
+    scope: Scope
+    containers: list[str]  # enclosing containers, innermost first
+    stems: dict[str, str]
+    wstems: dict[str, str]
+    problems: list[str] = field(default_factory=list)
+
+
+class Resolver:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.by_name: dict[str, str] = {}
+        for block in graph.workflow.blocks:
+            self.by_name.setdefault(block.ref_name, block.id)
+        self.variables = {normalize_name(v.name): v.name for v in graph.workflow.variables}
+
+    # -- single references ------------------------------------------------------------
+
+    def resolve(self, ref: Ref, site: Site) -> str | None:
+        """JSONata for one reference; None when Sim would leave the text as-is."""
+        head = normalize_name(ref.head)
+        path = ref.path
+        if head in ("loop", "parallel"):
+            container = next((c for c in site.containers if self.graph.types[c].name == head), None)
+            if container is None:
+                raise RefError(f"<{ref.inner}> is used outside any {head}")
+            return self._context(container, path, ref)
+        if head == "variable":
+            return self._variable(path, ref, site)
+        target = self.by_name.get(head)
+        if target is None:
+            raise RefError(f"<{ref.inner}> refers to no block, loop, parallel or variable "
+                           f"named '{ref.head}'")
+        ttype = self.graph.types.get(target)
+        if ttype is not None and ttype.is_container and target in site.containers:
+            return self._context(target, path, ref)
+        return self._block(target, path, ref, site)
+
+    def _context(self, container: str, path: list[str | int], ref: Ref) -> str:
+        stem = self._stem_of(container)
+        field0 = path[0] if path else None
+        kind = self.graph.types[container].name
+        names = {"index": f"$i_{stem}", "iteration": f"$i_{stem}",
+                 "currentItem": f"$it_{stem}", "item": f"$it_{stem}", "items": f"$its_{stem}"}
+        if kind == "parallel":
+            names.pop("iteration")
+            names.pop("item")
+        if field0 is None:
+            return f'{{"index": $i_{stem}, "currentItem": $it_{stem}, "items": $its_{stem}}}'
+        if field0 not in names:
+            raise RefError(f"<{ref.inner}>: a {kind} offers {', '.join(sorted(names))} inside it")
+        return _path_expr(names[str(field0)], path[1:])
+
+    def _variable(self, path: list[str | int], ref: Ref, site: Site) -> str:
+        if not path or not isinstance(path[0], str) or normalize_name(path[0]) not in self.variables:
+            raise RefError(f"<{ref.inner}> refers to no workflow variable")
+        name = self.variables[normalize_name(path[0])]
+        scope = site.scope.lookup_wvar(name)
+        assert scope is not None, name
+        return _path_expr("$" + scope.wvar(site.wstems[name]), path[1:])
+
+    def _stem_of(self, block_id: str) -> str:
+        return self._stems[block_id]
+
+    def bind_stems(self, stems: dict[str, str]) -> None:
+        self._stems = stems
+
+    def _block(self, target: str, path: list[str | int], ref: Ref, site: Site) -> str:
+        graph = self.graph
+        if target not in set(graph.nodes):
+            return "null"  # disabled or unreachable: empty, as in Sim
+        fields = output_fields(graph, target)
+        first = path[0] if path else None
+        if first is not None and fields is not None and first not in fields:
+            name = graph.blocks[target].name
+            raise RefError(f"<{ref.inner}>: \"{first}\" doesn't exist on block \"{name}\". "
+                           f"Available fields: {', '.join(sorted(fields))}")
+        scope = site.scope.lookup_block(target)
+        if scope is None:
+            return "null"  # not visible here (runs later or elsewhere): empty
+        var = "$" + scope.bvar(site.stems[target])
+        if first == "error" and graph.types[target].name != "variables":
+            name = graph.blocks[target].name
+            avail = ", ".join(sorted((fields or set()) - {"error"}))
+            msg = jsonata_error(f"\"error\" doesn't exist on block \"{name}\". Available fields: {avail}")
+            return (f"($type({var}) = \"object\" ? ($exists({var}.error) ? "
+                    f"{_path_expr(var, path)} : {msg}) : null)")
+        return _path_expr(var, path)
+
+    # -- templates ----------------------------------------------------------------------
+
+    def template(self, text: str, site: Site) -> str | None:
+        """A string param -> JSONata (None: a plain literal, no references)."""
+        sole = is_sole_ref(text)
+        if sole is not None:
+            expr = self._safe(sole, site)
+            return expr if expr is not None else None
+        refs = find_refs(text)
+        parts: list[str] = []
+        last = 0
+        for ref in refs:
+            expr = self._safe(ref, site)
+            if expr is None:
+                continue
+            if ref.start > last:
+                parts.append(json.dumps(text[last:ref.start]))
+            parts.append(f"$__s({expr})")
+            last = ref.end
+        if not parts:
+            return None
+        if last < len(text):
+            parts.append(json.dumps(text[last:]))
+        return f"({STR_HELPER} {' & '.join(parts)})"
+
+    def _safe(self, ref: Ref, site: Site) -> str | None:
+        try:
+            return self.resolve(ref, site)
+        except RefError as exc:
+            site.problems.append(str(exc))
+            return "null"
+
+    def value(self, value: Any, site: Site) -> Any:
+        """Walk a param value; strings with references become ``{% expr %}``."""
+        if isinstance(value, str):
+            expr = self.template(value, site)
+            return value if expr is None else "{% " + expr + " %}"
+        if isinstance(value, list):
+            return [self.value(v, site) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v, site) for k, v in value.items()}
+        return value
+
+    def value_expr(self, value: Any, site: Site) -> str:
+        """A param value as one JSONata expression (for Assign/Output bodies)."""
+        if isinstance(value, str):
+            expr = self.template(value, site)
+            return json.dumps(value) if expr is None else f"({expr})"
+        if isinstance(value, list):
+            return "[" + ", ".join(self.value_expr(v, site) for v in value) + "]"
+        if isinstance(value, dict):
+            items = ", ".join(f"{json.dumps(k)}: {self.value_expr(v, site)}" for k, v in value.items())
+            return "{" + items + "}"
+        return json.dumps(value)
+
+    @staticmethod
+    def env_names(text: str) -> list[str]:
+        return sorted({m.group(1) for m in ENV_PATTERN.finditer(text)})

@@ -1,0 +1,185 @@
+"""Turning a DAG into nested sequences and fork/joins (what Step Functions can run).
+
+Step Functions expresses concurrency only as Parallel states: strict fork/join. A
+series-parallel DAG decomposes exactly (no concurrency lost). For other shapes (an
+"N", a bridge) some dependency must be added; we choose where by estimated
+makespan, so the loss is as small as the block durations we can guess allow.
+
+Decomposition of a node set, recursively:
+
+* one node -> a leaf;
+* several weakly connected components -> ``Par`` of each;
+* a *lossless* series cut (every node before it reaches every node after it) ->
+  ``Seq`` of the parts, split at every such cut;
+* otherwise (a non-series-parallel core) -> the downset cut with the smallest
+  estimated critical path ``cp(before) + cp(after)``.
+
+Only dependencies are ever added, never removed: no dependency can be violated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+__all__ = ["Leaf", "Seq", "Par", "Tree", "schedule", "tree_makespan"]
+
+
+@dataclass(frozen=True)
+class Leaf:
+    node: str
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Tree, ...]
+
+
+@dataclass(frozen=True)
+class Par:
+    branches: tuple[Tree, ...]
+
+
+Tree = Leaf | Seq | Par
+
+
+class _Dag:
+    def __init__(self, nodes: list[str], deps: Iterable[tuple[str, str]]) -> None:
+        self.order = {n: i for i, n in enumerate(nodes)}
+        self.succ: dict[str, set[str]] = {n: set() for n in nodes}
+        self.pred: dict[str, set[str]] = {n: set() for n in nodes}
+        for a, b in deps:
+            if a in self.succ and b in self.succ and a != b:
+                self.succ[a].add(b)
+                self.pred[b].add(a)
+        self.topo = self._toposort(nodes)
+        self._desc: dict[str, frozenset[str]] = {}
+        for node in reversed(self.topo):
+            acc: set[str] = set()
+            for s in self.succ[node]:
+                acc.add(s)
+                acc |= self._desc[s]
+            self._desc[node] = frozenset(acc)
+
+    def _toposort(self, nodes: list[str]) -> list[str]:
+        indeg = {n: len(self.pred[n]) for n in nodes}
+        ready = sorted((n for n in nodes if indeg[n] == 0), key=self.order.__getitem__)
+        out: list[str] = []
+        while ready:
+            node = ready.pop(0)
+            out.append(node)
+            for s in sorted(self.succ[node], key=self.order.__getitem__):
+                indeg[s] -= 1
+                if indeg[s] == 0:
+                    ready.append(s)
+            ready.sort(key=self.order.__getitem__)
+        if len(out) != len(nodes):
+            raise ValueError("graph has a cycle")
+        return out
+
+    def reaches(self, a: str, b: str) -> bool:
+        return b in self._desc[a]
+
+
+def _components(nodes: list[str], dag: _Dag) -> list[list[str]]:
+    members = set(nodes)
+    seen: set[str] = set()
+    comps = []
+    for start in nodes:
+        if start in seen:
+            continue
+        comp, stack = [], [start]
+        seen.add(start)
+        while stack:
+            n = stack.pop()
+            comp.append(n)
+            for m in dag.succ[n] | dag.pred[n]:
+                if m in members and m not in seen:
+                    seen.add(m)
+                    stack.append(m)
+        comps.append(sorted(comp, key=dag.order.__getitem__))
+    return comps
+
+
+def _lossless_cuts(order: list[str], dag: _Dag) -> list[int]:
+    """Positions k where every node of order[:k] reaches every node of order[k:]."""
+    cuts = []
+    members = set(order)
+    for k in range(1, len(order)):
+        before, after = order[:k], order[k:]
+        maxima = [n for n in before if not (dag.succ[n] & set(before))]
+        minima = [n for n in after if not (dag.pred[n] & set(after))]
+        if all(dag.reaches(a, b) for a in maxima for b in minima) and members:
+            cuts.append(k)
+    return cuts
+
+
+def _critical_path(nodes: list[str], dag: _Dag, weight: Callable[[str], float]) -> float:
+    members = set(nodes)
+    finish: dict[str, float] = {}
+    for n in dag.topo:
+        if n in members:
+            start = max((finish[p] for p in dag.pred[n] if p in members), default=0.0)
+            finish[n] = start + weight(n)
+    return max(finish.values(), default=0.0)
+
+
+def _best_cut(order: list[str], dag: _Dag, weight: Callable[[str], float]) -> tuple[list[str], list[str]]:
+    members = set(order)
+    candidates: list[frozenset[str]] = []
+    for n in order:
+        desc = dag._desc[n] & members
+        anc = frozenset(m for m in order if n in dag._desc[m])
+        candidates += [anc, anc | {n}, frozenset(members - desc - {n}), frozenset(members - desc)]
+    best: tuple[float, int, frozenset[str]] | None = None
+    for index, cand in enumerate(candidates):
+        if not cand or len(cand) == len(members):
+            continue
+        before = [m for m in order if m in cand]
+        after = [m for m in order if m not in cand]
+        cost = _critical_path(before, dag, weight) + _critical_path(after, dag, weight)
+        if best is None or (cost, index) < best[:2]:
+            best = (cost, index, cand)
+    assert best is not None
+    return [m for m in order if m in best[2]], [m for m in order if m not in best[2]]
+
+
+def _build(nodes: list[str], dag: _Dag, weight: Callable[[str], float]) -> Tree:
+    if len(nodes) == 1:
+        return Leaf(nodes[0])
+    comps = _components(nodes, dag)
+    if len(comps) > 1:
+        return Par(tuple(_build(c, dag, weight) for c in comps))
+    order = [n for n in dag.topo if n in set(nodes)]
+    cuts = _lossless_cuts(order, dag)
+    if cuts:
+        bounds = [0, *cuts, len(order)]
+        parts = [order[a:b] for a, b in zip(bounds, bounds[1:])]
+        return _flatten_seq([_build(p, dag, weight) for p in parts])
+    before, after = _best_cut(order, dag, weight)
+    return _flatten_seq([_build(before, dag, weight), _build(after, dag, weight)])
+
+
+def _flatten_seq(items: list[Tree]) -> Tree:
+    flat: list[Tree] = []
+    for item in items:
+        flat.extend(item.items if isinstance(item, Seq) else (item,))
+    return flat[0] if len(flat) == 1 else Seq(tuple(flat))
+
+
+def schedule(nodes: list[str], deps: Iterable[tuple[str, str]],
+             weight: Callable[[str], float] = lambda _: 1.0) -> Tree | None:
+    """Nested Seq/Par tree running ``nodes`` with every dependency respected."""
+    if not nodes:
+        return None
+    dag = _Dag(nodes, deps)
+    return _build(list(dag.topo), dag, weight)
+
+
+def tree_makespan(tree: Tree, duration: Callable[[str], float]) -> float:
+    """Completion time of the tree when each leaf takes ``duration(node)``."""
+    if isinstance(tree, Leaf):
+        return duration(tree.node)
+    if isinstance(tree, Seq):
+        return sum(tree_makespan(t, duration) for t in tree.items)
+    return max(tree_makespan(t, duration) for t in tree.branches)

@@ -1,0 +1,115 @@
+"""Graph-level validation (everything the schema alone cannot see)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import ValidationError
+
+from stepweave.blocks.catalog import block_type
+from stepweave.compiler.graph import Graph
+from stepweave.errors import Problem
+from stepweave.workflow.model import RESERVED_NAMES
+
+__all__ = ["validate_graph"]
+
+_CONTAINER_HANDLES = {"loop-start-source", "loop-end-source", "parallel-start-source",
+                      "parallel-end-source"}
+
+
+def _block_problems(graph: Graph) -> list[Problem]:
+    problems: list[Problem] = []
+    file, seen_ids, names = graph.file, set(), defaultdict(list)
+    for block in graph.workflow.blocks:
+        if block.id in seen_ids:
+            problems.append(Problem(file, "duplicate block id", block.id, "id"))
+        seen_ids.add(block.id)
+        names[block.ref_name].append(block.id)
+        if block.ref_name in RESERVED_NAMES:
+            problems.append(Problem(file, f"'{block.name}' is reserved for references", block.id, "name"))
+        btype = block_type(block.type)
+        if btype is None:
+            problems.append(Problem(file, f"unknown block type '{block.type}'", block.id, "type"))
+            continue
+        try:
+            btype.params.model_validate(block.params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = "params." + ".".join(str(p) for p in err["loc"])
+                msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"]
+                problems.append(Problem(file, msg, block.id, field))
+        if block.parent is not None:
+            parent_type = block_type(graph.blocks[block.parent].type) if block.parent in graph.blocks else None
+            if parent_type is None or not parent_type.is_container:
+                problems.append(Problem(file, f"parent '{block.parent}' is not a loop or parallel",
+                                        block.id, "parent"))
+    for ref_name, ids in names.items():
+        if len(ids) > 1:
+            for block_id in ids[1:]:
+                problems.append(Problem(file, f"name '{graph.blocks[block_id].name}' is used by "
+                                              f"another block ({ids[0]}); references need unique names",
+                                        block_id, "name"))
+    return problems
+
+
+def _handle_problems(graph: Graph) -> list[Problem]:
+    problems = []
+    for edge in graph.edges:
+        src = graph.blocks[edge.source]
+        handle = edge.handle
+        if handle in (None, "source", "error") or handle in _CONTAINER_HANDLES:
+            continue
+        if handle.startswith("condition-") and src.type == "condition":
+            rows = {r.get("id") for r in src.params.get("conditions") or [] if isinstance(r, dict)}
+            if handle[len("condition-"):] in rows:
+                continue
+            problems.append(Problem(graph.file, f"edge to '{edge.target}': handle '{handle}' names no "
+                                                f"condition row (rows: {', '.join(sorted(map(str, rows)))})",
+                                    src.id, "edges"))
+            continue
+        problems.append(Problem(graph.file, f"edge to '{edge.target}': unknown source handle '{handle}'",
+                                src.id, "edges"))
+    return problems
+
+
+def _cycle_problems(graph: Graph) -> list[Problem]:
+    succ = defaultdict(list)
+    for e in graph.edges:
+        succ[e.source].append(e.target)
+    state: dict[str, int] = {}
+    problems = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in succ[node]:
+            if state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                problems.append(Problem(graph.file, "cycle outside a loop: " + " -> ".join(cycle) +
+                                        " (use a loop container to repeat blocks)", nxt, "edges"))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in graph.nodes:
+        if node not in state:
+            visit(node, [node])
+    return problems
+
+
+def _container_problems(graph: Graph) -> list[Problem]:
+    problems = []
+    for node in graph.nodes:
+        btype = graph.types[node]
+        if btype.is_container and not graph.region(node):
+            problems.append(Problem(graph.file, f"{btype.name} has no enabled block inside; add or "
+                                                "enable at least one", node, None))
+        if btype.name == "loop" and graph.blocks[node].params.get("loopType") == "forEach" \
+                and graph.blocks[node].params.get("collection") in (None, ""):
+            problems.append(Problem(graph.file, "a forEach loop needs a 'collection'", node,
+                                    "params.collection"))
+    return problems
+
+
+def validate_graph(graph: Graph) -> list[Problem]:
+    return (_block_problems(graph) + _handle_problems(graph) + _cycle_problems(graph)
+            + _container_problems(graph))

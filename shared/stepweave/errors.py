@@ -1,0 +1,104 @@
+"""The one exception tree of Stepweave.
+
+``StepweaveError`` is the root. Two families hang off it:
+
+* ``WorkflowError`` — problems with a workflow file, found before anything runs
+  (loading, validation, compilation). They carry a list of ``Problem`` entries so
+  that every problem is reported at once, each naming file, block and field.
+* ``BlockError`` — a block failed while running. Its subclasses' *class names* are
+  an API: they appear in the ``ErrorEquals`` of compiled state machines (Lambda
+  reports the exception class name as the Step Functions error name), so renaming
+  one is a breaking change. ``tests/unit/test_errors.py`` freezes the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "StepweaveError",
+    "Problem",
+    "WorkflowError",
+    "BlockError",
+    "BlockInputError",
+    "BlockTimeoutError",
+    "BlockResourceError",
+    "HttpStatusError",
+    "HttpTransportError",
+    "BLOCK_ERROR_NAMES",
+]
+
+
+class StepweaveError(Exception):
+    """Root of every error Stepweave raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a workflow file."""
+
+    file: str
+    message: str
+    block: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.block:
+            where += f": block '{self.block}'"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class WorkflowError(StepweaveError):
+    """A workflow file cannot be loaded, validated or compiled."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(set(problems), key=_problem_order(problems))
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        lines = [f"{len(self.problems)} problem(s) found:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _problem_order(problems: list[Problem]):  # type: ignore[no-untyped-def]
+    first_seen = {p: i for i, p in reversed(list(enumerate(problems)))}
+    return lambda p: first_seen[p]
+
+
+class BlockError(StepweaveError):
+    """A block failed at run time. The message is what users see as the block's error."""
+
+
+class BlockInputError(BlockError):
+    """The block's resolved parameters are invalid (e.g. a URL that is not a URL)."""
+
+
+class BlockTimeoutError(BlockError):
+    """The block ran past its time limit (e.g. a runaway script)."""
+
+
+class BlockResourceError(BlockError):
+    """The block exceeded a resource limit other than time (e.g. sandbox memory)."""
+
+
+class HttpStatusError(BlockError):
+    """An HTTP call answered with a non-2xx status (after any retries)."""
+
+
+class HttpTransportError(BlockError):
+    """An HTTP call could not be completed (DNS, connect, read timeout...)."""
+
+
+#: Every block error class name that can appear in a compiled ``ErrorEquals``.
+BLOCK_ERROR_NAMES: tuple[str, ...] = (
+    "BlockError",
+    "BlockInputError",
+    "BlockTimeoutError",
+    "BlockResourceError",
+    "HttpStatusError",
+    "HttpTransportError",
+)

@@ -1,0 +1,188 @@
+"""The embedded engine: compiled ASL on moto's Step Functions, handlers in-process.
+
+``LocalEngine`` starts moto (no AWS account, no network), registers the block
+handlers from ``functions/`` under the function names the state machine invokes,
+creates the state machine from the *same* definition the CDK app deploys (with the
+handler ARNs substituted) and runs executions, reporting progress from the
+execution history as it grows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepweave.compiler import CompiledWorkflow
+
+__all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+#: handler name -> module in ``functions/`` providing ``lambda_handler``.
+HANDLER_MODULES = {"function": "functions.function.handler", "api": "functions.api.handler"}
+
+
+@dataclass
+class Progress:
+    kind: str  # "started" | "succeeded" | "failed"
+    state: str
+    at: float
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    output: Any
+    error: str | None
+    cause: str | None
+    execution_arn: str
+    transitions: int
+    lambda_invocations: int
+    duration_s: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def function_arn(handler: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepweave-{handler}"
+
+
+class LocalEngine:
+    def __init__(self, handlers: dict[str, Callable[[dict[str, Any]], Any]] | None = None) -> None:
+        self._custom = handlers or {}
+        self._mock: Any = None
+        self._sfn: Any = None
+
+    def __enter__(self) -> LocalEngine:
+        from moto import mock_aws
+
+        from stepweave.local import moto_adapter
+
+        moto_adapter.install()
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                      "lambda": {"use_docker": False}})
+        self._mock.start()
+        import boto3
+
+        self._sfn = boto3.client("stepfunctions", region_name=REGION,
+                                 aws_access_key_id="local", aws_secret_access_key="local")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from stepweave.local import moto_adapter
+
+        for handler in list(moto_adapter.LAMBDA_HANDLERS):
+            moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
+        if self._mock is not None:
+            self._mock.stop()
+
+    def _register(self, handlers: tuple[str, ...]) -> None:
+        from stepweave.local import moto_adapter
+
+        for handler in handlers:
+            fn = self._custom.get(handler)
+            if fn is None:
+                module = importlib.import_module(HANDLER_MODULES[handler])
+                fn = _bind_context(module.lambda_handler)
+            moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = fn
+
+    def create(self, compiled: CompiledWorkflow) -> str:
+        self._register(compiled.handlers)
+        definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers})
+        name = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
+        return str(self._sfn.create_state_machine(
+            name=name, definition=definition, type=compiled.workflow_type,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepweave-local")["stateMachineArn"])
+
+    def run(self, compiled: CompiledWorkflow, payload: Any,
+            on_progress: Callable[[Progress], None] | None = None,
+            timeout_s: float = 600.0) -> RunResult:
+        arn = self.create(compiled)
+        started = time.monotonic()
+        execution = self._sfn.start_execution(stateMachineArn=arn, name=f"run-{uuid.uuid4().hex[:12]}",
+                                              input=json.dumps(payload))["executionArn"]
+        seen = 0
+        while True:
+            desc = self._sfn.describe_execution(executionArn=execution)
+            events = self._history(execution)
+            if on_progress is not None:
+                for event in events[seen:]:
+                    progress = _progress(event)
+                    if progress is not None:
+                        on_progress(progress)
+            seen = len(events)
+            if desc["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_s:
+                self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
+            time.sleep(0.005)
+        events = self._history(execution)
+        output = json.loads(desc["output"]) if desc.get("output") else None
+        return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
+                         _transitions(events), _invocations(events), time.monotonic() - started, events)
+
+    def _history(self, execution: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        token = None
+        while True:
+            kwargs = {"executionArn": execution, "maxResults": 1000}
+            if token:
+                kwargs["nextToken"] = token
+            page = self._sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+
+def _bind_context(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any]], Any]:
+    def call(event: dict[str, Any]) -> Any:
+        return handler(event, _LambdaContext())
+    return call
+
+
+class _LambdaContext:
+    function_name = "stepweave-local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = function_arn("local")
+    aws_request_id = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+def _transitions(events: list[dict[str, Any]]) -> int:
+    """Billed state transitions: AWS bills one per state entered (plus the start)."""
+    return sum(1 for e in events if e["type"].endswith("StateEntered"))
+
+
+def _invocations(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in events if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled")
+               and "lambda" in json.dumps(e.get("taskScheduledEventDetails", {"lambda": 1})))
+
+
+def _progress(event: dict[str, Any]) -> Progress | None:
+    kind = event["type"]
+    at = event["timestamp"].timestamp() if hasattr(event["timestamp"], "timestamp") else 0.0
+    if kind.endswith("StateEntered"):
+        return Progress("started", event["stateEnteredEventDetails"]["name"], at)
+    if kind.endswith("StateExited"):
+        return Progress("succeeded", event["stateExitedEventDetails"]["name"], at)
+    if kind in ("TaskFailed", "ExecutionFailed"):
+        details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
+        return Progress("failed", kind, at, f"{details.get('error')}: {details.get('cause')}")
+    return None
+
+
+@contextmanager
+def local_engine(**kwargs: Any) -> Iterator[LocalEngine]:
+    with LocalEngine(**kwargs) as engine:
+        yield engine

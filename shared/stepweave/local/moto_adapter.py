@@ -1,0 +1,175 @@
+"""Patches that make moto's Step Functions interpreter behave like AWS for Stepweave.
+
+moto is pinned exactly (see ``pyproject.toml``) because this module replaces three of
+its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves them.
+
+* JSONata: moto has no evaluator. ``StringJSONata`` and ``StringVariableSample`` are
+  given bodies that evaluate with ``jsonata-python`` and *bind* ``$states`` and the
+  workflow variables (moto splices them in as source text). Evaluation errors become
+  the catchable ``States.QueryEvaluationError``, as on AWS.
+* Lambda: with Docker off moto's Lambda returns a canned answer. Invocations are
+  dispatched to Python handlers registered in ``LAMBDA_HANDLERS`` (function name ->
+  callable), with AWS's error payload shape (``errorType`` = exception class name).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
+
+from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
+
+__all__ = ["LAMBDA_HANDLERS", "LambdaHandler", "install"]
+
+LambdaHandler = Callable[[dict[str, Any]], Any]
+
+#: Function name (last part of the ARN) -> in-process handler taking the event.
+LAMBDA_HANDLERS: dict[str, LambdaHandler] = {}
+
+_installed = False
+_lock = threading.Lock()
+
+
+def _root_names(expression: str) -> set[str]:
+    names = set()
+    for reference in extract_jsonata_variable_references(expression):
+        root = reference[1:].split(".", 1)[0]
+        if root:
+            names.add(root)
+    return names
+
+
+def _bindings(env: Any, expression: str, with_states: bool) -> dict[str, Any]:
+    store = env.variable_store
+    bound: dict[str, Any] = {}
+    for name in _root_names(expression):
+        if name == "states":
+            if with_states:
+                bound["states"] = env.states._states_data  # noqa: SLF001
+            continue
+        if name in store._inner_scope:  # noqa: SLF001
+            bound[name] = store._inner_scope[name]  # noqa: SLF001
+        elif name in store._outer_scope:  # noqa: SLF001
+            bound[name] = store._outer_scope[name]  # noqa: SLF001
+    return bound
+
+
+def _evaluation_failure(env: Any, cause: str) -> FailureEventException:
+    error_name = StatesErrorName(typ=StatesErrorNameType.StatesQueryEvaluationError)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=HistoryEventType.EvaluationFailed,
+            event_details=EventDetails(
+                evaluationFailedEventDetails=EvaluationFailedEventDetails(
+                    error=error_name.error_name, cause=cause
+                )
+            ),
+        )
+    )
+
+
+def _eval_jsonata(env: Any, expression: str, with_states: bool = True) -> Any:
+    try:
+        result = evaluate(expression, _bindings(env, expression, with_states))
+    except JSONataEvaluationError as exc:
+        raise _evaluation_failure(
+            env, f"The JSONata expression '{expression}' threw an error: {exc}"
+        ) from exc
+    if result is UNDEFINED:
+        raise _evaluation_failure(
+            env, f"The JSONata expression '{expression}' returned nothing (undefined)."
+        )
+    return result
+
+
+def _string_jsonata_eval_body(self: Any, env: Any) -> None:
+    env.stack.append(_eval_jsonata(env, self.expression))
+
+
+def _string_variable_sample_eval_body(self: Any, env: Any) -> None:
+    env.stack.append(_eval_jsonata(env, self.expression, with_states=True))
+
+
+def _function_name(parameters: dict[str, Any]) -> str:
+    return str(parameters.get("FunctionName", "")).split(":")[-1]
+
+
+def _invoke(parameters: dict[str, Any]) -> dict[str, Any]:
+    name = _function_name(parameters)
+    handler = LAMBDA_HANDLERS.get(name)
+    if handler is None:
+        error = {"errorType": "ResourceNotFoundException",
+                 "errorMessage": f"Function not found: {name}"}
+        return {"StatusCode": 404, "FunctionError": "Unhandled", "Payload": error}
+    raw = parameters.get("Payload") or b"{}"
+    event = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    try:
+        payload = json.loads(json.dumps(handler(event)))
+    except Exception as exc:  # noqa: BLE001 - Lambda reports every exception this way
+        payload = {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": "local",
+            "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+        }
+        return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload,
+                "ExecutedVersion": "$LATEST"}
+    return {"StatusCode": 200, "Payload": payload, "ExecutedVersion": "$LATEST"}
+
+
+def _invoke_lambda_function(parameters: dict[str, Any], region: str,
+                            state_credentials: Any) -> dict[str, Any]:
+    return _invoke(parameters)
+
+
+def _exec_lambda_function(env: Any, parameters: dict[str, Any], region: str,
+                          account: str, credentials: Any) -> None:
+    response = _invoke(parameters)
+    if response.get("FunctionError"):
+        raise lambda_eval_utils.LambdaFunctionErrorException(
+            response["FunctionError"], json.dumps(response["Payload"], separators=(",", ":"))
+        )
+    env.stack.append(response)
+
+
+def install() -> None:
+    """Apply the patches (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        string_expression.StringJSONata._eval_body = _string_jsonata_eval_body
+        string_expression.StringVariableSample._eval_body = _string_variable_sample_eval_body
+        lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
+        lambda_eval_utils.exec_lambda_function = _exec_lambda_function
+        _installed = True
+
+
+# Kept for the adapter test: the attributes this module replaces must exist.
+PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
+    (string_expression.StringJSONata, "_eval_body"),
+    (string_expression.StringVariableSample, "_eval_body"),
+    (lambda_eval_utils, "_invoke_lambda_function"),
+    (lambda_eval_utils, "exec_lambda_function"),
+)

@@ -1,0 +1,159 @@
+"""Mapping Sim exports onto the workflow model.
+
+Covers the core block types of the foundation (start triggers, function, api,
+condition, variables, wait, response, loop, parallel) and Sim's envelopes; the
+remaining block types arrive with the Sim import work. Unsupported types are kept
+as-is so that validation reports them per block.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from stepweave.errors import Problem, WorkflowError
+
+__all__ = ["import_sim_export"]
+
+_LEGACY_SOURCE = {"source-left", "source-right", "source-top", "source-bottom"}
+
+# Sim sub-block ids kept per block type (everything else is editor state).
+_PARAMS = {
+    "start": ("inputFormat",),
+    "function": ("code", "language"),
+    "api": ("url", "method", "params", "headers", "body", "timeout", "retries",
+            "retryDelayMs", "retryMaxDelayMs", "retryNonIdempotent"),
+    "condition": ("conditions",),
+    "variables": ("variables",),
+    "wait": ("timeValue", "timeUnit", "async", "timeUnitLong"),
+    "response": ("dataMode", "builderData", "data", "status", "headers"),
+}
+_TYPE_MAP = {"start_trigger": "start", "starter": "start"}
+
+
+def _state(data: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(data.get("data"), dict):
+        data = data["data"]
+    return data.get("state", data)  # type: ignore[no-any-return]
+
+
+def _name(data: dict[str, Any], state: dict[str, Any], file: str) -> str:
+    meta = state.get("metadata") or {}
+    raw = (data.get("workflow") or {}).get("name") or meta.get("name")
+    if not raw:
+        raw = re.sub(r"\.(export\.)?json$", "", file.rsplit("/", 1)[-1])
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", str(raw)).strip("-_") or "workflow"
+    return cleaned[:80]
+
+
+def _table(rows: Any) -> Any:
+    """Sim table rows ``[{cells: {Key, Value}}]`` -> ``{key: value}``."""
+    if not isinstance(rows, list):
+        return rows
+    out = {}
+    for row in rows:
+        cells = (row or {}).get("cells") or {}
+        if cells.get("Key"):
+            out[str(cells["Key"])] = cells.get("Value", "")
+    return out
+
+
+def _value(block_type: str, key: str, value: Any) -> Any:
+    if block_type == "condition" and key == "conditions" and isinstance(value, str):
+        return json.loads(value)
+    if block_type in ("api", "response") and key in ("params", "headers"):
+        return _table(value)
+    if key in ("timeout", "retries", "retryDelayMs", "retryMaxDelayMs") and value in ("", None):
+        return None
+    return value
+
+
+def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key in _PARAMS.get(block_type, ()):
+        if key in sub_blocks:
+            value = _value(block_type, key, (sub_blocks[key] or {}).get("value"))
+            if value is not None:
+                params[key] = value
+    if block_type == "api":
+        for key in ("timeout", "retries", "retryDelayMs", "retryMaxDelayMs"):
+            if isinstance(params.get(key), str):
+                params[key] = int(params[key]) if params[key].strip().isdigit() else None
+                if params[key] is None:
+                    del params[key]
+    if block_type == "variables":
+        params["variables"] = [
+            {k: v for k, v in row.items() if k in ("variableName", "value", "type", "id", "variableId")}
+            for row in params.get("variables") or [] if row.get("variableName")
+        ]
+    if block_type == "response":
+        params.setdefault("dataMode", "structured")
+    return params
+
+
+def _container_params(block_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    if block_type == "loop":
+        params = {"loopType": data.get("loopType") or "for", "count": data.get("count") or 5,
+                  "collection": data.get("collection") or None,
+                  "whileCondition": data.get("whileCondition") or "",
+                  "doWhileCondition": data.get("doWhileCondition") or ""}
+    else:
+        ptype = data.get("parallelType") or "count"
+        params = {"parallelType": ptype if ptype in ("count", "collection") else "collection",
+                  "count": data.get("count") or 5, "collection": data.get("collection") or None,
+                  "batchSize": max(1, min(20, int(data.get("batchSize") or 20)))}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _block(raw: dict[str, Any]) -> dict[str, Any] | None:
+    sim_type = raw.get("type", "")
+    if sim_type == "note":
+        return None
+    block_type = _TYPE_MAP.get(sim_type, sim_type)
+    data = raw.get("data") or {}
+    if block_type in ("loop", "parallel"):
+        params = _container_params(block_type, data)
+    else:
+        params = _params(block_type, raw.get("subBlocks") or {})
+    block: dict[str, Any] = {"id": raw["id"], "type": block_type, "name": raw.get("name") or raw["id"],
+                             "params": params, "enabled": raw.get("enabled", True) is not False}
+    if data.get("parentId"):
+        block["parent"] = data["parentId"]
+    retry = raw.get("retry")
+    if isinstance(retry, dict) and retry.get("enabled"):
+        block["retry"] = {"enabled": True, "maxTries": retry.get("maxTries", 3),
+                          "waitBetweenTriesMs": retry.get("waitBetweenTriesMs", 1000)}
+    return block
+
+
+def _edge(raw: dict[str, Any]) -> dict[str, Any]:
+    handle = raw.get("sourceHandle")
+    if handle in _LEGACY_SOURCE:
+        handle = "source"
+    return {"source": raw["source"], "target": raw["target"], "sourceHandle": handle}
+
+
+def _variables(raw: Any) -> list[dict[str, Any]]:
+    items = raw.values() if isinstance(raw, dict) else (raw or [])
+    return [{"name": v["name"], "type": v.get("type") or "plain", "value": v.get("value")}
+            for v in items if isinstance(v, dict) and v.get("name")]
+
+
+def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
+    """A Sim export (any envelope) -> our workflow format (a plain dict)."""
+    state = _state(data)
+    blocks_raw = state.get("blocks") or {}
+    problems = [Problem(file, "Sim block has no id or type", str(key))
+                for key, raw in blocks_raw.items()
+                if not isinstance(raw, dict) or not raw.get("id") or not raw.get("type")]
+    if problems:
+        raise WorkflowError(problems)
+    blocks = [b for b in (_block(raw) for raw in blocks_raw.values()) if b]
+    kept = {b["id"] for b in blocks}
+    edges = [_edge(e) for e in state.get("edges") or []
+             if e.get("source") in kept and e.get("target") in kept]
+    meta = state.get("metadata") or {}
+    return {"version": 1, "name": _name(data, state, file),
+            "description": str(meta.get("description") or ""),
+            "variables": _variables(state.get("variables")), "blocks": blocks, "edges": edges}
