@@ -129,7 +129,7 @@ def _variable_initial(var: Any) -> Any:
 
 
 def _emit_start(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    name = lw.names.take(lw.graph.blocks[node].name)
+    name = lw.block_state(node)
     assign = _done(lw, node, ctx, _start_output(lw, node))
     for var in lw.graph.workflow.variables:
         ctx.scope.wvars.add(var.name)
@@ -185,7 +185,7 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     block, btype = lw.graph.blocks[node], lw.graph.types[node]
     assert btype.handler is not None
     lw.handlers.add(btype.handler)
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     state: dict[str, Any] = {
         "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
         "Arguments": {"FunctionName": handler_placeholder(btype.handler),
@@ -277,7 +277,7 @@ def _emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) ->
              f"$__path := $type($__sel) = \"string\" ? $lookup({jstr(paths)}, $__sel) : null; "
              "$merge([$__ctx, {\"conditionResult\": $type($__sel) = \"string\", "
              "\"selectedPath\": $exists($__path) ? $__path : null, \"selectedOption\": $__sel}]))")
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     state = {"Type": "Pass", "Assign": _guard_fold(lw, node, ctx, value), "Output": {}}
     states[name] = state
     return name, [(state, "Next")]
@@ -322,7 +322,7 @@ def _emit_variables(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) ->
         ctx.scope.wvars.add(vname)
         # every Assign reads the values of state entry, so the value is computed again here
         result[ctx.scope.wvar(lw.wstems[vname])] = _js(f"({guard}) ? ({expr}) : ({current})")
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     state = {"Type": "Pass", "Assign": result, "Output": {}}
     states[name] = state
     return name, [(state, "Next")]
@@ -342,7 +342,7 @@ def _emit_wait(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tupl
     block = lw.graph.blocks[node]
     seconds = wait_seconds(block.params)
     whole = max(0, int(math.ceil(seconds)))
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     out = {"waitDuration": int(seconds * 1000), "status": "completed"}
     state = {"Type": "Wait", "Seconds": whole,
              "Assign": _done(lw, node, ctx, jstr(out)), "Output": {}}
@@ -360,7 +360,7 @@ def _emit_response(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     site = lw.site(node, ctx)
     out = response_expr(block.params, lw.resolver, site)
     lw.report(node, site, "params")
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     if ctx.top:
         states[name] = {"Type": "Pass", "Output": _js(out), "End": True}
     else:

@@ -26,6 +26,12 @@ class CompiledWorkflow:
     definition: dict[str, Any]
     workflow_type: str  # "STANDARD" | "EXPRESS"
     handlers: tuple[str, ...]
+    #: state name -> (block id, role) for progress reporting and block logs
+    state_map: dict[str, tuple[str, str]]
+    #: block id -> (name, type)
+    blocks: dict[str, tuple[str, str]]
+    #: block id -> variable stem (``b<scope>_<stem>`` holds its output, ``t<scope>_<stem>`` its end time)
+    stems: dict[str, str]
 
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
@@ -103,4 +109,6 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
                                       f"allows {MAX_DEFINITION_BYTES}"))
     if problems:
         raise WorkflowError(problems)
-    return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)))
+    blocks = {n: (graph.blocks[n].name, graph.types[n].name) for n in graph.nodes}
+    return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
+                            dict(lw.state_map), blocks, {n: lw.stems[n] for n in graph.nodes})

@@ -107,10 +107,10 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
         cond = (f"{i} = 0 or ({_loop_condition(lw, node, ctx, source)}) = true" if source.strip()
                 else f"{i} < {count}")
     label = block.name
-    init_name = lw.names.take(f"{label} start")
-    check_name = lw.names.take(f"{label} continue?")
+    init_name = lw.block_state(node, "start")
+    check_name = lw.block_state(node, "continue?")
     next_name = lw.names.take(f"{label} next")
-    exit_name = lw.names.take(f"{label} end")
+    exit_name = lw.block_state(node, "end")
     rule: dict[str, Any] = {"Condition": _js(cond), "Assign": {}}
     body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, states)
     rule["Next"] = body_entry or next_name
@@ -143,7 +143,7 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     else:
         items = f"[0..{int(params.get('count') or 5) - 1}]"
         item_expr, items_var = "null", []
-    name = lw.names.take(block.name)
+    name = lw.block_state(node)
     inner_ctx = _Ctx(ctx.scope, [node, *ctx.containers], False)
     init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
             f"its_{stem}": _js("$states.input.items")}

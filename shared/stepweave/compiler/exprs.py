@@ -36,7 +36,7 @@ def error_message() -> str:
     return (
         "($c := $states.errorOutput.Cause; $n := $states.errorOutput.Error; "
         f"$m := $type($c) = \"string\" and $contains($c, {jstr(ERR_OPEN)}) ? "
-        f"$substringBefore($substringAfter($c, {jstr(ERR_OPEN)}), {jstr(ERR_CLOSE)}) : "
+        f"$substringBefore($split($c, {jstr(ERR_OPEN)})[-1], {jstr(ERR_CLOSE)}) : "
         "($type($c) = \"string\" and $substring($c, 0, 1) = \"{\" ? $parse($c).errorMessage : $c); "
         "$type($m) = \"string\" and $m != \"\" ? $m : $n)"
     )

@@ -54,7 +54,15 @@ class Lowerer:
         self.handlers: set[str] = set()
         self.response_in_branch = False
         self.response_catchers: list[dict[str, Any]] = []
+        #: state name -> (block id, role): "main", "start", "end", "continue?", "guard"
+        self.state_map: dict[str, tuple[str, str]] = {}
         self.guarded = self._compute_guards()
+
+    def block_state(self, node: str, role: str = "main") -> str:
+        label = self.graph.blocks[node].name
+        name = self.names.take(label if role == "main" else f"{label} {role}")
+        self.state_map[name] = (node, role)
+        return name
 
     # -- analysis -----------------------------------------------------------------------
 
@@ -178,7 +186,7 @@ class Lowerer:
 
     def emit_node(self, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
         guarded = self.guarded[node] and not block_emitters.folds_guard(self, node)
-        guard_name = self.names.take(f"{self.graph.blocks[node].name} ?") if guarded else None
+        guard_name = self.block_state(node, "?") if guarded else None
         guard = None
         if guard_name is not None:
             guard = {"Type": "Choice",

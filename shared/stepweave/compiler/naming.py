@@ -37,6 +37,8 @@ class StateNames:
 def var_stem(block_id: str, taken: set[str]) -> str:
     """A JSONata-safe variable stem for a block id, unique within ``taken``."""
     stem = re.sub(r"[^A-Za-z0-9_]", "_", block_id)[:40] or "b"
+    if not stem[0].isalpha():
+        stem = "x" + stem[:39]
     if stem in taken:
         stem = f"{stem[:33]}_{_short_hash(block_id)}"
     taken.add(stem)

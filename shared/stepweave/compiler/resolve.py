@@ -151,7 +151,7 @@ class Resolver:
             return "null"  # not visible here (runs later or elsewhere): empty
         var = "$" + scope.bvar(site.stems[target])
         if first == "error" and graph.types[target].name != "variables":
-            name = graph.blocks[target].name
+            name = ref.head
             avail = ", ".join(sorted((fields or set()) - {"error"}))
             msg = jsonata_error(f"\"error\" doesn't exist on block \"{name}\". Available fields: {avail}")
             return (f"($type({var}) = \"object\" ? ($exists({var}.error) ? "

@@ -19,6 +19,7 @@ Only dependencies are ever added, never removed: no dependency can be violated.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -114,37 +115,68 @@ def _lossless_cuts(order: list[str], dag: _Dag) -> list[int]:
     return cuts
 
 
-def _critical_path(nodes: list[str], dag: _Dag, weight: Callable[[str], float]) -> float:
+def _critical_paths(nodes: list[str], dag: _Dag, samples: list[dict[str, float]]) -> float:
+    """Mean critical path of ``nodes`` over the duration samples."""
     members = set(nodes)
-    finish: dict[str, float] = {}
-    for n in dag.topo:
-        if n in members:
+    order = [n for n in dag.topo if n in members]
+    total = 0.0
+    for dur in samples:
+        finish: dict[str, float] = {}
+        for n in order:
             start = max((finish[p] for p in dag.pred[n] if p in members), default=0.0)
-            finish[n] = start + weight(n)
-    return max(finish.values(), default=0.0)
+            finish[n] = start + dur[n]
+        total += max(finish.values(), default=0.0)
+    return total / len(samples)
 
 
-def _best_cut(order: list[str], dag: _Dag, weight: Callable[[str], float]) -> tuple[list[str], list[str]]:
+def _levels(order: list[str], dag: _Dag) -> tuple[dict[str, int], dict[str, int]]:
     members = set(order)
-    candidates: list[frozenset[str]] = []
+    depth: dict[str, int] = {}
+    for n in order:
+        depth[n] = max((depth[p] + 1 for p in dag.pred[n] if p in members), default=0)
+    height: dict[str, int] = {}
+    for n in reversed(order):
+        height[n] = max((height[s] + 1 for s in dag.succ[n] if s in members), default=0)
+    return depth, height
+
+
+def _candidates(order: list[str], dag: _Dag) -> list[frozenset[str]]:
+    """Downsets to cut at: level boundaries, and around each node."""
+    members = frozenset(order)
+    depth, height = _levels(order, dag)
+    out: list[frozenset[str]] = []
+    for k in range(1, max(depth.values()) + 1):
+        out.append(frozenset(n for n in order if depth[n] < k))
+    for k in range(1, max(height.values()) + 1):
+        out.append(frozenset(n for n in order if height[n] >= k))
     for n in order:
         desc = dag._desc[n] & members
         anc = frozenset(m for m in order if n in dag._desc[m])
-        candidates += [anc, anc | {n}, frozenset(members - desc - {n}), frozenset(members - desc)]
-    best: tuple[float, int, frozenset[str]] | None = None
-    for index, cand in enumerate(candidates):
-        if not cand or len(cand) == len(members):
-            continue
+        out += [anc, anc | {n}, members - desc - {n}, members - desc]
+    seen: set[frozenset[str]] = set()
+    unique = []
+    for cand in out:
+        if cand and len(cand) < len(members) and cand not in seen:
+            seen.add(cand)
+            unique.append(cand)
+    return unique
+
+
+def _best_cut(order: list[str], dag: _Dag, samples: list[dict[str, float]]) -> tuple[list[str], list[str]]:
+    """The downset cut with the smallest expected makespan of its two sides (durations
+    sampled around the estimated weights, with a fixed seed: the choice is deterministic)."""
+    best: tuple[float, int, list[str], list[str]] | None = None
+    for index, cand in enumerate(_candidates(order, dag)):
         before = [m for m in order if m in cand]
         after = [m for m in order if m not in cand]
-        cost = _critical_path(before, dag, weight) + _critical_path(after, dag, weight)
+        cost = round(_critical_paths(before, dag, samples) + _critical_paths(after, dag, samples), 9)
         if best is None or (cost, index) < best[:2]:
-            best = (cost, index, cand)
+            best = (cost, index, before, after)
     assert best is not None
-    return [m for m in order if m in best[2]], [m for m in order if m not in best[2]]
+    return best[2], best[3]
 
 
-def _build(nodes: list[str], dag: _Dag, weight: Callable[[str], float]) -> Tree:
+def _build(nodes: list[str], dag: _Dag, weight: list[dict[str, float]]) -> Tree:
     if len(nodes) == 1:
         return Leaf(nodes[0])
     comps = _components(nodes, dag)
@@ -168,12 +200,18 @@ def _flatten_seq(items: list[Tree]) -> Tree:
 
 
 def schedule(nodes: list[str], deps: Iterable[tuple[str, str]],
-             weight: Callable[[str], float] = lambda _: 1.0) -> Tree | None:
-    """Nested Seq/Par tree running ``nodes`` with every dependency respected."""
+             weight: Callable[[str], float] = lambda _: 1.0, samples: int = 16) -> Tree | None:
+    """Nested Seq/Par tree running ``nodes`` with every dependency respected.
+
+    ``weight`` estimates each block's duration; actual durations vary, so lossy cuts
+    are ranked by their mean makespan over ``samples`` draws of U(0.25, 1.75) x weight.
+    """
     if not nodes:
         return None
     dag = _Dag(nodes, deps)
-    return _build(list(dag.topo), dag, weight)
+    rng = random.Random(1729)
+    draws = [{n: weight(n) * rng.uniform(0.25, 1.75) for n in dag.topo} for _ in range(samples)]
+    return _build(list(dag.topo), dag, draws)
 
 
 def tree_makespan(tree: Tree, duration: Callable[[str], float]) -> float:

@@ -10,6 +10,7 @@ execution history as it grows.
 from __future__ import annotations
 
 import importlib
+import logging
 import json
 import time
 import uuid
@@ -66,6 +67,7 @@ class LocalEngine:
         from stepweave.local import moto_adapter
 
         moto_adapter.install()
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": False}})
         self._mock.start()

@@ -29,7 +29,8 @@ VariableType = Literal["plain", "string", "number", "boolean", "object", "array"
 #: Names that cannot be block names: they are reference prefixes.
 RESERVED_NAMES = frozenset({"loop", "parallel", "variable"})
 
-_EDGE_SHORTHAND = re.compile(r"^\s*(?P<src>[^\s]+)\s*-(?:\[(?P<handle>[^\]]+)\])?->\s*(?P<dst>[^\s]+)\s*$")
+_EDGE_SHORTHAND = re.compile(
+    r"^\s*(?P<src>[^\s]+)\s*(?:->|-\[(?P<handle>[^\]]+)\]->)\s*(?P<dst>[^\s]+)\s*$")
 
 
 def normalize_name(name: str) -> str:

@@ -69,6 +69,12 @@ def _value(block_type: str, key: str, value: Any) -> Any:
     return value
 
 
+def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Sim builder/input-format rows: known keys only, rows without a name dropped."""
+    return [{k: v for k, v in row.items() if k in keys and v is not None}
+            for row in rows or [] if isinstance(row, dict) and str(row.get("name") or "").strip()]
+
+
 def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for key in _PARAMS.get(block_type, ()):
@@ -89,6 +95,10 @@ def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
         ]
     if block_type == "response":
         params.setdefault("dataMode", "structured")
+        params["builderData"] = _rows(params.get("builderData"), ("id", "name", "type", "value"))
+    if block_type == "start":
+        params["inputFormat"] = _rows(params.get("inputFormat"), ("id", "name", "type", "value",
+                                                                  "description"))
     return params
 
 

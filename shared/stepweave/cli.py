@@ -1,0 +1,169 @@
+"""The ``stepweave`` command: validate, compile and run workflows locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from stepweave.errors import WorkflowError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+#: AWS list prices (us-east-1) used for the estimate printed after a run.
+PRICE_PER_TRANSITION = 0.000025
+PRICE_PER_LAMBDA_REQUEST = 0.0000002
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+def _load(path: str) -> Any:
+    from stepweave.compiler import compile_workflow
+    from stepweave.workflow.loader import load_workflow
+
+    return compile_workflow(load_workflow(path), path)
+
+
+def _read_input(value: str | None) -> Any:
+    if value is None:
+        return {}
+    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and Path(value).is_file()):
+        path = Path(value.lstrip("@"))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--input: cannot read {path}: {exc.strerror}") from None
+        source = str(path)
+    else:
+        text, source = value, "--input"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg})") from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            compiled = _load(path)
+        except WorkflowError as exc:
+            print(exc.report(), file=sys.stderr)
+            status = EXIT_INVALID
+            continue
+        print(f"{path}: ok ({len(compiled.blocks)} blocks, {compiled.workflow_type.lower()} workflow)")
+    return status
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    compiled = _load(args.file)
+    text = compiled.definition_json()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output} ({len(text.encode())} bytes, {compiled.workflow_type})",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from stepweave.workflow.schema import workflow_schema
+
+    text = json.dumps(workflow_schema(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _apply_env(pairs: list[str]) -> None:
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"--env expects NAME=VALUE, got {pair!r}")
+        name, value = pair.split("=", 1)
+        os.environ[name] = value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stepweave.local.engine import LocalEngine
+    from stepweave.local.progress import ProgressPrinter
+
+    payload = _read_input(args.input)
+    _apply_env(args.env or [])
+    compiled = _load(args.file)
+    printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
+    with LocalEngine() as engine:
+        result = engine.run(compiled, payload, on_progress=printer)
+    summary = {
+        "status": result.status, "output": result.output, "error": result.error,
+        "cause": result.cause, "durationMs": round(result.duration_s * 1000),
+        "stateTransitions": result.transitions, "lambdaInvocations": result.lambda_invocations,
+        "workflowType": compiled.workflow_type,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        printer.summary(result)
+        if result.status == "SUCCEEDED":
+            print(json.dumps(result.output, indent=2))
+    return EXIT_OK if result.status == "SUCCEEDED" else EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stepweave", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("validate", help="check workflow files and report every problem")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("compile", help="print the Step Functions definition (ASL)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_compile)
+    p = sub.add_parser("run", help="run a workflow on the embedded engine")
+    p.add_argument("file")
+    p.add_argument("--input", help="inline JSON, or a JSON file (path or @path)")
+    p.add_argument("--env", action="append", metavar="NAME=VALUE",
+                   help="environment for {{NAME}} references (repeatable)")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except WorkflowError as exc:
+        if args.debug:
+            raise
+        print(exc.report(), file=sys.stderr)
+        return EXIT_INVALID
+    except UsageError as exc:
+        print(f"stepweave: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if args.debug:
+            raise
+        print(f"stepweave: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

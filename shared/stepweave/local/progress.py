@@ -1,0 +1,66 @@
+"""Live progress of a local run, from the execution history."""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from stepweave.compiler import CompiledWorkflow
+from stepweave.local.engine import Progress, RunResult
+
+__all__ = ["ProgressPrinter"]
+
+PRICE_PER_TRANSITION = 0.000025
+
+
+class ProgressPrinter:
+    """Prints one line per block start/finish/failure, with durations."""
+
+    def __init__(self, compiled: CompiledWorkflow, out: IO[str], enabled: bool = True) -> None:
+        self.compiled = compiled
+        self.out = out
+        self.enabled = enabled
+        self.started: dict[str, list[float]] = {}
+        self.iterations: dict[str, int] = {}
+
+    def _label(self, node: str) -> str:
+        name, btype = self.compiled.blocks[node]
+        return f"{name} ({btype})"
+
+    def __call__(self, event: Progress) -> None:
+        if not self.enabled:
+            return
+        entry = self.compiled.state_map.get(event.state)
+        if event.kind == "failed":
+            self.out.write(f"  ✖ {event.detail}\n")
+            return
+        if entry is None:
+            return
+        node, role = entry
+        if event.kind == "started" and role in ("main", "start"):
+            self.started.setdefault(node, []).append(event.at)
+            if role == "start" or self.compiled.blocks[node][1] not in ("condition", "variables", "start"):
+                self.out.write(f"  ▶ {self._label(node)}\n")
+        elif event.kind == "started" and role == "continue?":
+            self.iterations[node] = self.iterations.get(node, -1) + 1
+        elif event.kind == "succeeded" and role in ("main", "end"):
+            if self.compiled.blocks[node][1] in ("loop",) and role == "main":
+                return
+            starts = self.started.get(node) or [event.at]
+            began = starts.pop(0)
+            ms = max(0.0, (event.at - began) * 1000)
+            self.out.write(f"  ✔ {self._label(node)}  {ms:.0f} ms\n")
+        self.out.flush()
+
+    def summary(self, result: RunResult) -> None:
+        mark = "✔" if result.status == "SUCCEEDED" else "✖"
+        self.out.write(f"{mark} {result.status} in {result.duration_s * 1000:.0f} ms\n")
+        if result.error:
+            self.out.write(f"  error: {result.error}: {result.cause}\n")
+        cost = result.transitions * PRICE_PER_TRANSITION
+        self.out.write(f"  AWS would bill: {result.transitions} state transitions "
+                       f"(${cost * 1000:.4f} per 1,000 runs on Standard), "
+                       f"{result.lambda_invocations} Lambda invocations\n")
+        self.out.flush()
+
+
+_ = Any
