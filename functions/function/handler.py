@@ -14,7 +14,6 @@ from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 from pydantic import ValidationError
-
 from stepweave.blocks.contract import BlockEvent
 from stepweave.blocks.function_block import run_function
 from stepweave.errors import BlockError, BlockInputError

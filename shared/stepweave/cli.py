@@ -55,6 +55,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             compiled = _load(path)
         except WorkflowError as exc:
+            if args.debug:
+                raise
             print(exc.report(), file=sys.stderr)
             status = EXIT_INVALID
             continue

@@ -6,17 +6,17 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-
-from functions.api.handler import lambda_handler
 from stepweave.blocks.api_block import run_api
 from stepweave.errors import BlockInputError, HttpStatusError, HttpTransportError
+
+from functions.api.handler import lambda_handler
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -99,8 +99,10 @@ def test_body_string_that_looks_like_json_is_sent_as_json() -> None:
 
 def test_plain_string_body_is_sent_as_text() -> None:
     rec = Recorder(_status(200, text="ok"))
-    rec.run({"url": "https://api.example.com/x", "method": "PUT", "body": "hello {{WHO}}"},
-            env={"WHO": "world"})
+    rec.run(
+        {"url": "https://api.example.com/x", "method": "PUT", "body": "hello {{WHO}}"},
+        env={"WHO": "world"},
+    )
     assert rec.requests[0].content == b"hello world"
     assert rec.requests[0].headers["content-type"].startswith("text/plain")
 
@@ -139,7 +141,7 @@ def test_503_then_200_honours_retry_after() -> None:
 
 
 def test_retry_after_http_date() -> None:
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=20), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
     rec = Recorder(_status(503, headers={"Retry-After": when}), _status(200, json={}))
     rec.run({"url": "https://api.example.com/flaky", "retries": 1})
     assert len(rec.sleeps) == 1 and 15 < rec.sleeps[0] <= 20
@@ -147,8 +149,12 @@ def test_retry_after_http_date() -> None:
 
 def test_exponential_backoff_is_capped_and_retries_are_bounded() -> None:
     rec = Recorder(_status(500, text="down"))
-    params = {"url": "https://api.example.com/down", "retries": 4,
-              "retryDelayMs": 100, "retryMaxDelayMs": 250}
+    params = {
+        "url": "https://api.example.com/down",
+        "retries": 4,
+        "retryDelayMs": 100,
+        "retryMaxDelayMs": 250,
+    }
     with pytest.raises(HttpStatusError):
         rec.run(params)
     assert len(rec.requests) == 5
@@ -165,8 +171,14 @@ def test_post_is_not_retried_by_default() -> None:
 
 def test_post_is_retried_when_allowed() -> None:
     rec = Recorder(_status(503), _status(200, json={"id": 1}))
-    out = rec.run({"url": "https://api.example.com/orders", "method": "POST", "retries": 3,
-                   "retryNonIdempotent": True})
+    out = rec.run(
+        {
+            "url": "https://api.example.com/orders",
+            "method": "POST",
+            "retries": 3,
+            "retryNonIdempotent": True,
+        }
+    )
     assert out["data"] == {"id": 1}
     assert rec.sleeps == [0.5]
 
@@ -179,15 +191,17 @@ def test_client_errors_are_not_retried() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "error"),
+    ("answer", "error", "hint"),
     [
-        (_status(404, json={"error": "No such item"}), "No such item"),
-        (_status(422, json={"message": "Field 'name' is required"}), "Field 'name' is required"),
-        (_status(500, text="x" * 600), "x" * 500),
-        (_status(502), "Bad Gateway"),
+        (_status(404, json={"error": "No such item"}), "No such item",
+         " - The requested resource was not found"),
+        (_status(422, json={"message": "Field 'name' is required"}), "Field 'name' is required", ""),
+        (_status(500, text="x" * 600), "x" * 500,
+         " - Server error, the target server is experiencing issues"),
+        (_status(502), "Bad Gateway", " - Server error, the target server is experiencing issues"),
     ],
 )
-def test_non_2xx_message_format(answer: Handler, error: str) -> None:
+def test_non_2xx_message_format(answer: Handler, error: str, hint: str) -> None:
     rec = Recorder(answer)
     status = answer(httpx.Request("GET", "https://x")).status_code
     reason = httpx.codes.get_reason_phrase(status)
@@ -195,7 +209,7 @@ def test_non_2xx_message_format(answer: Handler, error: str) -> None:
         rec.run({"url": "https://api.example.com/items", "params": {"page": 2}})
     assert str(caught.value) == (
         f"HTTP Request failed: URL: https://api.example.com/items?page=2 | Method: GET"
-        f" | Error: {error} | Status: {status} | Status text: {reason}"
+        f" | Error: {error} | Status: {status} | Status text: {reason}{hint}"
     )
 
 
@@ -235,6 +249,7 @@ def test_timeout_becomes_transport_error_after_retries() -> None:
     [
         ({"url": "ftp://example.com/file"}, "url"),
         ({"url": "not a url"}, "url"),
+        ({"url": "http://[::1/broken"}, "url"),
         ({"url": "https://example.com", "method": "FETCH"}, "method"),
         ({"url": "https://example.com", "timeout": 600_001}, "timeout"),
         ({"url": "https://example.com", "retries": 11}, "retries"),
@@ -251,30 +266,40 @@ def test_bad_params_are_input_errors(params: dict[str, Any], name: str) -> None:
 class _LocalApi(BaseHTTPRequestHandler):
     """Echoes the request as JSON; ``/slow`` answers late."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         if self.path.startswith("/slow"):
             time.sleep(0.5)
         body = json.dumps({"path": self.path, "auth": self.headers.get("Authorization")})
         payload = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("X-Served-By", "Local")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("X-Served-By", "Local")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (the timeout test)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
 @pytest.fixture()
 def local_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                 "all_proxy"):
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
         monkeypatch.delenv(name, raising=False)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _LocalApi)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    server.block_on_close = False
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -296,11 +321,13 @@ def test_real_request_through_the_lambda_handler(
 ) -> None:
     monkeypatch.setenv("STEPWEAVE_TEST_TOKEN", "tok-123")
     out = lambda_handler(
-        _event({
-            "url": f"{local_api}/tickets",
-            "params": [{"key": "id", "value": "42"}],
-            "headers": {"Authorization": "Bearer {{STEPWEAVE_TEST_TOKEN}}"},
-        }),
+        _event(
+            {
+                "url": f"{local_api}/tickets",
+                "params": [{"key": "id", "value": "42"}],
+                "headers": {"Authorization": "Bearer {{STEPWEAVE_TEST_TOKEN}}"},
+            }
+        ),
         None,
     )
     assert out["status"] == 200

@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 import pytest
+from stepweave.errors import BlockError, BlockInputError, BlockResourceError, BlockTimeoutError
 
 from functions.function.handler import lambda_handler
-from stepweave.errors import BlockError, BlockInputError, BlockResourceError, BlockTimeoutError
 
 
 def _event(code: str, **params: Any) -> dict[str, Any]:
@@ -53,6 +53,19 @@ def test_async_await_with_timers() -> None:
     assert lambda_handler(_event(code), None)["result"] == "ab"
 
 
+def test_zero_and_missing_timer_delays_fire() -> None:
+    code = (
+        "const order = [];\n"
+        "await new Promise((resolve) => setTimeout(resolve, 0));\n"
+        "await new Promise((resolve) => setTimeout(() => { order.push('a'); resolve(); }));\n"
+        "const id = setTimeout(() => order.push('cancelled'), 1);\n"
+        "clearTimeout(id);\n"
+        "await new Promise((resolve) => setTimeout(resolve, 5));\n"
+        "return order;"
+    )
+    assert lambda_handler(_event(code, timeoutMs=2000), None)["result"] == ["a"]
+
+
 def test_bindings_are_real_objects() -> None:
     bindings = {"__ref_0": {"items": [{"n": 2}, {"n": 5}], "label": "x"}, "__ref_1": 10}
     code = (
@@ -82,7 +95,14 @@ def test_thrown_error_message_becomes_block_error() -> None:
     with pytest.raises(BlockError) as caught:
         lambda_handler(_event("await null; throw new TypeError('bad input: 42');"), None)
     assert type(caught.value) is BlockError
-    assert str(caught.value) == "bad input: 42"
+    # Sim's wording: the line of user code that threw, then the message
+    assert str(caught.value) == "Line 1: `await null; throw new TypeError('bad input: 42');` - bad input: 42"
+
+
+def test_error_names_the_line_that_threw() -> None:
+    code = "const a = 1;\nif (a) {\n  throw new Error('second');\n}"
+    with pytest.raises(BlockError, match=r"^Line 3: `throw new Error\('second'\);` - second$"):
+        lambda_handler(_event(code), None)
 
 
 def test_thrown_non_error_value_is_stringified() -> None:
@@ -122,9 +142,7 @@ def test_promise_that_never_settles_times_out() -> None:
 
 def test_memory_hog_is_stopped() -> None:
     code = "const hoard = []; while (true) { hoard.push(new Array(100000).fill(1.5)); }"
-    with pytest.raises(
-        BlockResourceError, match=r"^Function exceeded its memory limit of 32 MB$"
-    ):
+    with pytest.raises(BlockResourceError, match=r"^Function exceeded its memory limit of 32 MB$"):
         lambda_handler(_event(code, memoryMb=32, timeoutMs=20000), None)
 
 

@@ -54,8 +54,10 @@ class _Request:
     retry_any_method: bool
     secrets: tuple[str, ...]
 
-    def redact(self, text: str) -> str:
-        """``text`` with every resolved placeholder value masked."""
+    def failure(self, detail: str) -> str:
+        """A failure message in Sim's format, with resolved secret values masked."""
+        text = f"HTTP Request failed: URL: {self.display_url} | Method: {self.method} | "
+        text += f"Error: {detail}"
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
@@ -82,9 +84,8 @@ def run_api(
 
     try:
         url = httpx.URL(request.url).copy_merge_params(request.query)
-    except httpx.InvalidURL as exc:
-        message = request.redact(f"API block parameter 'url' is invalid: {exc}")
-        raise BlockInputError(message) from None
+    except httpx.InvalidURL:
+        raise BlockInputError(f"API block parameter 'url' is invalid: {url_template!r}") from None
     with httpx.Client(transport=transport, follow_redirects=True) as client:
         response = _send_with_retries(client, url, request, sleep)
     data = _response_data(response)
@@ -100,7 +101,10 @@ def _build_request(params: dict[str, Any], env: Mapping[str, str]) -> _Request:
     if not isinstance(url_template, str):
         raise BlockInputError("API block parameter 'url' must be a string")
     url = _substitute(url_template.strip(), env)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise BlockInputError(
             f"API block parameter 'url' must be an absolute http(s) URL, got {url_template!r}"
@@ -260,11 +264,9 @@ def _send_with_retries(
 
 def _backoff(request: _Request, attempt: int, retry_after: str | None) -> float:
     """Seconds to wait before the next attempt (``Retry-After`` wins, capped)."""
-    cap = request.max_delay_ms / 1000
     hinted = _retry_after_seconds(retry_after) if retry_after else None
-    if hinted is not None:
-        return min(hinted, cap)
-    return min(request.delay_ms / 1000 * 2.0**attempt, cap)
+    wait = request.delay_ms / 1000 * 2.0**attempt if hinted is None else hinted
+    return min(wait, request.max_delay_ms / 1000)
 
 
 def _retry_after_seconds(value: str) -> float | None:
@@ -304,17 +306,24 @@ def _status_message(request: _Request, response: httpx.Response, data: object) -
         detail = response.text[:MAX_ERROR_TEXT] or reason
     elif not isinstance(detail, str):
         detail = json.dumps(detail)[:MAX_ERROR_TEXT]
-    return request.redact(
-        f"{_failed(request)}{detail} | Status: {response.status_code} | Status text: {reason}"
-    )
+    status = response.status_code
+    return request.failure(f"{detail} | Status: {status} | Status text: {reason}{_hint(status)}")
+
+
+def _hint(status: int) -> str:
+    """Sim's suggestion after the status text, kept so messages match Sim's."""
+    if status == 403:
+        return " - This may be due to CORS restrictions or authorization issues"
+    if status == 404:
+        return " - The requested resource was not found"
+    if status == 429:
+        return " - Too many requests, you may need to implement rate limiting"
+    if status >= 500:
+        return " - Server error, the target server is experiencing issues"
+    return ""
 
 
 def _transport_message(request: _Request, exc: Exception) -> str:
     """A clear message for a request that got no answer."""
     kind = type(exc).__name__
-    return request.redact(f"{_failed(request)}{kind}: {str(exc) or kind}")
-
-
-def _failed(request: _Request) -> str:
-    """The common head of failure messages, up to the error detail."""
-    return f"HTTP Request failed: URL: {request.display_url} | Method: {request.method} | Error: "
+    return request.failure(f"{kind}: {str(exc) or kind}")

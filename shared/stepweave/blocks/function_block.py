@@ -3,7 +3,8 @@
 The code is the body of an async function, so ``return`` and ``await`` work. Each
 call gets its own isolate (nothing leaks between calls); there is no network,
 filesystem, ``require`` or ``process``, only the ECMAScript built-ins plus
-``console`` and ``setTimeout``.
+``console`` and ``setTimeout``/``clearTimeout`` (mini-racer's timer shim, wrapped
+so that a zero or missing delay fires: unwrapped, 0 throws and none never fires).
 
 How a call runs (``py_mini_racer`` is imported lazily; cold start matters):
 
@@ -76,6 +77,9 @@ _PRELUDE = r"""
   for (const name of ['fetch', 'require', 'process', 'XMLHttpRequest', 'WebSocket']) {
     delete globalThis[name];
   }
+  const baseSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = (fn, delay, ...rest) =>
+    baseSetTimeout(fn, Math.max(1, Number(delay) || 0), ...rest);
   const bound = JSON.parse(bindingsJson);
   for (const name of Object.keys(bound)) globalThis[name] = bound[name];
   const messageOf = (e) => {
@@ -85,6 +89,12 @@ _PRELUDE = r"""
       }
       return String(e);
     } catch (_) { return 'Uncaught non-printable value'; }
+  };
+  const lineOf = (e) => {
+    try {
+      const m = /, <anonymous>:(\d+):\d+\)/.exec(String(e && e.stack));
+      return m ? Number(m[1]) - 2 : null;
+    } catch (_) { return null; }
   };
   let outcome = null;
   const finish = (o) => {
@@ -100,7 +110,7 @@ _PRELUDE = r"""
   catch (e) { finish({status: 'syntax', message: messageOf(e)}); return; }
   apply(then, fn(), [
     (v) => finish({status: 'ok', result: v}),
-    (e) => finish({status: 'error', message: messageOf(e)})]);
+    (e) => finish({status: 'error', message: messageOf(e), line: lineOf(e)})]);
 })(%s, %s);
 """
 
@@ -131,7 +141,15 @@ def run_function(params: dict[str, Any], *, env: Mapping[str, str]) -> dict[str,
         raise BlockError(f"Syntax error: {message}")
     if status == "unserialisable":
         raise BlockError(f"Function result is not JSON-serialisable: {message}")
-    raise BlockError(message)
+    raise BlockError(_with_line(code, envelope.get("line"), message))
+
+
+def _with_line(code: str, line: object, message: str) -> str:
+    """Sim's wording for user errors: ``Line 2: `throw new Error("x")` - x``."""
+    lines = code.split("\n")
+    if isinstance(line, int) and 1 <= line <= len(lines) and lines[line - 1].strip():
+        return f"Line {line}: `{lines[line - 1].strip()}` - {message}"
+    return message
 
 
 def _int_param(params: dict[str, Any], name: str, default: int, maximum: int) -> int:
@@ -153,8 +171,10 @@ def _bindings(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise BlockInputError("Function block parameter 'bindings' must be an object")
     for name, value in raw.items():
-        if not isinstance(name, str) or not _IDENTIFIER.match(name) or name.startswith(
-            "__stepweave"
+        if (
+            not isinstance(name, str)
+            or not _IDENTIFIER.match(name)
+            or name.startswith("__stepweave")
         ):
             raise BlockInputError(
                 f"Function block parameter 'bindings' has an invalid name: {name!r}"
@@ -191,9 +211,7 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=loop.run_forever, name="stepweave-v8-loop", daemon=True
-            ).start()
+            threading.Thread(target=loop.run_forever, name="stepweave-v8-loop", daemon=True).start()
             _loop = loop
         return _loop
 
@@ -232,9 +250,7 @@ class _Watch:
     def violation(self) -> BlockError | None:
         """The limit that has been crossed, if any."""
         if self.mr.was_hard_memory_limit_reached() or self._rss_exceeded():
-            return BlockResourceError(
-                f"Function exceeded its memory limit of {self.memory_mb} MB"
-            )
+            return BlockResourceError(f"Function exceeded its memory limit of {self.memory_mb} MB")
         if self.remaining() <= 0:
             return BlockTimeoutError(f"Function timed out after {self.timeout_ms} ms")
         return None

@@ -210,6 +210,7 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     else:
         fail = ensure_fail_state(lw, ctx.scope, states)
         catch = {"ErrorEquals": ["States.ALL"], "Next": fail,
+                 "Assign": _done(lw, node, ctx, '{"error": ' + error_message() + "}"),
                  "Output": _js("{\"message\": " + jstr(block.name + ": ") + " & " + error_message() + "}")}
     state["Catch"] = [catch]
     states[name] = state
@@ -362,7 +363,8 @@ def _emit_response(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     lw.report(node, site, "params")
     name = lw.block_state(node)
     if ctx.top:
-        states[name] = {"Type": "Pass", "Output": _js(out), "End": True}
+        states[name] = {"Type": "Pass", "Output": _js(out), "End": True,
+                        "Assign": {lw.tvar(node, ctx.scope): _js("$millis()")}}
     else:
         lw.response_in_branch = True
         states[name] = {"Type": "Fail", "Error": RESPONSE_ERROR, "Cause": _js(f"$string({out})")}

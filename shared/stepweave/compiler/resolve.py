@@ -42,6 +42,12 @@ def _path_expr(base: str, path: list[str | int]) -> str:
     return out
 
 
+def _null_safe(expr: str) -> str:
+    """A missing path is JSONata's *undefined*, which Step Functions refuses as a field
+    value; references to it resolve to null (Sim's "empty")."""
+    return f"($__v := {expr}; $exists($__v) ? $__v : null)"
+
+
 def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset()) -> set[str] | None:
     """First-level output fields references may read; None means any (opaque)."""
     btype = graph.types[block_id]
@@ -120,7 +126,8 @@ class Resolver:
             return f'{{"index": $i_{stem}, "currentItem": $it_{stem}, "items": $its_{stem}}}'
         if field0 not in names:
             raise RefError(f"<{ref.inner}>: a {kind} offers {', '.join(sorted(names))} inside it")
-        return _path_expr(names[str(field0)], path[1:])
+        expr = _path_expr(names[str(field0)], path[1:])
+        return _null_safe(expr) if path[1:] else expr
 
     def _variable(self, path: list[str | int], ref: Ref, site: Site) -> str:
         if not path or not isinstance(path[0], str) or normalize_name(path[0]) not in self.variables:
@@ -128,7 +135,8 @@ class Resolver:
         name = self.variables[normalize_name(path[0])]
         scope = site.scope.lookup_wvar(name)
         assert scope is not None, name
-        return _path_expr("$" + scope.wvar(site.wstems[name]), path[1:])
+        expr = _path_expr("$" + scope.wvar(site.wstems[name]), path[1:])
+        return _null_safe(expr) if path[1:] else expr
 
     def _stem_of(self, block_id: str) -> str:
         return self._stems[block_id]
@@ -143,7 +151,7 @@ class Resolver:
         fields = output_fields(graph, target)
         first = path[0] if path else None
         if first is not None and fields is not None and first not in fields:
-            name = graph.blocks[target].name
+            name = ref.head
             raise RefError(f"<{ref.inner}>: \"{first}\" doesn't exist on block \"{name}\". "
                            f"Available fields: {', '.join(sorted(fields))}")
         scope = site.scope.lookup_block(target)
@@ -156,7 +164,7 @@ class Resolver:
             msg = jsonata_error(f"\"error\" doesn't exist on block \"{name}\". Available fields: {avail}")
             return (f"($type({var}) = \"object\" ? ($exists({var}.error) ? "
                     f"{_path_expr(var, path)} : {msg}) : null)")
-        return _path_expr(var, path)
+        return _null_safe(_path_expr(var, path)) if path else var
 
     # -- templates ----------------------------------------------------------------------
 

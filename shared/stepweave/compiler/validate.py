@@ -52,23 +52,32 @@ def _block_problems(graph: Graph) -> list[Problem]:
     return problems
 
 
+def _handle_problem(graph: Graph, source_type: str, handle: str | None,
+                    rows: set[str]) -> str | None:
+    if handle in (None, "source", "error"):
+        return None
+    if handle in _CONTAINER_HANDLES:
+        kind = handle.split("-", 1)[0]
+        return None if source_type == kind else f"handle '{handle}' belongs to a {kind} container"
+    if handle.startswith("condition-") and source_type == "condition":
+        if handle[len("condition-"):] in rows:
+            return None
+        return f"handle '{handle}' names no condition row (rows: {', '.join(sorted(rows))})"
+    return f"unknown source handle '{handle}'"
+
+
 def _handle_problems(graph: Graph) -> list[Problem]:
     problems = []
-    for edge in graph.edges:
-        src = graph.blocks[edge.source]
-        handle = edge.handle
-        if handle in (None, "source", "error") or handle in _CONTAINER_HANDLES:
+    for index, edge in enumerate(graph.workflow.edges):
+        src = graph.blocks.get(edge.source)
+        if src is None:
             continue
-        if handle.startswith("condition-") and src.type == "condition":
-            rows = {r.get("id") for r in src.params.get("conditions") or [] if isinstance(r, dict)}
-            if handle[len("condition-"):] in rows:
-                continue
-            problems.append(Problem(graph.file, f"edge to '{edge.target}': handle '{handle}' names no "
-                                                f"condition row (rows: {', '.join(sorted(map(str, rows)))})",
-                                    src.id, "edges"))
-            continue
-        problems.append(Problem(graph.file, f"edge to '{edge.target}': unknown source handle '{handle}'",
-                                src.id, "edges"))
+        btype = block_type(src.type)
+        rows = {str(r.get("id")) for r in src.params.get("conditions") or [] if isinstance(r, dict)}
+        message = _handle_problem(graph, btype.name if btype else src.type, edge.sourceHandle, rows)
+        if message:
+            problems.append(Problem(graph.file, f"edge to '{edge.target}': {message}", src.id,
+                                    f"edges[{index}].sourceHandle"))
     return problems
 
 

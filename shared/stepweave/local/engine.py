@@ -10,6 +10,9 @@ execution history as it grows.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
+from pathlib import Path
 import logging
 import json
 import time
@@ -26,8 +29,10 @@ __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
-#: handler name -> module in ``functions/`` providing ``lambda_handler``.
-HANDLER_MODULES = {"function": "functions.function.handler", "api": "functions.api.handler"}
+#: The Lambda code of the project (``functions/<handler>/handler.py``), the same files
+#: the CDK app deploys.
+FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
+HANDLER_MODULES = {"function": "function", "api": "api"}
 
 
 @dataclass
@@ -91,8 +96,7 @@ class LocalEngine:
         for handler in handlers:
             fn = self._custom.get(handler)
             if fn is None:
-                module = importlib.import_module(HANDLER_MODULES[handler])
-                fn = _bind_context(module.lambda_handler)
+                fn = _bind_context(_load_handler(handler))
             moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = fn
 
     def create(self, compiled: CompiledWorkflow) -> str:
@@ -142,6 +146,20 @@ class LocalEngine:
             token = page.get("nextToken")
             if not token:
                 return events
+
+
+def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
+    name = f"stepweave_functions_{handler}"
+    module = sys.modules.get(name)
+    if module is None:
+        path = FUNCTIONS_DIR / HANDLER_MODULES[handler] / "handler.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"no handler at {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module.lambda_handler  # type: ignore[no-any-return]
 
 
 def _bind_context(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any]], Any]:

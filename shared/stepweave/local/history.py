@@ -38,6 +38,13 @@ def block_runs(events: list[dict[str, Any]], compiled: CompiledWorkflow) -> list
     """Every block execution (loop iterations and parallel branches included), in order."""
     runs: list[BlockRun] = []
     for event in events:
+        entered = event.get("stateEnteredEventDetails")
+        if event["type"] == "FailStateEntered" and entered:
+            entry = compiled.state_map.get(entered.get("name", ""))
+            if entry is not None and compiled.blocks[entry[0]][1] == "response":
+                name, btype = compiled.blocks[entry[0]]
+                runs.append(BlockRun(entry[0], name, btype, None, False))
+            continue
         details = next((v for k, v in event.items() if k == "stateExitedEventDetails"), None)
         if not details:
             continue
