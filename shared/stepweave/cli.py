@@ -101,6 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     payload = _read_input(args.input)
     _apply_env(args.env or [])
+    # handler logs (JSON, for CloudWatch) would drown the progress lines; --debug shows them
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "WARNING")
     compiled = _load(args.file)
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
     with LocalEngine() as engine:

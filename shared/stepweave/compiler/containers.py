@@ -51,8 +51,9 @@ def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
         expr = "[]"
     lw.report(node, site, "params.collection")
     bad = jsonata_error(f"{kind} collection did not resolve to an array or object")
+    pairs = '$reduce($keys($c), function($acc, $k){ $append($acc, [[$k, $lookup($c, $k)]]) }, [])'
     return (f'($c := {expr}; $type($c) = "array" ? $c : $type($c) = "object" ? '
-            f'$each($c, function($v, $k){{ [[$k, $v]] }}) : $type($c) = "null" ? [] : {bad})')
+            f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
 def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:

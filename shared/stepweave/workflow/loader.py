@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,31 @@ from pydantic import ValidationError
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.model import Workflow
 
-__all__ = ["load_workflow", "parse_workflow", "is_sim_export"]
+__all__ = ["load_workflow", "parse_workflow", "parse_yaml", "is_sim_export"]
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 also reads yes/no/on/off as
+    booleans, which silently turns a condition row named ``yes`` into ``True``.)"""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _parse_text(text: str, file: str) -> Any:
     try:
         if file.endswith(".json"):
             return json.loads(text)
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except json.JSONDecodeError as exc:
         raise WorkflowError([Problem(file, f"malformed JSON at line {exc.lineno}, "
                                            f"column {exc.colno}: {exc.msg}")]) from None
