@@ -1,0 +1,56 @@
+"""Golden ASL for the example workflows, and byte-identical recompilation.
+
+Regenerate after an intended compiler change with:
+
+    STEPWEAVE_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_golden_asl.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stepweave.compiler import compile_workflow
+from stepweave.workflow.loader import load_workflow
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_matches_golden_asl(path: Path) -> None:
+    text = compile_workflow(load_workflow(path), str(path)).definition_json()
+    golden = GOLDEN / f"{path.stem}.asl.json"
+    if os.environ.get("STEPWEAVE_UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), f"no golden file; run with STEPWEAVE_UPDATE_GOLDEN=1 to create {golden}"
+    assert text == golden.read_text(), "compiled ASL changed; review and regenerate the golden file"
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_recompiling_is_byte_identical(path: Path) -> None:
+    first = compile_workflow(load_workflow(path), str(path)).definition_json()
+    second = compile_workflow(load_workflow(path), str(path)).definition_json()
+    assert first == second
+
+
+def test_state_names_are_unique_readable_and_short() -> None:
+    for path in EXAMPLES:
+        definition = compile_workflow(load_workflow(path), str(path)).definition
+        names: list[str] = []
+
+        def collect(states: dict) -> None:  # type: ignore[type-arg]
+            for name, state in states.items():
+                names.append(name)
+                for branch in state.get("Branches", []):
+                    collect(branch["States"])
+                if "ItemProcessor" in state:
+                    collect(state["ItemProcessor"]["States"])
+
+        collect(definition["States"])
+        assert len(names) == len(set(names)), path
+        assert all(0 < len(n) <= 80 for n in names)
