@@ -9,6 +9,7 @@ iteration's output. Parallels are Map states (branches isolated, ``MaxConcurrenc
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from stepweave.compiler.exprs import entries, jstr
@@ -80,7 +81,36 @@ def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
     return expr
 
 
+def _next_index(expr: str, stem: str) -> str:
+    """In the loop test, ``<loop.index>`` means the index the next iteration would have."""
+    return re.sub(rf"\$i_{re.escape(stem)}(?![A-Za-z0-9_])", f"($i_{stem} + 1)", expr)
+
+
+def _continue_condition(lw: Lowerer, node: str, ctx: Ctx) -> str:
+    params, stem = lw.graph.blocks[node].params, lw.stems[node]
+    ltype = params.get("loopType", "for")
+    nxt = f"($i_{stem} + 1)"
+    if ltype == "for":
+        return f"{nxt} < {int(params.get('count') or 5)}"
+    if ltype == "forEach":
+        return f"{nxt} < $count($its_{stem})"
+    if ltype == "while":
+        cond = _loop_condition(lw, node, ctx, params.get("whileCondition") or "false")
+        return f"({_next_index(cond, stem)}) = true"
+    source = params.get("doWhileCondition") or ""
+    if not source.strip():
+        return f"{nxt} < {int(params.get('count') or 5)}"
+    cond = _loop_condition(lw, node, ctx, source)
+    return f"{nxt} = 0 or ({_next_index(cond, stem)}) = true"
+
+
 def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    """``start`` (Pass) -> ``continue?`` (Choice) -> body -> ``continue?`` ... -> next.
+
+    ``$i_<loop>`` is the index of the running iteration (-1 before the first); the
+    Choice that starts an iteration also appends the previous one's outputs to the
+    results, and the Choice's default (exit) path assigns the loop's output.
+    """
     from stepweave.compiler.lower import Ctx as _Ctx, patch
 
     block = lw.graph.blocks[node]
@@ -88,47 +118,35 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
     ltype = params.get("loopType", "for")
     body_ctx = _Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
     body_nodes = [n for n in lw.graph.nodes if node in lw.graph.ancestors_containers(n)]
-    init_assign: dict[str, Any] = {f"i_{stem}": 0, f"r_{stem}": [], f"it_{stem}": None}
+    init_assign: dict[str, Any] = {f"i_{stem}": -1, f"r_{stem}": [], f"it_{stem}": None}
     init_assign[f"its_{stem}"] = (_js(_collection(lw, node, ctx, params.get("collection"), "forEach"))
                                   if ltype == "forEach" else [])
     for child in body_nodes:  # previous-iteration values start empty
         ctx.scope.define_block(child)
         init_assign[lw.bvar(child, ctx.scope)] = None
         init_assign[lw.tvar(child, ctx.scope)] = None
-    count = int(params.get("count") or 5)
-    i = f"$i_{stem}"
-    if ltype == "for":
-        cond = f"{i} < {count}"
-    elif ltype == "forEach":
-        cond = f"{i} < $count($its_{stem})"
-    elif ltype == "while":
-        cond = f"({_loop_condition(lw, node, ctx, params.get('whileCondition') or 'false')}) = true"
-    else:
-        source = params.get("doWhileCondition") or ""
-        cond = (f"{i} = 0 or ({_loop_condition(lw, node, ctx, source)}) = true" if source.strip()
-                else f"{i} < {count}")
-    label = block.name
+    cond = _continue_condition(lw, node, ctx)
     init_name = lw.block_state(node, "start")
     check_name = lw.block_state(node, "continue?")
-    next_name = lw.names.take(f"{label} next")
-    exit_name = lw.block_state(node, "end")
-    rule: dict[str, Any] = {"Condition": _js(cond), "Assign": {}}
-    body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, states)
-    rule["Next"] = body_entry or next_name
-    patch(body_dangling, next_name)
-    resets = {lw.tvar(c, ctx.scope): None for c in body_nodes}
-    rule["Assign"] = {**resets, f"it_{stem}": _js(f"$its_{stem}[{i}]" if ltype == "forEach" else "null")}
+    i = f"$i_{stem}"
     children = [(lw.bvar(c, ctx.scope), lw.tvar(c, ctx.scope)) for c in lw.graph.region(node)]
-    it = entries(children) if children else "undefined"
+    appended = (f"({i} >= 0 ? ($e := {entries(children)}; $exists($e) ? $append($r_{stem}, [[$e.o]]) "
+                f": $r_{stem}) : $r_{stem})")
+    rule: dict[str, Any] = {"Condition": _js(cond)}
+    body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, states)
+    rule["Next"] = body_entry or check_name
+    patch(body_dangling, check_name)
+    rule["Assign"] = {
+        **{lw.tvar(c, ctx.scope): None for c in body_nodes},
+        f"r_{stem}": _js(appended), f"i_{stem}": _js(f"{i} + 1"),
+        f"it_{stem}": _js(f"$its_{stem}[{i} + 1]" if ltype == "forEach" else "null")}
+    ctx.scope.define_block(node)
+    check: dict[str, Any] = {"Type": "Choice", "Choices": [rule], "Assign": {
+        lw.bvar(node, ctx.scope): _js(f'{{"results": {appended}}}'),
+        lw.tvar(node, ctx.scope): _js("$millis()")}}
     states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": check_name}
-    states[check_name] = {"Type": "Choice", "Choices": [rule], "Default": exit_name}
-    states[next_name] = {"Type": "Pass", "Output": {}, "Next": check_name, "Assign": {
-        f"i_{stem}": _js(f"{i} + 1"),
-        f"r_{stem}": _js(f"($e := {it}; $exists($e) ? $append($r_{stem}, [[$e.o]]) : $r_{stem})")}}
-    exit_state = {"Type": "Pass", "Output": {}, "Assign": {
-        lw.bvar(node, ctx.scope): _js(f'{{"results": $r_{stem}}}'), lw.tvar(node, ctx.scope): _js("$millis()")}}
-    states[exit_name] = exit_state
-    return init_name, [(exit_state, "Next")]
+    states[check_name] = check
+    return init_name, [(check, "Default")]
 
 
 def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:

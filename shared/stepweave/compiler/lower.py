@@ -15,6 +15,7 @@ from typing import Any
 
 from stepweave.compiler import blocks as block_emitters
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
+from stepweave.compiler.exclusive import emit_exclusive
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.naming import StateNames, var_stem
 from stepweave.compiler.resolve import Resolver, Site
@@ -253,6 +254,9 @@ class Lowerer:
         return assign
 
     def emit_par(self, tree: Par, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+        routed = emit_exclusive(self, tree, ctx, states)
+        if routed is not None:
+            return routed
         labels = [self._label(b) for b in tree.branches[:3]]
         name = self.names.take("Run " + " + ".join(labels)
                                + (" + ..." if len(tree.branches) > 3 else ""))

@@ -41,6 +41,7 @@ class Progress:
     state: str
     at: float
     detail: str = ""
+    assigned: tuple[str, ...] = ()  # variables the state assigned (names only)
 
 
 @dataclass
@@ -195,7 +196,9 @@ def _progress(event: dict[str, Any]) -> Progress | None:
     if kind.endswith("StateEntered"):
         return Progress("started", event["stateEnteredEventDetails"]["name"], at)
     if kind.endswith("StateExited"):
-        return Progress("succeeded", event["stateExitedEventDetails"]["name"], at)
+        details = event["stateExitedEventDetails"]
+        assigned = tuple(k for k, v in (details.get("assignedVariables") or {}).items() if v != "null")
+        return Progress("succeeded", details["name"], at, assigned=assigned)
     if kind in ("TaskFailed", "ExecutionFailed"):
         details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
         return Progress("failed", kind, at, f"{details.get('error')}: {details.get('cause')}")

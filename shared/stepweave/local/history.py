@@ -49,7 +49,7 @@ def block_runs(events: list[dict[str, Any]], compiled: CompiledWorkflow) -> list
         if not details:
             continue
         entry = compiled.state_map.get(details.get("name", ""))
-        if entry is None or entry[1] not in ("main", "end"):
+        if entry is None or entry[1] not in ("main", "end", "continue?"):
             continue
         node = entry[0]
         stem = re.escape(compiled.stems[node])

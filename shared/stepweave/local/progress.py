@@ -42,14 +42,19 @@ class ProgressPrinter:
                 self.out.write(f"  ▶ {self._label(node)}\n")
         elif event.kind == "started" and role == "continue?":
             self.iterations[node] = self.iterations.get(node, -1) + 1
-        elif event.kind == "succeeded" and role in ("main", "end"):
-            if self.compiled.blocks[node][1] in ("loop",) and role == "main":
+        elif event.kind == "succeeded" and role in ("main", "continue?"):
+            if role == "continue?" and not self._loop_ended(node, event):
                 return
             starts = self.started.get(node) or [event.at]
             began = starts.pop(0)
             ms = max(0.0, (event.at - began) * 1000)
             self.out.write(f"  ✔ {self._label(node)}  {ms:.0f} ms\n")
         self.out.flush()
+
+    def _loop_ended(self, node: str, event: Progress) -> bool:
+        """A loop's Choice exits on every iteration; it ends when it assigns the output."""
+        stem = self.compiled.stems[node]
+        return any(name.startswith("t") and name.endswith("_" + stem) for name in event.assigned)
 
     def summary(self, result: RunResult) -> None:
         mark = "✔" if result.status == "SUCCEEDED" else "✖"

@@ -1,0 +1,114 @@
+"""Cost per execution of the example workflows: ours versus every-block-a-Lambda.
+
+Both figures come from executions on the embedded engine with the examples'
+inputs, counting what AWS bills: state transitions (Standard) and Lambda requests.
+
+The baseline is the naive compile in which every block is a Lambda task: the same
+state machine, but each native block (start, condition, variables, wait, response)
+also goes through a Lambda Task state before its own state, as it would if a
+handler computed it. (A real naive compile needs Choice states to route as well, so
+this baseline is, if anything, cheaper than naive.)
+
+    python bench/cost.py
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "shared"), str(ROOT / "examples"), str(ROOT)]
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+
+from internal_api import InternalApi  # noqa: E402
+
+from stepweave.compiler import CompiledWorkflow, compile_workflow  # noqa: E402
+from stepweave.local.engine import LocalEngine  # noqa: E402
+from stepweave.workflow.loader import load_workflow  # noqa: E402
+
+PRICE_TRANSITION = 0.000025  # Standard workflows, per state transition
+PRICE_REQUEST = 0.0000002  # Lambda, per request
+PRICE_GB_S_ARM = 0.0000133334  # Lambda arm64, per GB-second
+ASSUMED_GB_S = 0.128 * 0.020  # a 128 MB handler running 20 ms per native block
+
+NATIVE = {"start", "condition", "variables", "wait", "response"}
+
+EXAMPLES = {
+    "support-timeline": json.loads((ROOT / "examples/shopify-order.json").read_text()),
+    "containers-showcase": {},
+}
+
+
+def _naive_states(states: dict[str, Any], compiled: CompiledWorkflow) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, state in states.items():
+        state = copy.deepcopy(state)
+        for branch in state.get("Branches", []):
+            branch["States"] = _naive_states(branch["States"], compiled)
+        if "ItemProcessor" in state:
+            state["ItemProcessor"]["States"] = _naive_states(state["ItemProcessor"]["States"], compiled)
+        entry = compiled.state_map.get(name)
+        if entry and entry[1] == "main" and compiled.blocks[entry[0]][1] in NATIVE:
+            task = f"{name} (Lambda)"
+            out[task] = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                         "Arguments": {"FunctionName": "${Handler_noop}", "Payload": {"block": name}},
+                         "Output": "{% $states.input %}", "Next": name}
+            _redirect(states, name, task)
+        out[name] = state
+    return out
+
+
+def _redirect(states: dict[str, Any], old: str, new: str) -> None:
+    for state in states.values():
+        if state.get("Next") == old:
+            state["Next"] = new
+        if state.get("Default") == old:
+            state["Default"] = new
+        for rule in state.get("Choices", []) + state.get("Catch", []):
+            if rule.get("Next") == old:
+                rule["Next"] = new
+
+
+def naive(compiled: CompiledWorkflow) -> CompiledWorkflow:
+    definition = copy.deepcopy(compiled.definition)
+    states = definition["States"]
+    first = definition["StartAt"]
+    definition["States"] = _naive_states(states, compiled)
+    if f"{first} (Lambda)" in definition["States"]:
+        definition["StartAt"] = f"{first} (Lambda)"
+    return dataclasses.replace(compiled, definition=definition, handlers=(*compiled.handlers, "noop"))
+
+
+def cost(transitions: int, invocations: int) -> float:
+    return transitions * PRICE_TRANSITION + invocations * (PRICE_REQUEST + ASSUMED_GB_S * PRICE_GB_S_ARM)
+
+
+def main() -> None:
+    api = InternalApi().start()
+    os.environ["INTERNAL_API_URL"] = api.url
+    print(f"{'workflow':22} {'compile':8} {'transitions':>11} {'lambdas':>8} {'$ / 1M runs':>12}  status")
+    try:
+        with LocalEngine(handlers={"noop": lambda event: {}}) as engine:
+            for name, payload in EXAMPLES.items():
+                ours = compile_workflow(load_workflow(ROOT / "workflows" / f"{name}.yaml"), name)
+                rows = []
+                for label, compiled in (("ours", ours), ("naive", naive(ours))):
+                    r = engine.run(compiled, payload)
+                    rows.append((r.transitions, r.lambda_invocations))
+                    print(f"{name:22} {label:8} {r.transitions:11d} {r.lambda_invocations:8d} "
+                          f"{cost(r.transitions, r.lambda_invocations) * 1e6:12.2f}  {r.status}")
+                (t1, l1), (t2, l2) = rows
+                print(f"{'':22} {'ratio':8} {t1 / t2:11.2f} {l1 / l2:8.2f} {cost(t1, l1) / cost(t2, l2):12.2f}")
+    finally:
+        api.shutdown()
+        api.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reusable constructs: block handler functions, the shared layer, workflow state machines."""

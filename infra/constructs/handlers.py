@@ -1,0 +1,123 @@
+"""One Lambda function per block handler in ``functions/``.
+
+Each ``functions/<name>/handler.py`` becomes a function whose code asset is that
+folder only; the ``stepweave`` package and the third-party dependencies come from
+the shared layer (``layer.py``). The runtime and architecture are defined here,
+once, and the layer is built for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+__all__ = [
+    "PYTHON_RUNTIME",
+    "ARCHITECTURE",
+    "HANDLER_SETTINGS",
+    "METRICS_NAMESPACE",
+    "HandlerSettings",
+    "BlockHandlers",
+    "discover_handlers",
+]
+
+#: The one Python runtime of every Stepweave function and of the layer.
+PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_12
+#: Graviton: cheaper per GB-second; the layer's wheels are built for it.
+ARCHITECTURE = lambda_.Architecture.ARM_64
+#: CloudWatch namespace of the Powertools metrics of every handler.
+METRICS_NAMESPACE = "Stepweave"
+#: ``functions/<name>/<HANDLER_MODULE>.py`` defines ``lambda_handler``.
+HANDLER_MODULE = "handler"
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    memory_mb: int
+    timeout_seconds: int
+
+
+#: Sizing per handler. A handler folder without an entry here stops the synth.
+HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
+    # V8 isolates need memory; scripts are stopped well before a minute.
+    "function": HandlerSettings(memory_mb=512, timeout_seconds=60),
+    # I/O bound; the timeout covers the longest request with every retry and backoff.
+    "api": HandlerSettings(memory_mb=256, timeout_seconds=330),
+}
+
+
+def discover_handlers(functions_dir: Path) -> list[str]:
+    """The handler names: every ``functions/<name>/`` holding a ``handler.py``."""
+    return sorted(p.parent.name for p in functions_dir.glob(f"*/{HANDLER_MODULE}.py"))
+
+
+class BlockHandlers(Construct):
+    """The block handler functions, keyed by handler name (``"api"``, ``"function"``...)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions_dir: Path,
+        layer: lambda_.ILayerVersion,
+        log_retention: logs.RetentionDays,
+        log_level: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        names = discover_handlers(functions_dir)
+        unsized = [n for n in names if n not in HANDLER_SETTINGS]
+        if unsized:
+            raise ValueError(
+                f"no memory/timeout settings for handler(s) {', '.join(unsized)}: "
+                f"add them to HANDLER_SETTINGS in {__name__}"
+            )
+        self.functions: dict[str, lambda_.Function] = {}
+        for name in names:
+            self.functions[name] = self._function(
+                name, functions_dir / name, HANDLER_SETTINGS[name], layer, log_retention, log_level
+            )
+
+    def _function(
+        self,
+        name: str,
+        code_dir: Path,
+        settings: HandlerSettings,
+        layer: lambda_.ILayerVersion,
+        log_retention: logs.RetentionDays,
+        log_level: str,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(self, f"{name}-logs", retention=log_retention)
+        # Our own role instead of AWSLambdaBasicExecutionRole: the function writes to
+        # its own log group only (the managed policy allows every log group).
+        role = iam.Role(self, f"{name}-role",
+                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Stepweave '{name}' block handler")
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            name,
+            description=f"Stepweave '{name}' block handler",
+            runtime=PYTHON_RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=f"{HANDLER_MODULE}.lambda_handler",
+            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
+            layers=[layer],
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            role=role,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"stepweave-{name}",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "LOG_LEVEL": log_level,
+            },
+        )

@@ -1,0 +1,1 @@
+"""CloudFormation stacks of the Stepweave app."""
