@@ -27,18 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra import ROOT  # first: silences the Node 20 banner before aws_cdk starts jsii
-
 import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.loader import load_workflow
 
-from infra import nag
+from infra import ROOT, nag
 from infra.stacks.engine import EngineSettings, EngineStack
 
-__all__ = ["AppConfig", "ContextError", "build_app", "compile_workflows", "read_config", "main"]
+__all__ = ["AppConfig", "ContextError", "build_app", "compile_workflows", "main", "read_config"]
 
 EXIT_INVALID = 2
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
@@ -87,10 +85,8 @@ def read_config(app: cdk.App) -> AppConfig:
                            f"hyphens, starting with a letter (at most 24); got {stage!r}")
 
     raw_days = _require(app, "logRetentionDays")
-    days = raw_days if isinstance(raw_days, int) and not isinstance(raw_days, bool) else None
-    if days is None and isinstance(raw_days, str) and raw_days.strip().isdigit():
-        days = int(raw_days)
-    if days not in RETENTION_DAYS:
+    days = _retention_days(raw_days)
+    if days is None:
         allowed = ", ".join(str(d) for d in RETENTION_DAYS)
         raise ContextError(f"context value 'logRetentionDays' must be one of {allowed}; "
                            f"got {raw_days!r}")
@@ -104,6 +100,14 @@ def read_config(app: cdk.App) -> AppConfig:
     if not workflows_dir.is_dir():
         raise ContextError(f"context value 'workflowsDir': {workflows_dir} is not a directory")
     return AppConfig(stage, days, log_level, workflows_dir)
+
+
+def _retention_days(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in RETENTION_DAYS:
+        return value
+    return None
 
 
 def compile_workflows(directory: Path) -> list[CompiledWorkflow]:

@@ -8,7 +8,6 @@ why the finding does not apply. An unacknowledged error finding fails the synth.
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -63,9 +62,10 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
     )
     stack = cdk.Stack.of(workflow)
     for handler, fn in workflow.functions.items():
-        if not isinstance(fn, lambda_.Function):
-            continue  # imported functions have no logical id in this stack
-        logical_id = stack.resolve(stack.get_logical_id(fn.node.default_child))
+        resource = fn.node.default_child
+        if not isinstance(resource, cdk.CfnElement):
+            continue  # an imported function: no resource, no finding in this stack
+        logical_id = stack.resolve(stack.get_logical_id(resource))
         _acknowledge(
             machine,
             f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",

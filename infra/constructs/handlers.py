@@ -19,12 +19,12 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 __all__ = [
-    "PYTHON_RUNTIME",
     "ARCHITECTURE",
     "HANDLER_SETTINGS",
     "METRICS_NAMESPACE",
-    "HandlerSettings",
+    "PYTHON_RUNTIME",
     "BlockHandlers",
+    "HandlerSettings",
     "discover_handlers",
 ]
 

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
@@ -35,8 +35,8 @@ from infra.constructs.handlers import ARCHITECTURE, PYTHON_RUNTIME
 
 __all__ = [
     "LAYER_REQUIREMENTS",
-    "StepweaveLayer",
     "LocalLayerBundler",
+    "StepweaveLayer",
     "pinned_requirements",
     "pip_platform_args",
 ]
@@ -197,7 +197,8 @@ class StepweaveLayer(Construct):
                 bundling=BundlingOptions(
                     # Required by the API; never pulled: the local bundler always succeeds or raises.
                     image=PYTHON_RUNTIME.bundling_image,
-                    local=bundler,
+                    # jsii.implements registers the interface; mypy only sees the Protocol
+                    local=cast(ILocalBundling, bundler),
                 ),
             ),
         )

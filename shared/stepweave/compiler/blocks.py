@@ -41,10 +41,20 @@ def _done(lw: Lowerer, node: str, ctx: Ctx, output_expr: str) -> dict[str, str]:
 
 
 def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> str:
+    """The scope's state for a block that failed without an error edge.
+
+    At the top level it words the run's error ("<Block>: <message>") and fails the
+    execution; inside a branch or iteration it passes the raw error up, as JSON, to
+    the top-level state's Catch, so the wording exists once per state machine."""
     if ctx_scope.fail_state is None:
-        name = lw.names.take(f"Block failed ({ctx_scope.id})" if ctx_scope.id else "Block failed")
-        states[name] = {"Type": "Fail", "Error": _BLOCK_FAILED(),
-                        "Cause": _js("$states.input.message")}
+        if ctx_scope.id == 0:
+            message = error_message().replace("$states.errorOutput", "$states.input")
+            cause = _js(f'$states.input.block & ": " & {message}')
+            name = lw.names.take("Block failed")
+        else:
+            cause = _js("$string($states.input)")
+            name = lw.names.take(f"Block failed ({ctx_scope.id})")
+        states[name] = {"Type": "Fail", "Error": _BLOCK_FAILED(), "Cause": cause}
         ctx_scope.fail_state = name
     return str(ctx_scope.fail_state)
 
@@ -56,16 +66,27 @@ def _BLOCK_FAILED() -> str:
 
 
 def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
-                          states: dict[str, Any]) -> None:
-    """At the top level, a Response raised inside a branch ends the run successfully."""
+                          states: dict[str, Any], nodes: list[str]) -> None:
+    """Top-level Parallel/Map states catch what their branches raise: a Response ends
+    the run successfully; a block failure is worded once, by the top-level Fail state."""
     if not ctx.top:
         return
-    from stepweave.compiler.lower import RESPONSE_ERROR
+    from stepweave.compiler.lower import BLOCK_FAILED_ERROR, RESPONSE_ERROR
 
-    lw.response_catchers.append(state)
-    state.setdefault("Catch", []).append(
-        {"ErrorEquals": [RESPONSE_ERROR], "Output": _js("$parse($states.errorOutput.Cause)"),
-         "Next": "__RESPOND__"})
+    inside = set(nodes) | {n for n in lw.graph.nodes
+                           if set(lw.graph.ancestors_containers(n)) & set(nodes)}
+    kinds = {lw.graph.types[n].kind for n in inside} | {lw.graph.types[n].name for n in inside}
+    catches = state.setdefault("Catch", [])
+    if "response" in kinds:
+        lw.response_catchers.append(state)
+        catches.append({"ErrorEquals": [RESPONSE_ERROR], "Next": "__RESPOND__",
+                        "Output": _js("$parse($states.errorOutput.Cause)")})
+    if "handler" in kinds:
+        catches.append({"ErrorEquals": [BLOCK_FAILED_ERROR],
+                        "Next": ensure_fail_state(lw, ctx.scope, states),
+                        "Output": _js("$parse($states.errorOutput.Cause)")})
+    if not catches:
+        del state["Catch"]
 
 
 def emit_block(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
@@ -209,9 +230,11 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         dangling.append((catch, "Next"))
     else:
         fail = ensure_fail_state(lw, ctx.scope, states)
+        # the Fail state words the message once per scope; the time marks the block as run
         catch = {"ErrorEquals": ["States.ALL"], "Next": fail,
-                 "Assign": _done(lw, node, ctx, '{"error": ' + error_message() + "}"),
-                 "Output": _js("{\"message\": " + jstr(block.name + ": ") + " & " + error_message() + "}")}
+                 "Assign": {lw.tvar(node, ctx.scope): _js("$millis()")},
+                 "Output": {"block": block.name, "Error": _js("$states.errorOutput.Error"),
+                            "Cause": _js("$states.errorOutput.Cause")}}
     state["Catch"] = [catch]
     states[name] = state
     return name, dangling

@@ -179,6 +179,6 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         "ItemSelector": {"index": _js("$states.context.Map.Item.Index"), "item": _js(item_expr),
                          "items": items_var},
         "ItemProcessor": program, "Assign": assign, "Output": {}}
-    add_container_catches(lw, state, ctx, states)
+    add_container_catches(lw, state, ctx, states, [node])
     states[name] = state
     return name, [(state, "Next")]

@@ -18,10 +18,9 @@ def or_null(expr: str) -> str:
 
 
 def truthy_error(bvar: str) -> str:
-    """JS truthiness of ``<block>.error`` (Sim routes on it)."""
-    v = f"${bvar}.error"
-    return (f"($type(${bvar}) = \"object\" and $exists({v}) and {v} != null and {v} != false "
-            f"and {v} != \"\" and {v} != 0)")
+    """Truthiness of ``<block>.error`` (Sim routes on it). JSONata's boolean cast agrees
+    with JavaScript's except for empty arrays and objects, which no error message is."""
+    return f"$boolean(${bvar}.error) = true"
 
 
 def entries(items: list[tuple[str, str]]) -> str:

@@ -46,11 +46,18 @@ class Graph:
     problems: list[Problem] = field(default_factory=list)
     children: dict[str | None, list[str]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._in: dict[str, list[GEdge]] = defaultdict(list)
+        self._out: dict[str, list[GEdge]] = defaultdict(list)
+        for edge in self.edges:
+            self._in[edge.target].append(edge)
+            self._out[edge.source].append(edge)
+
     def incoming(self, node: str) -> list[GEdge]:
-        return [e for e in self.edges if e.target == node]
+        return self._in.get(node, [])
 
     def outgoing(self, node: str) -> list[GEdge]:
-        return [e for e in self.edges if e.source == node]
+        return self._out.get(node, [])
 
     def region(self, container: str | None) -> list[str]:
         return self.children.get(container, [])

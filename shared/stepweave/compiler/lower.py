@@ -15,12 +15,14 @@ from typing import Any
 
 from stepweave.compiler import blocks as block_emitters
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
-from stepweave.compiler.exclusive import emit_exclusive
+from stepweave.compiler.exclusive import emit_exclusive, leaves
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.naming import StateNames, var_stem
+from stepweave.compiler.refs import find_refs
 from stepweave.compiler.resolve import Resolver, Site
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule
 from stepweave.compiler.scope import Scope
+from stepweave.workflow.model import normalize_name
 
 __all__ = ["Lowerer", "Ctx", "Dangling", "patch", "RESPONSE_ERROR", "BLOCK_FAILED_ERROR"]
 
@@ -58,6 +60,7 @@ class Lowerer:
         #: state name -> (block id, role): "main", "start", "end", "continue?", "guard"
         self.state_map: dict[str, tuple[str, str]] = {}
         self.guarded = self._compute_guards()
+        self.readers = self._reference_index()
 
     def block_state(self, node: str, role: str = "main") -> str:
         label = self.graph.blocks[node].name
@@ -88,6 +91,37 @@ class Lowerer:
                 e.handle in ("source", None) and not guarded[e.source]
                 and not self.may_error_output(e.source) for e in inc)
         return guarded
+
+    def _reference_index(self) -> dict[str, set[str]]:
+        """Block id -> the blocks whose params reference it."""
+        readers: dict[str, set[str]] = {}
+
+        def strings(value: Any) -> list[str]:
+            if isinstance(value, str):
+                return [value]
+            if isinstance(value, dict):
+                return [s for v in value.values() for s in strings(v)]
+            if isinstance(value, list):
+                return [s for v in value for s in strings(v)]
+            return []
+
+        for node in self.graph.nodes:
+            for text in strings(self.graph.blocks[node].params):
+                for ref in find_refs(text):
+                    target = self.resolver.by_name.get(normalize_name(ref.head))
+                    if target is not None:
+                        readers.setdefault(target, set()).add(node)
+        return readers
+
+    def needed_outside(self, node: str, members: set[str]) -> bool:
+        """Must ``node``'s variables leave a branch made of ``members``?"""
+        if node in self.graph.children.get(self.graph.parent.get(node), []) and \
+                self.graph.parent.get(node) is not None:
+            return True  # the container's results list it
+        out = self.graph.outgoing(node)
+        if not out or any(e.target not in members for e in out):
+            return True  # a join or a terminal (the final output) reads it
+        return any(r not in members for r in self.readers.get(node, ()))
 
     def _topo_all(self) -> list[str]:
         indeg = {n: 0 for n in self.graph.nodes}
@@ -220,6 +254,8 @@ class Lowerer:
         export = self.names.take(f"{label} done")
         patch(dangling, export)
         out: dict[str, Any] = {"b": {}, "t": {}, "w": {}}
+        members = set(scope.exports)
+        scope.exports[:] = [n for n in scope.exports if self.needed_outside(n, members)]
         for node in scope.exports:
             out["b"][self.stems[node]] = "{% $" + self.bvar(node, scope) + " %}"
             out["t"][self.stems[node]] = "{% $" + self.tvar(node, scope) + " %}"
@@ -245,7 +281,9 @@ class Lowerer:
                 stem = self.stems[node]
                 for kind, target in (("b", self.bvar(node, ctx.scope)),
                                      ("t", self.tvar(node, ctx.scope))):
-                    assign[target] = "{% " + or_null(f"{pick}.{kind}.{stem}") + " %}"
+                    expr = f"{pick}.{kind}.{stem}"
+                    # a Map may run zero iterations; a Parallel branch always exports
+                    assign[target] = "{% " + (or_null(expr) if first_only else expr) + " %}"
             last = f"{result}[-1]" if first_only else pick
             for name in sorted(scope.wvars):
                 stem = self.wstems[name]
@@ -268,7 +306,7 @@ class Lowerer:
         state: dict[str, Any] = {"Type": "Parallel", "Branches": programs,
                                  "Assign": self.import_exports(scopes, ctx, "$states.result"),
                                  "Output": {}}
-        block_emitters.add_container_catches(self, state, ctx, states)
+        block_emitters.add_container_catches(self, state, ctx, states, leaves(tree))
         states[name] = state
         return name, [(state, "Next")]
 

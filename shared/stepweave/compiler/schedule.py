@@ -103,14 +103,25 @@ def _components(nodes: list[str], dag: _Dag) -> list[list[str]]:
 
 
 def _lossless_cuts(order: list[str], dag: _Dag) -> list[int]:
-    """Positions k where every node of order[:k] reaches every node of order[k:]."""
-    cuts = []
+    """Positions k where every node of order[:k] reaches every node of order[k:].
+
+    It is enough to check the prefix's maxima against the suffix's minima, both kept
+    up to date incrementally as the cut moves forward."""
     members = set(order)
+    pending = {n: len(dag.pred[n] & members) for n in order}
+    minima = {n for n in order if pending[n] == 0}
+    maxima: set[str] = set()
+    cuts = []
     for k in range(1, len(order)):
-        before, after = order[:k], order[k:]
-        maxima = [n for n in before if not (dag.succ[n] & set(before))]
-        minima = [n for n in after if not (dag.pred[n] & set(after))]
-        if all(dag.reaches(a, b) for a in maxima for b in minima) and members:
+        node = order[k - 1]
+        maxima -= dag.pred[node]
+        maxima.add(node)
+        minima.discard(node)
+        for succ in dag.succ[node] & members:
+            pending[succ] -= 1
+            if pending[succ] == 0:
+                minima.add(succ)
+        if all(dag.reaches(a, b) for a in maxima for b in minima):
             cuts.append(k)
     return cuts
 
