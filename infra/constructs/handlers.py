@@ -46,10 +46,11 @@ class HandlerSettings:
 
 #: Sizing per handler. A handler folder without an entry here stops the synth.
 HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
-    # V8 isolates need memory; scripts are stopped well before a minute.
-    "function": HandlerSettings(memory_mb=512, timeout_seconds=60),
-    # I/O bound; the timeout covers the longest request with every retry and backoff.
-    "api": HandlerSettings(memory_mb=256, timeout_seconds=330),
+    # V8 isolates need memory. A script's own limit (timeoutMs, at most 14 minutes) stops
+    # it first; the state machine's task timeout (the script's plus 30 s) comes next.
+    "function": HandlerSettings(memory_mb=512, timeout_seconds=900),
+    # I/O bound; requests and their retries share Lambda's 15 minutes.
+    "api": HandlerSettings(memory_mb=256, timeout_seconds=900),
 }
 
 

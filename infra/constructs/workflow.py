@@ -54,7 +54,7 @@ class WorkflowStateMachine(Construct):
             "StateMachine",
             state_machine_type=_TYPES[compiled.workflow_type],
             definition_body=sfn.DefinitionBody.from_string(
-                json.dumps(compiled.definition, separators=(",", ":"), ensure_ascii=False)
+                compiled.definition_string()
             ),
             definition_substitutions={
                 handler_placeholder_key(h): fn.function_arn for h, fn in used.items()

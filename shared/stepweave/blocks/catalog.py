@@ -42,7 +42,7 @@ class StartParams(_Params):
 class FunctionParams(_Params):
     code: str = Field(min_length=1)
     language: Literal["javascript"] = "javascript"
-    timeoutMs: int = Field(default=10_000, ge=1, le=900_000)
+    timeoutMs: int = Field(default=10_000, ge=1, le=840_000)
     memoryMb: int = Field(default=128, ge=16, le=1024)
 
 

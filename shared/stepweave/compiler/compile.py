@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from stepweave.workflow.model import Workflow
 __all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]
 
 MAX_DEFINITION_BYTES = 1_048_576
+_NOT_A_PLACEHOLDER = re.compile(r"\$\{(?!Handler_[a-z_]+\})")
 EXPRESS_LIMIT_SECONDS = 300
 
 
@@ -36,8 +38,15 @@ class CompiledWorkflow:
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
-    def substitutions(self, arn_for: dict[str, str]) -> str:
+    def definition_string(self) -> str:
+        """Compact JSON for deployment. ``${`` that is not a handler placeholder (e.g. a
+        JavaScript template literal in a function block) is written ``\\u0024{``: the same
+        JSON, but CloudFormation tooling no longer mistakes it for a parameter."""
         text = json.dumps(self.definition, separators=(",", ":"), ensure_ascii=False)
+        return _NOT_A_PLACEHOLDER.sub(r"\\u0024{", text)
+
+    def substitutions(self, arn_for: dict[str, str]) -> str:
+        text = self.definition_string()
         for handler in self.handlers:
             text = text.replace("${Handler_" + handler + "}", arn_for[handler])
         return text
