@@ -304,8 +304,10 @@ _HELPERS: dict[str, tuple[tuple[str, ...], str]] = {
         ' ? ($i := $number($p); $y = "array" ? ($i < $count($v) ? $v[$i])'
         ' : ($i < $length($v) ? $substring($v, $i, 1)))) }'
     )),
-    # [v] as a one-element array even when v is itself an array
-    "wrap": ((), 'function($v){ $type($v) = "array" ? [[$v]] : [$v] }'),
+    # [v] as a one-element array even when v is itself an array (undefined -> null)
+    "wrap": ((), (
+        'function($v){ $exists($v) ? ($type($v) = "array" ? [[$v]] : [$v]) : [null] }'
+    )),
     "inc": (("s", "eq"), (
         'function($v, $x){ $type($v) = "string" ? $contains($v, $__s($x))'
         ' : $type($v) = "array" ? $reduce($v, function($a, $e){ $a or $__eq($e, $x)'
