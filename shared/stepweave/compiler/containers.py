@@ -158,7 +158,7 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     if params.get("parallelType", "count") == "collection":
         items = _collection(lw, node, ctx, params.get("collection"), "Parallel")
         item_expr = "$states.context.Map.Item.Value"
-        items_var = _js(items)
+        items_var: Any = _js(items)
     else:
         items = f"[0..{int(params.get('count') or 5) - 1}]"
         item_expr, items_var = "null", []

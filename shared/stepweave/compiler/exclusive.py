@@ -38,7 +38,9 @@ def _entry(tree: Tree) -> str | None:
 
 def _routes(lw: Lowerer, tree: Par) -> list[str] | None:
     """Entry block of each branch, if the branches are exclusive condition routes."""
-    entries, conditions, options = [], set(), set()
+    entries: list[str] = []
+    conditions: set[str] = set()
+    options: set[str | None] = set()
     for branch in tree.branches:
         entry = _entry(branch)
         if entry is None:
@@ -75,7 +77,8 @@ def emit_exclusive(lw: Lowerer, tree: Par, ctx: Ctx,
     branch_nodes = [leaves(b) for b in tree.branches]
     labels = " / ".join(lw.graph.blocks[e].name for e in entries[:3])
     name = lw.names.take(f"Route {labels}")
-    rules = [{"Condition": "{% " + lw.guard_expr(e, ctx) + " %}"} for e in entries]
+    rules: list[dict[str, Any]] = [{"Condition": "{% " + lw.guard_expr(e, ctx) + " %}"}
+                                   for e in entries]
     choice: dict[str, Any] = {"Type": "Choice", "Choices": rules,
                               "Assign": _nulls(lw, [n for ns in branch_nodes for n in ns], ctx)}
     dangling: Dangling = [(choice, "Default")]

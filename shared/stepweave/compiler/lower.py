@@ -222,7 +222,7 @@ class Lowerer:
     def emit_node(self, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
         guarded = self.guarded[node] and not block_emitters.folds_guard(self, node)
         guard_name = self.block_state(node, "?") if guarded else None
-        guard = None
+        guard: dict[str, Any] | None = None
         if guard_name is not None:
             guard = {"Type": "Choice",
                      "Choices": [{"Condition": "{% " + self.guard_expr(node, ctx) + " %}"}],

@@ -54,11 +54,11 @@ def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset(
     block = graph.blocks[block_id]
     fields = set(btype.outputs)
     if btype.name == "start":
-        fields |= {f.get("name") for f in block.params.get("inputFormat") or []
-                   if isinstance(f, dict)} - {None}
+        fields |= {str(f["name"]) for f in block.params.get("inputFormat") or []
+                   if isinstance(f, dict) and f.get("name")}
     elif btype.name == "variables":
-        fields |= {v.get("variableName") for v in block.params.get("variables") or []
-                   if isinstance(v, dict)} - {None}
+        fields |= {str(v["variableName"]) for v in block.params.get("variables") or []
+                   if isinstance(v, dict) and v.get("variableName")}
     elif btype.name == "condition":
         first = next((e.source for e in graph.incoming(block_id)), None)
         if first is not None and first not in seen:

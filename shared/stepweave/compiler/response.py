@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from stepweave.compiler.exprs import jstr
-from stepweave.compiler.refs import find_refs
+from stepweave.compiler.refs import Ref, find_refs
 from stepweave.compiler.resolve import Resolver, Site
 
 __all__ = ["response_expr"]
@@ -32,7 +32,9 @@ def _in_json_string(text: str, pos: int) -> bool:
 def _json_template(text: str, resolver: Resolver, site: Site) -> str | None:
     """JSON text with references -> a JSONata constructor, or None if not JSON."""
     refs = find_refs(text)
-    pieces, last, exprs = [], 0, []
+    pieces: list[str] = []
+    exprs: list[Ref] = []
+    last = 0
     for ref in refs:
         pieces.append(text[last:ref.start])
         token = _TOKEN.format(len(exprs))

@@ -17,9 +17,9 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from jsonata import Jsonata  # type: ignore[import-untyped]
-from jsonata.jexception import JException  # type: ignore[import-untyped]
-from jsonata.utils import Utils  # type: ignore[import-untyped]
+from jsonata import Jsonata
+from jsonata.jexception import JException
+from jsonata.utils import Utils
 
 __all__ = ["JSONataEvaluationError", "UNDEFINED", "evaluate"]
 

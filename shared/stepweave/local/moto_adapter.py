@@ -80,7 +80,7 @@ def _evaluation_failure(env: Any, cause: str) -> FailureEventException:
             env=env,
             error_name=error_name,
             event_type=HistoryEventType.EvaluationFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]
                 evaluationFailedEventDetails=EvaluationFailedEventDetails(
                     error=error_name.error_name, cause=cause
                 )
@@ -159,8 +159,9 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        string_expression.StringJSONata._eval_body = _string_jsonata_eval_body
-        string_expression.StringVariableSample._eval_body = _string_variable_sample_eval_body
+        string_expression.StringJSONata._eval_body = _string_jsonata_eval_body  # type: ignore[method-assign]
+        string_expression.StringVariableSample._eval_body = (  # type: ignore[method-assign]
+            _string_variable_sample_eval_body)
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         lambda_eval_utils.exec_lambda_function = _exec_lambda_function
         _installed = True
