@@ -99,3 +99,19 @@ def test_debug_flag_shows_the_traceback(broken: Path) -> None:
 
     with pytest.raises(WorkflowError):
         main(["--debug", "validate", str(broken)])
+
+
+def test_environment_values_in_native_blocks_are_refused(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text("""
+version: 1
+name: env
+blocks:
+  - {id: start, type: start}
+  - {id: r, type: response, params: {data: {key: "{{API_KEY}}"}}}
+edges: [start -> r]
+""")
+    assert main(["validate", str(path)]) == 2
+    assert ("block 'r', field 'params': {{API_KEY}}: environment values are resolved by handler "
+            "blocks (function, api) only") in capsys.readouterr().err

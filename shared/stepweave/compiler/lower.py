@@ -18,7 +18,7 @@ from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.exclusive import emit_exclusive, leaves
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.naming import StateNames, var_stem
-from stepweave.compiler.refs import find_refs
+from stepweave.compiler.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import Resolver, Site
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule
 from stepweave.compiler.scope import Scope
@@ -96,17 +96,8 @@ class Lowerer:
         """Block id -> the blocks whose params reference it."""
         readers: dict[str, set[str]] = {}
 
-        def strings(value: Any) -> list[str]:
-            if isinstance(value, str):
-                return [value]
-            if isinstance(value, dict):
-                return [s for v in value.values() for s in strings(v)]
-            if isinstance(value, list):
-                return [s for v in value for s in strings(v)]
-            return []
-
         for node in self.graph.nodes:
-            for text in strings(self.graph.blocks[node].params):
+            for text in _strings(self.graph.blocks[node].params):
                 for ref in find_refs(text):
                     target = self.resolver.by_name.get(normalize_name(ref.head))
                     if target is not None:
@@ -219,7 +210,19 @@ class Lowerer:
             return entry, dangling
         return self.emit_par(tree, ctx, states)
 
+    def _check_env(self, node: str) -> None:
+        """``{{NAME}}`` is resolved by handlers at run time, so that secrets never enter
+        the definition; in a block Step Functions evaluates itself it would stay literal."""
+        if self.graph.types[node].kind == "handler":
+            return
+        for text in _strings(self.graph.blocks[node].params):
+            for name in ENV_PATTERN.findall(text):
+                self.problems.append((node, "params", (
+                    f"{{{{{name}}}}}: environment values are resolved by handler blocks "
+                    "(function, api) only; read it in a function block and reference its result")))
+
     def emit_node(self, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+        self._check_env(node)
         guarded = self.guarded[node] and not block_emitters.folds_guard(self, node)
         guard_name = self.block_state(node, "?") if guarded else None
         guard: dict[str, Any] | None = None
@@ -318,6 +321,17 @@ class Lowerer:
 
 
 Dangling = list[tuple[dict[str, Any], str]]
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a param value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def patch(dangling: Dangling, target: str) -> None:
