@@ -76,6 +76,18 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from stepweave.workflow.diagram import mermaid
+    from stepweave.workflow.loader import load_workflow
+
+    text = mermaid(load_workflow(args.file))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from stepweave.workflow.schema import workflow_schema
 
@@ -141,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("graph", help="draw the workflow (Mermaid flowchart text)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_graph)
     p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_schema)

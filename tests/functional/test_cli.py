@@ -110,3 +110,13 @@ def test_schema_file_is_up_to_date() -> None:
 
     committed = json.loads((ROOT / "shared/stepweave/schema/workflow.schema.json").read_text())
     assert committed == workflow_schema(), "run: stepweave schema -o shared/stepweave/schema/workflow.schema.json"
+
+
+def test_graph_draws_blocks_containers_and_edge_labels(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(ROOT / "workflows/support-timeline.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("flowchart LR")
+    assert 'n_is_vip{"Is VIP<br/><small>condition</small>"}' in text
+    assert "n_is_vip -->|vip| n_vip_priority" in text
+    assert main(["graph", str(ROOT / "workflows/containers-showcase.yaml")]) == 0
+    assert 'subgraph n_follow_ups["Follow-ups (loop)"]' in capsys.readouterr().out

@@ -32,6 +32,8 @@ class CompiledWorkflow:
     state_map: dict[str, tuple[str, str]]
     #: block id -> (name, type)
     blocks: dict[str, tuple[str, str]]
+    #: block id -> enclosing containers, innermost first
+    containers: dict[str, tuple[str, ...]]
     #: block id -> variable stem (``b<scope>_<stem>`` holds its output, ``t<scope>_<stem>`` its end time)
     stems: dict[str, str]
 
@@ -120,4 +122,6 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
         raise WorkflowError(problems)
     blocks = {n: (graph.blocks[n].name, graph.types[n].name) for n in graph.nodes}
     return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
-                            dict(lw.state_map), blocks, {n: lw.stems[n] for n in graph.nodes})
+                            dict(lw.state_map), blocks,
+                            {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
+                            {n: lw.stems[n] for n in graph.nodes})

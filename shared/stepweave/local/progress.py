@@ -24,7 +24,9 @@ class ProgressPrinter:
 
     def _label(self, node: str) -> str:
         name, btype = self.compiled.blocks[node]
-        return f"{name} ({btype})"
+        where = [f"{self.compiled.blocks[c][0]} #{self.iterations[c] + 1}"
+                 for c in self.compiled.containers.get(node, ()) if c in self.iterations]
+        return f"{name} ({btype})" + (f" [{', '.join(where)}]" if where else "")
 
     def __call__(self, event: Progress) -> None:
         if not self.enabled:
