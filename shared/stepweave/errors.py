@@ -26,6 +26,8 @@ __all__ = [
     "HttpStatusError",
     "HttpTransportError",
     "BLOCK_ERROR_NAMES",
+    "BLOCK_FAILED_ERROR",
+    "RESPONSE_ERROR",
 ]
 
 
@@ -102,3 +104,11 @@ BLOCK_ERROR_NAMES: tuple[str, ...] = (
     "HttpStatusError",
     "HttpTransportError",
 )
+
+#: The error a compiled state machine fails with when a block fails without an error edge
+#: (its cause is "<block name>: <message>").
+BLOCK_FAILED_ERROR = "Stepweave.BlockFailed"
+
+#: Raised inside a branch by a Response block and caught at the top level, which ends the
+#: run successfully with the response (its cause is the response as JSON).
+RESPONSE_ERROR = "Stepweave.Response"

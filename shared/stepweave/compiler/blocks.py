@@ -1,15 +1,18 @@
-"""One emitter per block kind: how each block type becomes states."""
+"""How each block becomes states: dispatch, handler (Lambda) tasks, failure states.
+
+Native blocks are in ``native.py``, containers in ``containers.py``."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from stepweave.compiler import native
 from stepweave.compiler.code import function_code
-from stepweave.compiler.exprs import entries, error_message, jstr, or_null
-from stepweave.compiler.refs import Ref
-from stepweave.compiler.resolve import STR_HELPER, RefError, jsonata_error
+from stepweave.compiler.exprs import error_message
+from stepweave.compiler.states import done as _done
+from stepweave.compiler.states import js as _js
+from stepweave.errors import BLOCK_FAILED_ERROR, RESPONSE_ERROR
 
 if TYPE_CHECKING:
     from stepweave.compiler.lower import Ctx, Dangling, Lowerer
@@ -20,7 +23,6 @@ __all__ = ["emit_block", "folds_guard", "ensure_fail_state", "add_container_catc
 _LAMBDA_RETRY = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                                  "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
                  "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}
-_CONTEXT_DROP = ["_pauseMetadata", "error", "providerTiming", "tokens", "toolCalls", "model", "cost"]
 
 
 def handler_placeholder(handler: str) -> str:
@@ -30,14 +32,6 @@ def handler_placeholder(handler: str) -> str:
 def folds_guard(lw: Lowerer, node: str) -> bool:
     """Native blocks computed in one Pass fold their guard into the expression."""
     return lw.graph.types[node].name in ("condition", "variables")
-
-
-def _js(expr: str) -> str:
-    return "{% " + expr + " %}"
-
-
-def _done(lw: Lowerer, node: str, ctx: Ctx, output_expr: str) -> dict[str, str]:
-    return {lw.bvar(node, ctx.scope): _js(output_expr), lw.tvar(node, ctx.scope): _js("$millis()")}
 
 
 def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> str:
@@ -54,15 +48,9 @@ def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> st
         else:
             cause = _js("$string($states.input)")
             name = lw.names.take(f"Block failed ({ctx_scope.id})")
-        states[name] = {"Type": "Fail", "Error": _BLOCK_FAILED(), "Cause": cause}
+        states[name] = {"Type": "Fail", "Error": BLOCK_FAILED_ERROR, "Cause": cause}
         ctx_scope.fail_state = name
     return str(ctx_scope.fail_state)
-
-
-def _BLOCK_FAILED() -> str:
-    from stepweave.compiler.lower import BLOCK_FAILED_ERROR
-
-    return BLOCK_FAILED_ERROR
 
 
 def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
@@ -71,8 +59,6 @@ def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
     the run successfully; a block failure is worded once, by the top-level Fail state."""
     if not ctx.top:
         return
-    from stepweave.compiler.lower import BLOCK_FAILED_ERROR, RESPONSE_ERROR
-
     inside = set(nodes) | {n for n in lw.graph.nodes
                            if set(lw.graph.ancestors_containers(n)) & set(nodes)}
     kinds = {lw.graph.types[n].kind for n in inside} | {lw.graph.types[n].name for n in inside}
@@ -95,69 +81,6 @@ def emit_block(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tupl
     if emitter is None:
         raise NotImplementedError(kind)
     return emitter(lw, node, ctx, states)
-
-
-# -- start ----------------------------------------------------------------------------------
-
-def _coerce(ftype: str, var: str) -> str:
-    if ftype == "number":
-        return (f'($type({var}) = "string" and $contains({var}, /^\\s*-?(\\d+\\.?\\d*|\\.\\d+)'
-                f'([eE][-+]?\\d+)?\\s*$/) ? $number($trim({var})) : {var})')
-    if ftype == "boolean":
-        return f'($type({var}) = "string" ? $lowercase($trim({var})) = "true" : {var})'
-    if ftype in ("object", "array"):
-        return (f'($type({var}) = "string" and $substring($trim({var}), 0, 1) in ["{{", "["] '
-                f'? $parse({var}) : {var})')
-    return var
-
-
-def _start_output(lw: Lowerer, node: str) -> str:
-    fields = lw.graph.blocks[node].params.get("inputFormat") or []
-    parts = []
-    for f in fields:
-        name = jstr(f["name"])
-        default = jstr(f.get("value")) if f.get("value") not in (None, "") else "null"
-        pick = (f"($a := $lookup($in.input, {name}); $b := $lookup($in, {name}); "
-                f"$x := $exists($a) and $a != null ? $a : ($exists($b) and $b != null ? $b : {default}); "
-                f"{_coerce(f.get('type', 'string'), '$x')})")
-        parts.append(f"{name}: {pick}")
-    base = '($in := $type($states.input) = "object" ? $states.input : {}; '
-    return base + "$merge([$in, {" + ", ".join(parts) + "}]))"
-
-
-def _variable_initial(var: Any) -> Any:
-    value, vtype = var.value, var.type
-    if vtype == "number":
-        try:
-            number = float(value)
-            return 0 if math.isnan(number) else (int(number) if number.is_integer() else number)
-        except (TypeError, ValueError):
-            return 0
-    if vtype == "boolean":
-        return str(value).strip().lower() == "true" if not isinstance(value, bool) else value
-    if vtype in ("object", "array") and isinstance(value, str):
-        text = value.strip()
-        if text.startswith(("{", "[")):
-            try:
-                return json.loads(text)
-            except ValueError:
-                pass
-        return {"value": value} if vtype == "object" else [value]
-    if vtype == "string" and isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] \
-            and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-def _emit_start(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    name = lw.block_state(node)
-    assign = _done(lw, node, ctx, _start_output(lw, node))
-    for var in lw.graph.workflow.variables:
-        ctx.scope.wvars.add(var.name)
-        assign[ctx.scope.wvar(lw.wstems[var.name])] = _variable_initial(var)
-    state = {"Type": "Pass", "Assign": assign, "Output": {}}
-    states[name] = state
-    return name, [(state, "Next")]
 
 
 # -- handler blocks ---------------------------------------------------------------------------
@@ -240,160 +163,6 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     return name, dangling
 
 
-# -- condition ----------------------------------------------------------------------------------
-
-def _context_expr(lw: Lowerer, node: str, ctx: Ctx) -> str:
-    first = next((e.source for e in lw.graph.workflow.edges if e.target == node
-                  and e.source in set(lw.graph.nodes)), None)
-    if first is None or ctx.scope.lookup_block(first) is None:
-        return "{}"
-    bvar, _ = lw.visible(first, ctx)
-    drop = jstr(_CONTEXT_DROP)
-    return (f'($type(${bvar}) = "object" ? ($__k := $sift(${bvar}, function($v, $k){{ $not($k in {drop}) }}); '
-            f"$exists($__k) ? $__k : {{}}) : {{}})")
-
-
-def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str) -> str:
-    from stepweave.compiler.jsexpr import JsExprError, translate_condition
-
-    site = lw.site(node, ctx)
-
-    def resolve(inner: str) -> str:
-        try:
-            expr = lw.resolver.resolve(Ref(0, 0, inner), site)
-        except RefError as exc:
-            site.problems.append(str(exc))
-            return "null"
-        return expr if expr is not None else "null"
-
-    try:
-        expr = translate_condition(source, resolve, context_expr="$__ctx")
-    except JsExprError as exc:
-        site.problems.append(f'condition "{title}": {exc}')
-        expr = "false"
-    lw.report(node, site, "params.conditions")
-    return expr
-
-
-def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
-    bvar, tvar = lw.bvar(node, ctx.scope), lw.tvar(node, ctx.scope)
-    if not lw.guarded[node]:
-        return {bvar: _js(value), tvar: _js("$millis()")}
-    guard = lw.guard_expr(node, ctx)
-    keep = f"${bvar}" if ctx.loop is not None else "null"
-    return {bvar: _js(f"({guard}) ? ({value}) : {keep}"), tvar: _js(f"({guard}) ? $millis() : null")}
-
-
-def _emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    block = lw.graph.blocks[node]
-    rows = block.params.get("conditions") or []
-    targets = {e.handle[len("condition-"):]: e.target for e in lw.graph.outgoing(node)
-               if e.handle and e.handle.startswith("condition-")}
-    else_row = next((r for r in rows if str(r.get("title", "")).strip().lower() == "else"), None)
-    chain = jstr(else_row["id"]) if else_row else "null"
-    before_else = rows[: rows.index(else_row)] if else_row else rows
-    for row in reversed(before_else):
-        cond = _condition_row(lw, node, ctx, str(row.get("value", "")), str(row.get("title", "if")))
-        chain = f"(({cond}) ? {jstr(row['id'])} : {chain})"
-    paths = {rid: {"blockId": t, "blockType": lw.graph.blocks[t].type, "blockTitle": lw.graph.blocks[t].name}
-             for rid, t in sorted(targets.items())}
-    value = (f"($__ctx := {_context_expr(lw, node, ctx)}; $__sel := {chain}; "
-             f"$__path := $type($__sel) = \"string\" ? $lookup({jstr(paths)}, $__sel) : null; "
-             "$merge([$__ctx, {\"conditionResult\": $type($__sel) = \"string\", "
-             "\"selectedPath\": $exists($__path) ? $__path : null, \"selectedOption\": $__sel}]))")
-    name = lw.block_state(node)
-    state = {"Type": "Pass", "Assign": _guard_fold(lw, node, ctx, value), "Output": {}}
-    states[name] = state
-    return name, [(state, "Next")]
-
-
-# -- variables ---------------------------------------------------------------------------------
-
-def _typed(vtype: str | None, expr: str, name: str) -> str:
-    if vtype == "number":
-        bad = jsonata_error(f'Invalid number value for variable "{name}". Expected a valid number.')
-        return (f'($__x := {expr}; $type($__x) = "number" ? $__x : ($__x = "" or $__x = null ? 0 : '
-                f'($contains($string($__x), /^\\s*-?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?\\s*$/) '
-                f"? $number($trim($string($__x))) : {bad})))")
-    if vtype == "boolean":
-        return (f'($__x := {expr}; $type($__x) = "boolean" ? $__x : ($__x = "" or $__x = null ? false : '
-                f'$lowercase($trim($string($__x))) = "true"))')
-    if vtype in ("object", "array"):
-        empty = "{}" if vtype == "object" else "[]"
-        return (f'($__x := {expr}; $__x = "" or $__x = null ? {empty} : '
-                f'($type($__x) = "string" ? $parse($__x) : $__x))')
-    return f'($__x := {expr}; $type($__x) = "string" ? $__x : ($__x = null ? "" : $string($__x)))'
-
-
-def _emit_variables(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    block = lw.graph.blocks[node]
-    site = lw.site(node, ctx)
-    declared = {v.name: v.type for v in lw.graph.workflow.variables}
-    values, assign = [], {}
-    for row in block.params.get("variables") or []:
-        vname = row["variableName"]
-        expr = _typed(row.get("type") or declared.get(vname), lw.resolver.value_expr(row.get("value", ""), site),
-                      vname)
-        values.append(f"{jstr(vname)}: {expr}")
-        if vname in declared:
-            assign[vname] = expr
-    lw.report(node, site, "params.variables")
-    out = "{" + ", ".join(values) + "}"
-    result = _guard_fold(lw, node, ctx, out)
-    guard = lw.guard_expr(node, ctx) if lw.guarded[node] else "true"
-    for vname, expr in assign.items():
-        current = lw.resolver.resolve(Ref(0, 0, f"variable.{vname}"), site)
-        ctx.scope.wvars.add(vname)
-        # every Assign reads the values of state entry, so the value is computed again here
-        result[ctx.scope.wvar(lw.wstems[vname])] = _js(f"({guard}) ? ({expr}) : ({current})")
-    name = lw.block_state(node)
-    state = {"Type": "Pass", "Assign": result, "Output": {}}
-    states[name] = state
-    return name, [(state, "Next")]
-
-
-# -- wait ----------------------------------------------------------------------------------------
-
-_UNIT = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-
-
-def wait_seconds(params: dict[str, Any]) -> float:
-    unit = params.get("timeUnitLong", "minutes") if params.get("async") else params.get("timeUnit", "seconds")
-    return float(params.get("timeValue") or 10) * _UNIT[unit]
-
-
-def _emit_wait(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    block = lw.graph.blocks[node]
-    seconds = wait_seconds(block.params)
-    whole = max(0, int(math.ceil(seconds)))
-    name = lw.block_state(node)
-    out = {"waitDuration": int(seconds * 1000), "status": "completed"}
-    state = {"Type": "Wait", "Seconds": whole,
-             "Assign": _done(lw, node, ctx, jstr(out)), "Output": {}}
-    states[name] = state
-    return name, [(state, "Next")]
-
-
-# -- response ----------------------------------------------------------------------------------------
-
-def _emit_response(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.lower import RESPONSE_ERROR
-    from stepweave.compiler.response import response_expr
-
-    block = lw.graph.blocks[node]
-    site = lw.site(node, ctx)
-    out = response_expr(block.params, lw.resolver, site)
-    lw.report(node, site, "params")
-    name = lw.block_state(node)
-    if ctx.top:
-        states[name] = {"Type": "Pass", "Output": _js(out), "End": True,
-                        "Assign": {lw.tvar(node, ctx.scope): _js("$millis()")}}
-    else:
-        lw.response_in_branch = True
-        states[name] = {"Type": "Fail", "Error": RESPONSE_ERROR, "Cause": _js(f"$string({out})")}
-    return name, []
-
-
 # -- containers -----------------------------------------------------------------------------------
 
 def _emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
@@ -409,14 +178,13 @@ def _emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
 
 
 _EMITTERS = {
-    "start": _emit_start,
+    "start": native.emit_start,
     "function": _emit_handler,
     "api": _emit_handler,
-    "condition": _emit_condition,
-    "variables": _emit_variables,
-    "wait": _emit_wait,
-    "response": _emit_response,
+    "condition": native.emit_condition,
+    "variables": native.emit_variables,
+    "wait": native.emit_wait,
+    "response": native.emit_response,
     "loop": _emit_loop,
     "parallel": _emit_parallel,
 }
-_ = (entries, or_null, STR_HELPER)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from stepweave.compiler.refs import ENV_PATTERN, Ref, find_refs
+from stepweave.compiler.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import RefError, Resolver, Site
 
 __all__ = ["function_code"]
@@ -80,5 +80,3 @@ def function_code(code: str, resolver: Resolver, site: Site) -> tuple[str, dict[
         text = text.replace("{{" + name + "}}", f"__env_{safe}")
     return text, bindings, env_names
 
-
-_ = Ref

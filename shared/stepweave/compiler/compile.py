@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from stepweave.compiler.blocks import wait_seconds
+from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.graph import Graph, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch

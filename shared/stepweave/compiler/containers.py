@@ -111,7 +111,8 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
     Choice that starts an iteration also appends the previous one's outputs to the
     results, and the Choice's default (exit) path assigns the loop's output.
     """
-    from stepweave.compiler.lower import Ctx as _Ctx, patch
+    from stepweave.compiler.lower import Ctx as _Ctx
+    from stepweave.compiler.lower import patch
 
     block = lw.graph.blocks[node]
     params, stem = block.params, lw.stems[node]

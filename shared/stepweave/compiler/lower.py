@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepweave.compiler import blocks as block_emitters
-from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.exclusive import emit_exclusive, leaves
+from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.naming import StateNames, var_stem
 from stepweave.compiler.refs import ENV_PATTERN, find_refs
@@ -24,10 +24,8 @@ from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule
 from stepweave.compiler.scope import Scope
 from stepweave.workflow.model import normalize_name
 
-__all__ = ["Lowerer", "Ctx", "Dangling", "patch", "RESPONSE_ERROR", "BLOCK_FAILED_ERROR"]
+__all__ = ["Lowerer", "Ctx", "Dangling", "patch"]
 
-RESPONSE_ERROR = "Stepweave.Response"
-BLOCK_FAILED_ERROR = "Stepweave.BlockFailed"
 
 _WEIGHT = {"function": 1.0, "api": 1.0, "wait": 1.0}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import IO
 
 from stepweave.compiler import CompiledWorkflow
 from stepweave.local.engine import Progress, RunResult
@@ -69,5 +69,3 @@ class ProgressPrinter:
                        f"{result.lambda_invocations} Lambda invocations\n")
         self.out.flush()
 
-
-_ = Any
