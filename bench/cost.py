@@ -56,8 +56,7 @@ def _naive_states(states: dict[str, Any], compiled: CompiledWorkflow) -> dict[st
         entry = compiled.state_map.get(name)
         if entry and entry[1] == "main" and compiled.blocks[entry[0]][1] in NATIVE:
             task = f"{name} (Lambda)"
-            out[task] = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                         "Arguments": {"FunctionName": "${Handler_noop}", "Payload": {"block": name}},
+            out[task] = {"Type": "Task", "Resource": "${Handler_noop}", "Arguments": {"block": name},
                          "Output": "{% $states.input %}", "Next": name}
             _redirect(states, name, task)
         out[name] = state

@@ -82,8 +82,8 @@ edges: [start -> a]
 """)
     with LocalEngine(handlers={"api": boom}) as engine:
         result = engine.run(compiled, {})
-    task_failed = next(e for e in result.events if e["type"] == "TaskFailed")
-    details = task_failed["taskFailedEventDetails"]
+    failed = next(e for e in result.events if e["type"] == "LambdaFunctionFailed")
+    details = failed["lambdaFunctionFailedEventDetails"]
     assert details["error"] == "HttpStatusError"
     assert json.loads(details["cause"])["errorMessage"] == "nope"
     assert result.cause == "A: nope"

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["emit_block", "folds_guard", "ensure_fail_state", "add_container_catches",
            "handler_placeholder"]
 
+#: The variable a Catch sets to the name of the block that failed without an error edge.
+FAILED_BLOCK = "failedBlock"
 _LAMBDA_RETRY = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                                  "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
                  "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}
@@ -43,10 +45,11 @@ def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> st
     if ctx_scope.fail_state is None:
         if ctx_scope.id == 0:
             message = error_message().replace("$states.errorOutput", "$states.input")
-            cause = _js(f'$states.input.block & ": " & {message}')
+            cause = _js(f'${FAILED_BLOCK} & ": " & {message}')
             name = lw.names.take("Block failed")
         else:
-            cause = _js("$string($states.input)")
+            cause = _js(f'$string({{"block": ${FAILED_BLOCK}, "Error": $states.input.Error, '
+                        '"Cause": $states.input.Cause})')
             name = lw.names.take(f"Block failed ({ctx_scope.id})")
         states[name] = {"Type": "Fail", "Error": BLOCK_FAILED_ERROR, "Cause": cause}
         ctx_scope.fail_state = name
@@ -70,6 +73,7 @@ def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
     if "handler" in kinds:
         catches.append({"ErrorEquals": [BLOCK_FAILED_ERROR],
                         "Next": ensure_fail_state(lw, ctx.scope, states),
+                        "Assign": {FAILED_BLOCK: _js("$parse($states.errorOutput.Cause).block")},
                         "Output": _js("$parse($states.errorOutput.Cause)")})
     if not catches:
         del state["Catch"]
@@ -103,8 +107,10 @@ def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> dict[str, Any]:
     if block.type == "function":
         code, bindings, env_names = function_code(str(params.get("code", "")), lw.resolver, site)
         params["code"] = code
-        params["bindings"] = {k: _js(v) for k, v in bindings.items()}
-        params["envNames"] = env_names
+        if bindings:
+            params["bindings"] = {k: _js(v) for k, v in bindings.items()}
+        if env_names:
+            params["envNames"] = env_names
         params.pop("language", None)
     else:
         params = lw.resolver.value(params, site)
@@ -131,13 +137,13 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     lw.handlers.add(btype.handler)
     name = lw.block_state(node)
     state: dict[str, Any] = {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Arguments": {"FunctionName": handler_placeholder(btype.handler),
-                      "Payload": {"block": {"id": block.id, "name": block.name, "type": btype.name},
-                                  "params": _handler_params(lw, node, ctx),
-                                  "context": _context_payload(lw, ctx)}},
+        # the function ARN as Resource: Arguments are the event, the result is its output
+        "Type": "Task", "Resource": handler_placeholder(btype.handler),
+        "Arguments": {"block": {"id": block.id, "name": block.name, "type": btype.name},
+                      "params": _handler_params(lw, node, ctx),
+                      "context": _context_payload(lw, ctx)},
         "TimeoutSeconds": _timeout(lw, node),
-        "Assign": _done(lw, node, ctx, "$states.result.Payload"),
+        "Assign": _done(lw, node, ctx, "$states.result"),
         "Output": {},
         "Retry": [dict(_LAMBDA_RETRY)],
     }
@@ -155,9 +161,7 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         fail = ensure_fail_state(lw, ctx.scope, states)
         # the Fail state words the message once per scope; the time marks the block as run
         catch = {"ErrorEquals": ["States.ALL"], "Next": fail,
-                 "Assign": {lw.tvar(node, ctx.scope): _js("$millis()")},
-                 "Output": {"block": block.name, "Error": _js("$states.errorOutput.Error"),
-                            "Cause": _js("$states.errorOutput.Cause")}}
+                 "Assign": {lw.tvar(node, ctx.scope): _js("$millis()"), FAILED_BLOCK: block.name}}
     state["Catch"] = [catch]
     states[name] = state
     return name, dangling

@@ -38,7 +38,7 @@ from stepweave.compiler.jsexpr_emit import (
 )
 from stepweave.errors import StepweaveError
 
-__all__ = ["JsExprError", "SUPPORTED", "translate_condition"]
+__all__ = ["SUPPORTED", "JsExprError", "translate_condition"]
 
 #: Appended to every "unsupported ..." message.
 SUPPORTED = (
@@ -86,14 +86,12 @@ class _Token:
     value: float | str | None = None
 
 
-_OPERATORS = sorted(
-    (
-        "... >>>= === !== **= <<= >>= >>> &&= ||= ??= => == != <= >= && || ?? ?. ** ++ -- "
-        "<< >> += -= *= /= %= &= |= ^= < > + - * / % ! ~ & | ^ ? : = ( ) [ ] { } , . ; #"
-    ).split(),
-    key=len,
-    reverse=True,
+_OPERATOR_TEXT = (
+    "... >>>= === !== **= <<= >>= >>> &&= ||= ??= => == != <= >= && || ?? ?. ** ++ -- "
+    "<< >> += -= *= /= %= &= |= ^= < > + - * / % ! ~ & | ^ ? : = ( ) [ ] { } , . ; #"
 )
+# Longest first, so that ">>=" is not read as ">>" and "=".
+_OPERATORS = sorted(_OPERATOR_TEXT.split(), key=len, reverse=True)
 _NUMBER = re.compile(
     r"0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|0[oO][0-7](?:_?[0-7])*|0[bB][01](?:_?[01])*"
     r"|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?"
@@ -269,11 +267,12 @@ _FORBIDDEN_OPS = {
     "...": "unsupported spread syntax '...'",
     "#": "unsupported private name '#'",
 }
-_KEYWORDS = set(
+_KEYWORD_TEXT = (
     "function new class this super delete void await yield async in instanceof var let "
     "const return if else for while do switch case break continue throw try catch "
-    "finally import export with debugger default extends of static".split()
+    "finally import export with debugger default extends"
 )
+_KEYWORDS = set(_KEYWORD_TEXT.split())
 _UNSUPPORTED_BINARY = {"**", "&", "|", "^", "<<", ">>", ">>>", "~"}
 _CONSTANTS: dict[str, Node] = {
     "true": Literal(True),

@@ -26,21 +26,21 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 __all__ = [
-    "Literal",
-    "Special",
-    "ArrayLit",
-    "Ref",
-    "Context",
-    "Member",
-    "Index",
-    "Method",
-    "Call",
-    "Unary",
-    "Binary",
-    "Logical",
-    "Cond",
-    "Node",
     "METHOD_ARITY",
+    "ArrayLit",
+    "Binary",
+    "Call",
+    "Cond",
+    "Context",
+    "Index",
+    "Literal",
+    "Logical",
+    "Member",
+    "Method",
+    "Node",
+    "Ref",
+    "Special",
+    "Unary",
     "emit_condition",
 ]
 
@@ -181,162 +181,216 @@ _HELPERS: dict[str, tuple[tuple[str, ...], str]] = {
     "inf": ((), 'function(){ "Infinity" }'),
     "ninf": ((), 'function(){ "-Infinity" }'),
     # Boolean(v)
-    "t": ((), (
-        'function($v){ ($y := $type($v); $y = "boolean" ? $v : $y = "number" ? $v != 0'
-        ' : $y = "string" ? $v != "" : $y = "function" ? $v() != "NaN"'
-        ' : $y in ["array", "object"]) }'
-    )),
+    "t": (
+        (),
+        (
+            'function($v){ ($y := $type($v); $y = "boolean" ? $v : $y = "number" ? $v != 0'
+            ' : $y = "string" ? $v != "" : $y = "function" ? $v() != "NaN"'
+            ' : $y in ["array", "object"]) }'
+        ),
+    ),
     # String(v)
-    "s": ((), (
-        'function($v){ ($y := $type($v); $not($exists($v)) ? "undefined" : $y = "string" ? $v'
-        ' : $y = "function" ? $v() : $y = "array" ? ($count($v) = 0 ? ""'
-        ' : $join($map($v, function($e){ $type($e) = "null" ? "" : $__s($e) }), ","))'
-        ' : $y = "object" ? "[object Object]" : $string($v)) }'
-    )),
+    "s": (
+        (),
+        (
+            'function($v){ ($y := $type($v); $not($exists($v)) ? "undefined" : $y = "string" ? $v'
+            ' : $y = "function" ? $v() : $y = "array" ? ($count($v) = 0 ? ""'
+            ' : $join($map($v, function($e){ $type($e) = "null" ? "" : $__s($e) }), ","))'
+            ' : $y = "object" ? "[object Object]" : $string($v)) }'
+        ),
+    ),
     # Number(s) for a string s
-    "sn": (("nan", "inf", "ninf"), (
-        'function($s){ ($x := $replace($s, ' + _TRIM_RE + ', ""); $x = "" ? 0'
-        ' : $contains($x, /^[+-]?Infinity' + _END + '/)'
-        ' ? ($substring($x, 0, 1) = "-" ? $__ninf : $__inf)'
-        r' : $contains($x, /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?' + _END + '/)'
-        r' ? ($g := $match($x, /^([+-]?)(\d*)(\.?)(\d*)([eE][+-]?\d+|)/).groups;'
-        ' $number(($g[0] = "-" ? "-" : "")'
-        r' & ($g[1] = "" ? "0" : $replace($g[1], /^0+(?=\d)/, ""))'
-        ' & ($g[3] = "" ? "" : "." & $g[3]) & $g[4]))'
-        ' : $contains($x, /^0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)' + _END + '/)'
-        ' ? ($b := $lowercase($substring($x, 1, 1));'
-        ' $reduce($split($lowercase($substring($x, 2)), ""), function($a, $c){'
-        ' $a * ($b = "x" ? 16 : $b = "o" ? 8 : 2)'
-        ' + $length($substringBefore("0123456789abcdef", $c)) }, 0))'
-        ' : $__nan) }'
-    )),
+    "sn": (
+        ("nan", "inf", "ninf"),
+        (
+            "function($s){ ($x := $replace($s, " + _TRIM_RE + ', ""); $x = "" ? 0'
+            " : $contains($x, /^[+-]?Infinity" + _END + "/)"
+            ' ? ($substring($x, 0, 1) = "-" ? $__ninf : $__inf)'
+            r" : $contains($x, /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?" + _END + "/)"
+            r" ? ($g := $match($x, /^([+-]?)(\d*)(\.?)(\d*)([eE][+-]?\d+|)/).groups;"
+            ' $number(($g[0] = "-" ? "-" : "")'
+            r' & ($g[1] = "" ? "0" : $replace($g[1], /^0+(?=\d)/, ""))'
+            ' & ($g[3] = "" ? "" : "." & $g[3]) & $g[4]))'
+            " : $contains($x, /^0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)" + _END + "/)"
+            " ? ($b := $lowercase($substring($x, 1, 1));"
+            ' $reduce($split($lowercase($substring($x, 2)), ""), function($a, $c){'
+            ' $a * ($b = "x" ? 16 : $b = "o" ? 8 : 2)'
+            ' + $length($substringBefore("0123456789abcdef", $c)) }, 0))'
+            " : $__nan) }"
+        ),
+    ),
     # Number(v)
-    "n": (("sn", "s", "nan"), (
-        'function($v){ ($y := $type($v); $y = "number" or $y = "function" ? $v'
-        ' : $y = "boolean" ? ($v ? 1 : 0) : $y = "null" ? 0 : $y = "string" ? $__sn($v)'
-        ' : $y = "array" ? $__sn($__s($v)) : $__nan) }'
-    )),
+    "n": (
+        ("sn", "s", "nan"),
+        (
+            'function($v){ ($y := $type($v); $y = "number" or $y = "function" ? $v'
+            ' : $y = "boolean" ? ($v ? 1 : 0) : $y = "null" ? 0 : $y = "string" ? $__sn($v)'
+            ' : $y = "array" ? $__sn($__s($v)) : $__nan) }'
+        ),
+    ),
     # internal type name: undefined null boolean number string array object
-    "ty": ((), (
-        'function($v){ $exists($v) ? ($type($v) = "function" ? "number" : $type($v))'
-        ' : "undefined" }'
-    )),
-    "typeof": (("ty",), (
-        'function($v){ ($y := $__ty($v); $y = "null" or $y = "array" ? "object" : $y) }'
-    )),
+    "ty": (
+        (),
+        (
+            'function($v){ $exists($v) ? ($type($v) = "function" ? "number" : $type($v))'
+            ' : "undefined" }'
+        ),
+    ),
+    "typeof": (
+        ("ty",),
+        ('function($v){ ($y := $__ty($v); $y = "null" or $y = "array" ? "object" : $y) }'),
+    ),
     # a === b (arrays and objects compare by value)
-    "eq": ((), (
-        'function($a, $b){ $exists($a) and $exists($b)'
-        ' ? ($type($a) = "function" or $type($b) = "function"'
-        ' ? ($type($a) = $type($b) and $a() = $b() and $a() != "NaN") : $a = $b)'
-        ' : $exists($a) = $exists($b) }'
-    )),
+    "eq": (
+        (),
+        (
+            "function($a, $b){ $exists($a) and $exists($b)"
+            ' ? ($type($a) = "function" or $type($b) = "function"'
+            ' ? ($type($a) = $type($b) and $a() = $b() and $a() != "NaN") : $a = $b)'
+            " : $exists($a) = $exists($b) }"
+        ),
+    ),
     # a == b
-    "leq": (("ty", "eq", "n", "s"), (
-        'function($a, $b){ ($x := $__ty($a); $y := $__ty($b); $o := ["array", "object"];'
-        ' $u := ["undefined", "null"];'
-        ' $x = $y or ($x in $o and $y in $o) ? $__eq($a, $b)'
-        ' : $x in $u or $y in $u ? ($x in $u and $y in $u)'
-        ' : $x = "boolean" ? $__leq($__n($a), $b) : $y = "boolean" ? $__leq($a, $__n($b))'
-        ' : $x in $o ? $__leq($__s($a), $b) : $y in $o ? $__leq($a, $__s($b))'
-        ' : $__eq($__n($a), $__n($b))) }'
-    )),
+    "leq": (
+        ("ty", "eq", "n", "s"),
+        (
+            'function($a, $b){ ($x := $__ty($a); $y := $__ty($b); $o := ["array", "object"];'
+            ' $u := ["undefined", "null"];'
+            " $x = $y or ($x in $o and $y in $o) ? $__eq($a, $b)"
+            " : $x in $u or $y in $u ? ($x in $u and $y in $u)"
+            ' : $x = "boolean" ? $__leq($__n($a), $b) : $y = "boolean" ? $__leq($a, $__n($b))'
+            " : $x in $o ? $__leq($__s($a), $b) : $y in $o ? $__leq($a, $__s($b))"
+            " : $__eq($__n($a), $__n($b))) }"
+        ),
+    ),
     # -1, 0, 1 like a <=> b, or 2 when unordered (NaN involved)
-    "cmp": (("s", "n"), (
-        'function($a, $b){ ($o := ["array", "object"];'
-        ' $p := $type($a) in $o ? $__s($a) : $a; $q := $type($b) in $o ? $__s($b) : $b;'
-        ' $type($p) = "string" and $type($q) = "string" ? ($p < $q ? -1 : $p = $q ? 0 : 1)'
-        ' : ($x := $__n($p); $y := $__n($q);'
-        ' $r := function($v){ $type($v) = "function"'
-        ' ? ($v() = "Infinity" ? 1 : $v() = "-Infinity" ? -1 : 2) : 0 };'
-        ' $i := $r($x); $j := $r($y);'
-        ' $i = 2 or $j = 2 ? 2 : $i != $j ? ($i < $j ? -1 : 1) : $i != 0 ? 0'
-        ' : $x < $y ? -1 : $x = $y ? 0 : 1)) }'
-    )),
+    "cmp": (
+        ("s", "n"),
+        (
+            'function($a, $b){ ($o := ["array", "object"];'
+            " $p := $type($a) in $o ? $__s($a) : $a; $q := $type($b) in $o ? $__s($b) : $b;"
+            ' $type($p) = "string" and $type($q) = "string" ? ($p < $q ? -1 : $p = $q ? 0 : 1)'
+            " : ($x := $__n($p); $y := $__n($q);"
+            ' $r := function($v){ $type($v) = "function"'
+            ' ? ($v() = "Infinity" ? 1 : $v() = "-Infinity" ? -1 : 2) : 0 };'
+            " $i := $r($x); $j := $r($y);"
+            " $i = 2 or $j = 2 ? 2 : $i != $j ? ($i < $j ? -1 : 1) : $i != 0 ? 0"
+            " : $x < $y ? -1 : $x = $y ? 0 : 1)) }"
+        ),
+    ),
     # -v for a number v
-    "neg": (("inf", "ninf"), (
-        'function($v){ $type($v) = "function" ? ($v() = "Infinity" ? $__ninf'
-        ' : $v() = "-Infinity" ? $__inf : $v) : -$v }'
-    )),
+    "neg": (
+        ("inf", "ninf"),
+        (
+            'function($v){ $type($v) = "function" ? ($v() = "Infinity" ? $__ninf'
+            ' : $v() = "-Infinity" ? $__inf : $v) : -$v }'
+        ),
+    ),
     # x op y for numbers x, y (op one of + - * / %)
-    "num": (("nan", "inf", "ninf", "nsp"), (
-        'function($o, $x, $y){ $type($x) = "function" or $type($y) = "function"'
-        ' ? $__nsp($o, $x, $y) : $o = "+" ? $x + $y : $o = "-" ? $x - $y'
-        ' : $o = "*" ? $x * $y'
-        ' : $o = "/" ? ($y != 0 ? $x / $y : $x = 0 ? $__nan : $x > 0 ? $__inf : $__ninf)'
-        ' : $y = 0 ? $__nan : $x = $floor($x) and $y = $floor($y) ? $x % $y'
-        ' : $x - $y * ($x / $y < 0 ? $ceil($x / $y) : $floor($x / $y)) }'
-    )),
+    "num": (
+        ("nan", "inf", "ninf", "nsp"),
+        (
+            'function($o, $x, $y){ $type($x) = "function" or $type($y) = "function"'
+            ' ? $__nsp($o, $x, $y) : $o = "+" ? $x + $y : $o = "-" ? $x - $y'
+            ' : $o = "*" ? $x * $y'
+            ' : $o = "/" ? ($y != 0 ? $x / $y : $x = 0 ? $__nan : $x > 0 ? $__inf : $__ninf)'
+            " : $y = 0 ? $__nan : $x = $floor($x) and $y = $floor($y) ? $x % $y"
+            " : $x - $y * ($x / $y < 0 ? $ceil($x / $y) : $floor($x / $y)) }"
+        ),
+    ),
     # the same when NaN or an infinity is involved
-    "nsp": (("nan", "inf", "ninf", "neg"), (
-        'function($o, $x, $y){ ($f := function($v){ $type($v) = "function" };'
-        ' $s := function($v){ $f($v) ? ($v() = "Infinity" ? 1 : $v() = "-Infinity" ? -1 : 0)'
-        ' : $v > 0 ? 1 : $v < 0 ? -1 : 0 };'
-        ' $mk := function($g){ $g > 0 ? $__inf : $__ninf };'
-        ' $i := $s($x); $j := $s($y);'
-        ' ($f($x) and $i = 0) or ($f($y) and $j = 0) ? $__nan'
-        ' : $o = "-" ? $__nsp("+", $x, $__neg($y))'
-        ' : $o = "+" ? ($f($x) and $f($y) ? ($i = $j ? $x : $__nan) : $f($x) ? $x : $y)'
-        ' : $o = "*" ? ($i * $j = 0 ? $__nan : $mk($i * $j))'
-        ' : $o = "/" ? ($f($x) and $f($y) ? $__nan : $f($y) ? 0'
-        ' : $mk($i * ($j < 0 ? -1 : 1)))'
-        ' : $f($x) ? $__nan : $x) }'
-    )),
+    "nsp": (
+        ("nan", "inf", "ninf", "neg"),
+        (
+            'function($o, $x, $y){ ($f := function($v){ $type($v) = "function" };'
+            ' $s := function($v){ $f($v) ? ($v() = "Infinity" ? 1 : $v() = "-Infinity" ? -1 : 0)'
+            " : $v > 0 ? 1 : $v < 0 ? -1 : 0 };"
+            " $mk := function($g){ $g > 0 ? $__inf : $__ninf };"
+            " $i := $s($x); $j := $s($y);"
+            " ($f($x) and $i = 0) or ($f($y) and $j = 0) ? $__nan"
+            ' : $o = "-" ? $__nsp("+", $x, $__neg($y))'
+            ' : $o = "+" ? ($f($x) and $f($y) ? ($i = $j ? $x : $__nan) : $f($x) ? $x : $y)'
+            ' : $o = "*" ? ($i * $j = 0 ? $__nan : $mk($i * $j))'
+            ' : $o = "/" ? ($f($x) and $f($y) ? $__nan : $f($y) ? 0'
+            " : $mk($i * ($j < 0 ? -1 : 1)))"
+            " : $f($x) ? $__nan : $x) }"
+        ),
+    ),
     # a + b
-    "add": (("s", "n", "num"), (
-        'function($a, $b){ ($o := ["array", "object"];'
-        ' $p := $type($a) in $o ? $__s($a) : $a; $q := $type($b) in $o ? $__s($b) : $b;'
-        ' $type($p) = "string" or $type($q) = "string" ? $__s($p) & $__s($q)'
-        ' : $__num("+", $__n($p), $__n($q))) }'
-    )),
+    "add": (
+        ("s", "n", "num"),
+        (
+            'function($a, $b){ ($o := ["array", "object"];'
+            " $p := $type($a) in $o ? $__s($a) : $a; $q := $type($b) in $o ? $__s($b) : $b;"
+            ' $type($p) = "string" or $type($q) = "string" ? $__s($p) & $__s($q)'
+            ' : $__num("+", $__n($p), $__n($q))) }'
+        ),
+    ),
     # v.length
-    "len": ((), (
-        'function($v){ $type($v) = "string" ? $length($v) : $type($v) = "array" ? $count($v)'
-        ' : $type($v) = "object" ? $lookup($v, "length") }'
-    )),
+    "len": (
+        (),
+        (
+            'function($v){ $type($v) = "string" ? $length($v) : $type($v) = "array" ? $count($v)'
+            ' : $type($v) = "object" ? $lookup($v, "length") }'
+        ),
+    ),
     # v.name
     "get": ((), 'function($v, $k){ $type($v) = "object" ? $lookup($v, $k) }'),
     # v[k]
-    "idx": (("s", "len"), (
-        'function($v, $k){ ($y := $type($v); $p := $__s($k);'
-        ' $y = "object" ? $lookup($v, $p) : $p = "length" ? $__len($v)'
-        r' : ($y = "array" or $y = "string") and $contains($p, /^(0|[1-9]\d*)' + _END + '/)'
-        ' ? ($i := $number($p); $y = "array" ? ($i < $count($v) ? $v[$i])'
-        ' : ($i < $length($v) ? $substring($v, $i, 1)))) }'
-    )),
+    "idx": (
+        ("s", "len"),
+        (
+            "function($v, $k){ ($y := $type($v); $p := $__s($k);"
+            ' $y = "object" ? $lookup($v, $p) : $p = "length" ? $__len($v)'
+            r' : ($y = "array" or $y = "string") and $contains($p, /^(0|[1-9]\d*)' + _END + "/)"
+            ' ? ($i := $number($p); $y = "array" ? ($i < $count($v) ? $v[$i])'
+            " : ($i < $length($v) ? $substring($v, $i, 1)))) }"
+        ),
+    ),
     # [v] as a one-element array even when v is itself an array (undefined -> null)
-    "wrap": ((), (
-        'function($v){ $exists($v) ? ($type($v) = "array" ? [[$v]] : [$v]) : [null] }'
-    )),
-    "inc": (("s", "eq"), (
-        'function($v, $x){ $type($v) = "string" ? $contains($v, $__s($x))'
-        ' : $type($v) = "array" ? $reduce($v, function($a, $e){ $a or $__eq($e, $x)'
-        ' or ($type($e) = "function" and $type($x) = "function"'
-        ' and $e() = "NaN" and $x() = "NaN") }, false) : false }'
-    )),
-    "sw": (("s",), (
-        'function($v, $p){ $type($v) = "string"'
-        ' ? ($q := $__s($p); $substring($v, 0, $length($q)) = $q) : false }'
-    )),
-    "ew": (("s",), (
-        'function($v, $p){ $type($v) = "string" ? ($q := $__s($p); $n := $length($q);'
-        ' $n = 0 or ($n <= $length($v) and $substring($v, $length($v) - $n) = $q)) : false }'
-    )),
-    "io": (("s", "eq"), (
-        'function($v, $x){ $type($v) = "string" ? ($q := $__s($x);'
-        ' $contains($v, $q) ? $length($substringBefore($v, $q)) : -1)'
-        ' : $type($v) = "array" ? $reduce($v, function($a, $e, $i){ $a >= 0 ? $a'
-        ' : $__eq($e, $x) ? $i : -1 }, -1) }'
-    )),
+    "wrap": ((), 'function($v){ $exists($v) ? ($type($v) = "array" ? [[$v]] : [$v]) : [null] }'),
+    "inc": (
+        ("s", "eq"),
+        (
+            'function($v, $x){ $type($v) = "string" ? $contains($v, $__s($x))'
+            ' : $type($v) = "array" ? $reduce($v, function($a, $e){ $a or $__eq($e, $x)'
+            ' or ($type($e) = "function" and $type($x) = "function"'
+            ' and $e() = "NaN" and $x() = "NaN") }, false)'
+            ' : $exists($v) and $type($v) != "null" ? false }'
+        ),
+    ),
+    "sw": (
+        ("s",),
+        (
+            'function($v, $p){ $type($v) = "string"'
+            " ? ($q := $__s($p); $substring($v, 0, $length($q)) = $q)"
+            ' : $exists($v) and $type($v) != "null" ? false }'
+        ),
+    ),
+    "ew": (
+        ("s",),
+        (
+            'function($v, $p){ $type($v) = "string" ? ($q := $__s($p); $n := $length($q);'
+            " $n = 0 or ($n <= $length($v) and $substring($v, $length($v) - $n) = $q))"
+            ' : $exists($v) and $type($v) != "null" ? false }'
+        ),
+    ),
+    "io": (
+        ("s", "eq"),
+        (
+            'function($v, $x){ $type($v) = "string" ? ($q := $__s($x);'
+            " $contains($v, $q) ? $length($substringBefore($v, $q)) : -1)"
+            ' : $type($v) = "array" ? $reduce($v, function($a, $e, $i){ $a >= 0 ? $a'
+            " : $__eq($e, $x) ? $i : -1 }, -1) }"
+        ),
+    ),
     "lc": ((), 'function($v){ $type($v) = "string" ? $lowercase($v) }'),
     "uc": ((), 'function($v){ $type($v) = "string" ? $uppercase($v) }'),
     "trim": ((), 'function($v){ $type($v) = "string" ? $replace($v, ' + _TRIM_RE + ', "") }'),
 }
 
 
-def emit_condition(
-    node: Node, resolve_ref: Callable[[str], str], context_expr: str | None
-) -> str:
+def emit_condition(node: Node, resolve_ref: Callable[[str], str], context_expr: str | None) -> str:
     """JSONata for ``Boolean(node)``, with the helpers it uses defined in front."""
     emitter = _Emitter(resolve_ref, context_expr)
     body = emitter.boolean(node)
@@ -367,8 +421,6 @@ def _is_boolean(node: Node) -> bool:
             return True
         case Binary(op=op):
             return op in _RELATIONAL or op in _EQUALITY
-        case Method(name=name):
-            return name in _BOOLEAN_METHODS
         case Logical(op="&&" | "||", left=left, right=right):
             return _is_boolean(left) and _is_boolean(right)
         case Cond(then=then, other=other):
@@ -416,6 +468,9 @@ class _Emitter:
                 return f"({self.boolean(test)} ? {self.boolean(then)} : {self.boolean(other)})"
             case Literal(value=value):
                 return "true" if value else "false"
+            case Method(name=name) if name in _BOOLEAN_METHODS:
+                # true/false, or undefined when called on null or undefined (as with ?.)
+                return f"({self.value(node)} = true)"
         if _is_boolean(node):
             return self.value(node)
         return self._call("t", self.value(node))
@@ -530,11 +585,42 @@ class _Emitter:
     def _binary(self, op: str, left: Node, right: Node) -> str:
         if op in _EQUALITY:
             return self._equality(op, left, right)
+        if op in _RELATIONAL and ((_number_literal(left) and _data(right))
+                                  or (_number_literal(right) and _data(left))):
+            return self._compare_to_number(op, left, right)
         if op in _RELATIONAL:
             return f"({self._call('cmp', self.value(left), self.value(right))} {_RELATIONAL[op]})"
         if op == "+":
             return self._call("add", self.value(left), self.value(right))
         return self._call("num", f'"{op}"', self.number(left), self.number(right))
+
+    def _compare_to_number(self, op: str, left: Node, right: Node) -> str:
+        """``<x.n> > 10``, the common case, without the general comparison helpers: exact
+        for numbers, numeric text, booleans, null and undefined; an array, object or
+        hex/octal/binary text compared with a number stops the evaluation with a clear
+        error rather than risking a different answer than JavaScript's."""
+        literal_left = _number_literal(left)
+        number = self.value(left if literal_left else right)
+        v = self._temp()
+        x = f"{v}n"
+        lhs, rhs = (number, x) if literal_left else (x, number)
+        # +/-Infinity as text: compare the sign against any finite number instead
+        inf_lhs, inf_rhs = ("0", f"{v}i") if literal_left else (f"{v}i", "0")
+        numeric = r"/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*(?![\s\S])/"
+        inf = r"/^\s*[+-]?Infinity\s*(?![\s\S])/"
+        unsupported = _string_literal(
+            "[[sw:a condition compares a value that is not a number, numeric text, boolean "
+            "or null with a number; convert it first (e.g. Number(x) or x.length):sw]]")
+        text = f'$type({v}) = "string"'
+        return (f"({v} := {self.value(right if literal_left else left)}; "
+                f'{v}i := {text} and $contains({v}, {inf}) ? ($contains({v}, "-") ? -1 : 1) : 0; '
+                f'{x} := $type({v}) = "number" ? {v} '
+                f': $type({v}) = "boolean" ? ({v} ? 1 : 0) '
+                f': $type({v}) = "null" or ({text} and $trim({v}) = "") ? 0 '
+                f": {text} and $contains({v}, {numeric}) ? $number($trim({v})) "
+                f": {v}i != 0 or $not($exists({v})) or {text} ? undefined "
+                f": $error({unsupported}); "
+                f"$exists({x}) ? ({lhs} {op} {rhs}) : {v}i != 0 ? ({inf_lhs} {op} {inf_rhs}) : false)")
 
     def _equality(self, op: str, left: Node, right: Node) -> str:
         a, b = self.value(left), self.value(right)
@@ -563,6 +649,15 @@ class _Emitter:
             return f"({temp} := {first}; {test} ? {temp} : {second})"
         test = f'$exists({temp}) and $type({temp}) != "null"'
         return f"({temp} := {first}; {test} ? {temp} : {second})"
+
+
+def _data(node: Node) -> bool:
+    """A value read from data (a reference or a path into one), not computed."""
+    return isinstance(node, (Ref, Context, Member, Index))
+
+
+def _number_literal(node: Node) -> bool:
+    return isinstance(node, Literal) and isinstance(node.value, float)
 
 
 def _string_literal(text: str) -> str:

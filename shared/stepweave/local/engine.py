@@ -186,8 +186,9 @@ def _transitions(events: list[dict[str, Any]]) -> int:
 
 
 def _invocations(events: list[dict[str, Any]]) -> int:
-    return sum(1 for e in events if e["type"] in ("TaskScheduled", "LambdaFunctionScheduled")
-               and "lambda" in json.dumps(e.get("taskScheduledEventDetails", {"lambda": 1})))
+    return sum(1 for e in events if e["type"] == "LambdaFunctionScheduled"
+               or (e["type"] == "TaskScheduled"
+                   and e.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda"))
 
 
 def _progress(event: dict[str, Any]) -> Progress | None:
@@ -199,8 +200,9 @@ def _progress(event: dict[str, Any]) -> Progress | None:
         details = event["stateExitedEventDetails"]
         assigned = tuple(k for k, v in (details.get("assignedVariables") or {}).items() if v != "null")
         return Progress("succeeded", details["name"], at, assigned=assigned)
-    if kind in ("TaskFailed", "ExecutionFailed"):
-        details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
+    if kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
+        details = (event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
+                   or event.get("executionFailedEventDetails") or {})
         return Progress("failed", kind, at, f"{details.get('error')}: {details.get('cause')}")
     return None
 
