@@ -24,7 +24,7 @@ __all__ = ["emit_block", "folds_guard", "ensure_fail_state", "add_container_catc
 FAILED_BLOCK = "failedBlock"
 _LAMBDA_RETRY = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                                  "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
-                 "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}
+                 "JitterStrategy": "FULL"}  # defaults: 1 s, 3 attempts, backoff 2
 
 
 def handler_placeholder(handler: str) -> str:
@@ -161,7 +161,8 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         fail = ensure_fail_state(lw, ctx.scope, states)
         # the Fail state words the message once per scope; the time marks the block as run
         catch = {"ErrorEquals": ["States.ALL"], "Next": fail,
-                 "Assign": {lw.tvar(node, ctx.scope): _js("$millis()"), FAILED_BLOCK: block.name}}
+                 "Assign": {lw.ran_var(node, ctx.scope): _js('{"error": true}') if not lw.needs_time(node)
+                            else _js("$millis()"), FAILED_BLOCK: block.name}}
     state["Catch"] = [catch]
     states[name] = state
     return name, dangling

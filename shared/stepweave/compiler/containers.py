@@ -144,7 +144,7 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
     ctx.scope.define_block(node)
     check: dict[str, Any] = {"Type": "Choice", "Choices": [rule], "Assign": {
         lw.bvar(node, ctx.scope): _js(f'{{"results": {appended}}}'),
-        lw.tvar(node, ctx.scope): _js("$millis()")}}
+        **lw.timed(node, ctx.scope, _js("$millis()"))}}
     states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": check_name}
     states[check_name] = check
     return init_name, [(check, "Default")]
@@ -172,7 +172,7 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     assign = lw.import_exports([scope], ctx, "$states.result", first_only=True)
     assign[lw.bvar(node, ctx.scope)] = _js(
         '{"results": $reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])}')
-    assign[lw.tvar(node, ctx.scope)] = _js("$millis()")
+    assign.update(lw.timed(node, ctx.scope, _js("$millis()")))
     ctx.scope.define_block(node)
     program["ProcessorConfig"] = {"Mode": "INLINE"}
     state: dict[str, Any] = {

@@ -10,6 +10,7 @@ whatever the order branches finish in.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,10 +157,27 @@ class Lowerer:
     def tvar(self, node: str, scope: Scope) -> str:
         return scope.tvar(self.stems[node])
 
+    def needs_time(self, node: str) -> bool:
+        """Whether the block's end time is kept (``t_<block>``): inside a loop (its output
+        outlives the iteration, so "ran" needs its own mark), as a container's direct
+        child (results are in completion order) or as a top-level terminal (the final
+        output is the last to finish). Elsewhere "ran" is simply "has an output"."""
+        containers = self.graph.ancestors_containers(node)
+        if containers:
+            return True
+        return not self.graph.outgoing(node)
+
+    def ran_var(self, node: str, scope: Scope) -> str:
+        return self.tvar(node, scope) if self.needs_time(node) else self.bvar(node, scope)
+
+    def timed(self, node: str, scope: Scope, value: Any) -> dict[str, Any]:
+        """``{t_<block>: value}`` when the block keeps its end time, else nothing."""
+        return {self.tvar(node, scope): value} if self.needs_time(node) else {}
+
     def visible(self, node: str, ctx: Ctx) -> tuple[str, str]:
         scope = ctx.scope.lookup_block(node)
         assert scope is not None, f"{node} not visible"
-        return self.bvar(node, scope), self.tvar(node, scope)
+        return self.bvar(node, scope), self.ran_var(node, scope)
 
     # -- guards -------------------------------------------------------------------------
 
@@ -182,7 +200,7 @@ class Lowerer:
         return " or ".join(parts) if parts else "true"
 
     def skip_assign(self, node: str, ctx: Ctx) -> dict[str, Any]:
-        assign: dict[str, Any] = {self.tvar(node, ctx.scope): None}
+        assign: dict[str, Any] = self.timed(node, ctx.scope, None)
         if ctx.loop is None:
             assign[self.bvar(node, ctx.scope)] = None
         return assign
@@ -252,25 +270,47 @@ class Lowerer:
         states: dict[str, Any] = {}
         init_name = self.names.take(f"{label} start") if init else None
         entry, dangling = self.emit(tree, inner, states)
-        export = self.names.take(f"{label} done")
-        patch(dangling, export)
+        last = self._last_task(dangling, states)
+        export = None if last else self.names.take(f"{label} done")
+        if export is not None:
+            patch(dangling, export)
         out: dict[str, Any] = {"b": {}, "t": {}, "w": {}}
         members = set(scope.exports)
         scope.exports[:] = [n for n in scope.exports if self.needed_outside(n, members)]
         for node in scope.exports:
             out["b"][self.stems[node]] = "{% $" + self.bvar(node, scope) + " %}"
-            out["t"][self.stems[node]] = "{% $" + self.tvar(node, scope) + " %}"
+            if self.needs_time(node):
+                out["t"][self.stems[node]] = "{% $" + self.tvar(node, scope) + " %}"
         for name in sorted(scope.wvars):
             out["w"][self.wstems[name]] = "{% $" + scope.wvar(self.wstems[name]) + " %}"
         if tail is not None:
             items = [self.visible(n, inner) for n in tail]
             out["entries"] = ("{% [" + entries(items) + ".o] %}") if items else []
-        states[export] = {"Type": "Pass", "Output": out, "End": True}
-        start = entry or export
+        out = {k: v for k, v in out.items() if v or k == "b"}
+        if last is not None:
+            # the branch ends with a handler task: it returns the exports itself
+            state, node = last
+            own = {self.bvar(node, scope): "$states.result", self.tvar(node, scope): "$millis()"}
+            state.pop("Next", None)
+            state["Output"] = _substitute(out, own)
+            state["End"] = True
+        else:
+            assert export is not None
+            states[export] = {"Type": "Pass", "Output": out, "End": True}
+        start = entry or export or ""
         if init_name is not None:
             states[init_name] = {"Type": "Pass", "Assign": init, "Next": start}
             start = init_name
         return {"StartAt": start, "States": states}, scope
+
+    def _last_task(self, dangling: Dangling,
+                   states: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+        """The handler task a branch ends with, when it is the branch's only way out."""
+        if len(dangling) != 1 or dangling[0][1] != "Next" or dangling[0][0].get("Type") != "Task":
+            return None
+        state = dangling[0][0]
+        name = next(n for n, st in states.items() if st is state)
+        return state, self.state_map[name][0]
 
     def import_exports(self, branch_scopes: list[Scope], ctx: Ctx, result: str,
                        first_only: bool = False) -> dict[str, Any]:
@@ -280,8 +320,10 @@ class Lowerer:
             for node in scope.exports:
                 ctx.scope.define_block(node)
                 stem = self.stems[node]
-                for kind, target in (("b", self.bvar(node, ctx.scope)),
-                                     ("t", self.tvar(node, ctx.scope))):
+                pairs = [("b", self.bvar(node, ctx.scope))]
+                if self.needs_time(node):
+                    pairs.append(("t", self.tvar(node, ctx.scope)))
+                for kind, target in pairs:
                     expr = f"{pick}.{kind}.{stem}"
                     # a Map may run zero iterations; a Parallel branch always exports
                     assign[target] = "{% " + (or_null(expr) if first_only else expr) + " %}"
@@ -319,6 +361,20 @@ class Lowerer:
 
 
 Dangling = list[tuple[dict[str, Any], str]]
+
+
+def _substitute(value: Any, names: dict[str, str]) -> Any:
+    """Replace ``$name`` variables in every expression of ``value``."""
+    if isinstance(value, str):
+        for name, expr in names.items():
+            pattern = re.compile(rf"\${re.escape(name)}(?![A-Za-z0-9_])")
+            value = pattern.sub(lambda _match: expr, value)  # noqa: B023 - used at once
+        return value
+    if isinstance(value, dict):
+        return {k: _substitute(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, names) for v in value]
+    return value
 
 
 def _strings(value: Any) -> list[str]:

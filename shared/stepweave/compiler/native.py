@@ -121,12 +121,13 @@ def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str) ->
 
 
 def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
-    bvar, tvar = lw.bvar(node, ctx.scope), lw.tvar(node, ctx.scope)
+    bvar = lw.bvar(node, ctx.scope)
     if not lw.guarded[node]:
-        return {bvar: _js(value), tvar: _js("$millis()")}
+        return {bvar: _js(value), **lw.timed(node, ctx.scope, _js("$millis()"))}
     guard = lw.guard_expr(node, ctx)
     keep = f"${bvar}" if ctx.loop is not None else "null"
-    return {bvar: _js(f"({guard}) ? ({value}) : {keep}"), tvar: _js(f"({guard}) ? $millis() : null")}
+    return {bvar: _js(f"({guard}) ? ({value}) : {keep}"),
+            **lw.timed(node, ctx.scope, _js(f"({guard}) ? $millis() : null"))}
 
 
 def emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
@@ -231,7 +232,7 @@ def emit_response(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     name = lw.block_state(node)
     if ctx.top:
         states[name] = {"Type": "Pass", "Output": _js(out), "End": True,
-                        "Assign": {lw.tvar(node, ctx.scope): _js("$millis()")}}
+                        "Assign": lw.timed(node, ctx.scope, _js("$millis()"))}
     else:
         lw.response_in_branch = True
         states[name] = {"Type": "Fail", "Error": RESPONSE_ERROR, "Cause": _js(f"$string({out})")}

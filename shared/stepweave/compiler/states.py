@@ -17,4 +17,4 @@ def js(expr: str) -> str:
 
 def done(lw: Lowerer, node: str, ctx: Ctx, output_expr: str) -> dict[str, str]:
     """The Assign that records a block's output and the time it finished."""
-    return {lw.bvar(node, ctx.scope): js(output_expr), lw.tvar(node, ctx.scope): js("$millis()")}
+    return {lw.bvar(node, ctx.scope): js(output_expr), **lw.timed(node, ctx.scope, js("$millis()"))}

@@ -54,10 +54,11 @@ def block_runs(events: list[dict[str, Any]], compiled: CompiledWorkflow) -> list
         node = entry[0]
         stem = re.escape(compiled.stems[node])
         assigned = _assigned(event)
-        tvars = [k for k in assigned if re.fullmatch(rf"t\d*_{stem}", k)]
-        if not tvars or assigned[tvars[0]] == "null":
+        marks = [k for k in assigned if re.fullmatch(rf"t\d*_{stem}", k)] or \
+            [k for k in assigned if re.fullmatch(rf"b\d*_{stem}", k)]
+        if not marks or assigned[marks[0]] == "null":
             continue
-        bvar = "b" + tvars[0][1:]
+        bvar = "b" + marks[0][1:]
         output = json.loads(assigned[bvar]) if bvar in assigned else None
         failed = isinstance(output, dict) and "error" in output and compiled.blocks[node][1] != "variables"
         name, btype = compiled.blocks[node]

@@ -56,7 +56,7 @@ class ProgressPrinter:
     def _loop_ended(self, node: str, event: Progress) -> bool:
         """A loop's Choice exits on every iteration; it ends when it assigns the output."""
         stem = self.compiled.stems[node]
-        return any(name.startswith("t") and name.endswith("_" + stem) for name in event.assigned)
+        return any(name[:1] in "bt" and name.endswith("_" + stem) for name in event.assigned)
 
     def summary(self, result: RunResult) -> None:
         mark = "✔" if result.status == "SUCCEEDED" else "✖"
