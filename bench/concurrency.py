@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "shared"))
 
-from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule  # noqa: E402
+from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule, toposort  # noqa: E402
 
 Edge = tuple[str, str]
 
@@ -71,20 +71,7 @@ def dense_layered(rng: random.Random, size: int) -> tuple[list[str], list[Edge]]
 
 
 def _topo(nodes: list[str], edges: list[Edge]) -> list[str]:
-    indeg = {n: 0 for n in nodes}
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in edges:
-        indeg[b] += 1
-        succ[a].append(b)
-    ready, out = [n for n in nodes if indeg[n] == 0], []
-    while ready:
-        n = ready.pop()
-        out.append(n)
-        for s in succ[n]:
-            indeg[s] -= 1
-            if indeg[s] == 0:
-                ready.append(s)
-    return out
+    return toposort(nodes, edges)
 
 
 def critical_path(nodes: list[str], edges: list[Edge], dur: dict[str, float]) -> float:

@@ -21,7 +21,7 @@ from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.naming import StateNames, var_stem
 from stepweave.compiler.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import Resolver, Site
-from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule
+from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule, toposort
 from stepweave.compiler.scope import Scope
 from stepweave.workflow.model import normalize_name
 
@@ -114,21 +114,7 @@ class Lowerer:
         return any(r not in members for r in self.readers.get(node, ()))
 
     def _topo_all(self) -> list[str]:
-        indeg = {n: 0 for n in self.graph.nodes}
-        succ: dict[str, list[str]] = {n: [] for n in self.graph.nodes}
-        for e in self.graph.edges:
-            indeg[e.target] += 1
-            succ[e.source].append(e.target)
-        ready = [n for n in self.graph.nodes if indeg[n] == 0]
-        out: list[str] = []
-        while ready:
-            n = ready.pop(0)
-            out.append(n)
-            for s in succ[n]:
-                indeg[s] -= 1
-                if indeg[s] == 0:
-                    ready.append(s)
-        return out
+        return toposort(self.graph.nodes, [(e.source, e.target) for e in self.graph.edges])
 
     def weight(self, node: str) -> float:
         btype = self.graph.types[node]

@@ -23,7 +23,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Leaf", "Seq", "Par", "Tree", "schedule", "tree_makespan"]
+__all__ = ["Leaf", "Seq", "Par", "Tree", "schedule", "toposort", "tree_makespan"]
 
 
 @dataclass(frozen=True)
@@ -223,6 +223,11 @@ def schedule(nodes: list[str], deps: Iterable[tuple[str, str]],
     rng = random.Random(1729)
     draws = [{n: weight(n) * rng.uniform(0.25, 1.75) for n in dag.topo} for _ in range(samples)]
     return _build(list(dag.topo), dag, draws)
+
+
+def toposort(nodes: list[str], deps: Iterable[tuple[str, str]]) -> list[str]:
+    """Nodes in dependency order (ties in the given order). Raises ValueError on a cycle."""
+    return list(_Dag(nodes, deps).topo)
 
 
 def tree_makespan(tree: Tree, duration: Callable[[str], float]) -> float:
