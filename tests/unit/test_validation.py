@@ -23,6 +23,7 @@ blocks:
   - {id: g, type: function, params: {code: "return 1"}, parent: L, enabled: false}
   - {id: h, type: function, params: {code: "return 1"}}
   - {id: i, type: function, params: {code: "return 1"}}
+  - {id: i, name: again, type: function, params: {code: "return 2"}}
 edges:
   - start -> a
   - start -> b
@@ -58,6 +59,7 @@ def test_every_problem_is_reported_at_once(broken: Path, capsys: pytest.CaptureF
         "block 'L', field 'edges': a loop or parallel cannot have an error edge",
         "cycle outside a loop",
         "unknown source handle 'teleported'",
+        "block 'i', field 'id': duplicate block id",
     ]
     for fragment in expected:
         assert fragment in err, fragment

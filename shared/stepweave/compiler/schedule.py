@@ -173,34 +173,51 @@ def _candidates(order: list[str], dag: _Dag) -> list[frozenset[str]]:
     return unique
 
 
-def _best_cut(order: list[str], dag: _Dag, samples: list[dict[str, float]]) -> tuple[list[str], list[str]]:
-    """The downset cut with the smallest expected makespan of its two sides (durations
-    sampled around the estimated weights, with a fixed seed: the choice is deterministic)."""
-    best: tuple[float, int, list[str], list[str]] | None = None
+_LOOKAHEAD = 3  # cuts compared by the trees they lead to
+_LOOKAHEAD_MAX_NODES = 60  # above this, the ideal-makespan ranking alone decides
+
+
+def _best_cut(order: list[str], dag: _Dag, samples: list[dict[str, float]],
+              lookahead: bool = True) -> tuple[list[str], list[str]]:
+    """The downset cut with the smallest expected makespan (durations sampled around
+    the estimated weights, with a fixed seed: the choice is deterministic).
+
+    Cuts are ranked by the ideal makespan of their two sides; for small parts the best
+    few are then compared by the makespan of the trees they actually lead to."""
+    ranked: list[tuple[float, int, list[str], list[str]]] = []
     for index, cand in enumerate(_candidates(order, dag)):
         before = [m for m in order if m in cand]
         after = [m for m in order if m not in cand]
         cost = round(_critical_paths(before, dag, samples) + _critical_paths(after, dag, samples), 9)
-        if best is None or (cost, index) < best[:2]:
-            best = (cost, index, before, after)
+        ranked.append((cost, index, before, after))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    if not lookahead or len(order) > _LOOKAHEAD_MAX_NODES:
+        return ranked[0][2], ranked[0][3]
+    best: tuple[float, int, list[str], list[str]] | None = None
+    for _, index, before, after in ranked[:_LOOKAHEAD]:
+        tree = _flatten_seq([_build(before, dag, samples, False), _build(after, dag, samples, False)])
+        real = round(sum(tree_makespan(tree, d.__getitem__) for d in samples) / len(samples), 9)
+        if best is None or (real, index) < best[:2]:
+            best = (real, index, before, after)
     assert best is not None
     return best[2], best[3]
 
 
-def _build(nodes: list[str], dag: _Dag, weight: list[dict[str, float]]) -> Tree:
+def _build(nodes: list[str], dag: _Dag, weight: list[dict[str, float]],
+           lookahead: bool = True) -> Tree:
     if len(nodes) == 1:
         return Leaf(nodes[0])
     comps = _components(nodes, dag)
     if len(comps) > 1:
-        return Par(tuple(_build(c, dag, weight) for c in comps))
+        return Par(tuple(_build(c, dag, weight, lookahead) for c in comps))
     order = [n for n in dag.topo if n in set(nodes)]
     cuts = _lossless_cuts(order, dag)
     if cuts:
         bounds = [0, *cuts, len(order)]
         parts = [order[a:b] for a, b in zip(bounds, bounds[1:])]
-        return _flatten_seq([_build(p, dag, weight) for p in parts])
-    before, after = _best_cut(order, dag, weight)
-    return _flatten_seq([_build(before, dag, weight), _build(after, dag, weight)])
+        return _flatten_seq([_build(p, dag, weight, lookahead) for p in parts])
+    before, after = _best_cut(order, dag, weight, lookahead)
+    return _flatten_seq([_build(before, dag, weight, lookahead), _build(after, dag, weight, lookahead)])
 
 
 def _flatten_seq(items: list[Tree]) -> Tree:
