@@ -40,6 +40,19 @@ class CompiledWorkflow:
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
+    def manifest(self) -> dict[str, Any]:
+        """What tools reading an execution need to know about the blocks: the block behind
+        each state, and each block's name, type, enclosing containers and variable stem.
+        JSON-serialisable; deployed beside the recorder, written beside local records."""
+        return {
+            "workflow": self.name,
+            "type": self.workflow_type,
+            "blocks": {node: {"name": name, "type": btype, "stem": self.stems[node],
+                              "containers": list(self.containers.get(node, ()))}
+                       for node, (name, btype) in self.blocks.items()},
+            "states": {state: [node, role] for state, (node, role) in self.state_map.items()},
+        }
+
     def definition_string(self) -> str:
         """Compact JSON for deployment. ``${`` that is not a handler placeholder (e.g. a
         JavaScript template literal in a function block) is written ``\\u0024{``: the same
