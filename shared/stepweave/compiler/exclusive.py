@@ -82,7 +82,7 @@ def emit_exclusive(lw: Lowerer, tree: Par, ctx: Ctx,
     choice: dict[str, Any] = {"Type": "Choice", "Choices": rules,
                               "Assign": _nulls(lw, [n for ns in branch_nodes for n in ns], ctx)}
     dangling: Dangling = [(choice, "Default")]
-    for index, (branch, entry) in enumerate(zip(tree.branches, entries)):
+    for index, (branch, entry) in enumerate(zip(tree.branches, entries, strict=True)):
         others = [n for j, ns in enumerate(branch_nodes) if j != index for n in ns]
         saved, lw.guarded[entry] = lw.guarded[entry], False
         first, tail = lw.emit(branch, ctx, states)

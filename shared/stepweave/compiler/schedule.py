@@ -214,7 +214,7 @@ def _build(nodes: list[str], dag: _Dag, weight: list[dict[str, float]],
     cuts = _lossless_cuts(order, dag)
     if cuts:
         bounds = [0, *cuts, len(order)]
-        parts = [order[a:b] for a, b in zip(bounds, bounds[1:])]
+        parts = [order[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
         return _flatten_seq([_build(p, dag, weight, lookahead) for p in parts])
     before, after = _best_cut(order, dag, weight, lookahead)
     return _flatten_seq([_build(before, dag, weight, lookahead), _build(after, dag, weight, lookahead)])

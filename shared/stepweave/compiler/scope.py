@@ -26,7 +26,6 @@ class Scope:
     #: blocks whose variables this scope must export when it ends (home or re-exported)
     exports: list[str] = field(default_factory=list)
     fail_state: str | None = None
-    in_loop: bool = False
 
     def _suffix(self) -> str:
         return "" if self.id == 0 else str(self.id)

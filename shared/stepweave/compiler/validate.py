@@ -43,7 +43,7 @@ def _block_problems(graph: Graph) -> list[Problem]:
             if parent_type is None or not parent_type.is_container:
                 problems.append(Problem(file, f"parent '{block.parent}' is not a loop or parallel",
                                         block.id, "parent"))
-    for ref_name, ids in names.items():
+    for ids in names.values():
         if len(ids) > 1:
             for block_id in ids[1:]:
                 problems.append(Problem(file, f"name '{graph.blocks[block_id].name}' is used by "
