@@ -197,6 +197,19 @@ edges: [start -> w]
     assert result.duration_s >= 1.0
 
 
+def test_wait_length_from_a_reference(engine: LocalEngine) -> None:
+    result, _ = run_text(engine, """
+name: wait-ref
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: delay, type: number}]}}
+  - {id: w, name: Pause, type: wait, params: {timeValue: "<start.delay>", timeUnit: seconds}}
+edges: [start -> w]
+""", {"delay": 1})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"waitDuration": 1000, "status": "completed"}
+    assert result.duration_s >= 1.0
+
+
 def test_response_inside_a_loop_ends_the_run(engine: LocalEngine) -> None:
     result, ran = run_text(engine, """
 name: loop-response

@@ -117,3 +117,25 @@ edges: [start -> r]
     assert main(["validate", str(path)]) == 2
     assert ("block 'r', field 'params': {{API_KEY}}: environment values are resolved by handler "
             "blocks (function, api) only") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ('{timeValue: "0"}', "Wait amount must be a positive number"),
+    ('{timeValue: "6", timeUnit: minutes}', "exceeds maximum of 5 minutes; enable async mode"),
+    ('{timeValue: "31", async: true, timeUnitLong: days}', "exceeds maximum of 30 days"),
+    ('{timeValue: "soon"}', "Wait amount must be a positive number, got 'soon'"),
+])
+def test_wait_limits_follow_sim(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                params: str, message: str) -> None:
+    path = tmp_path / "wait.yaml"
+    path.write_text(f"""
+version: 1
+name: wait
+blocks:
+  - {{id: start, type: start}}
+  - {{id: w, type: wait, params: {params}}}
+edges: [start -> w]
+""")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "block 'w', field 'params'" in err and message in err

@@ -11,10 +11,11 @@ lowering in ``stepweave.compiler.blocks`` when it needs one).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow"]
 
@@ -81,11 +82,42 @@ class VariablesParams(_Params):
     variables: list[Assignment] = Field(default_factory=list)
 
 
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
 class WaitParams(_Params):
+    """Sim's limits: up to 5 minutes in place, up to 30 days with ``async``."""
+
     timeValue: str | int | float = "10"
     timeUnit: Literal["seconds", "minutes"] = "seconds"
     async_: bool = Field(default=False, alias="async")
     timeUnitLong: Literal["minutes", "hours", "days"] = "minutes"
+
+    def unit_seconds(self) -> int:
+        return _UNIT_SECONDS[self.timeUnitLong if self.async_ else self.timeUnit]
+
+    def seconds(self) -> float | None:
+        """The wait in seconds, or None when it comes from a reference (known at run time)."""
+        if isinstance(self.timeValue, str) and "<" in self.timeValue:
+            return None
+        text = str(self.timeValue).strip() or "10"
+        try:
+            amount = float(text)
+        except ValueError:
+            raise ValueError(f"Wait amount must be a positive number, got {text!r}") from None
+        if not math.isfinite(amount) or amount <= 0:
+            raise ValueError("Wait amount must be a positive number")
+        return amount * self.unit_seconds()
+
+    @model_validator(mode="after")
+    def _limits(self) -> WaitParams:
+        seconds = self.seconds()
+        if seconds is not None and not self.async_ and seconds > 300:
+            raise ValueError("Wait time exceeds maximum of 5 minutes; enable async mode to wait "
+                             "up to 30 days")
+        if seconds is not None and seconds > 30 * 86400:
+            raise ValueError("Wait time exceeds maximum of 30 days")
+        return self
 
 
 class ResponseRow(_Params):

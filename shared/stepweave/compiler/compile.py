@@ -71,8 +71,9 @@ def _choose_type(graph: Graph, file: str) -> tuple[str, list[Problem]]:
     reasons = []
     for node in graph.nodes:
         block = graph.blocks[node]
+        seconds = wait_seconds(block.params) if block.type == "wait" else 0
         if block.type == "wait" and (block.params.get("async")
-                                      or wait_seconds(block.params) > EXPRESS_LIMIT_SECONDS):
+                                      or (seconds is not None and seconds > EXPRESS_LIMIT_SECONDS)):
             reasons.append(f"block '{block.id}' waits longer than Express allows (5 minutes)")
         if block.type == "loop" and block.params.get("loopType") in ("while", "doWhile"):
             reasons.append(f"loop '{block.id}' has no fixed bound")

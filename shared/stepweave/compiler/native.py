@@ -6,6 +6,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from stepweave.blocks.catalog import WaitParams
 from stepweave.compiler.exprs import jstr
 from stepweave.compiler.refs import Ref
 from stepweave.compiler.resolve import RefError, jsonata_error
@@ -200,22 +201,30 @@ def emit_variables(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
 
 # -- wait ----------------------------------------------------------------------------------------
 
-_UNIT = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
-
-
-def wait_seconds(params: dict[str, Any]) -> float:
-    unit = params.get("timeUnitLong", "minutes") if params.get("async") else params.get("timeUnit", "seconds")
-    return float(params.get("timeValue") or 10) * _UNIT[unit]
+def wait_seconds(params: dict[str, Any]) -> float | None:
+    """The wait in seconds; None when it comes from a reference."""
+    return WaitParams.model_validate(params).seconds()
 
 
 def emit_wait(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
-    seconds = wait_seconds(block.params)
-    whole = max(0, int(math.ceil(seconds)))
+    params = WaitParams.model_validate(block.params)
+    seconds = params.seconds()
     name = lw.block_state(node)
-    out = {"waitDuration": int(seconds * 1000), "status": "completed"}
-    state = {"Type": "Wait", "Seconds": whole,
-             "Assign": _done(lw, node, ctx, jstr(out)), "Output": {}}
+    if seconds is not None:
+        out = jstr({"waitDuration": int(seconds * 1000), "status": "completed"})
+        wait: Any = max(1, int(math.ceil(seconds)))
+    else:
+        site = lw.site(node, ctx)
+        amount = lw.resolver.value_expr(str(params.timeValue), site)
+        lw.report(node, site, "params.timeValue")
+        limit = 30 * 86400 if params.async_ else 300
+        bad = jsonata_error(f"Wait amount must be a positive number of at most {limit} seconds")
+        secs = (f"($__w := $number({amount}) * {params.unit_seconds()}; "
+                f"$__w > 0 and $__w <= {limit} ? $__w : {bad})")
+        wait = _js(f"$ceil({secs})")
+        out = f'{{"waitDuration": $round({secs} * 1000), "status": "completed"}}'
+    state = {"Type": "Wait", "Seconds": wait, "Assign": _done(lw, node, ctx, out), "Output": {}}
     states[name] = state
     return name, [(state, "Next")]
 

@@ -35,8 +35,9 @@ def _block_problems(graph: Graph) -> list[Problem]:
             btype.params.model_validate(block.params)
         except ValidationError as exc:
             for err in exc.errors():
-                field = "params." + ".".join(str(p) for p in err["loc"])
-                msg = "unknown param" if err["type"] == "extra_forbidden" else err["msg"]
+                field = ".".join(["params", *(str(p) for p in err["loc"])])
+                msg = "unknown param" if err["type"] == "extra_forbidden" else \
+                    str(err["msg"]).removeprefix("Value error, ")
                 problems.append(Problem(file, msg, block.id, field))
         if block.parent is not None:
             parent_type = block_type(graph.blocks[block.parent].type) if block.parent in graph.blocks else None
