@@ -1,4 +1,4 @@
-"""The CDK app: compiles ``workflows/`` and builds the engine stack.
+"""The CDK app: compiles ``workflows/`` and builds the data and engine stacks.
 
 ``cdk synth`` / ``cdk deploy`` run it (``cdk.json``: ``python3 -m infra.app``, so run
 the CDK CLI with the project's virtualenv active). ``python -m infra.app`` alone
@@ -7,17 +7,24 @@ synthesizes to ``cdk.out`` without the CLI.
 This module is the only place that reads CDK context. Keys (defaults in ``cdk.json``,
 override with ``cdk synth -c key=value``):
 
-* ``stage`` -- deployment stage, part of the stack name (``stepweave-<stage>-engine``);
+* ``stage`` -- deployment stage, part of the stack names (``stepweave-<stage>-data``,
+  ``stepweave-<stage>-engine``) and of every state machine name (``<stage>-<workflow>``);
 * ``logRetentionDays`` -- retention of every log group (a CloudWatch Logs value: 1, 3, 5,
   7, 14, 30, 60, 90, ...);
-* ``logLevel`` -- ``LOG_LEVEL`` of the handlers (DEBUG, INFO, WARNING, ERROR, CRITICAL);
+* ``recordRetentionDays`` -- days execution records and payload objects are kept (1..3650);
+* ``alarmEmail`` -- optional; an address subscribed to the alarm topic;
+* ``approverEmailSender`` -- optional; the sender address of approval emails (validated,
+  not used yet);
+* ``logLevel`` -- ``LOG_LEVEL`` of the functions (DEBUG, INFO, WARNING, ERROR, CRITICAL);
 * ``workflowsDir`` -- folder of the workflow files, relative to the repository root.
 
-An invalid workflow stops the synth with the compiler's report (exit status 2).
+Every value is checked before anything is built (``validate_context``). An invalid value
+or workflow stops the synth with a report (exit status 2).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -34,14 +41,37 @@ from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.loader import load_workflow
 
 from infra import ROOT, nag
-from infra.stacks.engine import EngineSettings, EngineStack
+from infra.stacks.data import DataSettings, DataStack
+from infra.stacks.engine import (
+    STATE_MACHINE_NAME_MAX,
+    EngineSettings,
+    EngineStack,
+    state_machine_name,
+)
 
-__all__ = ["AppConfig", "ContextError", "build_app", "compile_workflows", "main", "read_config"]
+__all__ = [
+    "CONTEXT_KEYS",
+    "AppConfig",
+    "ContextError",
+    "build_app",
+    "check_state_machine_names",
+    "compile_workflows",
+    "main",
+    "read_config",
+    "validate_context",
+]
 
 EXIT_INVALID = 2
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+#: A plain address (local@domain.tld); SNS and SES do the real checking.
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+                    r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+RECORD_RETENTION_RANGE = (1, 3650)
+#: Every context key the app reads.
+CONTEXT_KEYS = ("stage", "logRetentionDays", "recordRetentionDays", "alarmEmail",
+                "approverEmailSender", "logLevel", "workflowsDir")
 _R = logs.RetentionDays
 #: CloudWatch Logs retention values (days) -> CDK enum.
 RETENTION_DAYS: Mapping[int, logs.RetentionDays] = {
@@ -64,50 +94,99 @@ class AppConfig:
     log_retention_days: int
     log_level: str
     workflows_dir: Path
+    record_retention_days: int = 30
+    alarm_email: str | None = None
+    #: Validated now; approval emails come later.
+    approver_email_sender: str | None = None
 
     @property
-    def stack_name(self) -> str:
+    def data_stack_name(self) -> str:
+        return f"stepweave-{self.stage}-data"
+
+    @property
+    def engine_stack_name(self) -> str:
         return f"stepweave-{self.stage}-engine"
 
 
-def _require(app: cdk.App, key: str) -> Any:
-    value = app.node.try_get_context(key)
-    if value is None or value == "":
-        raise ContextError(f"context value '{key}' is not set (cdk.json or -c {key}=...)")
-    return value
-
-
 def read_config(app: cdk.App) -> AppConfig:
-    """Read and validate the app's context (values from ``-c`` arrive as strings)."""
-    stage = str(_require(app, "stage"))
+    """The app's context, validated (values from ``-c`` arrive as strings)."""
+    return validate_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+
+
+def validate_context(values: Mapping[str, Any]) -> AppConfig:
+    """Check every context value; raise one ``ContextError`` naming the first bad one.
+
+    ``values`` maps context keys to values as CDK returns them: ``None`` when unset,
+    strings when given with ``-c``, JSON values from ``cdk.json``.
+    """
+    def required(key: str) -> Any:
+        value = values.get(key)
+        if value is None or value == "":
+            raise ContextError(f"context value '{key}' is not set (cdk.json or -c {key}=...)")
+        return value
+
+    stage = str(required("stage"))
     if not _STAGE.match(stage):
         raise ContextError(f"context value 'stage' must be lowercase letters, digits and "
                            f"hyphens, starting with a letter (at most 24); got {stage!r}")
 
-    raw_days = _require(app, "logRetentionDays")
-    days = _retention_days(raw_days)
-    if days is None:
+    raw_days = required("logRetentionDays")
+    days = _integer(raw_days)
+    if days is None or days not in RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in RETENTION_DAYS)
         raise ContextError(f"context value 'logRetentionDays' must be one of {allowed}; "
                            f"got {raw_days!r}")
 
-    log_level = str(_require(app, "logLevel")).upper()
+    raw_records = required("recordRetentionDays")
+    record_days = _integer(raw_records)
+    low, high = RECORD_RETENTION_RANGE
+    if record_days is None or not low <= record_days <= high:
+        raise ContextError(f"context value 'recordRetentionDays' must be a whole number of days "
+                           f"from {low} to {high}; got {raw_records!r}")
+
+    alarm_email = _optional_email(values, "alarmEmail")
+    approver_email_sender = _optional_email(values, "approverEmailSender")
+
+    raw_level = required("logLevel")
+    log_level = str(raw_level).upper()
     if log_level not in LOG_LEVELS:
         raise ContextError(f"context value 'logLevel' must be one of {', '.join(LOG_LEVELS)}; "
-                           f"got {app.node.try_get_context('logLevel')!r}")
+                           f"got {raw_level!r}")
 
-    workflows_dir = ROOT / str(_require(app, "workflowsDir"))  # absolute paths stay absolute
+    workflows_dir = ROOT / str(required("workflowsDir"))  # absolute paths stay absolute
     if not workflows_dir.is_dir():
         raise ContextError(f"context value 'workflowsDir': {workflows_dir} is not a directory")
-    return AppConfig(stage, days, log_level, workflows_dir)
+    return AppConfig(stage, days, log_level, workflows_dir, record_days, alarm_email,
+                     approver_email_sender)
 
 
-def _retention_days(value: Any) -> int | None:
+def _integer(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value in RETENTION_DAYS:
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     return None
+
+
+def _optional_email(values: Mapping[str, Any], key: str) -> str | None:
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise ContextError(f"context value '{key}' must be an email address "
+                           f"(or unset); got {value!r}")
+    return value.strip()
+
+
+def check_state_machine_names(stage: str, workflows: list[CompiledWorkflow]) -> None:
+    """Every ``<stage>-<workflow>`` name must fit Step Functions' limit."""
+    for workflow in workflows:
+        name = state_machine_name(stage, workflow.name)
+        if len(name) > STATE_MACHINE_NAME_MAX:
+            raise ContextError(
+                f"state machine name '{name}' (stage '{stage}' + workflow '{workflow.name}') "
+                f"is {len(name)} characters; Step Functions allows {STATE_MACHINE_NAME_MAX}: "
+                "use a shorter stage or workflow name")
 
 
 def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
@@ -141,9 +220,15 @@ def _cdk_json_context() -> dict[str, Any]:
     return context
 
 
-def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> cdk.App:
+def build_app(
+    context: Mapping[str, Any] | None = None,
+    *,
+    outdir: str | None = None,
+    functions_dir: Path | None = None,
+) -> cdk.App:
     """The app with its stacks, checks included; ``context`` overrides every other source.
 
+    ``functions_dir`` (default ``functions/``) is where the Lambda entry points are read.
     Raises ``WorkflowError`` (a workflow does not compile) or ``ContextError``.
     """
     app = cdk.App(
@@ -153,15 +238,28 @@ def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = 
     )
     config = read_config(app)
     workflows = compile_workflows(config.workflows_dir)
+    check_state_machine_names(config.stage, workflows)
+    data = DataStack(
+        app,
+        config.data_stack_name,
+        settings=DataSettings(stage=config.stage, retention_days=config.record_retention_days),
+    )
+    engine_settings = EngineSettings(
+        stage=config.stage,
+        log_retention=RETENTION_DAYS[config.log_retention_days],
+        log_level=config.log_level,
+        record_retention_days=config.record_retention_days,
+        alarm_email=config.alarm_email,
+    )
+    if functions_dir is not None:
+        engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)
     EngineStack(
         app,
-        config.stack_name,
-        settings=EngineSettings(
-            stage=config.stage,
-            log_retention=RETENTION_DAYS[config.log_retention_days],
-            log_level=config.log_level,
-        ),
+        config.engine_stack_name,
+        settings=engine_settings,
         workflows=workflows,
+        table=data.table,
+        payload_bucket=data.payload_bucket,
     )
     cdk.Tags.of(app).add("project", "stepweave")
     cdk.Tags.of(app).add("stage", config.stage)

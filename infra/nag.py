@@ -8,11 +8,14 @@ why the finding does not apply. An unacknowledged error finding fails the synth.
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from infra.constructs.handlers import PYTHON_RUNTIME, BlockHandlers
+from infra.constructs.recorder import Recorder
 from infra.constructs.workflow import WorkflowStateMachine
+from infra.stacks.data import DataStack
 
 __all__ = ["apply_checks"]
 
@@ -27,6 +30,22 @@ def apply_checks(app: cdk.App) -> None:
             _acknowledge_handlers(construct)
         elif isinstance(construct, WorkflowStateMachine):
             _acknowledge_workflow(construct)
+        elif isinstance(construct, Recorder):
+            _acknowledge_recorder(construct)
+        elif isinstance(construct, DataStack):
+            _acknowledge_data(construct)
+
+
+def _acknowledge_data(data: DataStack) -> None:
+    _acknowledge(
+        data.payload_bucket,
+        "AwsSolutions-S1",
+        "The payload bucket holds transient block outputs that expire with the records; "
+        "only this app's function roles read and write it, over TLS, with public access "
+        "blocked. Server access logs would need a second bucket (itself unlogged, the same "
+        "finding) and storage for a log line per request. Object-level auditing, when "
+        "required, is CloudTrail S3 data events, enabled per account.",
+    )
 
 
 def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
@@ -35,24 +54,61 @@ def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 def _acknowledge_handlers(handlers: BlockHandlers) -> None:
     for fn in handlers.functions.values():
-        _acknowledge(
-            fn,
-            "AwsSolutions-L1",
-            f"{PYTHON_RUNTIME.name} is a supported Lambda runtime, chosen on purpose: the layer's "
-            "native wheels (pydantic-core, mini-racer) are built for it. It is one constant "
-            "(PYTHON_RUNTIME) that moves together with the layer, never implicitly.",
-        )
+        _acknowledge_function(fn)
+
+
+def _acknowledge_function(fn: lambda_.Function) -> None:
+    _acknowledge(
+        fn,
+        "AwsSolutions-L1",
+        f"{PYTHON_RUNTIME.name} is a supported Lambda runtime, chosen on purpose: the layer's "
+        "native wheels (pydantic-core, mini-racer) are built for it. It is one constant "
+        "(PYTHON_RUNTIME) that moves together with the layer, never implicitly.",
+    )
+    _acknowledge(
+        fn.role or fn,
+        "AwsSolutions-IAM5[Resource::*]",
+        "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+        "support resource-level permissions, so CDK grants them on '*'. No other statement "
+        "of the function's policy has a '*' resource.",
+    )
+
+
+def _acknowledge_recorder(recorder: Recorder) -> None:
+    fn = recorder.function
+    _acknowledge_function(fn)
+    for workflow in recorder.workflows.values():
+        if workflow.compiled.workflow_type != "STANDARD":
+            continue
         _acknowledge(
             fn.role or fn,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
-            "support resource-level permissions, so CDK grants them on '*'. Nothing else in "
-            "the function's policy uses a wildcard.",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{workflow.state_machine_name}:*]",
+            "Execution names are chosen by whoever starts an execution, so the recorder's "
+            "states:DescribeExecution and states:GetExecutionHistory name the executions of "
+            f"state machine '{workflow.state_machine_name}' with a trailing '*'. It matches "
+            "executions of that one state machine only (the name is followed by ':').",
         )
+    _acknowledge(
+        recorder.dead_letter_queue,
+        "AwsSolutions-SQS3",
+        "This queue is the dead-letter queue: of the EventBridge target and of the "
+        "recorder's asynchronous invocations (on-failure destination). cdk-nag only "
+        "recognises queues named in another queue's redrive policy as dead-letter queues.",
+    )
 
 
 def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
     machine = workflow.state_machine
+    if workflow.compiled.workflow_type == "STANDARD":
+        _acknowledge(
+            machine,
+            "AwsSolutions-SF1",
+            "Standard workflows log ERROR only, on purpose: Step Functions keeps the full "
+            "event history of every Standard execution (GetExecutionHistory, 90 days), which "
+            "the recorder reads. Logging ALL would pay CloudWatch Logs ingestion for a second "
+            "copy of every event. Express workflows, which have no history, log ALL.",
+        )
     _acknowledge(
         machine,
         "AwsSolutions-IAM5[Resource::*]",

@@ -21,6 +21,14 @@ def sim_cases_dir() -> Path:
     return FIXTURE_CASES if FIXTURE_CASES.is_dir() else SIM_CASES
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_records_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Local runs keep their records in a temporary folder, not in the working directory."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STEPWEAVE_LOCAL_DIR", str(tmp_path_factory.mktemp("stepweave-local")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[object]:
     from stepweave.local.engine import LocalEngine

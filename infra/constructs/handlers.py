@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -22,10 +23,12 @@ __all__ = [
     "ARCHITECTURE",
     "HANDLER_SETTINGS",
     "METRICS_NAMESPACE",
+    "NOT_BLOCK_HANDLERS",
     "PYTHON_RUNTIME",
     "BlockHandlers",
     "HandlerSettings",
     "discover_handlers",
+    "python_function",
 ]
 
 #: The one Python runtime of every Stepweave function and of the layer.
@@ -36,6 +39,8 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 METRICS_NAMESPACE = "Stepweave"
 #: ``functions/<name>/<HANDLER_MODULE>.py`` defines ``lambda_handler``.
 HANDLER_MODULE = "handler"
+#: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
+NOT_BLOCK_HANDLERS = frozenset({"recorder"})
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,59 @@ HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
 
 
 def discover_handlers(functions_dir: Path) -> list[str]:
-    """The handler names: every ``functions/<name>/`` holding a ``handler.py``."""
-    return sorted(p.parent.name for p in functions_dir.glob(f"*/{HANDLER_MODULE}.py"))
+    """The block handler names: every ``functions/<name>/`` holding a ``handler.py``,
+    except the service functions in ``NOT_BLOCK_HANDLERS``."""
+    return sorted(p.parent.name for p in functions_dir.glob(f"*/{HANDLER_MODULE}.py")
+                  if p.parent.name not in NOT_BLOCK_HANDLERS)
+
+
+def python_function(
+    scope: Construct,
+    name: str,
+    *,
+    description: str,
+    code: lambda_.Code,
+    layer: lambda_.ILayerVersion,
+    settings: HandlerSettings,
+    log_retention: logs.RetentionDays,
+    log_level: str,
+    environment: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> lambda_.Function:
+    """A Stepweave function: ``PYTHON_RUNTIME`` on ``ARCHITECTURE``, the shared layer, active
+    tracing, Powertools settings, its own log group and a role that can write only to it.
+
+    Constructs ``<name>-logs``, ``<name>-role`` and ``<name>`` in ``scope``.
+    """
+    log_group = logs.LogGroup(scope, f"{name}-logs", retention=log_retention)
+    # Our own role instead of AWSLambdaBasicExecutionRole: the function writes to
+    # its own log group only (the managed policy allows every log group).
+    role = iam.Role(scope, f"{name}-role",
+                    assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    description=description)
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        name,
+        description=description,
+        runtime=PYTHON_RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=f"{HANDLER_MODULE}.lambda_handler",
+        code=code,
+        layers=[layer],
+        memory_size=settings.memory_mb,
+        timeout=Duration.seconds(settings.timeout_seconds),
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        role=role,
+        environment={
+            "POWERTOOLS_SERVICE_NAME": f"stepweave-{name}",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "LOG_LEVEL": log_level,
+            **(environment or {}),
+        },
+        **kwargs,
+    )
 
 
 class BlockHandlers(Construct):
@@ -95,30 +151,13 @@ class BlockHandlers(Construct):
         log_retention: logs.RetentionDays,
         log_level: str,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{name}-logs", retention=log_retention)
-        # Our own role instead of AWSLambdaBasicExecutionRole: the function writes to
-        # its own log group only (the managed policy allows every log group).
-        role = iam.Role(self, f"{name}-role",
-                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"Stepweave '{name}' block handler")
-        log_group.grant_write(role)
-        return lambda_.Function(
+        return python_function(
             self,
             name,
             description=f"Stepweave '{name}' block handler",
-            runtime=PYTHON_RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=f"{HANDLER_MODULE}.lambda_handler",
             code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
-            layers=[layer],
-            memory_size=settings.memory_mb,
-            timeout=Duration.seconds(settings.timeout_seconds),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            role=role,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": f"stepweave-{name}",
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "LOG_LEVEL": log_level,
-            },
+            layer=layer,
+            settings=settings,
+            log_retention=log_retention,
+            log_level=log_level,
         )

@@ -1,7 +1,9 @@
-"""The engine stack: block handlers, their layer and one state machine per workflow.
+"""The engine stack: block handlers, their layer, one state machine per workflow, the
+recorder and the monitoring.
 
 Stateless: everything here can be replaced by a redeploy (log groups aside, which
-CloudFormation retains). Stateful resources belong in their own stack.
+CloudFormation retains). The stateful resources (records table, payload bucket) live in
+the data stack and arrive here as props.
 """
 
 from __future__ import annotations
@@ -12,16 +14,29 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 
 from infra import ROOT
 from infra.constructs.handlers import BlockHandlers
 from infra.constructs.layer import StepweaveLayer
+from infra.constructs.monitoring import Monitoring
+from infra.constructs.recorder import RECORDER_FOLDER, Recorder, recorder_code_dir
 from infra.constructs.workflow import WorkflowStateMachine
 
-__all__ = ["EngineSettings", "EngineStack"]
+__all__ = ["STATE_MACHINE_NAME_MAX", "EngineSettings", "EngineStack", "state_machine_name"]
+
+#: Step Functions' limit on state machine names.
+STATE_MACHINE_NAME_MAX = 80
+
+
+def state_machine_name(stage: str, workflow: str) -> str:
+    """``<stage>-<workflow>``: known at synth, unique per stage in an account and region."""
+    return f"{stage}-{workflow}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,10 @@ class EngineSettings:
     stage: str
     log_retention: logs.RetentionDays
     log_level: str
+    #: Records written by the recorder expire after this many days.
+    record_retention_days: int = 30
+    #: Subscribed to the alarm topic when set.
+    alarm_email: str | None = None
     functions_dir: Path = ROOT / "functions"
     package_dir: Path = ROOT / "shared" / "stepweave"
 
@@ -41,12 +60,17 @@ class EngineStack(Stack):
         *,
         settings: EngineSettings,
         workflows: Sequence[CompiledWorkflow],
+        table: dynamodb.ITable,
+        payload_bucket: s3.IBucket,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("description", f"Stepweave engine ({settings.stage}): block handlers "
-                                         "and workflow state machines")
+        kwargs.setdefault("description", f"Stepweave engine ({settings.stage}): block handlers, "
+                                         "workflow state machines, recorder and monitoring")
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self.table = table
+        #: For large block outputs; no function uses it yet.
+        self.payload_bucket = payload_bucket
         self.layer = StepweaveLayer(self, "Runtime", package_dir=settings.package_dir).layer
         self.handlers = BlockHandlers(
             self,
@@ -62,6 +86,7 @@ class EngineStack(Stack):
                 self,
                 f"Workflow-{compiled.name}",
                 compiled=compiled,
+                state_machine_name=state_machine_name(settings.stage, compiled.name),
                 handlers=self.handlers.functions,
                 log_retention=settings.log_retention,
             )
@@ -72,3 +97,36 @@ class EngineStack(Stack):
                 description=f"State machine of workflow '{compiled.name}'",
                 value=workflow.state_machine.state_machine_arn,
             )
+
+        # The recorder ships only once functions/recorder/handler.py exists.
+        code_dir = recorder_code_dir(settings.functions_dir)
+        self.recorder = None if code_dir is None else Recorder(
+            self,
+            "Recorder",
+            code_dir=code_dir,
+            layer=self.layer,
+            table=table,
+            workflows=self.workflows,
+            record_retention_days=settings.record_retention_days,
+            log_retention=settings.log_retention,
+            log_level=settings.log_level,
+        )
+
+        functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
+        queues = {}
+        if self.recorder is not None:
+            functions[RECORDER_FOLDER] = self.recorder.function
+            queues["Recorder"] = self.recorder.dead_letter_queue
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            stage=settings.stage,
+            workflows={n: w.state_machine for n, w in self.workflows.items()},
+            functions=functions,
+            queues=queues,
+            alarm_email=settings.alarm_email,
+        )
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name,
+                  description="CloudWatch dashboard of this deployment")
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn,
+                  description="SNS topic of every alarm")

@@ -1,4 +1,4 @@
-"""The ``stepweave`` command: validate, compile and run workflows locally."""
+"""The ``stepweave`` command: validate, compile and run workflows locally; read execution records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stepweave.errors import WorkflowError
+from stepweave.errors import StepweaveError, WorkflowError
 
 __all__ = ["main"]
 
@@ -110,6 +110,8 @@ def _apply_env(pairs: list[str]) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
+    from stepweave.local.records import records_path
+    from stepweave.runtime.settings import Settings
 
     payload = _read_input(args.input)
     _apply_env(args.env or [])
@@ -117,10 +119,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "WARNING")
     compiled = _load(args.file)
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
-    with LocalEngine() as engine:
+    settings = Settings.from_env()
+    with LocalEngine(records_file=records_path(settings), settings=settings) as engine:
         result = engine.run(compiled, payload, on_progress=printer)
     summary = {
-        "status": result.status, "output": result.output, "error": result.error,
+        "execution": result.execution_arn, "status": result.status, "output": result.output, "error": result.error,
         "cause": result.cause, "durationMs": round(result.duration_s * 1000),
         "stateTransitions": result.transitions, "lambdaInvocations": result.lambda_invocations,
         "workflowType": compiled.workflow_type,
@@ -160,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_schema)
+    from stepweave.cli_records import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(exc.report(), file=sys.stderr)
         return EXIT_INVALID
-    except UsageError as exc:
+    except (UsageError, StepweaveError) as exc:
         print(f"stepweave: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ from typing import Any
 
 from stepweave.compiler import CompiledWorkflow, compile_workflow
 from stepweave.local.engine import LocalEngine, RunResult
-from stepweave.local.history import block_runs
+from stepweave.runtime.history import block_runs
 from stepweave.workflow.loader import parse_workflow, parse_yaml
 
 
@@ -17,4 +17,4 @@ def compile_text(text: str) -> CompiledWorkflow:
 def run_text(engine: LocalEngine, text: str, payload: Any = None) -> tuple[RunResult, list[str]]:
     compiled = compile_text(text)
     result = engine.run(compiled, payload if payload is not None else {})
-    return result, [r.name for r in block_runs(result.events, compiled)]
+    return result, [r.name for r in block_runs(result.events, compiled.manifest())]

@@ -20,7 +20,7 @@ from stepweave.blocks.api_block import run_api
 from stepweave.compiler import compile_workflow
 from stepweave.errors import WorkflowError
 from stepweave.local.engine import LocalEngine
-from stepweave.local.history import block_runs
+from stepweave.runtime.history import block_runs
 from stepweave.workflow.loader import load_workflow
 from tests.conftest import sim_cases_dir
 
@@ -72,7 +72,7 @@ def _run(case: str) -> tuple[Any, Any, list[str]]:
     compiled = compile_workflow(workflow, case)
     with LocalEngine(handlers={"api": api}) as engine:
         result = engine.run(compiled, _expected(case)["run"]["input"])
-    return result, compiled, [r.name for r in block_runs(result.events, compiled)]
+    return result, compiled, [r.name for r in block_runs(result.events, compiled.manifest())]
 
 
 def _runnable() -> list[Any]:

@@ -18,7 +18,7 @@ def test_every_block_type_is_documented() -> None:
 def test_readme_has_the_two_quick_start_commands_and_every_cli_command() -> None:
     text = (ROOT / "README.md").read_text()
     assert "make example" in text and "make test" in text
-    for command in ("validate", "compile", "run", "graph", "schema"):
+    for command in ("validate", "compile", "run", "graph", "schema", "executions", "execution"):
         assert f"stepweave {command}" in text
 
 

@@ -43,7 +43,7 @@ class CompiledWorkflow:
     def manifest(self) -> dict[str, Any]:
         """What tools reading an execution need to know about the blocks: the block behind
         each state, and each block's name, type, enclosing containers and variable stem.
-        JSON-serialisable; deployed beside the recorder, written beside local records."""
+        JSON-serialisable; deployed with the recorder, passed to it in memory locally."""
         return {
             "workflow": self.name,
             "type": self.workflow_type,

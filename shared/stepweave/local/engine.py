@@ -4,7 +4,9 @@
 handlers from ``functions/`` under the function names the state machine invokes,
 creates the state machine from the *same* definition the CDK app deploys (with the
 handler ARNs substituted) and runs executions, reporting progress from the
-execution history as it grows.
+execution history as it grows. After each run the execution's records (the record
+and its block logs) are written by the recorder's own code into moto's DynamoDB
+(``stepweave.local.records``), persisted to ``records_file`` when one is given.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.compiler import CompiledWorkflow
+from stepweave.runtime.history import billed_transitions, lambda_invocations
+from stepweave.runtime.recorder import fetch_history
+from stepweave.runtime.settings import Settings
 
 __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
 
@@ -62,10 +67,14 @@ def function_arn(handler: str) -> str:
 
 
 class LocalEngine:
-    def __init__(self, handlers: dict[str, Callable[[dict[str, Any]], Any]] | None = None) -> None:
+    def __init__(self, handlers: dict[str, Callable[[dict[str, Any]], Any]] | None = None,
+                 records_file: Path | None = None, settings: Settings | None = None) -> None:
         self._custom = handlers or {}
         self._mock: Any = None
         self._sfn: Any = None
+        self._records_file = records_file
+        self._settings = settings
+        self.records: Any = None  # stepweave.local.records.LocalRecords once started
 
     def __enter__(self) -> LocalEngine:
         from moto import mock_aws
@@ -81,7 +90,15 @@ class LocalEngine:
 
         self._sfn = boto3.client("stepfunctions", region_name=REGION,
                                  aws_access_key_id="local", aws_secret_access_key="local")
+        from stepweave.local.records import LocalRecords
+
+        self.records = LocalRecords.open(self._settings or Settings.from_env(), self._records_file)
         return self
+
+    @property
+    def sfn(self) -> Any:
+        """The Step Functions client of the embedded engine (moto)."""
+        return self._sfn
 
     def __exit__(self, *exc: object) -> None:
         from stepweave.local import moto_adapter
@@ -118,7 +135,7 @@ class LocalEngine:
         seen = 0
         while True:
             desc = self._sfn.describe_execution(executionArn=execution)
-            events = self._history(execution)
+            events = fetch_history(self._sfn, execution)
             if on_progress is not None:
                 for event in events[seen:]:
                     progress = _progress(event)
@@ -130,23 +147,12 @@ class LocalEngine:
             if time.monotonic() - started > timeout_s:
                 self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
             time.sleep(0.005)
-        events = self._history(execution)
+        duration = time.monotonic() - started
+        events = fetch_history(self._sfn, execution)
+        self.records.record_run(self._sfn, execution, compiled.manifest())
         output = json.loads(desc["output"]) if desc.get("output") else None
         return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
-                         _transitions(events), _invocations(events), time.monotonic() - started, events)
-
-    def _history(self, execution: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        token = None
-        while True:
-            kwargs = {"executionArn": execution, "maxResults": 1000}
-            if token:
-                kwargs["nextToken"] = token
-            page = self._sfn.get_execution_history(**kwargs)
-            events += page["events"]
-            token = page.get("nextToken")
-            if not token:
-                return events
+                         billed_transitions(events), lambda_invocations(events), duration, events)
 
 
 def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
@@ -178,17 +184,6 @@ class _LambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 900_000
-
-
-def _transitions(events: list[dict[str, Any]]) -> int:
-    """Billed state transitions: AWS bills one per state entered (plus the start)."""
-    return sum(1 for e in events if e["type"].endswith("StateEntered"))
-
-
-def _invocations(events: list[dict[str, Any]]) -> int:
-    return sum(1 for e in events if e["type"] == "LambdaFunctionScheduled"
-               or (e["type"] == "TaskScheduled"
-                   and e.get("taskScheduledEventDetails", {}).get("resourceType") == "lambda"))
 
 
 def _progress(event: dict[str, Any]) -> Progress | None:

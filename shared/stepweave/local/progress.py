@@ -67,5 +67,7 @@ class ProgressPrinter:
         self.out.write(f"  AWS would bill: {result.transitions} state transitions "
                        f"(${cost * 1000:.4f} per 1,000 runs on Standard), "
                        f"{result.lambda_invocations} Lambda invocations\n")
+        name = result.execution_arn.rsplit(":", 1)[-1]
+        self.out.write(f"  block logs: stepweave execution {name}\n")
         self.out.flush()
 

@@ -1,0 +1,25 @@
+"""Run every benchmark in turn (each prints its own figures).
+
+    python bench/run_all.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+SCRIPTS = ["run_wall.py", "cost.py", "concurrency.py", "compile_size.py", "synth_and_cold_start.py"]
+
+
+def main() -> int:
+    status = 0
+    for script in SCRIPTS:
+        print(f"\n== {script}", flush=True)
+        status |= subprocess.call([sys.executable, str(BENCH / script)])
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""From "Step Functions Execution Status Change" events to execution records.
+
+``record`` is what the recorder Lambda does, with its clients passed in (the embedded
+engine feeds it the same events, built by ``status_change_event``):
+
+- ``RUNNING``: the started record (never replacing a final one: events may arrive out
+  of order);
+- a final status: ``DescribeExecution`` and the whole ``GetExecutionHistory``, block logs
+  derived with the workflow's manifest (``stepweave.runtime.history``), written first,
+  then the final record (so a retried event completes what a failed one started).
+
+Step Functions sends these events for Standard workflows only; Express executions have
+no execution history API either: their statuses come from their logs
+(``stepweave.runtime.express``), without block logs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stepweave.runtime.history import BlockRun, billed_transitions, block_runs, lambda_invocations
+from stepweave.runtime.manifests import state_machine_name
+from stepweave.runtime.records import (
+    BlockLog,
+    ExecutionRecord,
+    Status,
+    put_block_logs,
+    put_final,
+    put_started,
+)
+from stepweave.runtime.settings import Settings
+
+__all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
+           "started_record", "final_record",
+           "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER"]
+
+DETAIL_TYPE = "Step Functions Execution Status Change"
+#: The trigger recorded when nothing else recorded one first: started outside Stepweave's
+#: own starters (the console, an SDK call, another service).
+EXTERNAL_TRIGGER = {"type": "external"}
+_STATUS: dict[str, Status] = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
+                              "TIMED_OUT": "timed_out", "ABORTED": "aborted"}
+ManifestSource = Callable[[str], "dict[str, Any] | None"]
+
+
+class InvalidEvent(ValueError):
+    """Not a status-change event this recorder handles."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    sfn: Any  # boto3 "stepfunctions" client
+    ddb: Any  # boto3 "dynamodb" client
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    written: bool
+    block_logs: int
+    workflow: str
+    manifest_found: bool = True
+
+
+class StatusChange(BaseModel):
+    """The ``detail`` of a status-change event (dates are epoch milliseconds)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+    state_machine_arn: str = Field(alias="stateMachineArn", min_length=1)
+    name: str
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    start_date: int = Field(alias="startDate")
+    stop_date: int | None = Field(default=None, alias="stopDate")
+    input: str | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+def parse_event(event: object) -> StatusChange:
+    if not isinstance(event, Mapping) or event.get("detail-type") != DETAIL_TYPE:
+        raise InvalidEvent(f"not a {DETAIL_TYPE!r} event")
+    try:
+        return StatusChange.model_validate(event.get("detail"))
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False))
+        raise InvalidEvent(f"invalid event detail ({fields})") from None
+
+
+def iso(value: datetime | int | float) -> str:
+    """ISO-8601 UTC with milliseconds (``2025-01-31T12:00:00.123Z``); ints are epoch ms."""
+    moment = value if isinstance(value, datetime) else datetime.fromtimestamp(value / 1000, tz=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch_ms(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1000)
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def status_change_event(description: Mapping[str, Any], status: str | None = None) -> dict[str, Any]:
+    """An EventBridge status-change event as AWS sends it, from ``DescribeExecution``'s
+    response (``status`` overrides, e.g. ``RUNNING`` for the start of a finished run)."""
+    status = status or str(description["status"])
+    final = status != "RUNNING"
+    start, stop = _epoch_ms(description.get("startDate")), _epoch_ms(description.get("stopDate"))
+    detail = {
+        "executionArn": description["executionArn"], "stateMachineArn": description["stateMachineArn"],
+        "name": description["name"], "status": status, "startDate": start,
+        "stopDate": stop if final else None,
+        "input": description.get("input"), "inputDetails": {"included": True},
+        "output": description.get("output") if final else None, "outputDetails": {"included": True},
+        "error": description.get("error") if final else None,
+        "cause": description.get("cause") if final else None,
+    }
+    arn = str(description["executionArn"])
+    region, account = arn.split(":")[3:5]
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE, "source": "aws.states",
+            "account": account, "time": iso(stop if final and stop else start or 0)[:19] + "Z",
+            "region": region, "resources": [arn], "detail": detail}
+
+
+def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The whole execution history (every page)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _json_ms(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
+def block_logs(execution_arn: str, runs: list[BlockRun], expires_at: int) -> list[BlockLog]:
+    logs = []
+    for seq, run in enumerate(runs, start=1):
+        duration = (round((run.ended - run.started).total_seconds() * 1000)
+                    if run.started is not None and run.ended is not None else None)
+        output = None if run.failed or run.output is None else json.dumps(run.output, ensure_ascii=False)
+        logs.append(BlockLog(
+            execution_arn=execution_arn, seq=seq, block_id=run.block, name=run.name, type=run.type,
+            containers=list(run.containers), where=dict(run.where), iteration=run.iteration,
+            branch=run.branch, started_at=_json_ms(run.started), ended_at=_json_ms(run.ended),
+            duration_ms=duration, success=not run.failed, output=output,
+            error=run.error if run.failed else None, expires_at=expires_at))
+    return logs
+
+
+def started_record(detail: StatusChange, workflow: str, settings: Settings,
+                   trigger: Mapping[str, Any] | None = None) -> ExecutionRecord:
+    """The record of a running execution (expires ``retention_days`` after its start)."""
+    return ExecutionRecord(
+        workflow=workflow, execution_arn=detail.execution_arn, name=detail.name, status="running",
+        trigger=dict(trigger or EXTERNAL_TRIGGER), input=detail.input, started_at=iso(detail.start_date),
+        expires_at=detail.start_date // 1000 + settings.retention_seconds)
+
+
+def final_record(detail: StatusChange, workflow: str, settings: Settings,
+                 trigger: Mapping[str, Any] | None = None, *, description: Mapping[str, Any] | None = None,
+                 events: list[dict[str, Any]] | None = None, start_known: bool = True) -> ExecutionRecord:
+    """The record of a finished execution, completed from ``DescribeExecution`` and the
+    history when given (expires ``retention_days`` after its stop). Without a known start
+    (``start_known=False``) there is no duration."""
+    desc = description or {}
+    stop = detail.stop_date or _epoch_ms(desc.get("stopDate")) or detail.start_date
+    return ExecutionRecord(
+        workflow=workflow, execution_arn=detail.execution_arn, name=detail.name,
+        status=_STATUS[detail.status],
+        trigger=dict(trigger or EXTERNAL_TRIGGER), input=desc.get("input", detail.input),
+        output=desc.get("output", detail.output), error=desc.get("error", detail.error),
+        cause=desc.get("cause", detail.cause), started_at=iso(detail.start_date), stopped_at=iso(stop),
+        duration_ms=max(0, stop - detail.start_date) if start_known else None,
+        transitions=billed_transitions(events) if events is not None else None,
+        lambda_invocations=lambda_invocations(events) if events is not None else None,
+        expires_at=stop // 1000 + settings.retention_seconds)
+
+
+def record(event: object, *, settings: Settings, clients: Clients, manifests: ManifestSource,
+           trigger: Mapping[str, Any] | None = None) -> Outcome:
+    """Record one status-change event. Raises ``InvalidEvent`` for anything else."""
+    detail = parse_event(event)
+    manifest = manifests(detail.state_machine_arn)
+    workflow = str(manifest["workflow"]) if manifest else state_machine_name(detail.state_machine_arn)
+    if detail.status == "PENDING_REDRIVE":
+        return Outcome("pending_redrive", False, 0, workflow, manifest is not None)
+    if detail.status == "RUNNING":
+        written = put_started(clients.ddb, settings, started_record(detail, workflow, settings, trigger))
+        return Outcome("running", written, 0, workflow, manifest is not None)
+    desc = clients.sfn.describe_execution(executionArn=detail.execution_arn)
+    events = fetch_history(clients.sfn, detail.execution_arn)
+    final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
+    runs = block_runs(events, manifest) if manifest else []
+    logs = block_logs(detail.execution_arn, runs, final.expires_at)
+    put_block_logs(clients.ddb, settings, logs)
+    written = put_final(clients.ddb, settings, final)
+    return Outcome(final.status, written, len(logs), workflow, manifest is not None)

@@ -1,0 +1,73 @@
+"""The one place environment variables are read: ``Settings.from_env``.
+
+| variable | default | |
+|---|---|---|
+| ``STEPWEAVE_TABLE`` | none | the records table (required on AWS) |
+| ``STEPWEAVE_RETENTION_DAYS`` | 30 | records expire this long after the run (DynamoDB TTL) |
+| ``STEPWEAVE_MANIFESTS_DIR`` | the caller's default | where the recorder reads manifests |
+| ``STEPWEAVE_LOCAL_DIR`` | ``.stepweave`` in the working directory | local records |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stepweave.errors import StepweaveError
+
+__all__ = ["Settings", "SettingsError", "DEFAULT_RETENTION_DAYS", "LOCAL_TABLE"]
+
+DEFAULT_RETENTION_DAYS = 30
+#: The table name the embedded engine uses inside its in-memory DynamoDB.
+LOCAL_TABLE = "stepweave-local"
+
+
+class SettingsError(StepweaveError):
+    """A setting is missing or invalid."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table: str | None = Field(default=None, min_length=3, max_length=255)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)
+    manifests_dir: Path | None = None
+    local_dir: Path = Path(".stepweave")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None,
+                 default_manifests_dir: Path | None = None) -> Settings:
+        """Read the ``STEPWEAVE_*`` variables (from ``os.environ`` unless ``env`` is given)."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        if env.get("STEPWEAVE_TABLE"):
+            values["table"] = env["STEPWEAVE_TABLE"]
+        if env.get("STEPWEAVE_RETENTION_DAYS"):
+            values["retention_days"] = env["STEPWEAVE_RETENTION_DAYS"]
+        manifests = env.get("STEPWEAVE_MANIFESTS_DIR")
+        if manifests or default_manifests_dir is not None:
+            values["manifests_dir"] = Path(manifests) if manifests else default_manifests_dir
+        if env.get("STEPWEAVE_LOCAL_DIR"):
+            values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{_env_name(str(e['loc'][0]))}: {e['msg']}"
+                                 for e in exc.errors(include_url=False))
+            raise SettingsError(f"invalid settings: {problems}") from None
+
+    def require_table(self) -> str:
+        if not self.table:
+            raise SettingsError("no records table: set STEPWEAVE_TABLE")
+        return self.table
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * 86_400
+
+
+def _env_name(field: str) -> str:
+    return "STEPWEAVE_" + field.upper()
