@@ -117,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _apply_env(args.env or [])
     # handler logs (JSON, for CloudWatch) would drown the progress lines; --debug shows them
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "WARNING")
+    # CloudWatch metrics (EMF) are for AWS; locally they would only print JSON lines
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if args.debug else "true")
     compiled = _load(args.file)
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
     settings = Settings.from_env()

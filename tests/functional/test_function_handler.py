@@ -193,3 +193,24 @@ def test_invalid_event_is_a_clear_block_input_error() -> None:
     assert message.startswith("Invalid block event: ")
     assert "block: Field required" in message
     assert "context.workflow: Field required" in message
+
+
+def test_emits_block_metrics_in_embedded_metric_format(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json as _json
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Stepweave")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "stepweave-function")
+    with pytest.raises(BlockError):
+        lambda_handler(_event("throw new Error('x')"), None)
+    lambda_handler(_event("return 1"), None)
+    lines = [_json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    failed, ok = lines[-2], lines[-1]
+    for emf in (failed, ok):
+        directive = emf["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == "Stepweave"
+        assert sorted(directive["Dimensions"][0]) == ["BlockType", "service"]
+        assert emf["BlockType"] == "function" and emf["service"] == "stepweave-function"
+        assert len(emf["BlockDuration"]) == 1 and emf["BlockDuration"][0] >= 0  # EMF value list
+    assert failed["BlockFailures"] == [1.0] and "BlockFailures" not in ok

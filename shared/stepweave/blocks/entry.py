@@ -3,7 +3,10 @@
 Validate the ``BlockEvent`` (a bad event is a ``BlockInputError``, not a pydantic
 traceback), tag the logs with workflow, execution and block ids, run the block with
 the Lambda environment (for ``{{NAME}}`` values), and log ids, sizes and durations —
-never params, outputs or secrets.
+never params, outputs or secrets. Each run also emits CloudWatch metrics in the embedded
+metric format (Powertools Metrics; namespace and service from ``POWERTOOLS_METRICS_NAMESPACE``
+and ``POWERTOOLS_SERVICE_NAME``): ``BlockDuration`` (ms) and, on failure, ``BlockFailures``,
+with a ``BlockType`` dimension. ``POWERTOOLS_METRICS_DISABLED=true`` turns them off.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 from pydantic import ValidationError
 
 from stepweave.blocks.contract import BlockEvent
@@ -55,8 +59,21 @@ def run_block(logger: Logger, event: object, run: BlockRunner, *,
         output = run(params, os.environ)
     except BlockError as exc:
         logger.warning(f"{kind} block failed", extra={"error": type(exc).__name__})
+        _emit_metrics(kind, began, failed=True)
         raise
-    logger.info(f"{kind} block finished",
-                extra={"duration_ms": round((time.perf_counter() - began) * 1000, 1),
-                       **finished(output)})
+    duration_ms = round((time.perf_counter() - began) * 1000, 1)
+    logger.info(f"{kind} block finished", extra={"duration_ms": duration_ms, **finished(output)})
+    _emit_metrics(kind, began, failed=False)
     return output
+
+
+def _emit_metrics(kind: str, began: float, *, failed: bool) -> None:
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true"):
+        return  # nothing added: Powertools keeps metrics in a store shared by instances
+    metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stepweave"))
+    metrics.add_dimension(name="BlockType", value=kind)
+    metrics.add_metric(name="BlockDuration", unit=MetricUnit.Milliseconds,
+                       value=round((time.perf_counter() - began) * 1000, 1))
+    if failed:
+        metrics.add_metric(name="BlockFailures", unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
