@@ -53,8 +53,30 @@ def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 
 def _acknowledge_handlers(handlers: BlockHandlers) -> None:
+    objects = _payload_objects(handlers)
     for fn in handlers.functions.values():
         _acknowledge_function(fn)
+        _acknowledge(
+            fn.role or fn,
+            f"AwsSolutions-IAM5[Resource::{objects}]",
+            "Block handlers store outputs over the inline budget in the payload bucket under "
+            "keys chosen at run time (<state machine>/<execution>/<block>/<uuid>.json) and read "
+            "them back, so s3:GetObject and s3:PutObject name the bucket's objects with '/*'. "
+            "Only those two actions, on that one bucket's objects; no listing, no deletes.",
+        )
+
+
+def _payload_objects(handlers: BlockHandlers) -> str:
+    """The payload bucket's objects (``<bucket arn>/*``) as cdk-nag renders them in a finding."""
+    bucket = handlers.payload_bucket
+    producer = cdk.Stack.of(bucket)
+    if producer is cdk.Stack.of(handlers):
+        resource = bucket.node.default_child
+        assert isinstance(resource, cdk.CfnElement)
+        return f"<{producer.resolve(resource.logical_id)}.Arn>/*"
+    # another stack's bucket: the same export the cross-stack reference creates (idempotent)
+    imported = producer.resolve(producer.export_value(bucket.bucket_arn))
+    return f"{imported['Fn::ImportValue']}/*"
 
 
 def _acknowledge_function(fn: lambda_.Function) -> None:

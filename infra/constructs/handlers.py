@@ -17,13 +17,16 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES
 
 __all__ = [
     "ARCHITECTURE",
     "HANDLER_SETTINGS",
     "METRICS_NAMESPACE",
     "NOT_BLOCK_HANDLERS",
+    "PAYLOAD_ACTIONS",
     "PYTHON_RUNTIME",
     "BlockHandlers",
     "HandlerSettings",
@@ -41,6 +44,8 @@ METRICS_NAMESPACE = "Stepweave"
 HANDLER_MODULE = "handler"
 #: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
 NOT_BLOCK_HANDLERS = frozenset({"recorder"})
+#: What a block handler may do in the payload bucket: read and write objects, nothing else.
+PAYLOAD_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,8 @@ class BlockHandlers(Construct):
         layer: lambda_.ILayerVersion,
         log_retention: logs.RetentionDays,
         log_level: str,
+        payload_bucket: s3.IBucket,
+        inline_budget_bytes: int = DEFAULT_INLINE_BUDGET_BYTES,
     ) -> None:
         super().__init__(scope, construct_id)
         names = discover_handlers(functions_dir)
@@ -136,28 +143,23 @@ class BlockHandlers(Construct):
                 f"no memory/timeout settings for handler(s) {', '.join(unsized)}: "
                 f"add them to HANDLER_SETTINGS in {__name__}"
             )
+        self.payload_bucket = payload_bucket
+        environment = {"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name,
+                       "STEPWEAVE_INLINE_BUDGET_BYTES": str(inline_budget_bytes)}
         self.functions: dict[str, lambda_.Function] = {}
         for name in names:
-            self.functions[name] = self._function(
-                name, functions_dir / name, HANDLER_SETTINGS[name], layer, log_retention, log_level
+            fn = python_function(
+                self,
+                name,
+                description=f"Stepweave '{name}' block handler",
+                code=lambda_.Code.from_asset(str(functions_dir / name),
+                                             exclude=["__pycache__", "*.pyc"]),
+                layer=layer,
+                settings=HANDLER_SETTINGS[name],
+                log_retention=log_retention,
+                log_level=log_level,
+                environment=environment,
             )
-
-    def _function(
-        self,
-        name: str,
-        code_dir: Path,
-        settings: HandlerSettings,
-        layer: lambda_.ILayerVersion,
-        log_retention: logs.RetentionDays,
-        log_level: str,
-    ) -> lambda_.Function:
-        return python_function(
-            self,
-            name,
-            description=f"Stepweave '{name}' block handler",
-            code=lambda_.Code.from_asset(str(code_dir), exclude=["__pycache__", "*.pyc"]),
-            layer=layer,
-            settings=settings,
-            log_retention=log_retention,
-            log_level=log_level,
-        )
+            fn.add_to_role_policy(iam.PolicyStatement(
+                actions=list(PAYLOAD_ACTIONS), resources=[payload_bucket.arn_for_objects("*")]))
+            self.functions[name] = fn

@@ -69,7 +69,7 @@ class EngineStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
         self.table = table
-        #: For large block outputs; no function uses it yet.
+        #: Where the block handlers store outputs over the inline budget.
         self.payload_bucket = payload_bucket
         self.layer = StepweaveLayer(self, "Runtime", package_dir=settings.package_dir).layer
         self.handlers = BlockHandlers(
@@ -79,6 +79,7 @@ class EngineStack(Stack):
             layer=self.layer,
             log_retention=settings.log_retention,
             log_level=settings.log_level,
+            payload_bucket=payload_bucket,
         )
         self.workflows: dict[str, WorkflowStateMachine] = {}
         for compiled in workflows:

@@ -32,6 +32,7 @@ pytest.importorskip("cdk_nag")
 from aws_cdk import aws_sns as sns
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import WorkflowError
+from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES
 from stepweave.workflow.loader import load_workflow
 
 from infra import ROOT
@@ -42,7 +43,7 @@ from infra.app import (
     read_config,
     validate_context,
 )
-from infra.constructs.handlers import HANDLER_SETTINGS, discover_handlers
+from infra.constructs.handlers import HANDLER_SETTINGS, PAYLOAD_ACTIONS, discover_handlers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import (
     EXECUTION_HISTORY_ACTIONS,
@@ -274,11 +275,36 @@ def test_one_function_per_handler_python312_arm64_traced(synth: Synth) -> None:
         assert props["Layers"] == [{"Ref": layer}]
         assert props["MemorySize"] == HANDLER_SETTINGS[name].memory_mb
         assert props["Timeout"] == HANDLER_SETTINGS[name].timeout_seconds
-        assert props["Environment"]["Variables"] == {
+        env = props["Environment"]["Variables"]
+        assert env == {
             "POWERTOOLS_SERVICE_NAME": f"stepweave-{name}",
             "POWERTOOLS_METRICS_NAMESPACE": "Stepweave",
             "LOG_LEVEL": "INFO",
+            "STEPWEAVE_PAYLOAD_BUCKET": env["STEPWEAVE_PAYLOAD_BUCKET"],
+            "STEPWEAVE_INLINE_BUDGET_BYTES": str(DEFAULT_INLINE_BUDGET_BYTES),
         }
+        assert _export_of(synth, env["STEPWEAVE_PAYLOAD_BUCKET"]) == {"Ref": "PayloadBucket"}
+
+
+def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Synth) -> None:
+    objects = _render(_export_name(synth, {"Fn::GetAtt": ["PayloadBucket", "Arn"]})) + "/*"
+    for name, fn in synth.stack.handlers.functions.items():
+        role = synth.logical_id(fn.role)
+        assert synth.template["Resources"][role]["Properties"].get("ManagedPolicyArns") is None
+        statements = [s for p in synth.resources("AWS::IAM::Policy").values()
+                      if {"Ref": role} in p["Properties"]["Roles"]
+                      for s in p["Properties"]["PolicyDocument"]["Statement"]]
+        granted = sorted((tuple(sorted(_as_list(s["Action"]))),
+                          tuple(sorted(_render(r) for r in _as_list(s["Resource"]))))
+                         for s in statements if s["Effect"] == "Allow" and "Condition" not in s)
+        assert len(granted) == len(statements), name
+        assert granted == sorted([
+            (("logs:CreateLogStream", "logs:PutLogEvents"),
+             (f"<{synth.logical_id(fn.log_group)}.Arn>",)),
+            (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), ("*",)),
+            (tuple(sorted(PAYLOAD_ACTIONS)), (objects,)),
+        ]), name
+    assert PAYLOAD_ACTIONS == ("s3:GetObject", "s3:PutObject")
 
 
 def test_every_log_group_has_the_configured_retention(synth: Synth) -> None:

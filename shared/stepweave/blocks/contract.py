@@ -7,11 +7,22 @@ Every handler-backed block is a Lambda task invoked with a ``BlockEvent``:
     {"block": {"id": "enrich", "name": "Enrich", "type": "api"},
      "params": {"url": "https://...", "method": "GET"},
      "context": {"workflow": "support-timeline", "execution": "arn:...",
-                 "loop": {"index": 0}, "parallel": null}}
+                 "loop": {"index": 0}, "parallel": null},
+     "keep": ["data.customer.id"]}
 
 ``params`` are already resolved by the state machine (references compiled to
 JSONata), except ``{{ENV}}`` placeholders, which the handler resolves itself so that
 secrets never appear in a definition or its execution history.
+
+Large values (``stepweave.runtime.payloads``): an output of an earlier block that was
+over the inline budget is a *stub* in ``params`` (``{"$ref": {"bucket", "key", "path",
+"bytes"}}``, with ``"from"`` for an array's tail), which the handler replaces by the
+stored value before the block runs (stubs into the payload bucket under this execution's
+prefix only; anything else is plain data). ``keep`` (optional, default empty) lists the paths of
+this block's output that the workflow reads (``result.items[0].id``; ``""`` is the whole
+output): if the output is over the budget, the handler stores it and returns it pruned,
+with these paths still inline when each is at most 8 KiB, so that native blocks (which
+cannot follow a stub) still see them.
 
 The handler returns the block's output (a JSON object in the block type's output
 shape) or raises a ``stepweave.errors.BlockError`` subclass; Lambda reports the class
@@ -50,3 +61,4 @@ class BlockEvent(BaseModel):
     block: BlockRef
     params: dict[str, Any] = Field(default_factory=dict)
     context: RunContext
+    keep: list[str] = Field(default_factory=list)

@@ -7,6 +7,11 @@ never params, outputs or secrets. Each run also emits CloudWatch metrics in the 
 metric format (Powertools Metrics; namespace and service from ``POWERTOOLS_METRICS_NAMESPACE``
 and ``POWERTOOLS_SERVICE_NAME``): ``BlockDuration`` (ms) and, on failure, ``BlockFailures``,
 with a ``BlockType`` dimension. ``POWERTOOLS_METRICS_DISABLED=true`` turns them off.
+
+Large values (``stepweave.runtime.payloads``): stubs in the params (outputs of earlier
+blocks of the same execution, stored in the payload bucket) are resolved before the block
+runs, and an output over the inline budget is stored there and returned pruned, keeping the
+event's ``keep`` paths inline. S3 is touched only then.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pydantic import ValidationError
 
 from stepweave.blocks.contract import BlockEvent
 from stepweave.errors import BlockError, BlockInputError
+from stepweave.runtime.payloads import PayloadStore, execution_prefix, offload, resolve
+from stepweave.runtime.settings import Settings, SettingsError
 
 __all__ = ["parse_event", "run_block"]
 
@@ -42,29 +49,46 @@ def parse_event(event: object) -> BlockEvent:
 
 
 def run_block(logger: Logger, event: object, run: BlockRunner, *,
-              started: Summary, finished: Summary) -> dict[str, Any]:
+              started: Summary, finished: Summary,
+              store: PayloadStore | None = None) -> dict[str, Any]:
     """Run one block for a Lambda invocation; raise a ``BlockError`` subclass on failure.
 
     ``started``/``finished`` give the extra log fields (sizes only) from the params and
-    from the output.
+    from the output. ``store`` holds large outputs (default: the payload bucket on S3).
     """
     block_event = parse_event(event)
     kind = block_event.block.type
     logger.append_keys(workflow=block_event.context.workflow,
                        execution=block_event.context.execution, block=block_event.block.id)
-    params = dict(block_event.params)
-    logger.info(f"{kind} block started", extra=started(params))
     began = time.perf_counter()
     try:
+        settings = _settings()
+        params = dict(block_event.params)
+        if settings.payload_bucket:  # without a bucket nothing can have been stored
+            params = resolve(params, store, bucket=settings.payload_bucket,
+                             prefix=execution_prefix(block_event.context.execution))
+        logger.info(f"{kind} block started", extra=started(params))
         output = run(params, os.environ)
+        summary = finished(output)
+        inline = offload(output, keep=block_event.keep, store=store, settings=settings,
+                         where=(block_event.context.execution, block_event.block.id))
     except BlockError as exc:
         logger.warning(f"{kind} block failed", extra={"error": type(exc).__name__})
         _emit_metrics(kind, began, failed=True)
         raise
     duration_ms = round((time.perf_counter() - began) * 1000, 1)
-    logger.info(f"{kind} block finished", extra={"duration_ms": duration_ms, **finished(output)})
+    logger.info(f"{kind} block finished", extra={"duration_ms": duration_ms, **summary,
+                                                 "offloaded": inline is not output})
     _emit_metrics(kind, began, failed=False)
-    return output
+    result: dict[str, Any] = inline
+    return result
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise BlockError(f"Invalid handler configuration: {exc}") from None
 
 
 def _emit_metrics(kind: str, began: float, *, failed: bool) -> None:

@@ -147,6 +147,9 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         "Output": {},
         "Retry": [dict(_LAMBDA_RETRY)],
     }
+    if lw.keep.get(node):
+        # what the workflow reads of the output stays inline if the handler offloads it
+        state["Arguments"]["keep"] = lw.keep[node]
     if block.retry is not None and block.retry.enabled and btype.retryable:
         tries, wait_ms = block.retry.clamped()
         state["Retry"].append({"ErrorEquals": ["States.ALL"], "IntervalSeconds": max(1, math.ceil(wait_ms / 1000)),

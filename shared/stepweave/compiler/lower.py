@@ -18,6 +18,8 @@ from stepweave.compiler import blocks as block_emitters
 from stepweave.compiler.exclusive import emit_exclusive, leaves
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.graph import GEdge, Graph
+from stepweave.compiler.keep import keep_paths
+from stepweave.compiler.keep import param_strings as _strings
 from stepweave.compiler.naming import StateNames, var_stem
 from stepweave.compiler.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import Resolver, Site
@@ -60,6 +62,8 @@ class Lowerer:
         self.state_map: dict[str, tuple[str, str]] = {}
         self.guarded = self._compute_guards()
         self.readers = self._reference_index()
+        #: handler block id -> the paths of its output the workflow reads (``keep``)
+        self.keep = keep_paths(self.graph, self.resolver)
 
     def block_state(self, node: str, role: str = "main") -> str:
         label = self.graph.blocks[node].name
@@ -361,17 +365,6 @@ def _substitute(value: Any, names: dict[str, str]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, names) for v in value]
     return value
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string inside a param value."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
 
 
 def patch(dangling: Dangling, target: str) -> None:

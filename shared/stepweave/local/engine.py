@@ -7,6 +7,10 @@ handler ARNs substituted) and runs executions, reporting progress from the
 execution history as it grows. After each run the execution's records (the record
 and its block logs) are written by the recorder's own code into moto's DynamoDB
 (``stepweave.local.records``), persisted to ``records_file`` when one is given.
+
+Block outputs over the inline budget go to a payload bucket in moto's S3
+(``LOCAL_PAYLOAD_BUCKET``), named to the handlers by ``STEPWEAVE_PAYLOAD_BUCKET`` as on
+AWS; the variable is restored when the engine stops.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import sys
 import time
 import uuid
@@ -25,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.compiler import CompiledWorkflow
+from stepweave.runtime import payloads
 from stepweave.runtime.history import billed_transitions, lambda_invocations
 from stepweave.runtime.recorder import fetch_history
-from stepweave.runtime.settings import Settings
+from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET, Settings
 
 __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
 
@@ -72,6 +78,8 @@ class LocalEngine:
         self._custom = handlers or {}
         self._mock: Any = None
         self._sfn: Any = None
+        self._s3: Any = None
+        self._bucket_env: str | None = None
         self._records_file = records_file
         self._settings = settings
         self.records: Any = None  # stepweave.local.records.LocalRecords once started
@@ -90,7 +98,9 @@ class LocalEngine:
 
         self._sfn = boto3.client("stepfunctions", region_name=REGION,
                                  aws_access_key_id="local", aws_secret_access_key="local")
-        from stepweave.local.records import LocalRecords
+        from stepweave.local.records import LocalRecords, local_client
+
+        self._start_payloads(local_client("s3"))
 
         self.records = LocalRecords.open(self._settings or Settings.from_env(), self._records_file)
         return self
@@ -100,11 +110,34 @@ class LocalEngine:
         """The Step Functions client of the embedded engine (moto)."""
         return self._sfn
 
+    @property
+    def s3(self) -> Any:
+        """The S3 client of the embedded engine (moto), where the payload bucket is."""
+        return self._s3
+
+    def _start_payloads(self, s3: Any) -> None:
+        self._s3 = s3
+        s3.create_bucket(Bucket=LOCAL_PAYLOAD_BUCKET)
+        self._bucket_env = os.environ.get("STEPWEAVE_PAYLOAD_BUCKET")
+        os.environ["STEPWEAVE_PAYLOAD_BUCKET"] = LOCAL_PAYLOAD_BUCKET
+        payloads.use_store(payloads.S3Store(s3))
+
+    def _stop_payloads(self) -> None:
+        if self._s3 is None:
+            return
+        payloads.use_store(None)
+        if self._bucket_env is None:
+            os.environ.pop("STEPWEAVE_PAYLOAD_BUCKET", None)
+        else:
+            os.environ["STEPWEAVE_PAYLOAD_BUCKET"] = self._bucket_env
+        self._s3 = None
+
     def __exit__(self, *exc: object) -> None:
         from stepweave.local import moto_adapter
 
         for handler in list(moto_adapter.LAMBDA_HANDLERS):
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
+        self._stop_payloads()
         if self._mock is not None:
             self._mock.stop()
 

@@ -6,6 +6,8 @@
 | ``STEPWEAVE_RETENTION_DAYS`` | 30 | records expire this long after the run (DynamoDB TTL) |
 | ``STEPWEAVE_MANIFESTS_DIR`` | the caller's default | where the recorder reads manifests |
 | ``STEPWEAVE_LOCAL_DIR`` | ``.stepweave`` in the working directory | local records |
+| ``STEPWEAVE_PAYLOAD_BUCKET`` | none | where block outputs over the inline budget are stored |
+| ``STEPWEAVE_INLINE_BUDGET_BYTES`` | 32768 | a block output larger than this (as JSON) is stored in the payload bucket (1024..262144) |
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stepweave.errors import StepweaveError
 
-__all__ = ["Settings", "SettingsError", "DEFAULT_RETENTION_DAYS", "LOCAL_TABLE"]
+__all__ = ["Settings", "SettingsError", "DEFAULT_RETENTION_DAYS", "DEFAULT_INLINE_BUDGET_BYTES",
+           "MAX_INLINE_BUDGET_BYTES", "LOCAL_TABLE", "LOCAL_PAYLOAD_BUCKET"]
 
 DEFAULT_RETENTION_DAYS = 30
+#: Block outputs up to this size (compact JSON, UTF-8) stay in the state machine's variables.
+DEFAULT_INLINE_BUDGET_BYTES = 32_768
+#: Step Functions' limit on one variable (and on a state's input or output): 256 KiB.
+MAX_INLINE_BUDGET_BYTES = 262_144
 #: The table name the embedded engine uses inside its in-memory DynamoDB.
 LOCAL_TABLE = "stepweave-local"
+#: The payload bucket the embedded engine creates in its in-memory S3.
+LOCAL_PAYLOAD_BUCKET = "stepweave-local-payloads"
 
 
 class SettingsError(StepweaveError):
@@ -36,6 +45,9 @@ class Settings(BaseModel):
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=36500)
     manifests_dir: Path | None = None
     local_dir: Path = Path(".stepweave")
+    payload_bucket: str | None = Field(default=None, min_length=3, max_length=63)
+    inline_budget_bytes: int = Field(default=DEFAULT_INLINE_BUDGET_BYTES, ge=1024,
+                                     le=MAX_INLINE_BUDGET_BYTES)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -52,6 +64,9 @@ class Settings(BaseModel):
             values["manifests_dir"] = Path(manifests) if manifests else default_manifests_dir
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
+        for name in ("payload_bucket", "inline_budget_bytes"):
+            if env.get(_env_name(name)):
+                values[name] = env[_env_name(name)]
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
