@@ -190,15 +190,20 @@ class StepweaveLayer(Construct):
             description="stepweave package and its runtime dependencies",
             compatible_runtimes=[PYTHON_RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            code=lambda_.Code.from_asset(
-                str(package_dir),
-                asset_hash_type=AssetHashType.CUSTOM,
-                asset_hash=bundler.content_hash,
-                bundling=BundlingOptions(
-                    # Required by the API; never pulled: the local bundler always succeeds or raises.
-                    image=PYTHON_RUNTIME.bundling_image,
-                    # jsii.implements registers the interface; mypy only sees the Protocol
-                    local=cast(ILocalBundling, bundler),
-                ),
-            ),
+            code=locally_bundled_code(package_dir, bundler, bundler.content_hash),
         )
+
+
+def locally_bundled_code(source: Path, bundler: object, content_hash: str) -> lambda_.Code:
+    """Lambda code built by a local bundler (no Docker), cached by our own content hash."""
+    return lambda_.Code.from_asset(
+        str(source),
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=content_hash,
+        bundling=BundlingOptions(
+            # Required by the API; never pulled: a local bundler always succeeds or raises.
+            image=PYTHON_RUNTIME.bundling_image,
+            # jsii.implements registers the interface; mypy only sees the Protocol
+            local=cast(ILocalBundling, bundler),
+        ),
+    )

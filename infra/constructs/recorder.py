@@ -32,10 +32,10 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import jsii
-from aws_cdk import ArnFormat, AssetHashType, BundlingOptions, Duration, ILocalBundling, Stack
+from aws_cdk import ArnFormat, Duration, ILocalBundling, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -47,12 +47,8 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.constructs.handlers import (
-    HANDLER_MODULE,
-    PYTHON_RUNTIME,
-    HandlerSettings,
-    python_function,
-)
+from infra.constructs.handlers import HANDLER_MODULE, HandlerSettings, python_function
+from infra.constructs.layer import locally_bundled_code
 from infra.constructs.workflow import WorkflowStateMachine
 
 __all__ = [
@@ -193,16 +189,7 @@ class Recorder(Construct):
             self,
             RECORDER_FOLDER,
             description="Stepweave recorder: writes workflow executions to the records table",
-            code=lambda_.Code.from_asset(
-                str(code_dir),
-                asset_hash_type=AssetHashType.CUSTOM,
-                asset_hash=bundler.content_hash,
-                bundling=BundlingOptions(
-                    # Required by the API; never pulled: the local bundler always succeeds.
-                    image=PYTHON_RUNTIME.bundling_image,
-                    local=cast(ILocalBundling, bundler),
-                ),
-            ),
+            code=locally_bundled_code(code_dir, bundler, bundler.content_hash),
             layer=layer,
             settings=RECORDER_SETTINGS,
             log_retention=log_retention,
