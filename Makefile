@@ -29,10 +29,10 @@ node_modules/.bin/cdk: package.json package-lock.json
 CDK := PATH="$(abspath $(VENV))/bin:$$PATH" JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 node_modules/.bin/cdk
 
 synth: $(VENV)/.installed node_modules/.bin/cdk
-	$(CDK) synth --all --quiet
+	$(CDK) synth --all --quiet $(CDK_ARGS)
 
 deploy: $(VENV)/.installed node_modules/.bin/cdk
-	$(CDK) deploy --all
+	$(CDK) deploy --all $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache node_modules
