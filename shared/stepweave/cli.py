@@ -76,6 +76,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from stepweave.workflow.convert import convert_export
+
+    text, fidelity = convert_export(args.file)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    print(fidelity.line(), file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_graph(args: argparse.Namespace) -> int:
     from stepweave.workflow.diagram import mermaid
     from stepweave.workflow.loader import load_workflow
@@ -158,6 +171,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("import", help="convert a Sim export to Stepweave's YAML format")
+    p.add_argument("file")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_import)
     p = sub.add_parser("graph", help="draw the workflow (Mermaid flowchart text)")
     p.add_argument("file")
     p.add_argument("-o", "--output")
