@@ -43,7 +43,8 @@ METRICS_NAMESPACE = "Stepweave"
 #: ``functions/<name>/<HANDLER_MODULE>.py`` defines ``lambda_handler``.
 HANDLER_MODULE = "handler"
 #: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
-NOT_BLOCK_HANDLERS = frozenset({"recorder"})
+#: ``approval`` is not deployed yet: it needs the table, SES and task-token wiring.
+NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval"})
 #: What a block handler may do in the payload bucket: read and write objects, nothing else.
 PAYLOAD_ACTIONS = ("s3:GetObject", "s3:PutObject")
 

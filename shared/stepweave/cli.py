@@ -121,6 +121,7 @@ def _apply_env(pairs: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from stepweave.local.approvals import parse_answers, scripted_approver
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
     from stepweave.local.records import records_path
@@ -135,8 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     compiled = _load(args.file)
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
     settings = Settings.from_env()
+    answers = parse_answers(args.approve or [], args.reject or [])
+    waits = "approval" in compiled.handlers  # a run with approvals waits for its answers
     with LocalEngine(records_file=records_path(settings), settings=settings) as engine:
-        result = engine.run(compiled, payload, on_progress=printer)
+        result = engine.run(compiled, payload, on_progress=printer,
+                            timeout_s=float("inf") if waits else 600.0,
+                            approver=scripted_approver(answers, settings, sys.stderr) if waits else None)
     summary = {
         "execution": result.execution_arn, "status": result.status, "output": result.output, "error": result.error,
         "cause": result.cause, "durationMs": round(result.duration_s * 1000),
@@ -170,6 +175,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="environment for {{NAME}} references (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
+    p.add_argument("--approve", action="append", metavar="NAME=JSON",
+                   help="answer the approval block NAME with these form fields (repeatable)")
+    p.add_argument("--reject", action="append", metavar="NAME",
+                   help='answer the approval block NAME with {"approved": false} (repeatable)')
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("import", help="convert a Sim export to Stepweave's YAML format")
     p.add_argument("file")

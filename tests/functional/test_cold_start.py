@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("aws_cdk", "jsii", "moto", "jsonata", "boto3", "httpx", "py_mini_racer")
 
 
-@pytest.mark.parametrize("handler", ["function", "api", "recorder"])
+@pytest.mark.parametrize("handler", ["function", "api", "approval", "recorder"])
 def test_handler_import_loads_nothing_heavy(handler: str) -> None:
     code = (f"import sys, json; import functions.{handler}.handler; "
             "print(json.dumps(sorted(m for m in sys.modules)))")

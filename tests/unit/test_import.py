@@ -40,11 +40,16 @@ def test_round_trip_gives_the_same_state_machine(export: Path, tmp_path: Path) -
     assert _compiled(converted) == direct
 
 
-def test_fidelity_counts_unsupported_blocks() -> None:
+def test_fidelity_counts_unsupported_blocks(tmp_path: Path) -> None:
     hitl = next(p for p in EXPORTS if p.name.startswith("S22"))
-    _, fidelity = convert_export(hitl)
+    text, fidelity = convert_export(hitl)
+    assert (fidelity.supported, fidelity.total) == (5, 5)  # human_in_the_loop -> approval
+    assert "type: approval" in text
+    agent = tmp_path / "agent.export.json"
+    agent.write_text(hitl.read_text(encoding="utf-8").replace('"human_in_the_loop"', '"agent"'))
+    _, fidelity = convert_export(agent)
     assert (fidelity.supported, fidelity.total) == (4, 5)
-    assert [t for _, t in fidelity.unsupported] == ["human_in_the_loop"]
+    assert [t for _, t in fidelity.unsupported] == ["agent"]
     assert fidelity.line().startswith("4 of 5 blocks map onto Stepweave block types; not yet supported:")
 
 

@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow"]
+__all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow",
+           "FormField", "ApprovalParams"]
 
 FieldType = Literal["string", "number", "boolean", "object", "array", "files", "plain", "json", "any"]
 
@@ -150,6 +151,24 @@ class ParallelParams(_Params):
     batchSize: int = Field(default=20, ge=1, le=20)
 
 
+class FormField(InputField):
+    """A typed field of an approval's resume form (Sim's ``inputFormat`` rows)."""
+
+    label: str | None = None
+    required: bool = False
+
+
+class ApprovalParams(_Params):
+    """Human approval: what the approver sees, the form they answer, who they are."""
+
+    display: list[ResponseRow] | dict[str, Any] | None = None
+    form: list[FormField] = Field(default_factory=list)
+    approvers: list[str] | str = Field(default_factory=list)
+    subject: str = ""
+    message: str = ""
+    timeoutSeconds: int | None = Field(default=None, ge=1, le=365 * 86_400)
+
+
 Kind = Literal["trigger", "native", "handler", "container"]
 
 
@@ -180,6 +199,10 @@ CATALOG: dict[str, BlockType] = {
                   retryable=True, description="JavaScript in a V8 sandbox."),
         BlockType("api", "handler", ApiParams, ("data", "status", "headers"), handler="api",
                   retryable=True, description="An HTTP request."),
+        BlockType("approval", "handler", ApprovalParams,
+                  ("submission", "submittedAt", "decidedBy"), handler="approval",
+                  aliases=("human_in_the_loop",),
+                  description="Pauses until a person answers the form sent to them by email."),
         BlockType("condition", "native", ConditionParams,
                   ("conditionResult", "selectedPath", "selectedOption"),
                   description="If / else if / else, evaluated by Step Functions."),

@@ -24,6 +24,10 @@ output): if the output is over the budget, the handler stores it and returns it 
 with these paths still inline when each is at most 8 KiB, so that native blocks (which
 cannot follow a stub) still see them.
 
+An ``approval`` block's task is a ``lambda:invoke.waitForTaskToken``: its event also has
+``taskToken``, its handler returns nothing useful and the block's output is what the
+decision sends with ``SendTaskSuccess`` (``stepweave.runtime.approvals``).
+
 The handler returns the block's output (a JSON object in the block type's output
 shape) or raises a ``stepweave.errors.BlockError`` subclass; Lambda reports the class
 name as the error name, which the ASL's Retry/Catch match.
@@ -62,3 +66,5 @@ class BlockEvent(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     context: RunContext
     keep: list[str] = Field(default_factory=list)
+    #: Approval blocks only: the task token the run waits on (kept server-side).
+    taskToken: str | None = None

@@ -25,6 +25,8 @@ FAILED_BLOCK = "failedBlock"
 _LAMBDA_RETRY = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException",
                                  "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
                  "JitterStrategy": "FULL"}  # defaults: 1 s, 3 attempts, backoff 2
+#: A Lambda invoked with a task token: the state ends when the token is answered.
+_CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 
 
 def handler_placeholder(handler: str) -> str:
@@ -136,20 +138,30 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     assert btype.handler is not None
     lw.handlers.add(btype.handler)
     name = lw.block_state(node)
+    event: dict[str, Any] = {"block": {"id": block.id, "name": block.name, "type": btype.name},
+                             "params": _handler_params(lw, node, ctx),
+                             "context": _context_payload(lw, ctx)}
     state: dict[str, Any] = {
         # the function ARN as Resource: Arguments are the event, the result is its output
-        "Type": "Task", "Resource": handler_placeholder(btype.handler),
-        "Arguments": {"block": {"id": block.id, "name": block.name, "type": btype.name},
-                      "params": _handler_params(lw, node, ctx),
-                      "context": _context_payload(lw, ctx)},
+        "Type": "Task", "Resource": handler_placeholder(btype.handler), "Arguments": event,
         "TimeoutSeconds": _timeout(lw, node),
         "Assign": _done(lw, node, ctx, "$states.result"),
         "Output": {},
         "Retry": [dict(_LAMBDA_RETRY)],
     }
-    if lw.keep.get(node):
+    if btype.name == "approval":
+        # the handler only sends the request; the task waits for SendTaskSuccess, whose
+        # output ($states.result) is the decision. No timeout: up to the run's year.
+        event["taskToken"] = _js("$states.context.Task.Token")
+        state.update(Resource=_CALLBACK, Arguments={"FunctionName": state["Resource"], "Payload": event})
+        seconds = block.params.get("timeoutSeconds") or block.timeoutSeconds
+        if seconds:
+            state["TimeoutSeconds"] = int(seconds)
+        else:
+            del state["TimeoutSeconds"]
+    elif lw.keep.get(node):
         # what the workflow reads of the output stays inline if the handler offloads it
-        state["Arguments"]["keep"] = lw.keep[node]
+        event["keep"] = lw.keep[node]
     if block.retry is not None and block.retry.enabled and btype.retryable:
         tries, wait_ms = block.retry.clamped()
         state["Retry"].append({"ErrorEquals": ["States.ALL"], "IntervalSeconds": max(1, math.ceil(wait_ms / 1000)),
@@ -189,6 +201,7 @@ _EMITTERS = {
     "start": native.emit_start,
     "function": _emit_handler,
     "api": _emit_handler,
+    "approval": _emit_handler,
     "condition": native.emit_condition,
     "variables": native.emit_variables,
     "wait": native.emit_wait,

@@ -75,6 +75,8 @@ def _choose_type(graph: Graph, file: str) -> tuple[str, list[Problem]]:
         if block.type == "wait" and (block.params.get("async")
                                       or (seconds is not None and seconds > EXPRESS_LIMIT_SECONDS)):
             reasons.append(f"block '{block.id}' waits longer than Express allows (5 minutes)")
+        if graph.types[node].name == "approval":
+            reasons.append(f"approval '{block.id}' waits for a person (up to a year)")
         if block.type == "loop" and block.params.get("loopType") in ("while", "doWhile"):
             reasons.append(f"loop '{block.id}' has no fixed bound")
     requested = graph.workflow.type

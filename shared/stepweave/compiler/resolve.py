@@ -56,6 +56,9 @@ def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset(
     if btype.name == "start":
         fields |= {str(f["name"]) for f in block.params.get("inputFormat") or []
                    if isinstance(f, dict) and f.get("name")}
+    elif btype.name == "approval":
+        fields |= {str(f["name"]) for f in block.params.get("form") or []
+                   if isinstance(f, dict) and f.get("name")}
     elif btype.name == "variables":
         fields |= {str(v["variableName"]) for v in block.params.get("variables") or []
                    if isinstance(v, dict) and v.get("variableName")}

@@ -10,7 +10,10 @@ and its block logs) are written by the recorder's own code into moto's DynamoDB
 
 Block outputs over the inline budget go to a payload bucket in moto's S3
 (``LOCAL_PAYLOAD_BUCKET``), named to the handlers by ``STEPWEAVE_PAYLOAD_BUCKET`` as on
-AWS; the variable is restored when the engine stops.
+AWS; the variable is restored when the engine stops. The approval handler finds the
+records table and the outbox folder the same way (``STEPWEAVE_TABLE``,
+``STEPWEAVE_OUTBOX_DIR``); ``run(approver=...)`` answers the run's pending approvals
+(``stepweave.local.approvals``).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.compiler import CompiledWorkflow
+from stepweave.local.approvals import ApprovalDesk, Approver
 from stepweave.runtime import payloads
+from stepweave.runtime.approvals import ApprovalError
 from stepweave.runtime.history import billed_transitions, lambda_invocations
-from stepweave.runtime.recorder import fetch_history
+from stepweave.runtime.recorder import Clients, fetch_history
 from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET, Settings
 
 __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
@@ -43,7 +48,7 @@ ACCOUNT = "123456789012"
 #: The Lambda code of the project (``functions/<handler>/handler.py``), the same files
 #: the CDK app deploys.
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
-HANDLER_MODULES = {"function": "function", "api": "api"}
+HANDLER_MODULES = {"function": "function", "api": "api", "approval": "approval"}
 
 
 @dataclass
@@ -79,7 +84,7 @@ class LocalEngine:
         self._mock: Any = None
         self._sfn: Any = None
         self._s3: Any = None
-        self._bucket_env: str | None = None
+        self._saved_env: dict[str, str | None] = {}
         self._records_file = records_file
         self._settings = settings
         self.records: Any = None  # stepweave.local.records.LocalRecords once started
@@ -103,7 +108,24 @@ class LocalEngine:
         self._start_payloads(local_client("s3"))
 
         self.records = LocalRecords.open(self._settings or Settings.from_env(), self._records_file)
+        # the approval handler finds the table and the outbox as on AWS: by environment
+        self._set_env("STEPWEAVE_TABLE", self.records.table)
+        self._set_env("STEPWEAVE_OUTBOX_DIR", os.environ.get("STEPWEAVE_OUTBOX_DIR")
+                      or str(self.records.settings.outbox))
+        self._set_env("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION") or REGION)
         return self
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
     @property
     def sfn(self) -> Any:
@@ -118,18 +140,13 @@ class LocalEngine:
     def _start_payloads(self, s3: Any) -> None:
         self._s3 = s3
         s3.create_bucket(Bucket=LOCAL_PAYLOAD_BUCKET)
-        self._bucket_env = os.environ.get("STEPWEAVE_PAYLOAD_BUCKET")
-        os.environ["STEPWEAVE_PAYLOAD_BUCKET"] = LOCAL_PAYLOAD_BUCKET
+        self._set_env("STEPWEAVE_PAYLOAD_BUCKET", LOCAL_PAYLOAD_BUCKET)
         payloads.use_store(payloads.S3Store(s3))
 
     def _stop_payloads(self) -> None:
         if self._s3 is None:
             return
         payloads.use_store(None)
-        if self._bucket_env is None:
-            os.environ.pop("STEPWEAVE_PAYLOAD_BUCKET", None)
-        else:
-            os.environ["STEPWEAVE_PAYLOAD_BUCKET"] = self._bucket_env
         self._s3 = None
 
     def __exit__(self, *exc: object) -> None:
@@ -138,6 +155,7 @@ class LocalEngine:
         for handler in list(moto_adapter.LAMBDA_HANDLERS):
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
         self._stop_payloads()
+        self._restore_env()
         if self._mock is not None:
             self._mock.stop()
 
@@ -160,32 +178,53 @@ class LocalEngine:
 
     def run(self, compiled: CompiledWorkflow, payload: Any,
             on_progress: Callable[[Progress], None] | None = None,
-            timeout_s: float = 600.0) -> RunResult:
+            timeout_s: float = 600.0, approver: Approver | None = None,
+            poll_s: float = 0.2) -> RunResult:
+        """Run to the end. Pending approvals are offered to ``approver`` every ``poll_s``
+        (without one they wait, up to ``timeout_s`` like the rest of the run)."""
         arn = self.create(compiled)
         started = time.monotonic()
         execution = self._sfn.start_execution(stateMachineArn=arn, name=f"run-{uuid.uuid4().hex[:12]}",
                                               input=json.dumps(payload))["executionArn"]
-        seen = 0
-        while True:
-            desc = self._sfn.describe_execution(executionArn=execution)
-            events = fetch_history(self._sfn, execution)
-            if on_progress is not None:
-                for event in events[seen:]:
-                    progress = _progress(event)
-                    if progress is not None:
-                        on_progress(progress)
-            seen = len(events)
-            if desc["status"] != "RUNNING":
-                break
-            if time.monotonic() - started > timeout_s:
-                self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
-            time.sleep(0.005)
+        seen, next_poll = 0, 0.0
+        desk = None if approver is None else ApprovalDesk(
+            Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
+        try:
+            while True:
+                desc = self._sfn.describe_execution(executionArn=execution)
+                events = fetch_history(self._sfn, execution)
+                if on_progress is not None:
+                    for event in events[seen:]:
+                        progress = _progress(event)
+                        if progress is not None:
+                            on_progress(progress)
+                seen = len(events)
+                if desc["status"] != "RUNNING":
+                    break
+                if time.monotonic() - started > timeout_s:
+                    self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
+                if desk is not None and time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + poll_s
+                    self._answer(desk, execution)
+                time.sleep(0.005)
+        except KeyboardInterrupt:  # Ctrl-C while waiting: stop the run, not just the loop
+            self._sfn.stop_execution(executionArn=execution, error="Stepweave.Interrupted")
+            raise
         duration = time.monotonic() - started
         events = fetch_history(self._sfn, execution)
         self.records.record_run(self._sfn, execution, compiled.manifest())
         output = json.loads(desc["output"]) if desc.get("output") else None
         return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
                          billed_transitions(events), lambda_invocations(events), duration, events)
+
+    def _answer(self, desk: ApprovalDesk, execution: str) -> None:
+        try:
+            desk.poll(execution)
+        except ApprovalError as exc:
+            # a bad answer ends the run rather than leaving it waiting
+            self._sfn.stop_execution(executionArn=execution, error="Stepweave.ApprovalStopped",
+                                     cause=str(exc))
+            raise
 
 
 def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:

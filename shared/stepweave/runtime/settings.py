@@ -8,6 +8,9 @@
 | ``STEPWEAVE_LOCAL_DIR`` | ``.stepweave`` in the working directory | local records |
 | ``STEPWEAVE_PAYLOAD_BUCKET`` | none | where block outputs over the inline budget are stored |
 | ``STEPWEAVE_INLINE_BUDGET_BYTES`` | 32768 | a block output larger than this (as JSON) is stored in the payload bucket (1024..262144) |
+| ``STEPWEAVE_APPROVAL_SENDER`` | none | approval emails go through SES from this address; unset: ``.eml`` files in the outbox |
+| ``STEPWEAVE_OUTBOX_DIR`` | ``<local dir>/outbox`` | where approval emails are written when there is no sender |
+| ``STEPWEAVE_PUBLIC_URL`` | ``http://127.0.0.1:8787`` | the base of the decision links in approval emails |
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stepweave.errors import StepweaveError
 
 __all__ = ["Settings", "SettingsError", "DEFAULT_RETENTION_DAYS", "DEFAULT_INLINE_BUDGET_BYTES",
-           "MAX_INLINE_BUDGET_BYTES", "LOCAL_TABLE", "LOCAL_PAYLOAD_BUCKET"]
+           "MAX_INLINE_BUDGET_BYTES", "LOCAL_TABLE", "LOCAL_PAYLOAD_BUCKET", "DEFAULT_PUBLIC_URL"]
 
 DEFAULT_RETENTION_DAYS = 30
 #: Block outputs up to this size (compact JSON, UTF-8) stay in the state machine's variables.
@@ -32,6 +35,8 @@ MAX_INLINE_BUDGET_BYTES = 262_144
 LOCAL_TABLE = "stepweave-local"
 #: The payload bucket the embedded engine creates in its in-memory S3.
 LOCAL_PAYLOAD_BUCKET = "stepweave-local-payloads"
+#: Where decision links point when ``STEPWEAVE_PUBLIC_URL`` is not set.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787"
 
 
 class SettingsError(StepweaveError):
@@ -48,6 +53,9 @@ class Settings(BaseModel):
     payload_bucket: str | None = Field(default=None, min_length=3, max_length=63)
     inline_budget_bytes: int = Field(default=DEFAULT_INLINE_BUDGET_BYTES, ge=1024,
                                      le=MAX_INLINE_BUDGET_BYTES)
+    approval_sender: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    outbox_dir: Path | None = None
+    public_url: str = Field(default=DEFAULT_PUBLIC_URL, pattern=r"^https?://\S+$")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -64,7 +72,8 @@ class Settings(BaseModel):
             values["manifests_dir"] = Path(manifests) if manifests else default_manifests_dir
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
-        for name in ("payload_bucket", "inline_budget_bytes"):
+        for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
+                     "public_url"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         try:
@@ -78,6 +87,11 @@ class Settings(BaseModel):
         if not self.table:
             raise SettingsError("no records table: set STEPWEAVE_TABLE")
         return self.table
+
+    @property
+    def outbox(self) -> Path:
+        """Where approval emails are written when there is no SES sender."""
+        return self.outbox_dir or self.local_dir / "outbox"
 
     @property
     def retention_seconds(self) -> int:

@@ -1,7 +1,8 @@
 """Mapping Sim exports onto the workflow model.
 
 Covers the core block types of the foundation (start triggers, function, api,
-condition, variables, wait, response, loop, parallel) and Sim's envelopes; the
+condition, variables, wait, response, loop, parallel), human_in_the_loop (as
+``approval``) and Sim's envelopes; the
 remaining block types arrive with the Sim import work. Unsupported types are kept
 as-is so that validation reports them per block.
 """
@@ -29,7 +30,10 @@ _PARAMS = {
     "wait": ("timeValue", "timeUnit", "async", "timeUnitLong"),
     "response": ("dataMode", "builderData", "data", "status", "headers"),
 }
-_TYPE_MAP = {"start_trigger": "start", "starter": "start"}
+_TYPE_MAP = {"start_trigger": "start", "starter": "start", "human_in_the_loop": "approval"}
+# Sim's human-in-the-loop sub-blocks -> approval params (``notification`` tools: not mapped).
+_APPROVAL = {"builderData": "display", "inputFormat": "form", "approvers": "approvers",
+             "subject": "subject", "message": "message", "timeoutSeconds": "timeoutSeconds"}
 
 
 def _state(data: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +79,18 @@ def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
             for row in rows or [] if isinstance(row, dict) and str(row.get("name") or "").strip()]
 
 
+def _approval_params(sub_blocks: dict[str, Any]) -> dict[str, Any]:
+    params = {ours: (sub_blocks[sim] or {}).get("value") for sim, ours in _APPROVAL.items()
+              if sim in sub_blocks and (sub_blocks[sim] or {}).get("value") not in (None, "")}
+    params["display"] = _rows(params.get("display"), ("id", "name", "type", "value"))
+    params["form"] = _rows(params.get("form"), ("id", "name", "type", "value", "description",
+                                                "label", "required"))
+    return params
+
+
 def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
+    if block_type == "approval":
+        return _approval_params(sub_blocks)
     params: dict[str, Any] = {}
     for key in _PARAMS.get(block_type, ()):
         if key in sub_blocks:

@@ -1,0 +1,144 @@
+"""The ``approval`` block: ask people, by email, to answer a form; the run waits meanwhile.
+
+The block's task is a ``lambda:invoke.waitForTaskToken``: this handler stores the approval
+request in the records table, sends the email with the decision link and returns; the
+task ends when the decision (``stepweave.runtime.approvals.decide``) answers the token.
+
+Items (``stepweave.runtime.approvals``): the request, ``pk = APPROVAL#<id>``, ``sk = META``
+(with the task token, which never leaves the server), and a pointer under the execution,
+``pk = EXEC#<executionArn>``, ``sk = APPROVAL#<id>``. The id is opaque and unguessable
+(``secrets.token_urlsafe(32)``). The email goes through SES when ``STEPWEAVE_APPROVAL_SENDER``
+is set, else it is written as a ``.eml`` file into the outbox folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from stepweave.blocks.contract import BlockEvent
+from stepweave.errors import BlockInputError
+from stepweave.runtime.approvals import Approval, approval_items, decision_link
+from stepweave.runtime.settings import Settings
+
+__all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "NO_DEADLINE_SECONDS"]
+
+#: Without a timeout the task may wait as long as a Standard run lives: a year.
+NO_DEADLINE_SECONDS = 366 * 86_400
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+
+
+def display_data(display: Any) -> dict[str, Any]:
+    """Sim's builder rows ``[{name, type, value}]`` (or a mapping) -> ``{name: value}``."""
+    if isinstance(display, dict):
+        return dict(display)
+    out: dict[str, Any] = {}
+    for row in display or []:
+        if isinstance(row, dict) and row.get("name"):
+            out[str(row["name"])] = _typed(row.get("type"), row.get("value"))
+    return out
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else number
+    if kind == "boolean" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if kind in ("object", "array", "json"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return value
+    return value
+
+
+def approvers_of(value: Any) -> list[str]:
+    """Email addresses from a list or a comma/semicolon/space separated string."""
+    items = value if isinstance(value, list) else re.split(r"[,;\s]+", str(value or ""))
+    emails = [str(item).strip() for item in items if str(item or "").strip()]
+    bad = [e for e in emails if not _EMAIL.match(e)]
+    if bad:
+        raise BlockInputError(f"approvers: not email addresses: {', '.join(bad)}")
+    return emails
+
+
+def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Settings,
+                     now: float | None = None) -> Approval:
+    """Store the request (and the pointer under the execution), then send the email."""
+    if not event.taskToken:
+        raise BlockInputError("approval block invoked without a task token")
+    params = event.params
+    now = time.time() if now is None else now
+    timeout = params.get("timeoutSeconds")
+    approval = Approval(
+        id=secrets.token_urlsafe(32), execution_arn=event.context.execution,
+        workflow=event.context.workflow, block_id=event.block.id, block_name=event.block.name,
+        position={k: v for k, v in (("loop", event.context.loop), ("parallel", event.context.parallel))
+                  if v is not None},
+        display=display_data(params.get("display")), form=list(params.get("form") or []),
+        approvers=approvers_of(params.get("approvers")),
+        subject=str(params.get("subject") or "") or f"Approval needed: {event.block.name}",
+        message=str(params.get("message") or ""), status="pending",
+        created_at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
+        deadline=int(now + int(timeout)) if timeout else None,
+        expires_at=int(now + int(timeout or NO_DEADLINE_SECONDS) + settings.retention_seconds))
+    if settings.approval_sender and not approval.approvers:
+        raise BlockInputError("approvers: no email address to send the approval to")
+    table = settings.require_table()
+    request, pointer = approval_items(approval, task_token=event.taskToken)
+    ddb.put_item(TableName=table, Item=request, ConditionExpression="attribute_not_exists(pk)")
+    ddb.put_item(TableName=table, Item=pointer)
+    message = _email(approval, settings)
+    if settings.approval_sender:
+        ses.send_email(Source=settings.approval_sender,
+                       Destination={"ToAddresses": approval.approvers},
+                       Message={"Subject": {"Data": approval.subject},
+                                "Body": {"Text": {"Data": message.get_content()}}})
+    else:
+        _write_outbox(settings.outbox, approval, message)
+    return approval
+
+
+def _email(approval: Approval, settings: Settings) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = approval.subject
+    message["From"] = settings.approval_sender or "stepweave@localhost"
+    message["To"] = ", ".join(approval.approvers) or "undisclosed-recipients:;"
+    message["X-Stepweave-Approval"] = approval.block_name
+    lines = [approval.message, ""] if approval.message else []
+    lines += [f"{name}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}"
+              for name, value in approval.display.items()]
+    fields = ", ".join(f"{f.get('name')} ({f.get('type', 'string')})" for f in approval.form)
+    lines += ["", f"Answer ({fields or 'no fields'}) here:", decision_link(settings, approval.id)]
+    if approval.deadline:
+        expires = datetime.fromtimestamp(approval.deadline, timezone.utc).isoformat(timespec="seconds")
+        lines.append(f"The link expires at {expires}.")
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def _write_outbox(folder: Path, approval: Approval, message: EmailMessage) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = approval.created_at.replace(":", "").replace("-", "")[:15]
+    path = folder / f"{stamp}-{approval.id[:12]}.eml"
+    path.write_bytes(bytes(message))
+    return path
+
+
+def outbox_file(settings: Settings, approval_id: str) -> Path | None:
+    """The ``.eml`` written for an approval, if any."""
+    found = sorted(settings.outbox.glob(f"*-{approval_id[:12]}.eml"))
+    return found[-1] if found else None

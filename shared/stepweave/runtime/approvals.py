@@ -1,0 +1,228 @@
+"""Approval requests in the records table, and the decision that resumes the run.
+
+- request: ``pk = APPROVAL#<id>``, ``sk = META``: execution, block, loop/parallel position,
+  display data, form, approvers, ``status`` (``pending`` -> ``decided``, or ``lapsed`` when the
+  run no longer waits), ``deadline`` (epoch seconds; none without a timeout), the task token
+  (server-side only: never shown, never returned), and after the decision ``decision``,
+  ``decidedBy``, ``decidedAt``. ``expiresAt`` is the table's TTL (deadline + retention).
+- pointer: ``pk = EXEC#<executionArn>``, ``sk = APPROVAL#<id>``, so an execution lists its
+  approvals (``pending_approvals``).
+
+``decide`` validates the submission against the form, records the decision with a
+conditional write (of concurrent submissions exactly one wins) and sends ``SendTaskSuccess``
+with the block's output: the submitted fields, ``submission``, ``submittedAt``, ``decidedBy``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from stepweave.errors import StepweaveError
+from stepweave.runtime.recorder import Clients
+from stepweave.runtime.records import exec_pk, from_dynamo, to_dynamo
+from stepweave.runtime.settings import Settings
+
+__all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "ApprovalExpired",
+           "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
+           "pending_approvals", "validate_submission", "decide", "approval_pk"]
+
+_JSON_FIELDS = ("display", "form", "position", "decision")
+
+
+class ApprovalError(StepweaveError):
+    """A decision cannot be made; nothing was changed."""
+
+
+class ApprovalNotFound(ApprovalError):
+    """No approval has this id (or it expired long ago)."""
+
+
+class ApprovalDecided(ApprovalError):
+    """The approval was already decided (or the run stopped waiting)."""
+
+
+class ApprovalExpired(ApprovalError):
+    """The approval's deadline has passed."""
+
+
+class ApprovalInvalid(ApprovalError):
+    """The submission does not match the form."""
+
+
+class ApprovalRunGone(ApprovalError):
+    """The run no longer waits for this approval (timed out, stopped or finished)."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    id: str
+    execution_arn: str
+    workflow: str
+    block_id: str
+    block_name: str
+    status: str
+    created_at: str
+    expires_at: int
+    position: dict[str, Any] = field(default_factory=dict)
+    display: dict[str, Any] = field(default_factory=dict)
+    form: list[dict[str, Any]] = field(default_factory=list)
+    approvers: list[str] = field(default_factory=list)
+    subject: str = ""
+    message: str = ""
+    deadline: int | None = None
+    decision: dict[str, Any] | None = None
+    decided_by: str | None = None
+    decided_at: str | None = None
+
+
+_ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
+          "block_id": "blockId", "block_name": "blockName", "status": "status",
+          "created_at": "createdAt", "expires_at": "expiresAt", "position": "position",
+          "display": "display", "form": "form", "approvers": "approvers", "subject": "subject",
+          "message": "message", "deadline": "deadline", "decision": "decision",
+          "decided_by": "decidedBy", "decided_at": "decidedAt"}
+_POINTER = ("id", "block_id", "block_name", "status", "created_at", "deadline", "expires_at",
+            "position")
+
+
+def approval_pk(approval_id: str) -> str:
+    return f"APPROVAL#{approval_id}"
+
+
+def decision_link(settings: Settings, approval_id: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/approvals/{approval_id}"
+
+
+def _attributes(approval: Approval, names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    out = {}
+    for name, attr in _ATTRS.items():
+        value = getattr(approval, name)
+        if (names is None or name in names) and value is not None:
+            out[attr] = to_dynamo(json.dumps(value) if name in _JSON_FIELDS else value)
+    return out
+
+
+def approval_items(approval: Approval, *, task_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request item (with the task token) and the execution's pointer item."""
+    request = {"pk": {"S": approval_pk(approval.id)}, "sk": {"S": "META"},
+               **_attributes(approval), "taskToken": {"S": task_token}}
+    pointer = {"pk": {"S": exec_pk(approval.execution_arn)}, "sk": {"S": approval_pk(approval.id)},
+               **_attributes(approval, _POINTER)}
+    return request, pointer
+
+
+def _from_item(item: dict[str, Any]) -> Approval:
+    values: dict[str, Any] = {}
+    for name, attr in _ATTRS.items():
+        if attr in item:
+            value = from_dynamo(item[attr])
+            values[name] = json.loads(value) if name in _JSON_FIELDS else value
+    for name in ("expires_at", "deadline"):
+        if values.get(name) is not None:
+            values[name] = int(values[name])
+    values.setdefault("execution_arn", "")
+    values.setdefault("workflow", "")
+    return Approval(**values)
+
+
+def get_approval(ddb: Any, settings: Settings, approval_id: str) -> Approval | None:
+    """The approval request (never its task token), or None."""
+    found = ddb.get_item(TableName=settings.require_table(), ConsistentRead=True,
+                         Key={"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}})
+    return _from_item(found["Item"]) if "Item" in found else None
+
+
+def pending_approvals(ddb: Any, settings: Settings, execution_arn: str) -> list[Approval]:
+    """The execution's approvals still waiting for a decision (from the pointer items)."""
+    params: dict[str, Any] = {
+        "TableName": settings.require_table(), "ConsistentRead": True,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :a)",
+        "ExpressionAttributeValues": {":pk": {"S": exec_pk(execution_arn)}, ":a": {"S": "APPROVAL#"}}}
+    found: list[Approval] = []
+    while True:
+        response = ddb.query(**params)
+        found += [a for a in map(_from_item, response.get("Items", [])) if a.status == "pending"]
+        if "LastEvaluatedKey" not in response:
+            return found
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "boolean": (bool,),
+                                       "object": (dict,), "array": (list,)}
+
+
+def validate_submission(form: list[dict[str, Any]], submission: dict[str, Any]) -> dict[str, Any]:
+    """The submitted fields checked against the form; missing optional fields get their
+    default. Raises ``ApprovalInvalid`` naming every problem."""
+    if not isinstance(submission, dict):
+        raise ApprovalInvalid("the submission must be an object of form fields")
+    fields = {str(f["name"]): f for f in form if f.get("name")}
+    problems = [f"unknown field '{name}'" for name in submission if name not in fields]
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        kind = str(spec.get("type") or "string")
+        if name not in submission or submission[name] is None:
+            if spec.get("required"):
+                problems.append(f"'{name}' is required")
+            elif spec.get("value") is not None:
+                values[name] = spec["value"]
+            continue
+        value = submission[name]
+        allowed = _TYPES.get(kind)
+        if allowed and (not isinstance(value, allowed) or (kind == "number" and isinstance(value, bool))):
+            problems.append(f"'{name}' must be a {kind}")
+            continue
+        values[name] = value
+    if problems:
+        raise ApprovalInvalid("invalid submission: " + "; ".join(problems))
+    return values
+
+
+def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, clients: Clients,
+           settings: Settings, now: float | None = None) -> dict[str, Any]:
+    """Record the decision and resume the run; return the block's output."""
+    now = time.time() if now is None else now
+    table = settings.require_table()
+    approval = get_approval(clients.ddb, settings, approval_id)
+    if approval is None:
+        raise ApprovalNotFound("unknown approval (the link is wrong or expired long ago)")
+    if approval.status != "pending":
+        raise ApprovalDecided(f"approval '{approval.block_name}' was already {approval.status}")
+    if approval.deadline is not None and now >= approval.deadline:
+        raise ApprovalExpired(f"approval '{approval.block_name}' expired")
+    values = validate_submission(approval.form, submission)
+    at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
+    output = {**values, "submission": values, "submittedAt": at, "decidedBy": decided_by}
+    key = {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}}
+    try:
+        token = clients.ddb.update_item(
+            TableName=table, Key=key, ConditionExpression="#s = :pending",
+            UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at",
+            ExpressionAttributeNames={"#s": "status"}, ReturnValues="ALL_NEW",
+            ExpressionAttributeValues={":pending": {"S": "pending"}, ":decided": {"S": "decided"},
+                                       ":d": {"S": json.dumps(values)}, ":by": {"S": decided_by},
+                                       ":at": {"S": at}})["Attributes"]["taskToken"]["S"]
+    except clients.ddb.exceptions.ConditionalCheckFailedException:
+        raise ApprovalDecided(f"approval '{approval.block_name}' was already decided") from None
+    status = "decided"
+    try:
+        clients.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+    except (clients.sfn.exceptions.TaskTimedOut, clients.sfn.exceptions.InvalidToken,
+            clients.sfn.exceptions.TaskDoesNotExist):
+        status = "lapsed"
+    _set_status(clients.ddb, table, key, status)
+    _set_status(clients.ddb, table, {"pk": {"S": exec_pk(approval.execution_arn)}, "sk": key["pk"]}, status)
+    if status == "lapsed":
+        raise ApprovalRunGone(f"the run no longer waits for approval '{approval.block_name}' "
+                              "(it timed out, stopped or finished)")
+    return output
+
+
+def _set_status(ddb: Any, table: str, key: dict[str, Any], status: str) -> None:
+    ddb.update_item(TableName=table, Key=key, UpdateExpression="SET #s = :s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":s": {"S": status}})

@@ -1,0 +1,159 @@
+"""Approval blocks on the embedded engine: pause on a task token, decide, resume."""
+
+from __future__ import annotations
+
+import email
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepweave.cli import main
+from stepweave.errors import WorkflowError
+from stepweave.local.approvals import parse_answers, scripted_approver
+from stepweave.local.engine import LocalEngine
+from stepweave.runtime.approvals import (Approval, ApprovalDecided, ApprovalInvalid, ApprovalNotFound,
+                                         decide, get_approval)
+from stepweave.runtime.recorder import Clients
+from tests.engine.helpers import compile_text
+
+
+
+@pytest.fixture()
+def engine() -> Iterator[LocalEngine]:
+    """One engine per test: the CLI test starts its own, which cannot run inside another."""
+    with LocalEngine() as eng:
+        yield eng
+
+FLOW = """
+name: refund-approval
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: amount, type: number}]}}
+  - {id: ask, name: Approval, type: approval,
+     params: {display: [{name: summary, type: string, value: "Refund <start.amount> EUR?"}],
+              form: [{name: approved, type: boolean, required: true}, {name: comments, type: string}],
+              approvers: [lead@example.com], subject: "Refund <start.amount>"}}
+  - {id: c, name: Decision, type: condition,
+     params: {conditions: [{id: yes, value: "<approval.approved> === true"},
+                           {id: no, title: "else if", value: "<approval.approved> === false"}]}}
+  - {id: pay, name: Pay, type: function, params: {code: "return 'paid ' + <start.amount> + ': ' + <approval.comments>"}}
+  - {id: keep, name: Keep, type: function, params: {code: "return 'kept by ' + <approval.decidedBy>"}}
+edges: [start -> ask, ask -> c, "c -[condition-yes]-> pay", "c -[condition-no]-> keep"]
+"""
+
+PARALLEL = """
+name: parallel-approvals
+blocks:
+  - {id: start, type: start}
+  - {id: P, name: P, type: parallel, params: {parallelType: count, count: 2}}
+  - {id: ask, name: Ask, type: approval, parent: P,
+     params: {display: {branch: "<parallel.index>"}, form: [{name: note, type: string}]}}
+  - {id: after, name: After, type: function, params: {code: "return <p.results>.map(r => r[0].note)"}}
+edges: [start -> P, "P -[parallel-start-source]-> ask", "P -[parallel-end-source]-> after"]
+"""
+
+
+def _approver(answer: dict[str, Any], seen: list[Approval]) -> Any:
+    def approve(approval: Approval) -> dict[str, Any]:
+        seen.append(approval)
+        return answer
+    return approve
+
+
+def test_approve_resumes_with_the_submitted_values(engine: LocalEngine) -> None:
+    seen: list[Approval] = []
+    compiled = compile_text(FLOW)
+    assert compiled.workflow_type == "STANDARD"
+    result = engine.run(compiled, {"amount": 42}, poll_s=0.01,
+                        approver=_approver({"approved": True, "comments": "ok"}, seen))
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"result": "paid 42: ok", "stdout": ""}
+    stored = get_approval(engine.records.ddb, engine.records.settings, seen[0].id)
+    assert stored is not None and stored.status == "decided" and stored.decided_by == "local"
+    assert stored.display == {"summary": "Refund 42 EUR?"} and stored.approvers == ["lead@example.com"]
+    assert len(seen[0].id) >= 40  # secrets.token_urlsafe(32)
+    eml = [p for p in engine.records.settings.outbox.glob("*.eml") if seen[0].id[:12] in p.name]
+    message = email.message_from_bytes(eml[0].read_bytes())
+    assert message["Subject"] == "Refund 42" and message["To"] == "lead@example.com"
+    body = message.get_payload()
+    assert f"/approvals/{seen[0].id}" in body and "Refund 42 EUR?" in body
+    item = engine.records.ddb.get_item(TableName=engine.records.table,
+                                       Key={"pk": {"S": f"APPROVAL#{seen[0].id}"}, "sk": {"S": "META"}})
+    assert item["Item"]["taskToken"]["S"] and "taskToken" not in vars(stored)
+
+
+def test_reject_takes_the_other_branch(engine: LocalEngine) -> None:
+    approver = scripted_approver(parse_answers([], ["Approval"]), engine.records.settings, None)
+    result = engine.run(compile_text(FLOW), {"amount": 5}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"result": "kept by local", "stdout": ""}
+
+
+def test_parallel_approvals_answered_in_reverse_order(engine: LocalEngine) -> None:
+    seen: dict[str, Approval] = {}
+    order: list[int] = []
+
+    def approver(approval: Approval) -> dict[str, Any] | None:
+        seen[approval.id] = approval
+        index = int(approval.position["parallel"]["index"])
+        if len(seen) < 2 or (index == 0 and 1 not in order):
+            return None  # both pending first; then branch 1 before branch 0
+        order.append(index)
+        return {"note": f"b{index}"}
+
+    result = engine.run(compile_text(PARALLEL), {}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED", result.cause
+    assert order == [1, 0]
+    assert result.output == {"result": ["b0", "b1"], "stdout": ""}
+
+
+def test_double_submission_decides_once_and_errors_are_clear(engine: LocalEngine) -> None:
+    outcomes: list[Any] = []
+    clients = Clients(sfn=engine.sfn, ddb=engine.records.ddb)
+    settings = engine.records.settings
+
+    def approver(approval: Approval) -> dict[str, Any] | None:
+        with pytest.raises(ApprovalInvalid, match="'approved' is required.*'comments' must be a string"):
+            decide(approval.id, {"comments": 3}, decided_by="x", clients=clients, settings=settings)
+        with pytest.raises(ApprovalInvalid, match="unknown field 'extra'"):
+            decide(approval.id, {"approved": True, "extra": 1}, decided_by="x", clients=clients,
+                   settings=settings)
+        outcomes.append(decide(approval.id, {"approved": True, "comments": "first"}, decided_by="a",
+                               clients=clients, settings=settings))
+        with pytest.raises(ApprovalDecided):
+            decide(approval.id, {"approved": False}, decided_by="b", clients=clients, settings=settings)
+        return None
+
+    result = engine.run(compile_text(FLOW), {"amount": 1}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"result": "paid 1: first", "stdout": ""}
+    assert len(outcomes) == 1 and outcomes[0]["decidedBy"] == "a"
+    assert outcomes[0]["submission"] == {"approved": True, "comments": "first"}
+    with pytest.raises(ApprovalNotFound):
+        decide("no-such-id", {"approved": True}, decided_by="x", clients=clients, settings=settings)
+
+
+def test_timeout_routes_like_an_error(engine: LocalEngine) -> None:
+    flow = FLOW.replace("subject: \"Refund <start.amount>\"", "timeoutSeconds: 1")
+    result = engine.run(compile_text(flow), {"amount": 1}, poll_s=0.01, approver=lambda _a: None)
+    assert result.status == "FAILED"
+    assert "Approval" in (result.cause or "") and "States.Timeout" in (result.cause or "")
+
+
+def test_express_is_refused_for_approvals() -> None:
+    with pytest.raises(WorkflowError, match="approval 'ask'"):
+        compile_text(FLOW.replace("name: refund-approval", "name: x\ntype: express"))
+
+
+def test_cli_run_with_approve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(FLOW, encoding="utf-8")
+    code = main(["run", str(path), "--input", '{"amount": 7}', "--json", "-q",
+                 "--approve", 'Approval={"approved": true, "comments": "fine"}'])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["output"] == {"result": "paid 7: fine", "stdout": ""}
+    assert "approval 'Approval' is waiting" in captured.err and "/approvals/" in captured.err
+    assert ".eml" in captured.err
