@@ -121,10 +121,12 @@ def _apply_env(pairs: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from stepweave.cli_pages import PagesWhileWaiting
     from stepweave.local.approvals import parse_answers, scripted_approver
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
     from stepweave.local.records import records_path
+    from stepweave.runtime.recorder import Clients
     from stepweave.runtime.settings import Settings
 
     payload = _read_input(args.input)
@@ -138,10 +140,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     answers = parse_answers(args.approve or [], args.reject or [])
     waits = "approval" in compiled.handlers  # a run with approvals waits for its answers
-    with LocalEngine(records_file=records_path(settings), settings=settings) as engine:
+    with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
+            PagesWhileWaiting(scripted_approver(answers, settings, sys.stderr),
+                              lambda: Clients(sfn=engine.sfn, ddb=engine.records.ddb),
+                              engine.records.settings, sys.stderr) as pages:
         result = engine.run(compiled, payload, on_progress=printer,
                             timeout_s=float("inf") if waits else 600.0,
-                            approver=scripted_approver(answers, settings, sys.stderr) if waits else None)
+                            approver=pages if waits else None)
     summary = {
         "execution": result.execution_arn, "status": result.status, "output": result.output, "error": result.error,
         "cause": result.cause, "durationMs": round(result.duration_s * 1000),
@@ -191,9 +196,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_schema)
+    from stepweave.cli_pages import add_parser
     from stepweave.cli_records import add_parsers
 
     add_parsers(sub)
+    add_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@
 | ``STEPWEAVE_APPROVAL_SENDER`` | none | approval emails go through SES from this address; unset: ``.eml`` files in the outbox |
 | ``STEPWEAVE_OUTBOX_DIR`` | ``<local dir>/outbox`` | where approval emails are written when there is no sender |
 | ``STEPWEAVE_PUBLIC_URL`` | ``http://127.0.0.1:8787`` | the base of the decision links in approval emails |
+| ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from stepweave.errors import StepweaveError
 
@@ -56,6 +57,7 @@ class Settings(BaseModel):
     approval_sender: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     outbox_dir: Path | None = None
     public_url: str = Field(default=DEFAULT_PUBLIC_URL, pattern=r"^https?://\S+$")
+    csrf_secret: SecretStr | None = Field(default=None, min_length=16)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -73,7 +75,7 @@ class Settings(BaseModel):
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
-                     "public_url"):
+                     "public_url", "csrf_secret"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         try:
