@@ -64,27 +64,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    compiled = _load(args.file)
-    text = compiled.definition_json()
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output} ({len(text.encode())} bytes, {compiled.workflow_type})",
-              file=sys.stderr)
+def _emit(text: str, output: str | None, note: str = "") -> int:
+    """Write ``text`` to the ``-o`` file (saying so on stderr) or to stdout."""
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        print(f"wrote {output}{note}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    compiled = _load(args.file)
+    text = compiled.definition_json()
+    return _emit(text, args.output, f" ({len(text.encode())} bytes, {compiled.workflow_type})")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from stepweave.workflow.convert import convert_export
 
     text, fidelity = convert_export(args.file)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.output)
     print(fidelity.line(), file=sys.stderr)
     return EXIT_OK
 
@@ -93,23 +93,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from stepweave.workflow.diagram import mermaid
     from stepweave.workflow.loader import load_workflow
 
-    text = mermaid(load_workflow(args.file))
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    return _emit(mermaid(load_workflow(args.file)), args.output)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from stepweave.workflow.schema import workflow_schema
 
-    text = json.dumps(workflow_schema(), indent=2) + "\n"
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return EXIT_OK
+    return _emit(json.dumps(workflow_schema(), indent=2) + "\n", args.output)
 
 
 def _apply_env(pairs: list[str]) -> None:
@@ -169,10 +159,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check workflow files and report every problem")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("compile", help="print the Step Functions definition (ASL)")
-    p.add_argument("file")
-    p.add_argument("-o", "--output")
-    p.set_defaults(func=cmd_compile)
+    for name, func, text in (
+            ("compile", cmd_compile, "print the Step Functions definition (ASL)"),
+            ("import", cmd_import, "convert a Sim export to Stepweave's YAML format"),
+            ("graph", cmd_graph, "draw the workflow (Mermaid flowchart text)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("file")
+        p.add_argument("-o", "--output")
+        p.set_defaults(func=func)
     p = sub.add_parser("run", help="run a workflow on the embedded engine")
     p.add_argument("file")
     p.add_argument("--input", help="inline JSON, or a JSON file (path or @path)")
@@ -185,14 +179,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reject", action="append", metavar="NAME",
                    help='answer the approval block NAME with {"approved": false} (repeatable)')
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("import", help="convert a Sim export to Stepweave's YAML format")
-    p.add_argument("file")
-    p.add_argument("-o", "--output")
-    p.set_defaults(func=cmd_import)
-    p = sub.add_parser("graph", help="draw the workflow (Mermaid flowchart text)")
-    p.add_argument("file")
-    p.add_argument("-o", "--output")
-    p.set_defaults(func=cmd_graph)
     p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_schema)
