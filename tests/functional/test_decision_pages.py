@@ -187,7 +187,10 @@ def test_headless_chromium_renders_the_page(engine: LocalEngine, tmp_path: Any) 
             time.sleep(0.02)
         assert seen, "the run never reached the approval"
         url = f"{server.url}/approvals/{seen[0].id}"
+        # no background networking: this machine's network is closed beyond loopback
         dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
+                              "--no-first-run", "--disable-background-networking",
+                              "--disable-component-update", "--disable-sync", "--disable-quic",
                               f"--user-data-dir={tmp_path}", "--dump-dom", url],
                              capture_output=True, text=True, timeout=60).stdout
         assert "Refund 42 EUR" in dom and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
