@@ -146,10 +146,7 @@ def test_the_pages_over_http_while_the_run_waits(engine: LocalEngine) -> None:
     with DecisionServer(clients, engine.records.settings, port=0) as server:
         worker = threading.Thread(target=run)
         worker.start()
-        deadline = time.monotonic() + 30
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert seen, "the run never reached the approval"
+        _wait_for(seen)
         url = f"{server.url}/approvals/{seen[0].id}"
         page = httpx.get(url)
         assert page.status_code == 200 and "Refund 42 EUR" in page.text
@@ -182,10 +179,7 @@ def test_headless_chromium_renders_the_page(engine: LocalEngine, tmp_path: Any) 
         approver=lambda a: None if seen else seen.append(a))))
     with DecisionServer(clients, engine.records.settings, port=0) as server:
         worker.start()
-        deadline = time.monotonic() + 30
-        while not seen and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert seen, "the run never reached the approval"
+        _wait_for(seen)
         url = f"{server.url}/approvals/{seen[0].id}"
         # no background networking: this machine's network is closed beyond loopback
         dom = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
@@ -200,3 +194,11 @@ def test_headless_chromium_renders_the_page(engine: LocalEngine, tmp_path: Any) 
         assert httpx.post(url, data={"csrfToken": token, "approved": "false"}).status_code == 200
         worker.join(timeout=30)
     assert results and results[0].output == {"result": "kept", "stdout": ""}
+
+
+def _wait_for(seen: list[Approval]) -> None:
+    """Until the waiting run has offered its approval (at most 30 s)."""
+    deadline = time.monotonic() + 30
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert seen, "the run never reached the approval"

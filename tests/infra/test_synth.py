@@ -286,18 +286,24 @@ def test_one_function_per_handler_python312_arm64_traced(synth: Synth) -> None:
         assert _export_of(synth, env["STEPWEAVE_PAYLOAD_BUCKET"]) == {"Ref": "PayloadBucket"}
 
 
+def _role_grants(synth: Synth, role: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(actions, resources) of every statement granted to ``role``; no managed policies,
+    no conditional or Deny statements."""
+    assert synth.template["Resources"][role]["Properties"].get("ManagedPolicyArns") is None
+    statements = [s for p in synth.resources("AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"]
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    granted = sorted((tuple(sorted(_as_list(s["Action"]))),
+                      tuple(sorted(_render(r) for r in _as_list(s["Resource"]))))
+                     for s in statements if s["Effect"] == "Allow" and "Condition" not in s)
+    assert len(granted) == len(statements), role
+    return granted
+
+
 def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Synth) -> None:
     objects = _render(_export_name(synth, {"Fn::GetAtt": ["PayloadBucket", "Arn"]})) + "/*"
     for name, fn in synth.stack.handlers.functions.items():
-        role = synth.logical_id(fn.role)
-        assert synth.template["Resources"][role]["Properties"].get("ManagedPolicyArns") is None
-        statements = [s for p in synth.resources("AWS::IAM::Policy").values()
-                      if {"Ref": role} in p["Properties"]["Roles"]
-                      for s in p["Properties"]["PolicyDocument"]["Statement"]]
-        granted = sorted((tuple(sorted(_as_list(s["Action"]))),
-                          tuple(sorted(_render(r) for r in _as_list(s["Resource"]))))
-                         for s in statements if s["Effect"] == "Allow" and "Condition" not in s)
-        assert len(granted) == len(statements), name
+        granted = _role_grants(synth, synth.logical_id(fn.role))
         assert granted == sorted([
             (("logs:CreateLogStream", "logs:PutLogEvents"),
              (f"<{synth.logical_id(fn.log_group)}.Arn>",)),
@@ -470,15 +476,7 @@ def test_recorder_code_is_its_folder_plus_the_manifests(synth: Synth) -> None:
 
 def test_recorder_role_grants_exactly_what_it_needs(synth: Synth) -> None:
     recorder = synth.recorder
-    role = synth.logical_id(recorder.function.role)
-    assert synth.template["Resources"][role]["Properties"].get("ManagedPolicyArns") is None
-    statements = [s for p in synth.resources("AWS::IAM::Policy").values()
-                  if {"Ref": role} in p["Properties"]["Roles"]
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    granted = sorted((tuple(sorted(_as_list(s["Action"]))),
-                      tuple(sorted(_render(r) for r in _as_list(s["Resource"]))))
-                     for s in statements if s["Effect"] == "Allow" and "Condition" not in s)
-    assert len(granted) == len(statements)
+    granted = _role_grants(synth, synth.logical_id(recorder.function.role))
     executions = tuple(sorted(
         f"arn:aws:states:us-east-1:123456789012:execution:{STAGE}-{name}:*"
         for name in synth.standard()))
