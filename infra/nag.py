@@ -64,6 +64,20 @@ def _acknowledge_handlers(handlers: BlockHandlers) -> None:
             "them back, so s3:GetObject and s3:PutObject name the bucket's objects with '/*'. "
             "Only those two actions, on that one bucket's objects; no listing, no deletes.",
         )
+        acknowledge_secrets(fn, handlers.secrets_prefix)
+
+
+def acknowledge_secrets(fn: lambda_.IFunction, prefix: str) -> None:
+    """The ``ssm:GetParameter`` grant on the stage's secrets path (``secrets_read_statement``)."""
+    _acknowledge(
+        fn.role or fn,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
+        f"parameter/{prefix.strip('/')}/*]",
+        "Functions read the named secrets a workflow references ({{NAME}}, API keys, signing "
+        "secrets) by name at run time; the names are the workflow author's, so the grant is "
+        "ssm:GetParameter on the stage's path (/stepweave/<stage>/*) only: no other path, no "
+        "listing, no writes.",
+    )
 
 
 def _payload_objects(handlers: BlockHandlers) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -28,10 +28,14 @@ __all__ = [
     "NOT_BLOCK_HANDLERS",
     "PAYLOAD_ACTIONS",
     "PYTHON_RUNTIME",
+    "SECRETS_ACTIONS",
     "BlockHandlers",
     "HandlerSettings",
     "discover_handlers",
     "python_function",
+    "secrets_environment",
+    "secrets_prefix",
+    "secrets_read_statement",
 ]
 
 #: The one Python runtime of every Stepweave function and of the layer.
@@ -45,6 +49,8 @@ HANDLER_MODULE = "handler"
 #: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
 #: ``approval`` is not deployed yet: it needs the table, SES and task-token wiring.
 NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval"})
+#: What a function may do with the named secrets of its stage (SSM parameters under a path).
+SECRETS_ACTIONS = ("ssm:GetParameter",)
 #: What a block handler may do in the payload bucket: read and write objects, nothing else.
 PAYLOAD_ACTIONS = ("s3:GetObject", "s3:PutObject")
 
@@ -63,6 +69,11 @@ HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
     # I/O bound; requests and their retries share Lambda's 15 minutes.
     "api": HandlerSettings(memory_mb=256, timeout_seconds=900),
 }
+
+
+def secrets_prefix(stage: str) -> str:
+    """Where a stage's named secrets live: SSM parameters ``/stepweave/<stage>/<NAME>``."""
+    return f"/stepweave/{stage}/"
 
 
 def discover_handlers(functions_dir: Path) -> list[str]:
@@ -134,6 +145,7 @@ class BlockHandlers(Construct):
         log_retention: logs.RetentionDays,
         log_level: str,
         payload_bucket: s3.IBucket,
+        secrets_prefix: str,
         inline_budget_bytes: int = DEFAULT_INLINE_BUDGET_BYTES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -145,8 +157,11 @@ class BlockHandlers(Construct):
                 f"add them to HANDLER_SETTINGS in {__name__}"
             )
         self.payload_bucket = payload_bucket
+        self.secrets_prefix = secrets_prefix
         environment = {"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name,
-                       "STEPWEAVE_INLINE_BUDGET_BYTES": str(inline_budget_bytes)}
+                       "STEPWEAVE_INLINE_BUDGET_BYTES": str(inline_budget_bytes),
+                       **secrets_environment(secrets_prefix)}
+        secrets_grant = secrets_read_statement(self, secrets_prefix)
         self.functions: dict[str, lambda_.Function] = {}
         for name in names:
             fn = python_function(
@@ -163,4 +178,20 @@ class BlockHandlers(Construct):
             )
             fn.add_to_role_policy(iam.PolicyStatement(
                 actions=list(PAYLOAD_ACTIONS), resources=[payload_bucket.arn_for_objects("*")]))
+            fn.add_to_role_policy(secrets_grant)
             self.functions[name] = fn
+
+
+def secrets_environment(prefix: str) -> dict[str, str]:
+    """Deployed functions read named secrets (``{{NAME}}``) from SSM under ``prefix``."""
+    return {"STEPWEAVE_SECRETS_BACKEND": "ssm", "STEPWEAVE_SECRETS_PREFIX": prefix}
+
+
+def secrets_read_statement(scope: Construct, prefix: str) -> iam.PolicyStatement:
+    """Read (and decrypt, through SSM) the parameters under ``prefix`` only. SecureStrings
+    under the AWS-managed ``aws/ssm`` key need no KMS grant of their own."""
+    path = prefix.strip("/")
+    return iam.PolicyStatement(
+        actions=list(SECRETS_ACTIONS),
+        resources=[Stack.of(scope).format_arn(service="ssm", resource="parameter",
+                                              resource_name=f"{path}/*")])

@@ -22,7 +22,7 @@ from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 
 from infra import ROOT
-from infra.constructs.handlers import BlockHandlers
+from infra.constructs.handlers import BlockHandlers, secrets_prefix
 from infra.constructs.layer import StepweaveLayer
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import RECORDER_FOLDER, Recorder, recorder_code_dir
@@ -80,6 +80,7 @@ class EngineStack(Stack):
             log_retention=settings.log_retention,
             log_level=settings.log_level,
             payload_bucket=payload_bucket,
+            secrets_prefix=secrets_prefix(settings.stage),
         )
         self.workflows: dict[str, WorkflowStateMachine] = {}
         for compiled in workflows:

@@ -43,7 +43,7 @@ from infra.app import (
     read_config,
     validate_context,
 )
-from infra.constructs.handlers import HANDLER_SETTINGS, PAYLOAD_ACTIONS, discover_handlers
+from infra.constructs.handlers import HANDLER_SETTINGS, PAYLOAD_ACTIONS, SECRETS_ACTIONS, discover_handlers
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import (
     EXECUTION_HISTORY_ACTIONS,
@@ -282,6 +282,8 @@ def test_one_function_per_handler_python312_arm64_traced(synth: Synth) -> None:
             "LOG_LEVEL": "INFO",
             "STEPWEAVE_PAYLOAD_BUCKET": env["STEPWEAVE_PAYLOAD_BUCKET"],
             "STEPWEAVE_INLINE_BUDGET_BYTES": str(DEFAULT_INLINE_BUDGET_BYTES),
+            "STEPWEAVE_SECRETS_BACKEND": "ssm",
+            "STEPWEAVE_SECRETS_PREFIX": f"/stepweave/{synth.stack.settings.stage}/",
         }
         assert _export_of(synth, env["STEPWEAVE_PAYLOAD_BUCKET"]) == {"Ref": "PayloadBucket"}
 
@@ -309,8 +311,11 @@ def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Sy
              (f"<{synth.logical_id(fn.log_group)}.Arn>",)),
             (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), ("*",)),
             (tuple(sorted(PAYLOAD_ACTIONS)), (objects,)),
+            (SECRETS_ACTIONS, (f"arn:aws:ssm:us-east-1:123456789012:"
+                               f"parameter/stepweave/{synth.stack.settings.stage}/*",)),
         ]), name
     assert PAYLOAD_ACTIONS == ("s3:GetObject", "s3:PutObject")
+    assert SECRETS_ACTIONS == ("ssm:GetParameter",)
 
 
 def test_every_log_group_has_the_configured_retention(synth: Synth) -> None:

@@ -2,7 +2,8 @@
 
 Validate the ``BlockEvent`` (a bad event is a ``BlockInputError``, not a pydantic
 traceback), tag the logs with workflow, execution and block ids, run the block with
-the Lambda environment (for ``{{NAME}}`` values), and log ids, sizes and durations —
+its named secrets (``{{NAME}}`` values: ``stepweave.runtime.secrets``, the environment
+locally, SSM when deployed), and log ids, sizes and durations —
 never params, outputs or secrets. Each run also emits CloudWatch metrics in the embedded
 metric format (Powertools Metrics; namespace and service from ``POWERTOOLS_METRICS_NAMESPACE``
 and ``POWERTOOLS_SERVICE_NAME``): ``BlockDuration`` (ms) and, on failure, ``BlockFailures``,
@@ -28,6 +29,7 @@ from pydantic import ValidationError
 from stepweave.blocks.contract import BlockEvent
 from stepweave.errors import BlockError, BlockInputError
 from stepweave.runtime.payloads import PayloadStore, execution_prefix, offload, resolve
+from stepweave.runtime.secrets import Secrets
 from stepweave.runtime.settings import Settings, SettingsError
 
 __all__ = ["parse_event", "run_block"]
@@ -68,7 +70,7 @@ def run_block(logger: Logger, event: object, run: BlockRunner, *,
             params = resolve(params, store, bucket=settings.payload_bucket,
                              prefix=execution_prefix(block_event.context.execution))
         logger.info(f"{kind} block started", extra=started(params))
-        output = run(params, os.environ)
+        output = run(params, Secrets.from_settings(settings))
         summary = finished(output)
         inline = offload(output, keep=block_event.keep, store=store, settings=settings,
                          where=(block_event.context.execution, block_event.block.id))

@@ -12,6 +12,8 @@
 | ``STEPWEAVE_OUTBOX_DIR`` | ``<local dir>/outbox`` | where approval emails are written when there is no sender |
 | ``STEPWEAVE_PUBLIC_URL`` | ``http://127.0.0.1:8787`` | the base of the decision links in approval emails |
 | ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
+| ``STEPWEAVE_SECRETS_BACKEND`` | ``env`` | where named secrets are read: ``env``, ``ssm`` or ``secretsmanager`` (``stepweave.runtime.secrets``) |
+| ``STEPWEAVE_SECRETS_PREFIX`` | ``/stepweave/`` | the SSM parameter path / secret name prefix of named secrets |
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -58,6 +61,8 @@ class Settings(BaseModel):
     outbox_dir: Path | None = None
     public_url: str = Field(default=DEFAULT_PUBLIC_URL, pattern=r"^https?://\S+$")
     csrf_secret: SecretStr | None = Field(default=None, min_length=16)
+    secrets_backend: Literal["env", "ssm", "secretsmanager"] = "env"
+    secrets_prefix: str = Field(default="/stepweave/", pattern=r"^[A-Za-z0-9_./-]*$", max_length=512)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -75,7 +80,7 @@ class Settings(BaseModel):
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
-                     "public_url", "csrf_secret"):
+                     "public_url", "csrf_secret", "secrets_backend", "secrets_prefix"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         try:
