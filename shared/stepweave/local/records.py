@@ -36,15 +36,17 @@ class LocalRecordsError(StepweaveError):
 
 
 def create_table(ddb: Any, table: str) -> None:
-    """The records table exactly as deployed: keys pk/sk, GSI byWorkflow, TTL expiresAt."""
-    strings = [{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")]
+    """The records table exactly as deployed: keys pk/sk, GSIs byWorkflow and byTenant, TTL expiresAt."""
+    strings = [{"AttributeName": n, "AttributeType": "S"}
+               for n in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")]
     ddb.create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=strings,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         GlobalSecondaryIndexes=[{
-            "IndexName": "byWorkflow", "Projection": {"ProjectionType": "ALL"},
-            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                          {"AttributeName": "gsi1sk", "KeyType": "RANGE"}]}])
+            "IndexName": index, "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
+                          {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"}]}
+            for index, prefix in (("byWorkflow", "gsi1"), ("byTenant", "gsi2"))])
     ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True,
                                                                        "AttributeName": "expiresAt"})
 

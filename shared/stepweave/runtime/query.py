@@ -1,7 +1,7 @@
 """Reading execution records back: lists by time, one execution with its block logs.
 
-A workflow's executions come from the ``byWorkflow`` index, newest first. Without a
-workflow the table is scanned (fine for the local store and small tables; pass a
+A workflow's executions come from the ``byWorkflow`` index, a tenant's from ``byTenant``
+(its workflow and status filtered), newest first. Without either the table is scanned (fine for the local store and small tables; pass a
 workflow on large ones). Cursors are opaque (base64 of where the page stopped).
 """
 
@@ -20,6 +20,7 @@ from stepweave.runtime.records import (
     exec_pk,
     from_dynamo,
     record_from_item,
+    tenant_pk,
     to_dynamo,
 )
 from stepweave.runtime.settings import Settings
@@ -27,6 +28,7 @@ from stepweave.runtime.settings import Settings
 __all__ = ["Page", "ExecutionDetail", "CursorError", "list_executions", "get_execution", "find_execution"]
 
 INDEX = "byWorkflow"
+TENANT_INDEX = "byTenant"
 
 
 class CursorError(ValueError):
@@ -60,27 +62,51 @@ def _decode(cursor: str, expected: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _status_filter(status: str | None, params: dict[str, Any], base: str | None = None) -> None:
+def _filters(params: dict[str, Any], *, status: str | None = None, workflow: str | None = None,
+             base: str | None = None) -> None:
     parts = [base] if base else []
+    names = params.setdefault("ExpressionAttributeNames", {})
+    values = params.setdefault("ExpressionAttributeValues", {})
     if status is not None:
         parts.append("#status = :status")
-        params.setdefault("ExpressionAttributeNames", {})["#status"] = "status"
-        params.setdefault("ExpressionAttributeValues", {})[":status"] = {"S": status}
+        names["#status"], values[":status"] = "status", {"S": status}
+    if workflow is not None:
+        parts.append("#workflow = :workflow")
+        names["#workflow"], values[":workflow"] = "workflow", {"S": workflow}
     if parts:
         params["FilterExpression"] = " AND ".join(parts)
+    if not names:
+        params.pop("ExpressionAttributeNames")
 
 
-def _by_workflow(ddb: Any, table: str, workflow: str, status: str | None, limit: int,
-                 cursor: str | None) -> Page:
-    scope = {"w": workflow, "s": status}
+def _range(prefix: str, since: str | None, until: str | None, params: dict[str, Any]) -> str:
+    """The sort-key part of a key condition: started at or after ``since``, before ``until``."""
+    values = params["ExpressionAttributeValues"]
+    if since is not None and until is not None:
+        values[":since"], values[":until"] = {"S": since}, {"S": until}
+        return f" AND {prefix} BETWEEN :since AND :until"
+    if since is not None:
+        values[":since"] = {"S": since}
+        return f" AND {prefix} >= :since"
+    if until is not None:
+        values[":until"] = {"S": until}
+        return f" AND {prefix} < :until"
+    return ""
+
+
+def _by_index(ddb: Any, table: str, index: str, key: str, value: str, scope: dict[str, Any], *,
+              status: str | None, workflow: str | None, since: str | None, until: str | None,
+              limit: int, cursor: str | None) -> Page:
+    sort_key = key[:-2] + "sk"
     params: dict[str, Any] = {
-        "TableName": table, "IndexName": INDEX, "ScanIndexForward": False,
-        "KeyConditionExpression": "gsi1pk = :wf",
-        "ExpressionAttributeValues": {":wf": {"S": f"WF#{workflow}"}},
-        "Limit": max(limit, 25) if status else limit}
-    _status_filter(status, params)
+        "TableName": table, "IndexName": index, "ScanIndexForward": False,
+        "ExpressionAttributeValues": {":key": {"S": value}},
+        "Limit": max(limit, 25) if status or workflow else limit}
+    params["KeyConditionExpression"] = f"{key} = :key" + _range(sort_key, since, until, params)
+    _filters(params, status=status, workflow=workflow)
     if cursor:
         params["ExclusiveStartKey"] = {k: {"S": v} for k, v in _decode(cursor, scope)["after"].items()}
+    index_keys = ("pk", "sk", key, sort_key)
     items: list[dict[str, Any]] = []
     while True:
         response = ddb.query(**params)
@@ -88,18 +114,19 @@ def _by_workflow(ddb: Any, table: str, workflow: str, status: str | None, limit:
             items.append(item)
             if len(items) == limit:
                 more = i + 1 < len(response["Items"]) or "LastEvaluatedKey" in response
-                return _page(items, scope, more)
+                return _page(items, scope, more, index_keys)
         if "LastEvaluatedKey" not in response:
-            return _page(items, scope, False)
+            return _page(items, scope, False, index_keys)
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _page(items: list[dict[str, Any]], scope: dict[str, Any], more: bool) -> Page:
+def _page(items: list[dict[str, Any]], scope: dict[str, Any], more: bool,
+          index_keys: tuple[str, ...]) -> Page:
     records = [record_from_item(item) for item in items]
     last = items[-1] if items else None
     cursor = None
     if more and last is not None:
-        after = {k: from_dynamo(last[k]) for k in ("pk", "sk", "gsi1pk", "gsi1sk")}
+        after = {k: from_dynamo(last[k]) for k in index_keys}
         cursor = _encode({**scope, "after": after})
     return Page([r for r in records if isinstance(r, ExecutionRecord)], cursor)
 
@@ -107,7 +134,7 @@ def _page(items: list[dict[str, Any]], scope: dict[str, Any], more: bool) -> Pag
 def _scan(ddb: Any, table: str, filter_expression: str, values: dict[str, Any],
           status: str | None = None) -> Iterator[dict[str, Any]]:
     params: dict[str, Any] = {"TableName": table, "ExpressionAttributeValues": dict(values)}
-    _status_filter(status, params, filter_expression)
+    _filters(params, status=status, base=filter_expression)
     while True:
         response = ddb.scan(**params)
         yield from response.get("Items", [])
@@ -116,11 +143,15 @@ def _scan(ddb: Any, table: str, filter_expression: str, values: dict[str, Any],
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def _all_workflows(ddb: Any, table: str, status: str | None, limit: int, cursor: str | None) -> Page:
-    scope = {"w": None, "s": status}
+def _all_workflows(ddb: Any, table: str, status: str | None, since: str | None, until: str | None,
+                   limit: int, cursor: str | None) -> Page:
+    scope = {"w": None, "s": status, "from": since, "to": until}
     after = _decode(cursor, scope)["after"] if cursor else None
-    items = [i for i in _scan(ddb, table, "sk = :meta", {":meta": {"S": "META"}}, status)
-             if after is None or i["gsi1sk"]["S"] < after]
+    items = [i for i in _scan(ddb, table, "sk = :meta AND begins_with(pk, :exec)",
+                              {":meta": {"S": "META"}, ":exec": {"S": "EXEC#"}}, status)
+             if (after is None or i["gsi1sk"]["S"] < after)
+             and (since is None or i["gsi1sk"]["S"] >= since)
+             and (until is None or i["gsi1sk"]["S"] < until)]
     items.sort(key=lambda i: str(i["gsi1sk"]["S"]), reverse=True)
     page = items[:limit]
     more = len(items) > limit
@@ -129,14 +160,24 @@ def _all_workflows(ddb: Any, table: str, status: str | None, limit: int, cursor:
 
 
 def list_executions(ddb: Any, settings: Settings, *, workflow: str | None = None, status: str | None = None,
+                    tenant: str | None = None, since: str | None = None, until: str | None = None,
                     limit: int = 20, cursor: str | None = None) -> Page:
-    """Executions newest first, optionally of one workflow and/or with one status."""
+    """Executions newest first, optionally of one workflow, with one status, of one tenant
+    (``byTenant`` index), started at or after ``since`` and before ``until`` (ISO-8601 UTC
+    timestamps as records store them: ``2025-01-31T12:00:00.000Z``)."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     table = settings.require_table()
+    common: dict[str, Any] = {"status": status, "since": since, "until": until, "limit": limit,
+                              "cursor": cursor}
+    if tenant is not None:
+        scope = {"t": tenant, "w": workflow, "s": status, "from": since, "to": until}
+        return _by_index(ddb, table, TENANT_INDEX, "gsi2pk", tenant_pk(tenant), scope,
+                         workflow=workflow, **common)
     if workflow is not None:
-        return _by_workflow(ddb, table, workflow, status, limit, cursor)
-    return _all_workflows(ddb, table, status, limit, cursor)
+        scope = {"w": workflow, "s": status, "from": since, "to": until}
+        return _by_index(ddb, table, INDEX, "gsi1pk", f"WF#{workflow}", scope, workflow=None, **common)
+    return _all_workflows(ddb, table, status, since, until, limit, cursor)
 
 
 def get_execution(ddb: Any, settings: Settings, execution_arn: str) -> ExecutionDetail | None:

@@ -1,10 +1,12 @@
 """Execution records and block logs in one DynamoDB table, and the functions that write them.
 
 Table: keys ``pk``/``sk`` (strings), TTL attribute ``expiresAt``, GSI ``byWorkflow``
-(``gsi1pk``/``gsi1sk``, projection ALL).
+(``gsi1pk``/``gsi1sk``, projection ALL), GSI ``byTenant`` (``gsi2pk``/``gsi2sk``, projection ALL).
 
 - execution: ``pk = EXEC#<executionArn>``, ``sk = META``, ``gsi1pk = WF#<workflow>``,
-  ``gsi1sk = <startedAt>#<executionArn>`` (newest first when read backwards);
+  ``gsi1sk = <startedAt>#<executionArn>`` (newest first when read backwards); executions
+  started through the run API also carry ``tenant``, ``gsi2pk = TENANT#<tenant>`` and
+  ``gsi2sk = <startedAt>#<executionArn>``, written once and never erased by the recorder;
 - block log: ``pk = EXEC#<executionArn>``, ``sk = BLOCK#<seq, 5 digits>``.
 
 Inputs and outputs are JSON strings. An item that would exceed ``ITEM_BUDGET`` bytes
@@ -31,7 +33,7 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
            "put_started", "put_final", "put_block_logs", "exec_pk", "to_dynamo", "from_dynamo",
-           "record_from_item"]
+           "record_from_item", "tenant_pk", "claim_tenant"]
 
 Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused"]
 FINAL_STATUSES = ("succeeded", "failed", "timed_out", "aborted")
@@ -67,10 +69,15 @@ class ExecutionRecord(_Item):
     transitions: int | None = None
     lambda_invocations: int | None = None
     expires_at: int
+    #: who started it through the run API (None: started any other way)
+    tenant: str | None = None
 
     def keys(self) -> dict[str, str]:
-        return {"pk": exec_pk(self.execution_arn), "sk": "META", "gsi1pk": f"WF#{self.workflow}",
+        keys = {"pk": exec_pk(self.execution_arn), "sk": "META", "gsi1pk": f"WF#{self.workflow}",
                 "gsi1sk": f"{self.started_at}#{self.execution_arn}"}
+        if self.tenant:
+            keys.update(gsi2pk=tenant_pk(self.tenant), gsi2sk=f"{self.started_at}#{self.execution_arn}")
+        return keys
 
     def to_item(self) -> dict[str, Any]:
         return {**self.keys(), **_fit(self, ("output", "input", "cause")).attributes()}
@@ -105,6 +112,10 @@ class BlockLog(_Item):
 
 def exec_pk(execution_arn: str) -> str:
     return f"EXEC#{execution_arn}"
+
+
+def tenant_pk(tenant: str) -> str:
+    return f"TENANT#{tenant}"
 
 
 def _size(item: BaseModel) -> int:
@@ -184,7 +195,8 @@ def _update(ddb: Any, settings: Settings, record: ExecutionRecord, condition: st
     item = record.to_item()
     keys = {k: item.pop(k) for k in ("pk", "sk")}
     item.setdefault("trigger", {})
-    keep = if_absent | {"trigger"}
+    # the tenant (and its index keys) belong to whoever started the run: set once, never erased
+    keep = if_absent | {"trigger", "tenant", "gsi2pk", "gsi2sk"}
     names: dict[str, str] = {}
     expr_values = {k: to_dynamo(v) for k, v in values.items()}
     sets = []
@@ -218,8 +230,31 @@ def put_started(ddb: Any, settings: Settings, record: ExecutionRecord) -> bool:
     if record.status not in ("queued", "running"):
         raise ValueError(f"put_started: status {record.status!r} is not a started status")
     condition = "attribute_not_exists(pk) OR #status = :queued OR #status = :running"
-    return _update(ddb, settings, record, condition,
-                   {":queued": "queued", ":running": "running"}, remove_missing=False) is not None
+    written = _update(ddb, settings, record, condition,
+                      {":queued": "queued", ":running": "running"}, remove_missing=False) is not None
+    if not written and record.tenant:
+        claim_tenant(ddb, settings, record.execution_arn, record.tenant, record.started_at,
+                     record.trigger)
+    return written
+
+
+def claim_tenant(ddb: Any, settings: Settings, execution_arn: str, tenant: str, started_at: str,
+                 trigger: Mapping[str, Any] | None = None) -> None:
+    """Attach ``tenant`` and ``trigger`` to an execution's record whatever its status,
+    unless it has a tenant already: the recorder may have written the final record first
+    (with the trigger it assumes, which the starter's replaces)."""
+    values = {":t": tenant, ":pk": tenant_pk(tenant), ":sk": f"{started_at}#{execution_arn}",
+              ":trigger": dict(trigger or {})}
+    try:
+        ddb.update_item(TableName=settings.require_table(),
+                        Key=_typed({"pk": exec_pk(execution_arn), "sk": "META"}),
+                        UpdateExpression="SET tenant = :t, gsi2pk = :pk, gsi2sk = :sk, #trigger = :trigger",
+                        ConditionExpression="attribute_not_exists(tenant)",
+                        ExpressionAttributeNames={"#trigger": "trigger"},
+                        ExpressionAttributeValues={k: to_dynamo(v) for k, v in values.items()})
+    except Exception as exc:
+        if not _conditional_failed(exc):
+            raise
 
 
 def put_final(ddb: Any, settings: Settings, record: ExecutionRecord, *, start_known: bool = True) -> bool:
