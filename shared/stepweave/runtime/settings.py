@@ -14,10 +14,14 @@
 | ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
 | ``STEPWEAVE_SECRETS_BACKEND`` | ``env`` | where named secrets are read: ``env``, ``ssm`` or ``secretsmanager`` (``stepweave.runtime.secrets``) |
 | ``STEPWEAVE_SECRETS_PREFIX`` | ``/stepweave/`` | the SSM parameter path / secret name prefix of named secrets |
+| ``STEPWEAVE_WORKFLOWS`` | none | the run API's workflows: JSON ``{"<workflow>": "STANDARD" or "EXPRESS"}`` |
+| ``STEPWEAVE_STATE_MACHINE_PREFIX`` | none | the ARN of a workflow's state machine is this prefix + the workflow name |
+| ``STEPWEAVE_VERSION`` | the package's version | the deployment's version, reported by ``GET /health`` |
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,6 +67,9 @@ class Settings(BaseModel):
     csrf_secret: SecretStr | None = Field(default=None, min_length=16)
     secrets_backend: Literal["env", "ssm", "secretsmanager"] = "env"
     secrets_prefix: str = Field(default="/stepweave/", pattern=r"^[A-Za-z0-9_./-]*$", max_length=512)
+    workflows: dict[str, Literal["STANDARD", "EXPRESS"]] | None = None
+    state_machine_prefix: str | None = Field(default=None, pattern=r"^arn:[\w-]+:states:[\w-]+:\d+:stateMachine:")
+    version: str | None = Field(default=None, max_length=128)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -80,9 +87,15 @@ class Settings(BaseModel):
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
-                     "public_url", "csrf_secret", "secrets_backend", "secrets_prefix"):
+                     "public_url", "csrf_secret", "secrets_backend", "secrets_prefix",
+                     "state_machine_prefix", "version"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
+        if env.get("STEPWEAVE_WORKFLOWS"):
+            try:
+                values["workflows"] = json.loads(env["STEPWEAVE_WORKFLOWS"])
+            except ValueError:
+                raise SettingsError("invalid settings: STEPWEAVE_WORKFLOWS: not JSON") from None
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
