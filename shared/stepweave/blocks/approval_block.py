@@ -17,6 +17,7 @@ import json
 import re
 import secrets
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,7 +25,8 @@ from typing import Any
 
 from stepweave.blocks.contract import BlockEvent
 from stepweave.errors import BlockInputError
-from stepweave.runtime.approvals import Approval, approval_items, decision_link
+from stepweave.runtime.approvals import Approval, approval_items, decision_link, mark_paused
+from stepweave.runtime.records import exec_pk
 from stepweave.runtime.settings import Settings
 
 __all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "NO_DEADLINE_SECONDS"]
@@ -98,9 +100,14 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     if settings.approval_sender and not approval.approvers:
         raise BlockInputError("approvers: no email address to send the approval to")
     table = settings.require_table()
-    request, pointer = approval_items(approval, task_token=event.taskToken)
+    tenant = _tenant_of(ddb, table, approval.execution_arn)
+    if tenant:
+        approval = replace(approval, tenant=tenant)
+    request, *others = approval_items(approval, task_token=event.taskToken)
     ddb.put_item(TableName=table, Item=request, ConditionExpression="attribute_not_exists(pk)")
-    ddb.put_item(TableName=table, Item=pointer)
+    for item in others:
+        ddb.put_item(TableName=table, Item=item)
+    mark_paused(ddb, settings, approval.execution_arn)
     message = _email(approval, settings)
     if settings.approval_sender:
         ses.send_email(Source=settings.approval_sender,
@@ -110,6 +117,14 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     else:
         _write_outbox(settings.outbox, approval, message)
     return approval
+
+
+def _tenant_of(ddb: Any, table: str, execution_arn: str) -> str | None:
+    """The tenant on the execution's record (runs started through the run API have one)."""
+    found = ddb.get_item(TableName=table, Key={"pk": {"S": exec_pk(execution_arn)}, "sk": {"S": "META"}},
+                         ProjectionExpression="tenant", ConsistentRead=True).get("Item") or {}
+    tenant = found.get("tenant", {}).get("S")
+    return str(tenant) if tenant else None
 
 
 def _email(approval: Approval, settings: Settings) -> EmailMessage:

@@ -7,6 +7,13 @@
   ``decidedBy``, ``decidedAt``. ``expiresAt`` is the table's TTL (deadline + retention).
 - pointer: ``pk = EXEC#<executionArn>``, ``sk = APPROVAL#<id>``, so an execution lists its
   approvals (``pending_approvals``).
+- waiting list: ``pk = APPROVALS#PENDING``, ``sk = <deadline, 10 digits>#<id>`` (``9999999999``
+  without a deadline) while the approval is pending, deleted when it is decided or lapses:
+  every pending approval of the deployment in deadline order (``list_pending``), and the
+  overdue ones (``overdue``) from one key-range query, without an index or a scan.
+
+While an approval is pending the execution's record shows ``paused`` (``mark_paused``); the
+decision sets it back to ``running`` once none of its approvals is pending.
 
 ``decide`` validates the submission against the form, records the decision with a
 conditional write (of concurrent submissions exactly one wins) and sends ``SendTaskSuccess``
@@ -28,7 +35,12 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "ApprovalExpired",
            "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
-           "pending_approvals", "validate_submission", "decide", "approval_pk"]
+           "pending_approvals", "validate_submission", "decide", "approval_pk", "PENDING_PK",
+           "list_pending", "overdue", "mark_paused", "lapse"]
+
+#: The partition of the waiting list (one item per pending approval).
+PENDING_PK = "APPROVALS#PENDING"
+_NO_DEADLINE = 9_999_999_999
 
 _JSON_FIELDS = ("display", "form", "position", "decision")
 
@@ -77,6 +89,8 @@ class Approval:
     decision: dict[str, Any] | None = None
     decided_by: str | None = None
     decided_at: str | None = None
+    #: the tenant of the run (started through the run API), else None
+    tenant: str | None = None
 
 
 _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
@@ -84,9 +98,11 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
           "created_at": "createdAt", "expires_at": "expiresAt", "position": "position",
           "display": "display", "form": "form", "approvers": "approvers", "subject": "subject",
           "message": "message", "deadline": "deadline", "decision": "decision",
-          "decided_by": "decidedBy", "decided_at": "decidedAt"}
+          "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant"}
 _POINTER = ("id", "block_id", "block_name", "status", "created_at", "deadline", "expires_at",
             "position")
+_WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
+            "deadline", "expires_at", "position", "tenant", "subject")
 
 
 def approval_pk(approval_id: str) -> str:
@@ -106,13 +122,20 @@ def _attributes(approval: Approval, names: tuple[str, ...] | None = None) -> dic
     return out
 
 
-def approval_items(approval: Approval, *, task_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request item (with the task token) and the execution's pointer item."""
+def _waiting_key(approval_id: str, deadline: int | None) -> dict[str, Any]:
+    return {"pk": {"S": PENDING_PK},
+            "sk": {"S": f"{_NO_DEADLINE if deadline is None else deadline:010d}#{approval_id}"}}
+
+
+def approval_items(approval: Approval, *, task_token: str) -> list[dict[str, Any]]:
+    """The request item (with the task token), the execution's pointer item and the
+    waiting-list item."""
     request = {"pk": {"S": approval_pk(approval.id)}, "sk": {"S": "META"},
                **_attributes(approval), "taskToken": {"S": task_token}}
     pointer = {"pk": {"S": exec_pk(approval.execution_arn)}, "sk": {"S": approval_pk(approval.id)},
                **_attributes(approval, _POINTER)}
-    return request, pointer
+    waiting = {**_waiting_key(approval.id, approval.deadline), **_attributes(approval, _WAITING)}
+    return [request, pointer, waiting]
 
 
 def _from_item(item: dict[str, Any]) -> Approval:
@@ -214,12 +237,89 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
     except (clients.sfn.exceptions.TaskTimedOut, clients.sfn.exceptions.InvalidToken,
             clients.sfn.exceptions.TaskDoesNotExist):
         status = "lapsed"
-    _set_status(clients.ddb, table, key, status)
-    _set_status(clients.ddb, table, {"pk": {"S": exec_pk(approval.execution_arn)}, "sk": key["pk"]}, status)
+    _settle(clients.ddb, settings, approval, status)
     if status == "lapsed":
         raise ApprovalRunGone(f"the run no longer waits for approval '{approval.block_name}' "
                               "(it timed out, stopped or finished)")
     return output
+
+
+def lapse(ddb: Any, settings: Settings, approval: Approval) -> bool:
+    """Mark a pending approval whose run no longer waits (its deadline passed) as ``lapsed``.
+    False when it was decided meanwhile."""
+    try:
+        ddb.update_item(TableName=settings.require_table(),
+                        Key={"pk": {"S": approval_pk(approval.id)}, "sk": {"S": "META"}},
+                        ConditionExpression="#s = :pending", UpdateExpression="SET #s = :lapsed",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":pending": {"S": "pending"},
+                                                   ":lapsed": {"S": "lapsed"}})
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return False
+    _settle(ddb, settings, approval, "lapsed", request=False)
+    return True
+
+
+def _settle(ddb: Any, settings: Settings, approval: Approval, status: str, *,
+            request: bool = True) -> None:
+    """After a decision (or a lapse): the request's and pointer's status, the waiting-list
+    item gone, and the execution back to ``running`` when nothing else waits."""
+    table = settings.require_table()
+    key = {"pk": {"S": approval_pk(approval.id)}, "sk": {"S": "META"}}
+    if request:
+        _set_status(ddb, table, key, status)
+    _set_status(ddb, table, {"pk": {"S": exec_pk(approval.execution_arn)}, "sk": key["pk"]}, status)
+    ddb.delete_item(TableName=table, Key=_waiting_key(approval.id, approval.deadline))
+    if status == "decided" and not pending_approvals(ddb, settings, approval.execution_arn):
+        _set_run_status(ddb, table, approval.execution_arn, "running", only_if="paused")
+
+
+def mark_paused(ddb: Any, settings: Settings, execution_arn: str) -> None:
+    """The execution's record shows ``paused`` (when it has a running record; a record that
+    is not there yet or already final is left alone: readers also derive ``paused`` from the
+    pending approvals, ``stepweave.runtime.query``)."""
+    _set_run_status(ddb, settings.require_table(), execution_arn, "paused", only_if="running")
+
+
+def _set_run_status(ddb: Any, table: str, execution_arn: str, status: str, *, only_if: str) -> None:
+    try:
+        ddb.update_item(TableName=table, Key={"pk": {"S": exec_pk(execution_arn)}, "sk": {"S": "META"}},
+                        ConditionExpression="#s = :was", UpdateExpression="SET #s = :now",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":was": {"S": only_if}, ":now": {"S": status}})
+    except ddb.exceptions.ConditionalCheckFailedException:
+        pass
+
+
+def list_pending(ddb: Any, settings: Settings, *, tenant: str | None = None,
+                 any_tenant: bool = False, limit: int = 100) -> list[Approval]:
+    """Pending approvals of the deployment in deadline order (soonest first): those of
+    ``tenant``'s runs, or every one with ``any_tenant``."""
+    return [a for a in _waiting(ddb, settings, None, limit)
+            if any_tenant or a.tenant == tenant][:limit]
+
+
+def overdue(ddb: Any, settings: Settings, now: float, limit: int = 1000) -> list[Approval]:
+    """Pending approvals whose deadline has passed (their runs stopped waiting)."""
+    return _waiting(ddb, settings, f"{int(now):010d}", limit)
+
+
+def _waiting(ddb: Any, settings: Settings, before: str | None, limit: int) -> list[Approval]:
+    values: dict[str, Any] = {":pk": {"S": PENDING_PK}}
+    condition = "pk = :pk"
+    if before is not None:
+        condition += " AND sk < :before"
+        values[":before"] = {"S": before}
+    params: dict[str, Any] = {"TableName": settings.require_table(), "KeyConditionExpression": condition,
+                              "ExpressionAttributeValues": values, "ConsistentRead": True}
+    found: list[Approval] = []
+    while len(found) < limit:
+        response = ddb.query(**params)
+        found += [_from_item(item) for item in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            break
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found[:limit]
 
 
 def _set_status(ddb: Any, table: str, key: dict[str, Any], status: str) -> None:

@@ -11,9 +11,10 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from stepweave.runtime.approvals import Approval, pending_approvals
 from stepweave.runtime.records import (
     BlockLog,
     ExecutionRecord,
@@ -45,6 +46,8 @@ class Page:
 class ExecutionDetail:
     record: ExecutionRecord
     blocks: list[BlockLog]
+    #: approvals the run is waiting for (``stepweave.runtime.approvals``)
+    approvals: list[Approval] = field(default_factory=list)
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -198,8 +201,12 @@ def get_execution(ddb: Any, settings: Settings, execution_arn: str) -> Execution
         response = ddb.query(**params)
         blocks += [b for b in map(record_from_item, response.get("Items", [])) if isinstance(b, BlockLog)]
         if "LastEvaluatedKey" not in response:
-            return ExecutionDetail(record, blocks)
+            break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    waiting = pending_approvals(ddb, settings, execution_arn)
+    if waiting and record.status == "running":  # the approval handler may have run first
+        record = record.model_copy(update={"status": "paused"})
+    return ExecutionDetail(record, blocks, waiting)
 
 
 def find_execution(ddb: Any, settings: Settings, ident: str) -> list[str]:

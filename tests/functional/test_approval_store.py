@@ -1,0 +1,133 @@
+"""The approval request's items in the records table: the waiting list (pending approvals in
+deadline order, the overdue ones), the run's ``paused`` status, tenants, lapsing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from stepweave.blocks.approval_block import request_approval
+from stepweave.blocks.contract import BlockEvent
+from stepweave.runtime.approvals import (
+    decide,
+    get_approval,
+    lapse,
+    list_pending,
+    overdue,
+)
+from stepweave.runtime.query import get_execution
+from stepweave.runtime.recorder import Clients
+from stepweave.runtime.records import ExecutionRecord, put_started
+from stepweave.runtime.settings import Settings
+
+NOW = 1_800_000_000.0
+ARN = "arn:aws:states:us-east-1:123456789012:execution:dev-refunds:run-1"
+
+
+@pytest.fixture
+def aws(tmp_path: Any) -> Iterator[tuple[Clients, Settings]]:
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="records", BillingMode="PAY_PER_REQUEST",
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}])
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        yield Clients(sfn=sfn, ddb=ddb), Settings(table="records", local_dir=tmp_path)
+
+
+def _event(block: str, timeout: int | None, arn: str = ARN) -> BlockEvent:
+    return BlockEvent.model_validate({
+        "block": {"id": block, "name": block.title(), "type": "approval"},
+        "params": {"form": [{"name": "approved", "type": "boolean", "required": True}],
+                   "approvers": ["lead@example.com"], "display": {"amount": 10},
+                   **({"timeoutSeconds": timeout} if timeout else {})},
+        "context": {"workflow": "refunds", "execution": arn}, "taskToken": f"token-{block}"})
+
+
+def _running(clients: Clients, settings: Settings, tenant: str | None = None, arn: str = ARN) -> None:
+    put_started(clients.ddb, settings, ExecutionRecord(
+        workflow="refunds", execution_arn=arn, name=arn.rsplit(":", 1)[1], status="running",
+        started_at="2027-01-15T08:00:00.000Z", expires_at=2_000_000_000, tenant=tenant))
+
+
+def test_waiting_list_orders_by_deadline_and_finds_the_overdue(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    late = request_approval(_event("late", 3600), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    soon = request_approval(_event("soon", 60), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    never = request_approval(_event("never", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    pending = list_pending(clients.ddb, settings, any_tenant=True)
+    assert [a.id for a in pending] == [soon.id, late.id, never.id]
+    assert [a.block_name for a in overdue(clients.ddb, settings, NOW + 61)] == ["Soon"]
+    assert [a.block_name for a in overdue(clients.ddb, settings, NOW + 3601)] == ["Soon", "Late"]
+    assert overdue(clients.ddb, settings, NOW) == []
+    # the waiting list never carries the task token
+    item = clients.ddb.get_item(TableName="records", Key={"pk": {"S": "APPROVALS#PENDING"},
+                                                           "sk": {"S": f"{int(NOW) + 60:010d}#{soon.id}"}})
+    assert "Item" in item and "taskToken" not in item["Item"]
+
+
+def test_lapse_takes_an_overdue_approval_off_the_list_once(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    approval = request_approval(_event("soon", 60), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    (stale,) = overdue(clients.ddb, settings, NOW + 61)
+    assert lapse(clients.ddb, settings, stale) is True
+    assert lapse(clients.ddb, settings, stale) is False
+    stored = get_approval(clients.ddb, settings, approval.id)
+    assert stored is not None and stored.status == "lapsed"
+    assert overdue(clients.ddb, settings, NOW + 61) == []
+
+
+def test_the_run_shows_paused_until_its_last_approval_is_decided(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    _running(clients, settings)
+    first = request_approval(_event("first", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    second = request_approval(_event("second", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    detail = get_execution(clients.ddb, settings, ARN)
+    assert detail is not None and detail.record.status == "paused"
+    assert sorted(a.block_name for a in detail.approvals) == ["First", "Second"]
+    decide(first.id, {"approved": True}, decided_by="lead", clients=clients, settings=settings, now=NOW)
+    detail = get_execution(clients.ddb, settings, ARN)
+    assert detail is not None and [a.block_name for a in detail.approvals] == ["Second"]
+    assert detail.record.status == "paused"
+    assert [a.id for a in list_pending(clients.ddb, settings, any_tenant=True)] == [second.id]
+    decide(second.id, {"approved": False}, decided_by="lead", clients=clients, settings=settings, now=NOW)
+    detail = get_execution(clients.ddb, settings, ARN)
+    assert detail is not None and detail.record.status == "running" and detail.approvals == []
+    assert list_pending(clients.ddb, settings, any_tenant=True) == []
+
+
+def test_a_paused_record_is_not_overwritten_by_a_late_running_event(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    _running(clients, settings)
+    request_approval(_event("ask", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    _running(clients, settings)  # the RUNNING status-change event delivered again
+    detail = get_execution(clients.ddb, settings, ARN)
+    assert detail is not None and detail.record.status == "paused"
+
+
+def test_without_a_record_yet_readers_still_see_the_pause(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    request_approval(_event("ask", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    assert get_execution(clients.ddb, settings, ARN) is None  # nothing half-written
+    _running(clients, settings)
+    detail = get_execution(clients.ddb, settings, ARN)
+    assert detail is not None and detail.record.status == "paused"
+
+
+def test_approvals_carry_the_runs_tenant(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    other = ARN.replace("run-1", "run-2")
+    _running(clients, settings, tenant="acme")
+    _running(clients, settings, tenant="globex", arn=other)
+    mine = request_approval(_event("a", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    theirs = request_approval(_event("b", None, arn=other), ddb=clients.ddb, ses=None,
+                              settings=settings, now=NOW)
+    assert mine.tenant == "acme" and theirs.tenant == "globex"
+    assert [a.id for a in list_pending(clients.ddb, settings, tenant="acme")] == [mine.id]
+    assert [a.id for a in list_pending(clients.ddb, settings, tenant="globex")] == [theirs.id]
+    assert list_pending(clients.ddb, settings, tenant=None) == []
