@@ -25,6 +25,12 @@ __all__ = [
     "BlockResourceError",
     "HttpStatusError",
     "HttpTransportError",
+    "ProviderError",
+    "ProviderAuthError",
+    "ProviderRateLimited",
+    "ProviderBadRequest",
+    "ProviderUnavailable",
+    "RouterNoMatch",
     "BLOCK_ERROR_NAMES",
     "BLOCK_FAILED_ERROR",
     "RESPONSE_ERROR",
@@ -95,6 +101,30 @@ class HttpTransportError(BlockError):
     """An HTTP call could not be completed (DNS, connect, read timeout...)."""
 
 
+class ProviderError(BlockError):
+    """A model provider refused or failed a request (the subclasses say why)."""
+
+
+class ProviderAuthError(ProviderError):
+    """The provider rejected the credentials (401/403), or no API key is set."""
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider kept answering 429 after every retry."""
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider rejected the request itself (400/404/422: model, params, schema)."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider failed (5xx) or did not answer in time, after every retry."""
+
+
+class RouterNoMatch(BlockError):
+    """A router's model chose no route (NO_MATCH) or a route that does not exist."""
+
+
 #: Every block error class name that can appear in a compiled ``ErrorEquals``.
 BLOCK_ERROR_NAMES: tuple[str, ...] = (
     "BlockError",
@@ -103,6 +133,12 @@ BLOCK_ERROR_NAMES: tuple[str, ...] = (
     "BlockResourceError",
     "HttpStatusError",
     "HttpTransportError",
+    "ProviderError",
+    "ProviderAuthError",
+    "ProviderRateLimited",
+    "ProviderBadRequest",
+    "ProviderUnavailable",
+    "RouterNoMatch",
 )
 
 #: The error a compiled state machine fails with when a block fails without an error edge

@@ -8,7 +8,8 @@ import stepweave.errors as errors
 def test_block_error_names_are_frozen() -> None:
     assert errors.BLOCK_ERROR_NAMES == (
         "BlockError", "BlockInputError", "BlockTimeoutError", "BlockResourceError",
-        "HttpStatusError", "HttpTransportError",
+        "HttpStatusError", "HttpTransportError", "ProviderError", "ProviderAuthError",
+        "ProviderRateLimited", "ProviderBadRequest", "ProviderUnavailable", "RouterNoMatch",
     )
     for name in errors.BLOCK_ERROR_NAMES:
         cls = getattr(errors, name)

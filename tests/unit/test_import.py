@@ -45,11 +45,11 @@ def test_fidelity_counts_unsupported_blocks(tmp_path: Path) -> None:
     text, fidelity = convert_export(hitl)
     assert (fidelity.supported, fidelity.total) == (5, 5)  # human_in_the_loop -> approval
     assert "type: approval" in text
-    agent = tmp_path / "agent.export.json"
-    agent.write_text(hitl.read_text(encoding="utf-8").replace('"human_in_the_loop"', '"agent"'))
-    _, fidelity = convert_export(agent)
+    other = tmp_path / "knowledge.export.json"
+    other.write_text(hitl.read_text(encoding="utf-8").replace('"human_in_the_loop"', '"knowledge"'))
+    _, fidelity = convert_export(other)
     assert (fidelity.supported, fidelity.total) == (4, 5)
-    assert [t for _, t in fidelity.unsupported] == ["agent"]
+    assert [t for _, t in fidelity.unsupported] == ["knowledge"]
     assert fidelity.line().startswith("4 of 5 blocks map onto Stepweave block types; not yet supported:")
 
 

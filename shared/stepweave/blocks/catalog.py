@@ -12,10 +12,15 @@ lowering in ``stepweave.compiler.blocks`` when it needs one).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stepweave.blocks.agent_block import AgentParams, response_fields
+from stepweave.blocks.evaluator_block import EvaluatorParams, metric_fields
+from stepweave.blocks.router_block import RouterParams
 
 __all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow",
            "FormField", "ApprovalParams"]
@@ -170,19 +175,24 @@ class ApprovalParams(_Params):
 
 
 Kind = Literal["trigger", "native", "handler", "container"]
+#: What every AI block outputs besides its own fields (Sim's agent/router/evaluator).
+_AI_OUTPUTS = ("model", "provider", "tokens", "cost", "providerTiming")
 
 
 @dataclass(frozen=True)
 class BlockType:
     name: str
     kind: Kind
-    params: type[_Params]
+    params: type[BaseModel]
     outputs: tuple[str, ...]
     handler: str | None = None
     aliases: tuple[str, ...] = ()
     description: str = ""
     retryable: bool = False
     inner_outputs: tuple[str, ...] = field(default=())
+    #: Output fields that depend on the params (an agent's response format, an
+    #: evaluator's metrics), for reference checking.
+    param_outputs: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
 
     @property
     def is_container(self) -> bool:
@@ -212,6 +222,17 @@ CATALOG: dict[str, BlockType] = {
                   description="Pauses the path for a while (a Wait state)."),
         BlockType("response", "native", ResponseParams, ("data", "status", "headers"),
                   description="Ends the whole run with data, status and headers."),
+        BlockType("agent", "handler", AgentParams, _AI_OUTPUTS + ("content", "toolCalls"),
+                  handler="agent", retryable=True, param_outputs=response_fields,
+                  description="A model answers messages; may call tools, return structured "
+                              "output and remember a conversation."),
+        BlockType("router", "handler", RouterParams,
+                  _AI_OUTPUTS + ("selectedRoute", "reasoning", "selectedPath", "context"),
+                  handler="router", aliases=("router_v2",), retryable=True,
+                  description="A model picks one of the declared routes for the context."),
+        BlockType("evaluator", "handler", EvaluatorParams, _AI_OUTPUTS + ("content",),
+                  handler="evaluator", retryable=True, param_outputs=metric_fields,
+                  description="A model scores content on declared metrics."),
         BlockType("loop", "container", LoopParams, ("results",),
                   inner_outputs=("index", "iteration", "currentItem", "item", "items"),
                   description="for / forEach / while / doWhile over its child blocks."),

@@ -53,6 +53,8 @@ def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset(
     btype = graph.types[block_id]
     block = graph.blocks[block_id]
     fields = set(btype.outputs)
+    if btype.param_outputs is not None:
+        fields |= btype.param_outputs(block.params)
     if btype.name == "start":
         fields |= {str(f["name"]) for f in block.params.get("inputFormat") or []
                    if isinstance(f, dict) and f.get("name")}

@@ -1,0 +1,40 @@
+"""The ``api`` tool: the ``api`` block's request (``stepweave.blocks.api_block``) as a tool,
+same params and output (``{data, status, headers}``); a non-2xx answer is a ``ToolError``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepweave.blocks.catalog import ApiParams
+from stepweave.errors import BlockError
+from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams
+
+__all__ = ["TOOL"]
+
+
+class ApiToolParams(ApiParams, ToolParams):
+    pass
+
+
+def run_api_tool(params: ApiToolParams, ctx: ToolContext) -> dict[str, Any]:
+    from stepweave.blocks.api_block import run_api
+
+    try:
+        kwargs: dict[str, Any] = {"env": ctx.secrets, "transport": ctx.transport}
+        if ctx.sleep is not None:
+            kwargs["sleep"] = ctx.sleep
+        return run_api(params.model_dump(exclude_none=True), **kwargs)
+    except BlockError as exc:
+        raise ToolError(str(exc)) from None
+
+
+TOOL = Tool(
+    name="api",
+    description="Send an HTTP request (the api block's params).",
+    params=ApiToolParams,
+    output_schema={"type": "object", "properties": {
+        "data": {}, "status": {"type": "integer"}, "headers": {"type": "object"}}},
+    run=run_api_tool,
+    sim_types=("api",),
+    arguments_field="body",
+)
