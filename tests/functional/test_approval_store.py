@@ -3,6 +3,7 @@ deadline order, the overdue ones), the run's ``paused`` status, tenants, lapsing
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,3 +132,28 @@ def test_approvals_carry_the_runs_tenant(aws: tuple[Clients, Settings]) -> None:
     assert [a.id for a in list_pending(clients.ddb, settings, tenant="acme")] == [mine.id]
     assert [a.id for a in list_pending(clients.ddb, settings, tenant="globex")] == [theirs.id]
     assert list_pending(clients.ddb, settings, tenant=None) == []
+
+
+def test_sweep_lapses_approvals_of_stopped_runs_and_reports_stuck_ones(
+        aws: tuple[Clients, Settings]) -> None:
+    from stepweave.runtime.approval_sweep import sweep
+
+    clients, settings = aws
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    machine = clients.sfn.create_state_machine(
+        name="waits", roleArn=role,
+        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Pass", "End": True}}}))
+    running = clients.sfn.start_execution(stateMachineArn=machine["stateMachineArn"],
+                                          name="still-waiting")["executionArn"]
+    gone = request_approval(_event("gone", 60), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    stuck = request_approval(_event("stuck", 60, arn=running), ddb=clients.ddb, ses=None,
+                             settings=settings, now=NOW)
+    fresh = request_approval(_event("fresh", 3600), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
+    result = sweep(clients, settings, NOW + 120)
+    assert (result.overdue, result.lapsed, result.stuck) == (2, 1, [stuck.id])
+    statuses = {a.id: get_approval(clients.ddb, settings, a.id).status  # type: ignore[union-attr]
+                for a in (gone, stuck, fresh)}
+    assert statuses == {gone.id: "lapsed", stuck.id: "pending", fresh.id: "pending"}
+    again = sweep(clients, settings, NOW + 120)
+    assert (again.overdue, again.lapsed, again.stuck) == (1, 0, [stuck.id])

@@ -12,6 +12,8 @@
 | ``STEPWEAVE_OUTBOX_DIR`` | ``<local dir>/outbox`` | where approval emails are written when there is no sender |
 | ``STEPWEAVE_PUBLIC_URL`` | ``http://127.0.0.1:8787`` | the base of the decision links in approval emails |
 | ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
+| ``STEPWEAVE_CSRF_SECRET_ARN`` | none | deployed: the Secrets Manager secret holding the CSRF key (read by the decision function) |
+| ``STEPWEAVE_OPERATOR_TENANT`` | none | the run-API tenant whose keys may answer approvals of runs that have no tenant (webhooks, schedules) |
 | ``STEPWEAVE_SECRETS_BACKEND`` | ``env`` | where named secrets are read: ``env``, ``ssm`` or ``secretsmanager`` (``stepweave.runtime.secrets``) |
 | ``STEPWEAVE_SECRETS_PREFIX`` | ``/stepweave/`` | the SSM parameter path / secret name prefix of named secrets |
 | ``STEPWEAVE_WORKFLOWS`` | none | the run API's workflows: JSON ``{"<workflow>": "STANDARD" or "EXPRESS"}`` |
@@ -65,6 +67,8 @@ class Settings(BaseModel):
     outbox_dir: Path | None = None
     public_url: str = Field(default=DEFAULT_PUBLIC_URL, pattern=r"^https?://\S+$")
     csrf_secret: SecretStr | None = Field(default=None, min_length=16)
+    csrf_secret_arn: str | None = Field(default=None, pattern=r"^arn:\S+$")
+    operator_tenant: str | None = Field(default=None, min_length=1, max_length=64)
     secrets_backend: Literal["env", "ssm", "secretsmanager"] = "env"
     secrets_prefix: str = Field(default="/stepweave/", pattern=r"^[A-Za-z0-9_./-]*$", max_length=512)
     workflows: dict[str, Literal["STANDARD", "EXPRESS"]] | None = None
@@ -87,7 +91,8 @@ class Settings(BaseModel):
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
-                     "public_url", "csrf_secret", "secrets_backend", "secrets_prefix",
+                     "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
+                     "secrets_backend", "secrets_prefix",
                      "state_machine_prefix", "version"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]

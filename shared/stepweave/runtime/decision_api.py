@@ -1,0 +1,150 @@
+"""Approvals for programs: the authenticated JSON routes of the decision function.
+
+- ``GET /v1/approvals``: the pending approvals of the caller's tenant, soonest deadline first
+  (id, workflow, execution, block, position, display, form, subject, deadline).
+- ``POST /v1/approvals/{id}/decision`` with ``{"submission": {<form fields>}}``: decides it
+  exactly like the form page (same validation, same one-winner conditional write, same
+  ``SendTaskSuccess``), recorded as decided by ``api:<tenant>/<key name>``.
+
+Callers authenticate with a run-API key (``stepweave.api.auth``). An approval belongs to the
+tenant of its run; runs not started through the run API (webhooks, schedules, events) have
+no tenant and their approvals are answered by keys of the operator tenant
+(``STEPWEAVE_OPERATOR_TENANT``) or through the emailed link. Another tenant's approval is
+answered ``404``, as an unknown one. Errors use the API's error shape
+(``stepweave.api.errors``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+from typing import Any, ClassVar
+
+from stepweave.api.auth import Tenant, authenticate
+from stepweave.api.errors import (
+    ApiError,
+    Conflict,
+    InternalError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from stepweave.runtime.approvals import (
+    Approval,
+    ApprovalDecided,
+    ApprovalExpired,
+    ApprovalInvalid,
+    ApprovalNotFound,
+    ApprovalRunGone,
+    decide,
+    get_approval,
+    list_pending,
+)
+from stepweave.runtime.recorder import Clients
+from stepweave.runtime.settings import Settings
+
+__all__ = ["handle_api", "is_api_request", "MAX_BODY_BYTES"]
+
+logger = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+_DECISION = re.compile(r"^/v1/approvals/([A-Za-z0-9_-]{1,128})/decision/?$")
+_LIST = re.compile(r"^/v1/approvals/?$")
+
+
+class Expired(ApiError):
+    status: ClassVar[int] = 410
+    code: ClassVar[str] = "expired"
+
+
+def is_api_request(event: dict[str, Any]) -> bool:
+    return str(event.get("path") or "").startswith("/v1/")
+
+
+def handle_api(event: dict[str, Any], *, clients: Clients, settings: Settings,
+               now: float | None = None) -> dict[str, Any]:
+    """One API Gateway proxy event -> the proxy response (JSON)."""
+    try:
+        status, body = _handle(event, clients, settings, time.time() if now is None else now)
+    except ApiError as exc:
+        return exc.response()
+    except Exception:
+        logger.exception("approval API request failed")
+        return InternalError("the request could not be processed").response()
+    return {"statusCode": status, "body": json.dumps(body),
+            "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"}}
+
+
+def _handle(event: dict[str, Any], clients: Clients, settings: Settings,
+            now: float) -> tuple[int, dict[str, Any]]:
+    path = str(event.get("path") or "")
+    method = str(event.get("httpMethod") or "GET").upper()
+    decision, listing = _DECISION.match(path), _LIST.match(path)
+    if not decision and not listing:
+        raise NotFound("no such route")
+    if (listing and method != "GET") or (decision and method != "POST"):
+        raise MethodNotAllowed(f"{method} is not allowed here")
+    tenant = authenticate(event, clients.ddb, settings)
+    if listing:
+        mine = _operator(settings, tenant)
+        pending = list_pending(clients.ddb, settings, tenant=tenant.name, any_tenant=False)
+        if mine:
+            pending += list_pending(clients.ddb, settings, tenant=None)
+        full = [get_approval(clients.ddb, settings, a.id) for a in pending]
+        return 200, {"approvals": [_summary(a) for a in full if a is not None]}
+    assert decision is not None
+    approval = get_approval(clients.ddb, settings, decision.group(1))
+    if approval is None or not _owns(settings, tenant, approval):
+        raise NotFound("unknown approval")
+    submission = _submission(event)
+    try:
+        output = decide(approval.id, submission, decided_by=f"api:{tenant.name}/{tenant.key_name}",
+                        clients=clients, settings=settings, now=now)
+    except ApprovalInvalid as exc:
+        raise InvalidInput(str(exc)) from None
+    except ApprovalNotFound:
+        raise NotFound("unknown approval") from None
+    except ApprovalExpired as exc:
+        raise Expired(str(exc)) from None
+    except ApprovalRunGone as exc:
+        raise Conflict(str(exc), reason="run_gone") from None
+    except ApprovalDecided as exc:
+        raise Conflict(str(exc), reason="decided") from None
+    return 200, {"approval": approval.id, "block": approval.block_name,
+                 "executionId": approval.execution_arn, "output": output}
+
+
+def _operator(settings: Settings, tenant: Tenant) -> bool:
+    return settings.operator_tenant is not None and tenant.name == settings.operator_tenant
+
+
+def _owns(settings: Settings, tenant: Tenant, approval: Approval) -> bool:
+    if approval.tenant is None:
+        return _operator(settings, tenant)
+    return approval.tenant == tenant.name
+
+
+def _submission(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get("body") or ""
+    data = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        raise InvalidInput("the body must be JSON: {\"submission\": {<form fields>}}") from None
+    submission = body.get("submission") if isinstance(body, dict) else None
+    if not isinstance(submission, dict):
+        raise InvalidInput("the body must be JSON: {\"submission\": {<form fields>}}")
+    return submission
+
+
+def _summary(approval: Approval) -> dict[str, Any]:
+    return {"id": approval.id, "workflow": approval.workflow, "executionId": approval.execution_arn,
+            "block": approval.block_name, "blockId": approval.block_id,
+            "position": approval.position, "subject": approval.subject,
+            "display": approval.display, "form": approval.form, "createdAt": approval.created_at,
+            "deadline": approval.deadline}
