@@ -24,7 +24,8 @@ __all__ = ["ApiKey", "KeyError_", "KEY_PREFIX", "TENANT_PATTERN", "new_key", "ke
 
 #: Keys start with this, so they are easy to recognise (and to find in leaked text).
 KEY_PREFIX = "swk_"
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: Tenant names prefix execution names (``<tenant>.<name>``), so they hold no ``.``.
+TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 _SORT = "APIKEY"
 
 
@@ -55,7 +56,7 @@ def key_pk(digest: str) -> str:
 
 def _check_tenant(tenant: str) -> None:
     if not TENANT_PATTERN.match(tenant):
-        raise KeyError_(f"tenant {tenant!r}: use 1-64 letters, digits, '.', '_' or '-' "
+        raise KeyError_(f"tenant {tenant!r}: use 1-32 letters, digits, '_' or '-' "
                         "(starting with a letter or digit)")
 
 

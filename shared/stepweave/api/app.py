@@ -1,0 +1,233 @@
+"""The run API's routes (Powertools ``APIGatewayRestResolver`` with validation).
+
+``build_resolver(context)`` returns the resolver; ``context`` is called on each request for
+the ``ApiContext`` (clients, settings, ``Executions``), so a Lambda creates its clients on
+first use and tests pass their own. Every route but ``/health`` needs an API key
+(``stepweave.api.auth``); a tenant sees only the executions it started, another tenant's
+execution is a 404. Errors answer ``{"error": {"code", "message", ...}}``
+(``stepweave.api.errors``). ``openapi_document()`` is what ``docs/openapi.json`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel
+
+from stepweave.api import models
+from stepweave.api.auth import Tenant, authenticate
+from stepweave.api.errors import (
+    JSON_HEADERS,
+    ApiError,
+    Conflict,
+    InternalError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    SyncTimeout,
+)
+from stepweave.api.executions import Executions
+from stepweave.api.health import check_health
+from stepweave.api.sync import sync_response
+from stepweave.runtime.query import CursorError, get_execution, list_executions
+from stepweave.runtime.records import ExecutionRecord, put_started
+from stepweave.runtime.recorder import iso
+from stepweave.runtime.settings import Settings
+
+__all__ = ["ApiContext", "build_resolver", "openapi_document", "MAX_INPUT_BYTES", "SYNC_TIMEOUT_S"]
+
+logger = logging.getLogger(__name__)
+
+#: Step Functions' limit on an execution's input.
+MAX_INPUT_BYTES = 262_144
+#: API Gateway answers 504 itself after 29 s: a synchronous run waits less, then says where to poll.
+SYNC_TIMEOUT_S = 25.0
+STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused")
+TITLE = "Stepweave run API"
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    ddb: Any
+    settings: Settings
+    executions: Executions
+    version: str
+    sync_timeout_s: float = SYNC_TIMEOUT_S
+
+
+def _json(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json",
+                    body=model.model_dump(by_alias=True, exclude_none=True, mode="json"),
+                    headers={**JSON_HEADERS, **(headers or {})})
+
+
+def _timestamp(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{field}: not an ISO-8601 date or time", field=field) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment)
+
+
+def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:  # noqa: C901 - routes
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def tenant() -> Tenant:
+        ctx = context()
+        return authenticate(app.current_event.raw_event, ctx.ddb, ctx.settings)
+
+    def payload_of(request: models.StartRequest) -> str:
+        payload = json.dumps(request.input, ensure_ascii=False, separators=(",", ":"))
+        if len(payload.encode("utf-8")) > MAX_INPUT_BYTES:
+            raise PayloadTooLarge(f"the input is over {MAX_INPUT_BYTES} bytes (Step Functions' limit)",
+                                  limit=MAX_INPUT_BYTES)
+        return payload
+
+    def record_start(ctx: ApiContext, who: Tenant, workflow: str, arn: str, name: str, payload: str,
+                     started: datetime) -> None:
+        put_started(ctx.ddb, ctx.settings, ExecutionRecord(
+            workflow=workflow, execution_arn=arn, name=name, status="running",
+            trigger={"type": "api", "key": who.key_name}, input=payload, started_at=iso(started),
+            expires_at=int(started.timestamp()) + ctx.settings.retention_seconds, tenant=who.name))
+
+    def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> Any:
+        detail = get_execution(ctx.ddb, ctx.settings, execution_id) if execution_id.startswith("arn:") else None
+        if detail is None or detail.record.tenant != who.name:
+            raise NotFound("no such execution", executionId=execution_id)
+        return detail
+
+    def new_name(ctx: ApiContext, who: Tenant, workflow: str, requested: str | None) -> str:
+        name = f"{who.name}.{requested or uuid.uuid4().hex}"
+        target = ctx.executions.targets().get(workflow)
+        if target is None:
+            raise NotFound(f"unknown workflow {workflow!r}", workflow=workflow)
+        if requested and target.type == "STANDARD":  # AWS would answer a running duplicate as a success
+            arn = target.arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+            if get_execution(ctx.ddb, ctx.settings, arn) is not None:
+                raise Conflict(f"an execution named {requested!r} already exists", name=requested)
+        return name
+
+    @app.get("/health", summary="the deployment's version and whether its dependencies answer")
+    def health() -> Response[models.Health]:
+        ctx = context()
+        report = check_health(ctx.ddb, ctx.settings, ctx.executions, ctx.version)
+        return _json(200 if report.status == "ok" else 503, report)
+
+    @app.post("/v1/workflows/<workflow>/executions", summary="start an execution (asynchronous)")
+    def start(workflow: str, request: Annotated[models.StartRequest | None, Body()] = None) -> Response[models.Started]:
+        who, ctx = tenant(), context()
+        request = request or models.StartRequest()
+        payload = payload_of(request)
+        name = new_name(ctx, who, workflow, request.name)
+        started = ctx.executions.start(workflow, payload, name)
+        record_start(ctx, who, workflow, started.execution_arn, name, payload, started.start_date)
+        logger.info("execution started", extra={"workflow": workflow, "execution": started.execution_arn})
+        body = models.Started(execution_id=started.execution_arn, name=models.client_name(name),
+                              workflow=workflow, started_at=iso(started.start_date))
+        return _json(202, body, {"Location": f"/v1/executions/{started.execution_arn}"})
+
+    @app.post("/v1/workflows/<workflow>/run",
+              summary="run an execution and answer with its response block (Express: StartSyncExecution)")
+    def run(workflow: str, request: Annotated[models.StartRequest | None, Body()] = None) -> Response[Any]:
+        who, ctx = tenant(), context()
+        request = request or models.StartRequest()
+        payload = payload_of(request)
+        name = new_name(ctx, who, workflow, request.name)
+        try:
+            outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
+        except SyncTimeout as exc:
+            arn = exc.details.get("executionId")
+            if arn:
+                record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
+            raise
+        if outcome.execution_arn:
+            record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
+        status, headers, body = sync_response(outcome, workflow)
+        return Response(status_code=status, headers=headers, body=body)
+
+    @app.get("/v1/executions/<execution_id>", summary="an execution: status, output, error, block logs")
+    def describe(execution_id: str) -> Response[models.ExecutionView]:
+        who, ctx = tenant(), context()
+        detail = owned(ctx, who, execution_id)
+        return _json(200, models.view(detail.record, detail.blocks))
+
+    @app.get("/v1/executions", summary="this tenant's executions, newest first")
+    def listing(workflow: Annotated[str | None, Query(max_length=80)] = None,
+                status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+                since: Annotated[str | None, Query(description="started at or after (ISO-8601)")] = None,
+                until: Annotated[str | None, Query(description="started before (ISO-8601)")] = None,
+                limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                cursor: Annotated[str | None, Query(max_length=2048)] = None) -> Response[models.ExecutionList]:
+        who, ctx = tenant(), context()
+        try:
+            page = list_executions(ctx.ddb, ctx.settings, tenant=who.name, workflow=workflow, status=status,
+                                   since=_timestamp(since, "since"), until=_timestamp(until, "until"),
+                                   limit=limit, cursor=cursor)
+        except CursorError as exc:
+            raise InvalidInput(f"cursor: {exc}", field="cursor") from None
+        return _json(200, models.ExecutionList(items=[models.summary(r) for r in page.items],
+                                               next_cursor=page.cursor))
+
+    @app.post("/v1/executions/<execution_id>/cancel", summary="stop a running execution")
+    def cancel(execution_id: str) -> Response[models.Cancelled]:
+        who, ctx = tenant(), context()
+        detail = owned(ctx, who, execution_id)
+        if detail.record.status not in ("queued", "running", "paused"):
+            raise Conflict(f"the execution has ended ({detail.record.status})", status=detail.record.status)
+        ctx.executions.stop(execution_id, "Stepweave.Cancelled", f"cancelled through the run API by {who.name}")
+        return _json(202, models.Cancelled(execution_id=execution_id, status="aborted"))
+
+    def invalid(exc: RequestValidationError) -> Response[Any]:
+        problems = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:] if not isinstance(p, int)
+                              or e.get("loc", ("",))[0] != "body") or "body",
+                     "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        return _error(InvalidInput("invalid request: " + "; ".join(
+            f"{p['field']}: {p['message']}" for p in problems), problems=problems))
+
+    @app.not_found
+    def unknown_route(exc: Exception) -> Response[Any]:
+        return _error(NotFound(f"no route {app.current_event.http_method} {app.current_event.path}"))
+
+    def internal(exc: Exception) -> Response[Any]:
+        logger.exception("run API failure", extra={"error": type(exc).__name__})
+        return _error(InternalError("internal error"))
+
+    app.exception_handler(ApiError)(_error)
+    app.exception_handler(RequestValidationError)(invalid)
+    app.exception_handler(Exception)(internal)
+    return app
+
+
+def _error(exc: ApiError) -> Response[Any]:
+    return Response(status_code=exc.status, content_type="application/json",
+                    body=json.dumps(exc.body(), ensure_ascii=False), headers={**JSON_HEADERS, **exc.headers})
+
+
+def openapi_document(version: str = "1") -> str:
+    """The OpenAPI document of the routes (``docs/openapi.json``)."""
+    def unused() -> ApiContext:
+        raise RuntimeError("no context while describing the API")
+
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer
+
+    app = build_resolver(unused)
+    text: str = app.get_openapi_json_schema(
+        title=TITLE, version=version,
+        description="Start, follow and cancel Stepweave workflow executions. See docs/api.md.",
+        security_schemes={"bearer": HTTPBearer(),
+                          "apiKey": APIKey.model_validate({"in": "header", "name": "x-api-key"})},
+        security=[{"bearer": []}, {"apiKey": []}])
+    return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"

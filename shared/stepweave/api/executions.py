@@ -1,0 +1,194 @@
+"""Starting, waiting for, describing and stopping executions: the ``Executions`` interface.
+
+``AwsExecutions`` calls Step Functions (boto3 ``stepfunctions``) with the deployment's map
+workflow -> state machine (``Settings.workflows`` and ``state_machine_prefix``, set by the CDK
+app); ``stepweave.local.executions.LocalExecutions`` runs them on the embedded engine.
+Step Functions errors are translated here into the API's errors (``stepweave.api.errors``).
+
+A synchronous run waits at most ``timeout_s``: an Express workflow through
+``StartSyncExecution`` (its ARN is only known when it ends, so a run that outlives the wait
+is reported by name), a Standard one by polling ``DescribeExecution``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from stepweave.api.errors import ApiError, Conflict, InvalidInput, NotFound, SyncTimeout, Throttled
+from stepweave.runtime.settings import Settings
+
+__all__ = ["Executions", "AwsExecutions", "Target", "Started", "Outcome", "targets_from_settings",
+           "translate", "outcome_of", "ping_machines", "wait_for", "FINAL"]
+
+WorkflowType = Literal["STANDARD", "EXPRESS"]
+FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A workflow's state machine."""
+
+    workflow: str
+    arn: str
+    type: WorkflowType
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_arn: str
+    name: str
+    start_date: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where an execution is: RUNNING or a final status, with its output or error."""
+
+    execution_arn: str | None
+    name: str
+    status: str
+    start_date: datetime
+    stop_date: datetime | None = None
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class Executions(Protocol):
+    def targets(self) -> Mapping[str, Target]: ...
+
+    def start(self, workflow: str, payload: str, name: str) -> Started: ...
+
+    def start_sync(self, workflow: str, payload: str, name: str, timeout_s: float) -> Outcome: ...
+
+    def describe(self, execution_arn: str) -> Outcome: ...
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None: ...
+
+    def ping(self) -> dict[str, str | None]:
+        """Workflow -> None when its state machine answers, else a short reason."""
+        ...
+
+
+def ping_machines(sfn: Any, targets: Mapping[str, Target]) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    for name, target in targets.items():
+        try:
+            sfn.describe_state_machine(stateMachineArn=target.arn)
+            result[name] = None
+        except Exception as exc:  # noqa: BLE001 - reported by /health
+            response = getattr(exc, "response", None)
+            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+            result[name] = str(code or type(exc).__name__)
+    return result
+
+
+def targets_from_settings(settings: Settings) -> dict[str, Target]:
+    prefix = settings.state_machine_prefix or ""
+    return {name: Target(name, prefix + name, kind) for name, kind in (settings.workflows or {}).items()}
+
+
+_ERRORS: dict[str, Callable[[str], ApiError]] = {
+    "ExecutionAlreadyExists": lambda m: Conflict("an execution with this name already exists"),
+    "StateMachineDoesNotExist": lambda m: NotFound("the workflow's state machine does not exist"),
+    "StateMachineDeleting": lambda m: NotFound("the workflow's state machine is being deleted"),
+    "ExecutionDoesNotExist": lambda m: NotFound("no such execution"),
+    "InvalidName": lambda m: InvalidInput("invalid execution name"),
+    "InvalidExecutionInput": lambda m: InvalidInput("invalid input"),
+    "InvalidArn": lambda m: NotFound("no such execution"),
+    "ExecutionLimitExceeded": lambda m: Throttled("too many running executions", retry_after=5),
+    "ThrottlingException": lambda m: Throttled(),
+    "TooManyRequestsException": lambda m: Throttled(),
+}
+
+
+def translate(exc: Exception) -> Exception:
+    """A Step Functions ``ClientError`` as the API error it means (others unchanged)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    make = _ERRORS.get(str(code))
+    return make(str(exc)) if make is not None else exc
+
+
+def outcome_of(desc: Mapping[str, Any]) -> Outcome:
+    return Outcome(str(desc.get("executionArn") or "") or None, str(desc.get("name") or ""),
+                   str(desc["status"]), desc.get("startDate") or datetime.now(UTC), desc.get("stopDate"),
+                   desc.get("output"), desc.get("error"), desc.get("cause"))
+
+
+def wait_for(describe: Callable[[str], Outcome], arn: str, name: str, timeout_s: float,
+             poll_s: float = 0.05) -> Outcome:
+    """Poll until the execution ends; ``SyncTimeout`` (with its id) past ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    delay = poll_s
+    while True:
+        outcome = describe(arn)
+        if outcome.status in FINAL:
+            return outcome
+        if time.monotonic() + delay > deadline:
+            raise SyncTimeout(f"the execution is still running after {timeout_s:g} s: "
+                              "poll GET /v1/executions/{executionId}", executionId=arn, executionName=name)
+        time.sleep(delay)
+        delay = min(1.0, delay * 1.5)
+
+
+class AwsExecutions:
+    """Step Functions through a boto3 client; ``sync_client`` is one whose read timeout is
+    the synchronous wait (``StartSyncExecution`` blocks until the run ends)."""
+
+    def __init__(self, sfn: Any, targets: Mapping[str, Target], sync_client: Any = None) -> None:
+        self.sfn, self._targets, self.sync_client = sfn, dict(targets), sync_client or sfn
+
+    def targets(self) -> Mapping[str, Target]:
+        return self._targets
+
+    def _target(self, workflow: str) -> Target:
+        target = self._targets.get(workflow)
+        if target is None:
+            raise NotFound(f"unknown workflow {workflow!r}")
+        return target
+
+    def start(self, workflow: str, payload: str, name: str) -> Started:
+        target = self._target(workflow)
+        try:
+            started = self.sfn.start_execution(stateMachineArn=target.arn, name=name, input=payload)
+        except Exception as exc:
+            raise translate(exc) from None
+        return Started(started["executionArn"], name, started["startDate"])
+
+    def start_sync(self, workflow: str, payload: str, name: str, timeout_s: float) -> Outcome:
+        target = self._target(workflow)
+        if target.type == "STANDARD":
+            started = self.start(workflow, payload, name)
+            return wait_for(self.describe, started.execution_arn, name, timeout_s)
+        from botocore.exceptions import ReadTimeoutError
+
+        try:
+            desc = self.sync_client.start_sync_execution(stateMachineArn=target.arn, name=name,
+                                                         input=payload)
+        except ReadTimeoutError:
+            raise SyncTimeout(f"the execution is still running after {timeout_s:g} s; it is "
+                              "recorded when it ends: list the workflow's executions",
+                              executionName=name, workflow=workflow) from None
+        except Exception as exc:
+            raise translate(exc) from None
+        return outcome_of({**desc, "name": desc.get("name") or name})
+
+    def describe(self, execution_arn: str) -> Outcome:
+        try:
+            return outcome_of(self.sfn.describe_execution(executionArn=execution_arn))
+        except Exception as exc:
+            raise translate(exc) from None
+
+    def ping(self) -> dict[str, str | None]:
+        return ping_machines(self.sfn, self._targets)
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        try:
+            self.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+        except Exception as exc:
+            raise translate(exc) from None

@@ -1,0 +1,139 @@
+"""The run API's ``Executions`` on the embedded engine (``stepweave.local.engine``).
+
+Each workflow gets its state machine in moto when the object is made. Executions run in
+moto's own threads; a watcher thread lists the executions of these state machines (however
+they were started: the run API, a webhook) and, when one ends, writes its records with the
+recorder's code (``LocalRecords.record_run``), as the recorder Lambda would on AWS. moto has no ``StartSyncExecution``: a synchronous run is a start followed by
+a wait, recorded before the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from stepweave.api.errors import NotFound
+from stepweave.api.executions import FINAL, Outcome, Started, Target, outcome_of, ping_machines, translate, wait_for
+
+if TYPE_CHECKING:
+    from stepweave.compiler import CompiledWorkflow
+    from stepweave.local.engine import LocalEngine
+
+__all__ = ["LocalExecutions"]
+
+logger = logging.getLogger(__name__)
+
+
+class LocalExecutions:
+    def __init__(self, engine: LocalEngine, workflows: Mapping[str, CompiledWorkflow],
+                 poll_s: float = 0.05) -> None:
+        self.engine = engine
+        self.compiled = dict(workflows)
+        self._targets = {name: Target(name, engine.create(c),
+                                      "EXPRESS" if c.workflow_type == "EXPRESS" else "STANDARD")
+                         for name, c in self.compiled.items()}
+        self._manifests = {t.arn: self.compiled[name].manifest() for name, t in self._targets.items()}
+        self._recorded: set[str] = set()
+        self._lock = threading.Lock()  # one writer of the records (and of records.json)
+        self._stop = threading.Event()
+        self._poll_s = poll_s
+        self._thread = threading.Thread(target=self._watch, name="stepweave-watcher", daemon=True)
+        self._thread.start()
+
+    def targets(self) -> Mapping[str, Target]:
+        return self._targets
+
+    def _target(self, workflow: str) -> Target:
+        target = self._targets.get(workflow)
+        if target is None:
+            raise NotFound(f"unknown workflow {workflow!r}")
+        return target
+
+    def start(self, workflow: str, payload: str, name: str) -> Started:
+        target = self._target(workflow)
+        try:
+            started = self.engine.sfn.start_execution(stateMachineArn=target.arn, name=name, input=payload)
+        except Exception as exc:
+            raise translate(exc) from None
+        return Started(started["executionArn"], name, started["startDate"])
+
+    def start_sync(self, workflow: str, payload: str, name: str, timeout_s: float) -> Outcome:
+        started = self.start(workflow, payload, name)
+        outcome = wait_for(self.describe, started.execution_arn, name, timeout_s, poll_s=0.01)
+        self._record(started.execution_arn)
+        return outcome
+
+    def describe(self, execution_arn: str) -> Outcome:
+        try:
+            return outcome_of(self.engine.sfn.describe_execution(executionArn=execution_arn))
+        except Exception as exc:
+            raise translate(exc) from None
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        try:
+            self.engine.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
+        except Exception as exc:
+            raise translate(exc) from None
+
+    def ping(self) -> dict[str, str | None]:
+        return ping_machines(self.engine.sfn, self._targets)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sweep()
+
+    def _record(self, execution_arn: str) -> None:
+        with self._lock:
+            if execution_arn in self._recorded:
+                return
+            machine = execution_arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
+            self.engine.records.record_run(self.engine.sfn, execution_arn, self._manifests[machine])
+            self._recorded.add(execution_arn)
+
+    def unrecorded(self) -> list[str]:
+        """Executions of these state machines that ended and are not recorded yet."""
+        ended = []
+        for machine in self._manifests:
+            kwargs: dict[str, Any] = {"stateMachineArn": machine}
+            while True:
+                page = self.engine.sfn.list_executions(**kwargs)
+                ended += [e["executionArn"] for e in page["executions"]
+                          if e["status"] != "RUNNING" and e["executionArn"] not in self._recorded]
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        return ended
+
+    def _sweep(self) -> None:
+        for arn in self.unrecorded():
+            try:
+                self._record(arn)
+            except Exception:  # noqa: BLE001 - the watcher must outlive one bad execution
+                logger.exception("cannot record an execution", extra={"execution": arn})
+                self._recorded.add(arn)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            try:
+                self._sweep()
+            except Exception:  # noqa: BLE001 - keep watching
+                logger.exception("watcher sweep failed")
+
+    def wait_recorded(self, timeout_s: float = 10.0) -> bool:
+        """Until every ended execution is recorded (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self.unrecorded():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def __enter__(self) -> LocalExecutions:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
