@@ -19,6 +19,7 @@
 | ``STEPWEAVE_WORKFLOWS`` | none | the run API's workflows: JSON ``{"<workflow>": "STANDARD" or "EXPRESS"}`` |
 | ``STEPWEAVE_STATE_MACHINE_PREFIX`` | none | the ARN of a workflow's state machine is this prefix + the workflow name |
 | ``STEPWEAVE_VERSION`` | the package's version | the deployment's version, reported by ``GET /health`` |
+| ``STEPWEAVE_API_KEY`` | none | ``stepweave serve``: the run-API key of tenant ``local`` (else a new one is printed) |
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Settings(BaseModel):
     workflows: dict[str, Literal["STANDARD", "EXPRESS"]] | None = None
     state_machine_prefix: str | None = Field(default=None, pattern=r"^arn:[\w-]+:states:[\w-]+:\d+:stateMachine:")
     version: str | None = Field(default=None, max_length=128)
+    api_key: SecretStr | None = Field(default=None, min_length=16, max_length=256)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -93,7 +95,7 @@ class Settings(BaseModel):
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
                      "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
                      "secrets_backend", "secrets_prefix",
-                     "state_machine_prefix", "version"):
+                     "state_machine_prefix", "version", "api_key"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         if env.get("STEPWEAVE_WORKFLOWS"):
