@@ -13,8 +13,8 @@ override with ``cdk synth -c key=value``):
   7, 14, 30, 60, 90, ...);
 * ``recordRetentionDays`` -- days execution records and payload objects are kept (1..3650);
 * ``alarmEmail`` -- optional; an address subscribed to the alarm topic;
-* ``approverEmailSender`` -- optional; the sender address of approval emails (validated,
-  not used yet);
+* ``approverEmailSender`` -- optional; the sender address of approval emails (an SES email
+  identity is created for it; without it approvals are not emailed);
 * ``logLevel`` -- ``LOG_LEVEL`` of the functions (DEBUG, INFO, WARNING, ERROR, CRITICAL);
 * ``workflowsDir`` -- folder of the workflow files, relative to the repository root.
 
@@ -96,7 +96,7 @@ class AppConfig:
     workflows_dir: Path
     record_retention_days: int = 30
     alarm_email: str | None = None
-    #: Validated now; approval emails come later.
+    #: The SES sender of approval emails (none: approvals are answered through the API).
     approver_email_sender: str | None = None
 
     @property
@@ -250,6 +250,7 @@ def build_app(
         log_level=config.log_level,
         record_retention_days=config.record_retention_days,
         alarm_email=config.alarm_email,
+        approval_sender=config.approver_email_sender,
     )
     if functions_dir is not None:
         engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)

@@ -47,8 +47,9 @@ METRICS_NAMESPACE = "Stepweave"
 #: ``functions/<name>/<HANDLER_MODULE>.py`` defines ``lambda_handler``.
 HANDLER_MODULE = "handler"
 #: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
-#: ``approval`` is not deployed yet: it needs the table, SES and task-token wiring.
-NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval"})
+#: ``approval``, ``decision`` and ``sweeper``: ``infra.constructs.approvals``; ``ingest``:
+#: ``infra.constructs.triggers``; ``runapi``: ``infra.constructs.api``.
+NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval", "decision", "sweeper", "ingest", "runapi"})
 #: What a function may do with the named secrets of its stage (SSM parameters under a path).
 SECRETS_ACTIONS = ("ssm:GetParameter",)
 #: What a block handler may do in the payload bucket: read and write objects, nothing else.

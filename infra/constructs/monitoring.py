@@ -62,7 +62,10 @@ class Monitoring(Construct):
         functions: Mapping[str, lambda_.IFunction],
         queues: Mapping[str, sqs.IQueue] | None = None,
         alarm_email: str | None = None,
+        metric_alarms: Mapping[str, tuple[str, cw.IMetric]] | None = None,
     ) -> None:
+        """``metric_alarms``: more alarms, ``suffix -> (description, metric)``, each firing
+        when the metric reaches 1 (e.g. the approvals still waiting past their deadline)."""
         super().__init__(scope, construct_id)
         self.stage = stage
         self.topic = self._topic(alarm_email)
@@ -90,6 +93,8 @@ class Monitoring(Construct):
         self._block_metrics_row()
         for name, queue in sorted((queues or {}).items()):
             self._queue_row(name, queue)
+        for suffix, (description, metric) in sorted((metric_alarms or {}).items()):
+            self._alarm(suffix, description, metric)
         if self.alarms:
             self.dashboard.add_widgets(cw.AlarmStatusWidget(
                 title="Alarms", alarms=list(self.alarms), width=_FULL_WIDTH))

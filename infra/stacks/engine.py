@@ -22,7 +22,8 @@ from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 
 from infra import ROOT
-from infra.constructs.handlers import BlockHandlers, secrets_prefix
+from infra.constructs.approvals import Approvals
+from infra.constructs.handlers import METRICS_NAMESPACE, BlockHandlers, secrets_prefix
 from infra.constructs.layer import StepweaveLayer
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import RECORDER_FOLDER, Recorder, recorder_code_dir
@@ -30,6 +31,8 @@ from infra.constructs.workflow import WorkflowStateMachine
 
 __all__ = ["STATE_MACHINE_NAME_MAX", "EngineSettings", "EngineStack", "state_machine_name"]
 
+#: The handler name of the ``approval`` block (deployed by ``Approvals``, not ``BlockHandlers``).
+APPROVAL_HANDLER = "approval"
 #: Step Functions' limit on state machine names.
 STATE_MACHINE_NAME_MAX = 80
 
@@ -48,6 +51,8 @@ class EngineSettings:
     record_retention_days: int = 30
     #: Subscribed to the alarm topic when set.
     alarm_email: str | None = None
+    #: The SES sender address of approval emails (none: approvals are not emailed).
+    approval_sender: str | None = None
     functions_dir: Path = ROOT / "functions"
     package_dir: Path = ROOT / "shared" / "stepweave"
 
@@ -82,6 +87,17 @@ class EngineStack(Stack):
             payload_bucket=payload_bucket,
             secrets_prefix=secrets_prefix(settings.stage),
         )
+        # Human approval: deployed only when a workflow uses it.
+        self.approvals = Approvals(
+            self, "Approvals", table=table, payload_bucket=payload_bucket, layer=self.layer,
+            log_retention=settings.log_retention, log_level=settings.log_level,
+            record_retention_days=settings.record_retention_days,
+            sender=settings.approval_sender, metrics_namespace=METRICS_NAMESPACE,
+            functions_dir=str(settings.functions_dir),
+        ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
+        handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
+        if self.approvals is not None:
+            handlers[APPROVAL_HANDLER] = self.approvals.notifier
         self.workflows: dict[str, WorkflowStateMachine] = {}
         for compiled in workflows:
             workflow = WorkflowStateMachine(
@@ -89,7 +105,7 @@ class EngineStack(Stack):
                 f"Workflow-{compiled.name}",
                 compiled=compiled,
                 state_machine_name=state_machine_name(settings.stage, compiled.name),
-                handlers=self.handlers.functions,
+                handlers=handlers,
                 log_retention=settings.log_retention,
             )
             self.workflows[compiled.name] = workflow
@@ -99,6 +115,11 @@ class EngineStack(Stack):
                 description=f"State machine of workflow '{compiled.name}'",
                 value=workflow.state_machine.state_machine_arn,
             )
+
+        if self.approvals is not None:
+            self.approvals.allow_decisions({
+                w.state_machine_name: w.state_machine for w in self.workflows.values()
+                if APPROVAL_HANDLER in w.compiled.handlers})
 
         # The recorder ships only once functions/recorder/handler.py exists.
         code_dir = recorder_code_dir(settings.functions_dir)
@@ -115,6 +136,8 @@ class EngineStack(Stack):
         )
 
         functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
+        if self.approvals is not None:
+            functions.update(self.approvals.functions)
         queues = {}
         if self.recorder is not None:
             functions[RECORDER_FOLDER] = self.recorder.function
@@ -127,6 +150,9 @@ class EngineStack(Stack):
             functions=functions,
             queues=queues,
             alarm_email=settings.alarm_email,
+            metric_alarms={} if self.approvals is None else {"approvals-stuck": (
+                "Approvals still waiting past their deadline (their runs did not time out): see "
+                "the sweeper's logs and `stepweave approvals --aws`.", self.approvals.stuck_metric)},
         )
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name,
                   description="CloudWatch dashboard of this deployment")

@@ -114,7 +114,7 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
                        Destination={"ToAddresses": approval.approvers},
                        Message={"Subject": {"Data": approval.subject},
                                 "Body": {"Text": {"Data": message.get_content()}}})
-    else:
+    elif settings.approval_delivery == "auto":
         _write_outbox(settings.outbox, approval, message)
     return approval
 

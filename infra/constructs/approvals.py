@@ -1,0 +1,155 @@
+"""Human approval, deployed: the notifier, the decision function, the sweep and its alarm.
+
+- **notifier** (``functions/approval``): the ``approval`` block's handler, invoked by the
+  workflows' ``lambda:invoke.waitForTaskToken`` tasks. Writes the approval items and marks
+  the run paused (records table), reads large display values (payload bucket), sends the
+  email through SES from the sender identity (when one is configured).
+- **decision** (``functions/decision``): behind API Gateway (``GET|POST /approvals/{id}``,
+  ``/v1/approvals...``). The only function allowed to answer the workflows' task tokens
+  (``states:SendTaskSuccess``/``SendTaskFailure`` on the state machines with approvals). Its
+  CSRF key is a generated Secrets Manager secret it alone reads.
+- **sweeper** (``functions/sweeper``): every 15 minutes, lapses overdue approvals whose run
+  stopped waiting and publishes ``ApprovalsStuck`` (runs still waiting past the deadline):
+  ``stuck_metric``, which the monitoring alarms on.
+
+The email sender is an SES email identity created here (SES sends it a verification
+email on deployment). Without a sender no email is sent: approvers answer through the
+run API (``/v1/approvals``) or ``stepweave approvals --aws``; the synth says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Annotations, ArnFormat, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ses as ses
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+from infra import ROOT
+from infra.constructs.handlers import HandlerSettings, python_function
+
+__all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
+
+#: The service functions of this construct (folders of ``functions/``).
+APPROVAL_FUNCTIONS = ("approval", "decision", "sweeper")
+SWEEP_MINUTES = 15
+STUCK_METRIC = "ApprovalsStuck"
+_SIZES = {"approval": HandlerSettings(memory_mb=256, timeout_seconds=30),
+          "decision": HandlerSettings(memory_mb=256, timeout_seconds=15),
+          "sweeper": HandlerSettings(memory_mb=256, timeout_seconds=300)}
+_DESCRIPTIONS = {
+    "approval": "Stepweave approval notifier: stores approval requests and emails approvers",
+    "decision": "Stepweave approval decisions: decision pages and /v1/approvals",
+    "sweeper": "Stepweave approval sweep: lapses overdue approvals, reports stuck ones",
+}
+
+
+class Approvals(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        table: dynamodb.ITable,
+        payload_bucket: s3.IBucket,
+        layer: lambda_.ILayerVersion,
+        log_retention: logs.RetentionDays,
+        log_level: str,
+        record_retention_days: int,
+        sender: str | None,
+        metrics_namespace: str,
+        functions_dir: str = str(ROOT / "functions"),
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.table = table
+        self.sender = sender
+        common = {"STEPWEAVE_TABLE": table.table_name,
+                  "STEPWEAVE_RETENTION_DAYS": str(record_retention_days)}
+        self.csrf_secret = secretsmanager.Secret(
+            self, "CsrfKey", description="Key of the approval decision pages' CSRF tokens",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True))
+        notifier_env = {**common, "STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
+        notifier_env.update({"STEPWEAVE_APPROVAL_SENDER": sender} if sender
+                            else {"STEPWEAVE_APPROVAL_DELIVERY": "none"})
+        self.functions: dict[str, lambda_.Function] = {}
+        for name, environment in (
+            ("approval", notifier_env),
+            ("decision", {**common, "STEPWEAVE_CSRF_SECRET_ARN": self.csrf_secret.secret_arn}),
+            ("sweeper", common),
+        ):
+            self.functions[name] = python_function(
+                self, name, description=_DESCRIPTIONS[name],
+                code=lambda_.Code.from_asset(f"{functions_dir}/{name}",
+                                             exclude=["__pycache__", "*.pyc"]),
+                layer=layer, settings=_SIZES[name], log_retention=log_retention,
+                log_level=log_level, environment=environment)
+        self.notifier, self.decision, self.sweeper = (self.functions[n] for n in APPROVAL_FUNCTIONS)
+        self.payload_bucket = payload_bucket
+        #: the state machine names of the workflows with approvals (``allow_decisions``)
+        self.state_machine_names: list[str] = []
+        self._grant_records()
+        # display data may quote large outputs of earlier blocks (stored objects)
+        self.notifier.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[payload_bucket.arn_for_objects("*")]))
+        self.csrf_secret.grant_read(self.decision)
+        if sender:
+            self.identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[Stack.of(self).format_arn(service="ses", resource="identity",
+                                                     resource_name=sender)]))
+        else:
+            Annotations.of(self).add_warning_v2(
+                "stepweave:approvals:no-sender",
+                "No approverEmailSender: approval emails are not sent; approvers answer through "
+                "the run API (/v1/approvals) or `stepweave approvals --aws`.")
+        events.Rule(self, "Sweep", description="Sweep overdue Stepweave approvals",
+                    schedule=events.Schedule.rate(Duration.minutes(SWEEP_MINUTES)),
+                    targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)])
+        self.stuck_metric = cloudwatch.Metric(
+            namespace=metrics_namespace, metric_name=STUCK_METRIC,
+            dimensions_map={"service": "stepweave-sweeper"},
+            statistic="Maximum", period=Duration.minutes(SWEEP_MINUTES))
+
+    def _grant_records(self) -> None:
+        """Item-level actions on the table itself (no index): the notifier writes approval
+        items and the run's status, the decision reads and updates them, the sweeper reads
+        the waiting list and lapses."""
+        for fn, actions in ((self.notifier, ("dynamodb:PutItem", "dynamodb:UpdateItem",
+                                             "dynamodb:GetItem")),
+                            (self.decision, ("dynamodb:GetItem", "dynamodb:Query",
+                                             "dynamodb:UpdateItem", "dynamodb:DeleteItem")),
+                            (self.sweeper, ("dynamodb:GetItem", "dynamodb:Query",
+                                            "dynamodb:UpdateItem", "dynamodb:DeleteItem"))):
+            fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions),
+                                                      resources=[self.table.table_arn]))
+
+    def allow_decisions(self, state_machines: Mapping[str, sfn.StateMachine]) -> None:
+        """The decision function answers (and the sweeper inspects) the task tokens of these
+        state machines (by name): the workflows that use approvals."""
+        for name, machine in state_machines.items():
+            self.state_machine_names.append(name)
+            machine.grant_task_response(self.decision)
+            self.sweeper.add_to_role_policy(iam.PolicyStatement(
+                actions=["states:DescribeExecution"], resources=[_executions_of(self, name)]))
+
+    def set_public_url(self, url: str) -> None:
+        """Where decision links point (the API's URL, or a custom domain)."""
+        self.notifier.add_environment("STEPWEAVE_PUBLIC_URL", url)
+
+
+def _executions_of(scope: Construct, state_machine_name: str) -> str:
+    """``arn:...:execution:<state machine name>:*``."""
+    return Stack.of(scope).format_arn(service="states", resource="execution",
+                                      resource_name=f"{state_machine_name}:*",
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)
