@@ -187,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_parser(sub)
+    from stepweave.cli_keys import add_parser as add_keys; add_keys(sub)  # noqa: E702
     return parser
 
 

@@ -1,10 +1,9 @@
 """The decision pages from the command line: served by a waiting ``stepweave run`` (which
-holds the embedded engine's run), or by ``stepweave serve --aws`` against the deployed table."""
+holds the embedded engine's run), or by ``stepweave serve`` (``stepweave.cli_serve``) with
+the run API, locally or ``--aws`` against the deployed table."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
@@ -54,41 +53,8 @@ class PagesWhileWaiting(AbstractContextManager["PagesWhileWaiting"]):
             self.server = None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from stepweave.cli import UsageError
-    from stepweave.runtime.recorder import Clients
-    from stepweave.runtime.settings import Settings
-
-    if not args.aws:
-        raise UsageError(
-            "locally the decision pages are served by the waiting `stepweave run` itself (only "
-            "that process holds the run): open the link it prints. `stepweave serve --aws` "
-            "serves them for the deployed table.")
-    settings = Settings.from_env()
-    table = args.table or settings.table
-    if not table:
-        raise UsageError("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
-    import boto3
-
-    from stepweave.local.decision_server import DecisionServer
-
-    clients = Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"))
-    server = DecisionServer(clients, settings.model_copy(update={"table": table}), args.host,
-                            args.port, log=sys.stderr)
-    print(f"decision pages at {server.url}/approvals/<id> (table {table}); Ctrl-C to stop",
-          file=sys.stderr)
-    try:
-        server.serve_forever()
-    finally:
-        server.stop()
-    return 0
-
-
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="serve the approval decision pages (see --aws)")
-    p.add_argument("--port", type=int, default=8787, help="default 8787")
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
-    p.add_argument("--aws", action="store_true",
-                   help="decide approvals of the deployed table (your AWS credentials)")
-    p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
-    p.set_defaults(func=cmd_serve)
+    """``stepweave serve`` (``stepweave.cli_serve``) serves the decision pages with the rest of the API."""
+    from stepweave.cli_serve import add_parser as add_serve
+
+    add_serve(sub)

@@ -39,11 +39,11 @@ from stepweave.api.executions import Executions
 from stepweave.api.health import check_health
 from stepweave.api.sync import sync_response
 from stepweave.runtime.query import CursorError, get_execution, list_executions
-from stepweave.runtime.records import ExecutionRecord, put_started
 from stepweave.runtime.recorder import iso
+from stepweave.runtime.records import ExecutionRecord, put_started
 from stepweave.runtime.settings import Settings
 
-__all__ = ["ApiContext", "build_resolver", "openapi_document", "MAX_INPUT_BYTES", "SYNC_TIMEOUT_S"]
+__all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver", "openapi_document"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _timestamp(value: str | None, field: str) -> str | None:
     return iso(moment)
 
 
-def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:  # noqa: C901 - routes
+def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
     def tenant() -> Tenant:

@@ -30,9 +30,22 @@ from typing import Any, ClassVar
 from stepweave.errors import StepweaveError
 
 __all__ = [
-    "ApiError", "InvalidInput", "Unauthorized", "Forbidden", "NotFound", "MethodNotAllowed",
-    "Conflict", "PayloadTooLarge", "Throttled", "ExecutionFailed", "InternalError", "Unavailable",
-    "SyncTimeout", "error_body", "error_response", "JSON_HEADERS",
+    "JSON_HEADERS",
+    "ApiError",
+    "Conflict",
+    "ExecutionFailed",
+    "Forbidden",
+    "InternalError",
+    "InvalidInput",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "SyncTimeout",
+    "Throttled",
+    "Unauthorized",
+    "Unavailable",
+    "error_body",
+    "error_response",
 ]
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store",

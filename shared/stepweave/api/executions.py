@@ -21,8 +21,19 @@ from typing import Any, Literal, Protocol
 from stepweave.api.errors import ApiError, Conflict, InvalidInput, NotFound, SyncTimeout, Throttled
 from stepweave.runtime.settings import Settings
 
-__all__ = ["Executions", "AwsExecutions", "Target", "Started", "Outcome", "targets_from_settings",
-           "translate", "outcome_of", "ping_machines", "wait_for", "FINAL"]
+__all__ = [
+    "FINAL",
+    "AwsExecutions",
+    "Executions",
+    "Outcome",
+    "Started",
+    "Target",
+    "outcome_of",
+    "ping_machines",
+    "targets_from_settings",
+    "translate",
+    "wait_for",
+]
 
 WorkflowType = Literal["STANDARD", "EXPRESS"]
 FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -19,8 +19,19 @@ from typing import Any
 from stepweave.errors import StepweaveError
 from stepweave.runtime.settings import Settings
 
-__all__ = ["ApiKey", "KeyError_", "KEY_PREFIX", "TENANT_PATTERN", "new_key", "key_hash",
-           "create_key", "store_key", "lookup_key", "disable_key", "key_pk"]
+__all__ = [
+    "KEY_PREFIX",
+    "TENANT_PATTERN",
+    "ApiKey",
+    "KeyError_",
+    "create_key",
+    "disable_key",
+    "key_hash",
+    "key_pk",
+    "lookup_key",
+    "new_key",
+    "store_key",
+]
 
 #: Keys start with this, so they are easy to recognise (and to find in leaked text).
 KEY_PREFIX = "swk_"

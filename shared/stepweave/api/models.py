@@ -10,8 +10,20 @@ from pydantic.alias_generators import to_camel
 
 from stepweave.runtime.records import BlockLog, ExecutionRecord
 
-__all__ = ["StartRequest", "Started", "ExecutionSummary", "ExecutionView", "BlockView", "ExecutionList",
-           "Cancelled", "Health", "ErrorBody", "NAME_PATTERN", "summary", "view"]
+__all__ = [
+    "NAME_PATTERN",
+    "BlockView",
+    "Cancelled",
+    "ErrorBody",
+    "ExecutionList",
+    "ExecutionSummary",
+    "ExecutionView",
+    "Health",
+    "StartRequest",
+    "Started",
+    "summary",
+    "view",
+]
 
 #: Names clients give executions (the state machine sees ``<tenant>.<name>``).
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"

@@ -10,7 +10,7 @@ from stepweave.api.errors import JSON_HEADERS, ExecutionFailed
 from stepweave.api.executions import Outcome
 from stepweave.errors import BLOCK_FAILED_ERROR
 
-__all__ = ["sync_response", "EXECUTION_HEADER"]
+__all__ = ["EXECUTION_HEADER", "sync_response"]
 
 #: Every synchronous answer names its execution in this header.
 EXECUTION_HEADER = "x-stepweave-execution-id"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from stepweave.compiler import CompiledWorkflow
     from stepweave.local.engine import LocalEngine
 
-__all__ = ["LocalApi", "LOCAL_TENANT"]
+__all__ = ["LOCAL_TENANT", "LocalApi"]
 
 #: The tenant of the key ``stepweave serve`` prints.
 LOCAL_TENANT = "local"
@@ -69,9 +69,9 @@ class LocalApi:
             self._pool.put(resolver)
 
     def decision(self, event: dict[str, Any]) -> dict[str, Any]:
-        from stepweave.runtime.decision_pages import handle
+        from stepweave.runtime.decision_api import handle_decision
 
-        return handle(event, clients=self.clients, settings=self.settings)
+        return handle_decision(event, clients=self.clients, settings=self.settings)
 
     def _ingest(self, workflows: Mapping[str, CompiledWorkflow]) -> Any:
         try:

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stepweave.api.errors import NotFound
-from stepweave.api.executions import FINAL, Outcome, Started, Target, outcome_of, ping_machines, translate, wait_for
+from stepweave.api.executions import (
+    Outcome,
+    Started,
+    Target,
+    outcome_of,
+    ping_machines,
+    translate,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from stepweave.compiler import CompiledWorkflow
@@ -112,7 +120,7 @@ class LocalExecutions:
         for arn in self.unrecorded():
             try:
                 self._record(arn)
-            except Exception:  # noqa: BLE001 - the watcher must outlive one bad execution
+            except Exception:
                 logger.exception("cannot record an execution", extra={"execution": arn})
                 self._recorded.add(arn)
 
@@ -120,7 +128,7 @@ class LocalExecutions:
         while not self._stop.wait(self._poll_s):
             try:
                 self._sweep()
-            except Exception:  # noqa: BLE001 - keep watching
+            except Exception:
                 logger.exception("watcher sweep failed")
 
     def wait_recorded(self, timeout_s: float = 10.0) -> bool:

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from stepweave.api.errors import error_response
 
-__all__ = ["Gateway", "Route", "Handler", "to_event", "match", "stepweave_routes", "MAX_BODY_BYTES"]
+__all__ = ["MAX_BODY_BYTES", "Gateway", "Handler", "Route", "match", "stepweave_routes", "to_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class Gateway:
         event = to_event(method, target, headers, body, resource=route.resource, path_parameters=params)
         try:
             return route.handler(event)
-        except Exception as exc:  # noqa: BLE001 - a Lambda error is API Gateway's 502
+        except Exception as exc:
             logger.exception("handler failed", extra={"error": type(exc).__name__})
             return error_response(502, "internal", "the handler failed")
 
@@ -209,5 +209,6 @@ def stepweave_routes(run_api: Handler, *, ingest: Handler | None = None,
         routes.append(Route("POST", "/webhooks/{workflow}", ingest))
     if decision is not None:
         routes += [Route("GET", "/approvals/{id}", decision), Route("POST", "/approvals/{id}", decision),
+                   Route("GET", "/v1/approvals", decision),
                    Route("POST", "/v1/approvals/{id}/decision", decision)]
     return routes

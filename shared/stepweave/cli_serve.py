@@ -1,0 +1,148 @@
+"""``stepweave serve``: the run API, ``/health``, webhooks and the approval decision pages on
+one local port, as the deployed API Gateway serves them.
+
+Locally the embedded engine runs every workflow of a folder (default ``workflows/``) and the
+run API accepts the key in ``STEPWEAVE_API_KEY`` (tenant ``local``) or a new one it prints.
+``--aws`` serves the same routes against the deployed table and state machines with your
+credentials (``--stage`` names them ``<stage>-<workflow>``; keys from ``stepweave keys create --aws``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stepweave.compiler import CompiledWorkflow
+    from stepweave.runtime.settings import Settings
+
+__all__ = ["add_parser", "cmd_serve", "load_folder"]
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def load_folder(folder: Path) -> dict[str, CompiledWorkflow]:
+    """Every workflow file of ``folder``, compiled; one ``WorkflowError`` for all problems."""
+    from stepweave.compiler import compile_workflow
+    from stepweave.errors import Problem, WorkflowError
+    from stepweave.workflow.loader import load_workflow
+
+    compiled: dict[str, CompiledWorkflow] = {}
+    problems: list[Problem] = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES):
+        try:
+            workflow = compile_workflow(load_workflow(path), str(path))
+        except WorkflowError as exc:
+            problems += exc.problems
+            continue
+        if workflow.name in compiled:
+            problems.append(Problem(str(path), f"workflow name '{workflow.name}' is used twice", None, "name"))
+            continue
+        compiled[workflow.name] = workflow
+    if problems:
+        raise WorkflowError(problems)
+    return compiled
+
+
+def _usage(message: str) -> Exception:
+    from stepweave.cli import UsageError
+
+    return UsageError(message)
+
+
+def _serve(routes: list[Any], args: argparse.Namespace, lines: list[str]) -> int:
+    from stepweave.local.gateway import Gateway
+
+    try:
+        gateway = Gateway(routes, args.host, args.port, log=sys.stderr)
+    except OSError as exc:
+        raise _usage(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pass --port") from None
+    print(f"serving on {gateway.url} (Ctrl-C to stop)", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    sys.stderr.flush()
+    try:
+        gateway.serve_forever()
+    finally:
+        gateway.stop()
+    return 0
+
+
+def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
+    from stepweave.local.api import LOCAL_TENANT, LocalApi
+    from stepweave.local.engine import LocalEngine
+    from stepweave.local.records import records_path
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
+            LocalApi(engine, workflows) as api:
+        given = settings.api_key.get_secret_value() if settings.api_key else None
+        key = api.api_key(given)
+        engine.records.dump()
+        lines = [f"workflows: {', '.join(sorted(workflows)) or '(none)'}",
+                 f"API key of tenant '{LOCAL_TENANT}': " + ("$STEPWEAVE_API_KEY" if given else key),
+                 "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "
+                 "/v1/executions[/<id>[/cancel]]; /health",
+                 "approval pages: /approvals/<id>" + ("; webhooks: /webhooks/<workflow>"
+                                                      if api.webhooks_enabled else "")]
+        return _serve(api.routes, args, lines)
+
+
+def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
+    import boto3
+
+    from stepweave import __version__
+    from stepweave.api.app import ApiContext, build_resolver
+    from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
+    from stepweave.local.gateway import stepweave_routes
+    from stepweave.runtime.decision_pages import handle
+    from stepweave.runtime.recorder import Clients
+
+    table = args.table or settings.table
+    if not table:
+        raise _usage("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
+    settings = settings.model_copy(update={"table": table})
+    clients = Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"))
+    if args.stage:
+        identity = boto3.client("sts").get_caller_identity()
+        region = clients.sfn.meta.region_name
+        prefix = f"arn:aws:states:{region}:{identity['Account']}:stateMachine:{args.stage}-"
+        targets = {n: Target(n, prefix + n, "EXPRESS" if w.workflow_type == "EXPRESS" else "STANDARD")
+                   for n, w in workflows.items()}
+    else:
+        targets = targets_from_settings(settings)
+    context = ApiContext(ddb=clients.ddb, settings=settings, version=settings.version or __version__,
+                         executions=AwsExecutions(clients.sfn, targets))
+    resolver = build_resolver(lambda: context)
+    routes = stepweave_routes(lambda event: resolver.resolve(event, None),  # type: ignore[arg-type]
+                              decision=lambda event: handle(event, clients=clients, settings=settings))
+    lines = [f"table {table}; workflows: {', '.join(sorted(targets)) or '(none: pass --stage)'}",
+             "API keys: stepweave keys create --aws --tenant <tenant>"]
+    return _serve(routes, args, lines)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from stepweave.runtime.settings import Settings
+
+    folder = Path(args.workflows)
+    if not folder.is_dir():
+        raise _usage(f"{folder} is not a folder of workflow files (pass --workflows DIR)")
+    settings = Settings.from_env()
+    workflows = load_folder(folder)
+    return _aws(args, settings, workflows) if args.aws else _local(args, settings, workflows)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve the run API, webhooks and approval pages on this machine")
+    p.add_argument("--workflows", default="workflows", help="folder of workflow files (default workflows/)")
+    p.add_argument("--port", type=int, default=8787, help="default 8787")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
+    p.add_argument("--aws", action="store_true",
+                   help="against the deployed table and state machines (your AWS credentials)")
+    p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
+    p.add_argument("--stage", help="for --aws: the deployment stage (state machines <stage>-<workflow>)")
+    p.set_defaults(func=cmd_serve)
