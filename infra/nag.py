@@ -14,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
 from infra.constructs.approvals import Approvals
-from infra.constructs.handlers import PYTHON_RUNTIME, BlockHandlers
+from infra.constructs.handlers import HANDLER_ACTIONS, PYTHON_RUNTIME, BlockHandlers
 from infra.constructs.recorder import Recorder
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.stacks.data import DataStack
@@ -88,8 +88,9 @@ def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 def _acknowledge_handlers(handlers: BlockHandlers) -> None:
     objects = _payload_objects(handlers)
-    for fn in handlers.functions.values():
+    for name, fn in handlers.functions.items():
         _acknowledge_function(fn)
+        _acknowledge_model_access(name, fn)
         _acknowledge(
             fn.role or fn,
             f"AwsSolutions-IAM5[Resource::{objects}]",
@@ -99,6 +100,28 @@ def _acknowledge_handlers(handlers: BlockHandlers) -> None:
             "Only those two actions, on that one bucket's objects; no listing, no deletes.",
         )
         acknowledge_secrets(fn, handlers.secrets_prefix)
+
+
+def _acknowledge_model_access(name: str, fn: lambda_.IFunction) -> None:
+    """The AI handlers' Bedrock and SES grants (``HANDLER_ACTIONS``)."""
+    actions = HANDLER_ACTIONS.get(name, ((), ()))[0]
+    if "bedrock:InvokeModel" in actions:
+        for resource in ("arn:<AWS::Partition>:bedrock:*::foundation-model/*",
+                         "arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+                         "inference-profile/*"):
+            _acknowledge(
+                fn.role or fn, f"AwsSolutions-IAM5[Resource::{resource}]",
+                "The model is the workflow author's choice, made per block (an agent's, "
+                "router's or evaluator's 'model'), so bedrock:InvokeModel names every "
+                "foundation model and this account's inference profiles; only that action.")
+    if "ses:SendEmail" in actions:
+        _acknowledge(
+            fn.role or fn,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:"
+            "<AWS::AccountId>:identity/*]",
+            "An agent's email tool sends from the sender its workflow names (an SES identity "
+            "verified in this account), so ses:SendEmail names this account's identities; "
+            "SES itself refuses unverified senders.")
 
 
 def acknowledge_secrets(fn: lambda_.IFunction, prefix: str) -> None:

@@ -23,6 +23,7 @@ from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES
 
 __all__ = [
     "ARCHITECTURE",
+    "HANDLER_ACTIONS",
     "HANDLER_SETTINGS",
     "METRICS_NAMESPACE",
     "NOT_BLOCK_HANDLERS",
@@ -32,6 +33,7 @@ __all__ = [
     "BlockHandlers",
     "HandlerSettings",
     "discover_handlers",
+    "handler_statements",
     "python_function",
     "secrets_environment",
     "secrets_prefix",
@@ -69,7 +71,41 @@ HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
     "function": HandlerSettings(memory_mb=512, timeout_seconds=900),
     # I/O bound; requests and their retries share Lambda's 15 minutes.
     "api": HandlerSettings(memory_mb=256, timeout_seconds=900),
+    # AI blocks wait on model providers (I/O bound); an agent's tool loop makes several calls.
+    "agent": HandlerSettings(memory_mb=512, timeout_seconds=900),
+    "router": HandlerSettings(memory_mb=256, timeout_seconds=300),
+    "evaluator": HandlerSettings(memory_mb=256, timeout_seconds=300),
 }
+
+#: Extra IAM actions per handler: the AI blocks may call Bedrock (Converse is
+#: bedrock:InvokeModel) on foundation models and inference profiles; an agent's email tool
+#: sends through SES.
+HANDLER_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "agent": (("bedrock:InvokeModel", "ses:SendEmail"),
+              ("bedrock:foundation-model", "bedrock:inference-profile", "ses:identity")),
+    "router": (("bedrock:InvokeModel",), ("bedrock:foundation-model", "bedrock:inference-profile")),
+    "evaluator": (("bedrock:InvokeModel",),
+                  ("bedrock:foundation-model", "bedrock:inference-profile")),
+}
+
+
+def handler_statements(scope: Construct, name: str) -> list[iam.PolicyStatement]:
+    """The ``HANDLER_ACTIONS`` of handler ``name`` as policy statements (one per service)."""
+    actions, kinds = HANDLER_ACTIONS.get(name, ((), ()))
+    stack = Stack.of(scope)
+    arns = {
+        "bedrock:foundation-model": f"arn:{stack.partition}:bedrock:*::foundation-model/*",
+        "bedrock:inference-profile": stack.format_arn(service="bedrock",
+                                                      resource="inference-profile",
+                                                      resource_name="*"),
+        "ses:identity": stack.format_arn(service="ses", resource="identity", resource_name="*"),
+    }
+    statements = []
+    for service in sorted({a.split(":", 1)[0] for a in actions}):
+        statements.append(iam.PolicyStatement(
+            actions=[a for a in actions if a.startswith(service + ":")],
+            resources=[arns[k] for k in kinds if k.startswith(service + ":")]))
+    return statements
 
 
 def secrets_prefix(stage: str) -> str:
@@ -180,6 +216,8 @@ class BlockHandlers(Construct):
             fn.add_to_role_policy(iam.PolicyStatement(
                 actions=list(PAYLOAD_ACTIONS), resources=[payload_bucket.arn_for_objects("*")]))
             fn.add_to_role_policy(secrets_grant)
+            for statement in handler_statements(self, name):
+                fn.add_to_role_policy(statement)
             self.functions[name] = fn
 
 

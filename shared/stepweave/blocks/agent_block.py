@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stepweave.ai.params import ModelParams, Number, json_list
 
-__all__ = ["AgentParams", "ChatMessageParam", "ToolSpec", "response_schema",
+__all__ = ["AgentParams", "ChatMessageParam", "ToolSpec", "response_schema", "run_agent_block",
            "response_fields", "SIM_AGENT_PARAMS"]
 
 #: The Sim agent sub-blocks the importer keeps (others are editor or hosted-only state).
@@ -139,3 +139,10 @@ def response_fields(params: Mapping[str, Any]) -> frozenset[str]:
     fields = frozenset(str(k) for k in props) if isinstance(props, dict) else frozenset()
     return fields | ({"_responseFormatWarning", "content"} if fields else frozenset())
 
+
+
+def run_agent_block(params: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The handler's entry (``stepweave.ai.agent.run_agent``, imported on first use)."""
+    from stepweave.ai.agent import run_agent
+
+    return run_agent(params, secrets=secrets)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stepweave.ai.params import ModelParams, json_list
 
-__all__ = ["EvaluatorParams", "Metric", "MetricRange", "metric_fields",
+__all__ = ["EvaluatorParams", "Metric", "MetricRange", "metric_fields", "run_evaluator_block",
            "SIM_EVALUATOR_PARAMS"]
 
 SIM_EVALUATOR_PARAMS = ("content", "metrics", "model", "temperature", "apiKey", "maxTokens",
@@ -81,3 +81,10 @@ def metric_fields(params: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(str(m["name"]).strip().lower() for m in raw
                      if isinstance(m, dict) and m.get("name"))
 
+
+
+def run_evaluator_block(params: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The handler's entry (``stepweave.ai.judge.run_evaluator``, imported on first use)."""
+    from stepweave.ai.judge import run_evaluator
+
+    return run_evaluator(params, secrets=secrets)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from stepweave.ai.params import ModelParams, json_list
 
-__all__ = ["RouterParams", "Route", "SIM_ROUTER_PARAMS"]
+__all__ = ["RouterParams", "Route", "run_router_block", "SIM_ROUTER_PARAMS"]
 
 SIM_ROUTER_PARAMS = ("context", "prompt", "routes", "model", "temperature", "apiKey",
                      "maxTokens", "bedrockRegion")
@@ -54,3 +54,10 @@ class RouterParams(ModelParams):
                 raise ValueError("'NO_MATCH' is reserved and cannot be a route id")
         return self
 
+
+
+def run_router_block(params: dict[str, Any], secrets: Mapping[str, str]) -> dict[str, Any]:
+    """The handler's entry (``stepweave.ai.judge.run_router``, imported on first use)."""
+    from stepweave.ai.judge import run_router
+
+    return run_router(params, secrets=secrets)

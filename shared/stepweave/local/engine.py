@@ -48,7 +48,8 @@ ACCOUNT = "123456789012"
 #: The Lambda code of the project (``functions/<handler>/handler.py``), the same files
 #: the CDK app deploys.
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
-HANDLER_MODULES = {"function": "function", "api": "api", "approval": "approval"}
+HANDLER_MODULES = {"function": "function", "api": "api", "approval": "approval",
+                   "agent": "agent", "router": "router", "evaluator": "evaluator"}
 
 
 @dataclass

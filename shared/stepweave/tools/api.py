@@ -20,7 +20,8 @@ def run_api_tool(params: ApiToolParams, ctx: ToolContext) -> dict[str, Any]:
     from stepweave.blocks.api_block import run_api
 
     try:
-        kwargs: dict[str, Any] = {"env": ctx.secrets, "transport": ctx.transport}
+        # secrets are substituted by the caller in the fields the workflow fixed only
+        kwargs: dict[str, Any] = {"env": {}, "transport": ctx.transport}
         if ctx.sleep is not None:
             kwargs["sleep"] = ctx.sleep
         return run_api(params.model_dump(exclude_none=True), **kwargs)
@@ -37,4 +38,5 @@ TOOL = Tool(
     run=run_api_tool,
     sim_types=("api",),
     arguments_field="body",
+    model_params=("params", "body"),
 )

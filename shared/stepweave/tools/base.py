@@ -73,10 +73,20 @@ class Tool:
     #: The param that receives the model's free-form arguments when a workflow declares
     #: its own ``parameters`` schema for the tool (e.g. an HTTP tool's query or body).
     arguments_field: str | None = None
+    #: The params a model may supply (None: all). The others (URLs, tokens, senders) come
+    #: from the workflow only, so a prompt cannot redirect a call.
+    model_params: tuple[str, ...] | None = None
 
-    def schema(self, fixed: Mapping[str, Any] = ()) -> dict[str, Any]:  # type: ignore[assignment]
-        """The JSON schema of what the model supplies: every param not fixed by the workflow."""
-        return model_schema(self.params, exclude=set(fixed))
+    def model_fields(self, fixed: Mapping[str, Any]) -> set[str]:
+        """The params the model may supply: allowed ones the workflow did not fix."""
+        allowed = set(self.model_params) if self.model_params is not None else set(
+            self.params.model_fields)
+        return allowed - set(fixed)
+
+    def schema(self, fixed: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON schema of what the model supplies."""
+        excluded = set(self.params.model_fields) - self.model_fields(fixed)
+        return model_schema(self.params, exclude=excluded)
 
 
 def model_schema(model: type[BaseModel], exclude: set[str] | None = None) -> dict[str, Any]:

@@ -98,4 +98,5 @@ TOOL = Tool(
     run=run_email,
     permissions=("ses:SendEmail",),
     sim_types=("mail", "ses", "send_email"),
+    model_params=("to", "subject", "body", "html", "cc", "replyTo"),
 )

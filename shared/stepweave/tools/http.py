@@ -1,6 +1,7 @@
 """The ``http`` tool: one HTTP request with an auth preset (bearer, basic, API-key header).
 
-A workflow fixes what it wants (``url``, ``method``, ``auth``...) and may declare the
+Params arrive with their ``{{NAME}}`` secrets already substituted (the caller's job). A
+workflow fixes what it wants (``url``, ``method``, ``auth``...) and may declare the
 ``parameters`` the model fills; those arguments go into the query string for GET, HEAD and
 DELETE and into a JSON body otherwise. A non-2xx answer is a ``ToolError`` whose message
 the model sees (status and the start of the body).
@@ -14,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from stepweave.ai.transport import RetryPolicy, Unreachable, send
-from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, substitute, unresolved
+from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
 
 __all__ = ["TOOL", "HttpParams", "Auth", "auth_headers"]
 
@@ -62,7 +63,7 @@ def auth_headers(auth: Auth) -> dict[str, str]:
 def run_http(params: HttpParams, ctx: ToolContext) -> dict[str, Any]:
     import httpx
 
-    resolved = HttpParams.model_validate(substitute(params.model_dump(), ctx.secrets))
+    resolved = params
     if not resolved.url.startswith(("http://", "https://")):
         raise ToolError("http tool: 'url' must be an absolute http(s) URL")
     headers = {**resolved.headers, **auth_headers(resolved.auth)}
@@ -107,4 +108,5 @@ TOOL = Tool(
     run=run_http,
     sim_types=("http_request",),
     arguments_field="arguments",
+    model_params=("query", "body"),
 )

@@ -3,7 +3,8 @@
 ``webhookUrl`` (e.g. ``{{SLACK_WEBHOOK_URL}}``) posts to the channel the webhook belongs
 to; ``token`` (e.g. ``{{SLACK_BOT_TOKEN}}``) with ``channel`` calls ``chat.postMessage``.
 Slack answers ``{"ok": false, "error": ...}`` with status 200 for API errors: that is a
-``ToolError`` too. When neither is configured and the secrets come from the environment
+``ToolError`` too. Params arrive with their secrets substituted (the caller's job); a
+placeholder left as written means the secret is unset. When neither is configured and the secrets come from the environment
 (a local run), the message is written to the outbox (``<outbox>/slack/*.json``) and the
 output says ``"delivery": "outbox"``; when deployed that is an error instead.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from stepweave.ai.transport import RetryPolicy, Unreachable, send
-from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, substitute, unresolved
+from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
 
 __all__ = ["TOOL", "SlackParams", "SLACK_API"]
 
@@ -36,8 +37,7 @@ class SlackParams(ToolParams):
 
 
 def run_slack(params: SlackParams, ctx: ToolContext) -> dict[str, Any]:
-    token = substitute(params.token, ctx.secrets) if params.token else None
-    webhook = substitute(params.webhookUrl, ctx.secrets) if params.webhookUrl else None
+    token, webhook = params.token, params.webhookUrl
     if token and not unresolved(token):
         if not params.channel:
             raise ToolError("slack tool: 'channel' is required with a bot token")
@@ -113,4 +113,5 @@ TOOL = Tool(
     run=run_slack,
     secrets=("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"),
     sim_types=("slack",),
+    model_params=("text", "channel", "blocks", "threadTs"),
 )
