@@ -13,6 +13,7 @@ from stepweave.compiler.graph import Graph, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch
 from stepweave.compiler.validate import validate_graph
 from stepweave.errors import Problem, WorkflowError
+from stepweave.triggers.declare import Trigger
 from stepweave.workflow.model import Workflow
 
 __all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]
@@ -36,6 +37,8 @@ class CompiledWorkflow:
     containers: dict[str, tuple[str, ...]]
     #: block id -> variable stem (``b<scope>_<stem>`` holds its output, ``t<scope>_<stem>`` its end time)
     stems: dict[str, str]
+    #: what starts it from outside (webhook, schedule, event), as declared
+    triggers: tuple[Trigger, ...] = ()
 
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
@@ -140,4 +143,4 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
     return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
                             dict(lw.state_map), blocks,
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
-                            {n: lw.stems[n] for n in graph.nodes})
+                            {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers))

@@ -14,6 +14,8 @@
 | ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
 | ``STEPWEAVE_CSRF_SECRET_ARN`` | none | deployed: the Secrets Manager secret holding the CSRF key (read by the decision function) |
 | ``STEPWEAVE_OPERATOR_TENANT`` | none | the run-API tenant whose keys may answer approvals of runs that have no tenant (webhooks, schedules) |
+| ``STEPWEAVE_WEBHOOK_DEDUP_DAYS`` | 8 | webhook deliveries are remembered this long, so provider retries start no second execution (8..365) |
+| ``STEPWEAVE_WEBHOOK_TARGETS`` | ``webhooks.json`` beside the ingest handler | the workflows that take webhooks (``stepweave.triggers.targets``) |
 | ``STEPWEAVE_SECRETS_BACKEND`` | ``env`` | where named secrets are read: ``env``, ``ssm`` or ``secretsmanager`` (``stepweave.runtime.secrets``) |
 | ``STEPWEAVE_SECRETS_PREFIX`` | ``/stepweave/`` | the SSM parameter path / secret name prefix of named secrets |
 | ``STEPWEAVE_WORKFLOWS`` | none | the run API's workflows: JSON ``{"<workflow>": "STANDARD" or "EXPRESS"}`` |
@@ -70,6 +72,8 @@ class Settings(BaseModel):
     csrf_secret: SecretStr | None = Field(default=None, min_length=16)
     csrf_secret_arn: str | None = Field(default=None, pattern=r"^arn:\S+$")
     operator_tenant: str | None = Field(default=None, min_length=1, max_length=64)
+    webhook_dedup_days: int = Field(default=8, ge=8, le=365)
+    webhook_targets: Path | None = None
     secrets_backend: Literal["env", "ssm", "secretsmanager"] = "env"
     secrets_prefix: str = Field(default="/stepweave/", pattern=r"^[A-Za-z0-9_./-]*$", max_length=512)
     workflows: dict[str, Literal["STANDARD", "EXPRESS"]] | None = None
@@ -94,6 +98,7 @@ class Settings(BaseModel):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
         for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
                      "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
+                     "webhook_dedup_days", "webhook_targets",
                      "secrets_backend", "secrets_prefix",
                      "state_machine_prefix", "version", "api_key"):
             if env.get(_env_name(name)):

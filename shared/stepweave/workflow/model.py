@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from stepweave.triggers.declare import Trigger, WebhookTrigger
+
 __all__ = [
     "VariableType",
     "Variable",
@@ -117,6 +119,19 @@ class Workflow(_Strict):
     variables: list[Variable] = Field(default_factory=list)
     blocks: list[Block] = Field(min_length=1)
     edges: list[Edge] = Field(default_factory=list)
+    triggers: list[Trigger] = Field(
+        default_factory=list, description="What starts the workflow from outside "
+        "(webhook, schedule, event); see docs/triggers.md.")
+
+    @field_validator("triggers")
+    @classmethod
+    def _one_webhook(cls, value: list[Trigger]) -> list[Trigger]:
+        if sum(isinstance(t, WebhookTrigger) for t in value) > 1:
+            raise ValueError("at most one webhook trigger per workflow (POST /webhooks/<workflow>)")
+        names = [t.label for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError("trigger names must be unique (set 'name' on each trigger)")
+        return value
 
     @field_validator("edges", mode="before")
     @classmethod

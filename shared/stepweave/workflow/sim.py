@@ -165,6 +165,35 @@ def _variables(raw: Any) -> list[dict[str, Any]]:
             for v in items if isinstance(v, dict) and v.get("name")]
 
 
+def _sim_triggers(blocks: list[dict[str, Any]], blocks_raw: dict[str, Any],
+                  workflow: str) -> list[dict[str, Any]]:
+    """Sim's schedule and webhook trigger blocks -> ``triggers:`` entries
+    (``stepweave.triggers.sim_blocks``). Each such block becomes a start block, placed after
+    any Start block (which stays the one a manual run starts from); one webhook at most."""
+    from stepweave.triggers.sim_blocks import SIM_TRIGGER_TYPES, trigger_from_sim
+
+    triggers: list[dict[str, Any]] = []
+    moved: list[str] = []
+    for raw in blocks_raw.values():
+        if raw.get("type") not in SIM_TRIGGER_TYPES or raw.get("enabled") is False:
+            continue
+        sub_blocks = raw.get("subBlocks") or {}
+        trigger = trigger_from_sim(raw["type"], sub_blocks, workflow)
+        if trigger is None or (trigger["type"] == "webhook"
+                               and any(t["type"] == "webhook" for t in triggers)):
+            continue
+        trigger["name"] = f"{trigger['type']}-{len(triggers) + 1}"
+        triggers.append(trigger)
+        block = next(b for b in blocks if b["id"] == raw["id"])
+        if block["type"] != "start":
+            fields = (sub_blocks.get("inputFormat") or {}).get("value")
+            block["type"] = "start"
+            block["params"] = {"inputFormat": _rows(fields, ("id", "name", "type", "value", "description"))}
+            moved.append(block["id"])
+    blocks[:] = [b for b in blocks if b["id"] not in moved] + [b for b in blocks if b["id"] in moved]
+    return triggers
+
+
 def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
     """A Sim export (any envelope) -> our workflow format (a plain dict)."""
     state = _state(data)
@@ -179,6 +208,9 @@ def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
     edges = [_edge(e) for e in state.get("edges") or []
              if e.get("source") in kept and e.get("target") in kept]
     meta = state.get("metadata") or {}
-    return {"version": 1, "name": _name(data, state, file),
+    name = _name(data, state, file)
+    triggers = _sim_triggers(blocks, blocks_raw, name)
+    return {"version": 1, "name": name,
             "description": str(meta.get("description") or ""),
-            "variables": _variables(state.get("variables")), "blocks": blocks, "edges": edges}
+            "variables": _variables(state.get("variables")), "blocks": blocks, "edges": edges,
+            **({"triggers": triggers} if triggers else {})}

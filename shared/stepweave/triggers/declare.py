@@ -1,0 +1,214 @@
+"""How a workflow file declares what starts it: ``triggers:`` (webhook, schedule, event).
+
+Pure pydantic models, validated with the rest of the workflow file (so a mistake is
+reported with the file and the field, e.g. ``triggers.0.signature.secret``)::
+
+    triggers:
+      - type: webhook
+        signature: {scheme: stripe, secret: STRIPE_WEBHOOK_SECRET}
+        inputMapping: {orderId: body.data.object.id}
+      - type: schedule
+        cron: "0 9 * * 1-5"
+        timezone: Europe/Paris
+        input: {report: daily}
+      - type: event
+        source: com.example.orders
+        detailType: OrderPlaced
+        detail: {amount: [{numeric: [">", 100]}]}
+        inputMapping: {orderId: detail.id}
+
+A webhook must state its signature; ``signature: none`` is the explicit opt-out.
+Secrets are named, never written in the file (``stepweave.runtime.secrets``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TOLERANCE_SECONDS",
+    "EVENT_FIELDS",
+    "MAX_BODY_BYTES_LIMIT",
+    "SCHEMES",
+    "EventTrigger",
+    "ScheduleTrigger",
+    "Signature",
+    "Trigger",
+    "WebhookTrigger",
+]
+
+SCHEMES = ("hmac", "shopify", "stripe", "github", "none")
+#: A webhook body larger than this is refused (413) unless the trigger says otherwise.
+DEFAULT_MAX_BODY_BYTES = 262_144
+#: Lambda's synchronous request limit is 6 MB (API Gateway's own is 10 MB): stay under it.
+MAX_BODY_BYTES_LIMIT = 5 * 1024 * 1024
+#: Stripe's default: a signature timestamp older than this (seconds) is a replay.
+DEFAULT_TOLERANCE_SECONDS = 300
+
+_SECRET = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_HEADER = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+#: ``body.items.0.id``, ``headers.X-Request-Id``, ``detail.order.id`` (optionally ``$.``-prefixed).
+_PATH = re.compile(r"^(\$\.)?[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@:-]+)*$")
+_RATE = re.compile(r"^\s*(\d{1,6})\s+(minute|minutes|hour|hours|day|days)\s*$")
+_CRON_FIELD = re.compile(r"^[A-Za-z0-9*?/,#L-]+$")
+#: The top-level fields of an EventBridge event an event trigger's mapping may read.
+EVENT_FIELDS = ("detail", "source", "detail-type", "id", "time", "region", "account", "resources")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_paths(mapping: dict[str, str] | None, roots: tuple[str, ...]) -> dict[str, str] | None:
+    for field, path in (mapping or {}).items():
+        if not field or field == "trigger":
+            raise ValueError(f"inputMapping: {field!r} cannot be a field name (reserved)")
+        root = path.removeprefix("$.").split(".", 1)[0]
+        if not _PATH.match(path) or root not in roots:
+            raise ValueError(f"inputMapping.{field}: {path!r} is not a path starting with "
+                             f"{' or '.join(repr(r) for r in roots)} (e.g. '{roots[0]}.a.b')")
+    return mapping
+
+
+class Signature(_Strict):
+    """How a webhook request proves where it comes from."""
+
+    scheme: Literal["hmac", "shopify", "stripe", "github", "none"]
+    secret: str | None = Field(default=None, pattern=_SECRET,
+                               description="Name of the signing secret (never its value).")
+    header: str | None = Field(default=None, pattern=_HEADER,
+                               description="hmac: the header carrying the signature.")
+    encoding: Literal["hex", "base64"] | None = Field(default=None, description="hmac only.")
+    prefix: str | None = Field(default=None, max_length=32,
+                               description="hmac: text before the digest, e.g. 'sha256='.")
+    tolerance: int | None = Field(default=None, ge=1, le=86_400,
+                                  description="stripe: seconds a signature stays valid.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"scheme": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _fits_scheme(self) -> Signature:
+        if self.scheme == "none":
+            if self.secret or self.header or self.encoding or self.prefix or self.tolerance:
+                raise ValueError("signature 'none' takes no other field")
+            return self
+        if not self.secret:
+            raise ValueError(f"signature '{self.scheme}' needs 'secret' (the name of a secret)")
+        if self.scheme != "hmac" and (self.header or self.encoding or self.prefix is not None):
+            raise ValueError(f"'header', 'encoding' and 'prefix' are for scheme 'hmac', "
+                             f"not '{self.scheme}'")
+        if self.scheme != "stripe" and self.tolerance is not None:
+            raise ValueError("'tolerance' is for scheme 'stripe'")
+        return self
+
+
+class WebhookTrigger(_Strict):
+    """``POST /webhooks/<workflow>`` starts the workflow (one webhook per workflow)."""
+
+    type: Literal["webhook"]
+    name: str | None = Field(default=None, pattern=_NAME)
+    signature: Signature
+    dedupHeader: str | None = Field(default=None, pattern=_HEADER,
+                                    description="hmac/none: header naming the delivery.")
+    maxBodyBytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1, le=MAX_BODY_BYTES_LIMIT)
+    body: Literal["json", "text"] = Field(
+        default="json", description="'json': a body that is not JSON is refused (400).")
+    inputMapping: dict[str, str] | None = Field(
+        default=None, description="start field -> body.<path> | headers.<name> | query.<name>")
+
+    @field_validator("inputMapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_paths(value, ("body", "headers", "query"))
+
+    @property
+    def label(self) -> str:
+        return self.name or "webhook"
+
+
+class ScheduleTrigger(_Strict):
+    """An EventBridge Scheduler schedule starts the workflow with ``input``."""
+
+    type: Literal["schedule"]
+    name: str | None = Field(default=None, pattern=_NAME)
+    cron: str | None = Field(default=None, description="5 fields (Unix) or 6 (EventBridge).")
+    rate: str | None = Field(default=None, description="e.g. '5 minutes', '1 hour', '2 days'.")
+    timezone: str = "UTC"
+    input: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            fields = value.split()
+            if len(fields) not in (5, 6) or not all(_CRON_FIELD.match(f) for f in fields):
+                raise ValueError(f"{value!r} is not a cron expression (5 or 6 fields)")
+        return value
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        match = _RATE.match(value) if value is not None else None
+        if value is not None and (match is None or int(match[1]) < 1):
+            raise ValueError(f"{value!r} is not a rate like '5 minutes', '1 hour' or '2 days'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'UTC', 'Europe/Paris')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_expression(self) -> ScheduleTrigger:
+        if (self.cron is None) == (self.rate is None):
+            raise ValueError("a schedule takes exactly one of 'cron' and 'rate'")
+        if "trigger" in self.input:
+            raise ValueError("input: 'trigger' is reserved (it describes the schedule)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or "schedule"
+
+
+class EventTrigger(_Strict):
+    """An EventBridge rule on the default bus starts the workflow for matching events."""
+
+    type: Literal["event"]
+    name: str | None = Field(default=None, pattern=_NAME)
+    source: list[str] = Field(min_length=1)
+    detailType: list[str] = Field(default_factory=list)
+    detail: dict[str, Any] | None = Field(default=None, description="EventBridge pattern on 'detail'.")
+    inputMapping: dict[str, str] | None = Field(
+        default=None, description="start field -> detail.<path> | source | detail-type | id | time ...")
+
+    @field_validator("source", "detailType", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("inputMapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _check_paths(value, EVENT_FIELDS)
+
+    @property
+    def label(self) -> str:
+        return self.name or "event"
+
+
+Trigger = Annotated[WebhookTrigger | ScheduleTrigger | EventTrigger, Field(discriminator="type")]

@@ -1,0 +1,86 @@
+"""What a webhook delivery becomes: its delivery id and the run input.
+
+Run input (what the start block reads; SIM-COMPAT §3.1):
+
+- without ``inputMapping``: the JSON body's top-level keys (a body that is not an object,
+  or a ``text`` body, arrives as ``body``);
+- with ``inputMapping`` (``{field: path}``): one key per field, read from ``body.<path>``,
+  ``headers.<name>`` (case-insensitive) or ``query.<name>``; a missing path gives ``null``
+  (the start block then uses the field's default and coerces by its type);
+- always ``trigger``: ``{"type": "webhook", "workflow", "name", "provider", "deliveryId"}``
+  (replacing a body key of that name).
+
+Delivery ids (what makes provider retries one execution): Shopify ``X-Shopify-Webhook-Id``,
+Stripe the event's ``id`` in the body, GitHub ``X-GitHub-Delivery``, ``hmac``/``none`` the
+trigger's ``dedupHeader``; when absent, ``sha256:<hex of the body>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from stepweave.triggers.declare import WebhookTrigger
+
+__all__ = ["MAX_DELIVERY_ID", "PROVIDERS", "delivery_id", "lookup_path", "run_input"]
+
+#: The signature scheme -> the provider name recorded with the execution.
+PROVIDERS = {"hmac": "generic", "none": "generic", "shopify": "shopify", "stripe": "stripe",
+             "github": "github"}
+_ID_HEADERS = {"shopify": "x-shopify-webhook-id", "github": "x-github-delivery"}
+#: A delivery id longer than this, or with other characters, is hashed instead.
+MAX_DELIVERY_ID = 200
+_SAFE_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def _body_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def delivery_id(trigger: WebhookTrigger, headers: Mapping[str, str], payload: Any, body: bytes) -> str:
+    """The id every retry of this delivery carries (``headers`` with lower-case names)."""
+    scheme = trigger.signature.scheme
+    found: Any = None
+    if scheme in _ID_HEADERS:
+        found = headers.get(_ID_HEADERS[scheme])
+    elif scheme == "stripe":
+        found = payload.get("id") if isinstance(payload, dict) else None
+    elif trigger.dedupHeader:
+        found = headers.get(trigger.dedupHeader.lower())
+    if isinstance(found, str) and found.strip():
+        text = found.strip()
+        return text if _SAFE_ID.match(text) else _body_hash(text.encode("utf-8"))
+    return _body_hash(body)
+
+
+def lookup_path(root: Any, path: list[str]) -> Any:
+    """``root`` followed along ``path`` (dict keys; digits index lists); None when absent."""
+    value = root
+    for part in path:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def run_input(trigger: WebhookTrigger, payload: Any, headers: Mapping[str, str],
+              query: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution input of one delivery (``info``: the ``trigger`` key's value)."""
+    if trigger.inputMapping is None:
+        result: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {"body": payload}
+    else:
+        sources: dict[str, Any] = {"body": payload, "headers": dict(headers), "query": dict(query)}
+        result = {}
+        for field, raw in trigger.inputMapping.items():
+            root, *rest = raw.removeprefix("$.").split(".")
+            if root in ("headers", "query"):  # flat names (which may contain dots)
+                name = ".".join(rest)
+                rest = [name.lower() if root == "headers" else name]
+            result[field] = lookup_path(sources[root], rest)
+    result["trigger"] = dict(info)
+    return result

@@ -1,0 +1,198 @@
+"""``POST /webhooks/{workflow}``: a signed delivery in, one execution started, 202 out.
+
+``handle_webhook`` takes an API Gateway (REST, proxy) event and returns a proxy response,
+so the ingest Lambda and the local gateway run the same code. In order:
+
+1. route: the workflow must declare a webhook trigger (else 404); only POST (405);
+2. size: a body over the trigger's ``maxBodyBytes`` -> 413;
+3. signature on the raw body (``stepweave.triggers.signatures``) -> 401, nothing started;
+   a signing secret that is not configured -> 503 (the provider retries once it is);
+4. body: not JSON where the trigger takes JSON -> 400;
+5. run input (``stepweave.triggers.inputs``) over Step Functions' 256 KiB -> 413;
+6. one execution per delivery (``stepweave.triggers.deliveries``): 202 with the execution
+   id, or 200 with the same id for a retry of an accepted delivery;
+7. the execution record is written at once with its trigger (type, workflow, trigger
+   name, provider, delivery id).
+
+Errors use the API's JSON shape (``stepweave.api.errors``). Logs carry the workflow, the
+delivery id, sizes and outcomes -- never the body, a header value or a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from stepweave.api.errors import (
+    JSON_HEADERS,
+    ApiError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
+from stepweave.runtime.recorder import EXTERNAL_TRIGGER, Clients, iso
+from stepweave.runtime.records import ExecutionRecord, exec_pk, put_started, to_dynamo
+from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
+from stepweave.triggers.deliveries import Accepted, DeliveryKey, accept
+from stepweave.triggers.inputs import PROVIDERS, delivery_id, run_input
+from stepweave.triggers.signatures import SignatureError, verify
+from stepweave.triggers.targets import WebhookTarget
+
+__all__ = ["MAX_RUN_INPUT_BYTES", "SecretSource", "SignatureRejected", "handle_webhook"]
+
+logger = logging.getLogger(__name__)
+
+#: Step Functions' limit on an execution's input.
+MAX_RUN_INPUT_BYTES = MAX_INLINE_BUDGET_BYTES
+_PATH = re.compile(r"^/webhooks/([A-Za-z0-9][A-Za-z0-9_-]{0,79})/?$")
+
+
+class SecretSource(Protocol):
+    """``stepweave.runtime.secrets.Secrets`` (or anything with its ``lookup``)."""
+
+    def lookup(self, name: str) -> str | None: ...
+
+
+class SignatureRejected(ApiError):
+    status, code = 401, "unauthorized"
+
+
+def _json(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": dict(JSON_HEADERS),
+            "body": json.dumps(body, ensure_ascii=False), "isBase64Encoded": False}
+
+
+def _workflow(event: Mapping[str, Any]) -> str | None:
+    params = event.get("pathParameters") or {}
+    if isinstance(params, dict) and params.get("workflow"):
+        return str(params["workflow"])
+    match = _PATH.match(str(event.get("path") or ""))
+    return match[1] if match else None
+
+
+def _body(event: Mapping[str, Any]) -> bytes:
+    raw = event.get("body")
+    if raw is None:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(str(raw), validate=True)
+        except (ValueError, binascii.Error):
+            raise InvalidInput("the request body is not valid base64") from None
+    return str(raw).encode("utf-8")
+
+
+def _headers(event: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+
+
+def _payload(target: WebhookTarget, body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the request body is not UTF-8 text") from None
+    if target.trigger.body == "text":
+        return text
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"the request body is not JSON ({getattr(exc, 'msg', 'invalid')})") from None
+
+
+def _check_signature(target: WebhookTarget, headers: Mapping[str, str], body: bytes,
+                     secrets: SecretSource, now: float) -> None:
+    signature = target.trigger.signature
+    if signature.scheme == "none":
+        return
+    secret = secrets.lookup(signature.secret or "")
+    if not secret:
+        logger.error("webhook secret not configured", extra={"workflow": target.workflow,
+                                                              "secret": signature.secret})
+        raise Unavailable("this webhook is not configured yet", headers={"Retry-After": "60"})
+    try:
+        verify(signature, headers, body, secret, now=now)
+    except SignatureError as exc:
+        logger.warning("webhook signature rejected", extra={"workflow": target.workflow})
+        raise SignatureRejected(str(exc)) from None
+
+
+def _record(clients: Clients, settings: Settings, target: WebhookTarget, accepted: Accepted,
+            trigger: dict[str, Any], text: str, now: float) -> None:
+    """The execution record with its trigger, unless the recorder got there first with
+    ``external`` (then only the trigger is set)."""
+    started = accepted.started_at or datetime.fromtimestamp(now, UTC)
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    put_started(clients.ddb, settings, ExecutionRecord(
+        workflow=target.workflow, execution_arn=accepted.execution_arn, name=accepted.execution_name,
+        status="running", trigger=trigger, input=text,
+        started_at=iso(started),
+        expires_at=int(started.timestamp()) + settings.retention_seconds))
+    try:
+        clients.ddb.update_item(
+            TableName=settings.require_table(),
+            Key={"pk": {"S": exec_pk(accepted.execution_arn)}, "sk": {"S": "META"}},
+            UpdateExpression="SET #trigger = :trigger", ConditionExpression="#trigger.#type = :external",
+            ExpressionAttributeNames={"#trigger": "trigger", "#type": "type"},
+            ExpressionAttributeValues={":trigger": to_dynamo(trigger),
+                                       ":external": {"S": str(EXTERNAL_TRIGGER["type"])}})
+    except Exception as exc:
+        if "ConditionalCheckFailed" not in type(exc).__name__ + str(getattr(exc, "response", "")):
+            raise
+
+
+def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
+            workflows: Mapping[str, WebhookTarget], secrets: SecretSource, now: float) -> dict[str, Any]:
+    name = _workflow(event)
+    target = workflows.get(name) if name else None
+    if target is None:
+        raise NotFound(f"no workflow {name!r} takes webhooks" if name else "no such webhook")
+    if str(event.get("httpMethod") or "POST").upper() != "POST":
+        raise MethodNotAllowed("webhooks take POST only", headers={"Allow": "POST"})
+    body = _body(event)
+    limit = target.trigger.maxBodyBytes
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body is {len(body)} bytes; this webhook takes at most {limit}",
+                              limit=limit)
+    headers = _headers(event)
+    _check_signature(target, headers, body, secrets, now)
+    payload = _payload(target, body)
+    delivery = delivery_id(target.trigger, headers, payload, body)
+    provider = PROVIDERS[target.trigger.signature.scheme]
+    trigger = {"type": "webhook", "workflow": target.workflow, "name": target.trigger.label,
+               "provider": provider, "deliveryId": delivery}
+    query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
+    data = run_input(target.trigger, payload, headers, query, trigger)
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode("utf-8")) > MAX_RUN_INPUT_BYTES:
+        raise PayloadTooLarge(f"the run input is over Step Functions' {MAX_RUN_INPUT_BYTES} bytes: "
+                              "map fewer fields with inputMapping", limit=MAX_RUN_INPUT_BYTES)
+    accepted = accept(clients.ddb, clients.sfn, settings, DeliveryKey(target.workflow, delivery),
+                      target.state_machine_arn, data, now=now,
+                      extra={"provider": provider, "trigger": target.trigger.label})
+    if not accepted.duplicate:
+        _record(clients, settings, target, accepted, trigger, text, now)
+    logger.info("webhook accepted", extra={"workflow": target.workflow, "delivery": delivery,
+                                           "duplicate": accepted.duplicate, "bytes": len(body)})
+    return _json(200 if accepted.duplicate else 202, {
+        "executionId": accepted.execution_arn, "workflow": target.workflow,
+        "deliveryId": delivery, "duplicate": accepted.duplicate})
+
+
+def handle_webhook(event: Mapping[str, Any], *, clients: Clients, settings: Settings,
+                   workflows: Mapping[str, WebhookTarget], secrets: SecretSource,
+                   clock: Callable[[], float] = time.time) -> dict[str, Any]:
+    """One webhook request -> an API Gateway proxy response (see the module doc)."""
+    try:
+        return _handle(event, clients, settings, workflows, secrets, clock())
+    except ApiError as exc:
+        return exc.response()
