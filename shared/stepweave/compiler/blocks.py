@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from stepweave.compiler.lower import Ctx, Dangling, Lowerer
 
 __all__ = ["emit_block", "folds_guard", "ensure_fail_state", "add_container_catches",
-           "handler_placeholder"]
+           "handler_placeholder", "handler_task", "task_state", "FAILED_BLOCK"]
 
 #: The variable a Catch sets to the name of the block that failed without an error edge.
 FAILED_BLOCK = "failedBlock"
@@ -35,7 +35,8 @@ def handler_placeholder(handler: str) -> str:
 
 def folds_guard(lw: Lowerer, node: str) -> bool:
     """Native blocks computed in one Pass fold their guard into the expression."""
-    return lw.graph.types[node].name in ("condition", "variables")
+    name = lw.graph.types[node].name
+    return name == "variables" or (name == "condition" and not native.condition_in_sandbox(lw, node))
 
 
 def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> str:
@@ -72,7 +73,7 @@ def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
         lw.response_catchers.append(state)
         catches.append({"ErrorEquals": [RESPONSE_ERROR], "Next": "__RESPOND__",
                         "Output": _js("$parse($states.errorOutput.Cause)")})
-    if "handler" in kinds:
+    if "handler" in kinds or inside & lw.task_nodes:
         catches.append({"ErrorEquals": [BLOCK_FAILED_ERROR],
                         "Next": ensure_fail_state(lw, ctx.scope, states),
                         "Assign": {FAILED_BLOCK: _js("$parse($states.errorOutput.Cause).block")},
@@ -82,10 +83,12 @@ def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
 
 
 def emit_block(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    kind = lw.graph.types[node].name
-    emitter = _EMITTERS.get(kind)
+    btype = lw.graph.types[node]
+    emitter = _EMITTERS.get(btype.name)
+    if emitter is None and btype.kind == "handler":
+        emitter = _emit_handler  # every handler block is a Lambda task (agent, router, ...)
     if emitter is None:
-        raise NotImplementedError(kind)
+        raise NotImplementedError(btype.name)
     return emitter(lw, node, ctx, states)
 
 
@@ -133,6 +136,31 @@ def _timeout(lw: Lowerer, node: str) -> int:
     return 300
 
 
+def handler_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], *, handler: str,
+                 params: dict[str, Any], output: str = "$states.result",
+                 timeout: int = 300) -> tuple[str, Dangling]:
+    """A Lambda task running ``handler`` for ``node`` with ``params`` (already resolved),
+    recording ``output`` as the block's output; a failure takes the block's error edge or
+    fails the run. For blocks evaluated by another block type's handler (a condition
+    whose rows need JavaScript runs on the ``function`` handler)."""
+    name = lw.block_state(node)
+    state = task_state(lw, node, ctx, handler, params, timeout)
+    state["Assign"] = _done(lw, node, ctx, output)
+    return name, _catch(lw, node, ctx, states, state, name)
+
+
+def task_state(lw: Lowerer, node: str, ctx: Ctx, handler: str, params: dict[str, Any],
+               timeout: int) -> dict[str, Any]:
+    """A bare Lambda task for ``node`` (no Assign, no Catch yet)."""
+    block = lw.graph.blocks[node]
+    lw.handlers.add(handler)
+    lw.task_nodes.add(node)
+    event = {"block": {"id": block.id, "name": block.name, "type": lw.graph.types[node].name},
+             "params": params, "context": _context_payload(lw, ctx)}
+    return {"Type": "Task", "Resource": handler_placeholder(handler), "Arguments": event,
+            "TimeoutSeconds": timeout, "Output": {}, "Retry": [dict(_LAMBDA_RETRY)]}
+
+
 def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block, btype = lw.graph.blocks[node], lw.graph.types[node]
     assert btype.handler is not None
@@ -166,6 +194,12 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         tries, wait_ms = block.retry.clamped()
         state["Retry"].append({"ErrorEquals": ["States.ALL"], "IntervalSeconds": max(1, math.ceil(wait_ms / 1000)),
                                "MaxAttempts": tries - 1, "BackoffRate": 1.0})
+    return name, _catch(lw, node, ctx, states, state, name)
+
+
+def _catch(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], state: dict[str, Any],
+           name: str) -> Dangling:
+    block = lw.graph.blocks[node]
     dangling: Dangling = [(state, "Next")]
     if lw.graph.has_error_edge(node):
         catch = {"ErrorEquals": ["States.ALL"],
@@ -180,7 +214,7 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
                             else _js("$millis()"), FAILED_BLOCK: block.name}}
     state["Catch"] = [catch]
     states[name] = state
-    return name, dangling
+    return dangling
 
 
 # -- containers -----------------------------------------------------------------------------------

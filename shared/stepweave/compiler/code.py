@@ -18,9 +18,11 @@ __all__ = ["function_code"]
 
 
 def _string_context(code: str) -> list[str | None]:
-    """For each offset: the quote char of the string literal it is in, else None."""
+    """For each offset: the quote char of the string literal it is in, else None.
+    Inside a template literal's ``${...}`` it is code again."""
     ctx: list[str | None] = [None] * len(code)
     i, quote, comment = 0, None, None
+    braces: list[int] = []  # per open ``${``: the depth of plain braces inside it
     while i < len(code):
         c = code[i]
         if comment == "line":
@@ -34,6 +36,9 @@ def _string_context(code: str) -> list[str | None]:
                 i += 1
                 if i < len(code):
                     ctx[i] = quote
+            elif quote == "`" and code.startswith("${", i):
+                quote, i = None, i + 1
+                braces.append(0)
             elif c == quote:
                 quote = None
                 ctx[i] = None
@@ -43,12 +48,23 @@ def _string_context(code: str) -> list[str | None]:
             comment = "block"
         elif c in "'\"`":
             quote = c
+        elif braces and c == "{":
+            braces[-1] += 1
+        elif braces and c == "}":
+            if braces[-1] == 0:
+                braces.pop()
+                quote = "`"
+            else:
+                braces[-1] -= 1
         i += 1
     return ctx
 
 
-def function_code(code: str, resolver: Resolver, site: Site) -> tuple[str, dict[str, str], list[str]]:
-    """-> (code with references replaced, {binding: JSONata expr}, env var names)."""
+def function_code(code: str, resolver: Resolver, site: Site,
+                  prefix: str = "__ref_") -> tuple[str, dict[str, str], list[str]]:
+    """-> (code with references replaced, {binding: JSONata expr}, env var names).
+
+    Bindings are named ``<prefix><n>``."""
     contexts = _string_context(code)
     bindings: dict[str, str] = {}
     out: list[str] = []
@@ -61,7 +77,7 @@ def function_code(code: str, resolver: Resolver, site: Site) -> tuple[str, dict[
             continue
         if expr is None:
             continue
-        binding = f"__ref_{len(bindings)}"
+        binding = f"{prefix}{len(bindings)}"
         bindings[binding] = expr
         out.append(code[last:ref.start])
         quote = contexts[ref.start] if ref.start < len(contexts) else None

@@ -86,22 +86,55 @@ def _next_index(expr: str, stem: str) -> str:
     return re.sub(rf"\$i_{re.escape(stem)}(?![A-Za-z0-9_])", f"($i_{stem} + 1)", expr)
 
 
-def _continue_condition(lw: Lowerer, node: str, ctx: Ctx) -> str:
+def _sandboxed(source: str) -> bool:
+    from stepweave.compiler.sandbox import rows_need_sandbox
+
+    return rows_need_sandbox((source,), has_context=False)
+
+
+def _condition_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], source: str,
+                    following: str) -> str:
+    """A Task evaluating the loop condition in the sandbox into ``$wc_<loop>`` (SIM-COMPAT
+    §2.6.4: with ``<loop.index>`` the next index; an evaluation error is false)."""
+    from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state, task_state
+    from stepweave.compiler.lower import Ctx as _Ctx
+    from stepweave.compiler.sandbox import loop_program, sandbox_params
+
+    stem = lw.stems[node]
+    inner = _Ctx(ctx.scope, [node, *ctx.containers], ctx.top, node)
+    code, bindings = loop_program(lw, node, ctx, inner, source)
+    bindings = {name: _next_index(expr, stem) for name, expr in bindings.items()}
+    name = lw.block_state(node, "while?")
+    state = task_state(lw, node, ctx, "function", sandbox_params(code, bindings), 60)
+    state.update(Assign={f"wc_{stem}": _js("$states.result.result = true")}, Next=following,
+                 Catch=[{"ErrorEquals": ["States.ALL"], "Next": ensure_fail_state(lw, ctx.scope, states),
+                         "Assign": {FAILED_BLOCK: lw.graph.blocks[node].name}}])
+    states[name] = state
+    return name
+
+
+def _continue_condition(lw: Lowerer, node: str, ctx: Ctx) -> tuple[str, str | None]:
+    """The Choice's test, and the condition the sandbox evaluates first (if any)."""
     params, stem = lw.graph.blocks[node].params, lw.stems[node]
     ltype = params.get("loopType", "for")
     nxt = f"($i_{stem} + 1)"
     if ltype == "for":
-        return f"{nxt} < {int(params.get('count') or 5)}"
+        return f"{nxt} < {int(params.get('count') or 5)}", None
     if ltype == "forEach":
-        return f"{nxt} < $count($its_{stem})"
+        return f"{nxt} < $count($its_{stem})", None
     if ltype == "while":
-        cond = _loop_condition(lw, node, ctx, params.get("whileCondition") or "false")
-        return f"({_next_index(cond, stem)}) = true"
+        source = params.get("whileCondition") or "false"
+        if _sandboxed(source):
+            return f"$wc_{stem} = true", source
+        cond = _loop_condition(lw, node, ctx, source)
+        return f"({_next_index(cond, stem)}) = true", None
     source = params.get("doWhileCondition") or ""
     if not source.strip():
-        return f"{nxt} < {int(params.get('count') or 5)}"
+        return f"{nxt} < {int(params.get('count') or 5)}", None
+    if _sandboxed(source):
+        return f"{nxt} = 0 or $wc_{stem} = true", source
     cond = _loop_condition(lw, node, ctx, source)
-    return f"{nxt} = 0 or ({_next_index(cond, stem)}) = true"
+    return f"{nxt} = 0 or ({_next_index(cond, stem)}) = true", None
 
 
 def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
@@ -126,17 +159,20 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
         ctx.scope.define_block(child)
         init_assign[lw.bvar(child, ctx.scope)] = None
         init_assign[lw.tvar(child, ctx.scope)] = None
-    cond = _continue_condition(lw, node, ctx)
+    cond, sandboxed = _continue_condition(lw, node, ctx)
     init_name = lw.block_state(node, "start")
     check_name = lw.block_state(node, "continue?")
+    test_name = check_name  # where each test starts: the sandbox's Task, else the Choice
+    if sandboxed is not None:
+        test_name = _condition_task(lw, node, ctx, states, sandboxed, check_name)
     i = f"$i_{stem}"
     children = [(lw.bvar(c, ctx.scope), lw.tvar(c, ctx.scope)) for c in lw.graph.region(node)]
     appended = (f"({i} >= 0 ? ($e := {entries(children)}; $exists($e) ? $append($r_{stem}, [[$e.o]]) "
                 f": $r_{stem}) : $r_{stem})")
     rule: dict[str, Any] = {"Condition": _js(cond)}
     body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, states)
-    rule["Next"] = body_entry or check_name
-    patch(body_dangling, check_name)
+    rule["Next"] = body_entry or test_name
+    patch(body_dangling, test_name)
     rule["Assign"] = {
         **{lw.tvar(c, ctx.scope): None for c in body_nodes},
         f"r_{stem}": _js(appended), f"i_{stem}": _js(f"{i} + 1"),
@@ -145,7 +181,7 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
     check: dict[str, Any] = {"Type": "Choice", "Choices": [rule], "Assign": {
         lw.bvar(node, ctx.scope): _js(f'{{"results": {appended}}}'),
         **lw.timed(node, ctx.scope, _js("$millis()"))}}
-    states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": check_name}
+    states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": test_name}
     states[check_name] = check
     return init_name, [(check, "Default")]
 

@@ -1,11 +1,11 @@
 """Mutually exclusive branches: routed by one Choice instead of run in a Parallel.
 
-The scheduler sees the branches of a condition (``if`` -> A..., ``else`` -> B...) as
-independent, so it would put them in a Parallel state: a state per branch start and
-end and a join, although at most one branch can run. When every branch starts at a
-block fed only by different rows of the same condition, and nothing else feeds the
-branch from outside, a single Choice routes to the selected branch instead, in the
-same variable scope. Fewer state transitions, same semantics: the blocks of the
+The scheduler sees the branches of a condition (``if`` -> A..., ``else`` -> B...) or a
+router (``router-<route>`` -> A...) as independent, so it would put them in a Parallel
+state: a state per branch start and end and a join, although at most one branch can
+run. When every branch starts at a block fed only by different rows of the same
+condition (routes of the same router), and nothing else feeds the branch from outside,
+a single Choice routes to the selected branch instead, in the same variable scope. Fewer state transitions, same semantics: the blocks of the
 branches not taken are marked skipped, as their guards would have done.
 """
 
@@ -18,7 +18,20 @@ from stepweave.compiler.schedule import Leaf, Par, Seq, Tree
 if TYPE_CHECKING:
     from stepweave.compiler.lower import Ctx, Dangling, Lowerer
 
-__all__ = ["emit_exclusive", "leaves"]
+__all__ = ["emit_exclusive", "leaves", "route_of", "ROUTE_HANDLES"]
+
+#: Handles that select one outcome of their source: prefix -> the output field naming
+#: the selected outcome (a condition's row id, a router's route id).
+ROUTE_HANDLES = {"condition-": "selectedOption", "router-": "selectedRoute"}
+
+
+def route_of(handle: str | None) -> tuple[str, str] | None:
+    """``condition-<row>`` -> ("selectedOption", row); ``router-<route>`` ->
+    ("selectedRoute", route); any other handle -> None."""
+    for prefix, field_name in ROUTE_HANDLES.items():
+        if handle and handle.startswith(prefix):
+            return field_name, handle[len(prefix):]
+    return None
 
 
 def leaves(tree: Tree) -> list[str]:
@@ -46,7 +59,7 @@ def _routes(lw: Lowerer, tree: Par) -> list[str] | None:
         if entry is None:
             return None
         incoming = lw.graph.incoming(entry)
-        if not incoming or any(not (e.handle or "").startswith("condition-") for e in incoming):
+        if not incoming or any(route_of(e.handle) is None for e in incoming):
             return None
         mine = {e.handle for e in incoming}
         if mine & options:

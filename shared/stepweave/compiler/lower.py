@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepweave.compiler import blocks as block_emitters
-from stepweave.compiler.exclusive import emit_exclusive, leaves
+from stepweave.compiler.exclusive import emit_exclusive, leaves, route_of
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.keep import keep_paths
@@ -56,6 +56,8 @@ class Lowerer:
         self.resolver.bind_stems(self.stems)
         self.scope_count = 0
         self.handlers: set[str] = set()
+        #: native blocks compiled to a handler task (a condition evaluated in the sandbox)
+        self.task_nodes: set[str] = set()
         self.response_in_branch = False
         self.response_catchers: list[dict[str, Any]] = []
         #: state name -> (block id, role): "main", "start", "end", "continue?", "guard"
@@ -180,9 +182,10 @@ class Lowerer:
             return f"({ran} and $not({truthy_error(bvar)}))"
         if edge.handle == "error":
             return f"({ran} and {truthy_error(bvar)})"
-        if edge.handle.startswith("condition-"):
-            option = edge.handle[len("condition-"):]
-            return f"({ran} and ${bvar}.selectedOption = {jstr(option)})"
+        routed = route_of(edge.handle)
+        if routed is not None:
+            field_name, option = routed
+            return f"({ran} and ${bvar}.{field_name} = {jstr(option)})"
         return ran
 
     def guard_expr(self, node: str, ctx: Ctx) -> str:

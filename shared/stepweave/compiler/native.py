@@ -115,10 +115,18 @@ def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str) ->
     try:
         expr = translate_condition(source, resolve, context_expr="$__ctx")
     except JsExprError as exc:
-        site.problems.append(f'condition "{title}": {exc}')
+        site.problems.append(f'condition "{title}": {_js_problem(source, exc)}')
         expr = "false"
     lw.report(node, site, "params.conditions")
     return expr
+
+
+def _js_problem(source: str, exc: Exception) -> str:
+    """Why the condition cannot run: an unknown name, V8's syntax error, else the
+    translator's message."""
+    from stepweave.compiler.sandbox import row_problem
+
+    return row_problem(source) or str(exc)
 
 
 def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
@@ -131,23 +139,59 @@ def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
             **lw.timed(node, ctx.scope, _js(f"({guard}) ? $millis() : null"))}
 
 
-def emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    block = lw.graph.blocks[node]
-    rows = block.params.get("conditions") or []
+def _rows(lw: Lowerer, node: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows evaluated before the else row, and the else row's id."""
+    rows = lw.graph.blocks[node].params.get("conditions") or []
+    else_row = next((r for r in rows if str(r.get("title", "")).strip().lower() == "else"), None)
+    return (rows[: rows.index(else_row)] if else_row else rows), (else_row["id"] if else_row else None)
+
+
+def condition_in_sandbox(lw: Lowerer, node: str) -> bool:
+    """Whether a condition block's rows run in the JavaScript sandbox (``sandbox``)."""
+    from stepweave.compiler.sandbox import rows_need_sandbox
+
+    rows, _else = _rows(lw, node)
+    return rows_need_sandbox(tuple(str(r.get("value", "")) for r in rows))
+
+
+def _condition_value(lw: Lowerer, node: str, ctx: Ctx, chain: str) -> str:
+    """The block's output, given ``chain``: the selected row id (or null)."""
     targets = {e.handle[len("condition-"):]: e.target for e in lw.graph.outgoing(node)
                if e.handle and e.handle.startswith("condition-")}
-    else_row = next((r for r in rows if str(r.get("title", "")).strip().lower() == "else"), None)
-    chain = jstr(else_row["id"]) if else_row else "null"
-    before_else = rows[: rows.index(else_row)] if else_row else rows
-    for row in reversed(before_else):
-        cond = _condition_row(lw, node, ctx, str(row.get("value", "")), str(row.get("title", "if")))
-        chain = f"(({cond}) ? {jstr(row['id'])} : {chain})"
     paths = {rid: {"blockId": t, "blockType": lw.graph.blocks[t].type, "blockTitle": lw.graph.blocks[t].name}
              for rid, t in sorted(targets.items())}
-    value = (f"($__ctx := {_context_expr(lw, node, ctx)}; $__sel := {chain}; "
-             f"$__path := $type($__sel) = \"string\" ? $lookup({jstr(paths)}, $__sel) : null; "
-             "$merge([$__ctx, {\"conditionResult\": $type($__sel) = \"string\", "
-             "\"selectedPath\": $exists($__path) ? $__path : null, \"selectedOption\": $__sel}]))")
+    return (f"($__ctx := {_context_expr(lw, node, ctx)}; $__sel := {chain}; "
+            f"$__path := $type($__sel) = \"string\" ? $lookup({jstr(paths)}, $__sel) : null; "
+            "$merge([$__ctx, {\"conditionResult\": $type($__sel) = \"string\", "
+            "\"selectedPath\": $exists($__path) ? $__path : null, \"selectedOption\": $__sel}]))")
+
+
+def _emit_sandboxed_condition(lw: Lowerer, node: str, ctx: Ctx,
+                              states: dict[str, Any]) -> tuple[str, Dangling]:
+    from stepweave.compiler.blocks import handler_task
+    from stepweave.compiler.sandbox import condition_program, row_problem, sandbox_params
+
+    rows, else_id = _rows(lw, node)
+    for row in rows:
+        problem = row_problem(str(row.get("value", "")))
+        if problem:
+            lw.problems.append((node, "params.conditions",
+                                f'condition "{row.get("title", "if")}": {problem}'))
+    code, bindings = condition_program(lw, node, ctx, rows, else_id, _context_expr(lw, node, ctx))
+    output = _condition_value(lw, node, ctx, "$states.result.result")
+    return handler_task(lw, node, ctx, states, handler="function",
+                        params=sandbox_params(code, bindings), output=output, timeout=60)
+
+
+def emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    if condition_in_sandbox(lw, node):
+        return _emit_sandboxed_condition(lw, node, ctx, states)
+    rows, else_id = _rows(lw, node)
+    chain = jstr(else_id) if else_id is not None else "null"
+    for row in reversed(rows):
+        cond = _condition_row(lw, node, ctx, str(row.get("value", "")), str(row.get("title", "if")))
+        chain = f"(({cond}) ? {jstr(row['id'])} : {chain})"
+    value = _condition_value(lw, node, ctx, chain)
     name = lw.block_state(node)
     state = {"Type": "Pass", "Assign": _guard_fold(lw, node, ctx, value), "Output": {}}
     states[name] = state

@@ -64,7 +64,18 @@ def _handle_problem(graph: Graph, source_type: str, handle: str | None,
         if handle[len("condition-"):] in rows:
             return None
         return f"handle '{handle}' names no condition row (rows: {', '.join(sorted(rows))})"
+    if handle.startswith("router-") and source_type == "router":
+        if handle[len("router-"):] in rows:
+            return None
+        return f"handle '{handle}' names no route (routes: {', '.join(sorted(rows))})"
     return f"unknown source handle '{handle}'"
+
+
+def _outcomes(params: dict[str, object]) -> set[str]:
+    """The row ids of a condition, the route ids of a router."""
+    rows = params.get("conditions") or params.get("routes") or []
+    return {str(r.get("id")) for r in rows if isinstance(r, dict)} if isinstance(rows, list) \
+        else set()
 
 
 def _handle_problems(graph: Graph) -> list[Problem]:
@@ -74,8 +85,11 @@ def _handle_problems(graph: Graph) -> list[Problem]:
         if src is None:
             continue
         btype = block_type(src.type)
-        rows = {str(r.get("id")) for r in src.params.get("conditions") or [] if isinstance(r, dict)}
-        message = _handle_problem(graph, btype.name if btype else src.type, edge.sourceHandle, rows)
+        source_type = btype.name if btype else src.type
+        message = _handle_problem(graph, source_type, edge.sourceHandle, _outcomes(src.params))
+        if source_type == "router" and edge.sourceHandle in (None, "source"):
+            message = ("a router's edges leave from a route: sourceHandle "
+                       "'router-<route id>' (or 'error')")
         if message:
             problems.append(Problem(graph.file, f"edge to '{edge.target}': {message}", src.id,
                                     f"edges[{index}].sourceHandle"))

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from stepweave.blocks.router_block import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
 
 __all__ = ["import_sim_export"]
@@ -29,8 +30,10 @@ _PARAMS = {
     "variables": ("variables",),
     "wait": ("timeValue", "timeUnit", "async", "timeUnitLong"),
     "response": ("dataMode", "builderData", "data", "status", "headers"),
+    "router": SIM_ROUTER_PARAMS,
 }
-_TYPE_MAP = {"start_trigger": "start", "starter": "start", "human_in_the_loop": "approval"}
+_TYPE_MAP = {"start_trigger": "start", "starter": "start", "human_in_the_loop": "approval",
+             "router_v2": "router"}
 # Sim's human-in-the-loop sub-blocks -> approval params (``notification`` tools: not mapped).
 _APPROVAL = {"builderData": "display", "inputFormat": "form", "approvers": "approvers",
              "subject": "subject", "message": "message", "timeoutSeconds": "timeoutSeconds"}
@@ -64,8 +67,8 @@ def _table(rows: Any) -> Any:
 
 
 def _value(block_type: str, key: str, value: Any) -> Any:
-    if block_type == "condition" and key == "conditions" and isinstance(value, str):
-        return json.loads(value)
+    if key in ("conditions", "routes") and isinstance(value, str):
+        return json.loads(value) if value.strip() else []
     if block_type in ("api", "response") and key in ("params", "headers"):
         return _table(value)
     if key in ("timeout", "retries", "retryDelayMs", "retryMaxDelayMs") and value in ("", None):
@@ -159,6 +162,34 @@ def _edge(raw: dict[str, Any]) -> dict[str, Any]:
     return {"source": raw["source"], "target": raw["target"], "sourceHandle": handle}
 
 
+def _route_handles(blocks: list[dict[str, Any]], edges: list[dict[str, Any]],
+                   legacy_routers: set[str]) -> None:
+    """Sim's handle rules for routing blocks (SIM-COMPAT §1.3), applied in place.
+
+    A condition or ``router_v2`` edge without its ``condition-``/``router-`` handle takes
+    the row/route at its position among the block's outgoing edges. A legacy ``router``
+    selects a target block: each non-error edge becomes ``router-<target id>`` and the
+    routes are the targets (route id = target id)."""
+    by_id = {b["id"]: b for b in blocks}
+    for block in blocks:
+        kind, bid = block["type"], block["id"]
+        if kind not in ("condition", "router"):
+            continue
+        out = [e for e in edges if e["source"] == bid and e["sourceHandle"] != "error"]
+        if bid in legacy_routers:
+            for edge in out:
+                edge["sourceHandle"] = f"router-{edge['target']}"
+            targets = list(dict.fromkeys(e["target"] for e in out))
+            block["params"]["routes"] = [
+                {"id": t, "title": by_id[t]["name"], "value": by_id[t]["name"]} for t in targets]
+            continue
+        prefix, key = ("condition-", "conditions") if kind == "condition" else ("router-", "routes")
+        rows = [r for r in block["params"].get(key) or [] if isinstance(r, dict)]
+        for index, edge in enumerate(out):
+            if edge["sourceHandle"] in (None, "source") and index < len(rows):
+                edge["sourceHandle"] = f"{prefix}{rows[index].get('id')}"
+
+
 def _variables(raw: Any) -> list[dict[str, Any]]:
     items = raw.values() if isinstance(raw, dict) else (raw or [])
     return [{"name": v["name"], "type": v.get("type") or "plain", "value": v.get("value")}
@@ -207,6 +238,8 @@ def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
     kept = {b["id"] for b in blocks}
     edges = [_edge(e) for e in state.get("edges") or []
              if e.get("source") in kept and e.get("target") in kept]
+    _route_handles(blocks, edges, {raw["id"] for raw in blocks_raw.values()
+                                   if raw.get("type") == "router"})
     meta = state.get("metadata") or {}
     name = _name(data, state, file)
     triggers = _sim_triggers(blocks, blocks_raw, name)
