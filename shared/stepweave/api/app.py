@@ -114,7 +114,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         target = ctx.executions.targets().get(workflow)
         if target is None:
             raise NotFound(f"unknown workflow {workflow!r}", workflow=workflow)
-        if requested and target.type == "STANDARD":  # AWS would answer a running duplicate as a success
+        if requested:  # Step Functions answers a running duplicate with the same input as a success
             arn = target.arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
             if get_execution(ctx.ddb, ctx.settings, arn) is not None:
                 raise Conflict(f"an execution named {requested!r} already exists", name=requested)
