@@ -159,10 +159,13 @@ def row_problem(source: str, has_context: bool = True) -> str | None:
     error = _translation_error(source, has_context)
     if error is None or needs_sandbox(source, has_context):
         return None
+    syntax = syntax_error(source)
+    if syntax:
+        return syntax
     unknown = unknown_names(source, has_context)
     if unknown:
         return f"unknown identifier '{unknown[0]}'; refer to block outputs as <block.field>"
-    return syntax_error(source) or error
+    return error
 
 
 def _row_code(lw: Lowerer, node: str, ctx: Ctx, source: str, index: int,
