@@ -85,8 +85,10 @@ class Tool:
 
     def schema(self, fixed: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON schema of what the model supplies."""
-        excluded = set(self.params.model_fields) - self.model_fields(fixed)
-        return model_schema(self.params, exclude=excluded)
+        fields = self.params.model_fields
+        excluded = set(fields) - self.model_fields(fixed)
+        return model_schema(self.params, exclude=excluded | {
+            fields[n].alias for n in excluded if fields[n].alias})
 
 
 def model_schema(model: type[BaseModel], exclude: set[str] | None = None) -> dict[str, Any]:
