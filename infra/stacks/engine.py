@@ -27,6 +27,7 @@ from infra.constructs.handlers import METRICS_NAMESPACE, BlockHandlers, secrets_
 from infra.constructs.layer import StepweaveLayer
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import RECORDER_FOLDER, Recorder, recorder_code_dir
+from infra.constructs.triggers import INGEST_FOLDER, Triggers
 from infra.constructs.workflow import WorkflowStateMachine
 
 __all__ = ["STATE_MACHINE_NAME_MAX", "EngineSettings", "EngineStack", "state_machine_name"]
@@ -135,10 +136,23 @@ class EngineStack(Stack):
             log_level=settings.log_level,
         )
 
+        # Webhooks (the ingest function, for the API's POST /webhooks/{workflow}), schedules
+        # and event rules of the workflows' triggers.
+        self.triggers = Triggers(
+            self, "Triggers", stage=settings.stage, workflows=self.workflows, table=table,
+            layer=self.layer, functions_dir=settings.functions_dir,
+            secrets_prefix=secrets_prefix(settings.stage),
+            record_retention_days=settings.record_retention_days,
+            log_retention=settings.log_retention, log_level=settings.log_level)
+
         functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:
             functions.update(self.approvals.functions)
         queues = {}
+        if self.triggers.ingest_function is not None:
+            functions[INGEST_FOLDER] = self.triggers.ingest_function
+        if self.triggers.dead_letter_queue is not None:
+            queues["Triggers"] = self.triggers.dead_letter_queue
         if self.recorder is not None:
             functions[RECORDER_FOLDER] = self.recorder.function
             queues["Recorder"] = self.recorder.dead_letter_queue
