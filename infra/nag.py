@@ -16,6 +16,7 @@ from constructs import IConstruct
 from infra.constructs.approvals import Approvals
 from infra.constructs.handlers import HANDLER_ACTIONS, PYTHON_RUNTIME, BlockHandlers
 from infra.constructs.recorder import Recorder
+from infra.constructs.triggers import Triggers
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.stacks.data import DataStack
 
@@ -38,6 +39,22 @@ def apply_checks(app: cdk.App) -> None:
             _acknowledge_data(construct)
         elif isinstance(construct, Approvals):
             _acknowledge_approvals(construct)
+        elif isinstance(construct, Triggers):
+            _acknowledge_triggers(construct)
+
+
+def _acknowledge_triggers(triggers: Triggers) -> None:
+    if triggers.ingest_function is not None:
+        _acknowledge_function(triggers.ingest_function)
+        acknowledge_secrets(triggers.ingest_function, triggers.secrets_prefix)
+    if triggers.dead_letter_queue is not None:
+        _acknowledge(
+            triggers.dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the schedules' and event rules' targets: "
+            "starts that failed after their retries. cdk-nag only recognises queues named in "
+            "another queue's redrive policy as dead-letter queues.",
+        )
 
 
 def _acknowledge_approvals(approvals: Approvals) -> None:

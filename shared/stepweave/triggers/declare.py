@@ -153,6 +153,12 @@ class ScheduleTrigger(_Strict):
             fields = value.split()
             if len(fields) not in (5, 6) or not all(_CRON_FIELD.match(f) for f in fields):
                 raise ValueError(f"{value!r} is not a cron expression (5 or 6 fields)")
+            from stepweave.triggers.rules import CronError, eventbridge_cron
+
+            try:
+                eventbridge_cron(value)
+            except CronError as exc:
+                raise ValueError(f"{value!r}: {exc}") from None
         return value
 
     @field_validator("rate")

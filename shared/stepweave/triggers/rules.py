@@ -1,0 +1,120 @@
+"""Schedules and event rules as EventBridge wants them (pure; the CDK construct uses these).
+
+- ``schedule_expression``: ``rate(5 minutes)`` or ``cron(<6 fields>)``. A Unix cron (5
+  fields) becomes EventBridge's form: a year field is added, ``?`` goes in the day field
+  that is ``*`` (EventBridge needs one of day-of-month and day-of-week to be ``?``), and
+  numeric days of the week (Unix 0-7, Sunday 0 or 7) become names (``SUN``..``SAT``),
+  which mean the same in both.
+- ``schedule_input``: the trigger's ``input`` plus ``trigger`` (type, workflow, name and
+  the Scheduler's ``<aws.scheduler.scheduled-time>`` / ``<aws.scheduler.execution-id>``).
+- ``event_pattern`` / ``event_input``: the rule's pattern and its input transformer
+  (``inputMapping`` fields read from the event; without one, ``detail``), plus
+  ``trigger`` (type, workflow, name, source, detailType, eventId, time).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from stepweave.triggers.declare import EventTrigger, ScheduleTrigger
+
+__all__ = [
+    "CronError",
+    "event_input",
+    "event_pattern",
+    "eventbridge_cron",
+    "schedule_expression",
+    "schedule_input",
+]
+
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_RATE = re.compile(r"^\s*(\d+)\s+(minute|hour|day)s?\s*$")
+
+
+class CronError(ValueError):
+    """A cron expression EventBridge cannot take."""
+
+
+def _day_names(field: str) -> str:
+    def name(match: re.Match[str]) -> str:
+        number = int(match[0])
+        if number > 7:
+            raise CronError(f"day of week {number} is not 0-7")
+        return _DAYS[number]
+
+    parts = []
+    for part in field.split(","):
+        base, slash, step = part.partition("/")
+        parts.append(re.sub(r"\d+", name, base) + slash + step)
+    return ",".join(parts)
+
+
+def eventbridge_cron(expression: str) -> str:
+    """The 6 EventBridge fields of a 5-field (Unix) or 6-field (EventBridge) expression."""
+    fields = expression.split()
+    if len(fields) == 5:
+        minute, hour, dom, month, dow = fields
+        dow = _day_names(dow)
+        if dow in ("*", "?"):
+            dow = "?"
+        elif dom in ("*", "?"):
+            dom = "?"
+        else:
+            raise CronError("EventBridge cannot combine a day of the month with a day of the week")
+        fields = [minute, hour, dom, month, dow, "*"]
+    elif len(fields) != 6:
+        raise CronError(f"{expression!r} has {len(fields)} fields (5 or 6)")
+    if "?" not in (fields[2], fields[4]):
+        raise CronError("one of day-of-month and day-of-week must be '?' in a 6-field expression")
+    return " ".join(fields)
+
+
+def schedule_expression(trigger: ScheduleTrigger) -> str:
+    if trigger.rate is not None:
+        match = _RATE.match(trigger.rate)
+        assert match is not None  # validated by the model
+        count, unit = int(match[1]), match[2]
+        return f"rate({count} {unit}{'' if count == 1 else 's'})"
+    assert trigger.cron is not None
+    return f"cron({eventbridge_cron(trigger.cron)})"
+
+
+def schedule_input(workflow: str, trigger: ScheduleTrigger) -> str:
+    info = {"type": "schedule", "workflow": workflow, "name": trigger.label,
+            "scheduledTime": "<aws.scheduler.scheduled-time>",
+            "executionId": "<aws.scheduler.execution-id>"}
+    return json.dumps({**trigger.input, "trigger": info}, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_pattern(trigger: EventTrigger) -> dict[str, Any]:
+    pattern: dict[str, Any] = {"source": list(trigger.source)}
+    if trigger.detailType:
+        pattern["detail-type"] = list(trigger.detailType)
+    if trigger.detail:
+        pattern["detail"] = trigger.detail
+    return pattern
+
+
+def _json_path(path: str) -> str:
+    return "$." + path.removeprefix("$.")
+
+
+def event_input(workflow: str, trigger: EventTrigger) -> tuple[dict[str, str], str]:
+    """(``InputPathsMap``, ``InputTemplate``) of the rule's target. Placeholders stand
+    unquoted, so EventBridge inserts each value as JSON (strings quoted, objects as is)."""
+    paths = {"evSource": "$.source", "evDetailType": "$.detail-type", "evId": "$.id",
+             "evTime": "$.time"}
+    fields: list[str] = []
+    if trigger.inputMapping is None:
+        paths["evDetail"] = "$.detail"
+        fields.append('"detail":<evDetail>')
+    else:
+        for index, (field, path) in enumerate(trigger.inputMapping.items()):
+            paths[f"f{index}"] = _json_path(path)
+            fields.append(f"{json.dumps(field)}:<f{index}>")
+    info = (f'{{"type":"event","workflow":{json.dumps(workflow)},"name":{json.dumps(trigger.label)},'
+            '"source":<evSource>,"detailType":<evDetailType>,"eventId":<evId>,"time":<evTime>}')
+    fields.append(f'"trigger":{info}')
+    return paths, "{" + ",".join(fields) + "}"
