@@ -87,8 +87,8 @@ class Tool:
         """The JSON schema of what the model supplies."""
         fields = self.params.model_fields
         excluded = set(fields) - self.model_fields(fixed)
-        return model_schema(self.params, exclude=excluded | {
-            fields[n].alias for n in excluded if fields[n].alias})
+        aliases = {str(fields[n].alias) for n in excluded if fields[n].alias}
+        return model_schema(self.params, exclude=excluded | aliases)
 
 
 def model_schema(model: type[BaseModel], exclude: set[str] | None = None) -> dict[str, Any]:
