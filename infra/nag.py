@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from infra.constructs.api import RunApiFunction, StepweaveApi
 from infra.constructs.approvals import Approvals
 from infra.constructs.handlers import HANDLER_ACTIONS, PYTHON_RUNTIME, BlockHandlers
 from infra.constructs.recorder import Recorder
@@ -39,6 +40,10 @@ def apply_checks(app: cdk.App) -> None:
             _acknowledge_data(construct)
         elif isinstance(construct, Approvals):
             _acknowledge_approvals(construct)
+        elif isinstance(construct, StepweaveApi):
+            _acknowledge_api(construct)
+        elif isinstance(construct, RunApiFunction):
+            _acknowledge_run_api(construct)
         elif isinstance(construct, Triggers):
             _acknowledge_triggers(construct)
 
@@ -54,6 +59,60 @@ def _acknowledge_triggers(triggers: Triggers) -> None:
             "This queue is the dead-letter queue of the schedules' and event rules' targets: "
             "starts that failed after their retries. cdk-nag only recognises queues named in "
             "another queue's redrive policy as dead-letter queues.",
+        )
+
+
+def _acknowledge_api(api: StepweaveApi) -> None:
+    for method in api.api.methods:
+        for finding, reason in (
+            ("AwsSolutions-APIG4",
+             "Authentication is done by the functions behind each route, per route kind: run-API "
+             "keys (SHA-256 looked up in the records table; 401/403) for /v1, provider signatures "
+             "(HMAC) for /webhooks, single-use decision ids with CSRF tokens for /approvals; "
+             "/health is public and reveals a version and dependency status only."),
+            ("AwsSolutions-COG4",
+             "Callers are machines holding run-API keys and webhook providers signing their "
+             "deliveries, not users of a Cognito user pool (see APIG4)."),
+        ):
+            _acknowledge(method, finding, reason)
+    _acknowledge(
+        api.api.deployment_stage,
+        "AwsSolutions-APIG3",
+        "A WAF web ACL is an account-level choice with its own cost; the stage throttles "
+        "(rate and burst, lower for synchronous runs) and every route authenticates. Attach "
+        "an ACL to the stage where the account's policy requires one.",
+    )
+    _acknowledge(
+        api.api,
+        "AwsSolutions-APIG2",
+        "Path parameters are validated by API Gateway (request validator); bodies are "
+        "validated by the functions (pydantic models of the run API, signatures and "
+        "per-trigger limits of webhooks), which answer 400 with the field at fault.",
+    )
+    role = api.api.node.try_find_child("CloudWatchRole")
+    if role is not None:
+        _acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level role API Gateway needs to write execution logs (APIG6); AWS "
+            "maintains this managed policy for exactly that purpose.",
+        )
+
+
+def _acknowledge_run_api(run_api: RunApiFunction) -> None:
+    fn = run_api.function
+    _acknowledge_function(fn)
+    for workflow in run_api.workflows.values():
+        if workflow.compiled.workflow_type != "STANDARD":
+            continue
+        _acknowledge(
+            fn.role or fn,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{workflow.state_machine_name}:*]",
+            "Executions are named when started (<tenant>.<name>), so the run API's "
+            "states:DescribeExecution and states:StopExecution name the executions of "
+            f"'{workflow.state_machine_name}' with a trailing '*': that one state machine only.",
         )
 
 

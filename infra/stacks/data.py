@@ -1,7 +1,8 @@
 """The data stack: what outlives a redeploy of the engine.
 
 * ``RecordsTable`` -- execution records, one partition per execution (``pk``/``sk``), a
-  ``byWorkflow`` index (``gsi1pk``/``gsi1sk``) to list a workflow's executions, and a TTL
+  ``byWorkflow`` index (``gsi1pk``/``gsi1sk``) to list a workflow's executions, a ``byTenant``
+  index (``gsi2pk``/``gsi2sk``) to list a run-API tenant's executions, and a TTL
   attribute (``expiresAt``) so records disappear after the retention period;
 * ``PayloadBucket`` -- large block outputs, expired after the same retention period.
 
@@ -23,6 +24,7 @@ from constructs import Construct
 __all__ = [
     "BUCKET_LOGICAL_ID",
     "GSI_NAME",
+    "TENANT_GSI_NAME",
     "TABLE_LOGICAL_ID",
     "TTL_ATTRIBUTE",
     "DataSettings",
@@ -38,6 +40,10 @@ SORT_KEY = "sk"
 GSI_NAME = "byWorkflow"
 GSI_PARTITION_KEY = "gsi1pk"
 GSI_SORT_KEY = "gsi1sk"
+#: A tenant's executions (run API), newest first: ``gsi2pk = TENANT#<tenant>``.
+TENANT_GSI_NAME = "byTenant"
+TENANT_GSI_PARTITION_KEY = "gsi2pk"
+TENANT_GSI_SORT_KEY = "gsi2sk"
 TTL_ATTRIBUTE = "expiresAt"
 _STRING = dynamodb.AttributeType.STRING
 
@@ -78,6 +84,12 @@ class DataStack(Stack):
             index_name=GSI_NAME,
             partition_key=dynamodb.Attribute(name=GSI_PARTITION_KEY, type=_STRING),
             sort_key=dynamodb.Attribute(name=GSI_SORT_KEY, type=_STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.table.add_global_secondary_index(
+            index_name=TENANT_GSI_NAME,
+            partition_key=dynamodb.Attribute(name=TENANT_GSI_PARTITION_KEY, type=_STRING),
+            sort_key=dynamodb.Attribute(name=TENANT_GSI_SORT_KEY, type=_STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )
         _fix_logical_id(self.table, TABLE_LOGICAL_ID)

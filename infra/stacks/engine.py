@@ -19,9 +19,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from stepweave import __version__
 from stepweave.compiler.compile import CompiledWorkflow
 
 from infra import ROOT
+from infra.constructs.api import RUN_API_FOLDER, RunApiFunction, StepweaveApi
 from infra.constructs.approvals import Approvals
 from infra.constructs.handlers import METRICS_NAMESPACE, BlockHandlers, secrets_prefix
 from infra.constructs.layer import StepweaveLayer
@@ -145,6 +147,24 @@ class EngineStack(Stack):
             record_retention_days=settings.record_retention_days,
             log_retention=settings.log_retention, log_level=settings.log_level)
 
+        # The HTTP API: the run API (functions/runapi), webhooks and approval decisions
+        # when they are deployed.
+        self.run_api = RunApiFunction(
+            self, "RunApi", code_dir=settings.functions_dir / RUN_API_FOLDER, layer=self.layer,
+            table=table, workflows=self.workflows, stage=settings.stage, version=__version__,
+            record_retention_days=settings.record_retention_days,
+            log_retention=settings.log_retention, log_level=settings.log_level,
+        ) if (settings.functions_dir / RUN_API_FOLDER / "handler.py").is_file() else None
+        self.api = None if self.run_api is None else StepweaveApi(
+            self, "Api", stage=settings.stage, run_api_function=self.run_api.function,
+            log_retention=settings.log_retention,
+            ingest_function=getattr(getattr(self, "triggers", None), "ingest_function", None),
+            decision_function=self.approvals.decision if self.approvals is not None else None,
+        )
+        if self.api is not None:
+            CfnOutput(self, "ApiUrl", value=self.api.url,
+                      description="Base URL of the run API, webhooks and approval pages")
+
         functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:
             functions.update(self.approvals.functions)
@@ -155,6 +175,8 @@ class EngineStack(Stack):
             queues["Triggers"] = self.triggers.dead_letter_queue
         if self.recorder is not None:
             functions[RECORDER_FOLDER] = self.recorder.function
+        if self.run_api is not None:
+            functions[RUN_API_FOLDER] = self.run_api.function
             queues["Recorder"] = self.recorder.dead_letter_queue
         self.monitoring = Monitoring(
             self,

@@ -1,0 +1,150 @@
+"""The ``StepweaveApi`` and the run-API function in the synthesized engine stack (built once)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+cdk = pytest.importorskip("aws_cdk")
+pytest.importorskip("cdk_nag")
+
+from infra import ROOT  # noqa: E402
+from infra.app import build_app  # noqa: E402
+from infra.constructs.api import RUN_API_ROUTES, TABLE_ACTIONS  # noqa: E402
+from infra.stacks.data import DataStack  # noqa: E402
+from infra.stacks.engine import EngineStack  # noqa: E402
+
+STAGE = "dev"
+STANDARD = """
+version: 1
+name: nightly
+type: standard
+blocks:
+  - {id: start, type: start}
+  - {id: f, name: F, type: function, params: {code: "return 1"}}
+edges: [start -> f]
+"""
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workflows = tmp_path_factory.mktemp("workflows")
+    for path in (ROOT / "workflows").iterdir():
+        if path.suffix in (".yaml", ".yml", ".json"):
+            shutil.copy(path, workflows / path.name)
+    (workflows / "nightly.yaml").write_text(STANDARD)
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = build_app({"workflowsDir": str(workflows), "stage": STAGE}, outdir=str(outdir))
+    assembly = app.synth()  # cdk-nag findings that are not acknowledged fail here
+    (stack,) = [c for c in app.node.children if isinstance(c, EngineStack)]
+    (data,) = [c for c in app.node.children if isinstance(c, DataStack)]
+    return {"stack": stack, "template": assembly.get_stack_by_name(stack.stack_name).template,
+            "data": assembly.get_stack_by_name(data.stack_name).template}
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _paths(template: dict[str, Any]) -> set[tuple[str, str]]:
+    resources = template["Resources"]
+
+    def path(logical_id: str) -> str:
+        props = resources[logical_id]["Properties"]
+        parent = props["ParentId"]
+        prefix = "" if "Fn::GetAtt" in parent else path(parent["Ref"])
+        return f"{prefix}/{props['PathPart']}"
+
+    return {(m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"]["Ref"]))
+            for m in _resources(template, "AWS::ApiGateway::Method").values()}
+
+
+def test_one_regional_rest_api_with_the_routes(synth: dict[str, Any]) -> None:
+    (api,) = _resources(synth["template"], "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+    routes = _paths(synth["template"])
+    assert set(RUN_API_ROUTES) <= routes
+    for method in _resources(synth["template"], "AWS::ApiGateway::Method").values():
+        assert method["Properties"]["AuthorizationType"] == "NONE"  # keys are checked by the function
+        assert method["Properties"]["Integration"]["Type"] == "AWS_PROXY"
+    assert not any(m == "OPTIONS" for m, _ in routes)  # CORS is off by default
+
+
+def test_stage_throttles_traces_and_logs_access(synth: dict[str, Any]) -> None:
+    (stage,) = _resources(synth["template"], "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == STAGE and props["TracingEnabled"] is True
+    assert "DestinationArn" in props["AccessLogSetting"]
+    json.loads(props["AccessLogSetting"]["Format"])  # JSON lines
+    settings = {s["ResourcePath"]: s for s in props["MethodSettings"]}
+    assert settings["/*"]["ThrottlingRateLimit"] == 50 and settings["/*"]["LoggingLevel"] == "ERROR"
+    assert settings["/~1v1~1workflows~1{workflow}~1run"]["ThrottlingRateLimit"] == 10
+    (plan,) = _resources(synth["template"], "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Properties"]["Throttle"] == {"BurstLimit": 100, "RateLimit": 50}
+
+
+def test_gateway_errors_use_the_api_error_shape(synth: dict[str, Any]) -> None:
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in _resources(synth["template"], "AWS::ApiGateway::GatewayResponse").values()}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    throttled = responses["THROTTLED"]
+    assert throttled["StatusCode"] == "429"
+    assert throttled["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert '"code": "throttled"' in throttled["ResponseTemplates"]["application/json"]
+    assert responses["INTEGRATION_TIMEOUT"]["StatusCode"] == "504"
+
+
+def _policy_of(synth: dict[str, Any], fragment: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for logical_id, policy in _resources(synth["template"], "AWS::IAM::Policy").items():
+        if fragment in logical_id:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, Any]) -> None:
+    stack = synth["stack"]
+    statements = _policy_of(synth, "RunApi")
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {a for a in actions if a.startswith("states:")} == {
+        "states:StartExecution", "states:DescribeStateMachine", "states:StartSyncExecution",
+        "states:DescribeExecution", "states:StopExecution"}
+    assert {a for a in actions if a.startswith("dynamodb:")} == set(TABLE_ACTIONS)
+    start = next(s for s in statements if "states:StartExecution" in s["Action"])
+    assert len(start["Resource"]) == len(stack.workflows)
+    stop = next(s for s in statements if "states:StopExecution" in s["Action"])
+    text = json.dumps(stop["Resource"])
+    assert f"execution:{STAGE}-nightly:*" in text and "express" not in text.lower()
+    fn = next(f for k, f in _resources(synth["template"], "AWS::Lambda::Function").items() if "RunApi" in k)
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION"} <= set(env)
+    assert fn["Properties"]["Timeout"] == 29
+
+
+def test_the_records_table_has_the_tenant_index(synth: dict[str, Any]) -> None:
+    (table,) = _resources(synth["data"], "AWS::DynamoDB::Table").values()
+    indexes = {i["IndexName"]: i for i in table["Properties"]["GlobalSecondaryIndexes"]}
+    assert indexes["byTenant"]["KeySchema"] == [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                                                {"AttributeName": "gsi2sk", "KeyType": "RANGE"}]
+
+
+def test_the_api_url_is_an_output(synth: dict[str, Any]) -> None:
+    assert "ApiUrl" in synth["template"]["Outputs"]
+
+
+def test_cfn_lint_finds_no_error_in_the_api(synth: dict[str, Any], tmp_path: Path) -> None:
+    exe = Path(__import__("sys").executable).with_name("cfn-lint")
+    if not exe.exists():
+        pytest.skip("cfn-lint is not installed")
+    path = tmp_path / "engine.template.json"
+    path.write_text(json.dumps(synth["template"]))
+    import subprocess
+
+    result = subprocess.run([str(exe), "--format", "json", str(path)], capture_output=True, text=True,
+                            timeout=120, check=False)
+    findings = json.loads(result.stdout or "[]")
+    assert [f for f in findings if f["Level"] == "Error"] == []
