@@ -1,0 +1,32 @@
+"""docs/openapi.json is the document the run API's routes generate (regenerate with
+``python -c "from stepweave.api.app import openapi_document; print(openapi_document(), end='')" > docs/openapi.json``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stepweave.api.app import openapi_document
+from stepweave.api.errors import Throttled, error_response
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def test_the_committed_openapi_document_is_current() -> None:
+    assert DOC.read_text(encoding="utf-8") == openapi_document()
+
+
+def test_the_document_describes_every_route_and_both_key_headers() -> None:
+    doc = json.loads(openapi_document())
+    assert set(doc["paths"]) == {"/health", "/v1/workflows/{workflow}/executions", "/v1/workflows/{workflow}/run",
+                                 "/v1/executions", "/v1/executions/{execution_id}",
+                                 "/v1/executions/{execution_id}/cancel"}
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+
+
+def test_errors_share_one_shape_with_retry_after_when_throttled() -> None:
+    response = Throttled(retry_after=7).response()
+    assert response["statusCode"] == 429 and response["headers"]["Retry-After"] == "7"
+    assert json.loads(response["body"]) == {"error": {"code": "throttled", "message": "too many requests"}}
+    assert json.loads(error_response(504, "timeout", "late", executionId="arn:x")["body"])["error"] == {
+        "code": "timeout", "message": "late", "executionId": "arn:x"}
