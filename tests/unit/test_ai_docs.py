@@ -1,0 +1,25 @@
+"""docs/ai-blocks.md covers every AI param, tool, error class and provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stepweave.ai.params import ModelParams
+from stepweave.ai.providers import PROVIDERS
+from stepweave.blocks.agent_block import AgentParams
+from stepweave.blocks.evaluator_block import EvaluatorParams
+from stepweave.blocks.router_block import RouterParams
+from stepweave.tools import TOOLS
+
+TEXT = (Path(__file__).resolve().parents[2] / "docs" / "ai-blocks.md").read_text()
+
+
+def test_every_param_tool_error_and_provider_is_documented() -> None:
+    params = set(AgentParams.model_fields) | set(RouterParams.model_fields) | set(
+        EvaluatorParams.model_fields) | set(ModelParams.model_fields)
+    assert [p for p in sorted(params) if f"`{p}`" not in TEXT] == []
+    assert [t for t in TOOLS if f"| `{t}` |" not in TEXT] == []
+    for name in ("ProviderAuthError", "ProviderRateLimited", "ProviderBadRequest",
+                 "ProviderUnavailable", "RouterNoMatch"):
+        assert f"`{name}`" in TEXT
+    assert [p for p in PROVIDERS if f"`{p}`" not in TEXT] == []
