@@ -51,9 +51,14 @@ def _read_input(value: str | None) -> Any:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
+    from stepweave.compiler.unsupported import UnsupportedBlocks
+
     for path in args.files:
         try:
             compiled = _load(path)
+        except UnsupportedBlocks as exc:  # valid, but `run`/`compile`/deploy refuse it
+            print(f"{path}: valid; {exc.report()}")
+            continue
         except WorkflowError as exc:
             if args.debug:
                 raise
@@ -188,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     add_parsers(sub)
     add_parser(sub)
     from stepweave.cli_keys import add_parser as add_keys; add_keys(sub)  # noqa: E702
+    from stepweave.cli_webhook import add_parser as add_webhook; add_webhook(sub)  # noqa: E702
+    from stepweave.cli_approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
     return parser
 
 

@@ -11,6 +11,7 @@ from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.graph import Graph, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch
+from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
 from stepweave.compiler.validate import validate_graph
 from stepweave.errors import Problem, WorkflowError
 from stepweave.triggers.declare import Trigger
@@ -139,6 +140,9 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
                                       f"allows {MAX_DEFINITION_BYTES}"))
     if problems:
         raise WorkflowError(problems)
+    unsupported = unsupported_problems(graph)
+    if unsupported:
+        raise UnsupportedBlocks(unsupported)
     blocks = {n: (graph.blocks[n].name, graph.types[n].name) for n in graph.nodes}
     return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
                             dict(lw.state_map), blocks,

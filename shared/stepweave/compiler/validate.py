@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from stepweave.blocks.catalog import block_type
 from stepweave.compiler.graph import Graph
+from stepweave.compiler.unsupported import is_unsupported
 from stepweave.errors import Problem
 from stepweave.workflow.model import RESERVED_NAMES
 
@@ -28,6 +29,8 @@ def _block_problems(graph: Graph) -> list[Problem]:
         if block.ref_name in RESERVED_NAMES:
             problems.append(Problem(file, f"'{block.name}' is reserved for references", block.id, "name"))
         btype = block_type(block.type)
+        if btype is None and is_unsupported(block.type):
+            continue  # listed by ``unsupported``, not a mistake in the file
         if btype is None:
             problems.append(Problem(file, f"unknown block type '{block.type}'", block.id, "type"))
             continue
@@ -82,7 +85,7 @@ def _handle_problems(graph: Graph) -> list[Problem]:
     problems = []
     for index, edge in enumerate(graph.workflow.edges):
         src = graph.blocks.get(edge.source)
-        if src is None:
+        if src is None or is_unsupported(src.type):
             continue
         btype = block_type(src.type)
         source_type = btype.name if btype else src.type

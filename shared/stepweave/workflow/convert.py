@@ -3,7 +3,8 @@
 The conversion is the same mapping ``run`` and ``validate`` apply to exports
 (``stepweave.workflow.sim``), written out as YAML: compiling the written file gives the
 same state machine as compiling the export. Block types with no Stepweave equivalent
-yet are kept as they are, so validation names them; the fidelity report counts them.
+yet are kept as ``sim:<type>`` with their values, so validation names them (and running or
+deploying refuses them); the fidelity report counts them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stepweave.blocks.catalog import block_type
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.loader import is_sim_export
 from stepweave.workflow.sim import import_sim_export
+from stepweave.workflow.sim_blocks import SIM_PREFIX
 
 __all__ = ["Fidelity", "convert_export"]
 
@@ -83,7 +85,8 @@ def convert_export(path: str | Path) -> tuple[str, Fidelity]:
         raise WorkflowError([Problem(file, "not a Sim export (no state.blocks map)")])
     converted = import_sim_export(data, file)
     blocks = converted["blocks"]
-    unsupported = tuple((b["id"], b["type"]) for b in blocks if block_type(b["type"]) is None)
+    unsupported = tuple((b["id"], b["type"].removeprefix(SIM_PREFIX)) for b in blocks
+                        if block_type(b["type"]) is None)
     doc: dict[str, Any] = {"version": 1, "name": converted["name"]}
     if converted.get("description"):
         doc["description"] = converted["description"]

@@ -1,10 +1,10 @@
 """Mapping Sim exports onto the workflow model.
 
-Covers the core block types of the foundation (start triggers, function, api,
-condition, variables, wait, response, loop, parallel), human_in_the_loop (as
-``approval``) and Sim's envelopes; the
-remaining block types arrive with the Sim import work. Unsupported types are kept
-as-is so that validation reports them per block.
+Covers Sim's envelopes and block types: start triggers, function, api, condition,
+variables, wait, response, loop, parallel, human_in_the_loop (as ``approval``), router_v2
+and legacy router (as ``router``), and through ``sim_blocks`` agent, evaluator and workflow
+(sub-workflow). Any other type is kept as ``sim:<type>`` (``sim_blocks.unsupported_block``)
+so that validation reports it per block and running or deploying it is refused.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import json
 import re
 from typing import Any
 
+from stepweave.blocks.catalog import block_type as catalog_type
 from stepweave.blocks.router_block import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
+from stepweave.workflow.sim_blocks import sim_block_params, unsupported_block
 
 __all__ = ["import_sim_export"]
 
@@ -140,10 +142,18 @@ def _block(raw: dict[str, Any]) -> dict[str, Any] | None:
         return None
     block_type = _TYPE_MAP.get(sim_type, sim_type)
     data = raw.get("data") or {}
+    sub_blocks = raw.get("subBlocks") or {}
     if block_type in ("loop", "parallel"):
         params = _container_params(block_type, data)
+    elif block_type in ("agent", "evaluator", "workflow", "workflow_input") \
+            and catalog_type(block_type) is not None:
+        params, reason = sim_block_params(block_type, sub_blocks)
+        if reason is not None:
+            block_type, params = unsupported_block(sim_type, sub_blocks, reason)
+    elif catalog_type(block_type) is None:
+        block_type, params = unsupported_block(sim_type, sub_blocks)
     else:
-        params = _params(block_type, raw.get("subBlocks") or {})
+        params = _params(block_type, sub_blocks)
     block: dict[str, Any] = {"id": raw["id"], "type": block_type, "name": raw.get("name") or raw["id"],
                              "params": params, "enabled": raw.get("enabled", True) is not False}
     if data.get("parentId"):

@@ -1,0 +1,127 @@
+"""Sim blocks beyond the core: AI blocks, sub-workflows, and what has no equivalent yet.
+
+* ``agent`` / ``evaluator``: Sim's sub-blocks become the params of our ``agent`` and
+  ``evaluator`` block types (``stepweave.blocks.agent_block`` / ``evaluator_block``):
+  messages and metrics keep only the keys those take, Sim's tool entries
+  (``{type, params, usageControl, ...}``) become registry tools
+  (``stepweave.tools.tool_for_sim_block``) with their fixed params, and an ``apiKey`` is
+  kept only as a ``{{SECRET}}`` placeholder (Sim's export nulls real keys).
+* ``workflow`` (Sim's sub-workflow block): ``workflowId`` / ``input`` -> ``workflow`` /
+  ``input``.
+* Anything else (integrations: gmail, github, notion...; an agent tool with no registry
+  equivalent) is kept as type ``sim:<type>`` with its values under ``simParams`` and the
+  reason under ``unsupported``: the file validates, and validation reports each such block;
+  ``run``, ``compile`` and deployment refuse it (``stepweave.compiler.unsupported``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["SIM_PREFIX", "sim_block_params", "unsupported_block", "unsupported_reason"]
+
+SIM_PREFIX = "sim:"
+_SECRET = re.compile(r"^\{\{[^{}]+\}\}$")
+
+
+def _values(sub_blocks: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = (sub_blocks.get(key) or {}).get("value")
+        if value not in (None, "", []):
+            out[key] = value
+    return out
+
+
+def _only(rows: Any, keys: tuple[str, ...]) -> Any:
+    if isinstance(rows, str):
+        import json
+
+        try:
+            rows = json.loads(rows) if rows.strip() else []
+        except ValueError:
+            return rows  # the block type's validation reports it
+    if not isinstance(rows, list):
+        return rows
+    return [{k: v for k, v in row.items() if k in keys} if isinstance(row, dict) else row
+            for row in rows]
+
+
+def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A Sim agent tool entry -> our ToolSpec, or the reason it has none."""
+    from stepweave.tools import TOOLS, tool_for_sim_block
+
+    if not isinstance(entry, dict):
+        return None, "a tool entry is not an object"
+    sim_type = str(entry.get("type") or "")
+    name = tool_for_sim_block(sim_type) or tool_for_sim_block(str(entry.get("toolId") or ""))
+    if name is None:
+        return None, f"agent tool '{sim_type or entry.get('title')}' has no Stepweave tool " \
+                     f"(tools: {', '.join(sorted(TOOLS))})"
+    fields = set(TOOLS[name].params.model_fields)
+    fixed = {k: v for k, v in (entry.get("params") or {}).items()
+             if k in fields and v not in (None, "")}
+    spec: dict[str, Any] = {"tool": name, "params": fixed}
+    if entry.get("usageControl") in ("auto", "force", "none"):
+        spec["usageControl"] = entry["usageControl"]
+    return spec, None
+
+
+def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    from stepweave.blocks.agent_block import SIM_AGENT_PARAMS
+    from stepweave.blocks.evaluator_block import SIM_EVALUATOR_PARAMS
+
+    keys = SIM_AGENT_PARAMS if block_type == "agent" else SIM_EVALUATOR_PARAMS
+    params = _values(sub_blocks, keys)
+    if not _SECRET.match(str(params.get("apiKey", "")).strip()):
+        params.pop("apiKey", None)
+    if "messages" in params:
+        params["messages"] = _only(params["messages"], ("role", "content"))
+    if "metrics" in params:
+        params["metrics"] = _only(params["metrics"], ("name", "description", "range", "id"))
+    if block_type == "agent" and "tools" in params:
+        tools, reasons = [], []
+        for entry in _only(params["tools"], ("type", "toolId", "title", "params", "usageControl")):
+            spec, reason = _tool(entry)
+            if spec is None:
+                reasons.append(str(reason))
+            elif spec is not None:
+                tools.append(spec)
+        if reasons:
+            return params, "; ".join(reasons)
+        params["tools"] = tools
+    return params, None
+
+
+def sim_block_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Params of an ``agent``, ``evaluator`` or ``workflow`` block, and the reason it cannot
+    be mapped (None when it can)."""
+    if block_type in ("agent", "evaluator"):
+        return _ai_params(block_type, sub_blocks)
+    values = _values(sub_blocks, ("workflowId", "input", "inputMapping"))
+    params: dict[str, Any] = {}
+    if "workflowId" in values:
+        params["workflow"] = values["workflowId"]
+    if "input" in values or "inputMapping" in values:
+        params["input"] = values.get("input", values.get("inputMapping"))
+    return params, None
+
+
+def unsupported_reason(sim_type: str) -> str:
+    from stepweave.tools import tool_for_sim_block
+
+    tool = tool_for_sim_block(sim_type)
+    if tool is not None:
+        return (f"no Stepweave block type runs it; the '{tool}' tool does the same and can be "
+                "given to an agent block")
+    return "no Stepweave equivalent yet"
+
+
+def unsupported_block(sim_type: str, sub_blocks: dict[str, Any],
+                      reason: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(type, params) of a block kept for the report: its Sim values stay, for editing."""
+    values = {key: (sub or {}).get("value") for key, sub in sub_blocks.items()
+              if isinstance(sub, dict) and (sub or {}).get("value") not in (None, "")}
+    return SIM_PREFIX + sim_type, {"unsupported": reason or unsupported_reason(sim_type),
+                                   "simParams": values}
