@@ -158,6 +158,7 @@ class Gateway:
             server_version = "stepweave"
             sys_version = ""
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
