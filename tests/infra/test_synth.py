@@ -302,6 +302,18 @@ def _role_grants(synth: Synth, role: str) -> list[tuple[tuple[str, ...], tuple[s
     return granted
 
 
+def _model_grants(handler: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The AI handlers may also call Bedrock models (and the agent's email tool SES)."""
+    if handler not in ("agent", "router", "evaluator"):
+        return []
+    grants = [(("bedrock:InvokeModel",), (
+        "arn:aws:bedrock:*::foundation-model/*",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/*"))]
+    if handler == "agent":
+        grants.append((("ses:SendEmail",), ("arn:aws:ses:us-east-1:123456789012:identity/*",)))
+    return grants
+
+
 def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Synth) -> None:
     objects = _render(_export_name(synth, {"Fn::GetAtt": ["PayloadBucket", "Arn"]})) + "/*"
     for name, fn in synth.stack.handlers.functions.items():
@@ -313,6 +325,7 @@ def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Sy
             (tuple(sorted(PAYLOAD_ACTIONS)), (objects,)),
             (SECRETS_ACTIONS, (f"arn:aws:ssm:us-east-1:123456789012:"
                                f"parameter/stepweave/{synth.stack.settings.stage}/*",)),
+            *_model_grants(name),
         ]), name
     assert PAYLOAD_ACTIONS == ("s3:GetObject", "s3:PutObject")
     assert SECRETS_ACTIONS == ("ssm:GetParameter",)
