@@ -174,6 +174,14 @@ class ApprovalParams(_Params):
     timeoutSeconds: int | None = Field(default=None, ge=1, le=365 * 86_400)
 
 
+class WorkflowParams(_Params):
+    """A sub-workflow: another workflow of the same folder (deployment), run to its end as a
+    nested execution; ``input`` is its run input."""
+
+    workflow: str = Field(min_length=1, description="name of a workflow in the same folder")
+    input: Any = None
+
+
 Kind = Literal["trigger", "native", "handler", "container"]
 #: What every AI block outputs besides its own fields (Sim's agent/router/evaluator).
 _AI_OUTPUTS = ("model", "provider", "tokens", "cost", "providerTiming")
@@ -233,6 +241,10 @@ CATALOG: dict[str, BlockType] = {
         BlockType("evaluator", "handler", EvaluatorParams, _AI_OUTPUTS + ("content",),
                   handler="evaluator", retryable=True, param_outputs=metric_fields,
                   description="A model scores content on declared metrics."),
+        BlockType("workflow", "native", WorkflowParams,
+                  ("success", "childWorkflowName", "result", "error"),
+                  aliases=("workflow_input",),
+                  description="Runs another workflow of the deployment and waits for its output."),
         BlockType("loop", "container", LoopParams, ("results",),
                   inner_outputs=("index", "iteration", "currentItem", "item", "items"),
                   description="for / forEach / while / doWhile over its child blocks."),

@@ -231,8 +231,15 @@ def _emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     return emit_parallel(lw, node, ctx, states)
 
 
+def _emit_subworkflow(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    from stepweave.compiler.subworkflow import emit_subworkflow
+
+    return emit_subworkflow(lw, node, ctx, states)
+
+
 _EMITTERS = {
     "start": native.emit_start,
+    "workflow": _emit_subworkflow,
     "function": _emit_handler,
     "api": _emit_handler,
     "approval": _emit_handler,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
+from stepweave.compiler.family import compile_children
+from stepweave.compiler.subworkflow import machine_placeholder
 from stepweave.compiler.graph import Graph, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch
 from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
@@ -20,7 +23,7 @@ from stepweave.workflow.model import Workflow
 __all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]
 
 MAX_DEFINITION_BYTES = 1_048_576
-_NOT_A_PLACEHOLDER = re.compile(r"\$\{(?!Handler_[a-z_]+\})")
+_NOT_A_PLACEHOLDER = re.compile(r"\$\{(?!(?:Handler_[a-z_]+|StateMachine_[A-Za-z0-9_]+)\})")
 EXPRESS_LIMIT_SECONDS = 300
 
 
@@ -40,6 +43,8 @@ class CompiledWorkflow:
     stems: dict[str, str]
     #: what starts it from outside (webhook, schedule, event), as declared
     triggers: tuple[Trigger, ...] = ()
+    #: sub-workflows, as the workflow blocks name them -> their compiled workflow
+    children: dict[str, CompiledWorkflow] = field(default_factory=dict)
 
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
@@ -64,10 +69,15 @@ class CompiledWorkflow:
         text = json.dumps(self.definition, separators=(",", ":"), ensure_ascii=False)
         return _NOT_A_PLACEHOLDER.sub(r"\\u0024{", text)
 
-    def substitutions(self, arn_for: dict[str, str]) -> str:
+    def substitutions(self, arn_for: dict[str, str],
+                      machine_arn_for: dict[str, str] | None = None) -> str:
+        """The definition with handler ARNs (by handler) and the sub-workflows' state
+        machine ARNs (by the name the workflow blocks use) substituted."""
         text = self.definition_string()
         for handler in self.handlers:
             text = text.replace("${Handler_" + handler + "}", arn_for[handler])
+        for ref in self.children:
+            text = text.replace(machine_placeholder(ref), (machine_arn_for or {})[ref])
         return text
 
 
@@ -83,6 +93,8 @@ def _choose_type(graph: Graph, file: str) -> tuple[str, list[Problem]]:
             reasons.append(f"approval '{block.id}' waits for a person (up to a year)")
         if block.type == "loop" and block.params.get("loopType") in ("while", "doWhile"):
             reasons.append(f"loop '{block.id}' has no fixed bound")
+        if graph.types[node].name == "workflow":
+            reasons.append(f"sub-workflow '{block.id}' waits for a nested execution")
     requested = graph.workflow.type
     if requested == "express" and reasons:
         return "EXPRESS", [Problem(file, f"workflow type 'express' is not possible: {r}", None, "type")
@@ -125,8 +137,12 @@ def compile_graph(graph: Graph) -> tuple[dict[str, Any], Lowerer]:
     return definition, lw
 
 
-def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWorkflow:
-    """Validate and compile. Raises ``WorkflowError`` listing every problem."""
+def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Path | None = None,
+                     _stack: tuple[str, ...] = ()) -> CompiledWorkflow:
+    """Validate and compile. Raises ``WorkflowError`` listing every problem.
+
+    Sub-workflows are found in ``folder`` (default: the folder of ``file`` when it is a
+    file) and compiled too (``CompiledWorkflow.children``)."""
     graph = build_graph(workflow, file)
     problems = list(graph.problems) + validate_graph(graph)
     if problems:
@@ -134,6 +150,16 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
     workflow_type, type_problems = _choose_type(graph, file)
     definition, lw = compile_graph(graph)
     problems = type_problems + [Problem(file, message, node, field) for node, field, message in lw.problems]
+    children: dict[str, CompiledWorkflow] = {}
+    if lw.subworkflows:
+        if folder is None and Path(file).is_file():
+            folder = Path(file).parent
+        nodes = {str(graph.blocks[n].params.get("workflow")): n for n in graph.nodes
+                 if graph.types[n].name == "workflow"}
+        children, child_problems = compile_children(
+            workflow.name, sorted(lw.subworkflows), nodes, file, folder, _stack,
+            lambda wf, f, d, chain: compile_workflow(wf, f, folder=d, _stack=chain))
+        problems += child_problems
     size = len(json.dumps(definition, separators=(",", ":")).encode("utf-8"))
     if size > MAX_DEFINITION_BYTES:
         problems.append(Problem(file, f"compiled definition is {size} bytes; Step Functions "
@@ -147,4 +173,5 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>") -> CompiledWo
     return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
                             dict(lw.state_map), blocks,
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
-                            {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers))
+                            {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
+                            children)

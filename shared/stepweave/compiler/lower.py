@@ -58,6 +58,8 @@ class Lowerer:
         self.handlers: set[str] = set()
         #: native blocks compiled to a handler task (a condition evaluated in the sandbox)
         self.task_nodes: set[str] = set()
+        #: workflows the sub-workflow blocks run (as they name them)
+        self.subworkflows: set[str] = set()
         self.response_in_branch = False
         self.response_catchers: list[dict[str, Any]] = []
         #: state name -> (block id, role): "main", "start", "end", "continue?", "guard"

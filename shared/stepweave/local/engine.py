@@ -170,8 +170,11 @@ class LocalEngine:
             moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = fn
 
     def create(self, compiled: CompiledWorkflow) -> str:
+        # sub-workflows first: the parent's definition names their state machines
+        machines = {ref: self.create(child) for ref, child in compiled.children.items()}
         self._register(compiled.handlers)
-        definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers})
+        definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers},
+                                            machines)
         name = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         return str(self._sfn.create_state_machine(
             name=name, definition=definition, type=compiled.workflow_type,

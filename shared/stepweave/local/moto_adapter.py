@@ -10,12 +10,18 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
 * Lambda: with Docker off moto's Lambda returns a canned answer. Invocations are
   dispatched to Python handlers registered in ``LAMBDA_HANDLERS`` (function name ->
   callable), with AWS's error payload shape (``errorType`` = exception class name).
+* Nested executions (``states:startExecution``, ``.sync``, ``.sync:2``): moto passes the
+  task's ASL parameter names (``StateMachineArn``, ``Input``) to boto3, which wants
+  ``stateMachineArn``/``input``, and hands boto3's camelCase answers to code expecting
+  AWS's task results (``ExecutionArn``, ``Output``, ``Status``...). The call and the
+  result are translated both ways; dates become epoch milliseconds, as in AWS's results.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import uuid
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +39,10 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 )
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn,
+)
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
 
@@ -153,6 +163,38 @@ def _exec_lambda_function(env: Any, parameters: dict[str, Any], region: str,
     env.stack.append(response)
 
 
+_SFN_PARAMS = {"StateMachineArn": "stateMachineArn", "Input": "input", "Name": "name",
+               "TraceHeader": "traceHeader"}
+
+
+def _as_task_result(response: dict[str, Any]) -> None:
+    """boto3's answer -> the task result AWS gives (PascalCase keys, dates in ms), in place."""
+    items = [(key, value) for key, value in response.items() if key != "ResponseMetadata"]
+    response.clear()
+    for key, value in items:
+        if hasattr(value, "timestamp"):
+            value = int(value.timestamp() * 1000)
+        response[key[:1].upper() + key[1:]] = value
+
+
+def _sfn_eval_service_task(self: Any, env: Any, resource_runtime_part: Any,
+                           normalised_parameters: dict[str, Any], state_credentials: Any) -> None:
+    client = boto_client_for(region=resource_runtime_part.region, service="stepfunctions",
+                             state_credentials=state_credentials)
+    params = {_SFN_PARAMS.get(k, k): v for k, v in normalised_parameters.items()}
+    if not params.get("name"):  # AWS names an unnamed execution with a UUID
+        params["name"] = str(uuid.uuid4())
+    response = dict(getattr(client, self._get_boto_service_action())(**params))
+    _as_task_result(response)
+    env.stack.append(response)
+
+
+def _sfn_normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+    if isinstance(response, dict):
+        _as_task_result(response)
+
+
 def install() -> None:
     """Apply the patches (idempotent)."""
     global _installed
@@ -164,6 +206,9 @@ def install() -> None:
             _string_variable_sample_eval_body)
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         lambda_eval_utils.exec_lambda_function = _exec_lambda_function
+        sfn_task = state_task_service_sfn.StateTaskServiceSfn
+        sfn_task._eval_service_task = _sfn_eval_service_task  # type: ignore[method-assign]
+        sfn_task._normalise_response = _sfn_normalise_response  # type: ignore[method-assign]
         _installed = True
 
 
@@ -173,4 +218,6 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (string_expression.StringVariableSample, "_eval_body"),
     (lambda_eval_utils, "_invoke_lambda_function"),
     (lambda_eval_utils, "exec_lambda_function"),
+    (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task"),
+    (state_task_service_sfn.StateTaskServiceSfn, "_normalise_response"),
 )
