@@ -199,7 +199,7 @@ def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
     for path in files:
         file = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
         try:
-            workflow = compile_workflow(load_workflow(path), file)
+            workflow = compile_workflow(load_workflow(path), file, folder=directory)
         except WorkflowError as exc:
             problems += exc.problems
             continue

@@ -300,3 +300,12 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
             f"grant_invoke adds '<{handler} function ARN>:*' next to the function ARN: it "
             "matches versions and aliases of that one function, nothing else.",
         )
+    for child in sorted(set(workflow.child_machines.values())):
+        _acknowledge(
+            machine,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{child}:*]",
+            f"A sub-workflow block starts executions of '{child}' under generated names, so "
+            "states:DescribeExecution and states:StopExecution (which .sync needs) name that "
+            "one state machine's executions with a trailing '*'.",
+        )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
+from stepweave.compiler.subworkflow import machine_key
 
 __all__ = ["WorkflowStateMachine", "handler_placeholder_key"]
 
@@ -16,6 +19,8 @@ _TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachine
 #: Express executions have no history: their log is the only trace, so it keeps every
 #: event. Standard executions keep their history in Step Functions; errors suffice.
 _LOG_LEVELS = {"STANDARD": sfn.LogLevel.ERROR, "EXPRESS": sfn.LogLevel.ALL}
+#: The managed rule through which Step Functions learns that a nested execution ended.
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 
 
 def handler_placeholder_key(handler: str) -> str:
@@ -49,6 +54,20 @@ class WorkflowStateMachine(Construct):
             raise ValueError(f"workflow '{compiled.name}' uses handler(s) {', '.join(missing)} "
                              f"that have no function (functions/<handler>/handler.py)")
         used = {h: handlers[h] for h in compiled.handlers}
+        # the stage prefix of this machine's name names its siblings too (<stage>-<workflow>)
+        prefix = state_machine_name[: len(state_machine_name) - len(compiled.name)]
+        stack = Stack.of(scope)
+        #: sub-workflow (as the blocks name it) -> its state machine's name
+        self.child_machines = {ref: prefix + child.name for ref, child in compiled.children.items()}
+        #: sub-workflow (as the blocks name it) -> (its state machine ARN, its executions' ARNs)
+        self.children: dict[str, tuple[str, str]] = {
+            ref: (stack.format_arn(service="states", resource="stateMachine",
+                                   resource_name=prefix + child.name,
+                                   arn_format=ArnFormat.COLON_RESOURCE_NAME),
+                  stack.format_arn(service="states", resource="execution",
+                                   resource_name=f"{prefix}{child.name}:*",
+                                   arn_format=ArnFormat.COLON_RESOURCE_NAME))
+            for ref, child in compiled.children.items()}
         self.compiled = compiled
         self.state_machine_name = state_machine_name
         self.functions: dict[str, lambda_.IFunction] = used
@@ -62,7 +81,8 @@ class WorkflowStateMachine(Construct):
                 compiled.definition_string()
             ),
             definition_substitutions={
-                handler_placeholder_key(h): fn.function_arn for h, fn in used.items()
+                **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
+                **{machine_key(ref): arn for ref, (arn, _) in self.children.items()},
             },
             logs=sfn.LogOptions(
                 destination=self.log_group,
@@ -73,3 +93,22 @@ class WorkflowStateMachine(Construct):
         )
         for fn in used.values():
             fn.grant_invoke(self.state_machine)
+        self._grant_children()
+
+    def _grant_children(self) -> None:
+        """A parent may start only its sub-workflows' state machines, read and stop only
+        their executions, and manage the rule Step Functions uses to learn that a nested
+        execution ended (``.sync``)."""
+        if not self.children:
+            return
+        stack = Stack.of(self)
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"],
+            resources=sorted({arn for arn, _ in self.children.values()})))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=sorted({execs for _, execs in self.children.values()})))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[stack.format_arn(service="events", resource="rule",
+                                        resource_name=SYNC_RULE)]))
