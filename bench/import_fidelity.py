@@ -1,32 +1,74 @@
-"""Import fidelity over the Sim scenario exports: blocks that map onto Stepweave / total.
+"""Import fidelity of Sim exports: blocks that map onto Stepweave / total, and exports that compile.
 
-    python bench/import_fidelity.py [DIR]
+    python bench/import_fidelity.py [DIR ...]
+
+Default folders: the Sim scenario exports (tests/fixtures/sim-cases) and any Sim export
+under examples/ and workflows/. Per export: blocks mapped onto Stepweave block types
+(``stepweave import``'s report) and whether it compiles as is (no unsupported block a run
+would reach, every check passing); per Sim type: how many blocks of it were seen.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "shared"))
 
+from stepweave.compiler import compile_workflow  # noqa: E402
+from stepweave.errors import WorkflowError  # noqa: E402
 from stepweave.workflow.convert import convert_export  # noqa: E402
+from stepweave.workflow.loader import is_sim_export, load_workflow  # noqa: E402
+
+DEFAULT = (ROOT / "tests" / "fixtures" / "sim-cases", ROOT / "examples", ROOT / "workflows")
+
+
+def _exports(folder: Path) -> list[Path]:
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if is_sim_export(json.loads(path.read_text(encoding="utf-8"))):
+                found.append(path)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _sim_types(path: Path) -> Counter[str]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data = data.get("data", data)
+    blocks = data.get("state", data).get("blocks") or {}
+    return Counter(str(b.get("type")) for b in blocks.values() if b.get("type") != "note")
 
 
 def main() -> None:
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests" / "fixtures" / "sim-cases"
-    supported = total = files = clean = 0
-    for export in sorted(folder.glob("*.export.json")):
+    folders = [Path(a) for a in sys.argv[1:]] or [f for f in DEFAULT if f.is_dir()]
+    supported = total = files = clean = compiles = 0
+    types: Counter[str] = Counter()
+    for export in (p for folder in folders for p in _exports(folder)):
         _, fidelity = convert_export(export)
         files += 1
         clean += not fidelity.unsupported
         supported += fidelity.supported
         total += fidelity.total
+        types += _sim_types(export)
+        try:
+            compile_workflow(load_workflow(export), str(export))
+            compiles += 1
+        except WorkflowError:
+            pass  # rejected at validation on purpose (S7, S8) or unsupported blocks
         if fidelity.unsupported:
             print(f"{export.name}: {fidelity.line()}")
+    if not files:
+        print("no Sim exports found")
+        return
+    print("Sim block types seen: " + ", ".join(f"{t} {n}" for t, n in sorted(types.items())))
     print(f"{supported} of {total} blocks ({supported / total:.1%}) in {files} exports map onto "
-          f"Stepweave block types; {clean} of {files} exports import completely")
+          f"Stepweave block types; {clean} of {files} exports import completely; "
+          f"{compiles} of {files} compile as exported")
 
 
 if __name__ == "__main__":
