@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,40 @@ def test_import_refuses_what_is_not_a_sim_export(tmp_path: Path, capsys: pytest.
     ours.write_text('{"version": 1, "name": "x", "blocks": [{"id": "start", "type": "start"}]}')
     assert main(["import", str(ours)]) == 2
     assert "not a Sim export" in capsys.readouterr().err
+
+
+def _constructed() -> dict[str, dict[str, object]]:
+    from tests.engine.sim_export import block, edge, export, function, start
+    from tests.engine.test_sim_router import _triage
+    from tests.functional.test_integrations import SLACK_TOOL, _agent
+
+    js_condition = export(
+        [start(items="array"),
+         block("check", "condition", "Check", conditions=json.dumps(
+             [{"id": "check-if", "title": "if", "value": "<start.items>.some(x => x.vip)"},
+              {"id": "check-else", "title": "else", "value": ""}])),
+         function("a", "return 1", "A"), function("b", "return 2", "B"),
+         block("notify", "gmail", "Notify", enabled=False, to="x@example.com")],
+        [edge("start", "check"), edge("check", "a", None), edge("check", "b", "source"),
+         edge("a", "notify")], "js-condition")
+    sub = export([start(), block("sub", "workflow", "Sub", workflowId="child", input="{}")],
+                 [edge("start", "sub")], "caller")
+    return {"router": _triage([None, "source", None]), "agent": _agent([SLACK_TOOL]),
+            "condition": js_condition, "workflow": sub}
+
+
+@pytest.mark.parametrize("kind", ["router", "agent", "condition", "workflow"])
+def test_round_trip_of_constructed_exports(kind: str, tmp_path: Path) -> None:
+    from tests.engine.sim_export import write
+
+    (tmp_path / "child.yaml").write_text(
+        "version: 1\nname: child\nblocks: [{id: start, type: start}]\n", encoding="utf-8")
+    export = write(tmp_path, _constructed()[kind], f"{kind}.json")
+    text, fidelity = convert_export(export)
+    converted = tmp_path / f"{kind}.yaml"
+    converted.write_text(text, encoding="utf-8")
+    expected_unsupported = (("notify", "gmail"),) if kind == "condition" else ()
+    assert fidelity.unsupported == expected_unsupported
+    direct = compile_workflow(load_workflow(export), "same-name", folder=tmp_path)
+    again = compile_workflow(load_workflow(converted), "same-name", folder=tmp_path)
+    assert again.definition_json() == direct.definition_json()
