@@ -17,8 +17,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
-from stepweave.runtime.decision_api import handle_api, is_api_request
-from stepweave.runtime.decision_pages import handle
+from stepweave.runtime.decision_api import handle_decision, is_api_request
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 
@@ -46,8 +45,7 @@ def settings() -> Settings:
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     route = "api" if is_api_request(event) else "page"
-    answer = handle_api if route == "api" else handle
-    response = answer(event, clients=clients(), settings=settings())
+    response = handle_decision(event, clients=clients(), settings=settings())
     logger.info("decision request", extra={"route": route, "method": event.get("httpMethod"),
                                            "status": response.get("statusCode")})
     return response

@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from stepweave.runtime.approvals import Approval
     from stepweave.runtime.settings import Settings
 
-__all__ = ["PagesWhileWaiting", "add_parser"]
+__all__ = ["PagesWhileWaiting", "add_parser", "LOCAL_TENANT"]
+
+#: The tenant of the local API key (the same as ``stepweave serve``'s).
+LOCAL_TENANT = "local"
 
 
 class PagesWhileWaiting(AbstractContextManager["PagesWhileWaiting"]):
@@ -38,14 +41,34 @@ class PagesWhileWaiting(AbstractContextManager["PagesWhileWaiting"]):
         from stepweave.local.decision_server import DecisionServer
 
         port = urlsplit(self.settings.public_url).port or 8787
+        clients = self.clients_of()
+        key = self._api_key(clients)
+        # runs of `stepweave run` have no tenant: the local key answers them (operator)
+        settings = self.settings.model_copy(update={"operator_tenant": LOCAL_TENANT})
         try:
-            self.server = DecisionServer(self.clients_of(), self.settings, self.host, port).start()
+            self.server = DecisionServer(clients, settings, self.host, port).start()
         except OSError as exc:
             print(f"  cannot serve the decision page on {self.host}:{port} ({exc.strerror}); "
                   "set STEPWEAVE_PUBLIC_URL to a free port, or answer with --approve/--reject",
                   file=self.out)
             return
         print(f"  decision page served at {self.server.url} while the run waits", file=self.out)
+        print(f"  or: stepweave approvals --url {self.server.url} (API key: "
+              f"{key or '$STEPWEAVE_API_KEY'})", file=self.out)
+
+    def _api_key(self, clients: Any) -> str | None:
+        """Store ``STEPWEAVE_API_KEY`` (or a new key, returned to print) for the local tenant
+        in the run's table, so ``stepweave approvals`` can answer through ``/v1/approvals``."""
+        import os
+
+        from stepweave.api.keys import create_key, store_key
+
+        given = os.environ.get("STEPWEAVE_API_KEY")
+        if given:
+            store_key(clients.ddb, self.settings, given, tenant=LOCAL_TENANT, name="cli")
+            return None
+        key, _ = create_key(clients.ddb, self.settings, tenant=LOCAL_TENANT, name="cli")
+        return key
 
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:

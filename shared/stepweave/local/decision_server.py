@@ -1,7 +1,8 @@
-"""The decision pages on a local HTTP server (``http.server``, one thread per request).
+"""The decision function's routes on a local HTTP server (``http.server``, one thread per
+request): the pages (``/approvals/{id}``) and ``/v1/approvals`` for programs.
 
-Each request becomes an API Gateway proxy event for ``stepweave.runtime.decision_pages.handle``,
-the code a Lambda behind API Gateway runs. ``stepweave run`` starts one while it waits for an
+Each request becomes an API Gateway proxy event for
+``stepweave.runtime.decision_api.handle_decision``, the code the deployed decision function runs. ``stepweave run`` starts one while it waits for an
 answer nobody gave on the command line (only that process holds the embedded engine's run);
 ``stepweave serve --aws`` starts one against the deployed table.
 """
@@ -14,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from stepweave.runtime.decision_pages import MAX_BODY_BYTES, handle
+from stepweave.runtime.decision_api import handle_decision
+from stepweave.runtime.decision_pages import MAX_BODY_BYTES
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 
@@ -88,7 +90,7 @@ class DecisionServer:
                     return
                 body = self.rfile.read(length) if length > 0 else b""
                 event = to_event(self.command, self.path, dict(self.headers.items()), body)
-                response = handle(event, clients=server.clients, settings=server.settings)
+                response = handle_decision(event, clients=server.clients, settings=server.settings)
                 data = str(response.get("body") or "").encode("utf-8")
                 self.send_response(int(response["statusCode"]))
                 for name, value in (response.get("headers") or {}).items():

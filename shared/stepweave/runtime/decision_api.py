@@ -47,7 +47,7 @@ from stepweave.runtime.approvals import (
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 
-__all__ = ["handle_api", "is_api_request", "MAX_BODY_BYTES"]
+__all__ = ["handle_api", "handle_decision", "is_api_request", "MAX_BODY_BYTES"]
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -62,6 +62,16 @@ class Expired(ApiError):
 
 def is_api_request(event: dict[str, Any]) -> bool:
     return str(event.get("path") or "").startswith("/v1/")
+
+
+def handle_decision(event: dict[str, Any], *, clients: Clients, settings: Settings) -> dict[str, Any]:
+    """Every route of the decision function: the pages and the JSON API (the deployed
+    function and the local gateway both call this)."""
+    if is_api_request(event):
+        return handle_api(event, clients=clients, settings=settings)
+    from stepweave.runtime.decision_pages import handle
+
+    return handle(event, clients=clients, settings=settings)
 
 
 def handle_api(event: dict[str, Any], *, clients: Clients, settings: Settings,
