@@ -138,10 +138,10 @@ def _show(args: argparse.Namespace, body: dict[str, Any]) -> int:
     if not approvals:
         print("no pending approvals")
     for a in approvals:
-        fields = ", ".join(f"{f.get('name')}:{f.get('type', 'string')}" for f in a.get("form", []))
+        form = ", ".join(f"{f.get('name')}:{f.get('type', 'string')}" for f in a.get("form", []))
         deadline = f" (deadline {a['deadline']})" if a.get("deadline") else ""
         print(f"{a['id']}  {a.get('workflow')} / {a.get('block')}{deadline}")
-        print(f"    {a.get('subject') or ''}  form: {fields or '-'}")
+        print(f"    {a.get('subject') or ''}  form: {form or '-'}")
         for name, value in (a.get("display") or {}).items():
             print(f"    {name}: {value if isinstance(value, str) else json.dumps(value)}")
     return 0
