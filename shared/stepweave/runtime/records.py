@@ -197,6 +197,8 @@ def _update(ddb: Any, settings: Settings, record: ExecutionRecord, condition: st
     item.setdefault("trigger", {})
     # the tenant (and its index keys) belong to whoever started the run: set once, never erased
     keep = if_absent | {"trigger", "tenant", "gsi2pk", "gsi2sk"}
+    if record.tenant:  # the starter's own record: its trigger replaces the one a recorder assumed
+        keep -= {"trigger"}
     names: dict[str, str] = {}
     expr_values = {k: to_dynamo(v) for k, v in values.items()}
     sets = []
