@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
-from stepweave.api.app import SYNC_TIMEOUT_S, ApiContext, build_resolver
+from stepweave.api.app import SYNC_TIMEOUT_S, ApiContext, build_resolver, resolve
 from stepweave.runtime.settings import Settings
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave-runapi"))
@@ -41,6 +41,6 @@ def lambda_handler(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]
     request = (event.get("requestContext") or {}) if isinstance(event, dict) else {}
     logger.append_keys(request_id=request.get("requestId"), route=event.get("resource"))
     try:
-        return resolver.resolve(event, lambda_context)
+        return resolve(resolver, event, lambda_context)
     finally:
         logger.remove_keys(["request_id", "route"])

@@ -96,7 +96,7 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     import boto3
 
     from stepweave import __version__
-    from stepweave.api.app import ApiContext, build_resolver
+    from stepweave.api.app import ApiContext, build_resolver, resolve
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
     from stepweave.local.gateway import stepweave_routes
     from stepweave.runtime.decision_pages import handle
@@ -118,7 +118,7 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     context = ApiContext(ddb=clients.ddb, settings=settings, version=settings.version or __version__,
                          executions=AwsExecutions(clients.sfn, targets))
     resolver = build_resolver(lambda: context)
-    routes = stepweave_routes(lambda event: resolver.resolve(event, None),  # type: ignore[arg-type]
+    routes = stepweave_routes(lambda event: resolve(resolver, event, None),
                               decision=lambda event: handle(event, clients=clients, settings=settings))
     lines = [f"table {table}; workflows: {', '.join(sorted(targets)) or '(none: pass --stage)'}",
              "API keys: stepweave keys create --aws --tenant <tenant>"]

@@ -233,6 +233,13 @@ def test_a_second_start_with_the_same_name_is_409(api: Api) -> None:
     assert "once" in error["message"]
 
 
+def test_a_body_is_json_whatever_its_content_type(api: Api) -> None:
+    # curl -d sends application/x-www-form-urlencoded
+    response = api.a("POST", "/v1/workflows/echo/run", content=b'{"input": {"n": 1}}',
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 201 and response.json() == {"doubled": 2}
+
+
 def test_an_input_over_step_functions_limit_is_413(api: Api) -> None:
     error = _error(api.a("POST", "/v1/workflows/echo/executions", json={"input": {"big": "x" * 300_000}}),
                    413, "too_large")

@@ -211,6 +211,17 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     return app
 
 
+def resolve(resolver: APIGatewayRestResolver, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
+    """One proxy event through the routes. Bodies are JSON whatever their ``Content-Type``
+    says (``curl -d`` sends ``application/x-www-form-urlencoded``)."""
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    if event.get("body"):
+        headers["Content-Type"] = "application/json"
+    event = {**event, "headers": headers,
+             "multiValueHeaders": {k: [v] for k, v in headers.items()} if event.get("multiValueHeaders") else None}
+    return resolver.resolve(event, lambda_context)
+
+
 def _error(exc: ApiError) -> Response[Any]:
     return Response(status_code=exc.status, content_type="application/json",
                     body=json.dumps(exc.body(), ensure_ascii=False), headers={**JSON_HEADERS, **exc.headers})

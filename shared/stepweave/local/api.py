@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from stepweave import __version__
-from stepweave.api.app import SYNC_TIMEOUT_S, ApiContext, build_resolver
+from stepweave.api.app import SYNC_TIMEOUT_S, ApiContext, build_resolver, resolve
 from stepweave.api.keys import create_key, lookup_key, store_key
 from stepweave.local.executions import LocalExecutions
 from stepweave.local.gateway import Route, stepweave_routes
@@ -64,7 +64,7 @@ class LocalApi:
         except queue.Empty:
             resolver = build_resolver(lambda: self.context)
         try:
-            return resolver.resolve(event, cast(Any, _LambdaContext()))
+            return resolve(resolver, event, _LambdaContext())
         finally:
             self._pool.put(resolver)
 
