@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from pydantic import ValidationError
@@ -77,6 +78,11 @@ def _handle_problem(graph: Graph, source_type: str, handle: str | None,
 def _outcomes(params: dict[str, object]) -> set[str]:
     """The row ids of a condition, the route ids of a router."""
     rows = params.get("conditions") or params.get("routes") or []
+    if isinstance(rows, str):  # Sim stores rows as JSON text; the params model accepts it
+        try:
+            rows = json.loads(rows)
+        except ValueError:
+            return set()  # reported by the block's params validation
     return {str(r.get("id")) for r in rows if isinstance(r, dict)} if isinstance(rows, list) \
         else set()
 
