@@ -102,8 +102,9 @@ def test_agent_and_evaluator_map_onto_their_block_types(tmp_path: Path) -> None:
     ask, score = workflow.block("ask"), workflow.block("score")
     assert (ask.type, score.type) == ("agent", "evaluator")
     assert ask.params["messages"] == [{"role": "user", "content": "<start.question>"}]
-    assert ask.params["tools"] == [{"tool": "slack", "params": {"channel": "C42"},
-                                    "usageControl": "auto"}]
+    # Sim's OAuth credential is not exported: the bot token secret posts to the channel
+    assert ask.params["tools"] == [{"tool": "slack", "params": {
+        "channel": "C42", "token": "{{SLACK_BOT_TOKEN}}"}, "usageControl": "auto"}]
     assert ask.params["apiKey"] == "{{OPENAI_API_KEY}}" and ask.params["temperature"] == 0.2
     assert score.params["metrics"] == [{"id": "m", "name": "Accuracy", "description": "how right",
                                         "range": {"min": 0, "max": 5}}]

@@ -23,6 +23,10 @@ __all__ = ["SIM_PREFIX", "sim_block_params", "unsupported_block", "unsupported_r
 
 SIM_PREFIX = "sim:"
 _SECRET = re.compile(r"^\{\{[^{}]+\}\}$")
+#: Sim tool param names -> ours
+_TOOL_ALIASES = {"botToken": "token", "thread_ts": "threadTs"}
+#: Tool params kept only as {{SECRET}} placeholders (a literal credential never enters a file)
+_CREDENTIALS = frozenset({"token", "webhookUrl", "apiKey", "password", "auth"})
 
 
 def _values(sub_blocks: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -60,8 +64,13 @@ def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"agent tool '{sim_type or entry.get('title')}' has no Stepweave tool " \
                      f"(tools: {', '.join(sorted(TOOLS))})"
     fields = set(TOOLS[name].params.model_fields)
-    fixed = {k: v for k, v in (entry.get("params") or {}).items()
-             if k in fields and v not in (None, "")}
+    raw = {_TOOL_ALIASES.get(k, k): v for k, v in (entry.get("params") or {}).items()}
+    fixed = {k: v for k, v in raw.items() if k in fields and v not in (None, "")
+             and (k not in _CREDENTIALS or _SECRET.match(str(v).strip()))}
+    if name == "slack" and fixed.get("channel") and "token" not in fixed:
+        # Sim posts to the channel with the workspace's bot (its OAuth credential is not
+        # exported): the bot token secret does the same (the webhook stays the fallback)
+        fixed["token"] = "{{SLACK_BOT_TOKEN}}"
     spec: dict[str, Any] = {"tool": name, "params": fixed}
     if entry.get("usageControl") in ("auto", "force", "none"):
         spec["usageControl"] = entry["usageControl"]
