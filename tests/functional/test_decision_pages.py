@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from stepweave.cli import main
 from stepweave.local.decision_server import DecisionServer
 from stepweave.local.engine import LocalEngine, RunResult
 from stepweave.runtime.approvals import Approval, get_approval
@@ -159,11 +158,6 @@ def test_the_pages_over_http_while_the_run_waits(engine: LocalEngine) -> None:
         worker.join(timeout=30)
     assert results and results[0].status == "SUCCEEDED", results and results[0].cause
     assert results[0].output == {"result": "paid 3: via web by web", "stdout": ""}
-
-
-def test_serve_explains_where_the_local_pages_are(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve"]) == 2
-    assert "served by the waiting `stepweave run`" in capsys.readouterr().err
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -117,8 +117,9 @@ def form_page(approval: Approval, token: str, action: str, *, error: str | None 
     if approval.deadline:
         when = datetime.fromtimestamp(approval.deadline, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         expiry = f"<p><small>Answer before {escape(when)}.</small></p>"
+    target = f" action=\"{escape(action)}\"" if action else ""
     body = (f"{notice}{_display(approval)}<section class=\"card\">"
-            f"<form method=\"post\" action=\"{escape(action)}\">"
+            f"<form method=\"post\"{target}>"
             f"<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{escape(token)}\">"
             f"{inputs}<div class=\"buttons\">{submit}</div></form>{expiry}</section>")
     return page(approval.subject or f"Approval needed: {approval.block_name}", body)

@@ -182,7 +182,9 @@ def _handle(event: dict[str, Any], clients: Clients, settings: Settings, now: fl
     if approval is None:
         return _not_found()
     token = csrf_token(settings, approval_id)
-    action = f"/approvals/{approval_id}"
+    # no action: the form posts back to the URL it came from, whatever prefix (an API
+    # Gateway stage, a custom domain's base path) is in front of /approvals/{id}
+    action = ""
     if method == "GET":
         closed = _closed(approval, now)
         return closed or _response(200, form_page(approval, token, action))

@@ -9,6 +9,7 @@
 | ``STEPWEAVE_PAYLOAD_BUCKET`` | none | where block outputs over the inline budget are stored |
 | ``STEPWEAVE_INLINE_BUDGET_BYTES`` | 32768 | a block output larger than this (as JSON) is stored in the payload bucket (1024..262144) |
 | ``STEPWEAVE_APPROVAL_SENDER`` | none | approval emails go through SES from this address; unset: ``.eml`` files in the outbox |
+| ``STEPWEAVE_APPROVAL_DELIVERY`` | ``auto`` | ``auto``: SES with a sender, else the outbox; ``none``: no email (approvers answer through the API) |
 | ``STEPWEAVE_OUTBOX_DIR`` | ``<local dir>/outbox`` | where approval emails are written when there is no sender |
 | ``STEPWEAVE_PUBLIC_URL`` | ``http://127.0.0.1:8787`` | the base of the decision links in approval emails |
 | ``STEPWEAVE_CSRF_SECRET`` | random per process | the key of the decision pages' CSRF tokens (HMAC), at least 16 characters |
@@ -68,6 +69,7 @@ class Settings(BaseModel):
                                      le=MAX_INLINE_BUDGET_BYTES)
     approval_sender: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
     outbox_dir: Path | None = None
+    approval_delivery: Literal["auto", "none"] = "auto"
     public_url: str = Field(default=DEFAULT_PUBLIC_URL, pattern=r"^https?://\S+$")
     csrf_secret: SecretStr | None = Field(default=None, min_length=16)
     csrf_secret_arn: str | None = Field(default=None, pattern=r"^arn:\S+$")
@@ -96,7 +98,8 @@ class Settings(BaseModel):
             values["manifests_dir"] = Path(manifests) if manifests else default_manifests_dir
         if env.get("STEPWEAVE_LOCAL_DIR"):
             values["local_dir"] = Path(env["STEPWEAVE_LOCAL_DIR"])
-        for name in ("payload_bucket", "inline_budget_bytes", "approval_sender", "outbox_dir",
+        for name in ("payload_bucket", "inline_budget_bytes", "approval_sender",
+                     "approval_delivery", "outbox_dir",
                      "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
                      "webhook_dedup_days", "webhook_targets",
                      "secrets_backend", "secrets_prefix",
