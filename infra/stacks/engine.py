@@ -158,26 +158,21 @@ class EngineStack(Stack):
         self.api = None if self.run_api is None else StepweaveApi(
             self, "Api", stage=settings.stage, run_api_function=self.run_api.function,
             log_retention=settings.log_retention,
-            ingest_function=getattr(getattr(self, "triggers", None), "ingest_function", None),
+            ingest_function=self.triggers.ingest_function,
             decision_function=self.approvals.decision if self.approvals is not None else None,
         )
         if self.api is not None:
             CfnOutput(self, "ApiUrl", value=self.api.url,
                       description="Base URL of the run API, webhooks and approval pages")
+            if self.approvals is not None:  # decision links in approval emails
+                self.approvals.set_public_url(self.api.url)
 
-        functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
-        if self.approvals is not None:
-            functions.update(self.approvals.functions)
         queues = {}
-        if self.triggers.ingest_function is not None:
-            functions[INGEST_FOLDER] = self.triggers.ingest_function
         if self.triggers.dead_letter_queue is not None:
             queues["Triggers"] = self.triggers.dead_letter_queue
         if self.recorder is not None:
-            functions[RECORDER_FOLDER] = self.recorder.function
-        if self.run_api is not None:
-            functions[RUN_API_FOLDER] = self.run_api.function
             queues["Recorder"] = self.recorder.dead_letter_queue
+        functions = self.service_functions()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -194,3 +189,17 @@ class EngineStack(Stack):
                   description="CloudWatch dashboard of this deployment")
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn,
                   description="SNS topic of every alarm")
+
+    def service_functions(self) -> dict[str, lambda_.IFunction]:
+        """Every function of the stack by name: block handlers, approvals, ingest, recorder,
+        run API (each alarmed and on the dashboard)."""
+        functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
+        if self.approvals is not None:
+            functions.update(self.approvals.functions)
+        if self.triggers.ingest_function is not None:
+            functions[INGEST_FOLDER] = self.triggers.ingest_function
+        if self.recorder is not None:
+            functions[RECORDER_FOLDER] = self.recorder.function
+        if self.run_api is not None:
+            functions[RUN_API_FOLDER] = self.run_api.function
+        return functions
