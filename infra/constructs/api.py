@@ -8,7 +8,8 @@ Routes (Lambda proxy integrations; authentication is done by the functions: API 
   /v1/workflows/{workflow}/run``, ``GET /v1/executions``, ``GET /v1/executions/{id}``,
   ``POST /v1/executions/{id}/cancel`` -> the run-API function;
 * ``POST /webhooks/{workflow}`` -> ``ingest_function`` (when given);
-* ``GET|POST /approvals/{id}``, ``POST /v1/approvals/{id}/decision`` -> ``decision_function``
+* ``GET|POST /approvals/{id}``, ``GET /v1/approvals``, ``POST /v1/approvals/{id}/decision``
+  -> ``decision_function``
   (when given).
 
 The stage throttles (rate and burst, lower for synchronous runs) and carries a usage plan,
@@ -159,7 +160,7 @@ class StepweaveApi(Construct):
         if decision_function is not None:
             self.functions["decision"] = decision_function
             for method, path in (("GET", "/approvals/{id}"), ("POST", "/approvals/{id}"),
-                                 ("POST", "/v1/approvals/{id}/decision")):
+                                 ("GET", "/v1/approvals"), ("POST", "/v1/approvals/{id}/decision")):
                 self._route(method, path, decision_function)
 
     @property

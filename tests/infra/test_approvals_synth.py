@@ -148,3 +148,27 @@ def test_without_a_sender_approvals_deploy_without_email(tmp_path: Path) -> None
     assert env["STEPWEAVE_APPROVAL_DELIVERY"] == "none" and "STEPWEAVE_APPROVAL_SENDER" not in env
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::SES::EmailIdentity"]
     assert "ses:SendEmail" not in _actions(_statements(template, _logical_id(stack, approvals.notifier.role)))
+
+
+def test_the_api_routes_decisions_to_the_decision_function_and_links_point_at_it(
+        synth: tuple[EngineStack, dict[str, Any]]) -> None:
+    stack, template = synth
+    approvals = stack.approvals
+    assert approvals is not None and stack.api is not None
+    resources = template["Resources"]
+    def path_of(ref: Any) -> str:
+        if "Fn::GetAtt" in ref:  # the root resource
+            return ""
+        resource = resources[ref["Ref"]]["Properties"]
+        return f"{path_of(resource['ParentId'])}/{resource['PathPart']}"
+
+    decision = _logical_id(stack, approvals.decision)
+    routed = set()
+    for method in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Method"):
+        uri = method.get("Integration", {}).get("Uri", {})
+        if decision in str(uri):
+            routed.add((method["HttpMethod"], path_of(method["ResourceId"])))
+    assert routed == {("GET", "/approvals/{id}"), ("POST", "/approvals/{id}"),
+                      ("GET", "/v1/approvals"), ("POST", "/v1/approvals/{id}/decision")}
+    env = resources[_logical_id(stack, approvals.notifier)]["Properties"]["Environment"]["Variables"]
+    assert _logical_id(stack, stack.api.api) in str(env["STEPWEAVE_PUBLIC_URL"])
