@@ -77,9 +77,11 @@ HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
     "evaluator": HandlerSettings(memory_mb=256, timeout_seconds=300),
 }
 
+    # one tool call (Slack, SES, an HTTP request with its retries): I/O bound, like api.
+    "tool": HandlerSettings(memory_mb=256, timeout_seconds=900),
 #: Extra IAM actions per handler: the AI blocks may call Bedrock (Converse is
-#: bedrock:InvokeModel) on foundation models and inference profiles; an agent's email tool
-#: sends through SES.
+#: bedrock:InvokeModel) on foundation models and inference profiles; the email tool (of an
+#: agent or of a tool block) sends through SES.
 HANDLER_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "agent": (("bedrock:InvokeModel", "ses:SendEmail"),
               ("bedrock:foundation-model", "bedrock:inference-profile", "ses:identity")),
@@ -88,6 +90,16 @@ HANDLER_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                   ("bedrock:foundation-model", "bedrock:inference-profile")),
 }
 
+    # the tool block: what its tools need (stepweave.tools.tool_permissions): the email
+    # tool sends through SES
+    "tool": (("ses:SendEmail",), ("ses:identity",)),
+}
+
+
+#: Handlers that keep items of their own in the records table (the agent's conversation
+#: memory, ``CONV#<id>`` items): the item actions they need, on the table only (no index).
+TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "agent": ("dynamodb:Query", "dynamodb:PutItem"),
 
 def handler_statements(scope: Construct, name: str) -> list[iam.PolicyStatement]:
     """The ``HANDLER_ACTIONS`` of handler ``name`` as policy statements (one per service)."""

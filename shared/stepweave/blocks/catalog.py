@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stepweave.blocks.agent_block import AgentParams, response_fields
 from stepweave.blocks.evaluator_block import EvaluatorParams, metric_fields
 from stepweave.blocks.router_block import RouterParams
+from stepweave.blocks.tool_block import ToolBlockParams, tool_outputs
 
 __all__ = ["BlockType", "CATALOG", "block_type", "InputField", "ConditionRow",
            "FormField", "ApprovalParams"]
@@ -241,6 +242,10 @@ CATALOG: dict[str, BlockType] = {
         BlockType("evaluator", "handler", EvaluatorParams, _AI_OUTPUTS + ("content",),
                   handler="evaluator", retryable=True, param_outputs=metric_fields,
                   description="A model scores content on declared metrics."),
+        BlockType("tool", "handler", ToolBlockParams, (), handler="tool", retryable=True,
+                  param_outputs=tool_outputs,
+                  description="Runs one registry tool (slack, email, http, api); its outputs "
+                              "are the tool's."),
         BlockType("workflow", "native", WorkflowParams,
                   ("success", "childWorkflowName", "result", "error"),
                   aliases=("workflow_input",),

@@ -49,7 +49,8 @@ ACCOUNT = "123456789012"
 #: the CDK app deploys.
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
 HANDLER_MODULES = {"function": "function", "api": "api", "approval": "approval",
-                   "agent": "agent", "router": "router", "evaluator": "evaluator"}
+                   "agent": "agent", "router": "router", "evaluator": "evaluator",
+                   "tool": "tool"}
 
 
 @dataclass
