@@ -137,7 +137,6 @@ class Browser:
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(self, str(target), str(session))
         page.send("Page.enable")
-        page.send("Runtime.enable")
         return page
 
     def close(self) -> None:
@@ -213,15 +212,17 @@ class Page:
         return int(self.evaluate("performance.getEntriesByType('navigation')[0].responseStatus"))
 
     def fill(self, selector: str, value: str) -> None:
-        """Focus the field and type ``value`` into it, as keystrokes (after clearing it)."""
+        """Clear the field, focus it and type ``value`` into it (as text input, like a keyboard)."""
         found = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                              " if (!e) return false; e.focus(); e.select(); return true; })()")
+                              " if (!e) return false; e.focus(); e.value = ''; return true; })()")
         if not found:
             raise CdpError(f"no field {selector} on {self.url()}")
         self.send("Input.insertText", {"text": value})
 
     def click(self, selector: str) -> None:
-        """Press and release the left mouse button at the middle of the element."""
+        """Bring the tab to the front, then press and release the left mouse button at the
+        middle of the element."""
+        self.send("Page.bringToFront")
         box = self.evaluate(
             f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
             " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
