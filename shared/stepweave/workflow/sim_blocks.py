@@ -8,6 +8,12 @@
   kept only as a ``{{SECRET}}`` placeholder (Sim's export nulls real keys).
 * ``workflow`` (Sim's sub-workflow block): ``workflowId`` / ``input`` -> ``workflow`` /
   ``input``.
+* Integration blocks whose type has a registry tool (``tool_for_sim_block``: slack, mail...)
+  become ``tool`` blocks (``stepweave.blocks.tool_block``): their sub-block values whose ids
+  are the tool's params (Sim's ids translated: ``botToken`` -> ``token``...) are the tool's
+  params, credentials kept only as ``{{SECRET}}`` placeholders, and Slack's channel with
+  Sim's OAuth credential posts with ``{{SLACK_BOT_TOKEN}}``. An operation the tool does not
+  do (Slack's ``read``, ``canvas``...) keeps the block unsupported.
 * Anything else (integrations: gmail, github, notion...; an agent tool with no registry
   equivalent) is kept as type ``sim:<type>`` with its values under ``simParams`` and the
   reason under ``unsupported``: the file validates, and validation reports each such block;
@@ -19,12 +25,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["SIM_PREFIX", "sim_block_params", "unsupported_block", "unsupported_reason"]
+__all__ = ["SIM_PREFIX", "sim_block_params", "tool_block", "unsupported_block",
+           "unsupported_reason"]
 
 SIM_PREFIX = "sim:"
 _SECRET = re.compile(r"^\{\{[^{}]+\}\}$")
 #: Sim tool param names -> ours
-_TOOL_ALIASES = {"botToken": "token", "thread_ts": "threadTs"}
+_TOOL_ALIASES = {"botToken": "token", "thread_ts": "threadTs", "manualChannel": "channel"}
+#: Sim operations a tool block does, per Sim block type (a type not listed: any operation)
+_TOOL_OPERATIONS = {"slack": ("send", "slack_message")}
 #: Tool params kept only as {{SECRET}} placeholders (a literal credential never enters a file)
 _CREDENTIALS = frozenset({"token", "webhookUrl", "apiKey", "password", "auth"})
 
@@ -122,14 +131,40 @@ def unsupported_reason(sim_type: str) -> str:
 
     tool = tool_for_sim_block(sim_type)
     if tool is not None:
-        return (f"no Stepweave block type runs it; the '{tool}' tool does the same and can be "
-                "given to an agent block")
+        return f"the '{tool}' tool cannot run it"
     return "no Stepweave equivalent yet"
+
+
+def tool_block(sim_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The ``tool`` block params of a Sim integration block, or None and the reason."""
+    operation = (sub_blocks.get("operation") or {}).get("value")
+    done = _TOOL_OPERATIONS.get(sim_type)
+    if operation and done is not None and operation not in done:
+        return None, (f"operation '{operation}' has no Stepweave equivalent (a tool block "
+                      f"does {', '.join(repr(o) for o in done[:1])})")
+    values = {key: (sub or {}).get("value") for key, sub in sub_blocks.items()
+              if isinstance(sub, dict) and key != "operation"}
+    if values.get("channel") not in (None, ""):
+        values.pop("manualChannel", None)  # basic mode's channel wins, as in Sim
+    spec, reason = _tool({"type": sim_type, "params": values})
+    if spec is None:
+        return None, str(reason)
+    return {"tool": spec["tool"], "params": spec["params"]}, ""
 
 
 def unsupported_block(sim_type: str, sub_blocks: dict[str, Any],
                       reason: str | None = None) -> tuple[str, dict[str, Any]]:
-    """(type, params) of a block kept for the report: its Sim values stay, for editing."""
+    """(type, params) of a Sim block with no block type of its own: a ``tool`` block when a
+    registry tool does what it does, else a block kept for the report (its Sim values stay,
+    for editing)."""
+    if reason is None:
+        from stepweave.tools import tool_for_sim_block
+
+        if tool_for_sim_block(sim_type) is not None:
+            params, why = tool_block(sim_type, sub_blocks)
+            if params is not None:
+                return "tool", params
+            reason = why
     values = {key: (sub or {}).get("value") for key, sub in sub_blocks.items()
               if isinstance(sub, dict) and (sub or {}).get("value") not in (None, "")}
     return SIM_PREFIX + sim_type, {"unsupported": reason or unsupported_reason(sim_type),
