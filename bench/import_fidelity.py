@@ -5,7 +5,9 @@
 Default folders: the Sim scenario exports (tests/fixtures/sim-cases) and any Sim export
 under examples/ and workflows/. Per export: blocks mapped onto Stepweave block types
 (``stepweave import``'s report) and whether it compiles as is (no unsupported block a run
-would reach, every check passing); per Sim type: how many blocks of it were seen.
+would reach, every check passing); per Sim type: how many blocks of it were seen; and how
+many integration blocks (Sim types with a registry tool: ``stepweave.tools``) import as
+``tool`` blocks.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.insert(0, str(ROOT / "shared"))
 
 from stepweave.compiler import compile_workflow  # noqa: E402
 from stepweave.errors import WorkflowError  # noqa: E402
+from stepweave.tools import tool_for_sim_block  # noqa: E402
 from stepweave.workflow.convert import convert_export  # noqa: E402
 from stepweave.workflow.loader import is_sim_export, load_workflow  # noqa: E402
 
@@ -46,7 +49,7 @@ def _sim_types(path: Path) -> Counter[str]:
 
 def main() -> None:
     folders = [Path(a) for a in sys.argv[1:]] or [f for f in DEFAULT if f.is_dir()]
-    supported = total = files = clean = compiles = 0
+    supported = total = files = clean = compiles = tool_blocks = 0
     types: Counter[str] = Counter()
     for export in (p for folder in folders for p in _exports(folder)):
         _, fidelity = convert_export(export)
@@ -55,8 +58,10 @@ def main() -> None:
         supported += fidelity.supported
         total += fidelity.total
         types += _sim_types(export)
+        workflow = load_workflow(export)
+        tool_blocks += sum(b.type == "tool" for b in workflow.blocks)
         try:
-            compile_workflow(load_workflow(export), str(export))
+            compile_workflow(workflow, str(export))
             compiles += 1
         except WorkflowError:
             pass  # rejected at validation on purpose (S7, S8) or unsupported blocks
@@ -69,6 +74,9 @@ def main() -> None:
     print(f"{supported} of {total} blocks ({supported / total:.1%}) in {files} exports map onto "
           f"Stepweave block types; {clean} of {files} exports import completely; "
           f"{compiles} of {files} compile as exported")
+    integrations = sum(n for t, n in types.items() if t != "api" and tool_for_sim_block(t))
+    print(f"integration blocks with a registry tool: {integrations} seen, {tool_blocks} import "
+          "as tool blocks")
 
 
 if __name__ == "__main__":
