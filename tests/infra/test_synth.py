@@ -307,14 +307,18 @@ def _role_grants(synth: Synth, role: str) -> list[tuple[tuple[str, ...], tuple[s
 
 
 def _model_grants(handler: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """The AI handlers may also call Bedrock models (and the agent's email tool SES)."""
+    """The AI handlers may also call Bedrock models (and the email tool, of an agent or of
+    a tool block, SES)."""
+    ses = (("ses:SendEmail",), ("arn:aws:ses:us-east-1:123456789012:identity/*",))
+    if handler == "tool":
+        return [ses]
     if handler not in ("agent", "router", "evaluator"):
         return []
     grants = [(("bedrock:InvokeModel",), (
         "arn:aws:bedrock:*::foundation-model/*",
         "arn:aws:bedrock:us-east-1:123456789012:inference-profile/*"))]
     if handler == "agent":
-        grants.append((("ses:SendEmail",), ("arn:aws:ses:us-east-1:123456789012:identity/*",)))
+        grants.append(ses)
     return grants
 
 
