@@ -195,7 +195,8 @@ def _acknowledge_model_access(name: str, fn: lambda_.IFunction) -> None:
             fn.role or fn,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:"
             "<AWS::AccountId>:identity/*]",
-            "An agent's email tool sends from the sender its workflow names (an SES identity "
+            "The email tool (an agent's, or a tool block's) sends from the sender its "
+            "workflow names (an SES identity "
             "verified in this account), so ses:SendEmail names this account's identities; "
             "SES itself refuses unverified senders.")
 
