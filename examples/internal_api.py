@@ -5,6 +5,8 @@
 GET  /customers/{id}  -> the customer, with lifetime value and tier
 POST /timeline        -> stores the event, answers 201 {"id": "evt-..."}
 GET  /timeline        -> every event posted so far
+POST /refunds         -> records the refund, answers 201 {"id": "ref-...", "status": "issued"}
+GET  /refunds         -> every refund issued so far
 GET  /health          -> {"ok": true}
 """
 
@@ -46,23 +48,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, customer) if customer else self._send(404, {"error": "no such customer"})
         elif self.path == "/timeline":
             self._send(200, self.server.events)
+        elif self.path == "/refunds":
+            self._send(200, self.server.refunds)
         else:
             self._send(404, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802
-        if self.path != "/timeline":
+        if self.path not in ("/timeline", "/refunds"):
             self._send(404, {"error": "not found"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         try:
-            event = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
             self._send(400, {"error": "body is not JSON"})
             return
         with self.server.lock:
-            event_id = f"evt-{len(self.server.events) + 1:04d}"
-            self.server.events.append({"id": event_id, **event})
-        self._send(201, {"id": event_id})
+            if self.path == "/timeline":
+                item = {"id": f"evt-{len(self.server.events) + 1:04d}", **body}
+                self.server.events.append(item)
+            else:
+                item = {"id": f"ref-{len(self.server.refunds) + 1:04d}", "status": "issued", **body}
+                self.server.refunds.append(item)
+        self._send(201, {"id": item["id"], **({"status": "issued"} if self.path == "/refunds" else {})})
 
 
 class InternalApi(ThreadingHTTPServer):
@@ -71,6 +79,7 @@ class InternalApi(ThreadingHTTPServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.events: list[dict[str, Any]] = []
+        self.refunds: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
     @property

@@ -119,6 +119,7 @@ class StepweaveApi(Construct):
                  throttle_rate: float = 50, throttle_burst: int = 100, sync_throttle_rate: float = 10,
                  cors_origins: Sequence[str] | None = None) -> None:
         super().__init__(scope, construct_id)
+        self.stage_name = stage
         self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention)
         self.api = apigw.RestApi(
             self, "RestApi", rest_api_name=f"stepweave-{stage}",
@@ -166,6 +167,15 @@ class StepweaveApi(Construct):
     @property
     def url(self) -> str:
         return self.api.url
+
+    def url_without_stage_dependency(self) -> str:
+        """The same URL built from the REST API's id and the stage's name: a function whose
+        environment holds it does not depend on the deployment (and so on every routed
+        function), which would close a cycle when a routed function's grants depend on
+        resources that depend on it (the approval notifier and the state machines)."""
+        stack = Stack.of(self)
+        return (f"https://{self.api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/"
+                f"{self.stage_name}/")
 
     def _route(self, method: str, path: str, fn: lambda_.IFunction) -> apigw.Method:
         resource = self.api.root.resource_for_path(path)

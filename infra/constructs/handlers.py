@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,6 +26,7 @@ __all__ = [
     "ARCHITECTURE",
     "HANDLER_ACTIONS",
     "HANDLER_SETTINGS",
+    "HANDLER_TABLE_ACTIONS",
     "METRICS_NAMESPACE",
     "NOT_BLOCK_HANDLERS",
     "PAYLOAD_ACTIONS",
@@ -75,10 +77,10 @@ HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
     "agent": HandlerSettings(memory_mb=512, timeout_seconds=900),
     "router": HandlerSettings(memory_mb=256, timeout_seconds=300),
     "evaluator": HandlerSettings(memory_mb=256, timeout_seconds=300),
-}
-
     # one tool call (Slack, SES, an HTTP request with its retries): I/O bound, like api.
     "tool": HandlerSettings(memory_mb=256, timeout_seconds=900),
+}
+
 #: Extra IAM actions per handler: the AI blocks may call Bedrock (Converse is
 #: bedrock:InvokeModel) on foundation models and inference profiles; the email tool (of an
 #: agent or of a tool block) sends through SES.
@@ -88,8 +90,6 @@ HANDLER_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "router": (("bedrock:InvokeModel",), ("bedrock:foundation-model", "bedrock:inference-profile")),
     "evaluator": (("bedrock:InvokeModel",),
                   ("bedrock:foundation-model", "bedrock:inference-profile")),
-}
-
     # the tool block: what its tools need (stepweave.tools.tool_permissions): the email
     # tool sends through SES
     "tool": (("ses:SendEmail",), ("ses:identity",)),
@@ -98,8 +98,10 @@ HANDLER_ACTIONS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: Handlers that keep items of their own in the records table (the agent's conversation
 #: memory, ``CONV#<id>`` items): the item actions they need, on the table only (no index).
-TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+HANDLER_TABLE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "agent": ("dynamodb:Query", "dynamodb:PutItem"),
+}
+
 
 def handler_statements(scope: Construct, name: str) -> list[iam.PolicyStatement]:
     """The ``HANDLER_ACTIONS`` of handler ``name`` as policy statements (one per service)."""
@@ -195,6 +197,7 @@ class BlockHandlers(Construct):
         log_level: str,
         payload_bucket: s3.IBucket,
         secrets_prefix: str,
+        table: dynamodb.ITable | None = None,
         inline_budget_bytes: int = DEFAULT_INLINE_BUDGET_BYTES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -223,10 +226,14 @@ class BlockHandlers(Construct):
                 settings=HANDLER_SETTINGS[name],
                 log_retention=log_retention,
                 log_level=log_level,
-                environment=environment,
+                environment={**environment, **({"STEPWEAVE_TABLE": table.table_name}
+                                               if table is not None and name in HANDLER_TABLE_ACTIONS else {})},
             )
             fn.add_to_role_policy(iam.PolicyStatement(
                 actions=list(PAYLOAD_ACTIONS), resources=[payload_bucket.arn_for_objects("*")]))
+            if table is not None and name in HANDLER_TABLE_ACTIONS:
+                fn.add_to_role_policy(iam.PolicyStatement(actions=list(HANDLER_TABLE_ACTIONS[name]),
+                                                          resources=[table.table_arn]))
             fn.add_to_role_policy(secrets_grant)
             for statement in handler_statements(self, name):
                 fn.add_to_role_policy(statement)

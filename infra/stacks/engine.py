@@ -89,6 +89,7 @@ class EngineStack(Stack):
             log_level=settings.log_level,
             payload_bucket=payload_bucket,
             secrets_prefix=secrets_prefix(settings.stage),
+            table=table,
         )
         # Human approval: deployed only when a workflow uses it.
         self.approvals = Approvals(
@@ -165,7 +166,7 @@ class EngineStack(Stack):
             CfnOutput(self, "ApiUrl", value=self.api.url,
                       description="Base URL of the run API, webhooks and approval pages")
             if self.approvals is not None:  # decision links in approval emails
-                self.approvals.set_public_url(self.api.url)
+                self.approvals.set_public_url(self.api.url_without_stage_dependency())
 
         queues = {}
         if self.triggers.dead_letter_queue is not None:

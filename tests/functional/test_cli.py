@@ -26,28 +26,63 @@ def internal_api(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-de
     api.server_close()
 
 
+APPROVE_REFUND = 'Approve refund={"approved": true, "comments": "checked"}'
+
+
+def _order(**changes: object) -> str:
+    order = json.loads((ROOT / "examples/shopify-order.json").read_text())
+    order.update(changes)
+    return json.dumps({k: v for k, v in order.items() if v is not None})
+
+
 def test_run_main_example_end_to_end(internal_api: InternalApi, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", str(ROOT / "workflows/support-timeline.yaml"),
-                 "--input", str(ROOT / "examples/shopify-order.json"), "--json"])
-    out = json.loads(capsys.readouterr().out)
+                 "--input", str(ROOT / "examples/shopify-order.json"), "--json",
+                 "--approve", APPROVE_REFUND])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
     assert code == 0, out
-    assert out["status"] == "SUCCEEDED"
-    assert out["output"] == {"data": {"eventId": "evt-0001", "customer": "Ada Lovelace", "priority": "high"},
+    assert out["status"] == "SUCCEEDED" and out["workflowType"] == "STANDARD"
+    assert out["output"] == {"data": {"eventId": "evt-0001", "customer": "Ada Lovelace", "priority": "high",
+                                      "refund": {"id": "ref-0001", "status": "issued"}},
                              "status": 201, "headers": {"Content-Type": "application/json"}}
-    assert out["lambdaInvocations"] == 4 and out["stateTransitions"] > 0
+    # enrich, VIP priority, build, post, the approval's notifier, issue refund
+    assert out["lambdaInvocations"] == 6 and out["stateTransitions"] > 0
     event = internal_api.events[0]
     assert event["priority"] == "high" and event["customerId"] == 207119551
     assert event["items"] == ["1 x IPod Nano - 8gb", "2 x IPod Nano - 8gb"]
+    assert internal_api.refunds == [{"id": "ref-0001", "status": "issued", "order": 450789469,
+                                     "amount": 199, "approvedBy": "local",
+                                     "reason": "One iPod Nano arrived with a cracked screen"}]
+    assert "approval 'Approve refund' is waiting" in captured.err and ".eml" in captured.err
+
+
+def test_a_rejected_refund_is_not_issued(internal_api: InternalApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(ROOT / "workflows/support-timeline.yaml"), "--input", _order(),
+                 "--json", "-q", "--reject", "Approve refund"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["output"]["data"]["refund"] is None and internal_api.refunds == []
+    assert len(internal_api.events) == 1
+
+
+def test_a_small_refund_needs_no_approval(internal_api: InternalApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(ROOT / "workflows/support-timeline.yaml"), "--json", "-q",
+                 "--input", _order(refund={"amount": 20, "reason": "late delivery"})]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["output"]["data"]["refund"] == {"id": "ref-0001", "status": "issued"}
+    assert internal_api.refunds[0]["amount"] == 20 and internal_api.refunds[0]["approvedBy"] is None
 
 
 def test_non_vip_customer_takes_the_other_branch(internal_api: InternalApi,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     order = json.loads((ROOT / "examples/shopify-order.json").read_text())
     order["customer"]["id"] = 115310627
+    del order["refund"]  # and no refund asked: no refund path
     assert main(["run", str(ROOT / "workflows/support-timeline.yaml"), "--input", json.dumps(order),
                  "--json", "-q"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["output"]["data"]["priority"] == "normal"
+    assert out["output"]["data"]["refund"] is None and internal_api.refunds == []
     assert internal_api.events[0]["slaHours"] == 48
 
 
@@ -64,11 +99,12 @@ def test_failed_run_exits_1_with_the_block_error(capsys: pytest.CaptureFixture[s
 
 def test_progress_lines_and_bill(internal_api: InternalApi, capsys: pytest.CaptureFixture[str]) -> None:
     main(["run", str(ROOT / "workflows/support-timeline.yaml"),
-          "--input", str(ROOT / "examples/shopify-order.json")])
+          "--input", str(ROOT / "examples/shopify-order.json"), "--approve", APPROVE_REFUND])
     err = capsys.readouterr().err
     assert "▶ Enrich customer (api)" in err
     assert "✔ Post timeline event (api)" in err
-    assert "AWS would bill:" in err and "4 Lambda invocations" in err
+    assert "✔ Approve refund (approval)" in err
+    assert "AWS would bill:" in err and "6 Lambda invocations" in err
 
 
 def test_bad_input_json_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,7 +43,13 @@ from infra.app import (
     read_config,
     validate_context,
 )
-from infra.constructs.handlers import HANDLER_SETTINGS, PAYLOAD_ACTIONS, SECRETS_ACTIONS, discover_handlers
+from infra.constructs.handlers import (
+    HANDLER_SETTINGS,
+    PAYLOAD_ACTIONS,
+    SECRETS_ACTIONS,
+    HANDLER_TABLE_ACTIONS,
+    discover_handlers,
+)
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import (
     EXECUTION_HISTORY_ACTIONS,
@@ -213,8 +219,16 @@ def test_a_state_machine_name_over_80_characters_is_refused() -> None:
         check_state_machine_names("s" * (80 - len(workflow.name)), [workflow])
 
 
+def _invoked_functions(synth: Synth) -> dict[str, Any]:
+    """The function behind each ``${Handler_<name>}``: the block handlers and the approval notifier."""
+    functions: dict[str, Any] = dict(synth.stack.handlers.functions)
+    if synth.stack.approvals is not None:
+        functions["approval"] = synth.stack.approvals.notifier
+    return functions
+
+
 def test_definition_is_the_compiled_one_and_every_placeholder_is_substituted(synth: Synth) -> None:
-    functions = synth.stack.handlers.functions
+    functions = _invoked_functions(synth)
     for compiled, props, _ in _state_machines(synth):
         text = props["DefinitionString"]
         assert isinstance(text, str), "the definition must not depend on tokens"
@@ -231,7 +245,7 @@ def test_definition_is_the_compiled_one_and_every_placeholder_is_substituted(syn
 
 
 def test_state_machine_role_invokes_exactly_the_functions_it_uses(synth: Synth) -> None:
-    functions = synth.stack.handlers.functions
+    functions = _invoked_functions(synth)
     policies = synth.resources("AWS::IAM::Policy").values()
     for compiled, props, _ in _state_machines(synth):
         role = props["RoleArn"]["Fn::GetAtt"][0]
@@ -288,6 +302,7 @@ def test_one_function_per_handler_python312_arm64_traced(synth: Synth) -> None:
             "STEPWEAVE_INLINE_BUDGET_BYTES": str(DEFAULT_INLINE_BUDGET_BYTES),
             "STEPWEAVE_SECRETS_BACKEND": "ssm",
             "STEPWEAVE_SECRETS_PREFIX": f"/stepweave/{synth.stack.settings.stage}/",
+            **({"STEPWEAVE_TABLE": env["STEPWEAVE_TABLE"]} if name in HANDLER_TABLE_ACTIONS else {}),
         }
         assert _export_of(synth, env["STEPWEAVE_PAYLOAD_BUCKET"]) == {"Ref": "PayloadBucket"}
 
@@ -324,6 +339,7 @@ def _model_grants(handler: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]
 
 def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Synth) -> None:
     objects = _render(_export_name(synth, {"Fn::GetAtt": ["PayloadBucket", "Arn"]})) + "/*"
+    table_arn = _export_name(synth, {"Fn::GetAtt": ["RecordsTable", "Arn"]})
     for name, fn in synth.stack.handlers.functions.items():
         granted = _role_grants(synth, synth.logical_id(fn.role))
         assert granted == sorted([
@@ -334,8 +350,13 @@ def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Sy
             (SECRETS_ACTIONS, (f"arn:aws:ssm:us-east-1:123456789012:"
                                f"parameter/stepweave/{synth.stack.settings.stage}/*",)),
             *_model_grants(name),
+            *([(tuple(sorted(HANDLER_TABLE_ACTIONS[name])), (_render(table_arn),))]
+              if name in HANDLER_TABLE_ACTIONS else []),
         ]), name
     assert PAYLOAD_ACTIONS == ("s3:GetObject", "s3:PutObject")
+    assert HANDLER_TABLE_ACTIONS == {"agent": ("dynamodb:Query", "dynamodb:PutItem")}
+    agent_env = synth.props(synth.stack.handlers.functions["agent"])["Environment"]["Variables"]
+    assert _export_of(synth, agent_env["STEPWEAVE_TABLE"]) == {"Ref": "RecordsTable"}
     assert SECRETS_ACTIONS == ("ssm:GetParameter",)
 
 
@@ -522,7 +543,7 @@ def test_recorder_role_grants_exactly_what_it_needs(synth: Synth) -> None:
 
 
 def test_rule_sends_status_changes_of_exactly_the_standard_state_machines(synth: Synth) -> None:
-    (rule,) = synth.resources("AWS::Events::Rule").values()
+    rule = synth.resources("AWS::Events::Rule")[synth.logical_id(synth.recorder.rule)]
     pattern = rule["Properties"]["EventPattern"]
     arns = [{"Ref": synth.logical_id(synth.stack.workflows[n].state_machine)}
             for n in synth.standard()]
