@@ -45,7 +45,8 @@ def main() -> None:
     workflow = str(ROOT / "workflows" / "support-timeline.yaml")
     try:
         validate = wall(["validate", workflow], env, args.repeat)
-        run = wall(["run", workflow, "--input", str(ROOT / "examples" / "shopify-order.json"), "-q"],
+        run = wall(["run", workflow, "--input", str(ROOT / "examples" / "shopify-order.json"), "-q",
+                    "--approve", "Approve refund"],
                    env, args.repeat)
     finally:
         api.shutdown()

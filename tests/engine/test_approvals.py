@@ -15,7 +15,7 @@ from stepweave.errors import WorkflowError
 from stepweave.local.approvals import parse_answers, scripted_approver
 from stepweave.local.engine import LocalEngine
 from stepweave.runtime.approvals import (Approval, ApprovalDecided, ApprovalInvalid, ApprovalNotFound,
-                                         decide, get_approval)
+                                         ApprovalRunGone, decide, get_approval, pending_approvals)
 from stepweave.runtime.recorder import Clients
 from tests.engine.helpers import compile_text
 
@@ -157,3 +157,16 @@ def test_cli_run_with_approve(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert json.loads(captured.out)["output"] == {"result": "paid 7: fine", "stdout": ""}
     assert "approval 'Approval' is waiting" in captured.err and "/approvals/" in captured.err
     assert ".eml" in captured.err
+
+
+def test_a_run_waiting_for_an_approval_stops_when_its_time_is_up(engine: LocalEngine) -> None:
+    # nobody answers: the engine's own time limit stops the execution (ABORTED, as on AWS),
+    # and the approval is no longer answerable
+    result = engine.run(compile_text(FLOW), {"amount": 3}, poll_s=0.01, timeout_s=0.5,
+                        approver=lambda approval: None)
+    assert result.status == "ABORTED"
+    clients = Clients(sfn=engine.sfn, ddb=engine.records.ddb)
+    (pending,) = pending_approvals(clients.ddb, engine.records.settings, result.execution_arn)
+    with pytest.raises(ApprovalRunGone):
+        decide(pending.id, {"approved": True}, decided_by="late", clients=clients,
+               settings=engine.records.settings)

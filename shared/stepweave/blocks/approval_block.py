@@ -94,6 +94,7 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
         approvers=approvers_of(params.get("approvers")),
         subject=str(params.get("subject") or "") or f"Approval needed: {event.block.name}",
         message=str(params.get("message") or ""), status="pending",
+        accept_extra_fields=params.get("acceptExtraFields") is True,
         created_at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
         deadline=int(now + int(timeout)) if timeout else None,
         expires_at=int(now + int(timeout or NO_DEADLINE_SECONDS) + settings.retention_seconds))

@@ -173,6 +173,9 @@ class ApprovalParams(_Params):
     subject: str = ""
     message: str = ""
     timeoutSeconds: int | None = Field(default=None, ge=1, le=365 * 86_400)
+    #: also accept submitted fields the form does not declare (Sim's behaviour; the importer
+    #: sets it); declared fields are still checked
+    acceptExtraFields: bool = False
 
 
 class WorkflowParams(_Params):
@@ -219,7 +222,8 @@ CATALOG: dict[str, BlockType] = {
         BlockType("api", "handler", ApiParams, ("data", "status", "headers"), handler="api",
                   retryable=True, description="An HTTP request."),
         BlockType("approval", "handler", ApprovalParams,
-                  ("submission", "submittedAt", "decidedBy"), handler="approval",
+                  ("submission", "submittedAt", "decidedBy", "url", "resumeEndpoint"),
+                  handler="approval",
                   aliases=("human_in_the_loop",),
                   description="Pauses until a person answers the form sent to them by email."),
         BlockType("condition", "native", ConditionParams,

@@ -15,6 +15,9 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
   ``stateMachineArn``/``input``, and hands boto3's camelCase answers to code expecting
   AWS's task results (``ExecutionArn``, ``Output``, ``Status``...). The call and the
   result are translated both ways; dates become epoch milliseconds, as in AWS's results.
+- ``StopExecution`` of an execution waiting on a task token (an approval) really stops it:
+  moto marks the program stopped but leaves the callback waiting, so the execution would
+  stay RUNNING until the token's timeout; the patch wakes the waiting callbacks.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
+from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.backend import execution as backend_execution
+from moto.stepfunctions.parser.backend import execution_worker
 
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
 
@@ -195,6 +201,28 @@ def _sfn_normalise_response(self: Any, response: Any, boto_service_name: str | N
         _as_task_result(response)
 
 
+_moto_worker_stop = execution_worker.ExecutionWorker.stop
+
+
+_moto_terminated = backend_execution.BaseExecutionWorkerCommunication.terminated
+
+
+def _worker_stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+    self.stepweave_stopped = (error, cause)
+    _moto_worker_stop(self, stop_date=stop_date, error=error, cause=cause)
+    pool = getattr(getattr(self, "env", None), "callback_pool_manager", None)
+    for endpoint in list(getattr(pool, "_pool", {}).values()):
+        endpoint.interrupt_all()  # the woken task fails; the execution is still ABORTED
+
+
+def _terminated(self: Any) -> None:
+    _moto_terminated(self)
+    execution = self.execution
+    stopped = getattr(execution.exec_worker, "stepweave_stopped", None)
+    if stopped is not None:  # as AWS reports a stopped execution: the stop's error and cause
+        execution.exec_status = ExecutionStatus.ABORTED
+        execution.error, execution.cause = (stopped[0] or None), (stopped[1] or None)
+
 def install() -> None:
     """Apply the patches (idempotent)."""
     global _installed
@@ -209,6 +237,8 @@ def install() -> None:
         sfn_task = state_task_service_sfn.StateTaskServiceSfn
         sfn_task._eval_service_task = _sfn_eval_service_task  # type: ignore[method-assign]
         sfn_task._normalise_response = _sfn_normalise_response  # type: ignore[method-assign]
+        execution_worker.ExecutionWorker.stop = _worker_stop  # type: ignore[method-assign]
+        backend_execution.BaseExecutionWorkerCommunication.terminated = _terminated  # type: ignore[method-assign]
         _installed = True
 
 
@@ -220,4 +250,6 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (lambda_eval_utils, "exec_lambda_function"),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task"),
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_response"),
+    (execution_worker.ExecutionWorker, "stop"),
+    (backend_execution.BaseExecutionWorkerCommunication, "terminated"),
 )

@@ -36,7 +36,7 @@ from stepweave.runtime.settings import Settings
 __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "ApprovalExpired",
            "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
            "pending_approvals", "validate_submission", "decide", "approval_pk", "PENDING_PK",
-           "list_pending", "overdue", "mark_paused", "lapse"]
+           "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint"]
 
 #: The partition of the waiting list (one item per pending approval).
 PENDING_PK = "APPROVALS#PENDING"
@@ -91,6 +91,8 @@ class Approval:
     decided_at: str | None = None
     #: the tenant of the run (started through the run API), else None
     tenant: str | None = None
+    #: submitted fields the form does not declare are kept instead of refused
+    accept_extra_fields: bool = False
 
 
 _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
@@ -98,9 +100,10 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
           "created_at": "createdAt", "expires_at": "expiresAt", "position": "position",
           "display": "display", "form": "form", "approvers": "approvers", "subject": "subject",
           "message": "message", "deadline": "deadline", "decision": "decision",
-          "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant"}
-_POINTER = ("id", "block_id", "block_name", "status", "created_at", "deadline", "expires_at",
-            "position")
+          "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant",
+          "accept_extra_fields": "acceptExtraFields"}
+_POINTER = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
+            "deadline", "expires_at", "position", "display", "form", "tenant")
 _WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
             "deadline", "expires_at", "position", "tenant", "subject")
 
@@ -111,6 +114,11 @@ def approval_pk(approval_id: str) -> str:
 
 def decision_link(settings: Settings, approval_id: str) -> str:
     return f"{settings.public_url.rstrip('/')}/approvals/{approval_id}"
+
+
+def resume_endpoint(settings: Settings, approval_id: str) -> str:
+    """Where a program answers the approval (``POST``, with a run-API key)."""
+    return f"{settings.public_url.rstrip('/')}/v1/approvals/{approval_id}/decision"
 
 
 def _attributes(approval: Approval, names: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -178,14 +186,17 @@ _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float),
                                        "object": (dict,), "array": (list,)}
 
 
-def validate_submission(form: list[dict[str, Any]], submission: dict[str, Any]) -> dict[str, Any]:
+def validate_submission(form: list[dict[str, Any]], submission: dict[str, Any], *,
+                        accept_extra: bool = False) -> dict[str, Any]:
     """The submitted fields checked against the form; missing optional fields get their
-    default. Raises ``ApprovalInvalid`` naming every problem."""
+    default; fields the form does not declare are refused, or kept as submitted with
+    ``accept_extra``. Raises ``ApprovalInvalid`` naming every problem."""
     if not isinstance(submission, dict):
         raise ApprovalInvalid("the submission must be an object of form fields")
     fields = {str(f["name"]): f for f in form if f.get("name")}
-    problems = [f"unknown field '{name}'" for name in submission if name not in fields]
-    values: dict[str, Any] = {}
+    extra = [name for name in submission if name not in fields]
+    problems = [] if accept_extra else [f"unknown field '{name}'" for name in extra]
+    values: dict[str, Any] = {name: submission[name] for name in extra} if accept_extra else {}
     for name, spec in fields.items():
         kind = str(spec.get("type") or "string")
         if name not in submission or submission[name] is None:
@@ -217,9 +228,11 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
         raise ApprovalDecided(f"approval '{approval.block_name}' was already {approval.status}")
     if approval.deadline is not None and now >= approval.deadline:
         raise ApprovalExpired(f"approval '{approval.block_name}' expired")
-    values = validate_submission(approval.form, submission)
+    values = validate_submission(approval.form, submission, accept_extra=approval.accept_extra_fields)
     at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
-    output = {**values, "submission": values, "submittedAt": at, "decidedBy": decided_by}
+    output = {**values, "submission": values, "submittedAt": at, "decidedBy": decided_by,
+              "url": decision_link(settings, approval_id),
+              "resumeEndpoint": resume_endpoint(settings, approval_id)}
     key = {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}}
     try:
         token = clients.ddb.update_item(

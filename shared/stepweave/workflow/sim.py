@@ -90,6 +90,7 @@ def _approval_params(sub_blocks: dict[str, Any]) -> dict[str, Any]:
     params["display"] = _rows(params.get("display"), ("id", "name", "type", "value"))
     params["form"] = _rows(params.get("form"), ("id", "name", "type", "value", "description",
                                                 "label", "required"))
+    params["acceptExtraFields"] = True  # Sim copies every submitted key into the output
     return params
 
 
