@@ -36,6 +36,9 @@ ANSWER = json.dumps({"id": "c1", "model": "gpt-4o", "choices": [{"index": 0, "fi
 
 class _Fake(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # answer each request in one segment: without it, delayed ACKs add ~40 ms to whichever
+    # keep-alive client happens to send headers and body in separate writes
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("content-length") or 0))
