@@ -42,8 +42,10 @@ class DecisionServer:
                  port: int = 8787, log: TextIO | None = None) -> None:
         self.clients, self.settings, self.log = clients, settings, log
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # idle (pre)connections never block a stop
         self._thread: threading.Thread | None = None
+        self._busy = 0  # requests being answered (stop lets them finish)
+        self._idle = threading.Condition()
 
     @property
     def url(self) -> str:
@@ -63,11 +65,15 @@ class DecisionServer:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop serving; a request being answered (a decision whose run then ends) still gets
+        its page, for up to ``grace_s``."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=grace_s)
         self._server.server_close()
 
     def __enter__(self) -> DecisionServer:
@@ -84,6 +90,16 @@ class DecisionServer:
             sys_version = ""
 
             def _serve(self) -> None:
+                with server._idle:
+                    server._busy += 1
+                try:
+                    self._answer()
+                finally:
+                    with server._idle:
+                        server._busy -= 1
+                        server._idle.notify_all()
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY_BYTES:
                     self.send_error(413, "request too large")
