@@ -49,7 +49,11 @@ class LocalApi:
                  sync_timeout_s: float = SYNC_TIMEOUT_S, poll_s: float = 0.05) -> None:
         self.engine = engine
         self.executions = LocalExecutions(engine, workflows, poll_s=poll_s)
-        self.settings = engine.records.settings
+        # runs without a tenant (webhooks, schedules) have their approvals answered by the
+        # operator tenant: locally the tenant of the printed key, unless one is configured
+        settings = engine.records.settings
+        self.settings = settings if settings.operator_tenant else settings.model_copy(
+            update={"operator_tenant": LOCAL_TENANT})
         self.clients = Clients(sfn=engine.sfn, ddb=engine.records.ddb)
         self.context = ApiContext(ddb=self.clients.ddb, settings=self.settings, executions=self.executions,
                                   version=self.settings.version or __version__, sync_timeout_s=sync_timeout_s)
