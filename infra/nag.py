@@ -129,6 +129,14 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
     )
     for name in approvals.state_machine_names:
         _acknowledge(
+            notifier.role or notifier,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{name}:*]",
+            "At a pause the notifier writes the block logs of the run so far from its history: "
+            f"states:GetExecutionHistory on the executions of '{name}' (named at start, hence "
+            "the trailing '*'), nothing else.",
+        )
+        _acknowledge(
             approvals.sweeper.role or approvals.sweeper,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
             f"<AWS::AccountId>:execution:{name}:*]",

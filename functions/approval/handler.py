@@ -1,23 +1,31 @@
 """Lambda entry point of the ``approval`` block: store the request, email the approvers.
 
 Invoked by a ``lambda:invoke.waitForTaskToken`` task: the run waits until the decision
-answers the token, so what this returns is not the block's output. Logs ids only (never
+answers the token, so what this returns is not the block's output. First it writes the run's
+block logs so far (``stepweave.runtime.pause``; the manifests are bundled beside this file,
+``STEPWEAVE_MANIFESTS_DIR``). Logs ids only (never
 display data, addresses or the token). boto3 is imported on first use, not here.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 from stepweave.blocks.approval_block import request_approval
 from stepweave.blocks.entry import parse_event
 from stepweave.errors import BlockError
+from stepweave.runtime.pause import record_pause
 from stepweave.runtime.payloads import execution_prefix, resolve
+from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings, SettingsError
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
+
+#: The workflows' manifests, generated into the code asset at synth (as the recorder's).
+MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -28,15 +36,25 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     logger.append_keys(workflow=block_event.context.workflow,
                        execution=block_event.context.execution, block=block_event.block.id)
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(default_manifests_dir=MANIFESTS_DIR)
     except SettingsError as exc:
         raise BlockError(f"Invalid handler configuration: {exc}") from None
     if settings.payload_bucket:  # display data may read large outputs of earlier blocks
         params = resolve(dict(block_event.params), None, bucket=settings.payload_bucket,
                          prefix=execution_prefix(block_event.context.execution))
         block_event = block_event.model_copy(update={"params": params})
+    ddb = boto3.client("dynamodb")
+    # the run's state so far, before the approval becomes visible (whoever sees the approval
+    # sees the blocks that led to it); the approval is requested whatever happens here
+    try:
+        written = record_pause(Clients(sfn=boto3.client("stepfunctions"), ddb=ddb), settings,
+                               block_event.context.execution)
+    except Exception as exc:  # noqa: BLE001 - a snapshot must never fail the block
+        logger.warning("pause snapshot not written", extra={"error": type(exc).__name__})
+    else:
+        logger.info("pause snapshot written", extra={"block_logs": written})
     ses = boto3.client("ses") if settings.approval_sender else None
-    approval = request_approval(block_event, ddb=boto3.client("dynamodb"), ses=ses, settings=settings)
+    approval = request_approval(block_event, ddb=ddb, ses=ses, settings=settings)
     logger.info("approval requested", extra={"approvers": len(approval.approvers),
                                              "deadline": approval.deadline})
     return {"requested": True}

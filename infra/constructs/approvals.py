@@ -20,6 +20,7 @@ run API (``/v1/approvals``) or ``stepweave approvals --aws``; the synth says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from aws_cdk import Annotations, ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -36,6 +37,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from infra import ROOT
 from infra.constructs.handlers import HandlerSettings, python_function
+from infra.constructs.layer import locally_bundled_code
+from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
 
@@ -67,8 +70,11 @@ class Approvals(Construct):
         record_retention_days: int,
         sender: str | None,
         metrics_namespace: str,
+        manifests: Mapping[str, bytes],
         functions_dir: str = str(ROOT / "functions"),
     ) -> None:
+        """``manifests``: the generated manifest files (``recorder.manifest_files``) bundled
+        beside the notifier, which records the run's block logs at a pause."""
         super().__init__(scope, construct_id)
         self.table = table
         self.sender = sender
@@ -78,7 +84,8 @@ class Approvals(Construct):
             self, "CsrfKey", description="Key of the approval decision pages' CSRF tokens",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True))
-        notifier_env = {**common, "STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
+        notifier_env = {**common, "STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name,
+                        "STEPWEAVE_MANIFESTS_DIR": MANIFESTS_DIR}
         notifier_env.update({"STEPWEAVE_APPROVAL_SENDER": sender} if sender
                             else {"STEPWEAVE_APPROVAL_DELIVERY": "none"})
         self.functions: dict[str, lambda_.Function] = {}
@@ -87,10 +94,14 @@ class Approvals(Construct):
             ("decision", {**common, "STEPWEAVE_CSRF_SECRET_ARN": self.csrf_secret.secret_arn}),
             ("sweeper", common),
         ):
+            if name == "approval":
+                bundler = RecorderBundler(Path(functions_dir) / name, manifests)
+                code = locally_bundled_code(Path(functions_dir) / name, bundler, bundler.content_hash)
+            else:
+                code = lambda_.Code.from_asset(f"{functions_dir}/{name}", exclude=["__pycache__", "*.pyc"])
             self.functions[name] = python_function(
                 self, name, description=_DESCRIPTIONS[name],
-                code=lambda_.Code.from_asset(f"{functions_dir}/{name}",
-                                             exclude=["__pycache__", "*.pyc"]),
+                code=code,
                 layer=layer, settings=_SIZES[name], log_retention=log_retention,
                 log_level=log_level, environment=environment)
         self.notifier, self.decision, self.sweeper = (self.functions[n] for n in APPROVAL_FUNCTIONS)
@@ -126,7 +137,7 @@ class Approvals(Construct):
         items and the run's status, the decision reads and updates them, the sweeper reads
         the waiting list and lapses."""
         for fn, actions in ((self.notifier, ("dynamodb:PutItem", "dynamodb:UpdateItem",
-                                             "dynamodb:GetItem")),
+                                             "dynamodb:GetItem", "dynamodb:BatchWriteItem")),
                             (self.decision, ("dynamodb:GetItem", "dynamodb:Query",
                                              "dynamodb:UpdateItem", "dynamodb:DeleteItem")),
                             (self.sweeper, ("dynamodb:GetItem", "dynamodb:Query",
@@ -142,6 +153,9 @@ class Approvals(Construct):
             machine.grant_task_response(self.decision)
             self.sweeper.add_to_role_policy(iam.PolicyStatement(
                 actions=["states:DescribeExecution"], resources=[_executions_of(self, name)]))
+            # the block logs of the run so far, written at a pause
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=["states:GetExecutionHistory"], resources=[_executions_of(self, name)]))
 
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""

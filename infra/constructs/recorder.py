@@ -31,6 +31,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_logs_destinations as log_destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from stepweave.compiler.compile import CompiledWorkflow
 
 from infra.constructs.handlers import HANDLER_MODULE, HandlerSettings, python_function
 from infra.constructs.layer import locally_bundled_code
@@ -62,6 +64,7 @@ __all__ = [
     "RecorderBundler",
     "execution_arn_pattern",
     "manifest_files",
+    "NamedWorkflow",
     "recorder_code_dir",
 ]
 
@@ -98,11 +101,12 @@ def recorder_code_dir(functions_dir: Path) -> Path | None:
     return folder if (folder / f"{HANDLER_MODULE}.py").is_file() else None
 
 
-def manifest_files(workflows: Mapping[str, WorkflowStateMachine]) -> dict[str, bytes]:
+def manifest_files(workflows: Mapping[str, WorkflowStateMachine] | Mapping[str, Any]) -> dict[str, bytes]:
     """The generated files of the asset, by path relative to its root.
 
     ``manifests/<workflow>.json`` for each workflow and ``manifests/index.json``
-    (state machine name -> workflow name).
+    (state machine name -> workflow name). A workflow is anything with ``state_machine_name``
+    and ``compiled`` (the construct, or a ``NamedWorkflow`` before the state machines exist).
     """
     files: dict[str, bytes] = {}
     index: dict[str, str] = {}
@@ -112,6 +116,14 @@ def manifest_files(workflows: Mapping[str, WorkflowStateMachine]) -> dict[str, b
         files[f"{MANIFESTS_DIR}/{name}.json"] = _json(workflow.compiled.manifest())
     files[f"{MANIFESTS_DIR}/index.json"] = _json(index)
     return files
+
+
+@dataclass(frozen=True)
+class NamedWorkflow:
+    """A compiled workflow and its state machine's name, before the state machine exists."""
+
+    state_machine_name: str
+    compiled: CompiledWorkflow
 
 
 def _json(value: Any) -> bytes:

@@ -28,7 +28,13 @@ from infra.constructs.approvals import Approvals
 from infra.constructs.handlers import METRICS_NAMESPACE, BlockHandlers, secrets_prefix
 from infra.constructs.layer import StepweaveLayer
 from infra.constructs.monitoring import Monitoring
-from infra.constructs.recorder import RECORDER_FOLDER, Recorder, recorder_code_dir
+from infra.constructs.recorder import (
+    RECORDER_FOLDER,
+    NamedWorkflow,
+    Recorder,
+    manifest_files,
+    recorder_code_dir,
+)
 from infra.constructs.triggers import INGEST_FOLDER, Triggers
 from infra.constructs.workflow import WorkflowStateMachine
 
@@ -97,6 +103,8 @@ class EngineStack(Stack):
             log_retention=settings.log_retention, log_level=settings.log_level,
             record_retention_days=settings.record_retention_days,
             sender=settings.approval_sender, metrics_namespace=METRICS_NAMESPACE,
+            manifests=manifest_files({c.name: NamedWorkflow(state_machine_name(settings.stage, c.name), c)
+                                      for c in workflows}),
             functions_dir=str(settings.functions_dir),
         ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
         handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)

@@ -170,3 +170,27 @@ def test_a_run_waiting_for_an_approval_stops_when_its_time_is_up(engine: LocalEn
     with pytest.raises(ApprovalRunGone):
         decide(pending.id, {"approved": True}, decided_by="late", clients=clients,
                settings=engine.records.settings)
+
+
+def test_while_it_waits_the_record_shows_paused_with_the_blocks_so_far(engine: LocalEngine) -> None:
+    from stepweave.runtime.query import get_execution
+
+    seen: list[Any] = []
+
+    def approver(approval: Approval) -> dict[str, Any] | None:
+        if not seen:
+            seen.append(get_execution(engine.records.ddb, engine.records.settings,
+                                      approval.execution_arn))
+        return {"approved": True, "comments": "fine"}
+
+    result = engine.run(compile_text(FLOW), {"amount": 7}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED"
+    (paused,) = seen
+    assert paused is not None and paused.record.status == "paused"
+    assert [a.block_name for a in paused.approvals] == ["Approval"]
+    # the snapshot at the pause: what ran before the question, with its output
+    assert [(b.name, b.success) for b in paused.blocks] == [("start", True)]
+    assert json.loads(paused.blocks[0].output or "null") == {"amount": 7}
+    final = get_execution(engine.records.ddb, engine.records.settings, result.execution_arn)
+    assert final is not None and final.record.status == "succeeded" and final.approvals == []
+    assert [b.name for b in final.blocks][:2] == ["start", "Approval"]

@@ -105,7 +105,10 @@ def test_notifier_grants_and_environment(synth: tuple[EngineStack, dict[str, Any
     actions = _actions(_statements(template, _logical_id(stack, approvals.notifier.role)))
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments",
                        "xray:PutTelemetryRecords", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                       "dynamodb:GetItem", "s3:GetObject", "ses:SendEmail"}
+                       "dynamodb:GetItem", "dynamodb:BatchWriteItem", "s3:GetObject", "ses:SendEmail",
+                       "states:GetExecutionHistory"}
+    # the manifests are bundled beside it, for the block logs it writes at a pause
+    assert env["STEPWEAVE_MANIFESTS_DIR"] == "manifests"
     identities = [r for r in template["Resources"].values() if r["Type"] == "AWS::SES::EmailIdentity"]
     assert [i["Properties"]["EmailIdentity"] for i in identities] == [SENDER]
 

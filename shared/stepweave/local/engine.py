@@ -90,6 +90,8 @@ class LocalEngine:
         self._records_file = records_file
         self._settings = settings
         self.records: Any = None  # stepweave.local.records.LocalRecords once started
+        self._manifests: Any = None  # tempfile.TemporaryDirectory of the manifests
+        self._manifest_index: dict[str, str] = {}
 
     def __enter__(self) -> LocalEngine:
         from moto import mock_aws
@@ -115,6 +117,13 @@ class LocalEngine:
         self._set_env("STEPWEAVE_OUTBOX_DIR", os.environ.get("STEPWEAVE_OUTBOX_DIR")
                       or str(self.records.settings.outbox))
         self._set_env("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION") or REGION)
+        # the workflows' manifests, where the approval handler finds them (as on AWS, where
+        # they are bundled beside it): it records the run's block logs at a pause
+        import tempfile
+
+        self._manifests = tempfile.TemporaryDirectory(prefix="stepweave-manifests-")
+        self._manifest_index = {}
+        self._set_env("STEPWEAVE_MANIFESTS_DIR", self._manifests.name)
         return self
 
     def _set_env(self, name: str, value: str) -> None:
@@ -158,6 +167,9 @@ class LocalEngine:
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
         self._stop_payloads()
         self._restore_env()
+        if getattr(self, "_manifests", None) is not None:
+            self._manifests.cleanup()
+            self._manifests = None
         if self._mock is not None:
             self._mock.stop()
 
@@ -177,9 +189,16 @@ class LocalEngine:
         definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers},
                                             machines)
         name = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
+        self._write_manifest(name, compiled)
         return str(self._sfn.create_state_machine(
             name=name, definition=definition, type=compiled.workflow_type,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepweave-local")["stateMachineArn"])
+
+    def _write_manifest(self, state_machine: str, compiled: CompiledWorkflow) -> None:
+        folder = Path(self._manifests.name)
+        (folder / f"{compiled.name}.json").write_text(json.dumps(compiled.manifest()), encoding="utf-8")
+        self._manifest_index[state_machine] = compiled.name
+        (folder / "index.json").write_text(json.dumps(self._manifest_index), encoding="utf-8")
 
     def run(self, compiled: CompiledWorkflow, payload: Any,
             on_progress: Callable[[Progress], None] | None = None,
@@ -191,6 +210,8 @@ class LocalEngine:
         started = time.monotonic()
         execution = self._sfn.start_execution(stateMachineArn=arn, name=f"run-{uuid.uuid4().hex[:12]}",
                                               input=json.dumps(payload))["executionArn"]
+        if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
+            self.records.record_start(self._sfn, execution, compiled.manifest())
         seen, next_poll = 0, 0.0
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)

@@ -110,6 +110,13 @@ class LocalRecords:
         tmp.write_text(json.dumps({"format": _FORMAT, "items": items}, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.path)
 
+    def record_start(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
+        """Feed the recorder a run's RUNNING event (the record a waiting run shows)."""
+        description = sfn.describe_execution(executionArn=execution_arn)
+        return record(status_change_event(description, "RUNNING"), settings=self.settings,
+                      clients=Clients(sfn=sfn, ddb=self.ddb), manifests=lambda _arn: manifest,
+                      trigger=LOCAL_TRIGGER)
+
     def record_run(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
         """Feed the recorder the events of a finished run (RUNNING, then its final status)."""
         description = sfn.describe_execution(executionArn=execution_arn)

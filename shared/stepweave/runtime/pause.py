@@ -1,0 +1,43 @@
+"""The run's state at a pause, in the records table.
+
+When an approval starts waiting, the notifier writes the block logs of everything the run
+has done so far (from the execution history and the workflow's manifest, exactly as the
+recorder does at the end), so the execution record shows ``paused`` *with* the blocks that
+led to the question while the run waits — for days, possibly. The block logs have the keys
+the recorder writes at the end (their order of completion in an append-only history), so
+the final record replaces them without duplicates; a later pause (another approval) rewrites
+the same prefix and adds what ran since.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from stepweave.runtime.history import block_runs
+from stepweave.runtime.manifests import load_manifest
+from stepweave.runtime.recorder import Clients, block_logs, fetch_history
+from stepweave.runtime.records import put_block_logs
+from stepweave.runtime.settings import Settings
+
+__all__ = ["record_pause", "state_machine_of"]
+
+
+def state_machine_of(execution_arn: str) -> str:
+    """``arn:aws:states:<region>:<account>:execution:<state machine>:<name>`` -> the state
+    machine's name (an Express ARN, ``...:express:<state machine>:<name>:<id>``, too)."""
+    parts = execution_arn.split(":")
+    return parts[6] if len(parts) > 7 else ""
+
+
+def record_pause(clients: Clients, settings: Settings, execution_arn: str,
+                 now: float | None = None) -> int:
+    """Write the block logs of the run so far; the number written (0 without a manifest)."""
+    manifest = load_manifest(settings.manifests_dir, state_machine_of(execution_arn))
+    if manifest is None:
+        return 0
+    events: list[dict[str, Any]] = fetch_history(clients.sfn, execution_arn)
+    now = time.time() if now is None else now
+    logs = block_logs(execution_arn, block_runs(events, manifest), int(now) + settings.retention_seconds)
+    put_block_logs(clients.ddb, settings, logs)
+    return len(logs)
