@@ -55,8 +55,9 @@ def recorder_env(engine: LocalEngine, manifests: Path, monkeypatch: pytest.Monke
     handler.clients.cache_clear()
 
 
-def _run(engine: LocalEngine, compiled: CompiledWorkflow, manifests: Path) -> tuple[RunResult, dict[str, Any]]:
-    result = engine.run(compiled, {})
+def _run(engine: LocalEngine, compiled: CompiledWorkflow, manifests: Path,
+         payload: Any = None) -> tuple[RunResult, dict[str, Any]]:
+    result = engine.run(compiled, {} if payload is None else payload)
     desc = engine.sfn.describe_execution(executionArn=result.execution_arn)
     (manifests / f"{compiled.name}.json").write_text(json.dumps(compiled.manifest()))
     index = manifests / "index.json"
@@ -227,3 +228,26 @@ def test_express_statuses_from_log_deliveries(recorder_env: Any, tmp_path: Path,
 
     assert handler.lambda_handler(_logs(message_type="CONTROL_MESSAGE"), None)["recorded"] is False
     assert handler.lambda_handler({"awslogs": {"data": "not base64 gzip"}}, None)["recorded"] is False
+
+
+def test_a_schedule_or_event_rule_started_run_records_its_trigger_from_the_input(
+        engine: LocalEngine, manifests: Path, recorder_env: Any) -> None:
+    from stepweave.triggers.declare import EventTrigger
+    from stepweave.triggers.rules import event_input
+
+    compiled = compile_workflow(load_workflow(ROOT / "workflows/containers-showcase.yaml"))
+    # the input an event rule's transformer makes (values as EventBridge inserts them)
+    paths, template = event_input(compiled.name, EventTrigger.model_validate(
+        {"type": "event", "name": "orders", "source": ["shop.orders"]}))
+    event = {"source": "shop.orders", "detail-type": "order.created", "id": "ev-1",
+             "time": "2027-01-15T08:00:00Z", "detail": {"orderId": 7}}
+    values = {name: json.dumps(event[path.removeprefix("$.")]) for name, path in paths.items()}
+    text = template
+    for name, value in values.items():
+        text = text.replace(f"<{name}>", value)
+    result, desc = _run(engine, compiled, manifests, payload=json.loads(text))
+    handler.lambda_handler(_event(desc, "SUCCEEDED"), None)
+    record = _detail(recorder_env, result.execution_arn).record
+    assert record.trigger == {"type": "event", "workflow": compiled.name, "name": "orders",
+                              "source": "shop.orders", "detailType": "order.created",
+                              "eventId": "ev-1", "time": "2027-01-15T08:00:00Z"}

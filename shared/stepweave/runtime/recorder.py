@@ -39,7 +39,8 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
-           "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER"]
+           "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
+           "trigger_in_input"]
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 #: The trigger recorded when nothing else recorded one first: started outside Stepweave's
@@ -48,6 +49,21 @@ EXTERNAL_TRIGGER = {"type": "external"}
 _STATUS: dict[str, Status] = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
                               "TIMED_OUT": "timed_out", "ABORTED": "aborted"}
 ManifestSource = Callable[[str], "dict[str, Any] | None"]
+#: Triggers that start executions themselves (EventBridge Scheduler, event rules) and put
+#: what started the run in its input as ``trigger``: the record shows it.
+_INPUT_TRIGGERS = ("schedule", "event")
+
+
+def trigger_in_input(execution_input: str | None) -> dict[str, Any] | None:
+    """The ``trigger`` object a schedule or an event rule put in the run's input, if any."""
+    try:
+        found = json.loads(execution_input or "null")
+    except ValueError:
+        return None
+    trigger = found.get("trigger") if isinstance(found, dict) else None
+    if isinstance(trigger, dict) and trigger.get("type") in _INPUT_TRIGGERS:
+        return trigger
+    return None
 
 
 class InvalidEvent(ValueError):
@@ -194,6 +210,7 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
            trigger: Mapping[str, Any] | None = None) -> Outcome:
     """Record one status-change event. Raises ``InvalidEvent`` for anything else."""
     detail = parse_event(event)
+    trigger = trigger or trigger_in_input(detail.input)
     manifest = manifests(detail.state_machine_arn)
     workflow = str(manifest["workflow"]) if manifest else state_machine_name(detail.state_machine_arn)
     if detail.status == "PENDING_REDRIVE":
