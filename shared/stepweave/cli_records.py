@@ -143,11 +143,18 @@ def cmd_execution(args: argparse.Namespace) -> int:
     if detail is None:
         print(f"stepweave: no execution matches {args.id!r}", file=sys.stderr)
         return 1
+    waiting: list[dict[str, Any]] = [
+        {"id": a.id, "block": a.block_name, "position": a.position, "createdAt": a.created_at,
+         "deadline": a.deadline} for a in detail.approvals]
     if args.json:
-        print(json.dumps({"execution": _dump(detail.record), "blocks": [_dump(b) for b in detail.blocks]},
-                         indent=2))
+        print(json.dumps({"execution": _dump(detail.record), "blocks": [_dump(b) for b in detail.blocks],
+                          "waitingFor": waiting}, indent=2))
     else:
         _print_execution(detail.record, detail.blocks)
+        for a in waiting:
+            where = "".join(f" {k} {v.get('index')}" for k, v in a["position"].items())
+            print(f"  waiting for approval '{a['block']}'{where} since {_when(a['createdAt'])} UTC: "
+                  f"stepweave approvals approve {a['id']}")
     return 0
 
 
