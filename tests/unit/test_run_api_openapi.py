@@ -30,3 +30,18 @@ def test_errors_share_one_shape_with_retry_after_when_throttled() -> None:
     assert json.loads(response["body"]) == {"error": {"code": "throttled", "message": "too many requests"}}
     assert json.loads(error_response(504, "timeout", "late", executionId="arn:x")["body"])["error"] == {
         "code": "timeout", "message": "late", "executionId": "arn:x"}
+
+
+def test_every_route_documents_its_error_responses_in_the_one_shape() -> None:
+    doc = json.loads(openapi_document())
+    run = doc["paths"]["/v1/workflows/{workflow}/run"]["post"]["responses"]
+    assert {"400", "401", "404", "409", "413", "429", "500", "504"} <= set(run)
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert "422" not in operation["responses"]  # validation errors are 400s
+            errors = [c for c in operation["responses"] if c.startswith(("4", "5"))]
+            assert errors, (method, path)
+            for code in errors:
+                schema = operation["responses"][code]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+    assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["error"]

@@ -241,4 +241,40 @@ def openapi_document(version: str = "1") -> str:
         security_schemes={"bearer": HTTPBearer(),
                           "apiKey": APIKey.model_validate({"in": "header", "name": "x-api-key"})},
         security=[{"bearer": []}, {"apiKey": []}])
-    return json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    return json.dumps(_with_errors(json.loads(text)), indent=2, sort_keys=True) + "\n"
+
+
+#: The classified errors each route answers (``stepweave.api.errors``), besides its success.
+_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("get", "/health"): (503,),
+    ("post", "/v1/workflows/{workflow}/executions"): (400, 401, 403, 404, 409, 413, 429),
+    ("post", "/v1/workflows/{workflow}/run"): (400, 401, 403, 404, 409, 413, 429, 500, 504),
+    ("get", "/v1/executions"): (400, 401, 403, 429),
+    ("get", "/v1/executions/{execution_id}"): (401, 403, 404, 429),
+    ("post", "/v1/executions/{execution_id}/cancel"): (401, 403, 404, 409, 429),
+}
+_ERROR_TEXT = {400: "invalid input", 401: "missing or invalid API key", 403: "disabled API key",
+               404: "unknown workflow or execution (another tenant's too)", 409: "duplicate or ended",
+               413: "body too large", 429: "throttled (Retry-After)", 500: "the run failed (block, error)",
+               503: "a dependency does not answer", 504: "still running: poll with executionId"}
+
+
+def _with_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every route's error responses, all of the one error shape (``ErrorBody``)."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                 "additionalProperties": True,
+                                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    for (method, path), codes in _ERRORS.items():
+        operation = doc.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            continue
+        responses = operation.setdefault("responses", {})
+        responses.pop("422", None)  # request validation answers 400 in the error shape
+        for code in codes:
+            responses.setdefault(str(code), {
+                "description": _ERROR_TEXT[code],
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+    return doc
