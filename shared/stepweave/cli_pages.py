@@ -38,7 +38,7 @@ class PagesWhileWaiting(AbstractContextManager["PagesWhileWaiting"]):
         return answer
 
     def _start(self) -> None:
-        from stepweave.local.decision_server import DecisionServer
+        from stepweave.local.decision_server import decision_gateway
 
         port = urlsplit(self.settings.public_url).port or 8787
         clients = self.clients_of()
@@ -46,7 +46,7 @@ class PagesWhileWaiting(AbstractContextManager["PagesWhileWaiting"]):
         # runs of `stepweave run` have no tenant: the local key answers them (operator)
         settings = self.settings.model_copy(update={"operator_tenant": LOCAL_TENANT})
         try:
-            self.server = DecisionServer(clients, settings, self.host, port).start()
+            self.server = decision_gateway(clients, settings, self.host, port).start()
         except OSError as exc:
             print(f"  cannot serve the decision page on {self.host}:{port} ({exc.strerror}); "
                   "set STEPWEAVE_PUBLIC_URL to a free port, or answer with --approve/--reject",

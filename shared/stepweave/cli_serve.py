@@ -99,7 +99,7 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     from stepweave.api.app import ApiContext, build_resolver, resolve
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
     from stepweave.local.gateway import stepweave_routes
-    from stepweave.runtime.decision_pages import handle
+    from stepweave.runtime.decision_api import handle_decision
     from stepweave.runtime.recorder import Clients
 
     table = args.table or settings.table
@@ -119,7 +119,8 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
                          executions=AwsExecutions(clients.sfn, targets))
     resolver = build_resolver(lambda: context)
     routes = stepweave_routes(lambda event: resolve(resolver, event, None),
-                              decision=lambda event: handle(event, clients=clients, settings=settings))
+                              decision=lambda event: handle_decision(event, clients=clients,
+                                                                     settings=settings))
     lines = [f"table {table}; workflows: {', '.join(sorted(targets)) or '(none: pass --stage)'}",
              "API keys: stepweave keys create --aws --tenant <tenant>"]
     return _serve(routes, args, lines)

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from stepweave.local.decision_server import DecisionServer
+from stepweave.local.decision_server import decision_gateway
 from stepweave.local.engine import LocalEngine, RunResult
 from stepweave.runtime.approvals import Approval, get_approval
 from stepweave.runtime.decision_pages import csrf_token, handle
@@ -142,7 +142,7 @@ def test_the_pages_over_http_while_the_run_waits(engine: LocalEngine) -> None:
         results.append(engine.run(compile_text(FLOW), PAYLOAD, poll_s=0.01, approver=approver,
                                   timeout_s=60))
 
-    with DecisionServer(clients, engine.records.settings, port=0) as server:
+    with decision_gateway(clients, engine.records.settings, port=0) as server:
         worker = threading.Thread(target=run)
         worker.start()
         _wait_for(seen)
@@ -171,7 +171,7 @@ def test_headless_chromium_renders_the_page(engine: LocalEngine, tmp_path: Any) 
     worker = threading.Thread(target=lambda: results.append(engine.run(
         compile_text(FLOW), PAYLOAD, poll_s=0.01, timeout_s=60,
         approver=lambda a: None if seen else seen.append(a))))
-    with DecisionServer(clients, engine.records.settings, port=0) as server:
+    with decision_gateway(clients, engine.records.settings, port=0) as server:
         worker.start()
         _wait_for(seen)
         url = f"{server.url}/approvals/{seen[0].id}"

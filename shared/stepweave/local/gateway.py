@@ -28,7 +28,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from stepweave.api.errors import error_response
 
-__all__ = ["MAX_BODY_BYTES", "Gateway", "Handler", "Route", "match", "stepweave_routes", "to_event"]
+__all__ = ["MAX_BODY_BYTES", "Gateway", "Handler", "Route", "decision_routes", "match", "stepweave_routes",
+           "to_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ class Gateway:
                  log: TextIO | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         self.routes, self.log, self.max_body = list(routes), log, max_body
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # idle (keep-alive, pre-)connections never block a stop
         self._thread: threading.Thread | None = None
+        self._busy = 0  # requests being answered: stop lets them finish
+        self._idle = threading.Condition()
 
     @property
     def url(self) -> str:
@@ -122,11 +125,15 @@ class Gateway:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Stop serving; a request being answered (e.g. a decision whose run then ends) still
+        gets its response, for up to ``grace_s``."""
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout=grace_s)
         self._server.server_close()
 
     def __enter__(self) -> Gateway:
@@ -161,6 +168,16 @@ class Gateway:
             disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
 
             def _serve(self) -> None:
+                with gateway._idle:
+                    gateway._busy += 1
+                try:
+                    self._answer()
+                finally:
+                    with gateway._idle:
+                        gateway._busy -= 1
+                        gateway._idle.notify_all()
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > gateway.max_body:
                     self._write(error_response(413, "too_large", f"the request body is over "
@@ -209,7 +226,11 @@ def stepweave_routes(run_api: Handler, *, ingest: Handler | None = None,
     if ingest is not None:
         routes.append(Route("POST", "/webhooks/{workflow}", ingest))
     if decision is not None:
-        routes += [Route("GET", "/approvals/{id}", decision), Route("POST", "/approvals/{id}", decision),
-                   Route("GET", "/v1/approvals", decision),
-                   Route("POST", "/v1/approvals/{id}/decision", decision)]
+        routes += decision_routes(decision)
     return routes
+
+
+def decision_routes(decision: Handler) -> list[Route]:
+    """The decision function's routes: the pages and ``/v1/approvals``."""
+    return [Route("GET", "/approvals/{id}", decision), Route("POST", "/approvals/{id}", decision),
+            Route("GET", "/v1/approvals", decision), Route("POST", "/v1/approvals/{id}/decision", decision)]

@@ -2,7 +2,7 @@
 ``POST /approvals/{id}`` (form-encoded) decides it.
 
 ``handle`` takes an API Gateway (REST, proxy integration) event and returns a proxy response,
-so the same code serves the local server (``stepweave.local.decision_server``) and a Lambda
+so the same code serves the local gateway (``stepweave.local.gateway``) and a Lambda
 behind API Gateway. GET never decides (mail scanners prefetch links). POST checks the CSRF
 token (an HMAC-SHA256 of the approval id keyed by ``STEPWEAVE_CSRF_SECRET``, or by a random
 per-process key when unset; compared in constant time), converts the fields by the form's
