@@ -9,10 +9,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
+
+from stepweave.retries import retry_after_seconds, retryable_status
 
 if TYPE_CHECKING:
     import httpx
@@ -46,10 +46,6 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay_s, self.base_delay_s * 2.0**attempt))
 
 
-def retryable(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
-
-
 def send(client: httpx.Client, method: str, url: str, *, policy: RetryPolicy,
          headers: Mapping[str, str] | None = None, json: Any = None,
          content: bytes | None = None, params: Any = None,
@@ -74,19 +70,7 @@ def send(client: httpx.Client, method: str, url: str, *, policy: RetryPolicy,
         except httpx.HTTPError as exc:
             raise Unreachable(type(exc).__name__, str(exc)) from None
         else:
-            if not retryable(response.status_code) or attempt >= policy.retries:
+            if not retryable_status(response.status_code) or attempt >= policy.retries:
                 return response
             wait(policy.delay(attempt, response.headers.get("retry-after"), jitter))
         attempt += 1
-
-
-def retry_after_seconds(value: str) -> float | None:
-    """``Retry-After`` as delta-seconds or an HTTP date; None if unreadable."""
-    text = value.strip()
-    with suppress(ValueError):
-        return max(0.0, float(text))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from stepweave.errors import BlockInputError, HttpStatusError, HttpTransportError
+from stepweave.retries import retry_after_seconds, retryable_status
 
 if TYPE_CHECKING:
     import httpx
@@ -254,9 +254,7 @@ def _send_with_retries(
         except httpx.HTTPError as exc:
             raise HttpTransportError(_transport_message(request, exc)) from None
         else:
-            status = response.status_code
-            retryable = status == 429 or 500 <= status <= 599
-            if not retryable or not may_retry or attempt >= request.retries:
+            if not retryable_status(response.status_code) or not may_retry or attempt >= request.retries:
                 return response
             sleep(_backoff(request, attempt, response.headers.get("retry-after")))
         attempt += 1
@@ -264,21 +262,9 @@ def _send_with_retries(
 
 def _backoff(request: _Request, attempt: int, retry_after: str | None) -> float:
     """Seconds to wait before the next attempt (``Retry-After`` wins, capped)."""
-    hinted = _retry_after_seconds(retry_after) if retry_after else None
+    hinted = retry_after_seconds(retry_after) if retry_after else None
     wait = request.delay_ms / 1000 * 2.0**attempt if hinted is None else hinted
     return min(wait, request.max_delay_ms / 1000)
-
-
-def _retry_after_seconds(value: str) -> float | None:
-    """Parse ``Retry-After`` as delta-seconds or an HTTP date; None if unreadable."""
-    text = value.strip()
-    with suppress(ValueError):
-        return max(0.0, float(text))
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _response_data(response: httpx.Response) -> object:
