@@ -116,6 +116,9 @@ def test_tenant_keys_decide_only_their_runs_approvals(engine: LocalEngine) -> No
     fresh_key, _ = create_key(clients.ddb, settings, tenant="acme", name="second")
     status, listed = call("GET", "/v1/approvals", fresh_key)
     assert [a["id"] for a in listed["approvals"]] == [approval.id]
+    bad = {**_event("POST", path, fresh_key), "body": "not base64!", "isBase64Encoded": True}
+    response = handle_api(bad, clients=clients, settings=settings)
+    assert response["statusCode"] == 400 and "not valid base64" in response["body"]
     # no run waits on this token: the decision is refused as "run gone" and the approval lapses
     status, body = call("POST", path, fresh_key, {"submission": {"approved": False}})
     assert status == 409 and body["error"]["reason"] == "run_gone"

@@ -16,7 +16,6 @@ answered ``404``, as an unknown one. Errors use the API's error shape
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ from stepweave.api.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from stepweave.api.events import BadBody, request_body
 from stepweave.runtime.approvals import (
     Approval,
     ApprovalDecided,
@@ -138,8 +138,10 @@ def _owns(settings: Settings, tenant: Tenant, approval: Approval) -> bool:
 
 
 def _submission(event: dict[str, Any]) -> dict[str, Any]:
-    raw = event.get("body") or ""
-    data = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+    try:
+        data = request_body(event)
+    except BadBody as exc:
+        raise InvalidInput(str(exc)) from None
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
     try:

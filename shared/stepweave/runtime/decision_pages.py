@@ -25,6 +25,7 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs
 
+from stepweave.api.events import BadBody, request_body
 from stepweave.runtime.approvals import (
     Approval,
     ApprovalDecided,
@@ -98,8 +99,10 @@ def _closed(approval: Approval, now: float) -> dict[str, Any] | None:
 
 
 def _form_values(event: dict[str, Any]) -> dict[str, str]:
-    raw = event.get("body") or ""
-    data = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+    try:
+        data = request_body(event)
+    except BadBody as exc:
+        raise ApprovalInvalid(str(exc)) from None
     if len(data) > MAX_BODY_BYTES:
         raise ApprovalInvalid("the submission is too large")
     try:

@@ -20,8 +20,6 @@ delivery id, sizes and outcomes -- never the body, a header value or a secret.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import re
@@ -39,6 +37,7 @@ from stepweave.api.errors import (
     PayloadTooLarge,
     Unavailable,
 )
+from stepweave.api.events import BadBody, request_body
 from stepweave.runtime.recorder import EXTERNAL_TRIGGER, Clients, iso
 from stepweave.runtime.records import ExecutionRecord, exec_pk, put_started, to_dynamo
 from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
@@ -80,15 +79,10 @@ def _workflow(event: Mapping[str, Any]) -> str | None:
 
 
 def _body(event: Mapping[str, Any]) -> bytes:
-    raw = event.get("body")
-    if raw is None:
-        return b""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(str(raw), validate=True)
-        except (ValueError, binascii.Error):
-            raise InvalidInput("the request body is not valid base64") from None
-    return str(raw).encode("utf-8")
+    try:
+        return request_body(event)
+    except BadBody as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _headers(event: Mapping[str, Any]) -> dict[str, str]:
