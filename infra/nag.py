@@ -108,8 +108,7 @@ def _acknowledge_run_api(run_api: RunApiFunction) -> None:
             continue
         _acknowledge(
             fn.role or fn,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{workflow.state_machine_name}:*]",
+            _executions_finding(workflow.state_machine_name),
             "Executions are named when started (<tenant>.<name>), so the run API's "
             "states:DescribeExecution and states:StopExecution name the executions of "
             f"'{workflow.state_machine_name}' with a trailing '*': that one state machine only.",
@@ -130,16 +129,14 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
     for name in approvals.state_machine_names:
         _acknowledge(
             notifier.role or notifier,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{name}:*]",
+            _executions_finding(name),
             "At a pause the notifier writes the block logs of the run so far from its history: "
             f"states:GetExecutionHistory on the executions of '{name}' (named at start, hence "
             "the trailing '*'), nothing else.",
         )
         _acknowledge(
             approvals.sweeper.role or approvals.sweeper,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{name}:*]",
+            _executions_finding(name),
             "The sweeper asks whether the run of an overdue approval still waits: "
             f"states:DescribeExecution on the executions of '{name}' (their names are chosen "
             "at start, hence the trailing '*'), nothing else.",
@@ -164,6 +161,13 @@ def _acknowledge_data(data: DataStack) -> None:
         "finding) and storage for a log line per request. Object-level auditing, when "
         "required, is CloudTrail S3 data events, enabled per account.",
     )
+
+
+def _executions_finding(state_machine_name: str) -> str:
+    """The IAM5 finding of a grant on ``arn:...:execution:<state machine name>:*``, as cdk-nag
+    renders it."""
+    return ("AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:execution:{state_machine_name}:*]")
 
 
 def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
@@ -263,8 +267,7 @@ def _acknowledge_recorder(recorder: Recorder) -> None:
             continue
         _acknowledge(
             fn.role or fn,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{workflow.state_machine_name}:*]",
+            _executions_finding(workflow.state_machine_name),
             "Execution names are chosen by whoever starts an execution, so the recorder's "
             "states:DescribeExecution and states:GetExecutionHistory name the executions of "
             f"state machine '{workflow.state_machine_name}' with a trailing '*'. It matches "
@@ -312,8 +315,7 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
     for child in sorted(set(workflow.child_machines.values())):
         _acknowledge(
             machine,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
-            f"<AWS::AccountId>:execution:{child}:*]",
+            _executions_finding(child),
             f"A sub-workflow block starts executions of '{child}' under generated names, so "
             "states:DescribeExecution and states:StopExecution (which .sync needs) name that "
             "one state machine's executions with a trailing '*'.",
