@@ -13,6 +13,7 @@ ingest and any other handler answer errors the same way.
 | 404 | ``NotFound`` | ``not_found`` |
 | 405 | ``MethodNotAllowed`` | ``method_not_allowed`` |
 | 409 | ``Conflict`` | ``conflict`` |
+| 410 | ``Expired`` | ``expired`` (an approval past its deadline) |
 | 413 | ``PayloadTooLarge`` | ``too_large`` |
 | 429 | ``Throttled`` | ``throttled`` (``Retry-After`` header) |
 | 500 | ``ExecutionFailed`` | ``execution_failed`` (``executionId``, ``block``, ``error``) |
@@ -34,6 +35,7 @@ __all__ = [
     "ApiError",
     "Conflict",
     "ExecutionFailed",
+    "Expired",
     "Forbidden",
     "InternalError",
     "InvalidInput",
@@ -100,6 +102,10 @@ class MethodNotAllowed(ApiError):
 
 class Conflict(ApiError):
     status, code = 409, "conflict"
+
+
+class Expired(ApiError):
+    status, code = 410, "expired"
 
 
 class PayloadTooLarge(ApiError):

@@ -20,12 +20,13 @@ import json
 import logging
 import re
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from stepweave.api.auth import Tenant, authenticate
 from stepweave.api.errors import (
     ApiError,
     Conflict,
+    Expired,
     InternalError,
     InvalidInput,
     MethodNotAllowed,
@@ -53,11 +54,6 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 _DECISION = re.compile(r"^/v1/approvals/([A-Za-z0-9_-]{1,128})/decision/?$")
 _LIST = re.compile(r"^/v1/approvals/?$")
-
-
-class Expired(ApiError):
-    status: ClassVar[int] = 410
-    code: ClassVar[str] = "expired"
 
 
 def is_api_request(event: dict[str, Any]) -> bool:
