@@ -94,7 +94,7 @@ def _aws(args: argparse.Namespace) -> int:
     import boto3
 
     from stepweave.cli import UsageError
-    from stepweave.runtime.approvals import ApprovalError, decide, get_approval, list_pending
+    from stepweave.runtime.approvals import ApprovalError, approval_summary, decide, list_pending
     from stepweave.runtime.recorder import Clients
     from stepweave.runtime.settings import Settings
 
@@ -105,9 +105,8 @@ def _aws(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={"table": table})
     clients = Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"))
     if args.action == "list":
-        pending = [get_approval(clients.ddb, settings, a.id)
-                   for a in list_pending(clients.ddb, settings, any_tenant=True)]
-        return _show(args, {"approvals": [_summary(a) for a in pending if a is not None]})
+        pending = list_pending(clients.ddb, settings)
+        return _show(args, {"approvals": [approval_summary(a) for a in pending]})
     who = f"cli:{os.environ.get('USER') or 'unknown'}"
     try:
         output = decide(args.id, _submission(args), decided_by=who, clients=clients, settings=settings)
@@ -115,13 +114,6 @@ def _aws(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return _show(args, {"approval": args.id, "output": output})
-
-
-def _summary(approval: Any) -> dict[str, Any]:
-    return {"id": approval.id, "workflow": approval.workflow, "executionId": approval.execution_arn,
-            "block": approval.block_name, "subject": approval.subject, "display": approval.display,
-            "form": approval.form, "createdAt": approval.created_at, "deadline": approval.deadline,
-            "tenant": approval.tenant}
 
 
 def _show(args: argparse.Namespace, body: dict[str, Any]) -> int:

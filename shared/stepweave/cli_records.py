@@ -133,6 +133,7 @@ def _print_execution(record: ExecutionRecord, blocks: list[BlockLog]) -> None:
 
 
 def cmd_execution(args: argparse.Namespace) -> int:
+    from stepweave.runtime.approvals import approval_summary
     from stepweave.runtime.query import find_execution, get_execution
 
     with _store(args) as (ddb, settings):
@@ -143,9 +144,7 @@ def cmd_execution(args: argparse.Namespace) -> int:
     if detail is None:
         print(f"stepweave: no execution matches {args.id!r}", file=sys.stderr)
         return 1
-    waiting: list[dict[str, Any]] = [
-        {"id": a.id, "block": a.block_name, "position": a.position, "createdAt": a.created_at,
-         "deadline": a.deadline} for a in detail.approvals]
+    waiting = [approval_summary(a) for a in detail.approvals]
     if args.json:
         print(json.dumps({"execution": _dump(detail.record), "blocks": [_dump(b) for b in detail.blocks],
                           "waitingFor": waiting}, indent=2))

@@ -61,7 +61,7 @@ def test_waiting_list_orders_by_deadline_and_finds_the_overdue(aws: tuple[Client
     late = request_approval(_event("late", 3600), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
     soon = request_approval(_event("soon", 60), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
     never = request_approval(_event("never", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW)
-    pending = list_pending(clients.ddb, settings, any_tenant=True)
+    pending = list_pending(clients.ddb, settings)
     assert [a.id for a in pending] == [soon.id, late.id, never.id]
     assert [a.block_name for a in overdue(clients.ddb, settings, NOW + 61)] == ["Soon"]
     assert [a.block_name for a in overdue(clients.ddb, settings, NOW + 3601)] == ["Soon", "Late"]
@@ -95,11 +95,11 @@ def test_the_run_shows_paused_until_its_last_approval_is_decided(aws: tuple[Clie
     detail = get_execution(clients.ddb, settings, ARN)
     assert detail is not None and [a.block_name for a in detail.approvals] == ["Second"]
     assert detail.record.status == "paused"
-    assert [a.id for a in list_pending(clients.ddb, settings, any_tenant=True)] == [second.id]
+    assert [a.id for a in list_pending(clients.ddb, settings)] == [second.id]
     decide(second.id, {"approved": False}, decided_by="lead", clients=clients, settings=settings, now=NOW)
     detail = get_execution(clients.ddb, settings, ARN)
     assert detail is not None and detail.record.status == "running" and detail.approvals == []
-    assert list_pending(clients.ddb, settings, any_tenant=True) == []
+    assert list_pending(clients.ddb, settings) == []
 
 
 def test_a_paused_record_is_not_overwritten_by_a_late_running_event(aws: tuple[Clients, Settings]) -> None:
@@ -129,9 +129,9 @@ def test_approvals_carry_the_runs_tenant(aws: tuple[Clients, Settings]) -> None:
     theirs = request_approval(_event("b", None, arn=other), ddb=clients.ddb, ses=None,
                               settings=settings, now=NOW)
     assert mine.tenant == "acme" and theirs.tenant == "globex"
-    assert [a.id for a in list_pending(clients.ddb, settings, tenant="acme")] == [mine.id]
-    assert [a.id for a in list_pending(clients.ddb, settings, tenant="globex")] == [theirs.id]
-    assert list_pending(clients.ddb, settings, tenant=None) == []
+    assert [a.id for a in list_pending(clients.ddb, settings, tenants={"acme"})] == [mine.id]
+    assert [a.id for a in list_pending(clients.ddb, settings, tenants={"globex"})] == [theirs.id]
+    assert list_pending(clients.ddb, settings, tenants={None}) == []
 
 
 def test_sweep_lapses_approvals_of_stopped_runs_and_reports_stuck_ones(
@@ -157,3 +157,18 @@ def test_sweep_lapses_approvals_of_stopped_runs_and_reports_stuck_ones(
     assert statuses == {gone.id: "lapsed", stuck.id: "pending", fresh.id: "pending"}
     again = sweep(clients, settings, NOW + 120)
     assert (again.overdue, again.lapsed, again.stuck) == (1, 0, [stuck.id])
+
+
+def test_a_tenants_approvals_are_found_behind_other_tenants(aws: tuple[Clients, Settings]) -> None:
+    clients, settings = aws
+    runs = {t: ARN.replace("run-1", f"run-{t}") for t in ("globex", "acme")}
+    for tenant, arn in runs.items():
+        _running(clients, settings, tenant=tenant, arn=arn)
+    for n in range(3):  # sooner deadlines: first in the waiting list
+        request_approval(_event(f"g{n}", 60 + n, arn=runs["globex"]), ddb=clients.ddb, ses=None,
+                         settings=settings, now=NOW)
+    mine = request_approval(_event("a", 3600, arn=runs["acme"]), ddb=clients.ddb, ses=None,
+                            settings=settings, now=NOW)
+    found = list_pending(clients.ddb, settings, tenants={"acme"}, limit=1)
+    assert [a.id for a in found] == [mine.id]
+    assert found[0].display == {"amount": 10} and found[0].form[0]["name"] == "approved"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,7 +37,7 @@ from stepweave.runtime.settings import Settings
 __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "ApprovalExpired",
            "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
            "pending_approvals", "validate_submission", "decide", "approval_pk", "PENDING_PK",
-           "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint"]
+           "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint", "approval_summary"]
 
 #: The partition of the waiting list (one item per pending approval).
 PENDING_PK = "APPROVALS#PENDING"
@@ -105,7 +106,7 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
 _POINTER = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
             "deadline", "expires_at", "position", "display", "form", "tenant")
 _WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
-            "deadline", "expires_at", "position", "tenant", "subject")
+            "deadline", "expires_at", "position", "tenant", "subject", "display", "form")
 
 
 def approval_pk(approval_id: str) -> str:
@@ -304,12 +305,14 @@ def _set_run_status(ddb: Any, table: str, execution_arn: str, status: str, *, on
         pass
 
 
-def list_pending(ddb: Any, settings: Settings, *, tenant: str | None = None,
-                 any_tenant: bool = False, limit: int = 100) -> list[Approval]:
-    """Pending approvals of the deployment in deadline order (soonest first): those of
-    ``tenant``'s runs, or every one with ``any_tenant``."""
-    return [a for a in _waiting(ddb, settings, None, limit)
-            if any_tenant or a.tenant == tenant][:limit]
+def list_pending(ddb: Any, settings: Settings, *, tenants: Collection[str | None] | None = None,
+                 limit: int = 100) -> list[Approval]:
+    """Pending approvals of the deployment in deadline order (soonest first), with what the
+    approvers see (display, form): those of the runs of ``tenants`` (``None`` in it: runs
+    without a tenant), or every one when ``tenants`` is None."""
+    wanted = None if tenants is None else set(tenants)
+    return _waiting(ddb, settings, None, limit,
+                    keep=None if wanted is None else (lambda a: a.tenant in wanted))
 
 
 def overdue(ddb: Any, settings: Settings, now: float, limit: int = 1000) -> list[Approval]:
@@ -317,7 +320,9 @@ def overdue(ddb: Any, settings: Settings, now: float, limit: int = 1000) -> list
     return _waiting(ddb, settings, f"{int(now):010d}", limit)
 
 
-def _waiting(ddb: Any, settings: Settings, before: str | None, limit: int) -> list[Approval]:
+def _waiting(ddb: Any, settings: Settings, before: str | None, limit: int,
+             keep: Callable[[Approval], bool] | None = None) -> list[Approval]:
+    """Up to ``limit`` waiting-list entries (those ``keep`` accepts), reading pages until then."""
     values: dict[str, Any] = {":pk": {"S": PENDING_PK}}
     condition = "pk = :pk"
     if before is not None:
@@ -328,11 +333,19 @@ def _waiting(ddb: Any, settings: Settings, before: str | None, limit: int) -> li
     found: list[Approval] = []
     while len(found) < limit:
         response = ddb.query(**params)
-        found += [_from_item(item) for item in response.get("Items", [])]
+        found += [a for a in map(_from_item, response.get("Items", [])) if keep is None or keep(a)]
         if "LastEvaluatedKey" not in response:
             break
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     return found[:limit]
+
+
+def approval_summary(approval: Approval) -> dict[str, Any]:
+    """What a person or program deciding an approval is shown (never its token)."""
+    return {"id": approval.id, "workflow": approval.workflow, "executionId": approval.execution_arn,
+            "block": approval.block_name, "blockId": approval.block_id, "position": approval.position,
+            "subject": approval.subject, "display": approval.display, "form": approval.form,
+            "createdAt": approval.created_at, "deadline": approval.deadline, "tenant": approval.tenant}
 
 
 def _set_status(ddb: Any, table: str, key: dict[str, Any], status: str) -> None:

@@ -41,6 +41,7 @@ from stepweave.runtime.approvals import (
     ApprovalInvalid,
     ApprovalNotFound,
     ApprovalRunGone,
+    approval_summary,
     decide,
     get_approval,
     list_pending,
@@ -95,12 +96,9 @@ def _handle(event: dict[str, Any], clients: Clients, settings: Settings,
         raise MethodNotAllowed(f"{method} is not allowed here")
     tenant = authenticate(event, clients.ddb, settings)
     if listing:
-        mine = _operator(settings, tenant)
-        pending = list_pending(clients.ddb, settings, tenant=tenant.name, any_tenant=False)
-        if mine:
-            pending += list_pending(clients.ddb, settings, tenant=None)
-        full = [get_approval(clients.ddb, settings, a.id) for a in pending]
-        return 200, {"approvals": [_summary(a) for a in full if a is not None]}
+        tenants = {tenant.name, None} if _operator(settings, tenant) else {tenant.name}
+        pending = list_pending(clients.ddb, settings, tenants=tenants)
+        return 200, {"approvals": [approval_summary(a) for a in pending]}
     assert decision is not None
     approval = get_approval(clients.ddb, settings, decision.group(1))
     if approval is None or not _owns(settings, tenant, approval):
@@ -148,11 +146,3 @@ def _submission(event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(submission, dict):
         raise InvalidInput("the body must be JSON: {\"submission\": {<form fields>}}")
     return submission
-
-
-def _summary(approval: Approval) -> dict[str, Any]:
-    return {"id": approval.id, "workflow": approval.workflow, "executionId": approval.execution_arn,
-            "block": approval.block_name, "blockId": approval.block_id,
-            "position": approval.position, "subject": approval.subject,
-            "display": approval.display, "form": approval.form, "createdAt": approval.created_at,
-            "deadline": approval.deadline}
