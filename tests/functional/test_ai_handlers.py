@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from stepweave.local.records import create_table
 
 from functions.agent.handler import lambda_handler as agent_handler
 from functions.evaluator.handler import lambda_handler as evaluator_handler
@@ -92,11 +93,7 @@ def test_evaluator_handler_outputs_one_field_per_metric() -> None:
 def ddb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName="records", BillingMode="PAY_PER_REQUEST",
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        create_table(client, "records")  # as deployed
         yield client
 
 

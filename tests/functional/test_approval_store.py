@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from stepweave.local.records import create_table
 from stepweave.blocks.approval_block import request_approval
 from stepweave.blocks.contract import BlockEvent
 from stepweave.runtime.approvals import (
@@ -32,11 +33,7 @@ ARN = "arn:aws:states:us-east-1:123456789012:execution:dev-refunds:run-1"
 def aws(tmp_path: Any) -> Iterator[tuple[Clients, Settings]]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(TableName="records", BillingMode="PAY_PER_REQUEST",
-                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}])
+        create_table(ddb, "records")  # as deployed
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         yield Clients(sfn=sfn, ddb=ddb), Settings(table="records", local_dir=tmp_path)
 
