@@ -15,16 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from stepweave.api.errors import NotFound
-from stepweave.api.executions import (
-    Outcome,
-    Started,
-    Target,
-    outcome_of,
-    ping_machines,
-    translate,
-    wait_for,
-)
+from stepweave.api.executions import AwsExecutions, Outcome, Target, wait_for
 
 if TYPE_CHECKING:
     from stepweave.compiler import CompiledWorkflow
@@ -35,14 +26,17 @@ __all__ = ["LocalExecutions"]
 logger = logging.getLogger(__name__)
 
 
-class LocalExecutions:
+class LocalExecutions(AwsExecutions):
+    """``AwsExecutions`` on moto's Step Functions, with synchronous runs waited for (moto has
+    no ``StartSyncExecution``) and a watcher that records every run that ends."""
+
     def __init__(self, engine: LocalEngine, workflows: Mapping[str, CompiledWorkflow],
                  poll_s: float = 0.05) -> None:
         self.engine = engine
         self.compiled = dict(workflows)
-        self._targets = {name: Target(name, engine.create(c),
-                                      "EXPRESS" if c.workflow_type == "EXPRESS" else "STANDARD")
-                         for name, c in self.compiled.items()}
+        super().__init__(engine.sfn, {name: Target(name, engine.create(c),
+                                                   "EXPRESS" if c.workflow_type == "EXPRESS" else "STANDARD")
+                                      for name, c in self.compiled.items()})
         self._manifests = {t.arn: self.compiled[name].manifest() for name, t in self._targets.items()}
         self._recorded: set[str] = set()
         self._lock = threading.Lock()  # one writer of the records (and of records.json)
@@ -51,43 +45,11 @@ class LocalExecutions:
         self._thread = threading.Thread(target=self._watch, name="stepweave-watcher", daemon=True)
         self._thread.start()
 
-    def targets(self) -> Mapping[str, Target]:
-        return self._targets
-
-    def _target(self, workflow: str) -> Target:
-        target = self._targets.get(workflow)
-        if target is None:
-            raise NotFound(f"unknown workflow {workflow!r}")
-        return target
-
-    def start(self, workflow: str, payload: str, name: str) -> Started:
-        target = self._target(workflow)
-        try:
-            started = self.engine.sfn.start_execution(stateMachineArn=target.arn, name=name, input=payload)
-        except Exception as exc:
-            raise translate(exc) from None
-        return Started(started["executionArn"], name, started["startDate"])
-
     def start_sync(self, workflow: str, payload: str, name: str, timeout_s: float) -> Outcome:
         started = self.start(workflow, payload, name)
         outcome = wait_for(self.describe, started.execution_arn, name, timeout_s, poll_s=0.01)
         self._record(started.execution_arn)
         return outcome
-
-    def describe(self, execution_arn: str) -> Outcome:
-        try:
-            return outcome_of(self.engine.sfn.describe_execution(executionArn=execution_arn))
-        except Exception as exc:
-            raise translate(exc) from None
-
-    def stop(self, execution_arn: str, error: str, cause: str) -> None:
-        try:
-            self.engine.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
-        except Exception as exc:
-            raise translate(exc) from None
-
-    def ping(self) -> dict[str, str | None]:
-        return ping_machines(self.engine.sfn, self._targets)
 
     def close(self) -> None:
         self._stop.set()
