@@ -38,6 +38,7 @@ from stepweave.api.errors import (
 from stepweave.api.executions import Executions
 from stepweave.api.health import check_health
 from stepweave.api.sync import sync_response
+from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord, put_started
@@ -115,7 +116,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         if target is None:
             raise NotFound(f"unknown workflow {workflow!r}", workflow=workflow)
         if requested:  # Step Functions answers a running duplicate with the same input as a success
-            arn = target.arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+            arn = execution_arn(target.arn, name)
             if get_execution(ctx.ddb, ctx.settings, arn) is not None:
                 raise Conflict(f"an execution named {requested!r} already exists", name=requested)
         return name

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stepweave.api.executions import AwsExecutions, Outcome, Target, wait_for
+from stepweave.runtime.arns import state_machine_arn
 
 if TYPE_CHECKING:
     from stepweave.compiler import CompiledWorkflow
@@ -60,7 +61,7 @@ class LocalExecutions(AwsExecutions):
         with self._lock:
             if execution_arn in self._recorded:
                 return
-            machine = execution_arn.replace(":execution:", ":stateMachine:", 1).rsplit(":", 1)[0]
+            machine = state_machine_arn(execution_arn)
             self.engine.records.record_run(self.engine.sfn, execution_arn, self._manifests[machine])
             self._recorded.add(execution_arn)
 

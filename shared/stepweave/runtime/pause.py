@@ -14,26 +14,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from stepweave.runtime.arns import state_machine_arn
 from stepweave.runtime.history import block_runs
 from stepweave.runtime.manifests import load_manifest
 from stepweave.runtime.recorder import Clients, block_logs, fetch_history
 from stepweave.runtime.records import put_block_logs
 from stepweave.runtime.settings import Settings
 
-__all__ = ["record_pause", "state_machine_of"]
-
-
-def state_machine_of(execution_arn: str) -> str:
-    """``arn:aws:states:<region>:<account>:execution:<state machine>:<name>`` -> the state
-    machine's name (an Express ARN, ``...:express:<state machine>:<name>:<id>``, too)."""
-    parts = execution_arn.split(":")
-    return parts[6] if len(parts) > 7 else ""
+__all__ = ["record_pause"]
 
 
 def record_pause(clients: Clients, settings: Settings, execution_arn: str,
                  now: float | None = None) -> int:
     """Write the block logs of the run so far; the number written (0 without a manifest)."""
-    manifest = load_manifest(settings.manifests_dir, state_machine_of(execution_arn))
+    manifest = load_manifest(settings.manifests_dir, state_machine_arn(execution_arn))
     if manifest is None:
         return 0
     events: list[dict[str, Any]] = fetch_history(clients.sfn, execution_arn)

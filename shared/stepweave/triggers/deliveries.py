@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from stepweave.api.errors import Conflict, Unavailable
+from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.records import from_dynamo, to_dynamo
 from stepweave.runtime.settings import Settings
 
@@ -140,7 +141,7 @@ def _start(sfn: Any, state_machine_arn: str, name: str, run_input: str) -> tuple
     except Exception as exc:
         if _error_code(exc) != "ExecutionAlreadyExists":
             raise
-        arn = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+        arn = execution_arn(state_machine_arn, name)
         return arn, None
     return str(response["executionArn"]), response.get("startDate")
 
