@@ -7,7 +7,7 @@ task ends when the decision (``stepweave.runtime.approvals.decide``) answers the
 Items (``stepweave.runtime.approvals``): the request, ``pk = APPROVAL#<id>``, ``sk = META``
 (with the task token, which never leaves the server), and a pointer under the execution,
 ``pk = EXEC#<executionArn>``, ``sk = APPROVAL#<id>``. The id is opaque and unguessable
-(``secrets.token_urlsafe(32)``). The email goes through SES when ``STEPWEAVE_APPROVAL_SENDER``
+(``apr_`` + ``secrets.token_urlsafe(32)``). The email goes through SES when ``STEPWEAVE_APPROVAL_SENDER``
 is set, else it is written as a ``.eml`` file into the outbox folder.
 """
 
@@ -33,6 +33,7 @@ __all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "N
 
 #: Without a timeout the task may wait as long as a Standard run lives: a year.
 NO_DEADLINE_SECONDS = 366 * 86_400
+APPROVAL_ID_PREFIX = "apr_"
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
@@ -77,6 +78,15 @@ def approvers_of(value: Any) -> list[str]:
     return emails
 
 
+def new_approval_id() -> str:
+    """An opaque, unguessable approval id: 256 random bits behind a fixed ``apr_`` prefix.
+
+    The prefix keeps ids from starting with ``-`` (a quarter of raw url-safe tokens would),
+    which command lines would read as an option, and makes them recognisable in logs.
+    """
+    return APPROVAL_ID_PREFIX + secrets.token_urlsafe(32)
+
+
 def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Settings,
                      now: float | None = None) -> Approval:
     """Store the request (and the pointer under the execution), then send the email."""
@@ -86,7 +96,7 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     now = time.time() if now is None else now
     timeout = params.get("timeoutSeconds")
     approval = Approval(
-        id=secrets.token_urlsafe(32), execution_arn=event.context.execution,
+        id=new_approval_id(), execution_arn=event.context.execution,
         workflow=event.context.workflow, block_id=event.block.id, block_name=event.block.name,
         position={k: v for k, v in (("loop", event.context.loop), ("parallel", event.context.parallel))
                   if v is not None},
