@@ -122,3 +122,37 @@ def test_sim_exports_refer_to_children_by_workflow_id(tmp_path: Path) -> None:
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == {"result": 11, "stdout": ""}
     assert ran == ["Start", "Sub", "After"]
+
+
+def test_nested_runs_are_recorded_with_their_parent_as_trigger(tmp_path: Path) -> None:
+    from stepweave.runtime.query import get_execution, list_executions
+
+    folder = _folder(tmp_path, double=DOUBLE, parent=_parent("double"))
+    compiled = compile_workflow(load_workflow(folder / "parent.yaml"), str(folder / "parent.yaml"))
+    with LocalEngine(records_file=tmp_path / "records.json") as engine:
+        result = engine.run(compiled, {"n": 3}, timeout_s=60)
+        assert result.status == "SUCCEEDED", result.cause
+        ddb, settings = engine.records.ddb, engine.records.settings
+        (child,) = list_executions(ddb, settings, workflow="double").items
+        (parent,) = list_executions(ddb, settings, workflow="parent").items
+        detail = get_execution(ddb, settings, child.execution_arn)
+    assert parent.execution_arn == result.execution_arn and parent.trigger == {"type": "local"}
+    assert child.status == "succeeded" and json.loads(child.output or "") == {"result": 6, "stdout": ""}
+    assert child.trigger == {"type": "workflow", "workflow": "parent", "block": "Child",
+                             "executionId": result.execution_arn}
+    # the child's own blocks are logged under its record, its input as the block gave it
+    assert detail is not None and [b.name for b in detail.blocks] == ["start", "Twice"]
+    assert json.loads(child.input or "")["n"] == 3
+    # and they persist for `stepweave executions` like any other run
+    stored = json.loads((tmp_path / "records.json").read_text())["items"]
+    assert {i["pk"] for i in stored if i["sk"] == "META"} >= {f"EXEC#{child.execution_arn}",
+                                                             f"EXEC#{result.execution_arn}"}
+
+
+def test_an_input_given_as_a_mapping_reaches_the_child_with_the_trigger(tmp_path: Path) -> None:
+    echo = DOUBLE.replace("name: double", "name: echo").replace(
+        'code: "return <start.n> * 2"', 'code: "return [<start.n> * 2, <start.trigger.block>]"')
+    parent = _parent("echo").replace("""input: '{"n": <start.n>}'""", "input: {n: <start.n>}")
+    result, _ = _run(_folder(tmp_path, echo=echo, parent=parent) / "parent.yaml", {"n": 5})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"result": {"result": [10, "Child"], "stdout": ""}, "stdout": ""}

@@ -214,7 +214,7 @@ class BlockType:
 CATALOG: dict[str, BlockType] = {
     t.name: t
     for t in (
-        BlockType("start", "trigger", StartParams, ("input", "conversationId", "files"),
+        BlockType("start", "trigger", StartParams, ("input", "conversationId", "files", "trigger"),
                   aliases=("start_trigger", "starter"),
                   description="Where a run starts; its input format types the run input."),
         BlockType("function", "handler", FunctionParams, ("result", "stdout"), handler="function",

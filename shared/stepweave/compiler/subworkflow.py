@@ -4,7 +4,9 @@ The block is a ``states:startExecution.sync:2`` task: Step Functions starts the 
 state machine with the block's ``input``, waits for it and returns its output (JSON). The
 child's ARN is the placeholder ``${StateMachine_<ref>}`` (``machine_key``), substituted
 by the CDK app with the deployed child's ARN and by the embedded engine with the local
-one. Output, as Sim's workflow block: ``{"success": true, "childWorkflowName", "result"}``;
+one. The child's input is the block's ``input`` (an object; any other value becomes its
+``input`` field) plus ``trigger``: ``{"type": "workflow", "workflow", "block",
+"executionId"}`` naming the parent run, which the child's execution record shows. Output, as Sim's workflow block: ``{"success": true, "childWorkflowName", "result"}``;
 a failed child fails the block with ``Error in child workflow "<name>": <its error>``,
 which an error edge can take (output ``{"success": false, ..., "error"}``).
 
@@ -62,7 +64,21 @@ def _input(lw: Lowerer, node: str, ctx: Ctx) -> Any:
     else:
         value = lw.resolver.value(raw, site)
     lw.report(node, site, "params.input")
-    return value
+    return _with_trigger(value, lw.graph.workflow.name, lw.graph.blocks[node].name)
+
+
+def _with_trigger(value: Any, parent: str, block: str) -> Any:
+    """The child's input plus ``trigger``: which workflow, block and execution started it
+    (its execution record shows it, as a schedule's or an event rule's)."""
+    trigger = (f'{{"type": "workflow", "workflow": {jstr(parent)}, "block": {jstr(block)}, '
+               '"executionId": $states.context.Execution.Id}')
+    if isinstance(value, str) and value.startswith("{% ") and value.endswith(" %}"):
+        inner = value[3:-3]
+        return js(f'($i := ({inner}); $type($i) = "object" ? $merge([$i, {{"trigger": {trigger}}}]) '
+                  f': {{"input": $i, "trigger": {trigger}}})')
+    if isinstance(value, dict):
+        return {**value, "trigger": js(trigger)}
+    return {"input": value, "trigger": js(trigger)}
 
 
 def emit_subworkflow(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:

@@ -92,6 +92,10 @@ class LocalEngine:
         self.records: Any = None  # stepweave.local.records.LocalRecords once started
         self._manifests: Any = None  # tempfile.TemporaryDirectory of the manifests
         self._manifest_index: dict[str, str] = {}
+        #: every state machine made here -> its workflow (children included)
+        self.machines: dict[str, CompiledWorkflow] = {}
+        #: state machine -> the state machines of its sub-workflow blocks
+        self._children: dict[str, list[str]] = {}
 
     def __enter__(self) -> LocalEngine:
         from moto import mock_aws
@@ -190,9 +194,28 @@ class LocalEngine:
                                             machines)
         name = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         self._write_manifest(name, compiled)
-        return str(self._sfn.create_state_machine(
+        arn = str(self._sfn.create_state_machine(
             name=name, definition=definition, type=compiled.workflow_type,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepweave-local")["stateMachineArn"])
+        self.machines[arn] = compiled
+        self._children[arn] = list(machines.values())
+        return arn
+
+    def descendants(self, machine: str) -> list[str]:
+        """The state machines ``machine``'s sub-workflow blocks run, at any depth."""
+        found: list[str] = []
+        for child in self._children.get(machine, []):
+            found += [child, *self.descendants(child)]
+        return found
+
+    def record_children(self, machine: str) -> None:
+        """Record the nested executions a run of ``machine`` started, as the recorder does
+        on AWS for every Standard execution (each shows its parent as its trigger)."""
+        for child in self.descendants(machine):
+            manifest = self.machines[child].manifest()
+            for page in self._sfn.get_paginator("list_executions").paginate(stateMachineArn=child):
+                for execution in page["executions"]:
+                    self.records.record_run(self._sfn, execution["executionArn"], manifest)
 
     def _write_manifest(self, state_machine: str, compiled: CompiledWorkflow) -> None:
         folder = Path(self._manifests.name)
@@ -239,6 +262,7 @@ class LocalEngine:
         duration = time.monotonic() - started
         events = fetch_history(self._sfn, execution)
         self.records.record_run(self._sfn, execution, compiled.manifest())
+        self.record_children(arn)
         output = json.loads(desc["output"]) if desc.get("output") else None
         return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
                          billed_transitions(events), lambda_invocations(events), duration, events)

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from stepweave.api.executions import AwsExecutions, Outcome, Target, wait_for
 from stepweave.runtime.arns import state_machine_arn
@@ -38,7 +38,8 @@ class LocalExecutions(AwsExecutions):
         super().__init__(engine.sfn, {name: Target(name, engine.create(c),
                                                    "EXPRESS" if c.workflow_type == "EXPRESS" else "STANDARD")
                                       for name, c in self.compiled.items()})
-        self._manifests = {t.arn: self.compiled[name].manifest() for name, t in self._targets.items()}
+        # the workflows' state machines and their sub-workflows': nested runs are recorded too
+        self._manifests = {arn: c.manifest() for arn, c in engine.machines.items()}
         self._recorded: set[str] = set()
         self._lock = threading.Lock()  # one writer of the records (and of records.json)
         self._stop = threading.Event()
@@ -69,14 +70,9 @@ class LocalExecutions(AwsExecutions):
         """Executions of these state machines that ended and are not recorded yet."""
         ended = []
         for machine in self._manifests:
-            kwargs: dict[str, Any] = {"stateMachineArn": machine}
-            while True:
-                page = self.engine.sfn.list_executions(**kwargs)
+            for page in self.engine.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
                 ended += [e["executionArn"] for e in page["executions"]
                           if e["status"] != "RUNNING" and e["executionArn"] not in self._recorded]
-                if not page.get("nextToken"):
-                    break
-                kwargs["nextToken"] = page["nextToken"]
         return ended
 
     def _sweep(self) -> None:

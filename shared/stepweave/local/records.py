@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.errors import StepweaveError
-from stepweave.runtime.recorder import Clients, Outcome, record, status_change_event
+from stepweave.runtime.recorder import Clients, Outcome, record, status_change_event, trigger_in_input
 from stepweave.runtime.records import from_dynamo, to_dynamo
 from stepweave.runtime.settings import LOCAL_TABLE, Settings
 
@@ -115,7 +115,7 @@ class LocalRecords:
         description = sfn.describe_execution(executionArn=execution_arn)
         return record(status_change_event(description, "RUNNING"), settings=self.settings,
                       clients=Clients(sfn=sfn, ddb=self.ddb), manifests=lambda _arn: manifest,
-                      trigger=LOCAL_TRIGGER)
+                      trigger=_trigger(description))
 
     def record_run(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
         """Feed the recorder the events of a finished run (RUNNING, then its final status)."""
@@ -123,9 +123,15 @@ class LocalRecords:
         clients = Clients(sfn=sfn, ddb=self.ddb)
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
-                             manifests=lambda _arn: manifest, trigger=LOCAL_TRIGGER)
+                             manifests=lambda _arn: manifest, trigger=_trigger(description))
         self.dump()
         return outcome
+
+
+def _trigger(description: dict[str, Any]) -> dict[str, Any]:
+    """What started a local run: the ``trigger`` its input carries (a parent workflow's, as the
+    recorder reads it on AWS), else the embedded engine."""
+    return trigger_in_input(description.get("input")) or LOCAL_TRIGGER
 
 
 @contextmanager

@@ -49,9 +49,10 @@ EXTERNAL_TRIGGER = {"type": "external"}
 _STATUS: dict[str, Status] = {"RUNNING": "running", "SUCCEEDED": "succeeded", "FAILED": "failed",
                               "TIMED_OUT": "timed_out", "ABORTED": "aborted"}
 ManifestSource = Callable[[str], "dict[str, Any] | None"]
-#: Triggers that start executions themselves (EventBridge Scheduler, event rules) and put
-#: what started the run in its input as ``trigger``: the record shows it.
-_INPUT_TRIGGERS = ("schedule", "event")
+#: Triggers that start executions themselves (EventBridge Scheduler, event rules, a parent
+#: workflow's sub-workflow block) and put what started the run in its input as ``trigger``:
+#: the record shows it.
+_INPUT_TRIGGERS = ("schedule", "event", "workflow")
 
 
 def trigger_in_input(execution_input: str | None) -> dict[str, Any] | None:
