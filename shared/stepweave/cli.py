@@ -30,23 +30,53 @@ def _load(path: str) -> Any:
     return compile_workflow(load_workflow(path), path)
 
 
-def _read_input(value: str | None) -> Any:
-    if value is None:
-        return {}
+def _read_input(value: str | None, flag: str = "--input") -> Any:
+    return _read_json(value, flag)[0] if value is not None else {}
+
+
+def _read_json(value: str, flag: str) -> tuple[Any, str]:
+    """Inline JSON or a JSON file (path or @path); with where it came from."""
     if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and Path(value).is_file()):
         path = Path(value.lstrip("@"))
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"--input: cannot read {path}: {exc.strerror}") from None
+            raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
         source = str(path)
+    elif value.strip().endswith((".json", ".yaml", ".yml")) and not value.lstrip().startswith(("{", "[", '"')):
+        raise UsageError(f"{flag}: cannot read {value}: no such file")
     else:
-        text, source = value, "--input"
+        text, source = value, flag
     try:
-        return json.loads(text)
+        return json.loads(text), source
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
                          f"{exc.msg})") from None
+
+
+def _trigger_input(args: argparse.Namespace, compiled: Any) -> Any:
+    """The run input of ``--trigger``/``--event``: what the deployed schedule or rule would
+    give (``stepweave.triggers.fire``; an event needs the engine's moto mock)."""
+    from stepweave.triggers.declare import EventTrigger, ScheduleTrigger
+    from stepweave.triggers.fire import event_run_input, find_trigger, schedule_run_input
+
+    if args.trigger is not None:
+        trigger = find_trigger(args.file, compiled.triggers, args.trigger)
+    else:
+        found = [t for t in compiled.triggers if isinstance(t, EventTrigger)]
+        if len(found) != 1:
+            raise UsageError(f"--event: {args.file} has {len(found)} event triggers; name one "
+                             "with --trigger NAME")
+        trigger = found[0]
+    if isinstance(trigger, ScheduleTrigger):
+        if args.event is not None:
+            raise UsageError(f"--event: trigger {trigger.label!r} is a schedule, not an event trigger")
+        return schedule_run_input(compiled.name, trigger)
+    assert isinstance(trigger, EventTrigger)
+    if args.event is None:
+        raise UsageError(f"--trigger {trigger.label}: an event trigger needs the event: --event FILE")
+    event, source = _read_json(args.event, "--event")
+    return event_run_input(compiled.name, trigger, event, source=source)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -124,7 +154,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stepweave.runtime.recorder import Clients
     from stepweave.runtime.settings import Settings
 
-    payload = _read_input(args.input)
+    fired = args.trigger is not None or args.event is not None
+    if fired and args.input is not None:
+        raise UsageError("--input and --trigger/--event exclude each other: a trigger makes the input")
+    payload = None if fired else _read_input(args.input)
     _apply_env(args.env or [])
     # handler logs (JSON, for CloudWatch) would drown the progress lines; --debug shows them
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "WARNING")
@@ -139,6 +172,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             PagesWhileWaiting(scripted_approver(answers, settings, sys.stderr),
                               lambda: Clients(sfn=engine.sfn, ddb=engine.records.ddb),
                               engine.records.settings, sys.stderr) as pages:
+        if fired:
+            payload = _trigger_input(args, compiled)
+            if not args.quiet:
+                print(f"trigger {payload['trigger']['name']!r} ({payload['trigger']['type']}) "
+                      f"gives the input {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
         result = engine.run(compiled, payload, on_progress=printer,
                             timeout_s=float("inf") if waits else 600.0,
                             approver=pages if waits else None)
@@ -175,6 +213,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a workflow on the embedded engine")
     p.add_argument("file")
     p.add_argument("--input", help="inline JSON, or a JSON file (path or @path)")
+    p.add_argument("--trigger", metavar="NAME",
+                   help="start as the workflow's schedule or event trigger NAME would when deployed")
+    p.add_argument("--event", metavar="FILE",
+                   help="the EventBridge event for an event trigger (JSON file or inline)")
     p.add_argument("--env", action="append", metavar="NAME=VALUE",
                    help="environment for {{NAME}} references (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")

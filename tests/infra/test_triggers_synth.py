@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ pytest.importorskip("cdk_nag")
 from infra.app import build_app
 from infra.constructs.triggers import INGEST_TABLE_ACTIONS, MAX_EVENT_AGE, RETRY_ATTEMPTS
 from infra.stacks.engine import EngineStack
+from stepweave.triggers.fire import schedule_run_input, transform
+from stepweave.triggers.declare import ScheduleTrigger
+from stepweave.workflow.loader import parse_workflow, parse_yaml
 
 ORDERS = """\
 version: 1
@@ -72,6 +76,12 @@ blocks:
 edges: [start -> step]
 """
 SECRET_VALUE = "whsec_must_never_reach_a_template"
+
+
+def _trigger(name: str) -> ScheduleTrigger:
+    (found,) = [t for t in parse_workflow(parse_yaml(ORDERS), "orders.yaml").triggers if t.label == name]
+    assert isinstance(found, ScheduleTrigger)
+    return found
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,11 @@ def test_schedules_start_their_state_machine_with_a_defined_input(synth: Synth) 
     assert json.loads(target["Input"]) == {"report": "daily", "trigger": {
         "type": "schedule", "workflow": "orders", "name": "weekdays",
         "scheduledTime": "<aws.scheduler.scheduled-time>", "executionId": "<aws.scheduler.execution-id>"}}
+    # what `stepweave run --trigger weekdays` starts with is this input, attributes filled in
+    moment = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
+    local = schedule_run_input("orders", _trigger("weekdays"), now=moment, execution_id="x-1")
+    filled = target["Input"].replace("<aws.scheduler.scheduled-time>", "2025-03-03T08:00:00Z")
+    assert local == json.loads(filled.replace("<aws.scheduler.execution-id>", "x-1"))
     queue = synth.stack.triggers.dead_letter_queue
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [synth.logical_id(queue), "Arn"]}}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": int(MAX_EVENT_AGE.to_seconds()),
@@ -210,13 +225,12 @@ def test_event_rules_match_the_pattern_and_transform_the_input(synth: Synth) -> 
     assert target["Arn"] == synth.machine("orders")
     transformer = target["InputTransformer"]
     assert transformer["InputPathsMap"]["f0"] == "$.detail.id"
-    # what EventBridge would produce for an event (values inserted as JSON)
-    event = {"f0": "o-1", "evSource": "com.example.orders", "evDetailType": "OrderPlaced",
-             "evId": "e-1", "evTime": "2025-01-01T00:00:00Z"}
-    text = transformer["InputTemplate"]
-    for name, value in event.items():
-        text = text.replace(f"<{name}>", json.dumps(value))
-    assert json.loads(text) == {"orderId": "o-1", "trigger": {
+    # what EventBridge produces for an event (values inserted as JSON), as `stepweave run
+    # --event` applies it
+    event = {"id": "e-1", "time": "2025-01-01T00:00:00Z", "source": "com.example.orders",
+             "detail-type": "OrderPlaced", "detail": {"id": "o-1", "amount": 120}}
+    assert transform(transformer["InputPathsMap"], transformer["InputTemplate"], event) == {
+        "orderId": "o-1", "trigger": {
         "type": "event", "workflow": "orders", "name": "event", "source": "com.example.orders",
         "detailType": "OrderPlaced", "eventId": "e-1", "time": "2025-01-01T00:00:00Z"}}
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == RETRY_ATTEMPTS
