@@ -22,14 +22,13 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave-run
 @functools.cache
 def context() -> ApiContext:
     import boto3
-    from botocore.config import Config
     from stepweave import __version__
-    from stepweave.api.executions import AwsExecutions, targets_from_settings
+    from stepweave.api.executions import AwsExecutions, sync_client, targets_from_settings
 
     settings = Settings.from_env()
     # StartSyncExecution blocks until the run ends: its client gives up before API Gateway does
-    sync = boto3.client("stepfunctions", config=Config(read_timeout=SYNC_TIMEOUT_S, retries={"max_attempts": 1}))
-    executions = AwsExecutions(boto3.client("stepfunctions"), targets_from_settings(settings), sync_client=sync)
+    executions = AwsExecutions(boto3.client("stepfunctions"), targets_from_settings(settings),
+                               sync_client=sync_client(SYNC_TIMEOUT_S))
     return ApiContext(ddb=boto3.client("dynamodb"), settings=settings, executions=executions,
                       version=settings.version or __version__)
 

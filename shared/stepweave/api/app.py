@@ -41,7 +41,7 @@ from stepweave.api.sync import sync_response
 from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
-from stepweave.runtime.records import ExecutionRecord, put_started
+from stepweave.runtime.records import ExecutionRecord, arn_of_name, put_started
 from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver", "openapi_document"]
@@ -105,7 +105,9 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
             expires_at=int(started.timestamp()) + ctx.settings.retention_seconds, tenant=who.name))
 
     def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> Any:
-        detail = get_execution(ctx.ddb, ctx.settings, execution_id) if execution_id.startswith("arn:") else None
+        # an ARN, or the name of an Express run (all a 504 could give), once its start is recorded
+        arn = execution_id if execution_id.startswith("arn:") else arn_of_name(ctx.ddb, ctx.settings, execution_id)
+        detail = get_execution(ctx.ddb, ctx.settings, arn) if arn else None
         if detail is None or detail.record.tenant != who.name:
             raise NotFound("no such execution", executionId=execution_id)
         return detail

@@ -30,6 +30,7 @@ __all__ = [
     "Target",
     "outcome_of",
     "ping_machines",
+    "sync_client",
     "targets_from_settings",
     "translate",
     "wait_for",
@@ -147,6 +148,19 @@ def wait_for(describe: Callable[[str], Outcome], arn: str, name: str, timeout_s:
         delay = min(1.0, delay * 1.5)
 
 
+def sync_client(timeout_s: float, config: Any = None, **client_kwargs: Any) -> Any:
+    """A Step Functions client for ``StartSyncExecution``, which blocks until the run ends: it
+    gives up after ``timeout_s`` and makes one attempt only (a retry would start the run
+    again and wait as long once more, past API Gateway's limit). ``config`` (a botocore
+    ``Config``) is merged over these settings."""
+    import boto3
+    from botocore.config import Config
+
+    base = Config(read_timeout=timeout_s, connect_timeout=min(5.0, timeout_s),
+                  retries={"total_max_attempts": 1})
+    return boto3.client("stepfunctions", config=base.merge(config) if config else base, **client_kwargs)
+
+
 class AwsExecutions:
     """Step Functions through a boto3 client; ``sync_client`` is one whose read timeout is
     the synchronous wait (``StartSyncExecution`` blocks until the run ends)."""
@@ -182,8 +196,8 @@ class AwsExecutions:
             desc = self.sync_client.start_sync_execution(stateMachineArn=target.arn, name=name,
                                                          input=payload)
         except ReadTimeoutError:
-            raise SyncTimeout(f"the execution is still running after {timeout_s:g} s; it is "
-                              "recorded when it ends: list the workflow's executions",
+            raise SyncTimeout(f"the execution is still running after {timeout_s:g} s: poll "
+                              "GET /v1/executions/{executionName}",
                               executionName=name, workflow=workflow) from None
         except Exception as exc:
             raise translate(exc) from None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepweave.errors import StepweaveError
+from stepweave.runtime.records import TENANT_IN_NAME
 from stepweave.runtime.settings import Settings
 
 __all__ = [
@@ -36,7 +37,8 @@ __all__ = [
 #: Keys start with this, so they are easy to recognise (and to find in leaked text).
 KEY_PREFIX = "swk_"
 #: Tenant names prefix execution names (``<tenant>.<name>``), so they hold no ``.``.
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+#: A tenant name (it prefixes its executions' names: ``stepweave.runtime.records.tenant_in_name``).
+TENANT_PATTERN = re.compile(TENANT_IN_NAME.pattern.removesuffix(r"\.") + "$")
 _SORT = "APIKEY"
 
 

@@ -11,6 +11,10 @@ Only the execution record is written (status, input/output when the log includes
 execution data, error, times): there are no block logs and no billed transitions (Express
 bills duration, not transitions). When a batch holds an execution's final event but not
 its start, the start recorded earlier is kept and the duration computed from it.
+
+A run the run API started (named ``<tenant>.<name>``) is attributed to its tenant if nothing
+attributed it yet, and its name is linked to its ARN (``NAME#<name>``): a caller whose
+synchronous run timed out (504, with the name only) polls ``GET /v1/executions/<name>``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,21 @@ from stepweave.runtime.recorder import (
     final_record,
     started_record,
 )
-from stepweave.runtime.records import put_final, put_started
+from stepweave.runtime.records import (
+    ExecutionRecord,
+    claim_tenant,
+    link_name,
+    put_final,
+    put_started,
+    tenant_in_name,
+)
 from stepweave.runtime.settings import Settings
 
 __all__ = ["LogEvent", "is_log_delivery", "decode_log_delivery", "record_log_delivery"]
 
+#: The trigger of a run the run API started, as far as its name tells (the API's own record,
+#: when it wrote one, keeps its key's name).
+API_TRIGGER = {"type": "api"}
 _STATUS = {"ExecutionStarted": "RUNNING", "ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED",
            "ExecutionAborted": "ABORTED", "ExecutionTimedOut": "TIMED_OUT"}
 
@@ -111,10 +125,22 @@ def record_log_delivery(event: Mapping[str, Any], *, settings: Settings, clients
         manifest = manifests(detail.state_machine_arn)
         workflow = str(manifest["workflow"]) if manifest else detail.state_machine_arn.rsplit(":", 1)[-1]
         if final is None:
-            written = put_started(clients.ddb, settings, started_record(detail, workflow, settings))
+            record = started_record(detail, workflow, settings)
+            written = put_started(clients.ddb, settings, record)
             outcomes.append(Outcome("running", written, 0, workflow, manifest is not None))
-            continue
-        record = final_record(detail, workflow, settings, start_known=started is not None)
-        written = put_final(clients.ddb, settings, record, start_known=started is not None)
-        outcomes.append(Outcome(record.status, written, 0, workflow, manifest is not None))
+        else:
+            record = final_record(detail, workflow, settings, start_known=started is not None)
+            written = put_final(clients.ddb, settings, record, start_known=started is not None)
+            outcomes.append(Outcome(record.status, written, 0, workflow, manifest is not None))
+        _attribute(clients.ddb, settings, record)
     return outcomes
+
+
+def _attribute(ddb: Any, settings: Settings, record: ExecutionRecord) -> None:
+    """A run the run API started (``<tenant>.<name>``) belongs to its tenant, and its name
+    leads to its ARN: the API knows neither when a synchronous run outlives its wait."""
+    tenant = tenant_in_name(record.name)
+    if tenant is None:
+        return
+    claim_tenant(ddb, settings, record.execution_arn, tenant, record.started_at, API_TRIGGER)
+    link_name(ddb, settings, record.name, record.execution_arn, record.expires_at)

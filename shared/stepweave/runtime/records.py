@@ -20,6 +20,7 @@ only replaced by a final record that stopped at the same time or later (a redriv
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -33,7 +34,8 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
            "put_started", "put_final", "put_block_logs", "exec_pk", "to_dynamo", "from_dynamo",
-           "record_from_item", "tenant_pk", "claim_tenant"]
+           "record_from_item", "tenant_pk", "claim_tenant", "tenant_in_name", "name_pk", "link_name",
+           "arn_of_name"]
 
 Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused"]
 FINAL_STATUSES = ("succeeded", "failed", "timed_out", "aborted")
@@ -116,6 +118,37 @@ def exec_pk(execution_arn: str) -> str:
 
 def tenant_pk(tenant: str) -> str:
     return f"TENANT#{tenant}"
+
+
+#: A tenant's name as the run API puts it in front of its executions' names (``acme.<name>``).
+TENANT_IN_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.")
+
+
+def tenant_in_name(execution_name: str) -> str | None:
+    """The tenant of an execution the run API started (its name is ``<tenant>.<name>``);
+    None for names given any other way (webhooks ``wh-…``, schedules, nested runs)."""
+    match = TENANT_IN_NAME.match(execution_name)
+    return match[1] if match else None
+
+
+def name_pk(execution_name: str) -> str:
+    return f"NAME#{execution_name}"
+
+
+def link_name(ddb: Any, settings: Settings, execution_name: str, execution_arn: str, expires_at: int) -> None:
+    """Remember which execution an Express run's name belongs to: its ARN ends with an id
+    only known once it runs, and a caller whose synchronous run timed out has only the name."""
+    ddb.put_item(TableName=settings.require_table(),
+                 Item=_typed({"pk": name_pk(execution_name), "sk": "META", "executionArn": execution_arn,
+                              "expiresAt": expires_at}))
+
+
+def arn_of_name(ddb: Any, settings: Settings, execution_name: str) -> str | None:
+    """The execution ARN ``link_name`` remembered for a name, if any."""
+    found = ddb.get_item(TableName=settings.require_table(),
+                         Key=_typed({"pk": name_pk(execution_name), "sk": "META"}), ConsistentRead=True)
+    item = found.get("Item")
+    return str(item["executionArn"]["S"]) if item else None
 
 
 def _size(item: BaseModel) -> int:

@@ -1,0 +1,155 @@
+"""A synchronous Express run that outlives the API's wait: 504 with its name, then polled by name.
+
+``StartSyncExecution`` is answered by a slow Step Functions stand-in on loopback (real HTTP,
+a real botocore read timeout, the client the deployed run API builds); the run's log events
+then reach the recorder as a CloudWatch Logs delivery; the records table is moto's DynamoDB.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+
+from stepweave.api.app import ApiContext, build_resolver, resolve
+from stepweave.api.errors import SyncTimeout
+from stepweave.api.executions import AwsExecutions, Target, sync_client
+from stepweave.api.keys import create_key
+from stepweave.local.gateway import to_event
+from stepweave.local.records import create_table, local_client
+from stepweave.runtime.express import record_log_delivery
+from stepweave.runtime.recorder import Clients
+from stepweave.runtime.settings import Settings
+
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:dev-quote"
+SETTINGS = Settings(table="records")
+
+
+class SlowStates(ThreadingHTTPServer):
+    """Answers every request after ``delay_s`` seconds; counts them."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s, self.requests = delay_s, 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                server.requests += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(server.delay_s)
+                body = b'{"status": "SUCCEEDED"}'
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-amz-json-1.0")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture()
+def slow() -> Iterator[SlowStates]:
+    server = SlowStates(delay_s=1.5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _client(server: SlowStates, timeout_s: float) -> Any:
+    # StartSyncExecution goes to the ``sync-`` host of the endpoint: loopback has none
+    return sync_client(timeout_s, Config(inject_host_prefix=False), endpoint_url=server.url,
+                       region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def test_the_sync_client_gives_up_once_without_starting_the_run_again(slow: SlowStates) -> None:
+    executions = AwsExecutions(None, {"quote": Target("quote", MACHINE, "EXPRESS")},
+                               sync_client=_client(slow, 0.3))
+    with pytest.raises(SyncTimeout) as info:
+        executions.start_sync("quote", "{}", "acme.q-1", 0.3)
+    assert info.value.details == {"executionName": "acme.q-1", "workflow": "quote"}
+    assert "poll GET /v1/executions/{executionName}" in str(info.value)
+    time.sleep(1.8)  # a retry would have reached the server by now
+    assert slow.requests == 1
+
+
+def _delivery(*events: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
+    messages = [{"id": str(i), "type": kind, "details": details, "previous_event_id": "0",
+                 "event_timestamp": str(at), "redrive_count": "0",
+                 "execution_arn": f"arn:aws:states:us-east-1:123456789012:express:dev-quote:{name}:"
+                                  "5b1e7c1e-0000-4000-8000-00000000abcd"}
+                for i, (kind, name, at, details) in enumerate(events)]
+    data = {"messageType": "DATA_MESSAGE", "logEvents": [
+        {"id": str(i), "timestamp": int(m["event_timestamp"]), "message": json.dumps(m)}
+        for i, m in enumerate(messages)]}
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode())).decode()}}
+
+
+def test_a_timed_out_run_is_polled_by_name_by_its_tenant_only(slow: SlowStates) -> None:
+    with mock_aws():
+        ddb = local_client("dynamodb")
+        create_table(ddb, "records")
+        key_a, _ = create_key(ddb, SETTINGS, tenant="acme")
+        key_b, _ = create_key(ddb, SETTINGS, tenant="globex")
+        executions = AwsExecutions(None, {"quote": Target("quote", MACHINE, "EXPRESS")},
+                                   sync_client=_client(slow, 0.3))
+        context = ApiContext(ddb=ddb, settings=SETTINGS, executions=executions, version="t",
+                             sync_timeout_s=0.3)
+        resolver = build_resolver(lambda: context)
+
+        def call(method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
+            event = to_event(method, path, {"x-api-key": key},
+                             json.dumps(body).encode() if body is not None else b"",
+                             resource=path, path_parameters=None)
+            response = resolve(resolver, event, None)
+            return response["statusCode"], json.loads(response["body"])
+
+        status, body = call("POST", "/v1/workflows/quote/run", key_a, {"name": "q-7", "input": {"n": 1}})
+        assert status == 504 and body["error"]["code"] == "timeout", body
+        name = body["error"]["executionName"]
+        assert name == "acme.q-7"
+        # nothing is known of the run until its log events arrive
+        assert call("GET", f"/v1/executions/{name}", key_a)[0] == 404
+
+        recorder = Clients(sfn=None, ddb=ddb)
+        manifests = {"workflow": "quote", "type": "EXPRESS", "states": {}, "blocks": {}}
+        t0 = 1_764_000_000_000
+        record_log_delivery(_delivery(("ExecutionStarted", name, t0, {"input": '{"n": 1}'}),
+                                      ("ExecutionStarted", "wh-3f2a", t0, {"input": "{}"})),
+                            settings=SETTINGS, clients=recorder, manifests=lambda _arn: manifests)
+        status, running = call("GET", f"/v1/executions/{name}", key_a)
+        assert status == 200 and running["status"] == "running" and running["trigger"] == {"type": "api"}
+        assert running["executionId"].endswith(f":express:dev-quote:{name}:5b1e7c1e-0000-4000-8000-00000000abcd")
+        # another tenant, and a name the API did not give, find nothing
+        assert call("GET", f"/v1/executions/{name}", key_b)[0] == 404
+        assert call("GET", "/v1/executions/wh-3f2a", key_a)[0] == 404
+
+        record_log_delivery(_delivery(("ExecutionSucceeded", name, t0 + 31_000, {"output": '{"price": 12}'})),
+                            settings=SETTINGS, clients=recorder, manifests=lambda _arn: manifests)
+        status, done = call("GET", f"/v1/executions/{name}", key_a)
+        assert status == 200 and done["status"] == "succeeded" and done["output"] == {"price": 12}
+        assert done["durationMs"] == 31_000
+        # and the tenant's listing shows it, the other tenant's does not
+        listed = call("GET", "/v1/executions?workflow=quote", key_a)[1]
+        assert [i["executionId"] for i in listed["items"]] == [done["executionId"]]
+        assert call("GET", "/v1/executions?workflow=quote", key_b)[1]["items"] == []
