@@ -141,6 +141,11 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
             f"states:DescribeExecution on the executions of '{name}' (their names are chosen "
             "at start, hence the trailing '*'), nothing else.",
         )
+    if approvals.notify_tools:
+        assert approvals.secrets_prefix is not None
+        acknowledge_secrets(notifier, approvals.secrets_prefix)
+        if "email" in approvals.notify_tools:
+            _acknowledge_ses_identities(notifier, "an approval block's notify tool")
     _acknowledge(
         approvals.csrf_secret,
         "AwsSolutions-SMG4",
@@ -203,14 +208,18 @@ def _acknowledge_model_access(name: str, fn: lambda_.IFunction) -> None:
                 "router's or evaluator's 'model'), so bedrock:InvokeModel names every "
                 "foundation model and this account's inference profiles; only that action.")
     if "ses:SendEmail" in actions:
-        _acknowledge(
-            fn.role or fn,
-            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:"
-            "<AWS::AccountId>:identity/*]",
-            "The email tool (an agent's, or a tool block's) sends from the sender its "
-            "workflow names (an SES identity "
-            "verified in this account), so ses:SendEmail names this account's identities; "
-            "SES itself refuses unverified senders.")
+        _acknowledge_ses_identities(fn, "an agent's, or a tool block's")
+
+
+def _acknowledge_ses_identities(fn: lambda_.IFunction, whose: str) -> None:
+    """``ses:SendEmail`` on this account's identities, for the email tool (``whose``)."""
+    _acknowledge(
+        fn.role or fn,
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:"
+        "<AWS::AccountId>:identity/*]",
+        f"The email tool ({whose}) sends from the sender its workflow names (an SES identity "
+        "verified in this account), so ses:SendEmail names this account's identities; "
+        "SES itself refuses unverified senders.")
 
 
 def acknowledge_secrets(fn: lambda_.IFunction, prefix: str) -> None:

@@ -1,7 +1,8 @@
 """Lambda entry point of the ``approval`` block: store the request, email the approvers.
 
 Invoked by a ``lambda:invoke.waitForTaskToken`` task: the run waits until the decision
-answers the token, so what this returns is not the block's output. First it writes the run's
+answers the token, so what this returns is not the block's output. The block's ``notify``
+tools run last, with the stage's named secrets. First it writes the run's
 block logs so far (``stepweave.runtime.pause``; the manifests are bundled beside this file,
 ``STEPWEAVE_MANIFESTS_DIR``). Logs ids only (never
 display data, addresses or the token). boto3 is imported on first use, not here.
@@ -20,6 +21,7 @@ from stepweave.errors import BlockError
 from stepweave.runtime.pause import record_pause
 from stepweave.runtime.payloads import execution_prefix, resolve
 from stepweave.runtime.recorder import Clients
+from stepweave.runtime.secrets import Secrets
 from stepweave.runtime.settings import Settings, SettingsError
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
@@ -54,7 +56,10 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     else:
         logger.info("pause snapshot written", extra={"block_logs": written})
     ses = boto3.client("ses") if settings.approval_sender else None
-    approval = request_approval(block_event, ddb=ddb, ses=ses, settings=settings)
-    logger.info("approval requested", extra={"approvers": len(approval.approvers),
-                                             "deadline": approval.deadline})
+    approval = request_approval(block_event, ddb=ddb, ses=ses, settings=settings,
+                                secrets=Secrets.from_settings(settings))
+    logger.info("approval requested", extra={
+        "approvers": len(approval.approvers), "deadline": approval.deadline,
+        "notifications": len(approval.notifications or []),
+        "notifications_failed": sum(1 for n in approval.notifications or [] if not n["ok"])})
     return {"requested": True}

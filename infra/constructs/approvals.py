@@ -19,7 +19,7 @@ run API (``/v1/approvals``) or ``stepweave approvals --aws``; the synth says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from aws_cdk import Annotations, ArnFormat, Duration, Stack
@@ -36,9 +36,15 @@ from aws_cdk import aws_ses as ses
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from infra import ROOT
-from infra.constructs.handlers import HandlerSettings, python_function
+from infra.constructs.handlers import (
+    HandlerSettings,
+    python_function,
+    secrets_environment,
+    secrets_read_statement,
+)
 from infra.constructs.layer import locally_bundled_code
 from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler
+from stepweave.tools import tool_permissions
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
 
@@ -49,6 +55,8 @@ STUCK_METRIC = "ApprovalsStuck"
 _SIZES = {"approval": HandlerSettings(memory_mb=256, timeout_seconds=30),
           "decision": HandlerSettings(memory_mb=256, timeout_seconds=15),
           "sweeper": HandlerSettings(memory_mb=256, timeout_seconds=300)}
+#: The notifier when approval blocks notify with tools (HTTP calls with their retries).
+_NOTIFYING = HandlerSettings(memory_mb=256, timeout_seconds=300)
 _DESCRIPTIONS = {
     "approval": "Stepweave approval notifier: stores approval requests and emails approvers",
     "decision": "Stepweave approval decisions: decision pages and /v1/approvals",
@@ -72,9 +80,13 @@ class Approvals(Construct):
         metrics_namespace: str,
         manifests: Mapping[str, bytes],
         functions_dir: str = str(ROOT / "functions"),
+        notify_tools: Collection[str] = (),
+        secrets_prefix: str | None = None,
     ) -> None:
         """``manifests``: the generated manifest files (``recorder.manifest_files``) bundled
-        beside the notifier, which records the run's block logs at a pause."""
+        beside the notifier, which records the run's block logs at a pause. ``notify_tools``:
+        the registry tools approval blocks notify with; the notifier then reads the named
+        secrets under ``secrets_prefix`` and gets what those tools need."""
         super().__init__(scope, construct_id)
         self.table = table
         self.sender = sender
@@ -88,6 +100,8 @@ class Approvals(Construct):
                         "STEPWEAVE_MANIFESTS_DIR": MANIFESTS_DIR}
         notifier_env.update({"STEPWEAVE_APPROVAL_SENDER": sender} if sender
                             else {"STEPWEAVE_APPROVAL_DELIVERY": "none"})
+        if notify_tools and secrets_prefix:
+            notifier_env.update(secrets_environment(secrets_prefix))
         self.functions: dict[str, lambda_.Function] = {}
         for name, environment in (
             ("approval", notifier_env),
@@ -102,7 +116,8 @@ class Approvals(Construct):
             self.functions[name] = python_function(
                 self, name, description=_DESCRIPTIONS[name],
                 code=code,
-                layer=layer, settings=_SIZES[name], log_retention=log_retention,
+                layer=layer, settings=_NOTIFYING if name == "approval" and notify_tools else _SIZES[name],
+                log_retention=log_retention,
                 log_level=log_level, environment=environment)
         self.notifier, self.decision, self.sweeper = (self.functions[n] for n in APPROVAL_FUNCTIONS)
         self.payload_bucket = payload_bucket
@@ -113,6 +128,10 @@ class Approvals(Construct):
         self.notifier.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject"], resources=[payload_bucket.arn_for_objects("*")]))
         self.csrf_secret.grant_read(self.decision)
+        self.notify_tools = sorted(notify_tools)
+        self.secrets_prefix = secrets_prefix
+        if notify_tools:
+            self._grant_notify_tools(secrets_prefix)
         if sender:
             self.identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
             self.notifier.add_to_role_policy(iam.PolicyStatement(
@@ -131,6 +150,18 @@ class Approvals(Construct):
             namespace=metrics_namespace, metric_name=STUCK_METRIC,
             dimensions_map={"service": "stepweave-sweeper"},
             statistic="Maximum", period=Duration.minutes(SWEEP_MINUTES))
+
+    def _grant_notify_tools(self, secrets_prefix: str | None) -> None:
+        """The ``notify`` tools run in the notifier: their secrets (the stage's path only) and
+        their actions (``stepweave.tools.tool_permissions``: the email tool sends through SES)."""
+        if secrets_prefix is None:
+            raise ValueError("approval blocks notify with tools: the notifier needs the secrets prefix")
+        self.notifier.add_to_role_policy(secrets_read_statement(self, secrets_prefix))
+        actions = tool_permissions(self.notify_tools)
+        if actions:
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=actions, resources=[Stack.of(self).format_arn(
+                    service="ses", resource="identity", resource_name="*")]))
 
     def _grant_records(self) -> None:
         """Item-level actions on the table itself (no index): the notifier writes approval

@@ -106,6 +106,8 @@ class EngineStack(Stack):
             manifests=manifest_files({c.name: NamedWorkflow(state_machine_name(settings.stage, c.name), c)
                                       for c in workflows}),
             functions_dir=str(settings.functions_dir),
+            notify_tools={t for c in workflows for t in c.notify_tools},
+            secrets_prefix=secrets_prefix(settings.stage),
         ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
         handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:

@@ -38,10 +38,16 @@ edges: [start -> f]
 """
 
 
-def _synth(tmp: Path, context: dict[str, Any]) -> tuple[EngineStack, dict[str, Any]]:
+NOTIFY = """
+              notify: [{tool: slack, params: {text: "Refund waits: <approval.url>"}},
+                       {tool: email, params: {to: ops@example.com, subject: Refund, body: "<approval.url>",
+                                              from: refunds@example.com}}],"""
+
+
+def _synth(tmp: Path, context: dict[str, Any], refunds: str = REFUNDS) -> tuple[EngineStack, dict[str, Any]]:
     workflows = tmp / "workflows"
     workflows.mkdir()
-    (workflows / "refunds.yaml").write_text(REFUNDS)
+    (workflows / "refunds.yaml").write_text(refunds)
     (workflows / "plain.yaml").write_text(PLAIN)
     app = build_app({"workflowsDir": str(workflows), **context}, outdir=str(tmp / "out"))
     assembly = app.synth()  # cdk-nag runs here: an unacknowledged finding fails the synth
@@ -143,14 +149,27 @@ def test_sweep_schedule_and_stuck_alarm(synth: tuple[EngineStack, dict[str, Any]
     assert "states:DescribeExecution" in sweeper and "states:SendTaskSuccess" not in sweeper
 
 
-def test_without_a_sender_approvals_deploy_without_email(tmp_path: Path) -> None:
-    stack, template = _synth(tmp_path, {})
+def test_without_a_sender_approvals_deploy_without_email_and_notify_tools_get_their_grants(
+        tmp_path: Path) -> None:
+    stack, template = _synth(tmp_path, {}, REFUNDS.replace(" timeoutSeconds: 3600}}",
+                                                           NOTIFY + " timeoutSeconds: 3600}}"))
     approvals = stack.approvals
-    assert approvals is not None
-    env = template["Resources"][_logical_id(stack, approvals.notifier)]["Properties"]["Environment"]["Variables"]
+    assert approvals is not None and approvals.notify_tools == ["email", "slack"]
+    props = template["Resources"][_logical_id(stack, approvals.notifier)]["Properties"]
+    env = props["Environment"]["Variables"]
     assert env["STEPWEAVE_APPROVAL_DELIVERY"] == "none" and "STEPWEAVE_APPROVAL_SENDER" not in env
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::SES::EmailIdentity"]
-    assert "ses:SendEmail" not in _actions(_statements(template, _logical_id(stack, approvals.notifier.role)))
+    # the notify tools: the stage's named secrets (SSM, its path only) and the email tool's SES
+    assert env["STEPWEAVE_SECRETS_BACKEND"] == "ssm" and env["STEPWEAVE_SECRETS_PREFIX"] == "/stepweave/dev/"
+    assert props["Timeout"] == 300
+    statements = _statements(template, _logical_id(stack, approvals.notifier.role))
+    (ssm,) = [s for s in statements if "ssm:GetParameter" in _actions([s])]
+    assert _actions([ssm]) == {"ssm:GetParameter"} and "parameter/stepweave/dev/*" in str(ssm["Resource"])
+    (ses,) = [s for s in statements if "ses:SendEmail" in _actions([s])]
+    assert "identity/*" in str(ses["Resource"])
+    # the state machine passes the tools with the approval's links as stand-ins
+    machine = template["Resources"][_logical_id(stack, stack.workflows["refunds"].state_machine)]
+    assert "[[stepweave:url]]" in str(machine["Properties"]["DefinitionString"])
 
 
 def test_the_api_routes_decisions_to_the_decision_function_and_links_point_at_it(

@@ -21,19 +21,33 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from stepweave.blocks.contract import BlockEvent
 from stepweave.errors import BlockInputError
-from stepweave.runtime.approvals import Approval, approval_items, decision_link, mark_paused
+from stepweave.runtime.approvals import (
+    Approval,
+    approval_items,
+    decision_link,
+    mark_paused,
+    record_notifications,
+    resume_endpoint,
+)
 from stepweave.runtime.records import exec_pk
 from stepweave.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "NO_DEADLINE_SECONDS"]
 
 #: Without a timeout the task may wait as long as a Standard run lives: a year.
 NO_DEADLINE_SECONDS = 366 * 86_400
 APPROVAL_ID_PREFIX = "apr_"
+#: the approval's own links a ``notify`` tool may quote -> their stand-in in the compiled
+#: params (``stepweave.compiler.notify``), replaced by ``fill_links``
+LINK_TOKENS = {"url": "[[stepweave:url]]", "resumeEndpoint": "[[stepweave:resumeEndpoint]]"}
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 
 
@@ -78,6 +92,19 @@ def approvers_of(value: Any) -> list[str]:
     return emails
 
 
+def fill_links(value: Any, links: dict[str, str]) -> Any:
+    """``value`` with the ``LINK_TOKENS`` replaced by the approval's links."""
+    if isinstance(value, str):
+        for field, token in LINK_TOKENS.items():
+            value = value.replace(token, links[field])
+        return value
+    if isinstance(value, list):
+        return [fill_links(v, links) for v in value]
+    if isinstance(value, dict):
+        return {k: fill_links(v, links) for k, v in value.items()}
+    return value
+
+
 def new_approval_id() -> str:
     """An opaque, unguessable approval id: 256 random bits behind a fixed ``apr_`` prefix.
 
@@ -88,8 +115,14 @@ def new_approval_id() -> str:
 
 
 def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Settings,
-                     now: float | None = None) -> Approval:
-    """Store the request (and the pointer under the execution), then send the email."""
+                     now: float | None = None, secrets: Mapping[str, str] | None = None,
+                     transport: httpx.BaseTransport | None = None) -> Approval:
+    """Store the request, run the ``notify`` tools (``secrets``: the named secrets they may
+    use; ``transport``: an httpx transport, for tests) and keep what they did, then list the
+    approval (the run's pointer, the waiting list), mark the run paused and send the email.
+    Whoever finds the approval through a listing or the email finds the notifications
+    recorded; a decision made from a notification's link while later tools still run has
+    the results recorded so far."""
     if not event.taskToken:
         raise BlockInputError("approval block invoked without a task token")
     params = event.params
@@ -115,7 +148,15 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     if tenant:
         approval = replace(approval, tenant=tenant)
     request, *others = approval_items(approval, task_token=event.taskToken)
+    # the request first: from here on its link answers (a notification carries it)
     ddb.put_item(TableName=table, Item=request, ConditionExpression="attribute_not_exists(pk)")
+    tools = params.get("notify") or []
+    if tools:
+        results = notify(approval, tools, settings=settings, secrets=secrets or {}, ses=ses,
+                         transport=transport)
+        record_notifications(ddb, settings, approval.id, results)
+        approval = replace(approval, notifications=results)
+    # then the listings (the run's pointer, the waiting list), the run's status and the email
     for item in others:
         ddb.put_item(TableName=table, Item=item)
     mark_paused(ddb, settings, approval.execution_arn)
@@ -128,6 +169,32 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     elif settings.approval_delivery == "auto":
         _write_outbox(settings.outbox, approval, message)
     return approval
+
+
+def notify(approval: Approval, tools: list[Any], *, settings: Settings, secrets: Mapping[str, str],
+           ses: Any = None, transport: httpx.BaseTransport | None = None) -> list[dict[str, Any]]:
+    """Run each ``notify`` tool with the approval's links in place of ``LINK_TOKENS``. A tool
+    that fails is reported in its result and the others still run: the approval waits
+    whatever a notification does (the email and the listings still lead to it)."""
+    from stepweave.blocks.tool_block import run_tool_block
+    from stepweave.errors import BlockError
+
+    links = {"url": decision_link(settings, approval.id),
+             "resumeEndpoint": resume_endpoint(settings, approval.id)}
+    results: list[dict[str, Any]] = []
+    for spec in tools:
+        spec = fill_links(dict(spec) if isinstance(spec, Mapping) else {"tool": spec}, links)
+        name = str(spec.get("tool") or "")
+        try:
+            output = run_tool_block(spec, secrets, settings=settings, transport=transport,
+                                    clients={"ses": ses} if ses is not None else None)
+        except BlockError as exc:
+            results.append({"tool": name, "ok": False, "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - a notification never keeps the approval hidden
+            results.append({"tool": name, "ok": False, "error": f"{name} tool: {type(exc).__name__}"})
+        else:
+            results.append({"tool": name, "ok": True, "output": output})
+    return results
 
 
 def _tenant_of(ddb: Any, table: str, execution_arn: str) -> str | None:

@@ -176,6 +176,10 @@ class ApprovalParams(_Params):
     #: also accept submitted fields the form does not declare (Sim's behaviour; the importer
     #: sets it); declared fields are still checked
     acceptExtraFields: bool = False
+    #: registry tools the notifier runs once the approval waits (a Slack message with the
+    #: link...): Sim's ``notification`` tools. ``<this block.url>`` / ``.resumeEndpoint`` in
+    #: their params are this approval's own links.
+    notify: list[ToolBlockParams] = Field(default_factory=list, max_length=10)
 
 
 class WorkflowParams(_Params):

@@ -18,6 +18,7 @@ from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_proble
 from stepweave.compiler.validate import validate_graph
 from stepweave.errors import Problem, WorkflowError
 from stepweave.triggers.declare import Trigger
+from stepweave.compiler.notify import with_link_tokens
 from stepweave.workflow.model import Workflow
 
 __all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]
@@ -45,6 +46,8 @@ class CompiledWorkflow:
     triggers: tuple[Trigger, ...] = ()
     #: sub-workflows, as the workflow blocks name them -> their compiled workflow
     children: dict[str, CompiledWorkflow] = field(default_factory=dict)
+    #: the registry tools its approval blocks notify with (the notifier's permissions)
+    notify_tools: tuple[str, ...] = ()
 
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
@@ -143,7 +146,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
 
     Sub-workflows are found in ``folder`` (default: the folder of ``file`` when it is a
     file) and compiled too (``CompiledWorkflow.children``)."""
-    graph = build_graph(workflow, file)
+    graph = build_graph(with_link_tokens(workflow), file)
     problems = list(graph.problems) + validate_graph(graph)
     if problems:
         raise WorkflowError(problems)
@@ -174,4 +177,9 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             dict(lw.state_map), blocks,
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
                             {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
-                            children)
+                            children, _notify_tools(graph))
+
+
+def _notify_tools(graph: Graph) -> tuple[str, ...]:
+    return tuple(sorted({str(spec.get("tool")) for n in graph.nodes if graph.types[n].name == "approval"
+                         for spec in graph.blocks[n].params.get("notify") or [] if isinstance(spec, dict)}))

@@ -61,6 +61,8 @@ def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset(
     elif btype.name == "approval":
         fields |= {str(f["name"]) for f in block.params.get("form") or []
                    if isinstance(f, dict) and f.get("name")}
+        if block.params.get("notify"):
+            fields.add("notificationResults")
     elif btype.name == "variables":
         fields |= {str(v["variableName"]) for v in block.params.get("variables") or []
                    if isinstance(v, dict) and v.get("variableName")}

@@ -37,13 +37,14 @@ from stepweave.runtime.settings import Settings
 __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "ApprovalExpired",
            "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
            "pending_approvals", "validate_submission", "decide", "approval_pk", "PENDING_PK",
-           "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint", "approval_summary"]
+           "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint", "approval_summary",
+           "record_notifications"]
 
 #: The partition of the waiting list (one item per pending approval).
 PENDING_PK = "APPROVALS#PENDING"
 _NO_DEADLINE = 9_999_999_999
 
-_JSON_FIELDS = ("display", "form", "position", "decision")
+_JSON_FIELDS = ("display", "form", "position", "decision", "notifications")
 
 
 class ApprovalError(StepweaveError):
@@ -94,6 +95,8 @@ class Approval:
     tenant: str | None = None
     #: submitted fields the form does not declare are kept instead of refused
     accept_extra_fields: bool = False
+    #: what each ``notify`` tool did: ``{"tool", "ok", "output" | "error"}`` (None: no tools)
+    notifications: list[dict[str, Any]] | None = None
 
 
 _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
@@ -102,7 +105,7 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
           "display": "display", "form": "form", "approvers": "approvers", "subject": "subject",
           "message": "message", "deadline": "deadline", "decision": "decision",
           "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant",
-          "accept_extra_fields": "acceptExtraFields"}
+          "accept_extra_fields": "acceptExtraFields", "notifications": "notifications"}
 _POINTER = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
             "deadline", "expires_at", "position", "display", "form", "tenant")
 _WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
@@ -134,6 +137,15 @@ def _attributes(approval: Approval, names: tuple[str, ...] | None = None) -> dic
 def _waiting_key(approval_id: str, deadline: int | None) -> dict[str, Any]:
     return {"pk": {"S": PENDING_PK},
             "sk": {"S": f"{_NO_DEADLINE if deadline is None else deadline:010d}#{approval_id}"}}
+
+
+def record_notifications(ddb: Any, settings: Settings, approval_id: str,
+                         results: list[dict[str, Any]]) -> None:
+    """Keep what the ``notify`` tools did on the request (the decision's output shows it)."""
+    ddb.update_item(TableName=settings.require_table(),
+                    Key={"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}},
+                    UpdateExpression="SET notifications = :n",
+                    ExpressionAttributeValues={":n": {"S": json.dumps(results)}})
 
 
 def approval_items(approval: Approval, *, task_token: str) -> list[dict[str, Any]]:
@@ -234,6 +246,8 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
     output = {**values, "submission": values, "submittedAt": at, "decidedBy": decided_by,
               "url": decision_link(settings, approval_id),
               "resumeEndpoint": resume_endpoint(settings, approval_id)}
+    if approval.notifications is not None:  # Sim's output has it when notifications were set
+        output["notificationResults"] = approval.notifications
     key = {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}}
     try:
         token = clients.ddb.update_item(

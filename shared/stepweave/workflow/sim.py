@@ -16,7 +16,7 @@ from typing import Any
 from stepweave.blocks.catalog import block_type as catalog_type
 from stepweave.blocks.router_block import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
-from stepweave.workflow.sim_blocks import sim_block_params, unsupported_block
+from stepweave.workflow.sim_blocks import notification_tools, sim_block_params, unsupported_block
 
 __all__ = ["import_sim_export"]
 
@@ -36,7 +36,7 @@ _PARAMS = {
 }
 _TYPE_MAP = {"start_trigger": "start", "starter": "start", "human_in_the_loop": "approval",
              "router_v2": "router"}
-# Sim's human-in-the-loop sub-blocks -> approval params (``notification`` tools: not mapped).
+# Sim's human-in-the-loop sub-blocks -> approval params (``notification`` tools -> ``notify``).
 _APPROVAL = {"builderData": "display", "inputFormat": "form", "approvers": "approvers",
              "subject": "subject", "message": "message", "timeoutSeconds": "timeoutSeconds"}
 
@@ -84,19 +84,22 @@ def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
             for row in rows or [] if isinstance(row, dict) and str(row.get("name") or "").strip()]
 
 
-def _approval_params(sub_blocks: dict[str, Any]) -> dict[str, Any]:
+def _approval_params(sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The approval's params, and why the block cannot run when a notification tool has no
+    registry tool (it would not be sent: never silently)."""
     params = {ours: (sub_blocks[sim] or {}).get("value") for sim, ours in _APPROVAL.items()
               if sim in sub_blocks and (sub_blocks[sim] or {}).get("value") not in (None, "")}
     params["display"] = _rows(params.get("display"), ("id", "name", "type", "value"))
     params["form"] = _rows(params.get("form"), ("id", "name", "type", "value", "description",
                                                 "label", "required"))
     params["acceptExtraFields"] = True  # Sim copies every submitted key into the output
-    return params
+    tools, reason = notification_tools((sub_blocks.get("notification") or {}).get("value"))
+    if tools:
+        params["notify"] = tools
+    return params, reason
 
 
 def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
-    if block_type == "approval":
-        return _approval_params(sub_blocks)
     params: dict[str, Any] = {}
     for key in _PARAMS.get(block_type, ()):
         if key in sub_blocks:
@@ -153,6 +156,10 @@ def _block(raw: dict[str, Any]) -> dict[str, Any] | None:
             block_type, params = unsupported_block(sim_type, sub_blocks, reason)
     elif catalog_type(block_type) is None:
         block_type, params = unsupported_block(sim_type, sub_blocks)
+    elif block_type == "approval":
+        params, reason = _approval_params(sub_blocks)
+        if reason is not None:
+            block_type, params = unsupported_block(sim_type, sub_blocks, reason)
     else:
         params = _params(block_type, sub_blocks)
     block: dict[str, Any] = {"id": raw["id"], "type": block_type, "name": raw.get("name") or raw["id"],

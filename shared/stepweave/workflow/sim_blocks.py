@@ -6,6 +6,9 @@
   (``{type, params, usageControl, ...}``) become registry tools
   (``stepweave.tools.tool_for_sim_block``) with their fixed params, and an ``apiKey`` is
   kept only as a ``{{SECRET}}`` placeholder (Sim's export nulls real keys).
+* ``human_in_the_loop``'s ``notification`` tools become the approval's ``notify`` tools
+  the same way (``notification_tools``); one without a registry tool keeps the block
+  unsupported.
 * ``workflow`` (Sim's sub-workflow block): ``workflowId`` / ``input`` -> ``workflow`` /
   ``input``.
 * Integration blocks whose type has a registry tool (``tool_for_sim_block``: slack, mail...)
@@ -25,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["SIM_PREFIX", "sim_block_params", "tool_block", "unsupported_block",
+__all__ = ["SIM_PREFIX", "notification_tools", "sim_block_params", "tool_block", "unsupported_block",
            "unsupported_reason"]
 
 SIM_PREFIX = "sim:"
@@ -110,6 +113,19 @@ def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, A
             return params, "; ".join(reasons)
         params["tools"] = tools
     return params, None
+
+
+def notification_tools(entries: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """A human-in-the-loop block's ``notification`` tool entries -> ``notify`` tools, and
+    why they cannot all be sent (None when they can)."""
+    tools, reasons = [], []
+    for entry in _only(entries or [], ("type", "toolId", "title", "params")):
+        spec, reason = _tool(entry)
+        if spec is None:
+            reasons.append(str(reason).replace("agent tool", "notification tool", 1))
+        else:
+            tools.append({"tool": spec["tool"], "params": spec["params"]})
+    return tools, "; ".join(reasons) or None
 
 
 def sim_block_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
