@@ -7,9 +7,7 @@ would (``decide``) once it waits; the run's output shows what each notification 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,44 +16,26 @@ from stepweave.errors import WorkflowError
 from stepweave.local.engine import LocalEngine
 from stepweave.runtime.approvals import Approval, get_approval
 from tests.engine.helpers import compile_text
+from tests.loopback import Loopback, Respond, loopback
 
 
-class Hook(ThreadingHTTPServer):
-    """A Slack-like incoming webhook: records JSON bodies, answers ``status``."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.status = status
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                body = b"ok" if hook.status == 200 else b"invalid_token"
-                self.send_response(hook.status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/services/T0/B0/x"
+def _hook(status: int) -> Respond:
+    """A Slack-like incoming webhook answering ``status``."""
+    return lambda request: (status, b"ok" if status == 200 else b"invalid_token", 0.0)
 
 
 @pytest.fixture()
-def hooks() -> Iterator[tuple[Hook, Hook]]:
-    good, bad = Hook(), Hook(status=403)
-    for server in (good, bad):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield good, bad
-    for server in (good, bad):
-        server.shutdown()
-        server.server_close()
+def hooks() -> Iterator[tuple[Loopback, Loopback]]:
+    with loopback(_hook(200)) as good, loopback(_hook(403)) as bad:
+        yield good, bad
+
+
+def _posted(server: Loopback) -> list[Any]:
+    return [json.loads(r.body) for r in server.requests]
+
+
+def _hook_url(server: Loopback) -> str:
+    return f"{server.url}/services/T0/B0/x"
 
 
 FLOW = """
@@ -81,10 +61,10 @@ edges: [start -> ask, ask -> done]
 
 
 def test_notifications_carry_the_approvals_own_links_and_failures_do_not_stop_it(
-        hooks: tuple[Hook, Hook], monkeypatch: pytest.MonkeyPatch) -> None:
+        hooks: tuple[Loopback, Loopback], monkeypatch: pytest.MonkeyPatch) -> None:
     good, bad = hooks
-    monkeypatch.setenv("GOOD_HOOK", good.url)
-    monkeypatch.setenv("BAD_HOOK", bad.url)
+    monkeypatch.setenv("GOOD_HOOK", _hook_url(good))
+    monkeypatch.setenv("BAD_HOOK", _hook_url(bad))
     seen: list[Approval] = []
 
     def approve(approval: Approval) -> dict[str, Any]:
@@ -96,17 +76,17 @@ def test_notifications_carry_the_approvals_own_links_and_failures_do_not_stop_it
         stored = get_approval(engine.records.ddb, engine.records.settings, seen[0].id)
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == {"result": {"approved": True, "sent": [True, False]}, "stdout": ""}
-    (message,) = good.bodies
+    (message,) = _posted(good)
     link = f"http://127.0.0.1:8787/approvals/{seen[0].id}"
     assert message["text"] == (f"Refund of 250 EUR waits: {link} "
                                f"(API http://127.0.0.1:8787/v1/approvals/{seen[0].id}/decision)")
-    assert bad.bodies == [{"text": f"also {link}"}]
+    assert _posted(bad) == [{"text": f"also {link}"}]
     assert stored is not None and stored.notifications is not None
     ok, failed = stored.notifications
     assert ok["tool"] == "slack" and ok["ok"] is True and ok["output"]["delivery"] == "webhook"
     assert failed["ok"] is False and "403" in failed["error"]
     # the secret webhook URLs appear nowhere in what the run kept
-    assert good.url not in json.dumps(stored.notifications) and bad.url not in failed["error"]
+    assert _hook_url(good) not in json.dumps(stored.notifications) and _hook_url(bad) not in failed["error"]
 
 
 def test_an_unknown_notify_tool_is_a_validation_error() -> None:
@@ -127,14 +107,14 @@ def _sim_hitl(notification: list[dict[str, Any]]) -> dict[str, Any]:
                   [edge("start", "h"), edge("h", "after")], "sim-review")
 
 
-def test_sim_notification_tools_are_imported_and_sent(hooks: tuple[Hook, Hook], tmp_path: Any,
+def test_sim_notification_tools_are_imported_and_sent(hooks: tuple[Loopback, Loopback], tmp_path: Any,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from stepweave.compiler import compile_workflow
     from stepweave.workflow.loader import load_workflow
     from tests.engine.sim_export import write
 
     good, _ = hooks
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", good.url)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", _hook_url(good))
     path = write(tmp_path, _sim_hitl([{"type": "slack", "title": "Slack", "toolId": "slack_message",
                                        "operation": "send", "usageControl": "auto",
                                        "params": {"text": "Review <review.url>",
@@ -155,7 +135,7 @@ def test_sim_notification_tools_are_imported_and_sent(hooks: tuple[Hook, Hook], 
                             poll_s=0.01, timeout_s=60)
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == {"result": True, "stdout": ""}
-    assert good.bodies == [{"text": f"Review http://127.0.0.1:8787/approvals/{seen[0].id}"}]
+    assert _posted(good) == [{"text": f"Review http://127.0.0.1:8787/approvals/{seen[0].id}"}]
 
 
 def test_a_sim_notification_with_no_tool_keeps_the_block_unsupported(tmp_path: Any) -> None:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,60 +27,26 @@ from stepweave.local.records import create_table, local_client
 from stepweave.runtime.express import record_log_delivery
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
+from tests.loopback import Loopback, loopback
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:dev-quote"
 SETTINGS = Settings(table="records")
 
 
-class SlowStates(ThreadingHTTPServer):
-    """Answers every request after ``delay_s`` seconds; counts them."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s, self.requests = delay_s, 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                server.requests += 1
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(server.delay_s)
-                body = b'{"status": "SUCCEEDED"}'
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/x-amz-json-1.0")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the client gave up
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @pytest.fixture()
-def slow() -> Iterator[SlowStates]:
-    server = SlowStates(delay_s=1.5)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def slow() -> Iterator[Loopback]:
+    """Step Functions answering every request after 1.5 s."""
+    with loopback(lambda request: (200, b'{"status": "SUCCEEDED"}', 1.5)) as server:
+        yield server
 
 
-def _client(server: SlowStates, timeout_s: float) -> Any:
+def _client(server: Loopback, timeout_s: float) -> Any:
     # StartSyncExecution goes to the ``sync-`` host of the endpoint: loopback has none
     return sync_client(timeout_s, Config(inject_host_prefix=False), endpoint_url=server.url,
                        region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 
 
-def test_the_sync_client_gives_up_once_without_starting_the_run_again(slow: SlowStates) -> None:
+def test_the_sync_client_gives_up_once_without_starting_the_run_again(slow: Loopback) -> None:
     executions = AwsExecutions(None, {"quote": Target("quote", MACHINE, "EXPRESS")},
                                sync_client=_client(slow, 0.3))
     with pytest.raises(SyncTimeout) as info:
@@ -90,7 +54,7 @@ def test_the_sync_client_gives_up_once_without_starting_the_run_again(slow: Slow
     assert info.value.details == {"executionName": "acme.q-1", "workflow": "quote"}
     assert "poll GET /v1/executions/{executionName}" in str(info.value)
     time.sleep(1.8)  # a retry would have reached the server by now
-    assert slow.requests == 1
+    assert len(slow.requests) == 1
 
 
 def _delivery(*events: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +69,7 @@ def _delivery(*events: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(data).encode())).decode()}}
 
 
-def test_a_timed_out_run_is_polled_by_name_by_its_tenant_only(slow: SlowStates) -> None:
+def test_a_timed_out_run_is_polled_by_name_by_its_tenant_only(slow: Loopback) -> None:
     with mock_aws():
         ddb = local_client("dynamodb")
         create_table(ddb, "records")
