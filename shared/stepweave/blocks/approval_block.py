@@ -108,7 +108,7 @@ def fill_links(value: Any, links: dict[str, str]) -> Any:
 def new_approval_id() -> str:
     """An opaque, unguessable approval id: 256 random bits behind a fixed ``apr_`` prefix.
 
-    The prefix keeps ids from starting with ``-`` (a quarter of raw url-safe tokens would),
+    The prefix keeps ids from starting with ``-`` (one raw url-safe token in 64 does),
     which command lines would read as an option, and makes them recognisable in logs.
     """
     return APPROVAL_ID_PREFIX + secrets.token_urlsafe(32)
