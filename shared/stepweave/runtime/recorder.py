@@ -31,9 +31,12 @@ from stepweave.runtime.records import (
     BlockLog,
     ExecutionRecord,
     Status,
+    claim_tenant,
+    exec_pk,
     put_block_logs,
     put_final,
     put_started,
+    tenant_in_name,
 )
 from stepweave.runtime.settings import Settings
 
@@ -217,7 +220,9 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     if detail.status == "PENDING_REDRIVE":
         return Outcome("pending_redrive", False, 0, workflow, manifest is not None)
     if detail.status == "RUNNING":
-        written = put_started(clients.ddb, settings, started_record(detail, workflow, settings, trigger))
+        started = started_record(detail, workflow, settings, trigger)
+        written = put_started(clients.ddb, settings, started)
+        _inherit_tenant(clients.ddb, settings, started)
         return Outcome("running", written, 0, workflow, manifest is not None)
     desc = clients.sfn.describe_execution(executionArn=detail.execution_arn)
     events = fetch_history(clients.sfn, detail.execution_arn)
@@ -226,4 +231,23 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
     written = put_final(clients.ddb, settings, final)
+    _inherit_tenant(clients.ddb, settings, final)
     return Outcome(final.status, written, len(logs), workflow, manifest is not None)
+
+
+def _inherit_tenant(ddb: Any, settings: Settings, record: ExecutionRecord) -> None:
+    """A nested run (a sub-workflow block's) belongs to the tenant of the run that started it.
+
+    Only for runs the run API cannot have started: those are named ``<tenant>.…``, and their
+    input (the caller's) could name any parent."""
+    trigger = record.trigger
+    if trigger.get("type") != "workflow" or tenant_in_name(record.name) is not None:
+        return
+    parent = str(trigger.get("executionId") or "")
+    if not parent.startswith("arn:"):
+        return
+    found = ddb.get_item(TableName=settings.require_table(), ProjectionExpression="tenant",
+                         Key={"pk": {"S": exec_pk(parent)}, "sk": {"S": "META"}}).get("Item") or {}
+    tenant = found.get("tenant", {}).get("S")
+    if tenant:
+        claim_tenant(ddb, settings, record.execution_arn, str(tenant), record.started_at, trigger)
