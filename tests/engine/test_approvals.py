@@ -163,7 +163,7 @@ def test_cli_run_with_approve(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_a_run_waiting_for_an_approval_stops_when_its_time_is_up(engine: LocalEngine) -> None:
     # nobody answers: the engine's own time limit stops the execution (ABORTED, as on AWS),
     # and the approval is no longer answerable
-    result = engine.run(compile_text(FLOW), {"amount": 3}, poll_s=0.01, timeout_s=0.5,
+    result = engine.run(compile_text(FLOW), {"amount": 3}, poll_s=0.01, timeout_s=1.5,
                         approver=lambda approval: None)
     assert result.status == "ABORTED"
     clients = Clients(sfn=engine.sfn, ddb=engine.records.ddb)

@@ -41,7 +41,7 @@ SLOW = """
 name: slow
 blocks:
   - {id: start, type: start}
-  - {id: w, name: Pause, type: wait, params: {timeValue: "2", timeUnit: seconds}}
+  - {id: w, name: Pause, type: wait, params: {timeValue: "4", timeUnit: seconds}}
   - {id: done, name: Done, type: function, params: {code: "return 'late'"}}
 edges: [start -> w, w -> done]
 """
@@ -78,7 +78,7 @@ class Api:
 @pytest.fixture(scope="module")
 def api() -> Iterator[Api]:
     workflows = {w.name: w for w in map(compile_text, (ECHO, BROKEN, SLOW))}
-    with LocalEngine() as engine, LocalApi(engine, workflows, sync_timeout_s=0.5, poll_s=0.02) as local, \
+    with LocalEngine() as engine, LocalApi(engine, workflows, sync_timeout_s=2.0, poll_s=0.02) as local, \
             Gateway(local.routes, port=0) as gateway:
         yield Api(gateway.url, local, local.api_key(tenant="acme"), local.api_key(tenant="globex"))
 
