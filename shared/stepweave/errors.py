@@ -34,11 +34,25 @@ __all__ = [
     "BLOCK_ERROR_NAMES",
     "BLOCK_FAILED_ERROR",
     "RESPONSE_ERROR",
+    "aws_error_code",
+    "is_conditional_failure",
 ]
 
 
 class StepweaveError(Exception):
     """Root of every error Stepweave raises on purpose."""
+
+
+def aws_error_code(exc: BaseException) -> str | None:
+    """The ``Error.Code`` of an AWS API error (a botocore ``ClientError``), else None."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else None
+
+
+def is_conditional_failure(exc: BaseException) -> bool:
+    """True for DynamoDB's answer to a write whose condition did not hold."""
+    return aws_error_code(exc) == "ConditionalCheckFailedException"
 
 
 @dataclass(frozen=True, order=True)

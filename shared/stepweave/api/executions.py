@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from stepweave.api.errors import ApiError, Conflict, InvalidInput, NotFound, SyncTimeout, Throttled
+from stepweave.errors import aws_error_code
 from stepweave.runtime.settings import Settings
 
 __all__ = [
@@ -93,9 +94,7 @@ def ping_machines(sfn: Any, targets: Mapping[str, Target]) -> dict[str, str | No
             sfn.describe_state_machine(stateMachineArn=target.arn)
             result[name] = None
         except Exception as exc:  # noqa: BLE001 - reported by /health
-            response = getattr(exc, "response", None)
-            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-            result[name] = str(code or type(exc).__name__)
+            result[name] = aws_error_code(exc) or type(exc).__name__
     return result
 
 
@@ -120,9 +119,7 @@ _ERRORS: dict[str, Callable[[str], ApiError]] = {
 
 def translate(exc: Exception) -> Exception:
     """A Step Functions ``ClientError`` as the API error it means (others unchanged)."""
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    make = _ERRORS.get(str(code))
+    make = _ERRORS.get(aws_error_code(exc) or "")
     return make(str(exc)) if make is not None else exc
 
 

@@ -6,15 +6,14 @@ from typing import Any
 
 from stepweave.api.executions import Executions
 from stepweave.api.models import Dependency, Health
+from stepweave.errors import aws_error_code
 from stepweave.runtime.settings import Settings
 
 __all__ = ["check_health"]
 
 
 def _problem(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return str(code or type(exc).__name__)  # a code, never a message that could carry data
+    return aws_error_code(exc) or type(exc).__name__  # a code, never a message that could carry data
 
 
 def check_health(ddb: Any, settings: Settings, executions: Executions, version: str) -> Health:

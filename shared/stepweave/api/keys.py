@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from stepweave.errors import StepweaveError
+from stepweave.errors import StepweaveError, is_conditional_failure
 from stepweave.runtime.records import TENANT_IN_NAME
 from stepweave.runtime.settings import Settings
 
@@ -84,9 +84,7 @@ def store_key(ddb: Any, settings: Settings, key: str, *, tenant: str, name: str 
             "name": {"S": record.name}, "createdAt": {"S": created}, "disabled": {"BOOL": False}},
             ConditionExpression="attribute_not_exists(pk)")
     except Exception as exc:
-        response = getattr(exc, "response", None)
-        if isinstance(response, dict) and response.get("Error", {}).get("Code") == \
-                "ConditionalCheckFailedException":
+        if is_conditional_failure(exc):
             existing = lookup_key(ddb, settings, key)
             if existing is not None and existing.tenant == tenant:
                 return existing

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from stepweave.errors import is_conditional_failure
 from stepweave.runtime.settings import Settings
 
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
@@ -213,12 +214,6 @@ def _typed(item: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- writers ------------------------------------------------------------------------------------
 
-def _conditional_failed(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code == "ConditionalCheckFailedException"
-
-
 def _update(ddb: Any, settings: Settings, record: ExecutionRecord, condition: str, values: dict[str, Any],
             *, remove_missing: bool, if_absent: frozenset[str] = frozenset()) -> dict[str, Any] | None:
     """UpdateItem with every attribute of ``record``; ``trigger`` and the ``if_absent``
@@ -252,7 +247,7 @@ def _update(ddb: Any, settings: Settings, record: ExecutionRecord, condition: st
                                    ExpressionAttributeNames=names, ExpressionAttributeValues=expr_values,
                                    ReturnValues="ALL_NEW")
     except Exception as exc:
-        if _conditional_failed(exc):
+        if is_conditional_failure(exc):
             return None
         raise
     return {k: from_dynamo(v) for k, v in (response.get("Attributes") or {}).items()}
@@ -288,7 +283,7 @@ def claim_tenant(ddb: Any, settings: Settings, execution_arn: str, tenant: str, 
                         ExpressionAttributeNames={"#trigger": "trigger"},
                         ExpressionAttributeValues={k: to_dynamo(v) for k, v in values.items()})
     except Exception as exc:
-        if not _conditional_failed(exc):
+        if not is_conditional_failure(exc):
             raise
 
 

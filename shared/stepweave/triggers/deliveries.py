@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from stepweave.api.errors import Conflict, Unavailable
+from stepweave.errors import aws_error_code, is_conditional_failure
 from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.records import from_dynamo, to_dynamo
 from stepweave.runtime.settings import Settings
@@ -83,17 +84,12 @@ def execution_name(key: DeliveryKey) -> str:
     return f"wh-{digest}"
 
 
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-
-
 def _claim(ddb: Any, table: str, key: DeliveryKey, item: dict[str, Any]) -> bool:
     try:
         ddb.put_item(TableName=table, Item={k: to_dynamo(v) for k, v in item.items()},
                      ConditionExpression="attribute_not_exists(pk)")
     except Exception as exc:
-        if _error_code(exc) == "ConditionalCheckFailedException":
+        if is_conditional_failure(exc):
             return False
         raise
     return True
@@ -107,7 +103,7 @@ def _take_over(ddb: Any, table: str, key: DeliveryKey, old: str, new: str, now: 
                         ExpressionAttributeValues={":new": {"S": new}, ":old": {"S": old},
                                                    ":now": to_dynamo(int(now))})
     except Exception as exc:
-        if _error_code(exc) == "ConditionalCheckFailedException":
+        if is_conditional_failure(exc):
             return False
         raise
     return True
@@ -139,7 +135,7 @@ def _start(sfn: Any, state_machine_arn: str, name: str, run_input: str) -> tuple
     try:
         response = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=run_input)
     except Exception as exc:
-        if _error_code(exc) != "ExecutionAlreadyExists":
+        if aws_error_code(exc) != "ExecutionAlreadyExists":
             raise
         arn = execution_arn(state_machine_arn, name)
         return arn, None
@@ -167,7 +163,7 @@ def accept(ddb: Any, sfn: Any, settings: Settings, key: DeliveryKey, state_machi
     except Exception as exc:
         _release(ddb, table, key, token)
         raise Unavailable("the workflow could not be started; retry",
-                          headers={"Retry-After": "5"}, reason=_error_code(exc) or None) from exc
+                          headers={"Retry-After": "5"}, reason=aws_error_code(exc)) from exc
     try:
         ddb.update_item(TableName=table, Key=delivery_key(key),
                         UpdateExpression="SET executionArn = :arn, startedAt = :at",
@@ -176,7 +172,7 @@ def accept(ddb: Any, sfn: Any, settings: Settings, key: DeliveryKey, state_machi
                                                    ":at": to_dynamo(int(now))})
     except Exception as exc:
         # taken over after the lease: the other request starts the same name and records it
-        if _error_code(exc) != "ConditionalCheckFailedException":
+        if not is_conditional_failure(exc):
             raise
     return Accepted(arn, name, duplicate=False, started_at=started)
 
@@ -192,4 +188,4 @@ def _release(ddb: Any, table: str, key: DeliveryKey, token: str) -> None:
                         ConditionExpression="claimToken = :token AND attribute_not_exists(executionArn)",
                         ExpressionAttributeValues={":token": {"S": token}})
     except Exception as exc:  # noqa: BLE001 - the lease covers it
-        logger.warning("delivery claim not released", extra={"reason": _error_code(exc) or "error"})
+        logger.warning("delivery claim not released", extra={"reason": aws_error_code(exc) or "error"})

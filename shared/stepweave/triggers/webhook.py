@@ -38,6 +38,7 @@ from stepweave.api.errors import (
     Unavailable,
 )
 from stepweave.api.events import BadBody, request_body
+from stepweave.errors import is_conditional_failure
 from stepweave.runtime.recorder import EXTERNAL_TRIGGER, Clients, iso
 from stepweave.runtime.records import ExecutionRecord, exec_pk, put_started, to_dynamo
 from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
@@ -140,7 +141,7 @@ def _record(clients: Clients, settings: Settings, target: WebhookTarget, accepte
             ExpressionAttributeValues={":trigger": to_dynamo(trigger),
                                        ":external": {"S": str(EXTERNAL_TRIGGER["type"])}})
     except Exception as exc:
-        if "ConditionalCheckFailed" not in type(exc).__name__ + str(getattr(exc, "response", "")):
+        if not is_conditional_failure(exc):
             raise
 
 
