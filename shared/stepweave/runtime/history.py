@@ -29,7 +29,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["BlockRun", "block_runs", "billed_transitions", "lambda_invocations", "event_time"]
