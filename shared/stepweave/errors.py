@@ -14,6 +14,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "StepweaveError",
@@ -36,6 +40,7 @@ __all__ = [
     "RESPONSE_ERROR",
     "aws_error_code",
     "is_conditional_failure",
+    "param_problems",
 ]
 
 
@@ -48,6 +53,17 @@ def aws_error_code(exc: BaseException) -> str | None:
     response = getattr(exc, "response", None)
     code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return str(code) if code else None
+
+
+def param_problems(exc: ValidationError, *, plain: bool = False) -> str:
+    """A params model's validation errors in one line: ``<field path>: <message>; ...``
+    (``unknown param`` for a field the model does not take). ``plain`` drops pydantic's
+    ``Value error, `` prefix from validators' messages."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'params'}: "
+        + ("unknown param" if err["type"] == "extra_forbidden"
+           else err["msg"].removeprefix("Value error, ") if plain else err["msg"])
+        for err in exc.errors(include_url=False, include_input=False))
 
 
 def is_conditional_failure(exc: BaseException) -> bool:

@@ -22,7 +22,7 @@ from stepweave.ai.pricing import cost_of
 from stepweave.ai.providers import ProviderOptions, api_model_id, build_provider, provider_for
 from stepweave.ai.transport import RetryPolicy
 from stepweave.ai.types import ChatRequest, ChatResponse, Usage
-from stepweave.errors import BlockInputError
+from stepweave.errors import BlockInputError, param_problems
 
 if TYPE_CHECKING:
     import httpx
@@ -57,11 +57,7 @@ def parse_params(model: type[P], raw: Mapping[str, Any], block: str) -> P:
     try:
         return model.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: "
-            f"{'unknown param' if err['type'] == 'extra_forbidden' else err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False))
-        raise BlockInputError(f"{block} block: invalid params: {problems}") from None
+        raise BlockInputError(f"{block} block: invalid params: {param_problems(exc)}") from None
 
 
 def sampling(params: ModelParams) -> tuple[float | None, int | None]:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import InitErrorDetails
 
 from stepweave.errors import (BlockError, BlockInputError, HttpStatusError, HttpTransportError,
-                              StepweaveError)
+                              StepweaveError, param_problems)
 
 if TYPE_CHECKING:
     import httpx
@@ -164,11 +164,7 @@ def run_tool_block(raw: Mapping[str, Any], secrets: Mapping[str, str], *,
     try:
         block = ToolBlockParams.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: "
-            f"{'unknown param' if err['type'] == 'extra_forbidden' else _msg(err['msg'])}"
-            for err in exc.errors(include_url=False, include_input=False))
-        raise BlockInputError(f"tool block: {problems}") from None
+        raise BlockInputError(f"tool block: {param_problems(exc, plain=True)}") from None
     tool = TOOLS[block.tool]
     if not isinstance(block.params, dict):
         raise BlockInputError(f"tool block: 'params' must be an object, got "
@@ -204,10 +200,6 @@ def _resolved(tool: Tool, params: Mapping[str, Any], secrets: Mapping[str, str],
         from stepweave.tools.base import mask
 
         raise BlockInputError(mask(str(exc), used)) from None
-
-
-def _msg(text: str) -> str:
-    return text.removeprefix("Value error, ")
 
 
 def _settings() -> Settings:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stepweave.errors import BlockError
+from stepweave.errors import BlockError, param_problems
 
 if TYPE_CHECKING:
     import httpx
@@ -128,11 +128,7 @@ def validate_params(tool: Tool, values: Mapping[str, Any]) -> ToolParams:
     try:
         return tool.params.model_validate(dict(values))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: "
-            f"{'unknown param' if err['type'] == 'extra_forbidden' else err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False))
-        raise ToolError(f"tool '{tool.name}': invalid arguments: {problems}") from None
+        raise ToolError(f"tool '{tool.name}': invalid arguments: {param_problems(exc)}") from None
 
 
 def as_text(value: object) -> str:
