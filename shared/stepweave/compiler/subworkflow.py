@@ -52,33 +52,25 @@ def _child_error(child: str, error: str) -> str:
 
 
 def _input(lw: Lowerer, node: str, ctx: Ctx) -> Any:
+    """The child's input: the block's ``input`` plus ``trigger``, which names the workflow,
+    block and execution that started it (its execution record shows it, as a schedule's)."""
     raw = lw.graph.blocks[node].params.get("input")
     site = lw.site(node, ctx)
+    trigger = (f'{{"type": "workflow", "workflow": {jstr(lw.graph.workflow.name)}, '
+               f'"block": {jstr(lw.graph.blocks[node].name)}, "executionId": $states.context.Execution.Id}}')
+    value: Any
     if raw is None or raw == "":
-        value: Any = {}
+        value = {"trigger": js(trigger)}
     elif isinstance(raw, str):
         # a JSON text is the input; any other value becomes the child's ``input`` field
         value = js(f'($v := {lw.resolver.value_expr(raw, site)}; $t := $type($v) = "string" '
                    'and $substring($trim($v), 0, 1) in ["{", "["] ? $parse($v) : $v; '
-                   '$type($t) = "object" ? $t : {"input": $t})')
+                   f'$merge([$type($t) = "object" ? $t : {{"input": $t}}, {{"trigger": {trigger}}}]))')
     else:
-        value = lw.resolver.value(raw, site)
+        resolved = lw.resolver.value(raw, site)
+        value = {**(resolved if isinstance(resolved, dict) else {"input": resolved}), "trigger": js(trigger)}
     lw.report(node, site, "params.input")
-    return _with_trigger(value, lw.graph.workflow.name, lw.graph.blocks[node].name)
-
-
-def _with_trigger(value: Any, parent: str, block: str) -> Any:
-    """The child's input plus ``trigger``: which workflow, block and execution started it
-    (its execution record shows it, as a schedule's or an event rule's)."""
-    trigger = (f'{{"type": "workflow", "workflow": {jstr(parent)}, "block": {jstr(block)}, '
-               '"executionId": $states.context.Execution.Id}')
-    if isinstance(value, str) and value.startswith("{% ") and value.endswith(" %}"):
-        inner = value[3:-3]
-        return js(f'($i := ({inner}); $type($i) = "object" ? $merge([$i, {{"trigger": {trigger}}}]) '
-                  f': {{"input": $i, "trigger": {trigger}}})')
-    if isinstance(value, dict):
-        return {**value, "trigger": js(trigger)}
-    return {"input": value, "trigger": js(trigger)}
+    return value
 
 
 def emit_subworkflow(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
