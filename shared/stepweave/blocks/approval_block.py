@@ -34,7 +34,7 @@ from stepweave.runtime.approvals import (
     record_notifications,
     resume_endpoint,
 )
-from stepweave.runtime.records import exec_pk
+from stepweave.runtime.records import tenant_of
 from stepweave.runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     if settings.approval_sender and not approval.approvers:
         raise BlockInputError("approvers: no email address to send the approval to")
     table = settings.require_table()
-    tenant = _tenant_of(ddb, table, approval.execution_arn)
+    tenant = tenant_of(ddb, settings, approval.execution_arn)
     if tenant:
         approval = replace(approval, tenant=tenant)
     request, *others = approval_items(approval, task_token=event.taskToken)
@@ -195,14 +195,6 @@ def notify(approval: Approval, tools: list[Any], *, settings: Settings, secrets:
         else:
             results.append({"tool": name, "ok": True, "output": output})
     return results
-
-
-def _tenant_of(ddb: Any, table: str, execution_arn: str) -> str | None:
-    """The tenant on the execution's record (runs started through the run API have one)."""
-    found = ddb.get_item(TableName=table, Key={"pk": {"S": exec_pk(execution_arn)}, "sk": {"S": "META"}},
-                         ProjectionExpression="tenant", ConsistentRead=True).get("Item") or {}
-    tenant = found.get("tenant", {}).get("S")
-    return str(tenant) if tenant else None
 
 
 def _email(approval: Approval, settings: Settings) -> EmailMessage:

@@ -32,11 +32,11 @@ from stepweave.runtime.records import (
     ExecutionRecord,
     Status,
     claim_tenant,
-    exec_pk,
     put_block_logs,
     put_final,
     put_started,
     tenant_in_name,
+    tenant_of,
 )
 from stepweave.runtime.settings import Settings
 
@@ -246,8 +246,6 @@ def _inherit_tenant(ddb: Any, settings: Settings, record: ExecutionRecord) -> No
     parent = str(trigger.get("executionId") or "")
     if not parent.startswith("arn:"):
         return
-    found = ddb.get_item(TableName=settings.require_table(), ProjectionExpression="tenant",
-                         Key={"pk": {"S": exec_pk(parent)}, "sk": {"S": "META"}}).get("Item") or {}
-    tenant = found.get("tenant", {}).get("S")
+    tenant = tenant_of(ddb, settings, parent)
     if tenant:
-        claim_tenant(ddb, settings, record.execution_arn, str(tenant), record.started_at, trigger)
+        claim_tenant(ddb, settings, record.execution_arn, tenant, record.started_at, trigger)

@@ -36,7 +36,7 @@ from stepweave.runtime.settings import Settings
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
            "put_started", "put_final", "put_block_logs", "exec_pk", "to_dynamo", "from_dynamo",
            "record_from_item", "tenant_pk", "claim_tenant", "tenant_in_name", "name_pk", "link_name",
-           "arn_of_name"]
+           "arn_of_name", "tenant_of"]
 
 Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused"]
 FINAL_STATUSES = ("succeeded", "failed", "timed_out", "aborted")
@@ -142,6 +142,15 @@ def link_name(ddb: Any, settings: Settings, execution_name: str, execution_arn: 
     ddb.put_item(TableName=settings.require_table(),
                  Item=_typed({"pk": name_pk(execution_name), "sk": "META", "executionArn": execution_arn,
                               "expiresAt": expires_at}))
+
+
+def tenant_of(ddb: Any, settings: Settings, execution_arn: str) -> str | None:
+    """The tenant on an execution's record (runs the run API started have one), if any."""
+    found = ddb.get_item(TableName=settings.require_table(), ProjectionExpression="tenant",
+                         ConsistentRead=True,
+                         Key=_typed({"pk": exec_pk(execution_arn), "sk": "META"})).get("Item") or {}
+    tenant = found.get("tenant", {}).get("S")
+    return str(tenant) if tenant else None
 
 
 def arn_of_name(ddb: Any, settings: Settings, execution_name: str) -> str | None:
