@@ -36,6 +36,7 @@ from stepweave.runtime.approvals import (
 )
 from stepweave.runtime.records import tenant_of
 from stepweave.runtime.settings import Settings
+from stepweave.values import map_strings
 
 if TYPE_CHECKING:
     import httpx
@@ -94,15 +95,12 @@ def approvers_of(value: Any) -> list[str]:
 
 def fill_links(value: Any, links: dict[str, str]) -> Any:
     """``value`` with the ``LINK_TOKENS`` replaced by the approval's links."""
-    if isinstance(value, str):
+    def fill(text: str) -> str:
         for field, token in LINK_TOKENS.items():
-            value = value.replace(token, links[field])
-        return value
-    if isinstance(value, list):
-        return [fill_links(v, links) for v in value]
-    if isinstance(value, dict):
-        return {k: fill_links(v, links) for k, v in value.items()}
-    return value
+            text = text.replace(token, links[field])
+        return text
+
+    return map_strings(value, fill)
 
 
 def new_approval_id() -> str:

@@ -9,29 +9,25 @@ Before the graph is built, such references in an approval block's ``notify`` par
 
 from __future__ import annotations
 
-from typing import Any
 
 from stepweave.blocks.approval_block import LINK_TOKENS
 from stepweave.compiler.refs import find_refs
+from stepweave.values import map_strings
 from stepweave.workflow.model import Workflow, normalize_name
 
 __all__ = ["with_link_tokens"]
 
 
-def _replace(value: Any, names: set[str]) -> Any:
-    if isinstance(value, str):
-        out, last = [], 0
-        for ref in find_refs(value):
-            path = ref.path
-            if normalize_name(ref.head) in names and len(path) == 1 and path[0] in LINK_TOKENS:
-                out += [value[last:ref.start], LINK_TOKENS[str(path[0])]]
-                last = ref.end
-        return "".join(out) + value[last:] if out else value
-    if isinstance(value, list):
-        return [_replace(v, names) for v in value]
-    if isinstance(value, dict):
-        return {k: _replace(v, names) for k, v in value.items()}
-    return value
+def _tokens(text: str, names: set[str]) -> str:
+    """``text`` with its references to the approval's own links (``names``: the block's
+    normalised names) replaced by their tokens."""
+    out, last = [], 0
+    for ref in find_refs(text):
+        path = ref.path
+        if normalize_name(ref.head) in names and len(path) == 1 and path[0] in LINK_TOKENS:
+            out += [text[last:ref.start], LINK_TOKENS[str(path[0])]]
+            last = ref.end
+    return "".join(out) + text[last:] if out else text
 
 
 def with_link_tokens(workflow: Workflow) -> Workflow:
@@ -41,7 +37,8 @@ def with_link_tokens(workflow: Workflow) -> Workflow:
     for block in workflow.blocks:
         notify = block.params.get("notify") if block.type in ("approval", "human_in_the_loop") else None
         if notify:
-            replaced = _replace(notify, {normalize_name(block.ref_name), normalize_name(block.id)})
+            names = {normalize_name(block.ref_name), normalize_name(block.id)}
+            replaced = map_strings(notify, lambda text: _tokens(text, names))
             if replaced != notify:
                 block = block.model_copy(update={"params": {**block.params, "notify": replaced}})
                 changed = True

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from stepweave.errors import BlockError, param_problems
+from stepweave.values import map_strings
 
 if TYPE_CHECKING:
     import httpx
@@ -141,20 +142,15 @@ def substitute(value: Any, secrets: Mapping[str, str], used: set[str] | None = N
     unset names stay as written. The values put in are added to ``used`` (for masking)."""
     from stepweave.ai.params import SECRET_PLACEHOLDER
 
-    if isinstance(value, str):
-        def put(match: Any) -> str:
-            found = secrets.get(match.group(1))
-            if not found:
-                return str(match.group(0))
-            if used is not None:
-                used.add(found)
-            return found
-        return SECRET_PLACEHOLDER.sub(put, value)
-    if isinstance(value, list):
-        return [substitute(v, secrets, used) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, secrets, used) for k, v in value.items()}
-    return value
+    def put(match: Any) -> str:
+        found = secrets.get(match.group(1))
+        if not found:
+            return str(match.group(0))
+        if used is not None:
+            used.add(found)
+        return found
+
+    return map_strings(value, lambda text: SECRET_PLACEHOLDER.sub(put, text))
 
 
 def unresolved(value: str | None) -> bool:
