@@ -30,8 +30,8 @@ def _load(path: str) -> Any:
     return compile_workflow(load_workflow(path), path)
 
 
-def _read_input(value: str | None, flag: str = "--input") -> Any:
-    return _read_json(value, flag)[0] if value is not None else {}
+def _read_input(value: str | None) -> Any:
+    return _read_json(value, "--input")[0] if value is not None else {}
 
 
 def _read_json(value: str, flag: str) -> tuple[Any, str]:
