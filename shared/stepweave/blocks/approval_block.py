@@ -29,10 +29,10 @@ from stepweave.errors import BlockInputError
 from stepweave.runtime.approvals import (
     Approval,
     approval_items,
+    approval_links,
     decision_link,
     mark_paused,
     record_notifications,
-    resume_endpoint,
 )
 from stepweave.runtime.records import tenant_of
 from stepweave.runtime.settings import Settings
@@ -177,11 +177,10 @@ def notify(approval: Approval, tools: list[Any], *, settings: Settings, secrets:
     from stepweave.blocks.tool_block import run_tool_block
     from stepweave.errors import BlockError
 
-    links = {"url": decision_link(settings, approval.id),
-             "resumeEndpoint": resume_endpoint(settings, approval.id)}
+    links = approval_links(settings, approval.id)
     results: list[dict[str, Any]] = []
     for spec in tools:
-        spec = fill_links(dict(spec) if isinstance(spec, Mapping) else {"tool": spec}, links)
+        spec = fill_links(spec, links)
         name = str(spec.get("tool") or "")
         try:
             output = run_tool_block(spec, secrets, settings=settings, transport=transport,

@@ -38,7 +38,7 @@ __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "
            "ApprovalInvalid", "ApprovalRunGone", "approval_items", "decision_link", "get_approval",
            "pending_approvals", "validate_submission", "decide", "approval_pk", "PENDING_PK",
            "list_pending", "overdue", "mark_paused", "lapse", "resume_endpoint", "approval_summary",
-           "record_notifications"]
+           "record_notifications", "approval_links"]
 
 #: The partition of the waiting list (one item per pending approval).
 PENDING_PK = "APPROVALS#PENDING"
@@ -123,6 +123,13 @@ def decision_link(settings: Settings, approval_id: str) -> str:
 def resume_endpoint(settings: Settings, approval_id: str) -> str:
     """Where a program answers the approval (``POST``, with a run-API key)."""
     return f"{settings.public_url.rstrip('/')}/v1/approvals/{approval_id}/decision"
+
+
+def approval_links(settings: Settings, approval_id: str) -> dict[str, str]:
+    """The approval's ``url`` (its decision page) and ``resumeEndpoint`` (the API route that
+    decides it), as its output names them."""
+    return {"url": decision_link(settings, approval_id),
+            "resumeEndpoint": resume_endpoint(settings, approval_id)}
 
 
 def _attributes(approval: Approval, names: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -244,8 +251,7 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
     values = validate_submission(approval.form, submission, accept_extra=approval.accept_extra_fields)
     at = datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds")
     output = {**values, "submission": values, "submittedAt": at, "decidedBy": decided_by,
-              "url": decision_link(settings, approval_id),
-              "resumeEndpoint": resume_endpoint(settings, approval_id)}
+              **approval_links(settings, approval_id)}
     if approval.notifications is not None:  # Sim's output has it when notifications were set
         output["notificationResults"] = approval.notifications
     key = {"pk": {"S": approval_pk(approval_id)}, "sk": {"S": "META"}}
