@@ -41,7 +41,7 @@ from stepweave.api.sync import sync_response
 from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
-from stepweave.runtime.records import ExecutionRecord, arn_of_name, put_started
+from stepweave.runtime.records import ExecutionRecord, arn_of_name, put_started, tenant_name
 from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver", "openapi_document"]
@@ -113,7 +113,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         return detail
 
     def new_name(ctx: ApiContext, who: Tenant, workflow: str, requested: str | None) -> str:
-        name = f"{who.name}.{requested or uuid.uuid4().hex}"
+        name = tenant_name(who.name, requested or uuid.uuid4().hex)
         target = ctx.executions.targets().get(workflow)
         if target is None:
             raise NotFound(f"unknown workflow {workflow!r}", workflow=workflow)

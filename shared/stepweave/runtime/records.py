@@ -35,7 +35,7 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
            "put_started", "put_final", "put_block_logs", "exec_pk", "to_dynamo", "from_dynamo",
-           "record_from_item", "tenant_pk", "claim_tenant", "tenant_in_name", "name_pk", "link_name",
+           "record_from_item", "tenant_pk", "claim_tenant", "tenant_in_name", "tenant_name", "name_pk", "link_name",
            "arn_of_name", "tenant_of"]
 
 Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused"]
@@ -123,6 +123,11 @@ def tenant_pk(tenant: str) -> str:
 
 #: A tenant's name as the run API puts it in front of its executions' names (``acme.<name>``).
 TENANT_IN_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.")
+
+
+def tenant_name(tenant: str, name: str) -> str:
+    """The execution name the run API gives a tenant's run (``tenant_in_name`` reads it back)."""
+    return f"{tenant}.{name}"
 
 
 def tenant_in_name(execution_name: str) -> str | None:
