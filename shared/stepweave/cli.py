@@ -260,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stepweave: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
               file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        # V8 contexts are closed here, while the interpreter is whole: one left for the
+        # garbage collector at shutdown can hang the process (see stepweave.v8).
+        from stepweave import v8
+
+        v8.close()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ so that a zero or missing delay fires: unwrapped, 0 throws and none never fires)
 
 How a call runs (``py_mini_racer`` is imported lazily; cold start matters):
 
-1. A context is created on a module-wide asyncio loop thread that outlives it, so
-   that freeing the context never races with callbacks of cancelled V8 tasks.
+1. A context is created by ``stepweave.v8`` on its shared asyncio loop thread, which
+   outlives it, so that freeing the context never races with callbacks of cancelled V8
+   tasks and never joins a thread (see that module for why that matters at exit).
 2. One "start" evaluation installs ``console``, the bindings and the
    ``__env_<NAME>`` globals, compiles the code with the ``AsyncFunction``
    constructor (the code is passed as a string value, never spliced into source)
@@ -30,7 +31,6 @@ import asyncio
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -113,9 +113,6 @@ _PRELUDE = r"""
     (e) => finish({status: 'error', message: messageOf(e), line: lineOf(e)})]);
 })(%s, %s);
 """
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
 
 
 def run_function(params: dict[str, Any], *, env: Mapping[str, str]) -> dict[str, Any]:
@@ -205,23 +202,12 @@ def _env_globals(raw: object, env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def _shared_loop() -> asyncio.AbstractEventLoop:
-    """The asyncio loop (in a daemon thread) that drives every V8 context."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="stepweave-v8-loop", daemon=True).start()
-            _loop = loop
-        return _loop
-
-
 def _execute(source: str, timeout_ms: int, memory_mb: int) -> dict[str, Any]:
     """Run ``source`` in a fresh context and return the decoded outcome envelope."""
-    from py_mini_racer import mini_racer
+    from stepweave import v8
 
-    loop = _shared_loop()
-    with mini_racer(event_loop=loop) as mr:
+    loop = v8.event_loop()
+    with v8.context() as mr:
         mr.set_hard_memory_limit(memory_mb * _MB)
         watch = _Watch(mr, timeout_ms, memory_mb)
         future = asyncio.run_coroutine_threadsafe(_drive(mr, source, watch), loop)

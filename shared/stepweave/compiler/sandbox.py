@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -80,22 +79,12 @@ def _probe(source: str) -> str:
     return "const context = null; return Boolean(" + _expression("".join(out) + source[last:]) + ");"
 
 
-_v8_lock = threading.Lock()
-_v8: Any = None
-
-
 @lru_cache(maxsize=512)
 def syntax_error(source: str) -> str | None:
     """V8's SyntaxError for a condition, or None when it parses (nothing is run)."""
-    global _v8
-    from py_mini_racer import MiniRacer
+    from stepweave import v8
 
-    with _v8_lock:
-        if _v8 is None:
-            _v8 = MiniRacer()
-        checker = "(function (s) { try { new Function(s); return null; } catch (e) { return String(e); } })"
-        result = _v8.eval(f"{checker}({json.dumps(_probe(source))})", timeout=2000)
-    return None if result is None else str(result)
+    return v8.syntax_error(_probe(source))
 
 
 def _declared(source: str) -> frozenset[str]:
