@@ -51,7 +51,6 @@ def apply_checks(app: cdk.App) -> None:
 def _acknowledge_triggers(triggers: Triggers) -> None:
     if triggers.ingest_function is not None:
         _acknowledge_function(triggers.ingest_function)
-        acknowledge_secrets(triggers.ingest_function, triggers.secrets_prefix)
     if triggers.dead_letter_queue is not None:
         _acknowledge(
             triggers.dead_letter_queue,
@@ -141,9 +140,6 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
             f"states:DescribeExecution on the executions of '{name}' (their names are chosen "
             "at start, hence the trailing '*'), nothing else.",
         )
-    if approvals.notify_tools:
-        assert approvals.secrets_prefix is not None
-        acknowledge_secrets(notifier, approvals.secrets_prefix)
         if "email" in approvals.notify_tools:
             _acknowledge_ses_identities(notifier, "an approval block's notify tool")
     _acknowledge(
@@ -192,7 +188,6 @@ def _acknowledge_handlers(handlers: BlockHandlers) -> None:
             "them back, so s3:GetObject and s3:PutObject name the bucket's objects with '/*'. "
             "Only those two actions, on that one bucket's objects; no listing, no deletes.",
         )
-        acknowledge_secrets(fn, handlers.secrets_prefix)
 
 
 def _acknowledge_model_access(name: str, fn: lambda_.IFunction) -> None:
@@ -220,19 +215,6 @@ def _acknowledge_ses_identities(fn: lambda_.IFunction, whose: str) -> None:
         f"The email tool ({whose}) sends from the sender its workflow names (an SES identity "
         "verified in this account), so ses:SendEmail names this account's identities; "
         "SES itself refuses unverified senders.")
-
-
-def acknowledge_secrets(fn: lambda_.IFunction, prefix: str) -> None:
-    """The ``ssm:GetParameter`` grant on the stage's secrets path (``secrets_read_statement``)."""
-    _acknowledge(
-        fn.role or fn,
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:"
-        f"parameter/{prefix.strip('/')}/*]",
-        "Functions read the named secrets a workflow references ({{NAME}}, API keys, signing "
-        "secrets) by name at run time; the names are the workflow author's, so the grant is "
-        "ssm:GetParameter on the stage's path (/stepweave/<stage>/*) only: no other path, no "
-        "listing, no writes.",
-    )
 
 
 def _payload_objects(handlers: BlockHandlers) -> str:

@@ -17,6 +17,7 @@ class Request:
     method: str
     path: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 #: request -> (status, body, seconds to wait before answering)
@@ -32,7 +33,9 @@ class Loopback(ThreadingHTTPServer):
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                request = Request("POST", self.path, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                request = Request(self.command, self.path,
+                                  self.rfile.read(int(self.headers.get("Content-Length") or 0)),
+                                  tuple(self.headers.items()))
                 server.requests.append(request)
                 status, body, delay = respond(request)
                 time.sleep(delay)
@@ -44,6 +47,8 @@ class Loopback(ThreadingHTTPServer):
                     self.wfile.write(body)
                 except OSError:
                     pass  # the client gave up
+
+            do_GET = do_POST  # noqa: N815 - http.server's name
 
             def log_message(self, *args: Any) -> None:
                 pass

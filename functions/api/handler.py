@@ -20,7 +20,7 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     """Run one api block; raise a ``BlockError`` subclass on failure."""
     return run_block(
-        logger, event, lambda params, env: run_api(params, env=env),
+        logger, event, lambda params, _secrets: run_api(params),
         started=lambda params: {"param_count": len(params)},
         finished=lambda out: {"status": out["status"], "header_count": len(out["headers"])},
     )

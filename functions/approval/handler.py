@@ -2,7 +2,7 @@
 
 Invoked by a ``lambda:invoke.waitForTaskToken`` task: the run waits until the decision
 answers the token, so what this returns is not the block's output. The block's ``notify``
-tools run last, with the stage's named secrets. First it writes the run's
+tools run last, with the secrets the workflow names for them. First it writes the run's
 block logs so far (``stepweave.runtime.pause``; the manifests are bundled beside this file,
 ``STEPWEAVE_MANIFESTS_DIR``). Logs ids only (never
 display data, addresses or the token). boto3 is imported on first use, not here.
@@ -16,12 +16,12 @@ from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 from stepweave.blocks.approval_block import request_approval
-from stepweave.blocks.entry import parse_event
+from stepweave.blocks.entry import declared_secrets, parse_event
 from stepweave.errors import BlockError
 from stepweave.runtime.pause import record_pause
 from stepweave.runtime.payloads import execution_prefix, resolve
 from stepweave.runtime.recorder import Clients
-from stepweave.runtime.secrets import Secrets
+from stepweave.runtime.secrets import fill_secrets
 from stepweave.runtime.settings import Settings, SettingsError
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
@@ -56,8 +56,12 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     else:
         logger.info("pause snapshot written", extra={"block_logs": written})
     ses = boto3.client("ses") if settings.approval_sender else None
+    # the secrets the author wrote (in its notify tools' params) and nothing else
+    secrets = declared_secrets(block_event, settings)
+    block_event = block_event.model_copy(update={"params": fill_secrets(
+        dict(block_event.params), block_event.secrets.at, secrets)})
     approval = request_approval(block_event, ddb=ddb, ses=ses, settings=settings,
-                                secrets=Secrets.from_settings(settings))
+                                secrets=secrets)
     logger.info("approval requested", extra={
         "approvers": len(approval.approvers), "deadline": approval.deadline,
         "notifications": len(approval.notifications or []),

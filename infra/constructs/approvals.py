@@ -82,11 +82,12 @@ class Approvals(Construct):
         functions_dir: str = str(ROOT / "functions"),
         notify_tools: Collection[str] = (),
         secrets_prefix: str | None = None,
+        secret_names: Collection[str] = (),
     ) -> None:
         """``manifests``: the generated manifest files (``recorder.manifest_files``) bundled
         beside the notifier, which records the run's block logs at a pause. ``notify_tools``:
-        the registry tools approval blocks notify with; the notifier then reads the named
-        secrets under ``secrets_prefix`` and gets what those tools need."""
+        the registry tools approval blocks notify with; the notifier then reads exactly the
+        secrets ``secret_names`` (under ``secrets_prefix``) and gets what those tools need."""
         super().__init__(scope, construct_id)
         self.table = table
         self.sender = sender
@@ -100,7 +101,7 @@ class Approvals(Construct):
                         "STEPWEAVE_MANIFESTS_DIR": MANIFESTS_DIR}
         notifier_env.update({"STEPWEAVE_APPROVAL_SENDER": sender} if sender
                             else {"STEPWEAVE_APPROVAL_DELIVERY": "none"})
-        if notify_tools and secrets_prefix:
+        if secret_names and secrets_prefix:
             notifier_env.update(secrets_environment(secrets_prefix))
         self.functions: dict[str, lambda_.Function] = {}
         for name, environment in (
@@ -130,6 +131,7 @@ class Approvals(Construct):
         self.csrf_secret.grant_read(self.decision)
         self.notify_tools = sorted(notify_tools)
         self.secrets_prefix = secrets_prefix
+        self.secret_names = sorted(set(secret_names))
         if notify_tools:
             self._grant_notify_tools(secrets_prefix)
         if sender:
@@ -152,11 +154,14 @@ class Approvals(Construct):
             statistic="Maximum", period=Duration.minutes(SWEEP_MINUTES))
 
     def _grant_notify_tools(self, secrets_prefix: str | None) -> None:
-        """The ``notify`` tools run in the notifier: their secrets (the stage's path only) and
-        their actions (``stepweave.tools.tool_permissions``: the email tool sends through SES)."""
+        """The ``notify`` tools run in the notifier: the secrets the workflows name for them
+        (exact parameters) and their actions (``stepweave.tools.tool_permissions``: the email
+        tool sends through SES)."""
         if secrets_prefix is None:
             raise ValueError("approval blocks notify with tools: the notifier needs the secrets prefix")
-        self.notifier.add_to_role_policy(secrets_read_statement(self, secrets_prefix))
+        grant = secrets_read_statement(self, secrets_prefix, self.secret_names)
+        if grant is not None:
+            self.notifier.add_to_role_policy(grant)
         actions = tool_permissions(self.notify_tools)
         if actions:
             self.notifier.add_to_role_policy(iam.PolicyStatement(

@@ -8,7 +8,7 @@ once, and the layer is built for them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,10 @@ class BlockHandlers(Construct):
         secrets_prefix: str,
         table: dynamodb.ITable | None = None,
         inline_budget_bytes: int = DEFAULT_INLINE_BUDGET_BYTES,
+        secret_names: Mapping[str, Collection[str]] | None = None,
     ) -> None:
+        """``secret_names``: handler -> the secrets its workflows' blocks name
+        (``CompiledWorkflow.secrets_by_handler``); each function may read exactly those."""
         super().__init__(scope, construct_id)
         names = discover_handlers(functions_dir)
         unsized = [n for n in names if n not in HANDLER_SETTINGS]
@@ -213,7 +216,6 @@ class BlockHandlers(Construct):
         environment = {"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name,
                        "STEPWEAVE_INLINE_BUDGET_BYTES": str(inline_budget_bytes),
                        **secrets_environment(secrets_prefix)}
-        secrets_grant = secrets_read_statement(self, secrets_prefix)
         self.functions: dict[str, lambda_.Function] = {}
         for name in names:
             fn = python_function(
@@ -234,7 +236,10 @@ class BlockHandlers(Construct):
             if table is not None and name in HANDLER_TABLE_ACTIONS:
                 fn.add_to_role_policy(iam.PolicyStatement(actions=list(HANDLER_TABLE_ACTIONS[name]),
                                                           resources=[table.table_arn]))
-            fn.add_to_role_policy(secrets_grant)
+            secrets_grant = secrets_read_statement(self, secrets_prefix,
+                                                   (secret_names or {}).get(name, ()))
+            if secrets_grant is not None:
+                fn.add_to_role_policy(secrets_grant)
             for statement in handler_statements(self, name):
                 fn.add_to_role_policy(statement)
             self.functions[name] = fn
@@ -245,11 +250,16 @@ def secrets_environment(prefix: str) -> dict[str, str]:
     return {"STEPWEAVE_SECRETS_BACKEND": "ssm", "STEPWEAVE_SECRETS_PREFIX": prefix}
 
 
-def secrets_read_statement(scope: Construct, prefix: str) -> iam.PolicyStatement:
-    """Read (and decrypt, through SSM) the parameters under ``prefix`` only. SecureStrings
-    under the AWS-managed ``aws/ssm`` key need no KMS grant of their own."""
+def secrets_read_statement(scope: Construct, prefix: str,
+                           names: Collection[str]) -> iam.PolicyStatement | None:
+    """Read (and decrypt, through SSM) exactly the parameters ``<prefix><NAME>`` of the
+    secrets ``names`` (what the workflows name, as the compiler found it); None when there
+    are none. SecureStrings under the AWS-managed ``aws/ssm`` key need no KMS grant."""
+    if not names:
+        return None
     path = prefix.strip("/")
+    stack = Stack.of(scope)
     return iam.PolicyStatement(
         actions=list(SECRETS_ACTIONS),
-        resources=[Stack.of(scope).format_arn(service="ssm", resource="parameter",
-                                              resource_name=f"{path}/*")])
+        resources=[stack.format_arn(service="ssm", resource="parameter",
+                                    resource_name=f"{path}/{name}") for name in sorted(set(names))])

@@ -97,6 +97,10 @@ class Triggers(Construct):
         self.stage = stage
         self.secrets_prefix = secrets_prefix
         self.webhook_workflows = {n: w for n, w in workflows.items() if _of_type(w, WebhookTrigger)}
+        #: the signing secrets the webhooks name: what the ingest may read, exactly
+        self.signing_secrets = sorted({t.signature.secret for w in self.webhook_workflows.values()
+                                       for t in _of_type(w, WebhookTrigger)
+                                       if t.signature is not None and t.signature.secret})
         self.ingest_function: lambda_.Function | None = None
         if self.webhook_workflows:
             self.ingest_function = self._ingest(functions_dir, table, layer, record_retention_days,
@@ -135,7 +139,9 @@ class Triggers(Construct):
             workflow.state_machine.grant_start_execution(fn)
         fn.add_to_role_policy(iam.PolicyStatement(actions=list(INGEST_TABLE_ACTIONS),
                                                   resources=[table.table_arn]))
-        fn.add_to_role_policy(secrets_read_statement(self, self.secrets_prefix))
+        grant = secrets_read_statement(self, self.secrets_prefix, self.signing_secrets)
+        if grant is not None:
+            fn.add_to_role_policy(grant)
         return fn
 
     def _role(self, key: str, service: str, workflow: WorkflowStateMachine) -> iam.Role:

@@ -96,6 +96,7 @@ class EngineStack(Stack):
             payload_bucket=payload_bucket,
             secrets_prefix=secrets_prefix(settings.stage),
             table=table,
+            secret_names=_secrets_by_handler(workflows),
         )
         # Human approval: deployed only when a workflow uses it.
         self.approvals = Approvals(
@@ -108,6 +109,7 @@ class EngineStack(Stack):
             functions_dir=str(settings.functions_dir),
             notify_tools={t for c in workflows for t in c.notify_tools},
             secrets_prefix=secrets_prefix(settings.stage),
+            secret_names=_secrets_by_handler(workflows).get(APPROVAL_HANDLER, set()),
         ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
         handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:
@@ -214,3 +216,12 @@ class EngineStack(Stack):
         if self.run_api is not None:
             functions[RUN_API_FOLDER] = self.run_api.function
         return functions
+
+
+def _secrets_by_handler(workflows: Sequence[CompiledWorkflow]) -> dict[str, set[str]]:
+    """handler -> every secret its blocks name, over all workflows and their sub-workflows."""
+    out: dict[str, set[str]] = {}
+    for compiled in workflows:
+        for handler, names in compiled.secrets_by_handler().items():
+            out.setdefault(handler, set()).update(names)
+    return out

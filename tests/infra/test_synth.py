@@ -337,6 +337,12 @@ def _model_grants(handler: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]
     return grants
 
 
+#: The secrets the example workflows name, by the handler that reads them: the api blocks'
+#: {{INTERNAL_API_URL}} and the triage agent's slack tool default; each handler's role may
+#: read exactly those parameters (no path wildcard), a handler naming none reads none.
+SECRETS_NAMED = {"api": ("INTERNAL_API_URL",), "agent": ("SLACK_WEBHOOK_URL",)}
+
+
 def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Synth) -> None:
     objects = _render(_export_name(synth, {"Fn::GetAtt": ["PayloadBucket", "Arn"]})) + "/*"
     table_arn = _export_name(synth, {"Fn::GetAtt": ["RecordsTable", "Arn"]})
@@ -347,8 +353,10 @@ def test_handler_roles_read_and_write_payload_objects_and_nothing_else(synth: Sy
              (f"<{synth.logical_id(fn.log_group)}.Arn>",)),
             (("xray:PutTelemetryRecords", "xray:PutTraceSegments"), ("*",)),
             (tuple(sorted(PAYLOAD_ACTIONS)), (objects,)),
-            (SECRETS_ACTIONS, (f"arn:aws:ssm:us-east-1:123456789012:"
-                               f"parameter/stepweave/{synth.stack.settings.stage}/*",)),
+            *([(SECRETS_ACTIONS, tuple(f"arn:aws:ssm:us-east-1:123456789012:parameter/stepweave/"
+                                       f"{synth.stack.settings.stage}/{secret}"
+                                       for secret in SECRETS_NAMED[name]))]
+              if name in SECRETS_NAMED else []),
             *_model_grants(name),
             *([(tuple(sorted(HANDLER_TABLE_ACTIONS[name])), (_render(table_arn),))]
               if name in HANDLER_TABLE_ACTIONS else []),

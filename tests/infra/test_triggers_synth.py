@@ -9,6 +9,7 @@ cfn-lint checks the templates.
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -153,7 +154,11 @@ def test_the_ingest_starts_only_workflows_with_a_webhook(synth: Synth) -> None:
     assert "index" not in json.dumps(table) and "*" not in json.dumps(table)
     ssm = [s for s in statements if any(a.startswith("ssm:") for a in _actions(s))]
     assert [_actions(s) for s in ssm] == [["ssm:GetParameter"]]
-    assert ":parameter/stepweave/dev/*" in json.dumps(ssm[0]["Resource"])
+    # exactly the signing secrets the webhooks name: no path wildcard
+    resources = json.dumps(ssm[0]["Resource"])
+    assert "*" not in resources
+    assert sorted(re.findall(r":parameter/stepweave/dev/(\w+)", resources)) == [
+        "SIGNUP_SECRET", "STRIPE_WEBHOOK_SECRET"]
 
 
 def test_the_ingest_asset_lists_the_webhook_targets_without_secret_values(synth: Synth) -> None:

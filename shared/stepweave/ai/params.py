@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = ["ModelParams", "Number", "number_param", "json_list", "SECRET_PLACEHOLDER", "DEFAULT_TIMEOUT_MS",
            "MAX_TIMEOUT_MS", "DEFAULT_RETRIES", "MAX_RETRIES"]
@@ -81,7 +81,10 @@ class ModelParams(BaseModel):
 
     @field_validator("apiKey")
     @classmethod
-    def _api_key(cls, value: str | None) -> str | None:
+    def _api_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # in the workflow: a placeholder; in a handler, the key the handler put in for it
+        if isinstance(info.context, dict) and info.context.get("secrets_filled"):
+            return value
         if value is not None and value.strip() and not SECRET_PLACEHOLDER.fullmatch(value.strip()):
             raise ValueError("must be a {{SECRET_NAME}} placeholder (the key itself never goes "
                              "into a workflow)")

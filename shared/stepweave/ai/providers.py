@@ -9,8 +9,8 @@
 | anything else with ``baseUrl`` | ``openai-compatible`` |
 
 ``provider`` overrides the mapping; a ``provider/`` prefix is removed before the id is sent.
-Keys: ``apiKey: "{{NAME}}"`` names a secret; without it the deployment's default secret
-(``DEFAULT_KEY_SECRETS``) is used. Bedrock uses the function's IAM role, local nothing.
+Keys: ``apiKey: "{{NAME}}"`` names a secret (the handler's entry puts its value in);
+without it the deployment's default secret (``DEFAULT_KEY_SECRETS``) is used. Bedrock uses the function's IAM role, local nothing.
 """
 
 from __future__ import annotations
@@ -85,18 +85,19 @@ class ProviderOptions:
 
 
 def resolve_key(provider: str, param: str | None, secrets: Mapping[str, str]) -> str | None:
-    """The API key: the secret ``apiKey`` names, else the provider's default secret."""
+    """The API key: ``apiKey`` as the handler filled it in from the secret the workflow
+    names, else the provider's default secret."""
     name: str | None = None
     if param and param.strip():
         match = SECRET_PLACEHOLDER.fullmatch(param.strip())
         if match is None:
-            raise BlockInputError("'apiKey' must be a {{SECRET_NAME}} placeholder")
-        name = match.group(1)
+            return param.strip()  # the named secret's value
+        name = match.group(1)  # still a placeholder: that secret is not set
     else:
         name = DEFAULT_KEY_SECRETS.get(provider)
     if name is None:
         return None
-    value = secrets.get(name)
+    value = secrets.get(name) if not param else None
     if value:
         return value
     if provider == "openai-compatible" and not param:

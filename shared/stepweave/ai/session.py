@@ -55,7 +55,7 @@ class Deps:
 def parse_params(model: type[P], raw: Mapping[str, Any], block: str) -> P:
     """The block's params validated; every problem in one ``BlockInputError``."""
     try:
-        return model.model_validate(dict(raw))
+        return model.model_validate(dict(raw), context={"secrets_filled": True})
     except ValidationError as exc:
         raise BlockInputError(f"{block} block: invalid params: {param_problems(exc)}") from None
 

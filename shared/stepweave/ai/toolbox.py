@@ -3,8 +3,8 @@
 Each ``ToolSpec`` of the block names a registry tool (``stepweave.tools``), fixes some
 params and may declare the ``parameters`` the model fills (free-form arguments). The model
 sees only the params it may supply (``Tool.model_fields``); the workflow's values win over
-the model's. ``{{NAME}}`` secrets are substituted in the workflow's values and the tool's
-defaults, never in what the model wrote, and secret values are masked in what is recorded.
+the model's. ``{{NAME}}`` secrets the author wrote arrive filled in (the handler's entry); the tool's
+defaults are filled here, never what the model wrote, and secret values are masked in what is recorded.
 A failing call becomes ``{"error": ...}`` for the model; the block goes on.
 """
 
@@ -65,10 +65,10 @@ class Toolbox:
                 raise ToolError(f"unknown tool '{call.name}'")
             result = entry.tool.run(self._params(entry, call.arguments), self.ctx)
         except ToolError as exc:
-            error = mask(str(exc), self.secret_values)
+            error = mask(str(exc), self._secret_values())
         ended = time.time()
         if error is None:
-            result = json.loads(mask(json.dumps(result, default=str), self.secret_values))
+            result = json.loads(mask(json.dumps(result, default=str), self._secret_values()))
         text = json.dumps({"error": error} if error is not None else result, default=str)
         record: dict[str, Any] = {
             "name": call.name, "arguments": dict(call.arguments), "result": result,
@@ -80,6 +80,11 @@ class Toolbox:
                           name=call.name, is_error=error is not None)
         return message, record
 
+    def _secret_values(self) -> set[str]:
+        """Every secret value this block has read so far (its fixed params' and defaults')."""
+        revealed = getattr(self.ctx.secrets, "revealed", None)
+        return self.secret_values | (set(revealed) if revealed else set())
+
     def _params(self, entry: _Entry, arguments: Mapping[str, Any]) -> Any:
         spec, tool = entry.spec, entry.tool
         if spec.parameters is not None and tool.arguments_field:
@@ -87,7 +92,7 @@ class Toolbox:
         else:
             allowed = tool.model_fields(spec.params)
             supplied = {k: v for k, v in arguments.items() if k in allowed}
-        fixed = substitute(spec.params, self.ctx.secrets, self.secret_values)
+        fixed = dict(spec.params)  # the author's secrets are already in (the handler's entry)
         defaults = validate_params(tool, {**supplied, **fixed}).model_dump(by_alias=True)
         # the tool's own defaults may name secrets too (slack's {{SLACK_WEBHOOK_URL}})
         rest = {k: v for k, v in defaults.items() if k not in supplied and k not in fixed}

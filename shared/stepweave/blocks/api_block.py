@@ -1,18 +1,18 @@
 """The ``api`` block: one HTTP request, Sim-compatible params and output.
 
 Output shape: ``{"data": <JSON body or text>, "status": int, "headers": {...}}``.
-``{{NAME}}`` placeholders in string params are resolved here from the environment,
-so secrets never appear in a state machine definition or its history; error
-messages show the URL as written (placeholders unresolved) for the same reason.
-``httpx`` is imported lazily to keep the handler's cold start small.
+Params arrive with the author's ``{{NAME}}`` secrets already put in by the handler's
+entry (``stepweave.blocks.entry``: only where the workflow author wrote them, never in
+values from references), which also masks every secret in error messages. Nothing here
+scans params for placeholders. ``httpx`` is imported lazily to keep the handler's cold
+start small.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,8 +33,6 @@ MAX_TIMEOUT_MS = 600_000
 MAX_RETRIES = 10
 MAX_ERROR_TEXT = 500
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -52,21 +50,16 @@ class _Request:
     delay_ms: int
     max_delay_ms: int
     retry_any_method: bool
-    secrets: tuple[str, ...]
 
     def failure(self, detail: str) -> str:
-        """A failure message in Sim's format, with resolved secret values masked."""
-        text = f"HTTP Request failed: URL: {self.display_url} | Method: {self.method} | "
-        text += f"Error: {detail}"
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        """A failure message in Sim's format (the caller masks secrets)."""
+        return (f"HTTP Request failed: URL: {self.display_url} | Method: {self.method} | "
+                f"Error: {detail}")
 
 
 def run_api(
     params: dict[str, Any],
     *,
-    env: Mapping[str, str],
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def run_api(
     url_template = params.get("url")
     if url_template is None or (isinstance(url_template, str) and not url_template.strip()):
         return {"data": None, "status": 200, "headers": {}}
-    request = _build_request(params, env)
+    request = _build_request(params)
 
     import httpx
 
@@ -95,12 +88,12 @@ def run_api(
     return {"data": data, "status": response.status_code, "headers": headers}
 
 
-def _build_request(params: dict[str, Any], env: Mapping[str, str]) -> _Request:
-    """Validate params and resolve ``{{NAME}}`` placeholders."""
+def _build_request(params: dict[str, Any]) -> _Request:
+    """Validate params into a request."""
     url_template = params["url"]
     if not isinstance(url_template, str):
         raise BlockInputError("API block parameter 'url' must be a string")
-    url = _substitute(url_template.strip(), env)
+    url = url_template.strip()
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -116,34 +109,20 @@ def _build_request(params: dict[str, Any], env: Mapping[str, str]) -> _Request:
     display_url = url_template.strip()
     if query:
         display_url += ("&" if "?" in display_url else "?") + urlencode(query, safe="{}")
-    headers = {k: _substitute(v, env) for k, v in _pairs(params.get("headers"), "headers")}
+    headers = dict(_pairs(params.get("headers"), "headers"))
     return _Request(
         method=method.upper(),
         url=url,
         display_url=display_url,
-        query=tuple((k, _substitute(v, env)) for k, v in query),
+        query=tuple(query),
         headers=headers,
-        content=_encode_body(params.get("body"), env, headers),
+        content=_encode_body(params.get("body"), headers),
         timeout_s=_number(params, "timeout", DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS) / 1000,
         retries=_number(params, "retries", 0, 0, MAX_RETRIES),
         delay_ms=_number(params, "retryDelayMs", 500, 0, MAX_TIMEOUT_MS),
         max_delay_ms=_number(params, "retryMaxDelayMs", 30_000, 0, MAX_TIMEOUT_MS),
         retry_any_method=params.get("retryNonIdempotent") in (True, "true"),
-        secrets=_secrets(params, env),
     )
-
-
-def _secrets(params: dict[str, Any], env: Mapping[str, str]) -> tuple[str, ...]:
-    """Values of the env vars referenced by placeholders, longest first."""
-    fields = [params.get(name) for name in ("url", "params", "headers", "body")]
-    names = set(_PLACEHOLDER.findall(json.dumps(fields, default=str)))
-    values = {env[name] for name in names if env.get(name)}
-    return tuple(sorted(values, key=len, reverse=True))
-
-
-def _substitute(text: str, env: Mapping[str, str]) -> str:
-    """Replace ``{{NAME}}`` with ``env[NAME]``; unset names are left as written."""
-    return _PLACEHOLDER.sub(lambda m: env.get(m.group(1), m.group(0)), text)
 
 
 def _text(value: object) -> str:
@@ -178,23 +157,6 @@ def _row(entry: object, name: str) -> tuple[object, object]:
     raise BlockInputError(f"API block parameter '{name}' rows need 'key'/'value' or 'cells'")
 
 
-def _substitute_json_text(text: str, env: Mapping[str, str]) -> str:
-    """Substitute in JSON text: values are JSON-escaped inside string literals."""
-
-    def escaped(match: re.Match[str]) -> str:
-        value = env.get(match.group(1))
-        return match.group(0) if value is None else json.dumps(value)[1:-1]
-
-    parts: list[str] = []
-    position = 0
-    for literal in _JSON_STRING.finditer(text):
-        parts.append(_substitute(text[position : literal.start()], env))
-        parts.append(_PLACEHOLDER.sub(escaped, literal.group(0)))
-        position = literal.end()
-    parts.append(_substitute(text[position:], env))
-    return "".join(parts)
-
-
 def _number(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
     """An optional integer param (numbers or numeric strings) within ``[low, high]``."""
     value = params.get(name)
@@ -209,22 +171,22 @@ def _number(params: dict[str, Any], name: str, default: int, low: int, high: int
     return number
 
 
-def _encode_body(raw: object, env: Mapping[str, str], headers: dict[str, str]) -> bytes | None:
+def _encode_body(raw: object, headers: dict[str, str]) -> bytes | None:
     """The body as JSON (objects, JSON-looking strings) or text; sets ``Content-Type``."""
     if raw is None or raw == "":
         return None
     body: str | None = None
     if not isinstance(raw, str):
-        body = _substitute_json_text(json.dumps(raw), env)
+        body = json.dumps(raw)
     elif raw.lstrip()[:1] in ("{", "["):
-        body = _substitute_json_text(raw, env)
+        body = raw
         try:
             json.loads(body)
         except ValueError:
             body = None
     content_type = "application/json"
     if body is None:
-        body, content_type = _substitute(str(raw), env), "text/plain; charset=utf-8"
+        body, content_type = str(raw), "text/plain; charset=utf-8"
     if not any(name.lower() == "content-type" for name in headers):
         headers["Content-Type"] = content_type
     return body.encode("utf-8")

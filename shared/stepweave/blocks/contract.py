@@ -11,8 +11,15 @@ Every handler-backed block is a Lambda task invoked with a ``BlockEvent``:
      "keep": ["data.customer.id"]}
 
 ``params`` are already resolved by the state machine (references compiled to
-JSONata), except ``{{ENV}}`` placeholders, which the handler resolves itself so that
-secrets never appear in a definition or its execution history.
+JSONata), except ``{{NAME}}`` secrets, which the handler puts in itself so that secret
+values never appear in a definition or its execution history. Which secrets, and where,
+is decided at compile time from what the author wrote, never from run-time values:
+``secrets.names`` lists every name the block may read (anything else is refused), and
+``secrets.at`` the paths in ``params`` of the strings the author wrote with a ``{{NAME}}``
+in them, each compiled to a template ``[text, NAME, text, ...]`` (names at odd positions,
+texts holding the run's reference values at even ones) that the handler joins
+(``stepweave.runtime.secrets.fill_secrets``). A value that arrives from a reference, run
+input or a model is data and is never scanned for placeholders.
 
 Large values (``stepweave.runtime.payloads``): an output of an earlier block that was
 over the inline budget is a *stub* in ``params`` (``{"$ref": {"bucket", "key", "path",
@@ -39,7 +46,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BlockRef", "RunContext", "BlockEvent"]
+__all__ = ["BlockRef", "RunContext", "SecretSpec", "BlockEvent"]
 
 
 class BlockRef(BaseModel):
@@ -59,6 +66,15 @@ class RunContext(BaseModel):
     parallel: dict[str, Any] | None = None
 
 
+class SecretSpec(BaseModel):
+    """The secrets a block may read and where its params hold secret templates."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    names: list[str] = Field(default_factory=list)
+    at: list[list[str | int]] = Field(default_factory=list)
+
+
 class BlockEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -66,5 +82,6 @@ class BlockEvent(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     context: RunContext
     keep: list[str] = Field(default_factory=list)
+    secrets: SecretSpec = Field(default_factory=SecretSpec)
     #: Approval blocks only: the task token the run waits on (kept server-side).
     taskToken: str | None = None

@@ -29,10 +29,10 @@ from pydantic import ValidationError
 from stepweave.blocks.contract import BlockEvent
 from stepweave.errors import BlockError, BlockInputError
 from stepweave.runtime.payloads import PayloadStore, execution_prefix, offload, resolve
-from stepweave.runtime.secrets import Secrets
+from stepweave.runtime.secrets import DeclaredSecrets, Secrets, fill_secrets, mask_secrets
 from stepweave.runtime.settings import Settings, SettingsError
 
-__all__ = ["parse_event", "run_block"]
+__all__ = ["parse_event", "run_block", "declared_secrets"]
 
 BlockRunner = Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]]
 Summary = Callable[[dict[str, Any]], dict[str, Any]]
@@ -70,7 +70,12 @@ def run_block(logger: Logger, event: object, run: BlockRunner, *,
             params = resolve(params, store, bucket=settings.payload_bucket,
                              prefix=execution_prefix(block_event.context.execution))
         logger.info(f"{kind} block started", extra=started(params))
-        output = run(params, Secrets.from_settings(settings))
+        secrets = declared_secrets(block_event, settings)
+        try:
+            params = fill_secrets(params, block_event.secrets.at, secrets)
+            output = run(params, secrets)
+        except BlockError as exc:
+            raise _masked(exc, secrets) from None
         summary = finished(output)
         inline = offload(output, keep=block_event.keep, store=store, settings=settings,
                          where=(block_event.context.execution, block_event.block.id))
@@ -84,6 +89,26 @@ def run_block(logger: Logger, event: object, run: BlockRunner, *,
     _emit_metrics(kind, began, failed=False)
     result: dict[str, Any] = inline
     return result
+
+
+def declared_secrets(block_event: BlockEvent, settings: Settings) -> DeclaredSecrets:
+    """The secrets this block may read: the names its workflow declared for it, from the
+    deployment's backend (the environment locally, SSM deployed)."""
+    return DeclaredSecrets(Secrets.from_settings(settings), block_event.secrets.names)
+
+
+def _masked(exc: BlockError, secrets: DeclaredSecrets) -> BlockError:
+    """The error with every encoding of every secret the block read masked, and a hint
+    naming the secrets it asked for that are not set."""
+    message = mask_secrets(str(exc), secrets.revealed)
+    if secrets.unset:
+        names = ", ".join(sorted(secrets.unset))
+        where = "; ".join(secrets.where(name) for name in sorted(secrets.unset))
+        message += (f" (not set: {names}; looked for in {where}. Locally pass --env NAME=value "
+                    "or export it; deployed, create the SSM parameter)")
+    if message == str(exc):
+        return exc
+    return type(exc)(message)
 
 
 def _settings() -> Settings:

@@ -7,11 +7,12 @@ hold a reference (``<block.path>``) or a ``{{NAME}}`` secret are known at run ti
 and are checked by the handler. The block's outputs are the tool's output fields
 (``tool_outputs``), so ``<notify.ts>`` is checked like any other reference.
 
-Secrets: ``{{NAME}}`` placeholders are substituted only in the tool's configuration
-params (those a model may never supply: URLs, tokens, headers, auth, sender) and in the
-tool's defaults, never in its content params (``text``, ``body``, ``query``...), so run-time
-data naming a secret is sent as written. Secret values are masked (``***``) in the
-output and in error messages.
+Secrets: the ``{{NAME}}`` placeholders the workflow author wrote in the params arrive
+already put in by the handler's entry (``stepweave.compiler.secrets``: never in values
+that came from references, so run-time data naming a secret is sent as written); here
+only the tool's own defaults (``slack``'s ``{{SLACK_WEBHOOK_URL}}``) are filled, for the
+params the block does not give. Secret values are masked (``***``) in the output and in
+error messages.
 
 Errors: a tool failure becomes a ``BlockError`` subclass the state machine can match:
 ``BlockInputError`` (invalid params, a credential or sender that is not set),
@@ -175,23 +176,25 @@ def run_tool_block(raw: Mapping[str, Any], secrets: Mapping[str, str], *,
                           clients=clients if clients is not None else {}, sleep=sleep)
         output = tool.run(_resolved(tool, block.params, secrets, used), ctx)
     except ToolError as exc:
+        used |= set(getattr(secrets, "revealed", ()))
         raise tool_error(exc, mask(str(exc), used)) from None
     except BlockError:
         raise
     except StepweaveError as exc:  # a secret that could not be read (its name, no value)
         raise BlockError(f"tool block: {mask(str(exc), used)}") from None
+    used |= set(getattr(secrets, "revealed", ()))
     masked: dict[str, Any] = json.loads(mask(json.dumps(output, default=str), used))
     return masked
 
 
 def _resolved(tool: Tool, params: Mapping[str, Any], secrets: Mapping[str, str],
               used: set[str]) -> Any:
-    """The tool's params model: secrets put into configuration values and defaults only."""
+    """The tool's params model, its defaults' secrets put in (the params the block gives
+    are used as they are: the author's secrets are already in them)."""
     from stepweave.tools.base import substitute, validate_params
 
     content = set(tool.model_params if tool.model_params is not None else tool.params.model_fields)
-    config = {k: v for k, v in params.items() if k not in content}
-    given = {**params, **substitute(config, secrets, used)}
+    given = dict(params)
     try:
         defaults = validate_params(tool, given).model_dump(by_alias=True)
         rest = {k: v for k, v in defaults.items() if k not in params and k not in content}

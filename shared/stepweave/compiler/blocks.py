@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from stepweave.compiler import native
 from stepweave.compiler.code import function_code
 from stepweave.compiler.exprs import error_message
+from stepweave.compiler.secrets import SecretPlan, plan_secrets
 from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js
 from stepweave.errors import BLOCK_FAILED_ERROR, RESPONSE_ERROR
@@ -105,10 +106,12 @@ def _context_payload(lw: Lowerer, ctx: Ctx) -> dict[str, Any]:
     return payload
 
 
-def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> dict[str, Any]:
+def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The event's ``params`` and ``secrets`` (``stepweave.compiler.secrets``)."""
     block = lw.graph.blocks[node]
     site = lw.site(node, ctx)
     params = dict(block.params)
+    kind = lw.graph.types[node].name
     if block.type == "function":
         code, bindings, env_names = function_code(str(params.get("code", "")), lw.resolver, site)
         params["code"] = code
@@ -117,10 +120,15 @@ def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> dict[str, Any]:
         if env_names:
             params["envNames"] = env_names
         params.pop("language", None)
+        plan = SecretPlan(params, [], set(env_names))
     else:
-        params = lw.resolver.value(params, site)
+        plan = plan_secrets(kind, params)
+        params = lw.resolver.value(plan.params, site)
     lw.report(node, site, "params")
-    return params
+    handler = lw.graph.types[node].handler
+    if handler is not None and plan.names:
+        lw.secret_names.setdefault(handler, set()).update(plan.names)
+    return params, plan.event_field()
 
 
 def _timeout(lw: Lowerer, node: str) -> int:
@@ -166,9 +174,11 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     assert btype.handler is not None
     lw.handlers.add(btype.handler)
     name = lw.block_state(node)
+    params, secrets = _handler_params(lw, node, ctx)
     event: dict[str, Any] = {"block": {"id": block.id, "name": block.name, "type": btype.name},
-                             "params": _handler_params(lw, node, ctx),
-                             "context": _context_payload(lw, ctx)}
+                             "params": params, "context": _context_payload(lw, ctx)}
+    if secrets is not None:
+        event["secrets"] = secrets
     state: dict[str, Any] = {
         # the function ARN as Resource: Arguments are the event, the result is its output
         "Type": "Task", "Resource": handler_placeholder(btype.handler), "Arguments": event,

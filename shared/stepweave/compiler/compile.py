@@ -48,6 +48,18 @@ class CompiledWorkflow:
     children: dict[str, CompiledWorkflow] = field(default_factory=dict)
     #: the registry tools its approval blocks notify with (the notifier's permissions)
     notify_tools: tuple[str, ...] = ()
+    #: handler -> the secrets its blocks may read (``stepweave.compiler.secrets``)
+    secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def secrets_by_handler(self) -> dict[str, set[str]]:
+        """The secrets each handler may read for this workflow and its sub-workflows."""
+        out: dict[str, set[str]] = {}
+        for handler, names in self.secrets.items():
+            out.setdefault(handler, set()).update(names)
+        for child in self.children.values():
+            for handler, child_names in child.secrets_by_handler().items():
+                out.setdefault(handler, set()).update(child_names)
+        return out
 
     def definition_json(self) -> str:
         return json.dumps(self.definition, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
@@ -177,7 +189,8 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             dict(lw.state_map), blocks,
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
                             {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
-                            children, _notify_tools(graph))
+                            children, _notify_tools(graph),
+                            {h: tuple(sorted(n)) for h, n in sorted(lw.secret_names.items())})
 
 
 def _notify_tools(graph: Graph) -> tuple[str, ...]:

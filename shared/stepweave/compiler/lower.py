@@ -56,6 +56,8 @@ class Lowerer:
         self.resolver.bind_stems(self.stems)
         self.scope_count = 0
         self.handlers: set[str] = set()
+        #: handler -> the secrets its blocks in this workflow may read (exact IAM grants)
+        self.secret_names: dict[str, set[str]] = {}
         #: native blocks compiled to a handler task (a condition evaluated in the sandbox)
         self.task_nodes: set[str] = set()
         #: workflows the sub-workflow blocks run (as they name them)

@@ -24,10 +24,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from stepweave.errors import StepweaveError
+from stepweave.errors import BlockInputError, StepweaveError
 from stepweave.runtime.settings import Settings
 
-__all__ = ["Secrets", "SecretNotFound", "SECRET_NAME", "CACHE_SECONDS"]
+__all__ = ["Secrets", "SecretNotFound", "SECRET_NAME", "CACHE_SECONDS", "DeclaredSecrets",
+           "SecretNotDeclared", "PLACEHOLDER", "placeholder_name", "fill_secrets", "mask_secrets",
+           "secret_encodings", "as_text"]
 
 #: What a secret name may be: an environment-variable-like identifier.
 SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -132,3 +134,157 @@ def _code(exc: Exception) -> str:
 
 def _not_found(exc: Exception) -> bool:
     return _code(exc) in ("ParameterNotFound", "ResourceNotFoundException")
+
+
+# -- what one block may read: the names its workflow declared ------------------------------
+
+class SecretNotDeclared(BlockInputError):
+    """A block asked for a secret its workflow does not name for it (the name, no value)."""
+
+
+class DeclaredSecrets(Mapping[str, str]):
+    """The secrets one block may read: exactly the names the compiler found in what the
+    workflow author wrote for it (``BlockEvent.secrets.names``), nothing else.
+
+    Reading any other name raises ``SecretNotDeclared`` (also through ``get``): a name that
+    arrives at run time (from run input, a webhook body, a model's answer) can never open
+    a secret. Every value handed out is remembered in ``revealed`` so that errors can be
+    masked (``mask_secrets``); names that were asked for but are not set are in ``unset``.
+    """
+
+    def __init__(self, source: Mapping[str, str], names: list[str] | tuple[str, ...]) -> None:
+        self._source = source
+        self.names = frozenset(names)
+        self.revealed: set[str] = set()
+        self.unset: set[str] = set()
+        where = getattr(source, "where", None)
+        self.where = where if callable(where) else (lambda name: f"environment variable {name}")
+
+    def lookup(self, name: str) -> str | None:
+        if name not in self.names:
+            raise SecretNotDeclared(f"secret '{name}' is not named by this block in its workflow")
+        value = self._source.get(name)
+        if value:
+            self.revealed.add(value)
+            return value
+        self.unset.add(name)
+        return None
+
+    def require(self, name: str) -> str:
+        value = self.lookup(name)
+        if value is None:
+            raise SecretNotFound(f"secret '{name}' is not set ({self.where(name)})")
+        return value
+
+    def __getitem__(self, name: str) -> str:
+        value = self.lookup(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.names))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self.names and self.lookup(name) is not None
+
+
+#: A ``{{NAME}}`` placeholder as the compiler finds it in what the author wrote.
+PLACEHOLDER = re.compile(r"\{\{([^}]+)\}\}")
+
+
+def placeholder_name(raw: str) -> str | None:
+    """The secret a ``{{ raw }}`` names, or None when it cannot be a secret name."""
+    name = raw.strip()
+    return name if SECRET_NAME.match(name) else None
+
+
+def as_text(value: Any) -> str:
+    """A value spliced into text the way Sim formats it: strings raw, null empty, else JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def fill_secrets(params: dict[str, Any], at: list[list[str | int]],
+                 secrets: DeclaredSecrets) -> dict[str, Any]:
+    """``params`` with every compiled secret template put together.
+
+    The compiler turns a string the author wrote with ``{{NAME}}`` in it into a template
+    ``[text, NAME, text, NAME, text]`` (texts at even positions, with the run's values of
+    the references already in them; names at odd positions) and lists where each one is
+    (``at``, paths into ``params``). Only those places are filled: nothing else in
+    ``params`` (values that came from references, run input, earlier blocks) is ever
+    scanned for placeholders. An unset secret stays ``{{NAME}}``, as in Sim.
+    """
+    import copy
+
+    out = copy.deepcopy(params)
+    for path in at:
+        if not path:
+            continue
+        parent: Any = out
+        for key in path[:-1]:
+            parent = _child(parent, key)
+            if parent is None:
+                break
+        last = path[-1]
+        template = _child(parent, last) if parent is not None else None
+        if not isinstance(template, list):
+            continue  # the place holds something else (a skipped optional param)
+        parent[last] = _join(template, secrets)
+    return out
+
+
+def _child(node: Any, key: str | int) -> Any:
+    if isinstance(node, dict) and isinstance(key, str):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        return node[key]
+    return None
+
+
+def _join(template: list[Any], secrets: DeclaredSecrets) -> str:
+    parts: list[str] = []
+    for index, part in enumerate(template):
+        if index % 2 == 0:
+            parts.append(as_text(part))
+            continue
+        name = str(part)
+        value = secrets.lookup(name)
+        parts.append(value if value is not None else "{{" + name + "}}")
+    return "".join(parts)
+
+
+def secret_encodings(value: str) -> set[str]:
+    """The forms a secret value takes in text that could reach an error message: raw,
+    URL-encoded (path and form), base64 (standard and URL-safe, with and without
+    padding) and JSON-escaped."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = value.encode("utf-8")
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value),
+             json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms |= {encoded, encoded.rstrip("=")}
+    return {form for form in forms if len(form) >= 4}
+
+
+def mask_secrets(text: str, values: set[str] | frozenset[str]) -> str:
+    """``text`` with every encoding of every value in ``values`` replaced by ``***``."""
+    forms: set[str] = set()
+    for value in values:
+        if len(value) >= 4:
+            forms |= secret_encodings(value)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text

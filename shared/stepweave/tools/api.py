@@ -20,8 +20,8 @@ def run_api_tool(params: ApiToolParams, ctx: ToolContext) -> dict[str, Any]:
     from stepweave.blocks.api_block import run_api
 
     try:
-        # secrets are substituted by the caller in the fields the workflow fixed only
-        kwargs: dict[str, Any] = {"env": {}, "transport": ctx.transport}
+        # secrets are put in by the handler's entry, where the workflow author wrote them only
+        kwargs: dict[str, Any] = {"transport": ctx.transport}
         if ctx.sleep is not None:
             kwargs["sleep"] = ctx.sleep
         return run_api(params.model_dump(exclude_none=True), **kwargs)
