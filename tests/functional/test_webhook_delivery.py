@@ -53,9 +53,18 @@ def test_a_thousand_deliveries_of_one_event_start_exactly_one_execution(world: W
 
 
 def test_distinct_deliveries_are_distinct_executions(world: World) -> None:
-    body = b'{"same": "body"}'
-    ids = {_github(world, body, f"gh-{i}")[1]["executionId"] for i in range(3)}
+    ids = {_github(world, json.dumps({"n": i}).encode(), f"gh-{i}")[1]["executionId"] for i in range(3)}
     assert len(ids) == 3 and len(world.executions("repo")) == 3
+
+
+def test_the_same_signed_body_under_new_delivery_ids_is_one_execution(world: World) -> None:
+    # GitHub's delivery id is not signed: the signed body is what identifies a replay
+    body = b'{"same": "body"}'
+    answers = [_github(world, body, f"gh-{i}") for i in range(3)]
+    assert [status for status, _ in answers] == [202, 200, 200]
+    assert {a["executionId"] for _, a in answers} == {world.executions("repo")[0]["executionArn"]}
+    assert {a["deliveryId"] for _, a in answers} == {"gh-0"}
+    assert len(world.executions("repo")) == 1
 
 
 def test_generic_dedup_header_else_body_hash(world: World) -> None:

@@ -87,8 +87,13 @@ class Signature(_Strict):
     encoding: Literal["hex", "base64"] | None = Field(default=None, description="hmac only.")
     prefix: str | None = Field(default=None, max_length=32,
                                description="hmac: text before the digest, e.g. 'sha256='.")
+    timestampHeader: str | None = Field(
+        default=None, pattern=_HEADER,
+        description="hmac: the header carrying the send time (unix seconds); the signed text "
+                    "is then '<timestamp>.<body>' and the time must be within 'tolerance'.")
     tolerance: int | None = Field(default=None, ge=1, le=86_400,
-                                  description="stripe: seconds a signature stays valid.")
+                                  description="stripe, hmac with timestampHeader: seconds a "
+                                              "signature stays valid (default 300).")
 
     @model_validator(mode="before")
     @classmethod
@@ -98,16 +103,20 @@ class Signature(_Strict):
     @model_validator(mode="after")
     def _fits_scheme(self) -> Signature:
         if self.scheme == "none":
-            if self.secret or self.header or self.encoding or self.prefix or self.tolerance:
+            if self.secret or self.header or self.encoding or self.prefix or self.tolerance \
+                    or self.timestampHeader:
                 raise ValueError("signature 'none' takes no other field")
             return self
         if not self.secret:
             raise ValueError(f"signature '{self.scheme}' needs 'secret' (the name of a secret)")
-        if self.scheme != "hmac" and (self.header or self.encoding or self.prefix is not None):
-            raise ValueError(f"'header', 'encoding' and 'prefix' are for scheme 'hmac', "
-                             f"not '{self.scheme}'")
-        if self.scheme != "stripe" and self.tolerance is not None:
-            raise ValueError("'tolerance' is for scheme 'stripe'")
+        if self.scheme != "hmac" and (self.header or self.encoding or self.prefix is not None
+                                      or self.timestampHeader):
+            raise ValueError(f"'header', 'encoding', 'prefix' and 'timestampHeader' are for "
+                             f"scheme 'hmac', not '{self.scheme}'")
+        if self.tolerance is not None and not (self.scheme == "stripe" or self.timestampHeader):
+            raise ValueError("'tolerance' is for scheme 'stripe', or 'hmac' with 'timestampHeader'")
+        if self.timestampHeader and self.header and self.timestampHeader.lower() == self.header.lower():
+            raise ValueError("'timestampHeader' must differ from 'header'")
         return self
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "Accepted",
     "DeliveryKey",
     "accept",
+    "accepted_delivery",
     "delivery_key",
     "execution_name",
 ]
@@ -112,6 +113,16 @@ def _take_over(ddb: Any, table: str, key: DeliveryKey, old: str, new: str, now: 
 def _read(ddb: Any, table: str, key: DeliveryKey) -> dict[str, Any]:
     response = ddb.get_item(TableName=table, Key=delivery_key(key), ConsistentRead=True)
     return {k: from_dynamo(v) for k, v in (response.get("Item") or {}).items()}
+
+
+def accepted_delivery(ddb: Any, settings: Settings, key: DeliveryKey) -> Accepted | None:
+    """The execution an earlier request of this delivery started, or None (never accepted,
+    released, expired, or still being accepted)."""
+    item = _read(ddb, settings.require_table(), key)
+    if not item.get("executionArn"):
+        return None
+    return Accepted(str(item["executionArn"]), str(item.get("executionName") or execution_name(key)),
+                    duplicate=True)
 
 
 def _existing(ddb: Any, table: str, key: DeliveryKey, token: str, now: float) -> tuple[str | None, str]:

@@ -5,13 +5,16 @@ time (``hmac.compare_digest``) on the decoded digest:
 
 | scheme | header | signed text | digest |
 |---|---|---|---|
-| ``hmac`` | ``header`` (default ``X-Signature-256``) | the raw body | ``encoding`` (hex by default) after ``prefix`` |
+| ``hmac`` | ``header`` (default ``X-Signature-256``) | the raw body, or ``<timestamp>.<raw body>`` with ``timestampHeader`` | ``encoding`` (hex by default) after ``prefix``; the timestamp within ``tolerance`` s of now |
 | ``shopify`` | ``X-Shopify-Hmac-Sha256`` | the raw body | base64 |
 | ``github`` | ``X-Hub-Signature-256`` | the raw body | ``sha256=`` + hex |
 | ``stripe`` | ``Stripe-Signature`` (``t=<unix>,v1=<hex>[,v1=...]``) | ``<t>.<raw body>`` | hex; ``t`` within ``tolerance`` s of now |
 
-Failures raise ``SignatureError`` with a message safe to return to the caller (it names
-headers, never a secret or a digest).
+Header values are checked before anything is parsed: a signature header over
+``MAX_SIGNATURE_HEADER`` characters, a timestamp that is not 1 to 12 ASCII digits, more than
+``MAX_SIGNATURES`` candidate signatures are refused as malformed. Failures raise
+``SignatureError`` with a message safe to return to the caller (it names headers, never a
+secret or a digest).
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from collections.abc import Mapping
 from stepweave.errors import StepweaveError
 from stepweave.triggers.declare import DEFAULT_TOLERANCE_SECONDS, Signature
 
-__all__ = ["DEFAULT_HMAC_HEADER", "SignatureError", "sign", "signature_header", "verify"]
+__all__ = ["DEFAULT_HMAC_HEADER", "MAX_SIGNATURE_HEADER", "MAX_SIGNATURES", "SignatureError",
+           "sign", "signature_header", "signed_timestamp", "verify"]
 
 DEFAULT_HMAC_HEADER = "X-Signature-256"
+#: Longer signature headers are malformed (Stripe's, with several ``v1``, are ~200 characters).
+MAX_SIGNATURE_HEADER = 1024
+#: At most this many ``v1=`` candidates in a ``Stripe-Signature`` header.
+MAX_SIGNATURES = 8
+_TIMESTAMP_DIGITS = 12
 _HEADERS = {"shopify": "X-Shopify-Hmac-Sha256", "github": "X-Hub-Signature-256",
             "stripe": "Stripe-Signature"}
 
@@ -62,6 +71,32 @@ def _equal(expected: bytes, given: bytes | None) -> bool:
     return given is not None and hmac.compare_digest(expected, given)
 
 
+def _timestamp(text: str) -> int | None:
+    """Unix seconds from 1 to 12 ASCII digits (``str.isdigit`` also takes ``²``), else None."""
+    text = text.strip()
+    if not text or len(text) > _TIMESTAMP_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def _check_time(header: str, timestamp: int, tolerance: int, now: float) -> None:
+    if abs(now - timestamp) > tolerance:
+        raise SignatureError(f"the {header} timestamp is outside the {tolerance} s tolerance")
+
+
+def signed_timestamp(signature: Signature, headers: Mapping[str, str]) -> int | None:
+    """The send time covered by the signature (Stripe's ``t``, ``hmac``'s ``timestampHeader``)
+    of a request ``verify`` accepted; None for schemes without one."""
+    if signature.scheme == "stripe":
+        for part in headers.get("stripe-signature", "").split(","):
+            key, _, item = part.strip().partition("=")
+            if key == "t":
+                return _timestamp(item)
+    elif signature.scheme == "hmac" and signature.timestampHeader:
+        return _timestamp(headers.get(signature.timestampHeader.lower(), ""))
+    return None
+
+
 def verify(signature: Signature, headers: Mapping[str, str], body: bytes, secret: str | None,
            *, now: float) -> None:
     """Check the request; ``headers`` has lower-case names. Raises ``SignatureError``."""
@@ -73,9 +108,13 @@ def verify(signature: Signature, headers: Mapping[str, str], body: bytes, secret
     value = headers.get(header.lower())
     if not value:
         raise SignatureError(f"missing {header} header")
+    if len(value) > MAX_SIGNATURE_HEADER:
+        raise SignatureError(f"the {header} header is malformed (over {MAX_SIGNATURE_HEADER} characters)")
     if signature.scheme == "stripe":
         _verify_stripe(signature, value, body, secret, now)
         return
+    if signature.scheme == "hmac" and signature.timestampHeader:
+        body = _timestamped(signature, signature.timestampHeader, headers, body, now)
     expected = _digest(secret, body)
     if signature.scheme == "github":
         ok = value.startswith("sha256=") and _equal(expected, _decode(value[7:], "hex"))
@@ -89,20 +128,35 @@ def verify(signature: Signature, headers: Mapping[str, str], body: bytes, secret
         raise SignatureError(f"the {header} signature does not match the body")
 
 
+def _timestamped(signature: Signature, header: str, headers: Mapping[str, str], body: bytes,
+                 now: float) -> bytes:
+    """``<timestamp>.<body>``, the text an ``hmac`` signature with a timestamp covers."""
+    given = headers.get(header.lower())
+    if not given:
+        raise SignatureError(f"missing {header} header")
+    timestamp = _timestamp(given)
+    if timestamp is None:
+        raise SignatureError(f"the {header} header must be a unix time in seconds")
+    _check_time(header, timestamp, signature.tolerance or DEFAULT_TOLERANCE_SECONDS, now)
+    return str(timestamp).encode() + b"." + body
+
+
 def _verify_stripe(signature: Signature, value: str, body: bytes, secret: str, now: float) -> None:
     timestamp: int | None = None
     candidates: list[str] = []
     for part in value.split(","):
         key, _, item = part.strip().partition("=")
-        if key == "t" and item.isdigit():
-            timestamp = int(item)
+        if key == "t":
+            timestamp = _timestamp(item)
+            if timestamp is None:
+                raise SignatureError("Stripe-Signature: t must be a unix time in seconds")
         elif key == "v1":
             candidates.append(item)
     if timestamp is None or not candidates:
         raise SignatureError("Stripe-Signature needs t=<timestamp> and v1=<signature>")
-    tolerance = signature.tolerance or DEFAULT_TOLERANCE_SECONDS
-    if abs(now - timestamp) > tolerance:
-        raise SignatureError(f"Stripe-Signature timestamp is outside the {tolerance} s tolerance")
+    if len(candidates) > MAX_SIGNATURES:
+        raise SignatureError(f"Stripe-Signature has more than {MAX_SIGNATURES} v1 signatures")
+    _check_time("Stripe-Signature", timestamp, signature.tolerance or DEFAULT_TOLERANCE_SECONDS, now)
     expected = _digest(secret, str(timestamp).encode() + b"." + body)
     if not any(_equal(expected, _decode(c, "hex")) for c in candidates):
         raise SignatureError("the Stripe-Signature signature does not match the body")
@@ -117,10 +171,14 @@ def sign(signature: Signature, body: bytes, secret: str, *, now: float) -> dict[
         timestamp = int(now)
         digest = _digest(secret, str(timestamp).encode() + b"." + body).hex()
         return {header: f"t={timestamp},v1={digest}"}
+    stamp: dict[str, str] = {}
+    if signature.scheme == "hmac" and signature.timestampHeader:
+        stamp = {signature.timestampHeader: str(int(now))}
+        body = stamp[signature.timestampHeader].encode() + b"." + body
     raw = _digest(secret, body)
     if signature.scheme == "github":
         return {header: "sha256=" + raw.hex()}
     if signature.scheme == "shopify":
         return {header: base64.b64encode(raw).decode()}
     encoded = raw.hex() if (signature.encoding or "hex") == "hex" else base64.b64encode(raw).decode()
-    return {header: (signature.prefix or "") + encoded}
+    return {header: (signature.prefix or "") + encoded, **stamp}

@@ -4,18 +4,24 @@
 so the ingest Lambda and the local gateway run the same code. In order:
 
 1. route: the workflow must declare a webhook trigger (else 404); only POST (405);
-2. size: a body over the trigger's ``maxBodyBytes`` -> 413;
-3. signature on the raw body (``stepweave.triggers.signatures``) -> 401, nothing started;
-   a signing secret that is not configured -> 503 (the provider retries once it is);
-4. body: not JSON where the trigger takes JSON -> 400;
+2. size: a body over the trigger's ``maxBodyBytes`` -> 413; a header value over
+   ``MAX_HEADER_CHARS`` -> 400;
+3. signature on the raw body (``stepweave.triggers.signatures``, which bounds and checks
+   its headers before reading them) -> 401, nothing started; a signing secret that is not
+   configured -> 503 (the provider retries once it is);
+4. body: not JSON where the trigger takes JSON, or JSON out of bounds (nesting, numbers
+   that are not finite: ``stepweave.api.strict_json``) -> 400;
 5. run input (``stepweave.triggers.inputs``) over Step Functions' 256 KiB -> 413;
-6. one execution per delivery (``stepweave.triggers.deliveries``): 202 with the execution
+6. replays (``stepweave.triggers.replay``): signed content already delivered under
+   another delivery id -> 200 with that delivery's execution, nothing started;
+7. one execution per delivery (``stepweave.triggers.deliveries``): 202 with the execution
    id, or 200 with the same id for a retry of an accepted delivery;
-7. the execution record is written at once with its trigger (type, workflow, trigger
+8. the execution record is written at once with its trigger (type, workflow, trigger
    name, provider, delivery id).
 
-Errors use the API's JSON shape (``stepweave.api.errors``). Logs carry the workflow, the
-delivery id, sizes and outcomes -- never the body, a header value or a secret.
+Errors use the API's JSON shape (``stepweave.api.errors``); anything unforeseen answers
+500 ``internal`` (logged), never a bare Lambda error. Logs carry the workflow, the delivery
+id, sizes and outcomes -- never the body, a header value or a secret.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from typing import Any, Protocol
 from stepweave.api.errors import (
     JSON_HEADERS,
     ApiError,
+    Conflict,
+    InternalError,
     InvalidInput,
     MethodNotAllowed,
     NotFound,
@@ -38,21 +46,27 @@ from stepweave.api.errors import (
     Unavailable,
 )
 from stepweave.api.events import BadBody, request_body
+from stepweave.api.strict_json import BadJson
+from stepweave.api.strict_json import loads as strict_loads
 from stepweave.errors import is_conditional_failure
 from stepweave.runtime.recorder import EXTERNAL_TRIGGER, Clients, iso
 from stepweave.runtime.records import ExecutionRecord, exec_pk, put_started, to_dynamo
 from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
-from stepweave.triggers.deliveries import Accepted, DeliveryKey, accept
+from stepweave.triggers.deliveries import Accepted, DeliveryKey, accept, accepted_delivery
 from stepweave.triggers.inputs import PROVIDERS, delivery_id, run_input
+from stepweave.triggers.replay import first_delivery, guard
 from stepweave.triggers.signatures import SignatureError, verify
 from stepweave.triggers.targets import WebhookTarget
 
-__all__ = ["MAX_RUN_INPUT_BYTES", "SecretSource", "SignatureRejected", "handle_webhook"]
+__all__ = ["MAX_HEADER_CHARS", "MAX_RUN_INPUT_BYTES", "SecretSource", "SignatureRejected",
+           "handle_webhook"]
 
 logger = logging.getLogger(__name__)
 
 #: Step Functions' limit on an execution's input.
 MAX_RUN_INPUT_BYTES = MAX_INLINE_BUDGET_BYTES
+#: A longer header value is refused (API Gateway's own limit is 10 KiB for all headers).
+MAX_HEADER_CHARS = 8192
 _PATH = re.compile(r"^/webhooks/([A-Za-z0-9][A-Za-z0-9_-]{0,79})/?$")
 
 
@@ -87,7 +101,14 @@ def _body(event: Mapping[str, Any]) -> bytes:
 
 
 def _headers(event: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+    given = event.get("headers")
+    headers = {str(k).lower(): str(v) for k, v in given.items() if v is not None} \
+        if isinstance(given, Mapping) else {}
+    for name, value in headers.items():
+        if len(value) > MAX_HEADER_CHARS:
+            raise InvalidInput(f"the {name[:64]} header is over {MAX_HEADER_CHARS} characters",
+                               header=name[:64])
+    return headers
 
 
 def _payload(target: WebhookTarget, body: bytes) -> Any:
@@ -98,9 +119,9 @@ def _payload(target: WebhookTarget, body: bytes) -> Any:
     if target.trigger.body == "text":
         return text
     try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"the request body is not JSON ({getattr(exc, 'msg', 'invalid')})") from None
+        return strict_loads(text, what="the request body")
+    except BadJson as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _check_signature(target: WebhookTarget, headers: Mapping[str, str], body: bytes,
@@ -171,6 +192,11 @@ def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
     if len(text.encode("utf-8")) > MAX_RUN_INPUT_BYTES:
         raise PayloadTooLarge(f"the run input is over Step Functions' {MAX_RUN_INPUT_BYTES} bytes: "
                               "map fewer fields with inputMapping", limit=MAX_RUN_INPUT_BYTES)
+    content = guard(target.trigger, headers, body, delivery, settings, now)
+    first = first_delivery(clients.ddb, settings, target.workflow, content, delivery, now=now) \
+        if content is not None else None
+    if first is not None:
+        return _replayed(clients, settings, target, first, delivery, len(body))
     accepted = accept(clients.ddb, clients.sfn, settings, DeliveryKey(target.workflow, delivery),
                       target.state_machine_arn, data, now=now,
                       extra={"provider": provider, "trigger": target.trigger.label})
@@ -183,6 +209,19 @@ def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
         "deliveryId": delivery, "duplicate": accepted.duplicate})
 
 
+def _replayed(clients: Clients, settings: Settings, target: WebhookTarget, first: str,
+              delivery: str, size: int) -> dict[str, Any]:
+    """The answer to signed content already delivered as ``first``: that delivery's execution."""
+    logger.warning("webhook replay", extra={"workflow": target.workflow, "delivery": delivery,
+                                            "first": first, "bytes": size})
+    earlier = accepted_delivery(clients.ddb, settings, DeliveryKey(target.workflow, first))
+    if earlier is None:  # the first delivery is being accepted, or was released: its retry wins
+        raise Conflict("this content is being accepted as another delivery; retry",
+                       headers={"Retry-After": "1"})
+    return _json(200, {"executionId": earlier.execution_arn, "workflow": target.workflow,
+                       "deliveryId": first, "duplicate": True})
+
+
 def handle_webhook(event: Mapping[str, Any], *, clients: Clients, settings: Settings,
                    workflows: Mapping[str, WebhookTarget], secrets: SecretSource,
                    clock: Callable[[], float] = time.time) -> dict[str, Any]:
@@ -191,3 +230,6 @@ def handle_webhook(event: Mapping[str, Any], *, clients: Clients, settings: Sett
         return _handle(event, clients, settings, workflows, secrets, clock())
     except ApiError as exc:
         return exc.response()
+    except Exception as exc:  # noqa: BLE001 - a JSON 500 (the provider retries), not a bare crash
+        logger.exception("webhook failure", extra={"error": type(exc).__name__})
+        return InternalError("the delivery could not be processed; retry").response()
