@@ -151,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
     from stepweave.local.records import records_path
+    from stepweave.local.stopping import Terminated, record_stopped, terminate_as_interrupt
     from stepweave.runtime.recorder import Clients
     from stepweave.runtime.settings import Settings
 
@@ -171,15 +172,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
             PagesWhileWaiting(scripted_approver(answers, settings, sys.stderr),
                               lambda: Clients(sfn=engine.sfn, ddb=engine.records.ddb),
-                              engine.records.settings, sys.stderr) as pages:
+                              engine.records.settings, sys.stderr) as pages, \
+            terminate_as_interrupt():
         if fired:
             payload = _trigger_input(args, compiled)
             if not args.quiet:
                 print(f"trigger {payload['trigger']['name']!r} ({payload['trigger']['type']}) "
                       f"gives the input {json.dumps(payload, ensure_ascii=False)}", file=sys.stderr)
-        result = engine.run(compiled, payload, on_progress=printer,
-                            timeout_s=float("inf") if waits else 600.0,
-                            approver=pages if waits else None)
+        try:
+            result = engine.run(compiled, payload, on_progress=printer,
+                                timeout_s=float("inf") if waits else 600.0,
+                                approver=pages if waits else None)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run is stopped, and recorded
+            for arn in record_stopped(engine)[-1:]:  # the run (its sub-workflows come first)
+                print(f"\nstopped: recorded as aborted (stepweave execution {arn.rsplit(':', 1)[-1]})",
+                      file=sys.stderr)
+            if isinstance(exc, Terminated):
+                return 128 + 15
+            raise
     summary = {
         "execution": result.execution_arn, "status": result.status, "output": result.output, "error": result.error,
         "cause": result.cause, "durationMs": round(result.duration_s * 1000),

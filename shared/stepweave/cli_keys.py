@@ -1,5 +1,6 @@
 """``stepweave keys create --tenant T``: a new run-API key, printed once (only its SHA-256 is
-stored). Local by default (the records ``stepweave serve`` reads, ``.stepweave/records.json``);
+stored). Local by default (the records ``stepweave serve`` reads, ``.stepweave/records.db``: a
+running ``serve`` sees a new or disabled key at its next request);
 ``--aws`` writes it to the deployed table with your credentials. ``stepweave keys disable``
 turns a key off (requests with it get 403)."""
 
@@ -33,7 +34,6 @@ def _table(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
 
     with local_records(settings) as store:
         yield store.ddb, store.settings
-        store.dump()
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """``stepweave executions`` and ``stepweave execution``: reading execution records.
 
-Local by default (the records ``stepweave run`` keeps in ``.stepweave/records.json``,
-read through the same query code inside moto); ``--aws`` reads the deployed table with
+Local by default (the records ``stepweave run`` keeps in ``.stepweave/records.db``, read
+through the same query code as the deployed table); ``--aws`` reads the deployed table with
 the caller's credentials.
 """
 

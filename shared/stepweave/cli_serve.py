@@ -82,7 +82,6 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
             LocalApi(engine, workflows) as api:
         given = settings.api_key.get_secret_value() if settings.api_key else None
         key = api.api_key(given)
-        engine.records.dump()
         lines = [f"workflows: {', '.join(sorted(workflows)) or '(none)'}",
                  f"API key of tenant '{LOCAL_TENANT}': " + ("$STEPWEAVE_API_KEY" if given else key),
                  "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "

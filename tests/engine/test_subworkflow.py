@@ -11,7 +11,9 @@ import pytest
 from stepweave.compiler import compile_workflow
 from stepweave.errors import WorkflowError
 from stepweave.local.engine import LocalEngine
+from stepweave.local.records import LocalRecords
 from stepweave.runtime.history import block_runs
+from stepweave.runtime.settings import Settings
 from stepweave.workflow.loader import load_workflow
 from tests.engine.sim_export import block, edge, export, function, start, write
 
@@ -129,7 +131,7 @@ def test_nested_runs_are_recorded_with_their_parent_as_trigger(tmp_path: Path) -
 
     folder = _folder(tmp_path, double=DOUBLE, parent=_parent("double"))
     compiled = compile_workflow(load_workflow(folder / "parent.yaml"), str(folder / "parent.yaml"))
-    with LocalEngine(records_file=tmp_path / "records.json") as engine:
+    with LocalEngine(records_file=tmp_path / "records.db") as engine:
         result = engine.run(compiled, {"n": 3}, timeout_s=60)
         assert result.status == "SUCCEEDED", result.cause
         ddb, settings = engine.records.ddb, engine.records.settings
@@ -144,9 +146,9 @@ def test_nested_runs_are_recorded_with_their_parent_as_trigger(tmp_path: Path) -
     assert detail is not None and [b.name for b in detail.blocks] == ["start", "Twice"]
     assert json.loads(child.input or "")["n"] == 3
     # and they persist for `stepweave executions` like any other run
-    stored = json.loads((tmp_path / "records.json").read_text())["items"]
-    assert {i["pk"] for i in stored if i["sk"] == "META"} >= {f"EXEC#{child.execution_arn}",
-                                                             f"EXEC#{result.execution_arn}"}
+    with LocalRecords.open(Settings(), tmp_path / "records.db") as store:
+        stored = list_executions(store.ddb, store.settings).items
+    assert {r.execution_arn for r in stored} >= {child.execution_arn, result.execution_arn}
 
 
 def test_an_input_given_as_a_mapping_reaches_the_child_with_the_trigger(tmp_path: Path) -> None:

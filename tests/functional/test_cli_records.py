@@ -39,7 +39,7 @@ def test_runs_are_recorded_and_listed_with_their_block_logs(workdir: Path,
     (workdir / "failing.yaml").write_text(FAILING)
     assert main(["run", "failing.yaml", "-q", "--json"]) == 1
     capsys.readouterr()
-    assert (workdir / ".stepweave" / "records.json").is_file()
+    assert (workdir / ".stepweave" / "records.db").is_file()
 
     assert main(["executions"]) == 0
     listing = capsys.readouterr().out
@@ -75,10 +75,14 @@ def test_unknown_execution_and_bad_options(workdir: Path, capsys: pytest.Capture
     assert main(["executions", "--status", "done"]) == 2
     assert main(["executions", "--cursor", "garbage"]) == 2
     assert "--cursor" in capsys.readouterr().err
-    (workdir / ".stepweave").mkdir()
-    (workdir / ".stepweave" / "records.json").write_text("{not json")
+    (workdir / ".stepweave" / "records.db").rename(workdir / "kept.db")
+    (workdir / ".stepweave" / "records.json").write_text("{not json")  # an older version's, imported
     assert main(["executions"]) == 2
     assert "records.json is not a records file" in capsys.readouterr().err
+    (workdir / ".stepweave" / "records.json").unlink()
+    (workdir / ".stepweave" / "records.db").write_text("not a database")
+    assert main(["executions"]) == 2
+    assert "records.db is not a records database" in capsys.readouterr().err
 
 
 def test_aws_without_a_table_is_a_clear_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -196,13 +196,10 @@ def test_retention_sets_expiry_and_expired_local_records_are_dropped(tmp_path: P
         Settings.from_env({"STEPWEAVE_RETENTION_DAYS": "soon"})
     with pytest.raises(SettingsError, match="STEPWEAVE_TABLE"):
         Settings.from_env({}).require_table()
-    path = tmp_path / "records.json"
-    with mock_aws():
-        store = LocalRecords.open(Settings(), path)
+    path = tmp_path / "records.db"
+    with LocalRecords.open(Settings(), path) as store:
         put_started(store.ddb, store.settings, _record("kept", 1))
         put_started(store.ddb, store.settings, _record("gone", 2).model_copy(update={"expires_at": 1_000}))
-        store.dump()
-    with mock_aws():
-        store = LocalRecords.open(Settings(), path)
+    with LocalRecords.open(Settings(), path) as store:
         names = [r.name for r in list_executions(store.ddb, store.settings).items]
     assert names == ["kept"]

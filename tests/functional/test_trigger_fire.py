@@ -54,10 +54,15 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str,
 
 
 def _records(workdir: Path) -> list[dict[str, object]]:
-    path = workdir / ".stepweave" / "records.json"
-    if not path.is_file():
+    from stepweave.local.records import local_records
+    from stepweave.runtime.query import list_executions
+    from stepweave.runtime.settings import Settings
+
+    if not (workdir / ".stepweave" / "records.db").is_file():
         return []
-    return [i for i in json.loads(path.read_text())["items"] if i["sk"] == "META"]
+    with local_records(Settings(local_dir=workdir / ".stepweave")) as store:
+        page = list_executions(store.ddb, store.settings, limit=100)
+    return [r.model_dump(by_alias=True, mode="json") for r in page.items]
 
 
 def test_a_matching_event_starts_the_run_with_the_mapped_input(workdir: Path,

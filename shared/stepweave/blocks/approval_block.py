@@ -14,6 +14,7 @@ is set, else it is written as a ``.eml`` file into the outbox folder.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import time
@@ -213,10 +214,12 @@ def _email(approval: Approval, settings: Settings) -> EmailMessage:
 
 
 def _write_outbox(folder: Path, approval: Approval, message: EmailMessage) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    # the email carries the decision link: readable by its owner only
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = approval.created_at.replace(":", "").replace("-", "")[:15]
     path = folder / f"{stamp}-{approval.id[:12]}.eml"
-    path.write_bytes(bytes(message))
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+        file.write(bytes(message))
     return path
 
 

@@ -5,8 +5,8 @@ handlers from ``functions/`` under the function names the state machine invokes,
 creates the state machine from the *same* definition the CDK app deploys (with the
 handler ARNs substituted) and runs executions, reporting progress from the
 execution history as it grows. After each run the execution's records (the record
-and its block logs) are written by the recorder's own code into moto's DynamoDB
-(``stepweave.local.records``), persisted to ``records_file`` when one is given.
+and its block logs) are written by the recorder's own code into the local records table
+(``stepweave.local.records``): the SQLite database ``records_file``, else one in memory.
 
 Block outputs over the inline budget go to a payload bucket in moto's S3
 (``LOCAL_PAYLOAD_BUCKET``), named to the handlers by ``STEPWEAVE_PAYLOAD_BUCKET`` as on
@@ -171,6 +171,8 @@ class LocalEngine:
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
         self._stop_payloads()
         self._restore_env()
+        if self.records is not None:  # the records database, and the routing of clients to it
+            self.records.close()
         if getattr(self, "_manifests", None) is not None:
             self._manifests.cleanup()
             self._manifests = None

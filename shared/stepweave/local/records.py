@@ -1,16 +1,24 @@
-"""Execution records of local runs: the recorder's own code against moto's DynamoDB.
+"""Execution records of local runs: the recorder's own code against a local records table.
 
-The table is created with the deployed design (``create_table``) inside moto; after a
-run the recorder is fed the status-change events AWS would send (``RUNNING``, then the
-final one), built from ``DescribeExecution``. ``.stepweave/records.json`` keeps the
-items between command invocations: loaded when the store opens (expired items, past
-their ``expiresAt``, are dropped as DynamoDB's TTL would), written after each run.
+The table is ``stepweave.local.store.SqliteTable``: ``.stepweave/records.db`` (SQLite, one
+row per item; ``STEPWEAVE_LOCAL_DIR`` moves the folder), shared by every ``stepweave``
+process of the folder, each reading and writing it directly. ``LocalRecords.ddb`` is a
+boto3 DynamoDB client whose calls the table answers (a ``before-call`` hook, as botocore's
+``Stubber`` uses), so the code the deployment runs against DynamoDB (recorder, approvals,
+API keys, webhook deliveries) runs unchanged. While a store is open, DynamoDB clients made
+from boto3's default session (the in-process Lambda handlers' ``boto3.client("dynamodb")``)
+reach it too, for requests naming its table.
+
+After a run the recorder is fed the status-change events AWS would send (``RUNNING``, then
+the final one), built from ``DescribeExecution``. A ``records.json`` left by an older
+version is imported once, when ``records.db`` is created, and is not read afterwards.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,21 +26,39 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.errors import StepweaveError
-from stepweave.runtime.recorder import Clients, Outcome, record, status_change_event, trigger_in_input
-from stepweave.runtime.records import from_dynamo, to_dynamo
+from stepweave.local.store import SqliteTable, TableError
+from stepweave.runtime.recorder import (
+    Clients,
+    Outcome,
+    record,
+    status_change_event,
+    trigger_in_input,
+)
+from stepweave.runtime.records import to_dynamo
 from stepweave.runtime.settings import LOCAL_TABLE, Settings
 
-__all__ = ["LocalRecords", "LocalRecordsError", "create_table", "local_client", "local_records",
-           "records_path", "RECORDS_FILE", "LOCAL_TRIGGER"]
+__all__ = [
+    "LEGACY_RECORDS_FILE",
+    "LOCAL_TRIGGER",
+    "RECORDS_FILE",
+    "LocalRecords",
+    "LocalRecordsError",
+    "create_table",
+    "local_client",
+    "local_records",
+    "records_path",
+]
 
-RECORDS_FILE = "records.json"
+RECORDS_FILE = "records.db"
+#: The JSON file older versions kept; imported into a new ``records.db``.
+LEGACY_RECORDS_FILE = "records.json"
 LOCAL_TRIGGER = {"type": "local"}
 REGION = "us-east-1"
-_FORMAT = 1
+_HOOK = "stepweave-local-records"
 
 
 class LocalRecordsError(StepweaveError):
-    """The local records file cannot be read."""
+    """The local records cannot be read."""
 
 
 def create_table(ddb: Any, table: str) -> None:
@@ -59,56 +85,53 @@ def local_client(service: str) -> Any:
 
 
 class LocalRecords:
-    """The records table inside an active moto mock, optionally persisted to a file."""
+    """The local records table and a DynamoDB client that reaches it. Close it (or use it as
+    a context manager) when done: that closes the database and ends the routing of the
+    default session's clients to it."""
 
-    def __init__(self, settings: Settings, path: Path | None = None, ddb: Any = None) -> None:
+    def __init__(self, settings: Settings, path: Path | None = None) -> None:
         self.settings = settings.model_copy(update={"table": LOCAL_TABLE})
         self.table = self.settings.require_table()
         self.path = path
-        self.ddb = ddb if ddb is not None else local_client("dynamodb")
+        try:
+            self.store = SqliteTable(path, on_create=self._import_legacy)
+        except sqlite3.DatabaseError as exc:
+            raise LocalRecordsError(f"{path} is not a records database ({exc}; move it away to "
+                                    "start afresh)") from None
+        self.ddb = local_client("dynamodb")
+        # first: before the default session's routing hook, which the client's events copied
+        self.ddb.meta.events.register_first("before-call.dynamodb", _Answer(self), unique_id=f"{_HOOK}-own")
+        _activate(self)
 
     @classmethod
-    def open(cls, settings: Settings, path: Path | None = None, ddb: Any = None) -> LocalRecords:
-        store = cls(settings, path, ddb)
-        create_table(store.ddb, store.table)
-        store.load()
-        return store
+    def open(cls, settings: Settings, path: Path | None = None) -> LocalRecords:
+        return cls(settings, path)
 
-    def load(self) -> int:
-        if self.path is None or not self.path.is_file():
-            return 0
+    def close(self) -> None:
+        _deactivate(self)
+        self.store.close()
+
+    def __enter__(self) -> LocalRecords:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _import_legacy(self, store: SqliteTable) -> None:
+        legacy = None if self.path is None else self.path.parent / LEGACY_RECORDS_FILE
+        if legacy is None or not legacy.is_file():
+            return
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            data = json.loads(legacy.read_text(encoding="utf-8"))
             stored = data["items"]
             if not isinstance(stored, list) or not all(isinstance(i, dict) and "pk" in i for i in stored):
                 raise ValueError("not a list of items")
         except (OSError, ValueError, KeyError, TypeError):
             raise LocalRecordsError(
-                f"{self.path} is not a records file (move it away to start afresh)") from None
+                f"{legacy} is not a records file (move it away to start afresh)") from None
         now = time.time()
-        items = [{k: to_dynamo(v) for k, v in item.items()} for item in stored
-                 if int(item.get("expiresAt") or now + 1) > now]
-        for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-            self.ddb.batch_write_item(RequestItems={self.table: batch})
-        return len(items)
-
-    def dump(self) -> None:
-        if self.path is None:
-            return
-        items: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"TableName": self.table}
-        while True:
-            response = self.ddb.scan(**params)
-            items += [{k: from_dynamo(v) for k, v in item.items()} for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                break
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        items.sort(key=lambda i: (str(i["pk"]), str(i["sk"])))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": _FORMAT, "items": items}, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.path)
+        store.put_items([{k: to_dynamo(v) for k, v in item.items()} for item in stored
+                         if int(item.get("expiresAt") or now + 1) > now])
 
     def record_start(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
         """Feed the recorder a run's RUNNING event (the record a waiting run shows)."""
@@ -124,8 +147,73 @@ class LocalRecords:
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))
-        self.dump()
         return outcome
+
+
+# -- routing DynamoDB clients to the store ----------------------------------------------------------
+
+class _Answer:
+    """A ``before-call.dynamodb`` handler: requests for ``records``'s table are answered by
+    it. Bound to no store (the default session's hook): the store opened last answers, and
+    requests for other tables go on to wherever the client sends them."""
+
+    def __init__(self, records: LocalRecords | None) -> None:
+        self.records = records
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        records = self.records if self.records is not None else _active()
+        if records is None:
+            return None
+        request = json.loads(params.get("body") or b"{}")
+        tables = set(request.get("RequestItems") or ()) or {request.get("TableName")}
+        if tables != {records.table}:
+            if self.records is None:
+                return None
+            return _response(400, _error("ResourceNotFoundException",
+                                         f"the local records store has only table {records.table}"))
+        try:
+            return _response(200, records.store.handle(model.name, request))
+        except TableError as exc:
+            return _response(400, _error(exc.code, exc.message))
+
+
+def _response(status: int, body: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    from botocore.awsrequest import AWSResponse
+
+    body["ResponseMetadata"] = {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0,
+                                "RequestId": "local"}
+    return AWSResponse(None, status, {}, None), body
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"Error": {"Code": code, "Message": message}}
+
+
+_open: list[LocalRecords] = []  # the stores open in this process, the latest last
+_open_lock = threading.Lock()
+
+
+def _active() -> LocalRecords | None:
+    with _open_lock:
+        return _open[-1] if _open else None
+
+
+def _activate(records: LocalRecords) -> None:
+    import boto3
+
+    with _open_lock:
+        _open.append(records)
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("before-call.dynamodb", _Answer(None), unique_id=_HOOK)
+
+
+def _deactivate(records: LocalRecords) -> None:
+    with _open_lock:
+        if records in _open:
+            _open.remove(records)
 
 
 def _trigger(description: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +224,9 @@ def _trigger(description: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def local_records(settings: Settings) -> Iterator[LocalRecords]:
-    """The persisted local records, for reading (starts its own moto mock)."""
-    from moto import mock_aws
-
-    with mock_aws():
-        yield LocalRecords.open(settings, records_path(settings))
+    """The local records of ``settings``'s folder, for a command that reads or writes them."""
+    with LocalRecords.open(settings, records_path(settings)) as store:
+        yield store
 
 
 def records_path(settings: Settings) -> Path:

@@ -214,8 +214,8 @@ def find_execution(ddb: Any, settings: Settings, ident: str) -> list[str]:
     ``ident`` or whose ARN ends with it (scans the table)."""
     if ident.startswith("arn:"):
         return [ident]
-    matches = {item["executionArn"]["S"] for item in _scan(
-        ddb, settings.require_table(), "sk = :meta AND contains(executionArn, :id)",
-        {":meta": {"S": "META"}, ":id": to_dynamo(ident)})
+    matches = {item["executionArn"]["S"] for item in _scan(  # approvals' META items too have an executionArn
+        ddb, settings.require_table(), "sk = :meta AND begins_with(pk, :exec) AND contains(executionArn, :id)",
+        {":meta": {"S": "META"}, ":exec": {"S": "EXEC#"}, ":id": to_dynamo(ident)})
         if item["name"]["S"] == ident or item["executionArn"]["S"].endswith(ident)}
     return sorted(matches)

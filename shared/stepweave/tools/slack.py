@@ -12,6 +12,7 @@ output says ``"delivery": "outbox"``; when deployed that is an error instead.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -91,13 +92,17 @@ def _send(ctx: ToolContext, url: str, body: dict[str, Any], headers: dict[str, s
 
 
 def _to_outbox(params: SlackParams, ctx: ToolContext) -> dict[str, Any]:
+    # messages may carry decision links: readable by their owner only
     folder = ctx.settings.outbox / "slack"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
     stamp = f"{time.time_ns()}"
     path = folder / f"{stamp}.json"
     message = {"channel": params.channel, "text": params.text, "blocks": params.blocks,
                "note": "not sent: no Slack webhook URL or bot token is configured"}
-    path.write_text(json.dumps(message, indent=2))
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w",
+                   encoding="utf-8") as file:
+        file.write(json.dumps(message, indent=2))
     return {"ok": True, "delivery": "outbox", "channel": params.channel, "ts": stamp,
             "outboxFile": str(path)}
 
