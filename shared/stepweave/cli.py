@@ -30,28 +30,74 @@ def _load(path: str) -> Any:
     return compile_workflow(load_workflow(path), path)
 
 
+#: Step Functions' limit on an execution's input (UTF-8 bytes).
+MAX_RUN_INPUT_BYTES = 262_144
+#: Raw JSON text longer than this is refused unread: no layout makes it fit the limit.
+_MAX_JSON_TEXT = 8 * MAX_RUN_INPUT_BYTES
+
+
 def _read_input(value: str | None) -> Any:
-    return _read_json(value, "--input")[0] if value is not None else {}
+    """The run input of ``--input``: a JSON object (the start block's fields) within Step
+    Functions' 256 KiB; anything else is a usage error naming --input."""
+    if value is None:
+        return {}
+    data = _read_json(value, "--input")[0]
+    if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(data), "a number")
+        raise UsageError(f"--input: the run input must be a JSON object of the start block's "
+                         f"fields, like '{{\"amount\": 5}}', not {kind}")
+    size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_RUN_INPUT_BYTES:
+        raise UsageError(f"--input: the input is {size:,} bytes; AWS Step Functions takes at most "
+                         f"{MAX_RUN_INPUT_BYTES:,} bytes (256 KiB) of execution input")
+    return data
 
 
 def _read_json(value: str, flag: str) -> tuple[Any, str]:
-    """Inline JSON or a JSON file (path or @path); with where it came from."""
-    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and Path(value).is_file()):
+    """Inline JSON or a JSON file (path or @path); with where it came from. The JSON is read
+    within bounds (``stepweave.api.strict_json``): finite numbers, bounded nesting."""
+    from stepweave.api.strict_json import BadJson
+    from stepweave.api.strict_json import loads as strict_loads
+
+    if value.startswith("@") or (not value.lstrip().startswith(("{", "[")) and _is_file(value)):
         path = Path(value.lstrip("@"))
         try:
+            if path.stat().st_size > _MAX_JSON_TEXT:
+                raise UsageError(f"{flag}: {path} is {path.stat().st_size:,} bytes; AWS Step Functions "
+                                 f"takes at most {MAX_RUN_INPUT_BYTES:,} bytes (256 KiB) of input")
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{flag}: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{flag}: {path} is not UTF-8 text") from None
         source = str(path)
     elif value.strip().endswith((".json", ".yaml", ".yml")) and not value.lstrip().startswith(("{", "[", '"')):
         raise UsageError(f"{flag}: cannot read {value}: no such file")
     else:
         text, source = value, flag
+    label = flag if source == flag else f"{flag} {source}"
+    if len(text) > _MAX_JSON_TEXT:
+        raise UsageError(f"{label}: {len(text):,} characters of JSON; AWS Step Functions takes at "
+                         f"most {MAX_RUN_INPUT_BYTES:,} bytes (256 KiB) of input")
     try:
-        return json.loads(text), source
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                         f"{exc.msg})") from None
+        return strict_loads(text, what=label), source
+    except BadJson as exc:
+        message = str(exc)
+        prefix = f"{label} is not JSON ("
+        if message.startswith(prefix):  # "line 1, column 2: Expecting ..."
+            detail = message[len(prefix):-1]
+            where = detail.rsplit(" at ", 1)
+            message = f"{label}: not valid JSON ({where[-1]}: {where[0]})" if len(where) == 2 \
+                else f"{label}: not valid JSON ({detail})"
+        raise UsageError(message) from None
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):  # a name too long, a NUL: not a file
+        return False
 
 
 def _trigger_input(args: argparse.Namespace, compiled: Any) -> Any:

@@ -35,10 +35,14 @@ from stepweave.api.errors import (
     PayloadTooLarge,
     SyncTimeout,
 )
+from stepweave.api.events import BadBody, request_body
 from stepweave.api.executions import Executions
 from stepweave.api.health import check_health
+from stepweave.api.strict_json import BadJson
+from stepweave.api.strict_json import loads as strict_loads
 from stepweave.api.sync import sync_response
 from stepweave.runtime.arns import execution_arn
+from stepweave.runtime.payloads import PayloadStore
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord, arn_of_name, put_started, tenant_name
@@ -63,6 +67,8 @@ class ApiContext:
     executions: Executions
     version: str
     sync_timeout_s: float = SYNC_TIMEOUT_S
+    #: where stored parts of a synchronous run's output are read (None: the default store)
+    store: PayloadStore | None = None
 
 
 def _json(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -158,7 +164,8 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
             raise
         if outcome.execution_arn:
             record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
-        status, headers, body = sync_response(outcome, workflow)
+        status, headers, body = sync_response(outcome, workflow, store=ctx.store,
+                                              bucket=ctx.settings.payload_bucket)
         return Response(status_code=status, headers=headers, body=body)
 
     @app.get("/v1/executions/<execution_id>", summary="an execution: status, output, error, block logs")
@@ -216,13 +223,28 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
 
 def resolve(resolver: APIGatewayRestResolver, event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
     """One proxy event through the routes. Bodies are JSON whatever their ``Content-Type``
-    says (``curl -d`` sends ``application/x-www-form-urlencoded``)."""
+    says (``curl -d`` sends ``application/x-www-form-urlencoded``), and JSON within bounds
+    (``stepweave.api.strict_json``: no NaN or infinite numbers, bounded nesting) before any
+    route reads them: else 400."""
+    refused = _refused_body(event)
+    if refused is not None:
+        return refused.response()
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
     if event.get("body"):
         headers["Content-Type"] = "application/json"
     event = {**event, "headers": headers,
              "multiValueHeaders": {k: [v] for k, v in headers.items()} if event.get("multiValueHeaders") else None}
     return resolver.resolve(event, lambda_context)
+
+
+def _refused_body(event: dict[str, Any]) -> ApiError | None:
+    if not event.get("body"):
+        return None
+    try:
+        strict_loads(request_body(event), what="the body")
+    except (BadBody, BadJson) as exc:
+        return InvalidInput(f"invalid request: {exc}", problems=[{"field": "body", "message": str(exc)}])
+    return None
 
 
 def _error(exc: ApiError) -> Response[Any]:
@@ -251,7 +273,7 @@ def openapi_document(version: str = "1") -> str:
 _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/health"): (503,),
     ("post", "/v1/workflows/{workflow}/executions"): (400, 401, 403, 404, 409, 413, 429),
-    ("post", "/v1/workflows/{workflow}/run"): (400, 401, 403, 404, 409, 413, 429, 500, 504),
+    ("post", "/v1/workflows/{workflow}/run"): (400, 401, 403, 404, 409, 413, 429, 500, 502, 504),
     ("get", "/v1/executions"): (400, 401, 403, 429),
     ("get", "/v1/executions/{execution_id}"): (401, 403, 404, 429),
     ("post", "/v1/executions/{execution_id}/cancel"): (401, 403, 404, 409, 429),
@@ -259,6 +281,7 @@ _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
 _ERROR_TEXT = {400: "invalid input", 401: "missing or invalid API key", 403: "disabled API key",
                404: "unknown workflow or execution (another tenant's too)", 409: "duplicate or ended",
                413: "body too large", 429: "throttled (Retry-After)", 500: "the run failed (block, error)",
+               502: "the run succeeded but its output cannot be the answer (too large, unreadable)",
                503: "a dependency does not answer", 504: "still running: poll with executionId"}
 
 

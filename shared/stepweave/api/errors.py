@@ -18,6 +18,7 @@ ingest and any other handler answer errors the same way.
 | 429 | ``Throttled`` | ``throttled`` (``Retry-After`` header) |
 | 500 | ``ExecutionFailed`` | ``execution_failed`` (``executionId``, ``block``, ``error``) |
 | 500 | ``InternalError`` | ``internal`` |
+| 502 | ``OutputUnavailable`` | ``output_unavailable`` (a run's output cannot be answered: ``executionId``) |
 | 503 | ``Unavailable`` | ``unavailable`` |
 | 504 | ``SyncTimeout`` | ``timeout`` (``executionId`` to poll) |
 """
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidInput",
     "MethodNotAllowed",
     "NotFound",
+    "OutputUnavailable",
     "PayloadTooLarge",
     "SyncTimeout",
     "Throttled",
@@ -128,6 +130,13 @@ class ExecutionFailed(ApiError):
 
 class InternalError(ApiError):
     status, code = 500, "internal"
+
+
+class OutputUnavailable(ApiError):
+    """A synchronous run succeeded but its output cannot be the answer (over the response
+    size limit, or stored and unreadable); ``executionId`` says where it is."""
+
+    status, code = 502, "output_unavailable"
 
 
 class Unavailable(ApiError):

@@ -1,16 +1,28 @@
 """A finished synchronous run as the HTTP response: the response block's ``{data, status,
-headers}``, any other output as JSON (200), a failure as ``execution_failed`` naming the block."""
+headers}``, any other output as JSON (200), a failure as ``execution_failed`` naming the block.
+
+Parts of the output over the inline budget are references into the payload bucket
+(``{"$ref": ...}``, ``stepweave.runtime.payloads``): they are read back, so the caller gets the
+data. Only references into the run's own prefix (and the deployment's bucket) are followed.
+A body over ``MAX_RESPONSE_BYTES`` (a Lambda proxy response carries at most 6 MB), or a
+reference that cannot be read, answers ``502 output_unavailable`` with the ``executionId``.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from stepweave.api.errors import JSON_HEADERS, ExecutionFailed
+from stepweave.api.errors import JSON_HEADERS, ExecutionFailed, OutputUnavailable
 from stepweave.api.executions import Outcome
-from stepweave.errors import BLOCK_FAILED_ERROR
+from stepweave.errors import BLOCK_FAILED_ERROR, StepweaveError
+from stepweave.runtime.payloads import PayloadStore, execution_prefix, has_stub, resolve
 
-__all__ = ["EXECUTION_HEADER", "sync_response"]
+__all__ = ["EXECUTION_HEADER", "MAX_RESPONSE_BYTES", "sync_response"]
+
+#: A Lambda proxy response is at most 6 MB (6,291,456 bytes) with its headers and the JSON
+#: escaping of its body: the body, as escaped, stays under this.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 64 * 1024
 
 #: Every synchronous answer names its execution in this header.
 EXECUTION_HEADER = "x-stepweave-execution-id"
@@ -32,14 +44,40 @@ def _failure(outcome: Outcome, workflow: str) -> ExecutionFailed:
     return ExecutionFailed(f"the execution {outcome.status.lower()}: {message}", error=outcome.error, **ident)
 
 
-def sync_response(outcome: Outcome, workflow: str) -> tuple[int, dict[str, str], str]:
-    """(status, headers, body) of a finished run; raises ``ExecutionFailed`` for a failed one."""
+def _resolved(output: Any, outcome: Outcome, workflow: str, store: PayloadStore | None,
+              bucket: str | None) -> Any:
+    if not has_stub(output):
+        return output
+    try:
+        return resolve(output, store, bucket=bucket, prefix=execution_prefix(outcome.execution_arn or ""))
+    except StepweaveError as exc:
+        raise OutputUnavailable(f"the run succeeded but its stored output could not be read: {exc}",
+                                executionId=outcome.execution_arn, workflow=workflow) from None
+
+
+def _fits(body: str, outcome: Outcome, workflow: str) -> str:
+    size = len(json.dumps(body))  # as escaped inside the proxy response (worst case)
+    if size > MAX_RESPONSE_BYTES:
+        raise OutputUnavailable(
+            f"the run succeeded but its response is {size:,} bytes, over the {MAX_RESPONSE_BYTES:,} "
+            "an API response can carry: read it where the workflow stores it, or return less",
+            executionId=outcome.execution_arn, workflow=workflow, bytes=size, limit=MAX_RESPONSE_BYTES)
+    return body
+
+
+def sync_response(outcome: Outcome, workflow: str, *, store: PayloadStore | None = None,
+                  bucket: str | None = None) -> tuple[int, dict[str, str], str]:
+    """(status, headers, body) of a finished run; raises ``ExecutionFailed`` for a failed
+    one, ``OutputUnavailable`` for one whose output cannot be answered. ``store`` and
+    ``bucket``: where stored parts of the output are read (the default store; any bucket)."""
     if outcome.status != "SUCCEEDED":
         raise _failure(outcome, workflow)
     output: Any = json.loads(outcome.output) if outcome.output else None
+    output = _resolved(output, outcome, workflow, store, bucket)
     headers = {EXECUTION_HEADER: outcome.execution_arn or ""}
     if not _is_response(output):
-        return 200, {**JSON_HEADERS, **headers}, json.dumps(output, ensure_ascii=False)
+        return 200, {**JSON_HEADERS, **headers}, _fits(json.dumps(output, ensure_ascii=False), outcome,
+                                                       workflow)
     assert isinstance(output, dict)
     status = int(output["status"]) if 100 <= int(output["status"]) <= 599 else 200
     data = output["data"]
@@ -51,4 +89,4 @@ def sync_response(outcome: Outcome, workflow: str) -> tuple[int, dict[str, str],
         body = json.dumps(data, ensure_ascii=False)
         given = {k: v for k, v in given.items() if k.lower() != "content-type"}
         given["Content-Type"] = "application/json"
-    return status, {**given, **headers}, body
+    return status, {**given, **headers}, _fits(body, outcome, workflow)

@@ -51,6 +51,15 @@ APPROVAL_ID_PREFIX = "apr_"
 #: params (``stepweave.compiler.notify``), replaced by ``fill_links``
 LINK_TOKENS = {"url": "[[stepweave:url]]", "resumeEndpoint": "[[stepweave:resumeEndpoint]]"}
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+#: What cannot stand in a header value: line breaks (which would end the header or
+#: inject another), other control characters and lone surrogates (no UTF-8 form).
+_NOT_IN_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` fit for one email header: each run of line breaks, control characters and
+    lone surrogates becomes one space (``"Refund\nfor Ada"`` -> ``"Refund for Ada"``)."""
+    return _NOT_IN_HEADER.sub(" ", value).strip()
 
 
 def display_data(display: Any) -> dict[str, Any]:
@@ -134,7 +143,8 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
                   if v is not None},
         display=display_data(params.get("display")), form=list(params.get("form") or []),
         approvers=approvers_of(params.get("approvers")),
-        subject=str(params.get("subject") or "") or f"Approval needed: {event.block.name}",
+        subject=header_text(str(params.get("subject") or "")) or header_text(
+            f"Approval needed: {event.block.name}"),
         message=str(params.get("message") or ""), status="pending",
         accept_extra_fields=params.get("acceptExtraFields") is True,
         created_at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
@@ -146,6 +156,10 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     tenant = tenant_of(ddb, settings, approval.execution_arn)
     if tenant:
         approval = replace(approval, tenant=tenant)
+    # the email is built (and serialised) before anything is stored: a value it cannot
+    # carry fails the block with nothing left behind
+    message = _email(approval, settings)
+    bytes(message)
     request, *others = approval_items(approval, task_token=event.taskToken)
     # the request first: from here on its link answers (a notification carries it)
     ddb.put_item(TableName=table, Item=request, ConditionExpression="attribute_not_exists(pk)")
@@ -159,7 +173,6 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
     for item in others:
         ddb.put_item(TableName=table, Item=item)
     mark_paused(ddb, settings, approval.execution_arn)
-    message = _email(approval, settings)
     if settings.approval_sender:
         ses.send_email(Source=settings.approval_sender,
                        Destination={"ToAddresses": approval.approvers},
@@ -197,10 +210,10 @@ def notify(approval: Approval, tools: list[Any], *, settings: Settings, secrets:
 
 def _email(approval: Approval, settings: Settings) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = approval.subject
+    message["Subject"] = header_text(approval.subject)
     message["From"] = settings.approval_sender or "stepweave@localhost"
     message["To"] = ", ".join(approval.approvers) or "undisclosed-recipients:;"
-    message["X-Stepweave-Approval"] = approval.block_name
+    message["X-Stepweave-Approval"] = header_text(approval.block_name)
     lines = [approval.message, ""] if approval.message else []
     lines += [f"{name}: {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value}"
               for name, value in approval.display.items()]

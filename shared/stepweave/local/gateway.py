@@ -8,8 +8,12 @@ Events carry ``resource``, ``path``, ``httpMethod``, ``headers`` and ``multiValu
 ``queryStringParameters`` and their multi-value form, ``pathParameters``, the body base64-
 encoded (``isBase64Encoded``) and a ``requestContext`` with a fresh ``requestId``.
 
-No route: 404, a route of another method: 405, a body over ``max_body``: 413, a handler that
-raises: 500 -- each with the API's error body (``stepweave.api.errors``).
+No route: 404, a route of another method: 405, a body over ``max_body``: 413, a
+``Content-Length`` that is not a decimal number: 400, a chunked body (API Gateway's REST
+proxy needs a length): 411, a handler that raises: 502 -- each with the API's error body
+(``stepweave.api.errors``). The listen queue holds ``LISTEN_BACKLOG`` connections (a burst of
+clients waits instead of being reset) and a client that stops sending is dropped after
+``READ_TIMEOUT_S``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from stepweave.api.errors import error_response
 
-__all__ = ["MAX_BODY_BYTES", "Gateway", "Handler", "Route", "decision_routes", "match", "stepweave_routes",
+__all__ = ["LISTEN_BACKLOG", "MAX_BODY_BYTES", "READ_TIMEOUT_S", "Gateway", "Handler", "Route", "decision_routes", "match", "stepweave_routes",
            "to_event"]
 
 logger = logging.getLogger(__name__)
@@ -36,6 +40,16 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 #: API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Connections waiting to be accepted (the kernel caps it at ``net.core.somaxconn``).
+LISTEN_BACKLOG = 1024
+#: A connection that sends nothing for this long (a stalled body, an idle keep-alive) is closed.
+READ_TIMEOUT_S = 60.0
+_LENGTH = re.compile(r"[0-9]{1,19}")
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True  # idle (keep-alive, pre-)connections never block a stop
 
 
 @dataclass(frozen=True)
@@ -101,8 +115,7 @@ class Gateway:
     def __init__(self, routes: Sequence[Route], host: str = "127.0.0.1", port: int = 8787,
                  log: TextIO | None = None, max_body: int = MAX_BODY_BYTES) -> None:
         self.routes, self.log, self.max_body = list(routes), log, max_body
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
-        self._server.daemon_threads = True  # idle (keep-alive, pre-)connections never block a stop
+        self._server = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
         self._busy = 0  # requests being answered: stop lets them finish
         self._idle = threading.Condition()
@@ -166,6 +179,7 @@ class Gateway:
             sys_version = ""
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed ACK
+            timeout = READ_TIMEOUT_S
 
             def _serve(self) -> None:
                 with gateway._idle:
@@ -177,8 +191,20 @@ class Gateway:
                         gateway._busy -= 1
                         gateway._idle.notify_all()
 
+            def _refuse(self, status: int, code: str, message: str) -> None:
+                self._write(error_response(status, code, message))
+                self.close_connection = True  # what follows on the connection is not a request
+
             def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                if self.headers.get("Transfer-Encoding"):
+                    self._refuse(411, "length_required", "send the body with a Content-Length "
+                                                         "(chunked bodies are not accepted)")
+                    return
+                given = self.headers.get_all("Content-Length") or []
+                if len(given) > 1 or (given and not _LENGTH.fullmatch(given[0].strip())):
+                    self._refuse(400, "invalid_input", "Content-Length must be one decimal number")
+                    return
+                length = int(given[0]) if given else 0
                 if length > gateway.max_body:
                     self._write(error_response(413, "too_large", f"the request body is over "
                                                                  f"{gateway.max_body} bytes"))

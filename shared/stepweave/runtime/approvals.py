@@ -23,6 +23,7 @@ with the block's output: the submitted fields, ``submission``, ``submittedAt``, 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -231,9 +232,26 @@ def validate_submission(form: list[dict[str, Any]], submission: dict[str, Any], 
             problems.append(f"'{name}' must be a {kind}")
             continue
         values[name] = value
+    # the output goes to Step Functions as JSON: NaN, Infinity (1e400) have no JSON form
+    problems += [f"'{name}' must be a finite number" for name, value in values.items()
+                 if not _finite(value)]
     if problems:
         raise ApprovalInvalid("invalid submission: " + "; ".join(problems))
     return values
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in ``value`` (iterative: a deep value is no risk)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, clients: Clients,
@@ -261,13 +279,14 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
             UpdateExpression="SET #s = :decided, decision = :d, decidedBy = :by, decidedAt = :at",
             ExpressionAttributeNames={"#s": "status"}, ReturnValues="ALL_NEW",
             ExpressionAttributeValues={":pending": {"S": "pending"}, ":decided": {"S": "decided"},
-                                       ":d": {"S": json.dumps(values)}, ":by": {"S": decided_by},
+                                       ":d": {"S": json.dumps(values, allow_nan=False)},
+                                       ":by": {"S": decided_by},
                                        ":at": {"S": at}})["Attributes"]["taskToken"]["S"]
     except clients.ddb.exceptions.ConditionalCheckFailedException:
         raise ApprovalDecided(f"approval '{approval.block_name}' was already decided") from None
     status = "decided"
     try:
-        clients.sfn.send_task_success(taskToken=token, output=json.dumps(output))
+        clients.sfn.send_task_success(taskToken=token, output=json.dumps(output, allow_nan=False))
     except (clients.sfn.exceptions.TaskTimedOut, clients.sfn.exceptions.InvalidToken,
             clients.sfn.exceptions.TaskDoesNotExist):
         status = "lapsed"

@@ -34,6 +34,8 @@ from stepweave.api.errors import (
     PayloadTooLarge,
 )
 from stepweave.api.events import BadBody, request_body
+from stepweave.api.strict_json import BadJson
+from stepweave.api.strict_json import loads as strict_loads
 from stepweave.runtime.approvals import (
     Approval,
     ApprovalDecided,
@@ -81,7 +83,7 @@ def handle_api(event: dict[str, Any], *, clients: Clients, settings: Settings,
     except Exception:
         logger.exception("approval API request failed")
         return InternalError("the request could not be processed").response()
-    return {"statusCode": status, "body": json.dumps(body),
+    return {"statusCode": status, "body": json.dumps(body, allow_nan=False),
             "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"}}
 
 
@@ -139,9 +141,9 @@ def _submission(event: dict[str, Any]) -> dict[str, Any]:
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the body is over {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(data or b"{}")
-    except ValueError:
-        raise InvalidInput("the body must be JSON: {\"submission\": {<form fields>}}") from None
+        body = strict_loads(data or b"{}", what="the body")
+    except BadJson as exc:
+        raise InvalidInput(f"{exc}; expected {{\"submission\": {{<form fields>}}}}") from None
     submission = body.get("submission") if isinstance(body, dict) else None
     if not isinstance(submission, dict):
         raise InvalidInput("the body must be JSON: {\"submission\": {<form fields>}}")

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 import time
@@ -26,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from stepweave.api.events import BadBody, request_body
+from stepweave.api.strict_json import BadJson
+from stepweave.api.strict_json import loads as strict_loads
 from stepweave.runtime.approvals import (
     Approval,
     ApprovalDecided,
@@ -137,12 +140,15 @@ def _convert(form: list[dict[str, Any]], values: dict[str, str]) -> dict[str, An
             except ValueError:
                 problems.append(f"'{name}' must be a number")
                 continue
+            if not math.isfinite(number):
+                problems.append(f"'{name}' must be a finite number")
+                continue
             out[name] = int(number) if number.is_integer() and abs(number) < 2**53 else number
         elif kind in ("object", "array", "json"):
             try:
-                out[name] = json.loads(text)
-            except ValueError:
-                problems.append(f"'{name}' must be JSON")
+                out[name] = strict_loads(text, what=f"'{name}'")
+            except BadJson as exc:
+                problems.append(f"'{name}' must be JSON" if " is not " in str(exc) else str(exc))
         else:
             out[name] = text
     if problems:

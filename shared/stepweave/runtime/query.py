@@ -57,7 +57,7 @@ def _encode(data: dict[str, Any]) -> str:
 def _decode(cursor: str, expected: dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise CursorError("invalid cursor") from None
     if not isinstance(data, dict) or any(data.get(k) != v for k, v in expected.items()) \
             or not isinstance(data.get("after"), (dict, str)):
@@ -107,9 +107,16 @@ def _by_index(ddb: Any, table: str, index: str, key: str, value: str, scope: dic
         "Limit": max(limit, 25) if status or workflow else limit}
     params["KeyConditionExpression"] = f"{key} = :key" + _range(sort_key, since, until, params)
     _filters(params, status=status, workflow=workflow)
-    if cursor:
-        params["ExclusiveStartKey"] = {k: {"S": v} for k, v in _decode(cursor, scope)["after"].items()}
     index_keys = ("pk", "sk", key, sort_key)
+    if cursor:
+        after = _decode(cursor, scope)["after"]
+        # the key a page stopped at, as _page wrote it: anything else is forged
+        if not isinstance(after, dict) or set(after) != set(index_keys) or after[key] != value \
+                or not all(isinstance(v, str) and v for v in after.values()) \
+                or (since is not None and after[sort_key] < since) \
+                or (until is not None and after[sort_key] > until):
+            raise CursorError("invalid cursor")
+        params["ExclusiveStartKey"] = {k: {"S": v} for k, v in after.items()}
     items: list[dict[str, Any]] = []
     while True:
         response = ddb.query(**params)
@@ -150,6 +157,8 @@ def _all_workflows(ddb: Any, table: str, status: str | None, since: str | None, 
                    limit: int, cursor: str | None) -> Page:
     scope = {"w": None, "s": status, "from": since, "to": until}
     after = _decode(cursor, scope)["after"] if cursor else None
+    if after is not None and not isinstance(after, str):
+        raise CursorError("invalid cursor")
     items = [i for i in _scan(ddb, table, "sk = :meta AND begins_with(pk, :exec)",
                               {":meta": {"S": "META"}, ":exec": {"S": "EXEC#"}}, status)
              if (after is None or i["gsi1sk"]["S"] < after)
