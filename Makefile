@@ -12,19 +12,24 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-example: $(VENV)/.installed
+example: $(VENV)/.installed node_modules/.installed
 	$(PY) examples/run_example.py
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed node_modules/.installed
 	$(PY) -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed node_modules/.installed
 	$(PY) bench/run_all.py
 
-# The CDK CLI comes from the npm registry, pinned in package.json / package-lock.json.
-node_modules/.bin/cdk: package.json package-lock.json
+# JavaScript dependencies from the npm registry, pinned in package.json / package-lock.json:
+# the CDK CLI, and jsonata (the version AWS Step Functions evaluates JSONata with), which the
+# embedded engine runs in V8, so `make example` and `make test` need it too.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make: npm (Node.js 18 or later) is needed to install node_modules (the CDK CLI and jsonata)" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+node_modules/.bin/cdk: node_modules/.installed
 
 CDK := PATH="$(abspath $(VENV))/bin:$$PATH" JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 node_modules/.bin/cdk
 
