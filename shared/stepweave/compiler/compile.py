@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepweave.compiler.aslcheck import check_definition
+from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.family import compile_children
@@ -136,8 +138,11 @@ def compile_graph(graph: Graph) -> tuple[dict[str, Any], Lowerer]:
     states: dict[str, Any] = {}
     entry, dangling = lw.emit(lw.region_tree(None), ctx, states)
     done = lw.names.take("Done")
-    states[done] = {"Type": "Pass", "Output": "{% " + _final_output(lw, ctx) + " %}", "End": True}
-    patch(dangling, done)
+    if entry is None or dangling:
+        # the final output; not when every path already ends the run (a response block):
+        # Step Functions refuses a state nothing transitions to
+        states[done] = {"Type": "Pass", "Output": "{% " + _final_output(lw, ctx) + " %}", "End": True}
+        patch(dangling, done)
     if lw.response_catchers:
         respond = lw.names.take("Respond")
         states[respond] = {"Type": "Succeed"}
@@ -175,6 +180,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
             workflow.name, sorted(lw.subworkflows), nodes, file, folder, _stack,
             lambda wf, f, d, chain: compile_workflow(wf, f, folder=d, _stack=chain))
         problems += child_problems
+    problems += _definition_problems(definition, lw, file)
     size = len(json.dumps(definition, separators=(",", ":")).encode("utf-8"))
     if size > MAX_DEFINITION_BYTES:
         problems.append(Problem(file, f"compiled definition is {size} bytes; Step Functions "
@@ -191,6 +197,20 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
                             children, _notify_tools(graph),
                             {h: tuple(sorted(n)) for h, n in sorted(lw.secret_names.items())})
+
+
+def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> list[Problem]:
+    """What Step Functions would refuse in the emitted definition, naming the block behind
+    the state (``stepweave.compiler.aslcheck``): a compiler fault, reported before deploy."""
+    found: list[Problem] = []
+
+    def report(state: str, message: str) -> None:
+        block = lw.state_map.get(state, (None, ""))[0]
+        found.append(Problem(file, f"the compiled definition is not valid for Step Functions: "
+                                   f"{message}", block))
+
+    check_definition(definition, report, jsonata_fields())
+    return sorted(set(found))
 
 
 def _notify_tools(graph: Graph) -> tuple[str, ...]:

@@ -618,7 +618,7 @@ class _Emitter:
                 f': $type({v}) = "boolean" ? ({v} ? 1 : 0) '
                 f': $type({v}) = "null" or ({text} and $trim({v}) = "") ? 0 '
                 f": {text} and $contains({v}, {numeric}) ? $number($trim({v})) "
-                f": {v}i != 0 or $not($exists({v})) or {text} ? undefined "
+                f": {v}i != 0 or $not($exists({v})) or {text} ? () "
                 f": $error({unsupported}); "
                 f"$exists({x}) ? ({lhs} {op} {rhs}) : {v}i != 0 ? ({inf_lhs} {op} {inf_rhs}) : false)")
 

@@ -268,7 +268,10 @@ class Lowerer:
         init_name = self.names.take(f"{label} start") if init else None
         entry, dangling = self.emit(tree, inner, states)
         last = self._last_task(dangling, states)
-        export = None if last else self.names.take(f"{label} done")
+        # no export state when every path of the branch already ends (a response block):
+        # Step Functions refuses a state nothing transitions to
+        ends = entry is not None and not dangling
+        export = None if last or ends else self.names.take(f"{label} done")
         if export is not None:
             patch(dangling, export)
         out: dict[str, Any] = {"b": {}, "t": {}, "w": {}}
@@ -291,8 +294,7 @@ class Lowerer:
             state.pop("Next", None)
             state["Output"] = _substitute(out, own)
             state["End"] = True
-        else:
-            assert export is not None
+        elif export is not None:
             states[export] = {"Type": "Pass", "Output": out, "End": True}
         start = entry or export or ""
         if init_name is not None:
