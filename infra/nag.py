@@ -102,6 +102,14 @@ def _acknowledge_api(api: StepweaveApi) -> None:
 def _acknowledge_run_api(run_api: RunApiFunction) -> None:
     fn = run_api.function
     _acknowledge_function(fn)
+    if run_api.payload_bucket is not None:
+        _acknowledge(
+            fn.role or fn,
+            f"AwsSolutions-IAM5[Resource::{_bucket_objects(run_api.payload_bucket, run_api)}]",
+            "/run answers with a run's whole output: parts a handler stored in the payload "
+            "bucket (keys chosen at run time, <state machine>/<execution>/...) are read back, "
+            "so s3:GetObject names the bucket's objects with '/*'; only that action, on that "
+            "one bucket; the handler reads only under the run's own execution prefix.")
     for workflow in run_api.workflows.values():
         if workflow.compiled.workflow_type != "STANDARD":
             continue

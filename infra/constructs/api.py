@@ -29,6 +29,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.constructs.handlers import HandlerSettings, python_function
@@ -75,7 +76,9 @@ class RunApiFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, code_dir: Path, layer: lambda_.ILayerVersion,
                  table: dynamodb.ITable, workflows: Mapping[str, WorkflowStateMachine], stage: str,
                  version: str, record_retention_days: int, log_retention: logs.RetentionDays,
-                 log_level: str) -> None:
+                 log_level: str, payload_bucket: s3.IBucket | None = None) -> None:
+        """``payload_bucket``: where handlers store outputs over the inline budget; ``/run``
+        reads a run's stored output parts back from it (``s3:GetObject`` only)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         prefix = stack.format_arn(service="states", resource="stateMachine", resource_name=f"{stage}-",
@@ -89,7 +92,13 @@ class RunApiFunction(Construct):
                          "STEPWEAVE_RETENTION_DAYS": str(record_retention_days),
                          "STEPWEAVE_WORKFLOWS": stack.to_json_string(types),
                          "STEPWEAVE_STATE_MACHINE_PREFIX": prefix,
-                         "STEPWEAVE_VERSION": version})
+                         "STEPWEAVE_VERSION": version,
+                         **({"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
+                            if payload_bucket is not None else {})})
+        self.payload_bucket = payload_bucket
+        if payload_bucket is not None:
+            self.function.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[payload_bucket.arn_for_objects("*")]))
         # what stepweave.api calls: GetItem (keys, records), UpdateItem (started records),
         # Query (block logs; a tenant's executions through the byTenant index)
         self.function.add_to_role_policy(iam.PolicyStatement(

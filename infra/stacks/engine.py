@@ -167,6 +167,7 @@ class EngineStack(Stack):
             table=table, workflows=self.workflows, stage=settings.stage, version=__version__,
             record_retention_days=settings.record_retention_days,
             log_retention=settings.log_retention, log_level=settings.log_level,
+            payload_bucket=payload_bucket,
         ) if (settings.functions_dir / RUN_API_FOLDER / "handler.py").is_file() else None
         self.api = None if self.run_api is None else StepweaveApi(
             self, "Api", stage=settings.stage, run_api_function=self.run_api.function,

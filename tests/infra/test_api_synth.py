@@ -121,8 +121,14 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     assert f"execution:{STAGE}-nightly:*" in text and "express" not in text.lower()
     fn = next(f for k, f in _resources(synth["template"], "AWS::Lambda::Function").items() if "RunApi" in k)
     env = fn["Properties"]["Environment"]["Variables"]
-    assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION"} <= set(env)
+    assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION",
+            "STEPWEAVE_PAYLOAD_BUCKET"} <= set(env)
     assert fn["Properties"]["Timeout"] == 29
+    # /run reads stored output parts back: s3:GetObject on the payload bucket's objects only
+    s3 = [s for s in statements if any(str(a).startswith("s3:") for a in
+                                       ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
+    assert [s["Action"] for s in s3] == ["s3:GetObject"]
+    assert json.dumps(s3[0]["Resource"]).endswith('"/*"]]}')
 
 
 def test_the_records_table_has_the_tenant_index(synth: dict[str, Any]) -> None:
