@@ -9,10 +9,11 @@ forever after it has printed its result. Hence:
 * every context runs on one shared asyncio loop (a daemon thread nothing ever joins), so
   closing a context never waits for a thread;
 * short-lived contexts (a function block's call) are context managers: :func:`context`;
-* the one long-lived context (the syntax checker, reused across checks because a new
-  context costs 50-120 ms) is closed by :func:`close`, which the CLI calls before it
-  returns and which is registered with :mod:`atexit` (atexit handlers run before daemon
-  threads are frozen) for every other entry point.
+* the long-lived contexts (the syntax checker, reused across checks because a new
+  context costs 50-120 ms; the embedded engine's JSONata evaluator, :func:`engine`, which
+  keeps a library loaded and its compiled expressions) are closed by :func:`close`, which
+  the CLI calls before it returns and which is registered with :mod:`atexit` (atexit
+  handlers run before daemon threads are frozen) for every other entry point.
 
 ``py_mini_racer`` is imported lazily: importing it costs a cold start ~120 ms.
 """
@@ -23,19 +24,21 @@ import asyncio
 import atexit
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from py_mini_racer import MiniRacer
 
-__all__ = ["event_loop", "context", "syntax_error", "close"]
+__all__ = ["event_loop", "context", "syntax_error", "engine", "close"]
 
 _lock = threading.RLock()
 _loop: asyncio.AbstractEventLoop | None = None
 _checker: MiniRacer | None = None
 _checker_stack: ExitStack | None = None
+#: name -> (context, what closes it): the long-lived contexts opened by :func:`engine`.
+_engines: dict[str, tuple[MiniRacer, ExitStack]] = {}
 
 #: ``new Function(body)`` parses the body without running it; a SyntaxError names the fault.
 _CHECK = ("(function (kind, s) { try { if (kind === 'async') "
@@ -85,13 +88,39 @@ def _open_checker() -> MiniRacer:
     return _checker
 
 
+def engine(name: str, setup: Callable[[MiniRacer], None]) -> MiniRacer:
+    """The long-lived context called ``name``, opened on first use and prepared by
+    ``setup`` (loading a library, say); the same context until :func:`close`, after which
+    the next call opens (and sets up) a new one. Callers serialise their own use of it."""
+    with _lock:
+        opened = _engines.get(name)
+        if opened is not None:
+            return opened[0]
+        from py_mini_racer import mini_racer
+
+        stack = ExitStack()
+        mr = stack.enter_context(mini_racer(event_loop=event_loop()))
+        try:
+            setup(mr)
+        except BaseException:
+            stack.close()
+            raise
+        _engines[name] = (mr, stack)
+        return mr
+
+
 def close() -> None:
-    """Close the long-lived checker context, if one is open (idempotent)."""
+    """Close the long-lived contexts (the checker, every :func:`engine`), if open
+    (idempotent)."""
     global _checker, _checker_stack
     with _lock:
         stack, _checker, _checker_stack = _checker_stack, None, None
+        engines = list(_engines.values())
+        _engines.clear()
     if stack is not None:
         stack.close()
+    for _, engine_stack in engines:
+        engine_stack.close()
 
 
 atexit.register(close)

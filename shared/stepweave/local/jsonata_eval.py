@@ -1,27 +1,49 @@
-"""JSONata evaluation for the embedded engine, as AWS Step Functions does it.
+"""JSONata evaluation for the embedded engine, with the library AWS Step Functions uses.
 
-moto ships the ASL parser but no JSONata evaluator, and splices variables into the
-expression as source text (which breaks on strings containing quotes and re-parses
-every variable on every evaluation). Here expressions are compiled once with
-``jsonata-python`` and evaluated with variables *bound*, not spliced; the Step
-Functions extra functions (``$partition``, ``$range``, ``$hash``, ``$random``,
-``$uuid``, ``$parse``) are provided, and ``$eval`` is refused as on AWS.
+AWS evaluates JSONata with the JavaScript ``jsonata`` library (version 2.0.6) plus the
+functions Step Functions adds. So does this module: the library's ``jsonata.js`` (the
+project's pinned npm dependency, ``node_modules/jsonata``; ``STEPWEAVE_JSONATA_JS`` names
+another copy) runs in one long-lived V8 context (:func:`stepweave.v8.engine`, closed by
+``stepweave.v8.close``) with the Step Functions functions of
+:mod:`stepweave.local.jsonata_aws` registered on every expression. Numbers, strings and
+regular expressions therefore behave as on AWS: ``$number("5.")`` is error D3030, ``\\d``
+matches ASCII digits only, ``$string`` writes numbers to 15 significant digits and
+integers above 2**53 are rounded.
+
+Each expression is compiled once (the context keeps a cache). Variables are *bound*, never
+spliced into the source (moto splices them as text, which breaks on quotes): they cross
+into V8 as JSON text that JavaScript parses, and the result crosses back as JSON text, so
+every number on both sides has JavaScript's semantics. ``$eval`` is refused as on AWS.
 """
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import json
-import random
-import uuid
+import os
+import threading
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from jsonata import Jsonata
-from jsonata.jexception import JException
-from jsonata.utils import Utils
+from stepweave.errors import StepweaveError
+from stepweave.local.jsonata_aws import RUNNER
 
-__all__ = ["JSONataEvaluationError", "UNDEFINED", "evaluate"]
+if TYPE_CHECKING:
+    from py_mini_racer import MiniRacer
+
+__all__ = ["JSONATA_VERSION", "JSONataEvaluationError", "JSONataUnavailable", "UNDEFINED",
+           "aws_timestamp", "check_available", "evaluate", "library_path"]
+
+#: The jsonata-js release AWS Step Functions documents (and package.json pins).
+JSONATA_VERSION = "2.0.6"
+#: Environment variable naming another copy of ``jsonata.js``.
+LIBRARY_ENV = "STEPWEAVE_JSONATA_JS"
+#: How long one evaluation may run before it is stopped (a runaway expression).
+TIMEOUT_SECONDS = 10.0
+
+_ROOT = Path(__file__).resolve().parents[3]
+_lock = threading.Lock()
 
 
 class _Undefined:
@@ -34,115 +56,132 @@ UNDEFINED: Any = _Undefined()
 
 
 class JSONataEvaluationError(Exception):
-    """An expression failed to parse or threw while evaluating."""
+    """An expression failed to parse or threw while evaluating; ``code`` is the library's
+    error code (``D3030``, ``T2001``, ``S0201``...) when it gave one."""
+
+    def __init__(self, message: str, code: str | None = None,
+                 position: int | None = None, token: str | None = None) -> None:
+        super().__init__(f"{code}: {message}" if code and not message.startswith(code) else message)
+        self.code = code
+        self.position = position
+        self.token = token
 
 
-_HASH_ALGORITHMS = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256",
-                    "SHA-384": "sha384", "SHA-512": "sha512"}
+class JSONataUnavailable(StepweaveError):
+    """The jsonata-js library is not installed (or is not the version AWS uses)."""
 
 
-def _sfn_hash(value: Any, algorithm: Any = "SHA-256") -> str:
-    name = _HASH_ALGORITHMS.get(str(algorithm))
-    if name is None:
-        raise JSONataEvaluationError(f"$hash: unsupported algorithm {algorithm!r}")
-    return hashlib.new(name, str(value).encode("utf-8")).hexdigest()
+def library_path() -> Path:
+    """``jsonata.js``: ``$STEPWEAVE_JSONATA_JS`` when set, else the project's node_modules
+    (next to this checkout, then under the working directory). Raises
+    ``JSONataUnavailable`` with what to do when there is none, or when node_modules holds
+    another version than AWS's."""
+    override = os.environ.get(LIBRARY_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise JSONataUnavailable(f"{LIBRARY_ENV}={override}: no such file")
+        return path
+    for base in (_ROOT, Path.cwd()):
+        package = base / "node_modules" / "jsonata"
+        if (package / "jsonata.js").is_file():
+            version = _package_version(package / "package.json")
+            if version != JSONATA_VERSION:
+                raise JSONataUnavailable(
+                    f"{package} is jsonata {version}, AWS Step Functions evaluates "
+                    f"{JSONATA_VERSION}: run `npm ci` (or `make test`) in {base}")
+            return package / "jsonata.js"
+    raise JSONataUnavailable(
+        "the embedded engine evaluates JSONata with jsonata-js, as AWS does, and "
+        f"node_modules/jsonata is not installed: run `npm ci` in {_ROOT} (`make example` and "
+        f"`make test` do it), or set {LIBRARY_ENV} to a copy of jsonata.js {JSONATA_VERSION}")
 
 
-def _sfn_random(seed: Any = None) -> float:
-    return random.Random(seed).random() if seed is not None else random.random()
-
-
-def _sfn_partition(array: Any, size: Any) -> list[Any]:
-    items = list(array or [])
-    step = int(size)
-    if step <= 0:
-        raise JSONataEvaluationError("$partition: chunk size must be positive")
-    return [items[i:i + step] for i in range(0, len(items), step)]
-
-
-def _sfn_range(first: Any, last: Any, step: Any) -> list[Any]:
-    out: list[Any] = []
-    value, stop, inc = first, last, step
-    if inc == 0:
-        raise JSONataEvaluationError("$range: step must not be 0")
-    while (inc > 0 and value <= stop) or (inc < 0 and value >= stop):
-        out.append(value)
-        value += inc
-    return out
-
-
-def _sfn_parse(text: Any) -> Any:
+def _package_version(path: Path) -> str | None:
     try:
-        return _to_jsonata(json.loads(text))
-    except (TypeError, ValueError) as exc:
-        raise JSONataEvaluationError(f"$parse: invalid JSON: {exc}") from exc
-
-
-def _refuse_eval(*_: Any) -> Any:
-    raise JSONataEvaluationError("$eval is not supported by AWS Step Functions")
-
-
-_EXTRAS = {
-    "hash": _sfn_hash,
-    "random": _sfn_random,
-    "partition": _sfn_partition,
-    "range": _sfn_range,
-    "parse": _sfn_parse,
-    "uuid": lambda: str(uuid.uuid4()),
-    "eval": _refuse_eval,
-}
-
-
-@lru_cache(maxsize=4096)
-def _compile(expression: str) -> Any:
-    try:
-        compiled = Jsonata(expression)
-    except JException as exc:
-        raise JSONataEvaluationError(f"invalid JSONata: {exc}") from exc
-    compiled.set_output_convert_nulls(False)
-    for name, function in _EXTRAS.items():
-        compiled.register_lambda(name, function)
-    return compiled
-
-
-def _to_jsonata(value: Any) -> Any:
-    """Python JSON value -> jsonata-python value (``None`` becomes JSON null)."""
-    if value is None:
-        return Utils.NULL_VALUE
-    if isinstance(value, dict):
-        return {k: _to_jsonata(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_jsonata(v) for v in value]
-    return value
-
-
-def _from_jsonata(value: Any) -> Any:
-    if value is Utils.NULL_VALUE:
+        version = json.loads(path.read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError):
         return None
-    if isinstance(value, dict):
-        return {k: _from_jsonata(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_from_jsonata(v) for v in value if v is not None]
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
+    return str(version) if version else None
+
+
+@lru_cache(maxsize=2)
+def _library_source(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def check_available() -> None:
+    """Raise ``JSONataUnavailable`` now, with what to do, rather than in the first state."""
+    library_path()
+
+
+def _setup(mr: MiniRacer) -> None:
+    # the bundle is UMD: without `module`/`define` it defines the global `jsonata`
+    mr.eval(_library_source(library_path()), timeout_sec=TIMEOUT_SECONDS)
+    mr.eval(RUNNER, timeout_sec=TIMEOUT_SECONDS)
+
+
+def _context() -> MiniRacer:
+    from stepweave import v8
+
+    return v8.engine("jsonata", _setup)
+
+
+def aws_timestamp(value: dt.datetime | str) -> str:
+    """A time as the Step Functions context object gives it: ISO 8601 in UTC with
+    milliseconds, ``2024-11-27T00:23:19.123Z``."""
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    when = when.astimezone(dt.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return aws_timestamp(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _bindings_json(bindings: dict[str, Any]) -> str:
+    try:
+        return json.dumps(bindings, ensure_ascii=False, allow_nan=False, default=_json_default,
+                          separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise JSONataEvaluationError(f"a variable is not a JSON value: {exc}") from exc
 
 
 def evaluate(expression: str, bindings: dict[str, Any]) -> Any:
-    """Evaluate ``expression`` with ``bindings`` (names without ``$``).
+    """Evaluate ``expression`` with ``bindings`` (names without ``$``, JSON values).
 
-    Returns a plain JSON value, or ``UNDEFINED``. Raises ``JSONataEvaluationError``.
+    Returns a plain JSON value, or ``UNDEFINED``. Raises ``JSONataEvaluationError`` (and
+    ``JSONataUnavailable`` when the library is not installed).
     """
-    compiled = _compile(expression)
-    bound = {name: _to_jsonata(value) for name, value in bindings.items()}
-    try:
-        result = compiled.evaluate(None, bound)
-    except JSONataEvaluationError:
-        raise
-    except JException as exc:
-        raise JSONataEvaluationError(str(exc)) from exc
-    except (RecursionError, ValueError, TypeError, ArithmeticError) as exc:
-        raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
-    if result is None:
+    from py_mini_racer import JSEvalException, JSTimeoutException
+
+    call = f"__stepweave_jsonata.run({json.dumps(expression)}, {json.dumps(_bindings_json(bindings))})"
+    with _lock:
+        mr = _context()
+        try:
+            mr.eval(call, timeout_sec=TIMEOUT_SECONDS)
+            outcome = mr.eval("__stepweave_jsonata.last()")
+        except JSTimeoutException as exc:
+            raise JSONataEvaluationError(
+                f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
+        except JSEvalException as exc:
+            raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
+    return _outcome(outcome)
+
+
+def _outcome(outcome: Any) -> Any:
+    if not isinstance(outcome, str) or not outcome:
+        raise JSONataEvaluationError("the evaluation did not finish (an asynchronous function?)")
+    kind, text = outcome[0], outcome[1:]
+    if kind == "U":
         return UNDEFINED
-    return _from_jsonata(result)
+    if kind == "R":
+        return json.loads(text)
+    error = json.loads(text)
+    raise JSONataEvaluationError(str(error.get("message") or "evaluation failed"),
+                                 code=error.get("code"), position=error.get("position"),
+                                 token=error.get("token"))

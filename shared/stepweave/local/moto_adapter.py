@@ -4,9 +4,11 @@ moto is pinned exactly (see ``pyproject.toml``) because this module replaces thr
 its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves them.
 
 * JSONata: moto has no evaluator. ``StringJSONata`` and ``StringVariableSample`` are
-  given bodies that evaluate with ``jsonata-python`` and *bind* ``$states`` and the
-  workflow variables (moto splices them in as source text). Evaluation errors become
-  the catchable ``States.QueryEvaluationError``, as on AWS.
+  given bodies that evaluate with jsonata-js, the library AWS uses
+  (:mod:`stepweave.local.jsonata_eval`), and *bind* ``$states`` and the workflow
+  variables (moto splices them in as source text); the context object's times are ISO
+  strings, as AWS gives them. Evaluation errors become the catchable
+  ``States.QueryEvaluationError``, as on AWS.
 * Lambda: with Docker off moto's Lambda returns a canned answer. Invocations are
   dispatched to Python handlers registered in ``LAMBDA_HANDLERS`` (function name ->
   callable), with AWS's error payload shape (``errorType`` = exception class name).
@@ -52,7 +54,13 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
-from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
+from stepweave.local.jsonata_eval import (
+    UNDEFINED,
+    JSONataEvaluationError,
+    aws_timestamp,
+    check_available,
+    evaluate,
+)
 
 __all__ = ["LAMBDA_HANDLERS", "LambdaHandler", "install"]
 
@@ -80,13 +88,28 @@ def _bindings(env: Any, expression: str, with_states: bool) -> dict[str, Any]:
     for name in _root_names(expression):
         if name == "states":
             if with_states:
-                bound["states"] = env.states._states_data  # noqa: SLF001
+                bound["states"] = _aws_states(env.states._states_data)  # noqa: SLF001
             continue
         if name in store._inner_scope:  # noqa: SLF001
             bound[name] = store._inner_scope[name]  # noqa: SLF001
         elif name in store._outer_scope:  # noqa: SLF001
             bound[name] = store._outer_scope[name]  # noqa: SLF001
     return bound
+
+
+def _aws_states(states: dict[str, Any]) -> dict[str, Any]:
+    """``$states`` as AWS gives it: moto keeps the execution's start as a datetime and a
+    state's entry as a Python isoformat string; AWS gives both as ISO 8601 with
+    milliseconds and ``Z`` (``2024-11-27T00:23:19.123Z``)."""
+    context = states.get("context")
+    if not isinstance(context, dict):
+        return states
+    context = dict(context)
+    for key, field in (("Execution", "StartTime"), ("State", "EnteredTime")):
+        part = context.get(key)
+        if isinstance(part, dict) and part.get(field) is not None:
+            context[key] = {**part, field: aws_timestamp(part[field])}
+    return {**states, "context": context}
 
 
 def _evaluation_failure(env: Any, cause: str) -> FailureEventException:
@@ -229,6 +252,7 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        check_available()  # no jsonata-js: say what to run now, not in the first state
         string_expression.StringJSONata._eval_body = _string_jsonata_eval_body  # type: ignore[method-assign]
         string_expression.StringVariableSample._eval_body = (  # type: ignore[method-assign]
             _string_variable_sample_eval_body)
