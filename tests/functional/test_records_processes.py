@@ -181,14 +181,21 @@ def test_a_waiting_run_stopped_with_sigterm_is_recorded_aborted(workdir: Path) -
     assert json.loads(shown.stdout)["waitingFor"] == []  # its approval no longer waits
 
 
-def test_records_and_the_outbox_are_private(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "refund.yaml", "--input", '{"amount": 5}', "--json", "-q",
+def test_records_and_the_outbox_are_private(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    notify = ("notify: [{tool: slack, params: {text: 'waits: <approval.url>'}}, {tool: email, params: "
+              "{to: lead@example.com, subject: Refund, body: 'waits: <approval.url>'}}],")
+    (workdir / "notified.yaml").write_text(APPROVAL.replace("approvers:", f"{notify} approvers:"))
+    assert main(["run", "notified.yaml", "--input", '{"amount": 5}', "--json", "-q",
                  "--approve", 'Approval={"approved": true}']) == 0
     capsys.readouterr()
     local = workdir / ".stepweave"
-    folders = [local, local / "outbox"]
+    folders = [local, local / "outbox", local / "outbox" / "slack", local / "outbox" / "email"]
     files = [p for p in local.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".eml" for p in files) and any(p.name.startswith("records") for p in files)
+    assert {p.relative_to(local).parts[:-1] for p in files} == {(), ("outbox",), ("outbox", "slack"),
+                                                                ("outbox", "email")}
     for folder in folders:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for file in files:

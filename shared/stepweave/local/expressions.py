@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["Compiled", "ExpressionError", "KeyCondition", "Path", "Placeholders", "Update",
            "compile_condition", "compile_key_condition", "compile_projection", "compile_update",
-           "equal", "project", "resolve"]
+           "equal", "necessary_key_terms", "project", "resolve"]
 
 Item = dict[str, Any]  # attribute name -> typed value
 Path = tuple[str | int, ...]
@@ -351,6 +351,39 @@ def compile_condition(text: str, placeholders: Placeholders) -> Compiled:
     predicate = parser.condition()
     parser.done()
     return predicate
+
+
+def necessary_key_terms(text: str, placeholders: Placeholders,
+                        names: tuple[str, ...]) -> list[tuple[str, str, Any]]:
+    """Terms every item a condition accepts satisfies: its top-level ``AND`` operands of the
+    form ``<name> = :v`` or ``begins_with(<name>, :v)`` for ``names`` (``(name, "=" or
+    "begins_with", value)``); none when the condition has a top-level ``OR``. A store may
+    select with them before evaluating the whole condition."""
+    tokens = _Parser(text, Placeholders(placeholders.names, placeholders.values)).tokens
+    conjuncts: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for kind, token in tokens:
+        depth += (token == "(") - (token == ")") if kind == "op" else 0
+        if depth == 0 and kind == "word" and token.upper() == "OR":
+            return []
+        if depth == 0 and kind == "word" and token.upper() == "AND":
+            conjuncts.append([])
+        else:
+            conjuncts[-1].append((kind, token))
+    terms = []
+    for conjunct in conjuncts:
+        shape = [kind if kind != "op" else token for kind, token in conjunct]
+        if shape in (["word", "=", "value"], ["name", "=", "value"]):
+            name, value, op = conjunct[0], conjunct[2][1], "="
+        elif shape in (["word", "(", "word", ",", "value", ")"], ["word", "(", "name", ",", "value", ")"]) \
+                and conjunct[0][1].lower() == "begins_with":
+            name, value, op = conjunct[2], conjunct[4][1], "begins_with"
+        else:
+            continue
+        attribute = placeholders.names.get(name[1]) if name[0] == "name" else name[1]
+        if attribute in names and value in placeholders.values:
+            terms.append((attribute, op, placeholders.values[value]))
+    return terms
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from stepweave.local.expressions import (
     compile_key_condition,
     compile_projection,
     compile_update,
+    necessary_key_terms,
     project,
 )
 
@@ -275,7 +276,24 @@ class SqliteTable:
         filters = _compiled(request, "FilterExpression", placeholders)
         projection = _projection(request, placeholders)
         placeholders.check_all_used()
-        return self._page(request, [], [], ["pk", "sk"], True, filters, projection, list(KEYS))
+        # rows the filter rejects on their key alone are not read (the filter still decides);
+        # with a Limit, DynamoDB counts every item it evaluates, so then all are evaluated
+        where: list[str] = []
+        args: list[Any] = []
+        if filters is not None and request.get("Limit") is None:
+            for name, op, value in necessary_key_terms(request["FilterExpression"], placeholders, KEYS):
+                if isinstance(value, Mapping) and set(value) == {"S"}:
+                    where.append(f"{name} = ?" if op == "=" else f"substr({name}, 1, ?) = ?")
+                    args += [value["S"]] if op == "=" else [len(value["S"]), value["S"]]
+        response = self._page(request, where, args, ["pk", "sk"], True, filters, projection, list(KEYS))
+        if where:  # DynamoDB's ScannedCount: every item the scan went over
+            start = request.get("ExclusiveStartKey")
+            after = "" if start is None else "WHERE (pk, sk) > (?, ?)"
+            bound = [] if start is None else [_string(start.get(k), k) for k in KEYS]
+            with self._lock:
+                response["ScannedCount"] = self._db.execute(f"SELECT COUNT(*) FROM items {after}",
+                                                            bound).fetchone()[0]
+        return response
 
     def _page(self, request: Mapping[str, Any], where: list[str], args: list[Any], order: list[str],
               forward: bool, filters: Callable[[Item], bool] | None, projection: list[Any],

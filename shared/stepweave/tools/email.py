@@ -8,6 +8,7 @@ written as an ``.eml`` file into the outbox (``<outbox>/email/``) and the output
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from email.message import EmailMessage
@@ -80,11 +81,14 @@ def _to_outbox(params: EmailParams, ctx: ToolContext) -> dict[str, Any]:
     message.set_content(params.body)
     if params.html:
         message.add_alternative(params.html, subtype="html")
+    # outbox messages may carry decision links: readable by their owner only
     folder = ctx.settings.outbox / "email"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
     stamp = f"{time.time_ns()}"
     path = folder / f"{stamp}.eml"
-    path.write_bytes(bytes(message))
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+        file.write(bytes(message))
     return {"ok": True, "delivery": "outbox", "messageId": stamp, "outboxFile": str(path)}
 
 
