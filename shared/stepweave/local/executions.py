@@ -3,8 +3,9 @@
 Each workflow gets its state machine in moto when the object is made. Executions run in
 moto's own threads; a watcher thread lists the executions of these state machines (however
 they were started: the run API, a webhook) and, when one ends, writes its records with the
-recorder's code (``LocalRecords.record_run``), as the recorder Lambda would on AWS. moto has no ``StartSyncExecution``: a synchronous run is a start followed by
-a wait, recorded before the answer.
+recorder's code (``LocalRecords.record_run``, into the records database other ``stepweave``
+processes share), as the recorder Lambda would on AWS. moto has no ``StartSyncExecution``: a
+synchronous run is a start followed by a wait, recorded before the answer.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class LocalExecutions(AwsExecutions):
         # the workflows' state machines and their sub-workflows': nested runs are recorded too
         self._manifests = {arn: c.manifest() for arn, c in engine.machines.items()}
         self._recorded: set[str] = set()
-        self._lock = threading.Lock()  # one writer of the records (and of records.json)
+        self._lock = threading.Lock()  # one recording at a time (the sweep and synchronous runs)
         self._stop = threading.Event()
         self._poll_s = poll_s
         self._thread = threading.Thread(target=self._watch, name="stepweave-watcher", daemon=True)
