@@ -27,14 +27,18 @@ _NOT_BLOCKS = frozenset({"loop", "parallel", "variable"})
 
 
 def param_strings(value: Any) -> list[str]:
-    """Every string inside a param value."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in param_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in param_strings(v)]
-    return []
+    """Every string inside a param value, in order (iteratively: values may nest deep)."""
+    found: list[str] = []
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            pending.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            pending.extend(reversed(item))
+    return found
 
 
 def keep_paths(graph: Graph, resolver: Resolver) -> dict[str, list[str]]:

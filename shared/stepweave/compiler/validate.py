@@ -109,23 +109,25 @@ def _cycle_problems(graph: Graph) -> list[Problem]:
     succ = defaultdict(list)
     for e in graph.edges:
         succ[e.source].append(e.target)
-    state: dict[str, int] = {}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
     problems = []
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in succ[node]:
-            if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+    for root in graph.nodes:  # depth-first, iteratively: a chain may be thousands long
+        if root in state:
+            continue
+        state[root], path, pending = 1, [root], [iter(succ[root])]
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
                 problems.append(Problem(graph.file, "cycle outside a loop: " + " -> ".join(cycle) +
                                         " (use a loop container to repeat blocks)", nxt, "edges"))
             elif nxt not in state:
-                visit(nxt, path + [nxt])
-        state[node] = 2
-
-    for node in graph.nodes:
-        if node not in state:
-            visit(node, [node])
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(succ[nxt]))
     return problems
 
 

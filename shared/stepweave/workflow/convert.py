@@ -9,7 +9,6 @@ deploying refuses them); the fidelity report counts them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import yaml
 
 from stepweave.blocks.catalog import block_type
 from stepweave.errors import Problem, WorkflowError
-from stepweave.workflow.loader import is_sim_export
+from stepweave.workflow.limits import loads_json
+from stepweave.workflow.loader import is_sim_export, read_text
 from stepweave.workflow.sim import import_sim_export
 from stepweave.workflow.sim_blocks import SIM_PREFIX
 
@@ -78,8 +78,8 @@ def convert_export(path: str | Path) -> tuple[str, Fidelity]:
     """Read a Sim export and return (YAML text in our format, fidelity)."""
     file = str(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = loads_json(read_text(Path(path)))
+    except ValueError as exc:
         raise WorkflowError([Problem(file, f"cannot read a Sim export: {exc}")]) from None
     if not is_sim_export(data):
         raise WorkflowError([Problem(file, "not a Sim export (no state.blocks map)")])

@@ -9,14 +9,15 @@ so that validation reports it per block and running or deploying it is refused.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from stepweave.blocks.catalog import block_type as catalog_type
 from stepweave.blocks.router_block import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
+from stepweave.workflow.limits import MAX_PARAMS_DEPTH, loads_json
 from stepweave.workflow.sim_blocks import notification_tools, sim_block_params, unsupported_block
+from stepweave.workflow.sim_shape import checked_export
 
 __all__ = ["import_sim_export"]
 
@@ -41,15 +42,17 @@ _APPROVAL = {"builderData": "display", "inputFormat": "form", "approvers": "appr
              "subject": "subject", "message": "message", "timeoutSeconds": "timeoutSeconds"}
 
 
-def _state(data: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(data.get("data"), dict):
-        data = data["data"]
-    return data.get("state", data)  # type: ignore[no-any-return]
+class _BadValue(ValueError):
+    """A sub-block value the converter cannot read (reported with its block and field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def _name(data: dict[str, Any], state: dict[str, Any], file: str) -> str:
+def _name(envelope: dict[str, Any], state: dict[str, Any], file: str) -> str:
     meta = state.get("metadata") or {}
-    raw = (data.get("workflow") or {}).get("name") or meta.get("name")
+    raw = (envelope.get("workflow") or {}).get("name") or meta.get("name")
     if not raw:
         raw = re.sub(r"\.(export\.)?json$", "", file.rsplit("/", 1)[-1])
     cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", str(raw)).strip("-_") or "workflow"
@@ -62,15 +65,18 @@ def _table(rows: Any) -> Any:
         return rows
     out = {}
     for row in rows:
-        cells = (row or {}).get("cells") or {}
-        if cells.get("Key"):
+        cells = (row or {}).get("cells") if isinstance(row, dict) else None
+        if isinstance(cells, dict) and cells.get("Key"):
             out[str(cells["Key"])] = cells.get("Value", "")
     return out
 
 
 def _value(block_type: str, key: str, value: Any) -> Any:
     if key in ("conditions", "routes") and isinstance(value, str):
-        return json.loads(value) if value.strip() else []
+        try:
+            return loads_json(value, MAX_PARAMS_DEPTH) if value.strip() else []
+        except ValueError as exc:
+            raise _BadValue(f"subBlocks.{key}.value", f"not valid JSON: {exc}") from None
     if block_type in ("api", "response") and key in ("params", "headers"):
         return _table(value)
     if key in ("timeout", "retries", "retryDelayMs", "retryMaxDelayMs") and value in ("", None):
@@ -81,7 +87,8 @@ def _value(block_type: str, key: str, value: Any) -> Any:
 def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """Sim builder/input-format rows: known keys only, rows without a name dropped."""
     return [{k: v for k, v in row.items() if k in keys and v is not None}
-            for row in rows or [] if isinstance(row, dict) and str(row.get("name") or "").strip()]
+            for row in (rows if isinstance(rows, list) else [])
+            if isinstance(row, dict) and str(row.get("name") or "").strip()]
 
 
 def _approval_params(sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -115,7 +122,7 @@ def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
     if block_type == "variables":
         params["variables"] = [
             {k: v for k, v in row.items() if k in ("variableName", "value", "type", "id", "variableId")}
-            for row in params.get("variables") or [] if row.get("variableName")
+            for row in params.get("variables") or [] if isinstance(row, dict) and row.get("variableName")
         ]
     if block_type == "response":
         params.setdefault("dataMode", "structured")
@@ -168,8 +175,9 @@ def _block(raw: dict[str, Any]) -> dict[str, Any] | None:
         block["parent"] = data["parentId"]
     retry = raw.get("retry")
     if isinstance(retry, dict) and retry.get("enabled"):
-        block["retry"] = {"enabled": True, "maxTries": retry.get("maxTries", 3),
-                          "waitBetweenTriesMs": retry.get("waitBetweenTriesMs", 1000)}
+        tries, wait = retry.get("maxTries"), retry.get("waitBetweenTriesMs")
+        block["retry"] = {"enabled": True, "maxTries": 3 if tries is None else tries,
+                          "waitBetweenTriesMs": 1000 if wait is None else wait}
     return block
 
 
@@ -244,22 +252,26 @@ def _sim_triggers(blocks: list[dict[str, Any]], blocks_raw: dict[str, Any],
 
 
 def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
-    """A Sim export (any envelope) -> our workflow format (a plain dict)."""
-    state = _state(data)
-    blocks_raw = state.get("blocks") or {}
-    problems = [Problem(file, "Sim block has no id or type", str(key))
-                for key, raw in blocks_raw.items()
-                if not isinstance(raw, dict) or not raw.get("id") or not raw.get("type")]
+    """A Sim export (any envelope) -> our workflow format (a plain dict). Its shape is
+    checked first (``stepweave.workflow.sim_shape``)."""
+    envelope, state = checked_export(data, file)
+    blocks_raw: dict[str, Any] = state["blocks"]
+    converted, problems = [], []
+    for raw in blocks_raw.values():
+        try:
+            converted.append(_block(raw))
+        except _BadValue as exc:
+            problems.append(Problem(file, str(exc), raw["id"], exc.field))
     if problems:
         raise WorkflowError(problems)
-    blocks = [b for b in (_block(raw) for raw in blocks_raw.values()) if b]
+    blocks = [b for b in converted if b]
     kept = {b["id"] for b in blocks}
     edges = [_edge(e) for e in state.get("edges") or []
              if e.get("source") in kept and e.get("target") in kept]
     _route_handles(blocks, edges, {raw["id"] for raw in blocks_raw.values()
                                    if raw.get("type") == "router"})
     meta = state.get("metadata") or {}
-    name = _name(data, state, file)
+    name = _name(envelope, state, file)
     triggers = _sim_triggers(blocks, blocks_raw, name)
     return {"version": 1, "name": name,
             "description": str(meta.get("description") or ""),

@@ -52,10 +52,10 @@ def _values(sub_blocks: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]
 
 def _only(rows: Any, keys: tuple[str, ...]) -> Any:
     if isinstance(rows, str):
-        import json
+        from stepweave.workflow.limits import MAX_PARAMS_DEPTH, loads_json
 
         try:
-            rows = json.loads(rows) if rows.strip() else []
+            rows = loads_json(rows, MAX_PARAMS_DEPTH) if rows.strip() else []
         except ValueError:
             return rows  # the block type's validation reports it
     if not isinstance(rows, list):
@@ -76,7 +76,10 @@ def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"agent tool '{sim_type or entry.get('title')}' has no Stepweave tool " \
                      f"(tools: {', '.join(sorted(TOOLS))})"
     fields = set(TOOLS[name].params.model_fields)
-    raw = {_TOOL_ALIASES.get(k, k): v for k, v in (entry.get("params") or {}).items()}
+    given = entry.get("params") or {}
+    if not isinstance(given, dict):
+        return None, f"the params of tool '{sim_type}' are not an object"
+    raw = {_TOOL_ALIASES.get(k, k): v for k, v in given.items()}
     fixed = {k: v for k, v in raw.items() if k in fields and v not in (None, "")
              and (k not in _CREDENTIALS or _SECRET.match(str(v).strip()))}
     if name == "slack" and fixed.get("channel") and "token" not in fixed:
@@ -103,7 +106,10 @@ def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, A
         params["metrics"] = _only(params["metrics"], ("name", "description", "range", "id"))
     if block_type == "agent" and "tools" in params:
         tools, reasons = [], []
-        for entry in _only(params["tools"], ("type", "toolId", "title", "params", "usageControl")):
+        entries = _only(params["tools"], ("type", "toolId", "title", "params", "usageControl"))
+        if not isinstance(entries, list):
+            return params, "its tools are not a list of tool entries"
+        for entry in entries:
             spec, reason = _tool(entry)
             if spec is None:
                 reasons.append(str(reason))
@@ -119,7 +125,10 @@ def notification_tools(entries: Any) -> tuple[list[dict[str, Any]], str | None]:
     """A human-in-the-loop block's ``notification`` tool entries -> ``notify`` tools, and
     why they cannot all be sent (None when they can)."""
     tools, reasons = [], []
-    for entry in _only(entries or [], ("type", "toolId", "title", "params")):
+    rows = _only(entries or [], ("type", "toolId", "title", "params"))
+    if not isinstance(rows, list):
+        return [], "its notification tools are not a list of tool entries"
+    for entry in rows:
         spec, reason = _tool(entry)
         if spec is None:
             reasons.append(str(reason).replace("agent tool", "notification tool", 1))
