@@ -19,7 +19,7 @@
   the end and ``$hash`` without an algorithm are undefined.
 
 Bare V8 has no ``crypto``: the digests are written out below (BigInt for SHA-384/512) and
-checked against :mod:`hashlib` by ``tests/unit/test_jsonata_engine.py``.
+checked against :mod:`hashlib` by ``tests/engine/test_jsonata_engine.py``.
 """
 
 from __future__ import annotations

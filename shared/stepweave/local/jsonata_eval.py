@@ -23,6 +23,7 @@ import json
 import os
 import threading
 from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,18 +72,19 @@ class JSONataUnavailable(StepweaveError):
     """The jsonata-js library is not installed (or is not the version AWS uses)."""
 
 
-def library_path() -> Path:
-    """``jsonata.js``: ``$STEPWEAVE_JSONATA_JS`` when set, else the project's node_modules
-    (next to this checkout, then under the working directory). Raises
-    ``JSONataUnavailable`` with what to do when there is none, or when node_modules holds
-    another version than AWS's."""
+def library_path(search: Sequence[Path] | None = None) -> Path:
+    """``jsonata.js``: ``$STEPWEAVE_JSONATA_JS`` when set, else ``node_modules/jsonata`` under
+    the first of ``search`` that has it (default: this checkout, then the working
+    directory). Raises ``JSONataUnavailable``, saying what to do, when there is none or
+    when node_modules holds another version than AWS's."""
     override = os.environ.get(LIBRARY_ENV)
     if override:
         path = Path(override)
         if not path.is_file():
             raise JSONataUnavailable(f"{LIBRARY_ENV}={override}: no such file")
         return path
-    for base in (_ROOT, Path.cwd()):
+    bases = list(search) if search is not None else [_ROOT, Path.cwd()]
+    for base in bases:
         package = base / "node_modules" / "jsonata"
         if (package / "jsonata.js").is_file():
             version = _package_version(package / "package.json")
@@ -93,8 +95,9 @@ def library_path() -> Path:
             return package / "jsonata.js"
     raise JSONataUnavailable(
         "the embedded engine evaluates JSONata with jsonata-js, as AWS does, and "
-        f"node_modules/jsonata is not installed: run `npm ci` in {_ROOT} (`make example` and "
-        f"`make test` do it), or set {LIBRARY_ENV} to a copy of jsonata.js {JSONATA_VERSION}")
+        f"node_modules/jsonata is not installed: run `npm ci` in {bases[0] if bases else _ROOT} "
+        f"(`make example` and `make test` do it), or set {LIBRARY_ENV} to a copy of jsonata.js "
+        f"{JSONATA_VERSION}")
 
 
 def _package_version(path: Path) -> str | None:
