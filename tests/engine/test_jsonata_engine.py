@@ -217,6 +217,24 @@ def test_errors_carry_the_library_s_code_and_position() -> None:
         evaluate("{'x': 1/0}", {})
 
 
+def test_a_syntax_error_is_the_answer_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(JSONataEvaluationError, match="S0"):
+            evaluate("$x +", {"x": 1})
+
+
+def test_evaluations_from_many_threads_each_get_their_own_answer() -> None:
+    # Parallel branches and Map iterations evaluate at the same time
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> object:
+        return evaluate("$i * 2 & '-' & $s", {"i": i, "s": "x" * (i % 7)})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(400)))
+    assert answers == [f"{i * 2}-{'x' * (i % 7)}" for i in range(400)]
+
+
 def test_variables_are_bound_not_spliced() -> None:
     tricky = 'it\'s "quoted" %} $states {% \\ \u2028'
     assert evaluate("$s & '!'", {"s": tricky}) == tricky + "!"

@@ -3,11 +3,12 @@
 ``RUNNER`` is evaluated once in the V8 context that holds the ``jsonata`` library (see
 :mod:`stepweave.local.jsonata_eval`). It defines ``__stepweave_jsonata`` with
 
-* ``run(source, bindingsJson)``: compile ``source`` once (cached), parse the bindings from
-  JSON text (so numbers get JavaScript semantics) and evaluate with them bound; the outcome
-  is left in ``last()`` as ``"R" + JSON`` (a value), ``"U"`` (undefined) or ``"E" + JSON``
-  (``{code, message, position, token}``). The library's ``evaluate`` is asynchronous, so the
-  outcome is read by a second call once V8 has run its microtasks;
+* ``define(id, source)`` compiles an expression once under a number; ``run(id,
+  bindingsJson)`` parses the bindings from JSON text (so numbers get JavaScript semantics)
+  and evaluates with them bound; the outcome is left in ``last()`` as ``"R" + JSON`` (a
+  value), ``"U"`` (undefined) or ``"E" + JSON`` (``{code, message, position, token}``). The
+  library's ``evaluate`` is asynchronous: the outcome is read by a second call, once V8
+  has run its microtasks (it does when a script returns); ``forget(id)`` drops one;
 * the functions Step Functions adds, as AWS documents them: ``$partition(array, chunkSize)``,
   ``$range(start, end, step)``, ``$hash(value, algorithm)`` (MD5, SHA-1, SHA-256, SHA-384 or
   SHA-512, case-sensitive; lowercase hex of the UTF-8 bytes), ``$random([seed])`` (``0 <= n <
@@ -308,18 +309,9 @@ var __stepweave_jsonata = (function (jsonata) {
   ];
 
   // -- compile once, evaluate with bound JSON values ---------------------------------
-  var cache = new Map(), CACHE_LIMIT = 4096, outcome;
-
-  function compiled(source) {
-    var expr = cache.get(source);
-    if (expr === undefined) {
-      expr = jsonata(source);
-      EXTRAS.forEach(function (f) { expr.registerFunction(f[0], f[1], f[2]); });
-      if (cache.size >= CACHE_LIMIT) { cache.clear(); }
-      cache.set(source, expr);
-    }
-    return expr;
-  }
+  // Expressions are compiled under a number the caller chose (``define``) so that each
+  // evaluation sends only that number and the bindings, not the source again.
+  var compiled = new Map(), outcome;
 
   function error(e) {
     if (e === null || typeof e !== 'object') { return {message: String(e)}; }
@@ -328,6 +320,20 @@ var __stepweave_jsonata = (function (jsonata) {
             position: typeof e.position === 'number' ? e.position : undefined,
             token: typeof e.token === 'string' ? e.token : undefined};
   }
+
+  function define(id, source) {
+    var entry;
+    try {
+      var expr = jsonata(source);
+      EXTRAS.forEach(function (f) { expr.registerFunction(f[0], f[1], f[2]); });
+      entry = {expr: expr};
+    } catch (e) {
+      entry = {error: error(e)};  // a syntax error is the answer every time
+    }
+    compiled.set(id, entry);
+  }
+
+  function forget(id) { compiled.delete(id); }
 
   // A result is JSON: a number JSON cannot hold (1/0) fails rather than becoming null.
   function settle(value) {
@@ -339,12 +345,12 @@ var __stepweave_jsonata = (function (jsonata) {
     outcome = typeof text === 'undefined' ? 'U' : 'R' + text;
   }
 
-  function run(source, bindingsJson) {
+  function run(id, bindingsJson) {
     outcome = undefined;
-    var expr;
-    try { expr = compiled(source); }
-    catch (e) { outcome = 'E' + JSON.stringify(error(e)); return; }
-    expr.evaluate(undefined, JSON.parse(bindingsJson)).then(settle, function (e) {
+    var entry = compiled.get(id);
+    if (entry === undefined) { outcome = 'E' + JSON.stringify(fail('unknown expression ' + id)); return; }
+    if (entry.error) { outcome = 'E' + JSON.stringify(entry.error); return; }
+    entry.expr.evaluate(undefined, JSON.parse(bindingsJson)).then(settle, function (e) {
       outcome = 'E' + JSON.stringify(error(e));
     });
   }
@@ -355,6 +361,6 @@ var __stepweave_jsonata = (function (jsonata) {
     return out;
   }
 
-  return {run: run, last: last};
+  return {define: define, forget: forget, run: run, last: last};
 })(jsonata);
 """

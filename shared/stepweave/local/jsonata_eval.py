@@ -10,7 +10,8 @@ regular expressions therefore behave as on AWS: ``$number("5.")`` is error D3030
 matches ASCII digits only, ``$string`` writes numbers to 15 significant digits and
 integers above 2**53 are rounded.
 
-Each expression is compiled once (the context keeps a cache). Variables are *bound*, never
+Each expression is compiled once, under a number; an evaluation sends V8 that number and
+the bindings, in one hop to the V8 loop. Variables are *bound*, never
 spliced into the source (moto splices them as text, which breaks on quotes): they cross
 into V8 as JSON text that JavaScript parses, and the result crosses back as JSON text, so
 every number on both sides has JavaScript's semantics. ``$eval`` is refused as on AWS.
@@ -18,12 +19,14 @@ every number on both sides has JavaScript's semantics. ``$eval`` is refused as o
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import threading
-from functools import lru_cache
+from collections import OrderedDict
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,26 +157,67 @@ def _bindings_json(bindings: dict[str, Any]) -> str:
         raise JSONataEvaluationError(f"a variable is not a JSON value: {exc}") from exc
 
 
+class _Compiled:
+    """The expressions compiled in one context, by number (least recently used dropped)."""
+
+    LIMIT = 4096
+
+    def __init__(self, context: MiniRacer) -> None:
+        self.context = context
+        self.ids: OrderedDict[str, int] = OrderedDict()
+        self.next_id = 0
+
+    def id_of(self, expression: str) -> tuple[int, str]:
+        """The expression's number, and the JavaScript to run first (defining it if new)."""
+        known = self.ids.get(expression)
+        if known is not None:
+            self.ids.move_to_end(expression)
+            return known, ""
+        prelude = ""
+        if len(self.ids) >= self.LIMIT:
+            _, dropped = self.ids.popitem(last=False)
+            prelude = f"__stepweave_jsonata.forget({dropped}); "
+        self.next_id += 1
+        self.ids[expression] = self.next_id
+        return self.next_id, prelude + f"__stepweave_jsonata.define({self.next_id}, {json.dumps(expression)}); "
+
+
+_compiled: _Compiled | None = None
+
+
 def evaluate(expression: str, bindings: dict[str, Any]) -> Any:
     """Evaluate ``expression`` with ``bindings`` (names without ``$``, JSON values).
 
     Returns a plain JSON value, or ``UNDEFINED``. Raises ``JSONataEvaluationError`` (and
     ``JSONataUnavailable`` when the library is not installed).
     """
-    from py_mini_racer import JSEvalException, JSTimeoutException
+    global _compiled
+    from py_mini_racer import JSEvalException
 
-    call = f"__stepweave_jsonata.run({json.dumps(expression)}, {json.dumps(_bindings_json(bindings))})"
+    from stepweave import v8
+
+    bound = json.dumps(_bindings_json(bindings))
     with _lock:
         mr = _context()
+        if _compiled is None or _compiled.context is not mr:  # new, or reopened after close
+            _compiled = _Compiled(mr)
+        number, prelude = _compiled.id_of(expression)
+        call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"
         try:
-            mr.eval(call, timeout_sec=TIMEOUT_SECONDS)
-            outcome = mr.eval("__stepweave_jsonata.last()")
-        except JSTimeoutException as exc:
+            outcome = asyncio.run_coroutine_threadsafe(_run(mr, call), v8.event_loop()).result()
+        except TimeoutError as exc:
             raise JSONataEvaluationError(
                 f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
         except JSEvalException as exc:
             raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
     return _outcome(outcome)
+
+
+async def _run(mr: MiniRacer, call: str) -> Any:
+    """On the V8 loop (one hop from the caller's thread): run, then read the outcome,
+    which V8 settled with its microtasks when the first script returned."""
+    await asyncio.wait_for(mr.eval_cancelable(call), timeout=TIMEOUT_SECONDS)
+    return mr.eval("__stepweave_jsonata.last()")
 
 
 def _outcome(outcome: Any) -> Any:
