@@ -12,7 +12,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["run_wall.py", "cost.py", "concurrency.py", "compile_size.py", "synth_and_cold_start.py",
            "import_fidelity.py", "ai_overhead.py", "webhook_load.py", "api_load.py", "records.py",
-           "jsonata.py"]
+           "fuzz_workflows.py", "jsonata.py"]
 
 
 def main() -> int:
