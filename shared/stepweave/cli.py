@@ -206,8 +206,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--input and --trigger/--event exclude each other: a trigger makes the input")
     payload = None if fired else _read_input(args.input)
     _apply_env(args.env or [])
-    # handler logs (JSON, for CloudWatch) would drown the progress lines; --debug shows them
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "WARNING")
+    # handler logs (JSON, for CloudWatch; on stderr here) would drown the progress lines,
+    # which show every block's failure already; --debug shows them
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "ERROR")
     # CloudWatch metrics (EMF) are for AWS; locally they would only print JSON lines
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if args.debug else "true")
     compiled = _load(args.file)

@@ -9,7 +9,7 @@ from pathlib import Path
 import moto
 import pytest
 
-from stepweave.local import moto_adapter
+from stepweave.local import limits, moto_adapter
 from stepweave.local.engine import LocalEngine
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
 from tests.engine.helpers import compile_text
@@ -24,7 +24,8 @@ def test_moto_is_pinned_exactly_to_the_adapted_version() -> None:
     assert moto.__version__ == "5.2.5"
 
 
-@pytest.mark.parametrize(("owner", "attribute"), moto_adapter.PATCHED_ATTRIBUTES,
+@pytest.mark.parametrize(("owner", "attribute"),
+                         [*moto_adapter.PATCHED_ATTRIBUTES, *limits.PATCHED_ATTRIBUTES],
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_patched_attributes_still_exist(owner: object, attribute: str) -> None:
     assert hasattr(owner, attribute)

@@ -52,8 +52,15 @@ def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
         expr = "[]"
     lw.report(node, site, "params.collection")
     bad = jsonata_error(f"{kind} collection did not resolve to an array or object")
+    # an earlier block's output over the inline budget is a stub in the payload bucket
+    # (stepweave.runtime.payloads), which a state cannot iterate: say so, never iterate it
+    stored = jsonata_error(f"{kind} collection is an output stored outside the state "
+                           "machine (over the inline budget of a state's data); a "
+                           f"{kind} iterates at most 256 KiB of items: pass fewer or smaller "
+                           "items, e.g. ids, and fetch each item inside the container")
     pairs = '$reduce($keys($c), function($acc, $k){ $append($acc, [[$k, $lookup($c, $k)]]) }, [])'
-    return (f'($c := {expr}; $type($c) = "array" ? $c : $type($c) = "object" ? '
+    return (f'($c := {expr}; $type($c) = "array" ? $c : $type($c) = "object" and '
+            f'$keys($c) = "$ref" ? {stored} : $type($c) = "object" ? '
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 

@@ -81,8 +81,12 @@ def function_arn(handler: str) -> str:
 
 class LocalEngine:
     def __init__(self, handlers: dict[str, Callable[[dict[str, Any]], Any]] | None = None,
-                 records_file: Path | None = None, settings: Settings | None = None) -> None:
+                 records_file: Path | None = None, settings: Settings | None = None,
+                 history_limit: int | None = None) -> None:
+        """``history_limit``: the events a Standard execution may have (AWS's 25,000 by
+        default, ``stepweave.local.limits``); lower only to see the limit's behaviour fast."""
         self._custom = handlers or {}
+        self._history_limit = history_limit
         self._mock: Any = None
         self._sfn: Any = None
         self._s3: Any = None
@@ -100,9 +104,10 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         from moto import mock_aws
 
-        from stepweave.local import moto_adapter
+        from stepweave.local import limits, moto_adapter
 
         moto_adapter.install()
+        limits.install()  # AWS's service limits, which moto does not apply
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                       "lambda": {"use_docker": False}})
@@ -233,6 +238,9 @@ class LocalEngine:
         (without one they wait, up to ``timeout_s`` like the rest of the run)."""
         arn = self.create(compiled)
         started = time.monotonic()
+        from stepweave.local import limits
+
+        limits.set_history_limit(self._history_limit)  # taken by the execution as it starts
         execution = self._sfn.start_execution(stateMachineArn=arn, name=f"run-{uuid.uuid4().hex[:12]}",
                                               input=json.dumps(payload))["executionArn"]
         if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
@@ -245,8 +253,9 @@ class LocalEngine:
                 desc = self._sfn.describe_execution(executionArn=execution)
                 events = fetch_history(self._sfn, execution)
                 if on_progress is not None:
+                    by_id = {e.get("id"): e for e in events}
                     for event in events[seen:]:
-                        progress = _progress(event)
+                        progress = _progress(event, by_id)
                         if progress is not None:
                             on_progress(progress)
                 seen = len(events)
@@ -290,7 +299,18 @@ def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
+        _logs_to_stderr(module)
     return module.lambda_handler  # type: ignore[no-any-return]
+
+
+def _logs_to_stderr(module: Any) -> None:
+    """A handler's Powertools logger writes to stdout (CloudWatch takes both streams); in
+    this process stdout belongs to the command's own output (``--json`` is one JSON
+    document), so the handlers' log lines go to stderr."""
+    logger = getattr(module, "logger", None)
+    handler = getattr(logger, "registered_handler", None)
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
 
 
 def _bind_context(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any]], Any]:
@@ -310,7 +330,20 @@ class _LambdaContext:
         return 900_000
 
 
-def _progress(event: dict[str, Any]) -> Progress | None:
+def _entered_state(event: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -> str | None:
+    """The state a task event belongs to: back along previousEventId to its StateEntered."""
+    seen = 0
+    current: dict[str, Any] | None = event
+    while current is not None and seen < 8:
+        details = current.get("stateEnteredEventDetails")
+        if details:
+            return str(details.get("name"))
+        current = by_id.get(current.get("previousEventId"))
+        seen += 1
+    return None
+
+
+def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = None) -> Progress | None:
     kind = event["type"]
     at = event["timestamp"].timestamp() if hasattr(event["timestamp"], "timestamp") else 0.0
     if kind.endswith("StateEntered"):
@@ -322,7 +355,12 @@ def _progress(event: dict[str, Any]) -> Progress | None:
     if kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
         details = (event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails")
                    or event.get("executionFailedEventDetails") or {})
-        return Progress("failed", kind, at, f"{details.get('error')}: {details.get('cause')}")
+        from stepweave.local.failures import describe, failed_state
+
+        state = failed_state(details.get("cause"))
+        if state is None and kind != "ExecutionFailed":
+            state = _entered_state(event, by_id or {})
+        return Progress("failed", state or kind, at, describe(details.get("error"), details.get("cause")))
     return None
 
 

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -163,7 +164,8 @@ class _Compiled:
     LIMIT = 4096
 
     def __init__(self, context: MiniRacer) -> None:
-        self.context = context
+        # weakly: a context closed by stepweave.v8.close() must not be kept alive here
+        self.context = weakref.ref(context)
         self.ids: OrderedDict[str, int] = OrderedDict()
         self.next_id = 0
 
@@ -199,7 +201,7 @@ def evaluate(expression: str, bindings: dict[str, Any]) -> Any:
     bound = json.dumps(_bindings_json(bindings))
     with _lock:
         mr = _context()
-        if _compiled is None or _compiled.context is not mr:  # new, or reopened after close
+        if _compiled is None or _compiled.context() is not mr:  # new, or reopened after close
             _compiled = _Compiled(mr)
         number, prelude = _compiled.id_of(expression)
         call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"

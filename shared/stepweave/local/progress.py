@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from typing import IO
 
 from stepweave.compiler import CompiledWorkflow
 from stepweave.local.engine import Progress, RunResult
+from stepweave.local.failures import describe, failed_state
 
-__all__ = ["ProgressPrinter"]
+__all__ = ["ProgressPrinter", "bill"]
 
+#: AWS list prices (us-east-1): Standard per state transition; Express per request and per
+#: GB-second of duration (billed in 64 MB steps, 100 ms minimum; 64 MB assumed here).
 PRICE_PER_TRANSITION = 0.000025
+EXPRESS_PRICE_PER_REQUEST = 0.000001
+EXPRESS_PRICE_PER_GB_SECOND = 0.00001667
+EXPRESS_MEMORY_GB = 64 / 1024
+
+
+def bill(workflow_type: str, result: RunResult) -> str:
+    """What AWS would bill for this run, priced as its workflow type is."""
+    lambdas = f"{result.lambda_invocations} Lambda invocations"
+    if workflow_type == "EXPRESS":
+        seconds = max(0.1, math.ceil(result.duration_s * 10) / 10)
+        cost = EXPRESS_PRICE_PER_REQUEST + seconds * EXPRESS_MEMORY_GB * EXPRESS_PRICE_PER_GB_SECOND
+        return (f"1 Express request, {seconds:.1f} s at 64 MB (${cost * 1000:.4f} per 1,000 runs "
+                f"on Express), {lambdas}")
+    cost = result.transitions * PRICE_PER_TRANSITION
+    return (f"{result.transitions} state transitions (${cost * 1000:.4f} per 1,000 runs on "
+            f"Standard), {lambdas}")
 
 
 class ProgressPrinter:
@@ -21,6 +41,7 @@ class ProgressPrinter:
         self.enabled = enabled
         self.started: dict[str, list[float]] = {}
         self.iterations: dict[str, int] = {}
+        self.failed: set[str] = set()
 
     def _label(self, node: str) -> str:
         name, btype = self.compiled.blocks[node]
@@ -33,7 +54,14 @@ class ProgressPrinter:
             return
         entry = self.compiled.state_map.get(event.state)
         if event.kind == "failed":
-            self.out.write(f"  ✖ {event.detail}\n")
+            if event.state == "ExecutionFailed":
+                return  # the summary says why the run failed
+            if entry is not None:
+                self.failed.add(entry[0])
+                self.out.write(f"  ✖ {self._label(entry[0])}  {event.detail}\n")
+            else:
+                self.out.write(f"  ✖ {event.detail}\n")
+            self.out.flush()
             return
         if entry is None:
             return
@@ -50,7 +78,10 @@ class ProgressPrinter:
             starts = self.started.get(node) or [event.at]
             began = starts.pop(0)
             ms = max(0.0, (event.at - began) * 1000)
-            self.out.write(f"  ✔ {self._label(node)}  {ms:.0f} ms\n")
+            if node in self.failed:  # its failure is printed already: no ✔ for it
+                self.failed.discard(node)
+            else:
+                self.out.write(f"  ✔ {self._label(node)}  {ms:.0f} ms\n")
         self.out.flush()
 
     def _loop_ended(self, node: str, event: Progress) -> bool:
@@ -62,11 +93,11 @@ class ProgressPrinter:
         mark = "✔" if result.status == "SUCCEEDED" else "✖"
         self.out.write(f"{mark} {result.status} in {result.duration_s * 1000:.0f} ms\n")
         if result.error:
-            self.out.write(f"  error: {result.error}: {result.cause}\n")
-        cost = result.transitions * PRICE_PER_TRANSITION
-        self.out.write(f"  AWS would bill: {result.transitions} state transitions "
-                       f"(${cost * 1000:.4f} per 1,000 runs on Standard), "
-                       f"{result.lambda_invocations} Lambda invocations\n")
+            state = failed_state(result.cause)
+            entry = self.compiled.state_map.get(state or "")
+            where = f"{self.compiled.blocks[entry[0]][0]}: " if entry else ""
+            self.out.write(f"  error: {where}{describe(result.error, result.cause)}\n")
+        self.out.write(f"  AWS would bill: {bill(self.compiled.workflow_type, result)}\n")
         name = result.execution_arn.rsplit(":", 1)[-1]
         self.out.write(f"  block logs: stepweave execution {name}\n")
         self.out.flush()
