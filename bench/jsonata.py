@@ -30,7 +30,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 WORKFLOWS = ["containers-showcase.yaml", "support-timeline.yaml"]
 RUN = ["run", str(ROOT / "workflows" / "containers-showcase.yaml"), "-q"]
 
-#: Run in a child process: the engine's evaluator replaced by the Python port, as it was.
+#: Run in a child process: the engine's evaluator replaced by the Python port, as it was
+#: (with the Step Functions functions registered the way it registered them).
 _PORT_CHILD = r"""
 import sys, types
 from functools import lru_cache
@@ -56,10 +57,26 @@ def back(v):
     if isinstance(v, float) and v.is_integer() and abs(v) < 2**53: return int(v)
     return v
 
+def _parse(text):
+    import json
+    return to(json.loads(text))
+
+def _range(a, z, d):
+    return list(range(int(a), int(z) + (1 if d > 0 else -1), int(d)))
+
+EXTRAS = {"parse": _parse, "range": _range,
+          "partition": lambda a, n: [a[i:i + int(n)] for i in range(0, len(a), int(n))],
+          "hash": lambda v, alg="SHA-256": __import__("hashlib").new(alg.replace("-", "").lower(),
+                                                                     str(v).encode()).hexdigest(),
+          "random": lambda seed=None: __import__("random").Random(seed).random(),
+          "uuid": lambda: str(__import__("uuid").uuid4())}
+
 @lru_cache(maxsize=4096)
 def compiled(expression):
     c = Jsonata(expression)
     c.set_output_convert_nulls(False)
+    for name, function in EXTRAS.items():
+        c.register_lambda(name, function)
     return c
 
 def evaluate(expression, bindings):

@@ -43,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
     StatesErrorNameType,
 )
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
+from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_sfn,
@@ -128,6 +129,30 @@ def _evaluation_failure(env: Any, cause: str) -> FailureEventException:
     )
 
 
+class _FrameStopped(BaseException):
+    """Unwinds a Parallel branch or Map iteration that was stopped (a sibling failed or
+    answered) while one of its expressions was being evaluated.
+
+    moto skips every later component of a stopped frame but lets the state carry on with
+    what they would have pushed: a Task then pops whatever is left on its stack (a
+    ``timeoutInSeconds`` of ``{}``, say) into its history event, and the execution history
+    can no longer be read. An evaluation hands the GIL to other threads while V8 works, so
+    a stop lands in that window often. Not an ``Exception``, so no state's Retry or Catch
+    handles it; the frame's program (:func:`_program_body`) ends where a stopped frame's
+    loop would have ended."""
+
+
+_moto_program_body = program.Program._eval_body
+
+
+def _program_body(self: Any, env: Any) -> None:
+    try:
+        _moto_program_body(self, env)
+    except _FrameStopped:
+        if not env.is_frame():  # only frames raise it; anything else is a bug, not a stop
+            raise
+
+
 def _eval_jsonata(env: Any, expression: str, with_states: bool = True) -> Any:
     try:
         result = evaluate(expression, _bindings(env, expression, with_states))
@@ -135,6 +160,8 @@ def _eval_jsonata(env: Any, expression: str, with_states: bool = True) -> Any:
         raise _evaluation_failure(
             env, f"The JSONata expression '{expression}' threw an error: {exc}"
         ) from exc
+    if env.is_frame() and not env.is_running():
+        raise _FrameStopped()
     if result is UNDEFINED:
         raise _evaluation_failure(
             env, f"The JSONata expression '{expression}' returned nothing (undefined)."
@@ -256,6 +283,7 @@ def install() -> None:
         string_expression.StringJSONata._eval_body = _string_jsonata_eval_body  # type: ignore[method-assign]
         string_expression.StringVariableSample._eval_body = (  # type: ignore[method-assign]
             _string_variable_sample_eval_body)
+        program.Program._eval_body = _program_body  # type: ignore[method-assign]
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         lambda_eval_utils.exec_lambda_function = _exec_lambda_function
         sfn_task = state_task_service_sfn.StateTaskServiceSfn
@@ -270,6 +298,7 @@ def install() -> None:
 PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (string_expression.StringJSONata, "_eval_body"),
     (string_expression.StringVariableSample, "_eval_body"),
+    (program.Program, "_eval_body"),
     (lambda_eval_utils, "_invoke_lambda_function"),
     (lambda_eval_utils, "exec_lambda_function"),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task"),
