@@ -294,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
     from stepweave.cli_keys import add_parser as add_keys; add_keys(sub)  # noqa: E702
     from stepweave.cli_webhook import add_parser as add_webhook; add_webhook(sub)  # noqa: E702
     from stepweave.cli_approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
+    from stepweave.cli_verify import add_parser as add_verify; add_verify(sub)  # noqa: E702
     return parser
 
 

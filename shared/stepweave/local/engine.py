@@ -193,13 +193,14 @@ class LocalEngine:
                 fn = _bind_context(_load_handler(handler))
             moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = fn
 
-    def create(self, compiled: CompiledWorkflow) -> str:
-        # sub-workflows first: the parent's definition names their state machines
+    def create(self, compiled: CompiledWorkflow, name: str | None = None) -> str:
+        """The state machine of ``compiled`` (named ``name``, as a deployment names it, or
+        a fresh unique name); its sub-workflows' state machines first."""
         machines = {ref: self.create(child) for ref, child in compiled.children.items()}
         self._register(compiled.handlers)
         definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers},
                                             machines)
-        name = f"{compiled.name}-{uuid.uuid4().hex[:8]}"
+        name = name or f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         self._write_manifest(name, compiled)
         arn = str(self._sfn.create_state_machine(
             name=name, definition=definition, type=compiled.workflow_type,

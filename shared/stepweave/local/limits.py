@@ -127,23 +127,9 @@ def _add_event(self: Any, context: Any, event_type: Any, event_details: Any = No
                 error=StatesErrorNameType.StatesRuntime.to_name(),
                 cause=_history_cause(limit)))
             return next_id - 1
-    _drop_invalid_timeout(event_details)
     event_id: int = _moto_add_event(self, context, event_type, event_details, timestamp,
                                     update_source_event_id)
     return event_id
-
-
-def _drop_invalid_timeout(event_details: Any) -> None:
-    """moto races when a parallel's branch is stopped (another branch ended the run) while
-    a task of it is being scheduled: the task's timeout is read from an evaluation stack
-    the stop left half-filled, and a non-number lands in the event, which then breaks
-    every GetExecutionHistory of the run. AWS records a number or nothing: keep that."""
-    if not isinstance(event_details, dict):
-        return
-    for details in event_details.values():
-        if isinstance(details, dict) and "timeoutInSeconds" in details and not isinstance(
-                details["timeoutInSeconds"], int):
-            del details["timeoutInSeconds"]
 
 
 def _size(value: Any) -> int:
