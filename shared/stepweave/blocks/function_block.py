@@ -32,10 +32,11 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+from stepweave.blocks.js_memory import BUDGET_MESSAGE, buffer_guard
 from stepweave.errors import (
     BlockError,
     BlockInputError,
@@ -55,7 +56,7 @@ MAX_MEMORY_MB = 1024
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WATCH_SLICE_S = 0.05
+_WATCH_SLICE_S = 0.02
 _POLL_MAX_DELAY_S = 0.025
 _MB = 1024 * 1024
 
@@ -128,25 +129,62 @@ def run_function(params: dict[str, Any], *, env: Mapping[str, str]) -> dict[str,
     memory_mb = _int_param(params, "memoryMb", DEFAULT_MEMORY_MB, MAX_MEMORY_MB)
     globals_ = _bindings(params.get("bindings"))
     globals_.update(_env_globals(params.get("envNames"), env))
-    source = _PRELUDE % (json.dumps(json.dumps(globals_)), json.dumps(code))
+    source = buffer_guard(memory_mb) + _PRELUDE % (json.dumps(json.dumps(globals_)),
+                                                   json.dumps(code))
     envelope = _execute(source, timeout_ms, memory_mb)
     status = envelope.get("status")
     message = str(envelope.get("message", ""))
+    if status == "error" and message.startswith(BUDGET_MESSAGE):
+        raise BlockResourceError(message)
     if status == "ok":
         return {"result": envelope.get("result"), "stdout": str(envelope.get("stdout", ""))}
     if status == "syntax":
         raise BlockError(f"Syntax error: {message}")
     if status == "unserialisable":
         raise BlockError(f"Function result is not JSON-serialisable: {message}")
-    raise BlockError(_with_line(code, envelope.get("line"), message))
+    shown = _as_written(globals_)
+    raise BlockError(_with_line(code, envelope.get("line"), message, shown))
 
 
-def _with_line(code: str, line: object, message: str) -> str:
-    """Sim's wording for user errors: ``Line 2: `throw new Error("x")` - x``."""
+#: A bound value longer than this is cut in an error line (``...`` ends it).
+_SHOWN_VALUE_MAX = 200
+
+
+def _with_line(code: str, line: object, message: str,
+               as_written: Callable[[str], str] = lambda text: text) -> str:
+    """Sim's wording for user errors: ``Line 2: `throw new Error("x")` - x``, the line
+    rendered by ``as_written`` (:func:`_as_written`)."""
     lines = code.split("\n")
     if isinstance(line, int) and 1 <= line <= len(lines) and lines[line - 1].strip():
-        return f"Line {line}: `{lines[line - 1].strip()}` - {message}"
+        return f"Line {line}: `{as_written(lines[line - 1].strip())}` - {message}"
     return message
+
+
+def _as_written(globals_: dict[str, Any]) -> Callable[[str], str]:
+    """A line of the compiled code as its author wrote it, with each reference replaced
+    by its value as JSON (Sim shows the line with the values pasted in): the compiler
+    turned ``<block.path>`` into a binding (``__ref_0``; inside a string literal
+    ``" + JSON.stringify(__ref_0) + "``) and ``{{NAME}}`` into ``__env_NAME``, which
+    shows as ``{{NAME}}`` again (never a secret's value). Error text only: nothing
+    rendered here runs."""
+    bound = {name: value for name, value in globals_.items() if not name.startswith("__env_")}
+    envs = [name for name in globals_ if name.startswith("__env_")]
+    if not bound and not envs:
+        return lambda text: text
+    names = "|".join(re.escape(n) for n in sorted([*bound, *envs], key=len, reverse=True))
+    pattern = re.compile(rf"""(['"]) \+ JSON\.stringify\(({names})\) \+ \1"""
+                         rf"""|\$\{{JSON\.stringify\(({names})\)\}}|(?<![\w$])({names})(?![\w$])""")
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(2) or match.group(3) or match.group(4)
+        if name not in bound:  # a secret, spliced or bare: its placeholder
+            return "{{" + name[len("__env_"):] + "}}" if match.group(4) else match.group()
+        text = json.dumps(bound[name], ensure_ascii=False, separators=(",", ":"))
+        if len(text) > _SHOWN_VALUE_MAX:
+            text = text[: _SHOWN_VALUE_MAX - 3] + "..."
+        return text
+
+    return lambda text: pattern.sub(value, text)
 
 
 def _int_param(params: dict[str, Any], name: str, default: int, maximum: int) -> int:
