@@ -173,8 +173,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from stepweave.workflow.diagram import mermaid
     from stepweave.workflow.loader import load_workflow
+def _warn(compiled: Any) -> None:
+    """What will fail on AWS for inputs the compiler can predict, on stderr."""
+    for problem in compiled.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
 
     return _emit(mermaid(load_workflow(args.file)), args.output)
+    _warn(compiled)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from stepweave.compiler.aslcheck import check_definition
 from stepweave.compiler.jsonata_syntax import jsonata_fields
+from stepweave.compiler.estimate import history_warnings
 from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.family import compile_children
@@ -52,6 +53,8 @@ class CompiledWorkflow:
     notify_tools: tuple[str, ...] = ()
     #: handler -> the secrets its blocks may read (``stepweave.compiler.secrets``)
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: what the compiler can tell in advance will fail on AWS (``Problem``s, not fatal)
+    warnings: tuple[Problem, ...] = ()
 
     def secrets_by_handler(self) -> dict[str, set[str]]:
         """The secrets each handler may read for this workflow and its sub-workflows."""
@@ -196,7 +199,10 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
                             {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
                             children, _notify_tools(graph),
-                            {h: tuple(sorted(n)) for h, n in sorted(lw.secret_names.items())})
+                            {h: tuple(sorted(n)) for h, n in sorted(lw.secret_names.items())},
+                            tuple(Problem(file, message, block)
+                                  for block, message in history_warnings(graph, workflow_type, definition,
+                                                                         lw.state_map)))
 
 
 def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> list[Problem]:
