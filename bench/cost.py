@@ -1,7 +1,9 @@
 """Cost per execution of the example workflows: ours versus every-block-a-Lambda.
 
 Both figures come from executions on the embedded engine with the examples'
-inputs, counting what AWS bills: state transitions (Standard) and Lambda requests.
+inputs, counting what AWS bills, priced as each workflow's type is: state transitions
+(Standard) or a request and its duration at 64 MB (Express; the duration is the local
+run's, an upper bound of the deployed one), plus Lambda requests.
 The support-timeline order asks for a refund that needs approval; the bench approves it.
 
 The baseline is the naive compile in which every block is a Lambda task: the same
@@ -26,14 +28,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "shared"), str(ROOT / "examples"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 from internal_api import InternalApi  # noqa: E402
 
 from stepweave.compiler import CompiledWorkflow, compile_workflow  # noqa: E402
 from stepweave.local.engine import LocalEngine  # noqa: E402
+from stepweave.local.progress import workflow_cost  # noqa: E402
 from stepweave.workflow.loader import load_workflow  # noqa: E402
 
-PRICE_TRANSITION = 0.000025  # Standard workflows, per state transition
 PRICE_REQUEST = 0.0000002  # Lambda, per request
 PRICE_GB_S_ARM = 0.0000133334  # Lambda arm64, per GB-second
 ASSUMED_GB_S = 0.128 * 0.020  # a 128 MB handler running 20 ms per native block
@@ -85,14 +88,16 @@ def naive(compiled: CompiledWorkflow) -> CompiledWorkflow:
     return dataclasses.replace(compiled, definition=definition, handlers=(*compiled.handlers, "noop"))
 
 
-def cost(transitions: int, invocations: int) -> float:
-    return transitions * PRICE_TRANSITION + invocations * (PRICE_REQUEST + ASSUMED_GB_S * PRICE_GB_S_ARM)
+def cost(workflow_type: str, transitions: int, duration_s: float, invocations: int) -> float:
+    return (workflow_cost(workflow_type, transitions, duration_s)
+            + invocations * (PRICE_REQUEST + ASSUMED_GB_S * PRICE_GB_S_ARM))
 
 
 def main() -> None:
     api = InternalApi().start()
     os.environ["INTERNAL_API_URL"] = api.url
-    print(f"{'workflow':22} {'compile':8} {'transitions':>11} {'lambdas':>8} {'$ / 1M runs':>12}  status")
+    print(f"{'workflow':22} {'compile':8} {'type':8} {'transitions':>11} {'lambdas':>8} "
+          f"{'$ / 1M runs':>12}  status")
     try:
         with LocalEngine(handlers={"noop": lambda event: {}}) as engine:
             for name, payload in EXAMPLES.items():
@@ -102,11 +107,14 @@ def main() -> None:
                     # the example's refund needs approval: answered at once (yes)
                     r = engine.run(compiled, payload, poll_s=0.01,
                                    approver=lambda approval: {"approved": True})
-                    rows.append((r.transitions, r.lambda_invocations))
-                    print(f"{name:22} {label:8} {r.transitions:11d} {r.lambda_invocations:8d} "
-                          f"{cost(r.transitions, r.lambda_invocations) * 1e6:12.2f}  {r.status}")
-                (t1, l1), (t2, l2) = rows
-                print(f"{'':22} {'ratio':8} {t1 / t2:11.2f} {l1 / l2:8.2f} {cost(t1, l1) / cost(t2, l2):12.2f}")
+                    dollars = cost(compiled.workflow_type, r.transitions, r.duration_s,
+                                   r.lambda_invocations)
+                    rows.append((r.transitions, r.lambda_invocations, dollars))
+                    print(f"{name:22} {label:8} {compiled.workflow_type.lower():8} "
+                          f"{r.transitions:11d} {r.lambda_invocations:8d} "
+                          f"{dollars * 1e6:12.2f}  {r.status}")
+                (t1, l1, c1), (t2, l2, c2) = rows
+                print(f"{'':22} {'ratio':8} {'':8} {t1 / t2:11.2f} {l1 / l2:8.2f} {c1 / c2:12.2f}")
     finally:
         api.shutdown()
         api.server_close()

@@ -9,7 +9,7 @@ from stepweave.compiler import CompiledWorkflow
 from stepweave.local.engine import Progress, RunResult
 from stepweave.local.failures import describe, failed_state
 
-__all__ = ["ProgressPrinter", "bill"]
+__all__ = ["ProgressPrinter", "bill", "workflow_cost", "billed_seconds"]
 
 #: AWS list prices (us-east-1): Standard per state transition; Express per request and per
 #: GB-second of duration (billed in 64 MB steps, 100 ms minimum; 64 MB assumed here).
@@ -19,15 +19,26 @@ EXPRESS_PRICE_PER_GB_SECOND = 0.00001667
 EXPRESS_MEMORY_GB = 64 / 1024
 
 
+def billed_seconds(duration_s: float) -> float:
+    """Express duration as billed: rounded up to 100 ms."""
+    return max(0.1, math.ceil(duration_s * 10) / 10)
+
+
+def workflow_cost(workflow_type: str, transitions: int, duration_s: float) -> float:
+    """What Step Functions bills for one run (Lambda not included), in dollars."""
+    if workflow_type == "EXPRESS":
+        return (EXPRESS_PRICE_PER_REQUEST
+                + billed_seconds(duration_s) * EXPRESS_MEMORY_GB * EXPRESS_PRICE_PER_GB_SECOND)
+    return transitions * PRICE_PER_TRANSITION
+
+
 def bill(workflow_type: str, result: RunResult) -> str:
     """What AWS would bill for this run, priced as its workflow type is."""
     lambdas = f"{result.lambda_invocations} Lambda invocations"
+    cost = workflow_cost(workflow_type, result.transitions, result.duration_s)
     if workflow_type == "EXPRESS":
-        seconds = max(0.1, math.ceil(result.duration_s * 10) / 10)
-        cost = EXPRESS_PRICE_PER_REQUEST + seconds * EXPRESS_MEMORY_GB * EXPRESS_PRICE_PER_GB_SECOND
-        return (f"1 Express request, {seconds:.1f} s at 64 MB (${cost * 1000:.4f} per 1,000 runs "
-                f"on Express), {lambdas}")
-    cost = result.transitions * PRICE_PER_TRANSITION
+        return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
+                f"(${cost * 1000:.4f} per 1,000 runs on Express), {lambdas}")
     return (f"{result.transitions} state transitions (${cost * 1000:.4f} per 1,000 runs on "
             f"Standard), {lambdas}")
 
