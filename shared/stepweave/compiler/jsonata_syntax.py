@@ -6,25 +6,28 @@ find what AWS refuses when a definition is created: an expression that does not 
 one that reads a field of the state's input at the top level
 (``stepweave.compiler.aslcheck.top_level_fields``).
 
-The library is the project's pinned npm dependency (``node_modules/jsonata``, installed by
-``make``); ``STEPWEAVE_JSONATA_JS`` names another copy of ``jsonata.js``. Without it the
-JSONata checks are skipped (``jsonata_fields`` returns None) and say so once on stderr.
+The library is found by ``stepweave.jsonata_library`` (the project's pinned npm dependency);
+without it the JSONata checks are skipped (``jsonata_fields`` returns None) and say so once
+on stderr.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from stepweave.compiler.aslcheck import FieldFinder, top_level_fields
+from stepweave.jsonata_library import JSONataUnavailable, library_path, library_source
 
-__all__ = ["jsonata_fields", "jsonata_library", "parse_all"]
+if TYPE_CHECKING:
+    from py_mini_racer import MiniRacer
 
-_ROOT = Path(__file__).resolve().parents[3]
+_lock = threading.Lock()
+
+__all__ = ["jsonata_fields", "parse_all"]
+
 _warned = False
 _PARSE = """
 (function (exprs) {
@@ -36,40 +39,25 @@ _PARSE = """
 """
 
 
-def jsonata_library() -> Path | None:
-    """Where ``jsonata.js`` is (the env override, else the project's node_modules)."""
-    override = os.environ.get("STEPWEAVE_JSONATA_JS")
-    candidates = [Path(override)] if override else []
-    candidates += [_ROOT / "node_modules" / "jsonata" / "jsonata.js",
-                   Path.cwd() / "node_modules" / "jsonata" / "jsonata.js"]
-    return next((p for p in candidates if p.is_file()), None)
+def _setup(mr: MiniRacer) -> None:
+    mr.eval(library_source(library_path()), timeout=10_000)
 
 
-@lru_cache(maxsize=2)
-def _source(path: Path) -> str:
-    # a CommonJS/UMD bundle: give it a module object so it defines `jsonata`
-    text = path.read_text(encoding="utf-8")
-    return ("var module = {exports: {}}; var exports = module.exports;\n" + text +
-            "\nvar jsonata = module.exports;")
-
-
-def parse_all(expressions: list[str]) -> list[dict[str, Any]] | None:
-    """``{"ast": ...}`` or ``{"error": message}`` for each expression; None without the
-    library."""
-    path = jsonata_library()
-    if path is None:
-        return None
+def parse_all(expressions: list[str]) -> list[dict[str, Any]]:
+    """``{"ast": ...}`` or ``{"error": message}`` for each expression (the library's
+    parser, in a long-lived V8 context of ``stepweave.v8``). Raises
+    ``JSONataUnavailable`` without the library."""
     from stepweave import v8
 
-    with v8.context() as mr:
-        mr.eval(_source(path), timeout=10_000)
+    with _lock:
+        mr = v8.engine("jsonata-syntax", _setup)
         text = mr.eval(_PARSE % json.dumps(expressions), timeout=30_000)
     parsed: list[dict[str, Any]] = json.loads(str(text))
     return parsed
 
 
 def _fields(expressions: list[str]) -> list[tuple[list[str], str | None]]:
-    results = parse_all(expressions) or [{} for _ in expressions]
+    results = parse_all(expressions)
     return [([], str(r["error"])) if "error" in r else (top_level_fields(r.get("ast")), None)
             for r in results]
 
@@ -77,11 +65,12 @@ def _fields(expressions: list[str]) -> list[tuple[list[str], str | None]]:
 def jsonata_fields() -> FieldFinder | None:
     """The top-level field finder, or None (with a note on stderr) without the library."""
     global _warned
-    if jsonata_library() is None:
+    try:
+        library_path()
+    except JSONataUnavailable as exc:
         if not _warned:
             _warned = True
-            print("stepweave: note: node_modules/jsonata is not installed (run `make` or "
-                  "`npm ci`): JSONata expressions are not checked as AWS parses them",
-                  file=sys.stderr)
+            print(f"stepweave: note: JSONata expressions are not checked as AWS parses them: "
+                  f"{exc}", file=sys.stderr)
         return None
     return _fields

@@ -22,16 +22,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepweave.errors import StepweaveError
+from stepweave.jsonata_library import (
+    JSONATA_VERSION,
+    LIBRARY_ENV,
+    JSONataUnavailable,
+    library_path,
+    library_source,
+)
 from stepweave.local.jsonata_aws import RUNNER
 
 if TYPE_CHECKING:
@@ -40,14 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["JSONATA_VERSION", "JSONataEvaluationError", "JSONataUnavailable", "UNDEFINED",
            "aws_timestamp", "check_available", "evaluate", "library_path"]
 
-#: The jsonata-js release AWS Step Functions documents (and package.json pins).
-JSONATA_VERSION = "2.0.6"
-#: Environment variable naming another copy of ``jsonata.js``.
-LIBRARY_ENV = "STEPWEAVE_JSONATA_JS"
 #: How long one evaluation may run before it is stopped (a runaway expression).
 TIMEOUT_SECONDS = 10.0
 
-_ROOT = Path(__file__).resolve().parents[3]
 _lock = threading.Lock()
 
 
@@ -72,51 +69,6 @@ class JSONataEvaluationError(Exception):
         self.token = token
 
 
-class JSONataUnavailable(StepweaveError):
-    """The jsonata-js library is not installed (or is not the version AWS uses)."""
-
-
-def library_path(search: Sequence[Path] | None = None) -> Path:
-    """``jsonata.js``: ``$STEPWEAVE_JSONATA_JS`` when set, else ``node_modules/jsonata`` under
-    the first of ``search`` that has it (default: this checkout, then the working
-    directory). Raises ``JSONataUnavailable``, saying what to do, when there is none or
-    when node_modules holds another version than AWS's."""
-    override = os.environ.get(LIBRARY_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise JSONataUnavailable(f"{LIBRARY_ENV}={override}: no such file")
-        return path
-    bases = list(search) if search is not None else [_ROOT, Path.cwd()]
-    for base in bases:
-        package = base / "node_modules" / "jsonata"
-        if (package / "jsonata.js").is_file():
-            version = _package_version(package / "package.json")
-            if version != JSONATA_VERSION:
-                raise JSONataUnavailable(
-                    f"{package} is jsonata {version}, AWS Step Functions evaluates "
-                    f"{JSONATA_VERSION}: run `npm ci` (or `make test`) in {base}")
-            return package / "jsonata.js"
-    raise JSONataUnavailable(
-        "the embedded engine evaluates JSONata with jsonata-js, as AWS does, and "
-        f"node_modules/jsonata is not installed: run `npm ci` in {bases[0] if bases else _ROOT} "
-        f"(`make example` and `make test` do it), or set {LIBRARY_ENV} to a copy of jsonata.js "
-        f"{JSONATA_VERSION}")
-
-
-def _package_version(path: Path) -> str | None:
-    try:
-        version = json.loads(path.read_text(encoding="utf-8")).get("version")
-    except (OSError, ValueError):
-        return None
-    return str(version) if version else None
-
-
-@lru_cache(maxsize=2)
-def _library_source(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
 def check_available() -> None:
     """Raise ``JSONataUnavailable`` now, with what to do, rather than in the first state."""
     library_path()
@@ -124,7 +76,7 @@ def check_available() -> None:
 
 def _setup(mr: MiniRacer) -> None:
     # the bundle is UMD: without `module`/`define` it defines the global `jsonata`
-    mr.eval(_library_source(library_path()), timeout_sec=TIMEOUT_SECONDS)
+    mr.eval(library_source(library_path()), timeout_sec=TIMEOUT_SECONDS)
     mr.eval(RUNNER, timeout_sec=TIMEOUT_SECONDS)
 
 
