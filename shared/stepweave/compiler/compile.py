@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.family import compile_children
 from stepweave.compiler.subworkflow import machine_placeholder
-from stepweave.compiler.graph import Graph, build_graph
+from stepweave.compiler.graph import GEdge, Graph, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch
 from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
 from stepweave.compiler.validate import validate_graph
@@ -169,7 +170,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
     graph = build_graph(with_link_tokens(workflow), file)
     problems = list(graph.problems) + validate_graph(graph)
     if problems:
-        raise WorkflowError(problems)
+        raise WorkflowError(problems + _lowering_problems(graph, file))
     workflow_type, type_problems = _choose_type(graph, file)
     definition, lw = compile_graph(graph)
     problems = type_problems + [Problem(file, message, node, field) for node, field, message in lw.problems]
@@ -203,6 +204,46 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             tuple(Problem(file, message, block)
                                   for block, message in history_warnings(graph, workflow_type, definition,
                                                                          lw.state_map)))
+
+
+def _lowering_problems(graph: Graph, file: str) -> list[Problem]:
+    """What lowering finds (references, conditions) in a graph that has structural problems
+    too, so that one report lists them all. The graph is lowered without the edges that
+    close a cycle and with each id once; whatever it emits is thrown away. A graph too broken to lower (the
+    lowering fails) reports its structural problems alone: they come first."""
+    usable = replace(graph, nodes=list(dict.fromkeys(graph.nodes)), edges=_acyclic(graph.edges),
+                     children={c: list(dict.fromkeys(ns)) for c, ns in graph.children.items()})
+    try:
+        _definition, lw = compile_graph(usable)
+    except Exception:  # noqa: BLE001 - a broken graph may break the lowering in any way
+        return []
+    return [Problem(file, message, node, field) for node, field, message in lw.problems]
+
+
+def _acyclic(edges: list[GEdge]) -> list[GEdge]:
+    """``edges`` without those that close a cycle (back edges of an iterative depth-first
+    walk in file order)."""
+    succ: dict[str, list[GEdge]] = defaultdict(list)
+    for edge in edges:
+        succ[edge.source].append(edge)
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    back: set[int] = set()
+    for root in dict.fromkeys(e.source for e in edges):
+        if root in state:
+            continue
+        state[root], path, pending = 1, [root], [iter(succ[root])]
+        while pending:
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt.target) == 1:
+                back.add(id(nxt))
+            elif nxt.target not in state:
+                state[nxt.target] = 1
+                path.append(nxt.target)
+                pending.append(iter(succ[nxt.target]))
+    return [e for e in edges if id(e) not in back]
 
 
 def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> list[Problem]:

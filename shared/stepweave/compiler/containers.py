@@ -84,7 +84,8 @@ def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
         site.problems.append(f"loop condition: {exc}")
         expr = "false"
     site.problems += inner_site.problems
-    lw.report(node, site, "params.whileCondition")
+    loop_type = lw.graph.blocks[node].params.get("loopType")
+    lw.report(node, site, "params.doWhileCondition" if loop_type == "doWhile" else "params.whileCondition")
     return expr
 
 

@@ -38,7 +38,7 @@ from stepweave.compiler.jsexpr_emit import (
 )
 from stepweave.errors import StepweaveError
 
-__all__ = ["SUPPORTED", "JsExprError", "translate_condition"]
+__all__ = ["SUPPORTED", "SIDE_EFFECT", "JsExprError", "side_effect_message", "translate_condition"]
 
 #: Appended to every "unsupported ..." message.
 SUPPORTED = (
@@ -48,6 +48,24 @@ SUPPORTED = (
     ".toUpperCase() .trim() and .length, functions Number() String() Boolean() "
     "Array.isArray()"
 )
+
+
+#: Why a condition may not assign, increment or delete (the detail after the position).
+SIDE_EFFECT = "a condition compares values and must not change them"
+
+
+def side_effect_message(op: str) -> tuple[str, str]:
+    """(message, detail) for an operator that changes a value in a condition: ``=`` is
+    nearly always a mistyped comparison (and, references being variables, is valid
+    JavaScript that is always true), so its detail says what to write instead."""
+    if op == "=":
+        return "assignment '='", f"{SIDE_EFFECT}: compare with '===' (or '!==')"
+    if op in ("++", "--"):
+        kind = "increment" if op == "++" else "decrement"
+        return f"{kind} '{op}'", SIDE_EFFECT
+    if op == "delete":
+        return "'delete'", SIDE_EFFECT
+    return f"assignment '{op}'", SIDE_EFFECT
 
 
 class JsExprError(StepweaveError, ValueError):
@@ -261,9 +279,6 @@ _ASSIGNMENTS = {"=", "+=", "-=", "*=", "/=", "%=", "**=", "<<=", ">>=", ">>>=", 
 _ASSIGNMENTS |= {"&&=", "||=", "??="}
 _FORBIDDEN_OPS = {
     "=>": "unsupported arrow function '=>'",
-    "=": "unsupported assignment '=' (compare with '===')",
-    "++": "unsupported increment '++'",
-    "--": "unsupported decrement '--'",
     "...": "unsupported spread syntax '...'",
     "#": "unsupported private name '#'",
 }
@@ -350,10 +365,13 @@ class _Parser:
         """Reject constructs that are unsupported wherever they appear."""
         for n, tok in enumerate(self.toks):
             after_dot = n > 0 and self.toks[n - 1].text in (".", "?.")
+            if (tok.kind == "op" and tok.text in _ASSIGNMENTS | {"++", "--"}) or (
+                    tok.kind == "ident" and tok.text == "delete" and not after_dot):
+                raise self.error(tok, *side_effect_message(tok.text))
+        for n, tok in enumerate(self.toks):
+            after_dot = n > 0 and self.toks[n - 1].text in (".", "?.")
             if tok.kind == "op" and tok.text in _FORBIDDEN_OPS:
                 raise self.error(tok, _FORBIDDEN_OPS[tok.text])
-            if tok.kind == "op" and tok.text in _ASSIGNMENTS:
-                raise self.error(tok, f"unsupported assignment '{tok.text}'")
             if tok.kind == "ident" and tok.text in _KEYWORDS and not after_dot:
                 raise self.error(tok, f"unsupported syntax '{tok.text}'")
 

@@ -99,7 +99,7 @@ def _context_expr(lw: Lowerer, node: str, ctx: Ctx) -> str:
             f"$exists($__k) ? $__k : {{}}) : {{}})")
 
 
-def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str) -> str:
+def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str, field: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
 
     site = lw.site(node, ctx)
@@ -117,7 +117,7 @@ def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str) ->
     except JsExprError as exc:
         site.problems.append(f'condition "{title}": {_js_problem(source, exc)}')
         expr = "false"
-    lw.report(node, site, "params.conditions")
+    lw.report(node, site, field)
     return expr
 
 
@@ -172,10 +172,10 @@ def _emit_sandboxed_condition(lw: Lowerer, node: str, ctx: Ctx,
     from stepweave.compiler.sandbox import condition_program, row_problem, sandbox_params
 
     rows, else_id = _rows(lw, node)
-    for row in rows:
+    for index, row in enumerate(rows):
         problem = row_problem(str(row.get("value", "")))
         if problem:
-            lw.problems.append((node, "params.conditions",
+            lw.problems.append((node, f"params.conditions.{index}.value",
                                 f'condition "{row.get("title", "if")}": {problem}'))
     code, bindings = condition_program(lw, node, ctx, rows, else_id, _context_expr(lw, node, ctx))
     output = _condition_value(lw, node, ctx, "$states.result.result")
@@ -188,8 +188,9 @@ def emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> 
         return _emit_sandboxed_condition(lw, node, ctx, states)
     rows, else_id = _rows(lw, node)
     chain = jstr(else_id) if else_id is not None else "null"
-    for row in reversed(rows):
-        cond = _condition_row(lw, node, ctx, str(row.get("value", "")), str(row.get("title", "if")))
+    for index, row in reversed(list(enumerate(rows))):
+        cond = _condition_row(lw, node, ctx, str(row.get("value", "")), str(row.get("title", "if")),
+                              f"params.conditions.{index}.value")
         chain = f"(({cond}) ? {jstr(row['id'])} : {chain})"
     value = _condition_value(lw, node, ctx, chain)
     name = lw.block_state(node)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pydantic import ValidationError
 
 from stepweave.blocks.catalog import block_type
+from stepweave.compiler.code import syntax_problem
 from stepweave.compiler.graph import Graph
 from stepweave.compiler.unsupported import is_unsupported
 from stepweave.errors import Problem
@@ -145,6 +146,25 @@ def _container_problems(graph: Graph) -> list[Problem]:
     return problems
 
 
+def _code_problems(graph: Graph) -> list[Problem]:
+    """Function code that does not parse, as V8 reads it (the handler's async function
+    body), told in the lines the author wrote (``stepweave.compiler.code``). The blocks
+    that would run; with no start block, every enabled one."""
+    blocks = [graph.blocks[n] for n in graph.nodes] if graph.trigger is not None \
+        else [b for b in graph.workflow.blocks if b.enabled]
+    problems = []
+    for block in blocks:
+        btype = block_type(block.type)
+        code = block.params.get("code")
+        if btype is None or btype.name != "function" or not isinstance(code, str) \
+                or not code.strip() or block.params.get("language", "javascript") != "javascript":
+            continue
+        problem = syntax_problem(code)
+        if problem:
+            problems.append(Problem(graph.file, problem, block.id, "params.code"))
+    return problems
+
+
 def validate_graph(graph: Graph) -> list[Problem]:
     return (_block_problems(graph) + _handle_problems(graph) + _cycle_problems(graph)
-            + _container_problems(graph))
+            + _container_problems(graph) + _code_problems(graph))
