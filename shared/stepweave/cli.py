@@ -141,8 +141,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(exc.report(), file=sys.stderr)
             status = EXIT_INVALID
             continue
-        print(f"{path}: ok ({len(compiled.blocks)} blocks, {compiled.workflow_type.lower()} workflow)")
+        note = _secrets_note(compiled)
+        print(f"{path}: ok ({len(compiled.blocks)} blocks, {compiled.workflow_type.lower()} workflow)"
+              + (f"; {note}" if note else ""))
     return status
+
+
+def _secrets_note(compiled: Any, *, unset_only: bool = False) -> str:
+    """``secrets: A, B (not set: pass --env B=... or export it)``: the ``{{NAME}}`` secrets
+    the workflow (and its sub-workflows) may read, and those this environment lacks; empty
+    when there are none (with ``unset_only``: when none is missing)."""
+    names = sorted(set().union(*compiled.secrets_by_handler().values()))
+    unset = [name for name in names if not os.environ.get(name)]
+    if not names or (unset_only and not unset):
+        return ""
+    note = "secrets: " + ", ".join(names)
+    if unset:
+        how = " ".join(f"--env {name}=..." for name in unset)
+        which = "" if unset == names else ", ".join(unset) + " "
+        note += f" ({which}not set: pass {how} or export {'it' if len(unset) == 1 else 'them'})"
+    return note
 
 
 def _emit(text: str, output: str | None, note: str = "") -> int:
@@ -219,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # CloudWatch metrics (EMF) are for AWS; locally they would only print JSON lines
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if args.debug else "true")
     compiled = _load(args.file)
+    if note := _secrets_note(compiled, unset_only=True):
+        print(f"{args.file}: {note}", file=sys.stderr)
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
     settings = Settings.from_env()
     answers = parse_answers(args.approve or [], args.reject or [])
