@@ -173,8 +173,15 @@ def _emit(text: str, output: str | None, note: str = "") -> int:
     return EXIT_OK
 
 
+def _warn(compiled: Any) -> None:
+    """What will fail on AWS for inputs the compiler can predict, on stderr."""
+    for problem in compiled.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     compiled = _load(args.file)
+    _warn(compiled)
     text = compiled.definition_json()
     return _emit(text, args.output, f" ({len(text.encode())} bytes, {compiled.workflow_type})")
 
@@ -191,15 +198,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from stepweave.workflow.diagram import mermaid
     from stepweave.workflow.loader import load_workflow
-def _warn(compiled: Any) -> None:
-    """What will fail on AWS for inputs the compiler can predict, on stderr."""
-    for problem in compiled.warnings:
-        print(f"warning: {problem}", file=sys.stderr)
-
-
-
     return _emit(mermaid(load_workflow(args.file)), args.output)
-    _warn(compiled)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
