@@ -42,7 +42,8 @@ blocks:
   - {id: a, name: A, type: function, parent: L, params: {code: "return <loop.index>"}}
 edges: [start -> L, "L -[loop-start-source]-> a"]
 """)
-    assert result.output == {"results": [[fn(0)]]}
+    assert result.output == {"results": [[fn(0)]], "shouldContinue": False, "shouldExit": True,
+                             "selectedRoute": "loop_exit", "totalIterations": 1}
     assert ran.count("A") == 1
 
 
@@ -57,7 +58,8 @@ blocks:
 edges: [start -> L, "L -[loop-start-source]-> a"]
 """, {"prices": {"x": 2, "y": 5}})
     assert result.status == "SUCCEEDED", result.cause
-    assert result.output == {"results": [[fn("x=4")], [fn("y=10")]]}
+    assert result.output == {"results": [[fn("x=4")], [fn("y=10")]], "shouldContinue": False,
+                             "shouldExit": True, "selectedRoute": "loop_exit", "totalIterations": 2}
 
 
 def test_for_each_over_empty_list_runs_zero_iterations(engine: LocalEngine) -> None:
@@ -100,7 +102,8 @@ blocks:
   - {id: a, name: A, type: function, parent: P, params: {code: "return <parallel.currentItem> + <parallel.index>"}}
 edges: [start -> P, "P -[parallel-start-source]-> a"]
 """)
-    assert result.output == {"results": [[fn("a0")], [fn("b1")]]}
+    assert result.output == {"results": [[fn("a0")], [fn("b1")]], "sentinelEnd": True,
+                             "selectedRoute": "parallel_exit", "totalBranches": 2}
 
 
 def test_loop_inside_parallel_and_parallel_inside_loop(engine: LocalEngine) -> None:
@@ -267,7 +270,7 @@ blocks:
       {name: age, type: number}, {name: tags, type: array}, {name: vip, type: boolean},
       {name: region, type: string, value: eu}]}}
 edges: []
-""", {"age": "42", "tags": '["a"]', "vip": "TRUE", "extra": "e"})
+""", {"age": "42", "tags": '["a"]', "vip": "true", "extra": "e"})
     assert result.output == {"age": 42, "tags": ["a"], "vip": True, "region": "eu", "extra": "e"}
 
 

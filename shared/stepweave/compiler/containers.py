@@ -64,6 +64,28 @@ def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
+def _final(lw: Lowerer, node: str) -> bool:
+    """Whether the container is a top-level block with no outgoing edge: its output may be
+    the run's final output, which in Sim is the container's end-sentinel output."""
+    return node in lw.graph.region(None) and not lw.graph.outgoing(node)
+
+
+def _loop_output(lw: Lowerer, node: str, results: str) -> str:
+    """``{"results": [...]}``; as the run's last block, with Sim's loop exit fields."""
+    if not _final(lw, node):
+        return f'{{"results": {results}}}'
+    return (f'($__r := {results}; {{"results": $__r, "shouldContinue": false, "shouldExit": true, '
+            f'"selectedRoute": "loop_exit", "totalIterations": $count($__r)}})')
+
+
+def _parallel_output(lw: Lowerer, node: str, results: str) -> str:
+    """``{"results": [...]}``; as the run's last block, with Sim's parallel exit fields."""
+    if not _final(lw, node):
+        return f'{{"results": {results}}}'
+    return (f'($__r := {results}; {{"results": $__r, "sentinelEnd": true, '
+            f'"selectedRoute": "parallel_exit", "totalBranches": $count($states.result)}})')
+
+
 def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
     from stepweave.compiler.refs import Ref
@@ -187,7 +209,7 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
         f"it_{stem}": _js(f"$its_{stem}[{i} + 1]" if ltype == "forEach" else "null")}
     ctx.scope.define_block(node)
     check: dict[str, Any] = {"Type": "Choice", "Choices": [rule], "Assign": {
-        lw.bvar(node, ctx.scope): _js(f'{{"results": {appended}}}'),
+        lw.bvar(node, ctx.scope): _js(_loop_output(lw, node, appended)),
         **lw.timed(node, ctx.scope, _js("$millis()"))}}
     states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": test_name}
     states[check_name] = check
@@ -214,8 +236,8 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,
                                        tail=lw.graph.region(node))
     assign = lw.import_exports([scope], ctx, "$states.result", first_only=True)
-    assign[lw.bvar(node, ctx.scope)] = _js(
-        '{"results": $reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])}')
+    assign[lw.bvar(node, ctx.scope)] = _js(_parallel_output(
+        lw, node, '$reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])'))
     assign.update(lw.timed(node, ctx.scope, _js("$millis()")))
     ctx.scope.define_block(node)
     program["ProcessorConfig"] = {"Mode": "INLINE"}

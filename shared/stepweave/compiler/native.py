@@ -25,30 +25,62 @@ _CONTEXT_DROP = ["_pauseMetadata", "error", "providerTiming", "tokens", "toolCal
 
 # -- start ----------------------------------------------------------------------------------
 
+#: A JSON text test without exceptions (JSONata cannot catch ``$parse``'s): strings become
+#: U+0001, other scalars 0, whitespace goes, then innermost arrays/objects reduce to 0
+#: until nothing changes; the text is JSON iff one value is left.
+_IS_JSON = (
+    r'$__isjson := function($s){ $contains($s, /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/) ? false : ('
+    r'$t := $replace($s, /"(?:[^"\x5c\u0000-\u001f]|\x5c(?:["\x5c\x2fbfnrt]|u[0-9a-fA-F]{4}))*"/, "\u0001"); '
+    r'$t := $replace($t, /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null/, "0"); '
+    r'$t := $replace($t, /[ \t\n\r]+/, ""); '
+    r'$r := function($u){ ($v := $replace($u, /\[(?:[\u00010](?:,[\u00010])*)?\]|'
+    r'\{(?:\u0001:[\u00010](?:,\u0001:[\u00010])*)?\}/, "0"); $v = $u ? $u : $r($v)) }; '
+    r'$r($t) in ["0", "\u0001"]) };'
+)
+_DECIMAL = r"/^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/"
+
+
 def _coerce(ftype: str, var: str) -> str:
-    if ftype == "number":
-        return (f'($type({var}) = "string" and $contains({var}, /^\\s*-?(\\d+\\.?\\d*|\\.\\d+)'
-                f'([eE][-+]?\\d+)?\\s*$/) ? $number($trim({var})) : {var})')
+    """Sim's ``coerceValue``: a value that does not convert is kept as it came."""
+    if ftype == "number":  # JavaScript's Number(); NaN keeps the value
+        canonical = (f'$replace($replace($replace($__t, /^\\+/, ""), /^(-?)\\./, '
+                     'function($m){ $m.groups[0] & "0." }), /\\.(?=[eE]|$)/, "")')
+        return (f'($type({var}) = "string" ? ($__t := $trim({var}); $__t = "" ? 0 : '
+                f'$contains($__t, {_DECIMAL}) ? $number({canonical}) : '
+                f'$contains($__t, /^0([xX][0-9A-Fa-f]+|[oO][0-7]+|[bB][01]+)$/) ? $number($__t) : {var}) : '
+                f'$type({var}) = "boolean" ? ({var} ? 1 : 0) : {var})')
     if ftype == "boolean":
-        return f'($type({var}) = "string" ? $lowercase($trim({var})) = "true" : {var})'
+        return (f'($type({var}) = "boolean" ? {var} : {var} = "true" or {var} = "1" or {var} = 1 ? true : '
+                f'{var} = "false" or {var} = "0" or {var} = 0 ? false : {var})')
     if ftype in ("object", "array"):
-        return (f'($type({var}) = "string" and $substring($trim({var}), 0, 1) in ["{{", "["] '
-                f'? $parse({var}) : {var})')
+        return f'($type({var}) = "string" and $__isjson({var}) ? $parse({var}) : {var})'
+    if ftype == "string":
+        return f'($type({var}) in ["number", "boolean"] ? $string({var}) : {var})'
     return var
 
 
 def _start_output(lw: Lowerer, node: str) -> str:
-    fields = lw.graph.blocks[node].params.get("inputFormat") or []
-    parts = []
+    """Sim's start output: each input-format field from ``input.input`` or the run input,
+    else its ``value`` as written (absent without one), converted by type; then every
+    other key of the run input; ``input`` and ``conversationId`` dropped when empty."""
+    fields = [f for f in lw.graph.blocks[node].params.get("inputFormat") or [] if f.get("name")]
+    parts, names = [], []
     for f in fields:
-        name = jstr(f["name"])
-        default = jstr(f.get("value")) if f.get("value") not in (None, "") else "null"
+        name = jstr(str(f["name"]).strip())
+        names.append(str(f["name"]).strip())
+        default = jstr(f["value"]) if f.get("value") is not None else "$__none"
         pick = (f"($a := $lookup($in.input, {name}); $b := $lookup($in, {name}); "
-                f"$x := $exists($a) and $a != null ? $a : ($exists($b) and $b != null ? $b : {default}); "
+                f"$x := $type($in.input) = \"object\" and {name} in $keys($in.input) ? $a : $b; "
+                f"$x := $exists($x) and $x != null ? $x : {default}; "
                 f"{_coerce(f.get('type', 'string'), '$x')})")
         parts.append(f"{name}: {pick}")
-    base = '($in := $type($states.input) = "object" ? $states.input : {}; '
-    return base + "$merge([$in, {" + ", ".join(parts) + "}]))"
+    needs_json = any(f.get("type") in ("object", "array") for f in fields)
+    base = ('($in := $type($states.input) = "object" ? $states.input : {}; '
+            + (_IS_JSON + " " if needs_json else ""))
+    rest = f"$sift($in, function($v, $k){{ $not($k in {jstr(names)}) }})" if names else "$in"
+    drop = '$sift($o, function($v, $k){ $not($k in ["input", "conversationId"] and $v = "") })'
+    return (base + f"$o := $merge([{{}}, {rest}, {{" + ", ".join(parts) + "}]); "
+            f"$__o := {drop}; $exists($__o) ? $__o : {{}})")
 
 
 def _variable_initial(var: Any) -> Any:
@@ -151,7 +183,12 @@ def condition_in_sandbox(lw: Lowerer, node: str) -> bool:
     from stepweave.compiler.sandbox import rows_need_sandbox
 
     rows, _else = _rows(lw, node)
-    return rows_need_sandbox(tuple(str(r.get("value", "")) for r in rows))
+    sources = tuple(str(r.get("value", "")) for r in rows)
+    # a reference that can fail at run time is a block error Sim routes to the error
+    # edge; the sandbox's Task can catch it, a Pass state cannot
+    if lw.graph.has_error_edge(node) and any(lw.resolver.may_fail(v) for v in sources):
+        return True
+    return rows_need_sandbox(sources)
 
 
 def _condition_value(lw: Lowerer, node: str, ctx: Ctx, chain: str) -> str:

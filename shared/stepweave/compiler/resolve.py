@@ -42,10 +42,14 @@ def _path_expr(base: str, path: list[str | int]) -> str:
     return out
 
 
-def _null_safe(expr: str) -> str:
+def _null_safe(expr: str, empty: str = "null") -> str:
     """A missing path is JSONata's *undefined*, which Step Functions refuses as a field
-    value; references to it resolve to null (Sim's "empty")."""
-    return f"($__v := {expr}; $exists($__v) ? $__v : null)"
+    value; references to it resolve to Sim's "empty": null, or ``""`` in text."""
+    return f"($__v := {expr}; $exists($__v) ? $__v : {empty})"
+
+
+#: The start block's fields besides the input format's (Sim's start output schema).
+START_FIELDS = ("input", "conversationId", "files")
 
 
 def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset()) -> set[str] | None:
@@ -100,27 +104,42 @@ class Resolver:
 
     # -- single references ------------------------------------------------------------
 
-    def resolve(self, ref: Ref, site: Site) -> str | None:
-        """JSONata for one reference; None when Sim would leave the text as-is."""
+    def resolve(self, ref: Ref, site: Site, *, text: bool = False, empty: str | None = None) -> str | None:
+        """JSONata for one reference; None when Sim would leave the text as-is.
+
+        ``text``: the reference sits in an ordinary string param (Sim's string template).
+        There, as in Sim, what resolves to nothing (no block, loop, parallel or variable
+        of that name; ``<loop.*>`` outside a loop; ``<parallel.currentItem>`` in a count
+        parallel) stays as written, and "empty" is ``""``. In code and conditions such a
+        reference is refused: Sim would paste the text into the program. ``empty``: the
+        JSONata for "no value" (default ``""`` in text, else ``null``)."""
         head = normalize_name(ref.head)
         path = ref.path
+        if empty is None:
+            empty = '""' if text else "null"
         if head in ("loop", "parallel"):
             container = next((c for c in site.containers if self.graph.types[c].name == head), None)
             if container is None:
+                if text:
+                    return None
                 raise RefError(f"<{ref.inner}> is used outside any {head}")
-            return self._context(container, path, ref)
+            return self._context(container, path, ref, text)
         if head == "variable":
+            if text and not self._is_variable(path):
+                return None
             return self._variable(path, ref, site)
         target = self.by_name.get(head)
         if target is None:
+            if text:
+                return None
             raise RefError(f"<{ref.inner}> refers to no block, loop, parallel or variable "
                            f"named '{ref.head}'")
         ttype = self.graph.types.get(target)
         if ttype is not None and ttype.is_container and target in site.containers:
-            return self._context(target, path, ref)
-        return self._block(target, path, ref, site)
+            return self._context(target, path, ref, text)
+        return self._block(target, path, ref, site, empty)
 
-    def _context(self, container: str, path: list[str | int], ref: Ref) -> str:
+    def _context(self, container: str, path: list[str | int], ref: Ref, text: bool = False) -> str | None:
         stem = self._stem_of(container)
         field0 = path[0] if path else None
         kind = self.graph.types[container].name
@@ -133,8 +152,17 @@ class Resolver:
             return f'{{"index": $i_{stem}, "currentItem": $it_{stem}, "items": $its_{stem}}}'
         if field0 not in names:
             raise RefError(f"<{ref.inner}>: a {kind} offers {', '.join(sorted(names))} inside it")
+        if field0 == "currentItem" and kind == "parallel" \
+                and self.graph.blocks[container].params.get("parallelType", "count") != "collection":
+            if text:
+                return None  # Sim leaves it as written: a count parallel has no items
+            raise RefError(f"<{ref.inner}>: a count parallel has no current item "
+                           "(use <parallel.index>, or parallelType: collection)")
         expr = _path_expr(names[str(field0)], path[1:])
         return _null_safe(expr) if path[1:] else expr
+
+    def _is_variable(self, path: list[str | int]) -> bool:
+        return bool(path) and isinstance(path[0], str) and normalize_name(path[0]) in self.variables
 
     def _variable(self, path: list[str | int], ref: Ref, site: Site) -> str:
         if not path or not isinstance(path[0], str) or normalize_name(path[0]) not in self.variables:
@@ -151,36 +179,73 @@ class Resolver:
     def bind_stems(self, stems: dict[str, str]) -> None:
         self._stems = stems
 
-    def _block(self, target: str, path: list[str | int], ref: Ref, site: Site) -> str:
+    def _block(self, target: str, path: list[str | int], ref: Ref, site: Site, empty: str = "null") -> str:
         graph = self.graph
         if target not in set(graph.nodes):
-            return "null"  # disabled or unreachable: empty, as in Sim
+            return empty  # disabled or unreachable: empty, as in Sim
         fields = output_fields(graph, target)
         first = path[0] if path else None
+        undeclared = False
         if first is not None and fields is not None and first not in fields:
-            name = ref.head
-            raise RefError(f"<{ref.inner}>: \"{first}\" doesn't exist on block \"{name}\". "
-                           f"Available fields: {', '.join(sorted(fields))}")
+            if graph.types[target].name != "start":
+                name = ref.head
+                raise RefError(f"<{ref.inner}>: \"{first}\" doesn't exist on block \"{name}\". "
+                               f"Available fields: {', '.join(sorted(fields))}")
+            undeclared = True  # every key of the run input is a start field
         scope = site.scope.lookup_block(target)
         if scope is None:
-            return "null"  # not visible here (runs later or elsewhere): empty
+            return empty  # not visible here (runs later or elsewhere): empty
         var = "$" + scope.bvar(site.stems[target])
+        if undeclared:
+            return self._undeclared_start_field(target, var, path, ref)
         if first == "error" and graph.types[target].name != "variables":
             name = ref.head
             avail = ", ".join(sorted((fields or set()) - {"error"}))
             msg = jsonata_error(f"\"error\" doesn't exist on block \"{name}\". Available fields: {avail}")
             return (f"($type({var}) = \"object\" ? ($exists({var}.error) ? "
-                    f"{_path_expr(var, path)} : {msg}) : null)")
-        return _null_safe(_path_expr(var, path)) if path else var
+                    f"{_path_expr(var, path)} : {msg}) : {empty})")
+        if path:
+            return _null_safe(_path_expr(var, path), empty)
+        if empty == "null":
+            return var
+        return f"($__v := {var}; $exists($__v) and $type($__v) != \"null\" ? $__v : {empty})"
+
+    def _undeclared_start_field(self, target: str, var: str, path: list[str | int], ref: Ref) -> str:
+        """``<start.extra>`` for a key of the run input the input format does not declare:
+        its value when the run input has it, else Sim's error (a block error: routable
+        from handler blocks, as in Sim)."""
+        declared = [str(f["name"]) for f in self.graph.blocks[target].params.get("inputFormat") or []
+                    if isinstance(f, dict) and f.get("name")]
+        avail = ", ".join([*START_FIELDS, *declared])
+        msg = jsonata_error(f"\"{'.'.join(map(str, path))}\" doesn't exist on block \"{ref.head}\". "
+                            f"Available fields: {avail}")
+        return _null_safe(_path_expr(var, path), msg)
+
+    def may_fail(self, text: str) -> bool:
+        """Whether a reference in ``text`` can fail when it is resolved at run time (an
+        input field the start block does not declare)."""
+        for ref in find_refs(text):
+            target = self.by_name.get(normalize_name(ref.head))
+            path = ref.path
+            if target is None or not path or self.graph.types.get(target) is None \
+                    or self.graph.types[target].name != "start" or target not in set(self.graph.nodes):
+                continue
+            fields = output_fields(self.graph, target)
+            if fields is not None and path[0] not in fields:
+                return True
+        return False
 
     # -- templates ----------------------------------------------------------------------
 
-    def template(self, text: str, site: Site) -> str | None:
-        """A string param -> JSONata (None: a plain literal, no references)."""
+    def template(self, text: str, site: Site, *, data: bool = False) -> str | None:
+        """A string param -> JSONata (None: a plain literal, no references).
+
+        A string that is exactly one reference keeps the value's type; with no value (the
+        block did not run, the path is missing) it is ``""``, Sim's empty text, or with
+        ``data`` (a value inside a mapping or list param) ``null``."""
         sole = is_sole_ref(text)
         if sole is not None:
-            expr = self._safe(sole, site)
-            return expr if expr is not None else None
+            return self._safe(sole, site, "null" if data else '""')
         refs = find_refs(text)
         parts: list[str] = []
         last = 0
@@ -198,33 +263,34 @@ class Resolver:
             parts.append(json.dumps(text[last:]))
         return f"({STR_HELPER} {' & '.join(parts)})"
 
-    def _safe(self, ref: Ref, site: Site) -> str | None:
+    def _safe(self, ref: Ref, site: Site, empty: str = '""') -> str | None:
         try:
-            return self.resolve(ref, site)
+            return self.resolve(ref, site, text=True, empty=empty)
         except RefError as exc:
             site.problems.append(str(exc))
             return "null"
 
-    def value(self, value: Any, site: Site) -> Any:
-        """Walk a param value; strings with references become ``{% expr %}``."""
+    def value(self, value: Any, site: Site, _level: int = 0) -> Any:
+        """Walk a block's params; strings with references become ``{% expr %}``."""
         if isinstance(value, str):
-            expr = self.template(value, site)
+            expr = self.template(value, site, data=_level >= 2)
             return value if expr is None else "{% " + expr + " %}"
         if isinstance(value, list):
-            return [self.value(v, site) for v in value]
+            return [self.value(v, site, _level + 1) for v in value]
         if isinstance(value, dict):
-            return {k: self.value(v, site) for k, v in value.items()}
+            return {k: self.value(v, site, _level + 1) for k, v in value.items()}
         return value
 
-    def value_expr(self, value: Any, site: Site) -> str:
-        """A param value as one JSONata expression (for Assign/Output bodies)."""
+    def value_expr(self, value: Any, site: Site, _level: int = 1) -> str:
+        """One param's value as one JSONata expression (for Assign/Output bodies)."""
         if isinstance(value, str):
-            expr = self.template(value, site)
+            expr = self.template(value, site, data=_level >= 2)
             return json.dumps(value) if expr is None else f"({expr})"
         if isinstance(value, list):
-            return "[" + ", ".join(self.value_expr(v, site) for v in value) + "]"
+            return "[" + ", ".join(self.value_expr(v, site, _level + 1) for v in value) + "]"
         if isinstance(value, dict):
-            items = ", ".join(f"{json.dumps(k)}: {self.value_expr(v, site)}" for k, v in value.items())
+            items = ", ".join(f"{json.dumps(k)}: {self.value_expr(v, site, _level + 1)}"
+                              for k, v in value.items())
             return "{" + items + "}"
         return json.dumps(value)
 
