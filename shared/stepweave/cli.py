@@ -189,7 +189,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from stepweave.workflow.convert import convert_export
 
-    text, fidelity = convert_export(args.file)
+    text, fidelity = convert_export(args.file, args.output)
     _emit(text, args.output)
     print(fidelity.line(), file=sys.stderr)
     return EXIT_OK

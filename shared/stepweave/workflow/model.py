@@ -78,6 +78,10 @@ class Block(_Strict):
     retry: RetryPolicy | None = None
     parent: str | None = Field(default=None, description="Id of the enclosing loop/parallel.")
     timeoutSeconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    simId: str | None = Field(
+        default=None, max_length=200,
+        description="The block's id in the Sim export it was imported from (metadata; "
+        "the compiler ignores it).")
 
     @model_validator(mode="after")
     def _default_name(self) -> Block:
