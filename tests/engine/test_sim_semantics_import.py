@@ -19,6 +19,11 @@ from tests.conftest import sim_cases_dir
 from tests.engine.test_sim_cases import CASES, HITL, REJECTED_AT_VALIDATION, FakeHttp, _expected
 
 
+#: D and M are terminals that run concurrently once C decides: the output is whichever
+#: finishes last (Sim lists the final output among its nondeterministic results)
+RACING_TERMINALS = {"S11-reconverge-race-join-dropped"}
+
+
 def _run(path: Path, payload: Any) -> tuple[Any, list[str]]:
     fake = FakeHttp()
 
@@ -47,7 +52,8 @@ def test_imported_yaml_runs_like_the_export(case: str, tmp_path: Path) -> None:
     imported, imported_ran = _run(converted, payload)
     assert (imported.status, imported.error, imported.cause) == (direct.status, direct.error, direct.cause)
     nondeterministic = " ".join(_expected(case).get("nondeterministic") or [])
-    if "output" not in nondeterministic and case != "S29-response-inside-parallel":
+    if "output" not in nondeterministic and case not in RACING_TERMINALS \
+            and case != "S29-response-inside-parallel":
         assert imported.output == direct.output
     if case != "S29-response-inside-parallel":  # how many branches log before the first response wins
         assert imported_ran == direct_ran
