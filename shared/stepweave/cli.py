@@ -217,7 +217,7 @@ def _apply_env(pairs: list[str]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from stepweave.cli_pages import PagesWhileWaiting
-    from stepweave.local.approvals import parse_answers, scripted_approver
+    from stepweave.local.approvals import parse_answers
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
     from stepweave.local.records import records_path
@@ -243,9 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     answers = parse_answers(args.approve or [], args.reject or [])
     waits = "approval" in compiled.handlers  # a run with approvals waits for its answers
     with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
-            PagesWhileWaiting(scripted_approver(answers, settings, sys.stderr),
-                              lambda: Clients(sfn=engine.sfn, ddb=engine.records.ddb),
-                              engine.records.settings, sys.stderr) as pages, \
+            PagesWhileWaiting(answers, lambda: Clients(sfn=engine.sfn, ddb=engine.records.ddb),
+                              engine.records.settings, sys.stderr, serve=waits) as pages, \
             terminate_as_interrupt():
         if fired:
             payload = _trigger_input(args, compiled)
@@ -255,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             result = engine.run(compiled, payload, on_progress=printer,
                                 timeout_s=float("inf") if waits else 600.0,
-                                approver=pages if waits else None)
+                                approver=pages if waits else None, poll_s=2.0)
         except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the run is stopped, and recorded
             for arn in record_stopped(engine)[-1:]:  # the run (its sub-workflows come first)
                 print(f"\nstopped: recorded as aborted (stepweave execution {arn.rsplit(':', 1)[-1]})",
@@ -327,7 +326,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return code
     except WorkflowError as exc:
         if args.debug:
             raise
@@ -338,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `stepweave ... | head`: the reader is gone; stop quietly, as Unix tools do
+        _drop_stdout()
+        return 128 + 13  # what a shell reports for a process ended by SIGPIPE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if args.debug:
             raise
@@ -350,6 +354,16 @@ def main(argv: list[str] | None = None) -> int:
         from stepweave import v8
 
         v8.close()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device: the interpreter's flush at exit must not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (captured output): nothing to flush there
+        pass
 
 
 if __name__ == "__main__":

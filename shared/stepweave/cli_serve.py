@@ -53,22 +53,53 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
-def _serve(routes: list[Any], args: argparse.Namespace, lines: list[str]) -> int:
+def _serve(routes: list[Any], args: argparse.Namespace, lines: list[str],
+           announce_in: Path | None = None, key: str | None = None) -> int:
+    """Serve ``routes`` (and the API's description) until Ctrl-C; with ``announce_in`` (the
+    local state folder), written down there for ``stepweave approvals`` meanwhile."""
+    from contextlib import ExitStack
+
+    from stepweave.local.decision_server import announce
     from stepweave.local.gateway import Gateway
+    from stepweave.local.stopping import Terminated, terminate_as_interrupt
 
     try:
-        gateway = Gateway(routes, args.host, args.port, log=sys.stderr)
+        gateway = Gateway([*routes, *docs_routes()], args.host, args.port, log=sys.stderr)
     except OSError as exc:
         raise _usage(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pass --port") from None
     print(f"serving on {gateway.url} (Ctrl-C to stop)", file=sys.stderr)
-    for line in lines:
+    for line in [*lines, "the API described: /docs, /openapi.json"]:
         print(f"  {line}", file=sys.stderr)
     sys.stderr.flush()
-    try:
-        gateway.serve_forever()
-    finally:
-        gateway.stop()
+    with ExitStack() as stack:
+        stack.enter_context(terminate_as_interrupt())  # SIGTERM cleans up as Ctrl-C does
+        if announce_in is not None:
+            stack.enter_context(announce(announce_in, gateway.url, "serve", key))
+        try:
+            gateway.serve_forever()
+        except Terminated:
+            return 128 + 15
+        finally:
+            gateway.stop()
     return 0
+
+
+def docs_routes() -> list[Any]:
+    """``GET /openapi.json`` and ``GET /docs`` (a page listing the routes)."""
+    from stepweave.api.openapi import docs_page, openapi_document
+    from stepweave.local.gateway import Route
+
+    document = openapi_document()
+    page = docs_page(document)
+
+    def answer(body: str, content_type: str) -> dict[str, Any]:
+        from stepweave.runtime.decision_pages import SECURITY_HEADERS
+
+        return {"statusCode": 200, "body": body, "isBase64Encoded": False,
+                "headers": {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"}}
+
+    return [Route("GET", "/openapi.json", lambda _event: answer(document, "application/json")),
+            Route("GET", "/docs", lambda _event: answer(page, "text/html; charset=utf-8"))]
 
 
 def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
@@ -88,15 +119,14 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
                  "/v1/executions[/<id>[/cancel]]; /health",
                  "approval pages: /approvals/<id>" + ("; webhooks: /webhooks/<workflow>"
                                                       if api.webhooks_enabled else "")]
-        return _serve(api.routes, args, lines)
+        return _serve(api.routes, args, lines, announce_in=settings.local_dir, key=None if given else key)
 
 
 def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
-    import boto3
-
     from stepweave import __version__
     from stepweave.api.app import ApiContext, build_resolver, resolve
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
+    from stepweave.cli_approvals import aws_client
     from stepweave.local.gateway import stepweave_routes
     from stepweave.runtime.decision_api import handle_decision
     from stepweave.runtime.recorder import Clients
@@ -105,9 +135,9 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     if not table:
         raise _usage("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
     settings = settings.model_copy(update={"table": table})
-    clients = Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"))
+    clients = Clients(sfn=aws_client("stepfunctions", args.region), ddb=aws_client("dynamodb", args.region))
     if args.stage:
-        identity = boto3.client("sts").get_caller_identity()
+        identity = aws_client("sts", args.region).get_caller_identity()
         region = clients.sfn.meta.region_name
         prefix = f"arn:aws:states:{region}:{identity['Account']}:stateMachine:{args.stage}-"
         targets = {n: Target(n, prefix + n, "EXPRESS" if w.workflow_type == "EXPRESS" else "STANDARD")
@@ -145,4 +175,5 @@ def add_parser(sub: Any) -> None:
                    help="against the deployed table and state machines (your AWS credentials)")
     p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
     p.add_argument("--stage", help="for --aws: the deployment stage (state machines <stage>-<workflow>)")
+    p.add_argument("--region", help="the AWS region for --aws (default $AWS_REGION or your profile's)")
     p.set_defaults(func=cmd_serve)

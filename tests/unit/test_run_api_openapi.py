@@ -1,5 +1,5 @@
-"""docs/openapi.json is the document the run API's routes generate (regenerate with
-``python -c "from stepweave.api.app import openapi_document; print(openapi_document(), end='')" > docs/openapi.json``)."""
+"""docs/openapi.json is the document the API's routes generate (regenerate with
+``python -m stepweave.api.openapi > docs/openapi.json``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,27 @@ def test_the_document_describes_every_route_and_both_key_headers() -> None:
     doc = json.loads(openapi_document())
     assert set(doc["paths"]) == {"/health", "/v1/workflows/{workflow}/executions", "/v1/workflows/{workflow}/run",
                                  "/v1/executions", "/v1/executions/{execution_id}",
-                                 "/v1/executions/{execution_id}/cancel"}
+                                 "/v1/executions/{execution_id}/cancel",
+                                 "/v1/approvals", "/v1/approvals/{approval_id}/decision",
+                                 "/approvals/{approval_id}", "/webhooks/{workflow}"}
     assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    # webhooks are signed and the pages' id is their credential: no API key there
+    assert doc["paths"]["/webhooks/{workflow}"]["post"]["security"] == []
+    assert doc["paths"]["/approvals/{approval_id}"]["get"]["security"] == []
+
+
+def test_the_document_covers_every_route_the_gateway_serves() -> None:
+    from stepweave.local.gateway import stepweave_routes
+
+    def handler(event: dict[str, object]) -> dict[str, object]:
+        return {}
+
+    doc = json.loads(openapi_document())
+    served = {(r.method.lower(), r.resource.replace("{id}", "{x}"))
+              for r in stepweave_routes(handler, ingest=handler, decision=handler)}
+    documented = {(method, path.replace("{execution_id}", "{x}").replace("{approval_id}", "{x}"))
+                  for path, operations in doc["paths"].items() for method in operations}
+    assert served == documented
 
 
 def test_errors_share_one_shape_with_retry_after_when_throttled() -> None:
@@ -42,6 +61,10 @@ def test_every_route_documents_its_error_responses_in_the_one_shape() -> None:
             errors = [c for c in operation["responses"] if c.startswith(("4", "5"))]
             assert errors, (method, path)
             for code in errors:
-                schema = operation["responses"][code]["content"]["application/json"]["schema"]
+                content = operation["responses"][code]["content"]
+                if path.startswith("/approvals/"):  # the decision pages answer errors as pages
+                    assert set(content) == {"text/html"}, (method, path, code)
+                    continue
+                schema = content["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
     assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["error"]

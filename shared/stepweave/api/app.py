@@ -45,7 +45,7 @@ from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.payloads import PayloadStore
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
-from stepweave.runtime.records import ExecutionRecord, arn_of_name, put_started, tenant_name
+from stepweave.runtime.records import ExecutionRecord, arn_of_name, name_pk, put_started, tenant_name
 from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver", "openapi_document"]
@@ -89,6 +89,15 @@ def _timestamp(value: str | None, field: str) -> str | None:
     return iso(moment)
 
 
+def _link_name(ctx: ApiContext, name: str, arn: str, expires_at: int) -> None:
+    """``NAME#<tenant>.<name>`` -> the ARN, as ``stepweave.runtime.records.link_name`` writes it
+    (with ``UpdateItem``, which the run API function may call): ``GET /v1/executions/<name>``."""
+    ctx.ddb.update_item(TableName=ctx.settings.require_table(),
+                        Key={"pk": {"S": name_pk(name)}, "sk": {"S": "META"}},
+                        UpdateExpression="SET executionArn = :arn, expiresAt = :exp",
+                        ExpressionAttributeValues={":arn": {"S": arn}, ":exp": {"N": str(expires_at)}})
+
+
 def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
@@ -105,14 +114,21 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
 
     def record_start(ctx: ApiContext, who: Tenant, workflow: str, arn: str, name: str, payload: str,
                      started: datetime) -> None:
+        expires_at = int(started.timestamp()) + ctx.settings.retention_seconds
         put_started(ctx.ddb, ctx.settings, ExecutionRecord(
             workflow=workflow, execution_arn=arn, name=name, status="running",
             trigger={"type": "api", "key": who.key_name}, input=payload, started_at=iso(started),
-            expires_at=int(started.timestamp()) + ctx.settings.retention_seconds, tenant=who.name))
+            expires_at=expires_at, tenant=who.name))
+        _link_name(ctx, name, arn, expires_at)
 
     def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> Any:
-        # an ARN, or the name of an Express run (all a 504 could give), once its start is recorded
-        arn = execution_id if execution_id.startswith("arn:") else arn_of_name(ctx.ddb, ctx.settings, execution_id)
+        # an ARN; or a name: the one the caller gave (or was given), or the <tenant>.<name>
+        # Step Functions knows (all a 504 of an Express run could give), once its start is recorded
+        if execution_id.startswith("arn:"):
+            arn: str | None = execution_id
+        else:
+            full = execution_id if "." in execution_id else tenant_name(who.name, execution_id)
+            arn = arn_of_name(ctx.ddb, ctx.settings, full)
         detail = get_execution(ctx.ddb, ctx.settings, arn) if arn else None
         if detail is None or detail.record.tenant != who.name:
             raise NotFound("no such execution", executionId=execution_id)
@@ -168,7 +184,8 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
                                               bucket=ctx.settings.payload_bucket)
         return Response(status_code=status, headers=headers, body=body)
 
-    @app.get("/v1/executions/<execution_id>", summary="an execution: status, output, error, block logs")
+    @app.get("/v1/executions/<execution_id>",
+             summary="an execution (its ARN, or its name): status, output, error, block logs")
     def describe(execution_id: str) -> Response[models.ExecutionView]:
         who, ctx = tenant(), context()
         detail = owned(ctx, who, execution_id)
@@ -197,8 +214,9 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         detail = owned(ctx, who, execution_id)
         if detail.record.status not in ("queued", "running", "paused"):
             raise Conflict(f"the execution has ended ({detail.record.status})", status=detail.record.status)
-        ctx.executions.stop(execution_id, "Stepweave.Cancelled", f"cancelled through the run API by {who.name}")
-        return _json(202, models.Cancelled(execution_id=execution_id, status="aborted"))
+        arn = detail.record.execution_arn
+        ctx.executions.stop(arn, "Stepweave.Cancelled", f"cancelled through the run API by {who.name}")
+        return _json(202, models.Cancelled(execution_id=arn, status="aborted"))
 
     def invalid(exc: RequestValidationError) -> Response[Any]:
         problems = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:] if not isinstance(p, int)
@@ -253,54 +271,7 @@ def _error(exc: ApiError) -> Response[Any]:
 
 
 def openapi_document(version: str = "1") -> str:
-    """The OpenAPI document of the routes (``docs/openapi.json``)."""
-    def unused() -> ApiContext:
-        raise RuntimeError("no context while describing the API")
+    """The OpenAPI document of every route (``docs/openapi.json``; ``stepweave.api.openapi``)."""
+    from stepweave.api.openapi import openapi_document as document
 
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer
-
-    app = build_resolver(unused)
-    text: str = app.get_openapi_json_schema(
-        title=TITLE, version=version,
-        description="Start, follow and cancel Stepweave workflow executions. See docs/api.md.",
-        security_schemes={"bearer": HTTPBearer(),
-                          "apiKey": APIKey.model_validate({"in": "header", "name": "x-api-key"})},
-        security=[{"bearer": []}, {"apiKey": []}])
-    return json.dumps(_with_errors(json.loads(text)), indent=2, sort_keys=True) + "\n"
-
-
-#: The classified errors each route answers (``stepweave.api.errors``), besides its success.
-_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("get", "/health"): (503,),
-    ("post", "/v1/workflows/{workflow}/executions"): (400, 401, 403, 404, 409, 413, 429),
-    ("post", "/v1/workflows/{workflow}/run"): (400, 401, 403, 404, 409, 413, 429, 500, 502, 504),
-    ("get", "/v1/executions"): (400, 401, 403, 429),
-    ("get", "/v1/executions/{execution_id}"): (401, 403, 404, 429),
-    ("post", "/v1/executions/{execution_id}/cancel"): (401, 403, 404, 409, 429),
-}
-_ERROR_TEXT = {400: "invalid input", 401: "missing or invalid API key", 403: "disabled API key",
-               404: "unknown workflow or execution (another tenant's too)", 409: "duplicate or ended",
-               413: "body too large", 429: "throttled (Retry-After)", 500: "the run failed (block, error)",
-               502: "the run succeeded but its output cannot be the answer (too large, unreadable)",
-               503: "a dependency does not answer", 504: "still running: poll with executionId"}
-
-
-def _with_errors(doc: dict[str, Any]) -> dict[str, Any]:
-    """Every route's error responses, all of the one error shape (``ErrorBody``)."""
-    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    schemas["ErrorBody"] = {
-        "type": "object", "required": ["error"],
-        "properties": {"error": {"type": "object", "required": ["code", "message"],
-                                 "additionalProperties": True,
-                                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
-    for (method, path), codes in _ERRORS.items():
-        operation = doc.get("paths", {}).get(path, {}).get(method)
-        if operation is None:
-            continue
-        responses = operation.setdefault("responses", {})
-        responses.pop("422", None)  # request validation answers 400 in the error shape
-        for code in codes:
-            responses.setdefault(str(code), {
-                "description": _ERROR_TEXT[code],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
-    return doc
+    return document(version)

@@ -73,9 +73,9 @@ class LocalApi:
             self._pool.put(resolver)
 
     def decision(self, event: dict[str, Any]) -> dict[str, Any]:
-        from stepweave.runtime.decision_api import handle_decision
+        from stepweave.local.decision_server import held_here
 
-        return handle_decision(event, clients=self.clients, settings=self.settings)
+        return held_here(self.clients, self.settings)(event)
 
     def _ingest(self, workflows: Mapping[str, CompiledWorkflow]) -> Any:
         try:

@@ -235,8 +235,9 @@ class LocalEngine:
             on_progress: Callable[[Progress], None] | None = None,
             timeout_s: float = 600.0, approver: Approver | None = None,
             poll_s: float = 0.2) -> RunResult:
-        """Run to the end. Pending approvals are offered to ``approver`` every ``poll_s``
-        (without one they wait, up to ``timeout_s`` like the rest of the run)."""
+        """Run to the end. Pending approvals are offered to ``approver`` whenever the run
+        changed and at least every ``poll_s`` (without one they wait, up to ``timeout_s`` like
+        the rest of the run). Between changes this blocks: a waiting run uses no CPU."""
         arn = self.create(compiled)
         started = time.monotonic()
         from stepweave.local import limits
@@ -246,9 +247,12 @@ class LocalEngine:
                                               input=json.dumps(payload))["executionArn"]
         if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
             self.records.record_start(self._sfn, execution, compiled.manifest())
-        seen, next_poll = 0, 0.0
+        seen, next_poll, last_ask, asked = 0, 0.0, 0.0, -1
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
+        from stepweave.local.moto_adapter import CHANGES
+
+        changes = CHANGES.count()
         try:
             while True:
                 desc = self._sfn.describe_execution(executionArn=execution)
@@ -264,10 +268,14 @@ class LocalEngine:
                     break
                 if time.monotonic() - started > timeout_s:
                     self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
-                if desk is not None and time.monotonic() >= next_poll:
-                    next_poll = time.monotonic() + poll_s
-                    self._answer(desk, execution)
-                time.sleep(0.005)
+                due = None
+                if desk is not None:  # after a change (at most every 50 ms), else every poll_s
+                    due = next_poll if asked == changes else min(next_poll, last_ask + 0.05)
+                    if time.monotonic() >= due:
+                        last_ask, asked = time.monotonic(), changes
+                        next_poll = due = last_ask + poll_s
+                        self._answer(desk, execution)
+                changes = self._wait_for_change(changes, started + timeout_s, due)
         except KeyboardInterrupt:  # Ctrl-C while waiting: stop the run, not just the loop
             self._sfn.stop_execution(executionArn=execution, error="Stepweave.Interrupted")
             raise
@@ -278,6 +286,17 @@ class LocalEngine:
         output = json.loads(desc["output"]) if desc.get("output") else None
         return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
                          billed_transitions(events), lambda_invocations(events), duration, events)
+
+    @staticmethod
+    def _wait_for_change(seen: int, deadline: float, next_poll: float | None) -> int:
+        """Block until the executions change, the approvals' next poll or the deadline (at
+        most a second, should a change go unsignalled); a few ms at least, so a burst of
+        events is read in one go."""
+        from stepweave.local.moto_adapter import CHANGES
+
+        time.sleep(0.005)
+        until = min(deadline, next_poll if next_poll is not None else deadline, time.monotonic() + 1.0)
+        return CHANGES.wait(seen, max(0.0, until - time.monotonic()))
 
     def _answer(self, desk: ApprovalDesk, execution: str) -> None:
         try:

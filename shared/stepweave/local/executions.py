@@ -55,7 +55,10 @@ class LocalExecutions(AwsExecutions):
         return outcome
 
     def close(self) -> None:
+        from stepweave.local.moto_adapter import ENDED
+
         self._stop.set()
+        ENDED.bump()  # wakes the watcher
         self._thread.join(timeout=5)
         self._sweep()
 
@@ -85,11 +88,19 @@ class LocalExecutions(AwsExecutions):
                 self._recorded.add(arn)
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        """Sweeps when an execution ends (at most every ``poll_s``), else sleeps: an idle
+        server uses no CPU. A sweep a minute catches an end that went unsignalled."""
+        from stepweave.local.moto_adapter import ENDED
+
+        seen = ENDED.count()
+        while not self._stop.is_set():
             try:
                 self._sweep()
             except Exception:
                 logger.exception("watcher sweep failed")
+            if self._stop.wait(self._poll_s):
+                break
+            seen = ENDED.wait(seen, timeout=60.0)
 
     def wait_recorded(self, timeout_s: float = 10.0) -> bool:
         """Until every ended execution is recorded (tests, shutdown)."""

@@ -20,6 +20,8 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
 - ``StopExecution`` of an execution waiting on a task token (an approval) really stops it:
   moto marks the program stopped but leaves the callback waiting, so the execution would
   stay RUNNING until the token's timeout; the patch wakes the waiting callbacks.
+- Waiting without polling: every history event an execution adds and every execution end
+  bumps ``CHANGES`` (a counter with a condition), so a waiter blocks until something happens.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
@@ -63,7 +66,7 @@ from stepweave.local.jsonata_eval import (
     evaluate,
 )
 
-__all__ = ["LAMBDA_HANDLERS", "LambdaHandler", "install"]
+__all__ = ["CHANGES", "ENDED", "LAMBDA_HANDLERS", "Changes", "LambdaHandler", "install"]
 
 LambdaHandler = Callable[[dict[str, Any]], Any]
 
@@ -72,6 +75,35 @@ LAMBDA_HANDLERS: dict[str, LambdaHandler] = {}
 
 _installed = False
 _lock = threading.Lock()
+
+
+class Changes:
+    """How many times moto's executions changed (a history event, an end), to wait on:
+    ``seen = CHANGES.count()``, read the state, then ``CHANGES.wait(seen, timeout)``."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._count = 0
+
+    def count(self) -> int:
+        return self._count
+
+    def bump(self) -> None:
+        with self._condition:
+            self._count += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float | None) -> int:
+        """Until the count moves past ``seen`` (or ``timeout`` seconds); the count."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._count != seen, timeout)
+            return self._count
+
+
+#: Bumped by every history event and every execution end (and by ``bump()`` to wake waiters).
+CHANGES = Changes()
+#: Bumped by every execution end.
+ENDED = Changes()
 
 
 def _root_names(expression: str) -> set[str]:
@@ -272,6 +304,16 @@ def _terminated(self: Any) -> None:
     if stopped is not None:  # as AWS reports a stopped execution: the stop's error and cause
         execution.exec_status = ExecutionStatus.ABORTED
         execution.error, execution.cause = (stopped[0] or None), (stopped[1] or None)
+    ENDED.bump()
+    CHANGES.bump()
+
+
+_moto_publish_history_event = EventManager._publish_history_event
+
+
+def _publish_history_event(self: Any, *args: Any, **kwargs: Any) -> None:
+    _moto_publish_history_event(self, *args, **kwargs)
+    CHANGES.bump()
 
 def install() -> None:
     """Apply the patches (idempotent)."""
@@ -291,6 +333,7 @@ def install() -> None:
         sfn_task._normalise_response = _sfn_normalise_response  # type: ignore[method-assign]
         execution_worker.ExecutionWorker.stop = _worker_stop  # type: ignore[method-assign]
         backend_execution.BaseExecutionWorkerCommunication.terminated = _terminated  # type: ignore[method-assign]
+        EventManager._publish_history_event = _publish_history_event  # type: ignore[method-assign]
         _installed = True
 
 
@@ -305,4 +348,5 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_response"),
     (execution_worker.ExecutionWorker, "stop"),
     (backend_execution.BaseExecutionWorkerCommunication, "terminated"),
+    (EventManager, "_publish_history_event"),
 )
