@@ -31,10 +31,13 @@ node_modules/.installed: package.json package-lock.json
 
 node_modules/.bin/cdk: node_modules/.installed
 
-CDK := PATH="$(abspath $(VENV))/bin:$$PATH" JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 node_modules/.bin/cdk
+# CDK_DISABLE_STACK_TRACE: a warning's "location" would be a line of jsii's bundled program.js
+CDK := PATH="$(abspath $(VENV))/bin:$$PATH" JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	CDK_DISABLE_STACK_TRACE=1 node_modules/.bin/cdk
 
+# synth has no --all: it synthesizes every stack, and --quiet prints none of their templates
 synth: $(VENV)/.installed node_modules/.bin/cdk
-	$(CDK) synth --all --quiet $(CDK_ARGS)
+	$(CDK) synth --quiet $(CDK_ARGS)
 
 deploy: $(VENV)/.installed node_modules/.bin/cdk
 	$(CDK) deploy --all $(CDK_ARGS)

@@ -18,8 +18,8 @@ override with ``cdk synth -c key=value``):
 * ``logLevel`` -- ``LOG_LEVEL`` of the functions (DEBUG, INFO, WARNING, ERROR, CRITICAL);
 * ``workflowsDir`` -- folder of the workflow files, relative to the repository root.
 
-Every value is checked before anything is built (``validate_context``). An invalid value
-or workflow stops the synth with a report (exit status 2).
+Every value is checked before anything is built (``validate_context``). Invalid values
+(all of them, in one report) or workflows stop the synth (exit status 2).
 """
 
 from __future__ import annotations
@@ -114,50 +114,82 @@ def read_config(app: cdk.App) -> AppConfig:
 
 
 def validate_context(values: Mapping[str, Any]) -> AppConfig:
-    """Check every context value; raise one ``ContextError`` naming the first bad one.
+    """Check every context value; raise one ``ContextError`` naming every bad one.
 
     ``values`` maps context keys to values as CDK returns them: ``None`` when unset,
     strings when given with ``-c``, JSON values from ``cdk.json``.
     """
-    def required(key: str) -> Any:
+    problems: list[str] = []
+
+    def check(key: str, read: Any) -> Any:
+        """``read(value)`` of a set value; a problem (and None) when unset or refused."""
         value = values.get(key)
         if value is None or value == "":
-            raise ContextError(f"context value '{key}' is not set (cdk.json or -c {key}=...)")
-        return value
+            problems.append(f"context value '{key}' is not set (cdk.json or -c {key}=...)")
+            return None
+        try:
+            return read(value)
+        except ContextError as exc:
+            problems.append(str(exc))
+            return None
 
-    stage = str(required("stage"))
+    stage = check("stage", _stage)
+    days = check("logRetentionDays", _log_retention)
+    record_days = check("recordRetentionDays", _record_retention)
+    emails = {}
+    for key in ("alarmEmail", "approverEmailSender"):
+        try:
+            emails[key] = _optional_email(values, key)
+        except ContextError as exc:
+            problems.append(str(exc))
+    log_level = check("logLevel", _log_level)
+    workflows_dir = check("workflowsDir", _workflows_dir)
+    if problems:
+        raise ContextError("\n".join(problems) if len(problems) == 1 else
+                           f"{len(problems)} context values are invalid:\n" + "\n".join(
+                               f"  {problem}" for problem in problems))
+    return AppConfig(stage, days, log_level, workflows_dir, record_days, emails["alarmEmail"],
+                     emails["approverEmailSender"])
+
+
+def _stage(value: Any) -> str:
+    stage = str(value)
     if not _STAGE.match(stage):
         raise ContextError(f"context value 'stage' must be lowercase letters, digits and "
                            f"hyphens, starting with a letter (at most 24); got {stage!r}")
+    return stage
 
-    raw_days = required("logRetentionDays")
-    days = _integer(raw_days)
+
+def _log_retention(value: Any) -> int:
+    days = _integer(value)
     if days is None or days not in RETENTION_DAYS:
         allowed = ", ".join(str(d) for d in RETENTION_DAYS)
-        raise ContextError(f"context value 'logRetentionDays' must be one of {allowed}; "
-                           f"got {raw_days!r}")
+        raise ContextError(f"context value 'logRetentionDays' must be one of {allowed}; got {value!r}")
+    return days
 
-    raw_records = required("recordRetentionDays")
-    record_days = _integer(raw_records)
+
+def _record_retention(value: Any) -> int:
+    days = _integer(value)
     low, high = RECORD_RETENTION_RANGE
-    if record_days is None or not low <= record_days <= high:
+    if days is None or not low <= days <= high:
         raise ContextError(f"context value 'recordRetentionDays' must be a whole number of days "
-                           f"from {low} to {high}; got {raw_records!r}")
+                           f"from {low} to {high}; got {value!r}")
+    return days
 
-    alarm_email = _optional_email(values, "alarmEmail")
-    approver_email_sender = _optional_email(values, "approverEmailSender")
 
-    raw_level = required("logLevel")
-    log_level = str(raw_level).upper()
-    if log_level not in LOG_LEVELS:
+def _log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in LOG_LEVELS:
         raise ContextError(f"context value 'logLevel' must be one of {', '.join(LOG_LEVELS)}; "
-                           f"got {raw_level!r}")
+                           f"got {value!r}")
+    return level
 
-    workflows_dir = ROOT / str(required("workflowsDir"))  # absolute paths stay absolute
-    if not workflows_dir.is_dir():
-        raise ContextError(f"context value 'workflowsDir': {workflows_dir} is not a directory")
-    return AppConfig(stage, days, log_level, workflows_dir, record_days, alarm_email,
-                     approver_email_sender)
+
+def _workflows_dir(value: Any) -> Path:
+    folder = ROOT / str(value)  # absolute paths stay absolute
+    if not folder.is_dir():
+        raise ContextError(f"context value 'workflowsDir': {folder} is not a directory")
+    return folder
 
 
 def _integer(value: Any) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ CDK = ROOT / "node_modules" / ".bin" / "cdk"
 def test_cdk_cli_synthesizes_both_stacks(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1"}
-    proc = subprocess.run([str(CDK), "synth", "--all", "--quiet", "--output", str(tmp_path / "out"),
+    proc = subprocess.run([str(CDK), "synth", "--quiet", "--output", str(tmp_path / "out"),
                            "--no-notices"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -29,3 +30,22 @@ def test_cdk_cli_synthesizes_both_stacks(tmp_path: Path) -> None:
     engine = json.loads((tmp_path / "out" / "stepweave-dev-engine.template.json").read_text())
     machines = [r for r in engine["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     assert len(machines) == len(list((ROOT / "workflows").glob("*.yaml")))
+
+
+@pytest.mark.skipif(not CDK.exists() or shutil.which("make") is None,
+                    reason="the CDK CLI is installed by `make node_modules/.bin/cdk`")
+def test_make_synth_prints_no_unknown_option_and_no_stray_location(tmp_path: Path) -> None:
+    # GIVEN the command `make synth` runs (its prerequisites are what this checkout has)
+    dry = subprocess.run(["make", "-n", "synth", f"CDK_ARGS=--output {tmp_path / 'out'} --no-notices"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    command = [line for line in dry.stdout.splitlines() if "cdk synth" in line][-1]
+    # WHEN it runs
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
+    proc = subprocess.run(command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    # THEN both stacks are synthesized, and the output has no complaint nor a jsii source line
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    output = proc.stdout + proc.stderr
+    assert "Unknown option" not in output and "program.js" not in output, output[-2000:]
+    assert {"stepweave-dev-data.template.json", "stepweave-dev-engine.template.json"} <= {
+        p.name for p in (tmp_path / "out").iterdir()}
