@@ -198,6 +198,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     from stepweave.workflow.diagram import mermaid
     from stepweave.workflow.loader import load_workflow
+
     return _emit(mermaid(load_workflow(args.file)), args.output)
 
 
