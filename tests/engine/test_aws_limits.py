@@ -122,3 +122,26 @@ def test_a_parallel_over_a_stored_output_says_so_instead_of_iterating_the_refere
     small, _ = run_text(engine, STORED, {"n": 2})
     assert small.status == "SUCCEEDED", small.cause
     assert small.output["data"]["n"][1] == [{"v": "item-1-" + "x" * 60}]
+
+
+SLOW_EXPRESS = """
+name: slow-express
+type: express
+blocks:
+  - {id: start, type: start}
+  - {id: pause, type: wait, params: {timeValue: 3, timeUnit: seconds}}
+  - {id: done, type: response, params: {data: {ok: true}}}
+edges: [start -> pause, pause -> done]
+"""
+
+
+def test_an_express_run_past_its_duration_limit_times_out() -> None:
+    # AWS stops an Express execution at 5 minutes; the same mechanism at 1 s
+    from stepweave.local.engine import EXPRESS_LIMIT_SECONDS
+
+    assert EXPRESS_LIMIT_SECONDS == 300
+    with LocalEngine(express_limit_s=1.0) as engine:
+        result, _ = run_text(engine, SLOW_EXPRESS)
+    assert result.status == "TIMED_OUT"
+    assert result.error == "States.Timeout"
+    assert "5 minutes" in (result.cause or "")

@@ -75,6 +75,12 @@ class RunResult:
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: AWS's limit on an Express execution's duration.
+EXPRESS_LIMIT_SECONDS = 300.0
+EXPRESS_TIMEOUT_CAUSE = ("The execution ran longer than the 5 minutes an Express workflow "
+                         "may run.")
+
+
 def function_arn(handler: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:stepweave-{handler}"
 
@@ -82,11 +88,14 @@ def function_arn(handler: str) -> str:
 class LocalEngine:
     def __init__(self, handlers: dict[str, Callable[[dict[str, Any]], Any]] | None = None,
                  records_file: Path | None = None, settings: Settings | None = None,
-                 history_limit: int | None = None) -> None:
+                 history_limit: int | None = None,
+                 express_limit_s: float = EXPRESS_LIMIT_SECONDS) -> None:
         """``history_limit``: the events a Standard execution may have (AWS's 25,000 by
-        default, ``stepweave.local.limits``); lower only to see the limit's behaviour fast."""
+        default, ``stepweave.local.limits``); ``express_limit_s``: how long an Express
+        execution may run (AWS's 5 minutes). Lower them only to see the limits' behaviour fast."""
         self._custom = handlers or {}
         self._history_limit = history_limit
+        self._express_limit_s = express_limit_s
         self._mock: Any = None
         self._sfn: Any = None
         self._s3: Any = None
@@ -253,6 +262,11 @@ class LocalEngine:
         from stepweave.local.moto_adapter import CHANGES
 
         changes = CHANGES.count()
+        # an Express execution stops at AWS's duration limit, as States.Timeout (TIMED_OUT)
+        express = compiled.workflow_type == "EXPRESS" and self._express_limit_s < timeout_s
+        if express:
+            timeout_s = self._express_limit_s
+        timed_out = False
         try:
             while True:
                 desc = self._sfn.describe_execution(executionArn=execution)
@@ -266,8 +280,12 @@ class LocalEngine:
                 seen = len(events)
                 if desc["status"] != "RUNNING":
                     break
-                if time.monotonic() - started > timeout_s:
-                    self._sfn.stop_execution(executionArn=execution, error="Stepweave.LocalTimeout")
+                if time.monotonic() - started > timeout_s and not timed_out:
+                    timed_out = express
+                    self._sfn.stop_execution(
+                        executionArn=execution,
+                        **({"error": "States.Timeout", "cause": EXPRESS_TIMEOUT_CAUSE} if express
+                           else {"error": "Stepweave.LocalTimeout"}))
                 due = None
                 if desk is not None:  # after a change (at most every 50 ms), else every poll_s
                     due = next_poll if asked == changes else min(next_poll, last_ask + 0.05)
@@ -284,7 +302,10 @@ class LocalEngine:
         self.records.record_run(self._sfn, execution, compiled.manifest())
         self.record_children(arn)
         output = json.loads(desc["output"]) if desc.get("output") else None
-        return RunResult(desc["status"], output, desc.get("error"), desc.get("cause"), execution,
+        status, error, cause = desc["status"], desc.get("error"), desc.get("cause")
+        if timed_out and status == "ABORTED":
+            status, error, cause = "TIMED_OUT", "States.Timeout", EXPRESS_TIMEOUT_CAUSE
+        return RunResult(status, output, error, cause, execution,
                          billed_transitions(events), lambda_invocations(events), duration, events)
 
     @staticmethod
