@@ -148,18 +148,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _secrets_note(compiled: Any, *, unset_only: bool = False) -> str:
-    """``secrets: A, B (not set: pass --env B=... or export it)``: the ``{{NAME}}`` secrets
-    the workflow (and its sub-workflows) may read, and those this environment lacks; empty
-    when there are none (with ``unset_only``: when none is missing)."""
+    """``secrets: A, B (A not set: pass --env A=... or export it)``: the secrets the workflow
+    (and its sub-workflows) may read, and which of those its author wrote are not set here;
+    the defaults of tools and model providers (a Slack webhook, a provider's key) are listed,
+    not required. Empty when there are none (with ``unset_only``: when no written one is
+    missing)."""
     names = sorted(set().union(*compiled.secrets_by_handler().values()))
-    unset = [name for name in names if not os.environ.get(name)]
+    written = compiled.secrets_written()
+    unset = [name for name in names if name in written and not os.environ.get(name)]
     if not names or (unset_only and not unset):
         return ""
-    note = "secrets: " + ", ".join(names)
+    defaults = [name for name in names if name not in written]
+    note = "secrets: " + ", ".join(n for n in names if n in written)
+    if defaults:
+        note += (", " if len(defaults) < len(names) else "") + ", ".join(
+            f"{name} (a tool's or provider's default)" for name in defaults)
     if unset:
         how = " ".join(f"--env {name}=..." for name in unset)
-        which = "" if unset == names else ", ".join(unset) + " "
-        note += f" ({which}not set: pass {how} or export {'it' if len(unset) == 1 else 'them'})"
+        note += (f"; not set: {', '.join(unset)} (pass {how} or export "
+                 f"{'it' if len(unset) == 1 else 'them'})")
     return note
 
 

@@ -128,6 +128,7 @@ def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> tuple[dict[str, Any], d
     handler = lw.graph.types[node].handler
     if handler is not None and plan.names:
         lw.secret_names.setdefault(handler, set()).update(plan.names)
+    lw.written_secrets.update(plan.written)
     return params, plan.event_field()
 
 

@@ -56,6 +56,15 @@ class CompiledWorkflow:
     secrets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: what the compiler can tell in advance will fail on AWS (``Problem``s, not fatal)
     warnings: tuple[Problem, ...] = ()
+    #: the secrets the author wrote (``{{NAME}}``); the others are tools' and providers' defaults
+    written_secrets: tuple[str, ...] = ()
+
+    def secrets_written(self) -> set[str]:
+        """The ``{{NAME}}`` secrets the author wrote here and in the sub-workflows."""
+        out = set(self.written_secrets)
+        for child in self.children.values():
+            out |= child.secrets_written()
+        return out
 
     def secrets_by_handler(self) -> dict[str, set[str]]:
         """The secrets each handler may read for this workflow and its sub-workflows."""
@@ -203,7 +212,8 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             {h: tuple(sorted(n)) for h, n in sorted(lw.secret_names.items())},
                             tuple(Problem(file, message, block)
                                   for block, message in history_warnings(graph, workflow_type, definition,
-                                                                         lw.state_map)))
+                                                                         lw.state_map)),
+                            tuple(sorted(lw.written_secrets)))
 
 
 def _lowering_problems(graph: Graph, file: str) -> list[Problem]:

@@ -58,6 +58,8 @@ class Lowerer:
         self.handlers: set[str] = set()
         #: handler -> the secrets its blocks in this workflow may read (exact IAM grants)
         self.secret_names: dict[str, set[str]] = {}
+        #: of those, the names the author wrote (not defaults of tools or providers)
+        self.written_secrets: set[str] = set()
         #: native blocks compiled to a handler task (a condition evaluated in the sandbox)
         self.task_nodes: set[str] = set()
         #: workflows the sub-workflow blocks run (as they name them)

@@ -31,10 +31,13 @@ _MODEL_BLOCKS = frozenset({"agent", "router", "evaluator"})
 class SecretPlan:
     """The templated params of one block, where the templates are and the names read."""
 
-    def __init__(self, params: Any, at: list[Path], names: set[str]) -> None:
+    def __init__(self, params: Any, at: list[Path], names: set[str],
+                 written: set[str] | None = None) -> None:
         self.params = params
         self.at = at
         self.names = names
+        #: the names the author wrote (the rest are defaults of tools and model providers)
+        self.written = set(names) if written is None else written
 
     def event_field(self) -> dict[str, Any] | None:
         """``BlockEvent.secrets`` (None when the block reads no secret)."""
@@ -84,8 +87,9 @@ def plan_secrets(block_type: str, params: dict[str, Any]) -> SecretPlan:
             copied_list = list(value)
             parent[key] = copied_list
             stack.extend((copied_list, i, [*path, i]) for i in range(len(copied_list)))
+    written = set(names)
     names |= code_secrets(block_type, params)
-    return SecretPlan(out, sorted(at, key=lambda p: [str(s) for s in p]), names)
+    return SecretPlan(out, sorted(at, key=lambda p: [str(s) for s in p]), names, written)
 
 
 def code_secrets(block_type: str, params: dict[str, Any]) -> set[str]:
