@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.family import compile_children
 from stepweave.compiler.subworkflow import machine_placeholder
-from stepweave.compiler.graph import GEdge, Graph, build_graph
+from stepweave.compiler.graph import GEdge, Graph, back_edges, build_graph
 from stepweave.compiler.lower import Ctx, Lowerer, patch
 from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
 from stepweave.compiler.validate import validate_graph
@@ -221,7 +220,7 @@ def _lowering_problems(graph: Graph, file: str) -> list[Problem]:
     too, so that one report lists them all. The graph is lowered without the edges that
     close a cycle and with each id once; whatever it emits is thrown away. A graph too broken to lower (the
     lowering fails) reports its structural problems alone: they come first."""
-    usable = replace(graph, nodes=list(dict.fromkeys(graph.nodes)), edges=_acyclic(graph.edges),
+    usable = replace(graph, nodes=list(dict.fromkeys(graph.nodes)), edges=_acyclic(graph),
                      children={c: list(dict.fromkeys(ns)) for c, ns in graph.children.items()})
     try:
         _definition, lw = compile_graph(usable)
@@ -230,30 +229,10 @@ def _lowering_problems(graph: Graph, file: str) -> list[Problem]:
     return [Problem(file, message, node, field) for node, field, message in lw.problems]
 
 
-def _acyclic(edges: list[GEdge]) -> list[GEdge]:
-    """``edges`` without those that close a cycle (back edges of an iterative depth-first
-    walk in file order)."""
-    succ: dict[str, list[GEdge]] = defaultdict(list)
-    for edge in edges:
-        succ[edge.source].append(edge)
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    back: set[int] = set()
-    for root in dict.fromkeys(e.source for e in edges):
-        if root in state:
-            continue
-        state[root], path, pending = 1, [root], [iter(succ[root])]
-        while pending:
-            nxt = next(pending[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                pending.pop()
-            elif state.get(nxt.target) == 1:
-                back.add(id(nxt))
-            elif nxt.target not in state:
-                state[nxt.target] = 1
-                path.append(nxt.target)
-                pending.append(iter(succ[nxt.target]))
-    return [e for e in edges if id(e) not in back]
+def _acyclic(graph: Graph) -> list[GEdge]:
+    """The graph's edges without those that close a cycle (``graph.back_edges``)."""
+    back = {id(edge) for edge, _cycle in back_edges(graph.nodes, graph.edges)}
+    return [e for e in graph.edges if id(e) not in back]
 
 
 def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> list[Problem]:

@@ -20,7 +20,7 @@ from stepweave.blocks.catalog import BlockType, block_type
 from stepweave.errors import Problem
 from stepweave.workflow.model import Block, Edge, Workflow
 
-__all__ = ["Graph", "GEdge", "build_graph", "CONTAINER_IN_HANDLES"]
+__all__ = ["Graph", "GEdge", "build_graph", "back_edges", "CONTAINER_IN_HANDLES"]
 
 CONTAINER_IN_HANDLES = frozenset({"loop-start-source", "parallel-start-source"})
 CONTAINER_OUT_HANDLES = frozenset({"loop-end-source", "parallel-end-source"})
@@ -191,3 +191,30 @@ def build_graph(workflow: Workflow, file: str) -> Graph:
         children[parent[node] if parent[node] in node_set else None].append(node)
     return Graph(workflow, file, blocks, types, trigger, nodes, parent, edges, problems,
                  dict(children))
+
+
+def back_edges(roots: list[str], edges: list[GEdge]) -> list[tuple[GEdge, list[str]]]:
+    """The edges that close a cycle, each with the path it closes (from the edge's target
+    back to its source), found by a depth-first walk from ``roots`` in order, then from
+    every other source. Iterative: a chain may be thousands of blocks long."""
+    succ: dict[str, list[GEdge]] = defaultdict(list)
+    for edge in edges:
+        succ[edge.source].append(edge)
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    found: list[tuple[GEdge, list[str]]] = []
+    for root in dict.fromkeys([*roots, *(e.source for e in edges)]):
+        if root in state:
+            continue
+        state[root], path, pending = 1, [root], [iter(succ[root])]
+        while pending:
+            step = next(pending[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(step.target) == 1:
+                found.append((step, path[path.index(step.target):]))
+            elif step.target not in state:
+                state[step.target] = 1
+                path.append(step.target)
+                pending.append(iter(succ[step.target]))
+    return found

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from stepweave.blocks.catalog import block_type
 from stepweave.compiler.code import syntax_problem
-from stepweave.compiler.graph import Graph
+from stepweave.compiler.graph import Graph, back_edges
 from stepweave.compiler.unsupported import is_unsupported
 from stepweave.errors import Problem
 from stepweave.workflow.model import RESERVED_NAMES
@@ -107,29 +107,9 @@ def _handle_problems(graph: Graph) -> list[Problem]:
 
 
 def _cycle_problems(graph: Graph) -> list[Problem]:
-    succ = defaultdict(list)
-    for e in graph.edges:
-        succ[e.source].append(e.target)
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    problems = []
-    for root in graph.nodes:  # depth-first, iteratively: a chain may be thousands long
-        if root in state:
-            continue
-        state[root], path, pending = 1, [root], [iter(succ[root])]
-        while pending:
-            nxt = next(pending[-1], None)
-            if nxt is None:
-                state[path.pop()] = 2
-                pending.pop()
-            elif state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                problems.append(Problem(graph.file, "cycle outside a loop: " + " -> ".join(cycle) +
-                                        " (use a loop container to repeat blocks)", nxt, "edges"))
-            elif nxt not in state:
-                state[nxt] = 1
-                path.append(nxt)
-                pending.append(iter(succ[nxt]))
-    return problems
+    return [Problem(graph.file, "cycle outside a loop: " + " -> ".join([*cycle, edge.target]) +
+                    " (use a loop container to repeat blocks)", edge.target, "edges")
+            for edge, cycle in back_edges(graph.nodes, graph.edges)]
 
 
 def _container_problems(graph: Graph) -> list[Problem]:

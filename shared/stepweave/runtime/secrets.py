@@ -41,7 +41,31 @@ class SecretNotFound(StepweaveError):
     """A named secret has no value (the message names it, never a value)."""
 
 
-class Secrets(Mapping[str, str]):
+class _Lookup(Mapping[str, str]):
+    """``require`` and ``[name]`` in terms of ``lookup`` and ``where``."""
+
+    def lookup(self, name: str) -> str | None:
+        raise NotImplementedError
+
+    def where(self, name: str) -> str:
+        raise NotImplementedError
+
+    def require(self, name: str) -> str:
+        """The value of ``name``; raises ``SecretNotFound`` saying where it was looked for."""
+        value = self.lookup(name)
+        if value is None:
+            raise SecretNotFound(f"secret '{name}' is not set ({self.where(name)})")
+        return value
+
+    # Mapping: ``get(name)`` returns None when unset, like the environment.
+    def __getitem__(self, name: str) -> str:
+        value = self.lookup(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+
+class Secrets(_Lookup):
     """``secrets.get("NAME")`` / ``secrets["NAME"]`` / ``secrets.lookup("NAME")``."""
 
     def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
@@ -74,20 +98,6 @@ class Secrets(Mapping[str, str]):
     def get_or(self, name: str, default: str) -> str:
         value = self.lookup(name)
         return default if value is None else value
-
-    def require(self, name: str) -> str:
-        """The value of ``name``; raises ``SecretNotFound`` saying where it was looked for."""
-        value = self.lookup(name)
-        if value is None:
-            raise SecretNotFound(f"secret '{name}' is not set ({self.where(name)})")
-        return value
-
-    # Mapping: ``get(name)`` returns None when unset, like the environment.
-    def __getitem__(self, name: str) -> str:
-        value = self.lookup(name)
-        if value is None:
-            raise KeyError(name)
-        return value
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._env)) if self.backend == "env" else iter(())
@@ -142,7 +152,7 @@ class SecretNotDeclared(BlockInputError):
     """A block asked for a secret its workflow does not name for it (the name, no value)."""
 
 
-class DeclaredSecrets(Mapping[str, str]):
+class DeclaredSecrets(_Lookup):
     """The secrets one block may read: exactly the names the compiler found in what the
     workflow author wrote for it (``BlockEvent.secrets.names``), nothing else.
 
@@ -157,8 +167,7 @@ class DeclaredSecrets(Mapping[str, str]):
         self.names = frozenset(names)
         self.revealed: set[str] = set()
         self.unset: set[str] = set()
-        where = getattr(source, "where", None)
-        self.where = where if callable(where) else (lambda name: f"environment variable {name}")
+        self._where = getattr(source, "where", None)
 
     def lookup(self, name: str) -> str | None:
         if name not in self.names:
@@ -170,17 +179,8 @@ class DeclaredSecrets(Mapping[str, str]):
         self.unset.add(name)
         return None
 
-    def require(self, name: str) -> str:
-        value = self.lookup(name)
-        if value is None:
-            raise SecretNotFound(f"secret '{name}' is not set ({self.where(name)})")
-        return value
-
-    def __getitem__(self, name: str) -> str:
-        value = self.lookup(name)
-        if value is None:
-            raise KeyError(name)
-        return value
+    def where(self, name: str) -> str:
+        return str(self._where(name)) if callable(self._where) else f"environment variable {name}"
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self.names))
