@@ -69,3 +69,15 @@ def test_the_bill_is_priced_as_the_workflows_type(workflow: Path) -> None:
     proc = _run(str(workflow))
     [bill] = [line for line in proc.stderr.splitlines() if "AWS would bill" in line]
     assert "on Express" in bill and "Standard" not in bill and "1 Express request" in bill
+
+
+@pytest.mark.parametrize("case", ["S13-error-edge-taken", "S14-error-no-edge-fails-run",
+                                  "S19c-retry-function-always-fails", "S28a-response-then-late-failure"])
+def test_json_stdout_parses_for_fixtures_whose_blocks_fail(case: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from stepweave.cli import main
+    from tests.conftest import sim_cases_dir
+
+    main(["run", str(sim_cases_dir() / f"{case}.export.json"), "--json", "-q"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] in ("SUCCEEDED", "FAILED")

@@ -351,7 +351,17 @@ def _logs_to_stderr(module: Any) -> None:
     logger = getattr(module, "logger", None)
     handler = getattr(logger, "registered_handler", None)
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+        handler.setStream(_CurrentStderr())
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written (it may be replaced later)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _bind_context(handler: Callable[[dict[str, Any], Any], Any]) -> Callable[[dict[str, Any]], Any]:
