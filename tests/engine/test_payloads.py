@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from stepweave.local.engine import LocalEngine
-from stepweave.runtime.paths import parse_path
+from stepweave.paths import parse_path
 from stepweave.runtime.payloads import stub_ref
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES, LOCAL_PAYLOAD_BUCKET

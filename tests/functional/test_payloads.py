@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 from stepweave.errors import BlockInputError, BlockResourceError
 from stepweave.runtime import payloads
-from stepweave.runtime.paths import PathError, format_path, parse_path
+from stepweave.paths import PathError, format_path, parse_path
 from stepweave.runtime.payloads import (
     KEEP_LIMIT_BYTES,
     S3Store,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stepweave.api.app import openapi_document
+from stepweave.api.openapi import openapi_document
 from stepweave.api.errors import Throttled, error_response
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"

@@ -5,7 +5,7 @@ the ``ApiContext`` (clients, settings, ``Executions``), so a Lambda creates its 
 first use and tests pass their own. Every route but ``/health`` needs an API key
 (``stepweave.api.auth``); a tenant sees only the executions it started, another tenant's
 execution is a 404. Errors answer ``{"error": {"code", "message", ...}}``
-(``stepweave.api.errors``). ``openapi_document()`` is what ``docs/openapi.json`` holds.
+(``stepweave.api.errors``). ``stepweave.api.openapi`` describes its routes (``docs/openapi.json``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord, arn_of_name, name_pk, put_started, tenant_name
 from stepweave.runtime.settings import Settings
 
-__all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver", "openapi_document"]
+__all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver"]
 
 logger = logging.getLogger(__name__)
 
@@ -268,10 +268,3 @@ def _refused_body(event: dict[str, Any]) -> ApiError | None:
 def _error(exc: ApiError) -> Response[Any]:
     return Response(status_code=exc.status, content_type="application/json",
                     body=json.dumps(exc.body(), ensure_ascii=False), headers={**JSON_HEADERS, **exc.headers})
-
-
-def openapi_document(version: str = "1") -> str:
-    """The OpenAPI document of every route (``docs/openapi.json``; ``stepweave.api.openapi``)."""
-    from stepweave.api.openapi import openapi_document as document
-
-    return document(version)

@@ -100,7 +100,7 @@ class ToolBlockParams(BaseModel):
 def _dynamic(value: Any) -> bool:
     """True when a value holds a reference or a secret placeholder (known at run time)."""
     if isinstance(value, str):
-        from stepweave.compiler.refs import find_refs
+        from stepweave.workflow.refs import find_refs
 
         return bool(find_refs(value)) or bool(_PLACEHOLDER.search(value))
     if isinstance(value, list):

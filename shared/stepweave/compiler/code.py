@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from stepweave.compiler.refs import ENV_PATTERN, Ref, find_refs
+from stepweave.workflow.refs import ENV_PATTERN, Ref, find_refs
 from stepweave.compiler.resolve import RefError, Resolver, Site
 
 __all__ = ["function_code", "syntax_problem"]

@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from stepweave.compiler.exprs import entries, jstr
-from stepweave.compiler.refs import is_sole_ref
+from stepweave.workflow.refs import is_sole_ref
 from stepweave.compiler.resolve import RefError, jsonata_error
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _parallel_output(lw: Lowerer, node: str, results: str) -> str:
 
 def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
-    from stepweave.compiler.refs import Ref
+    from stepweave.workflow.refs import Ref
 
     site = lw.site(node, ctx)
     inner_site = lw.site(node, type(ctx)(ctx.scope, [node, *ctx.containers], ctx.top, node))

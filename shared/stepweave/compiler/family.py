@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from stepweave.errors import Problem, WorkflowError
 
 if TYPE_CHECKING:
-    from stepweave.compiler.compile import CompiledWorkflow
+    from stepweave.compiler.compiled import CompiledWorkflow
     from stepweave.workflow.model import Workflow
 
 __all__ = ["compile_children", "workflow_index"]

@@ -21,7 +21,7 @@ from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.keep import keep_paths
 from stepweave.compiler.keep import param_strings as _strings
 from stepweave.compiler.naming import StateNames, var_stem
-from stepweave.compiler.refs import ENV_PATTERN, find_refs
+from stepweave.workflow.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import Resolver, Site
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule, toposort
 from stepweave.compiler.scope import Scope

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepweave.blocks.catalog import WaitParams
 from stepweave.compiler.exprs import jstr
-from stepweave.compiler.refs import Ref
+from stepweave.workflow.refs import Ref
 from stepweave.compiler.resolve import RefError, jsonata_error
 from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 
 from stepweave.blocks.approval_block import LINK_TOKENS
-from stepweave.compiler.refs import find_refs
+from stepweave.workflow.refs import find_refs
 from stepweave.values import map_strings
 from stepweave.workflow.model import Workflow, normalize_name
 

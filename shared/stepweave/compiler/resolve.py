@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepweave.compiler.graph import Graph
-from stepweave.compiler.refs import ENV_PATTERN, Ref, find_refs, is_sole_ref
+from stepweave.workflow.refs import ENV_PATTERN, Ref, find_refs, is_sole_ref
 from stepweave.compiler.scope import Scope
 from stepweave.workflow.model import normalize_name
 

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from stepweave.compiler.exprs import jstr
-from stepweave.compiler.refs import Ref, find_refs
+from stepweave.workflow.refs import Ref, find_refs
 from stepweave.compiler.resolve import Resolver, Site
 
 __all__ = ["response_expr"]

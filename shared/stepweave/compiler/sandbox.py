@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from stepweave.compiler.code import function_code
-from stepweave.compiler.refs import find_refs
+from stepweave.workflow.refs import find_refs
 from stepweave.compiler.states import js
 
 if TYPE_CHECKING:

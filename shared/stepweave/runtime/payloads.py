@@ -9,7 +9,7 @@ pruned copy in which large parts are *stubs*::
 
     {"$ref": {"bucket": "...", "key": "...", "path": "result.items", "bytes": 1048576}}
 
-``path`` is where the part is in the stored object (notation: ``stepweave.runtime.paths``)
+``path`` is where the part is in the stored object (notation: ``stepweave.paths``)
 and ``bytes`` its size. Inside an array, a stub with ``"from": n`` stands for the elements
 of the array at ``path`` from index ``n`` to the end (those before it stayed inline).
 
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from stepweave.errors import BlockInputError, BlockResourceError
-from stepweave.runtime.paths import MISSING, PathError, format_path, lookup, parse_path
+from stepweave.paths import MISSING, PathError, format_path, lookup, parse_path
 from stepweave.runtime.prune import KEEP_LIMIT_BYTES, Path, dumps, json_size, prune
 from stepweave.runtime.settings import Settings
 

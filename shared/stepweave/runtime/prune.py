@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stepweave.runtime.paths import MISSING, PathError, Segment, format_path, lookup, parse_path
+from stepweave.paths import MISSING, PathError, Segment, format_path, lookup, parse_path
 
 __all__ = ["KEEP_LIMIT_BYTES", "Path", "StubMaker", "dumps", "json_size", "prune"]
 

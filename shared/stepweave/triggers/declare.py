@@ -162,7 +162,7 @@ class ScheduleTrigger(_Strict):
             fields = value.split()
             if len(fields) not in (5, 6) or not all(_CRON_FIELD.match(f) for f in fields):
                 raise ValueError(f"{value!r} is not a cron expression (5 or 6 fields)")
-            from stepweave.triggers.rules import CronError, eventbridge_cron
+            from stepweave.triggers.cron import CronError, eventbridge_cron
 
             try:
                 eventbridge_cron(value)

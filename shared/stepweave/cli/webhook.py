@@ -27,7 +27,7 @@ _ID_HEADERS = {"shopify": "X-Shopify-Webhook-Id", "github": "X-GitHub-Delivery"}
 
 
 def _usage(message: str) -> Exception:
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     return UsageError(message)
 

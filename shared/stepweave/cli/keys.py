@@ -23,7 +23,7 @@ def _table(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
     if args.aws:
         table = args.table or settings.table
         if not table:
-            from stepweave.cli import UsageError
+            from stepweave.cli.errors import UsageError
 
             raise UsageError("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
         import boto3
@@ -52,7 +52,7 @@ def cmd_keys_disable(args: argparse.Namespace) -> int:
 
     with _table(args) as (ddb, settings):
         if lookup_key(ddb, settings, args.key) is None:
-            from stepweave.cli import UsageError
+            from stepweave.cli.errors import UsageError
 
             raise UsageError("no such key")
         disable_key(ddb, settings, args.key)

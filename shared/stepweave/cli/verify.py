@@ -82,7 +82,7 @@ def _remote(sfn: Any, deployed: dict[str, tuple[str, str]], case: Any, local: An
 
 
 def _deployed(sfn: Any, stage: str) -> dict[str, tuple[str, str]]:
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
     from stepweave.conformance.runner import state_machine_arns
 
     try:
@@ -96,7 +96,7 @@ def _client(region: str | None) -> Any:
     import boto3
     from botocore.exceptions import NoRegionError
 
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     try:
         return boto3.client("stepfunctions", region_name=region)

@@ -28,7 +28,7 @@ class RecordsUnavailable(StepweaveError):
 
 
 def _usage(message: str) -> Exception:
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     return UsageError(message)
 

@@ -9,18 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stepweave.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, UsageError
 from stepweave.errors import StepweaveError, WorkflowError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 #: AWS list prices (us-east-1) used for the estimate printed after a run.
 PRICE_PER_TRANSITION = 0.000025
 PRICE_PER_LAMBDA_REQUEST = 0.0000002
-
-
-class UsageError(Exception):
-    """Bad command-line input (exit code 2)."""
 
 
 def _load(path: str) -> Any:
@@ -224,7 +220,7 @@ def _apply_env(pairs: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from stepweave.cli_pages import PagesWhileWaiting
+    from stepweave.cli.pages import PagesWhileWaiting
     from stepweave.local.approvals import parse_answers
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
@@ -319,15 +315,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of workflow files")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_schema)
-    from stepweave.cli_pages import add_parser
-    from stepweave.cli_records import add_parsers
+    from stepweave.cli.pages import add_parser
+    from stepweave.cli.records import add_parsers
 
     add_parsers(sub)
     add_parser(sub)
-    from stepweave.cli_keys import add_parser as add_keys; add_keys(sub)  # noqa: E702
-    from stepweave.cli_webhook import add_parser as add_webhook; add_webhook(sub)  # noqa: E702
-    from stepweave.cli_approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
-    from stepweave.cli_verify import add_parser as add_verify; add_verify(sub)  # noqa: E702
+    from stepweave.cli.keys import add_parser as add_keys; add_keys(sub)  # noqa: E702
+    from stepweave.cli.webhook import add_parser as add_webhook; add_webhook(sub)  # noqa: E702
+    from stepweave.cli.approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
+    from stepweave.cli.verify import add_parser as add_verify; add_verify(sub)  # noqa: E702
     return parser
 
 
@@ -374,5 +370,3 @@ def _drop_stdout() -> None:
         pass
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -27,7 +27,7 @@ _NO_CREDENTIALS = ("--aws needs AWS credentials: set AWS_PROFILE (aws configure,
 def parse_fields(pairs: list[str], json_text: str | None) -> dict[str, Any]:
     """``name=value`` pairs (values read as JSON when they parse: true, 3, "x", {...};
     else as text) over an optional JSON object."""
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     fields: dict[str, Any] = {}
     if json_text:
@@ -65,7 +65,7 @@ def cmd_approvals(args: argparse.Namespace) -> int:
 def _http(args: argparse.Namespace) -> int:
     import httpx
 
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     responses: list[tuple[str, httpx.Response]] = []
     for base, key in _servers(args):
@@ -102,7 +102,7 @@ def _servers(args: argparse.Namespace) -> list[tuple[str, str]]:
     """Where to ask, with which key: ``--url`` (or ``STEPWEAVE_PUBLIC_URL``) with ``--key`` (or
     ``STEPWEAVE_API_KEY``, or the key the server there wrote down); else every waiting run
     and local ``stepweave serve`` of the local state folder, with the keys they made."""
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
     from stepweave.local.decision_server import announced
     from stepweave.runtime.settings import Settings
 
@@ -145,7 +145,7 @@ def aws_client(service: str, region: str | None) -> Any:
     import boto3
     from botocore.exceptions import NoRegionError
 
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     try:
         return boto3.client(service, region_name=region or None)
@@ -157,7 +157,7 @@ def aws_client(service: str, region: str | None) -> Any:
 def _aws(args: argparse.Namespace) -> int:
     from botocore.exceptions import NoCredentialsError
 
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
     from stepweave.runtime.approvals import ApprovalError, approval_summary, decide, list_pending
     from stepweave.runtime.recorder import Clients
     from stepweave.runtime.settings import Settings
@@ -229,7 +229,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _checked(args: argparse.Namespace) -> int:
-    from stepweave.cli import UsageError
+    from stepweave.cli.errors import UsageError
 
     if args.action != "list" and not args.id:
         raise UsageError(f"approvals {args.action}: which approval? (pass its id)")

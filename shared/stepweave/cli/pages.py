@@ -1,5 +1,5 @@
 """The decision pages from the command line: served by a waiting ``stepweave run`` (which
-holds the embedded engine's run), or by ``stepweave serve`` (``stepweave.cli_serve``) with
+holds the embedded engine's run), or by ``stepweave serve`` (``stepweave.cli.serve``) with
 the run API, locally or ``--aws`` against the deployed table."""
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def _restore_env(name: str, value: str | None) -> None:
 
 
 def add_parser(sub: Any) -> None:
-    """``stepweave serve`` (``stepweave.cli_serve``) serves the decision pages with the rest of the API."""
-    from stepweave.cli_serve import add_parser as add_serve
+    """``stepweave serve`` (``stepweave.cli.serve``) serves the decision pages with the rest of the API."""
+    from stepweave.cli.serve import add_parser as add_serve
 
     add_serve(sub)
