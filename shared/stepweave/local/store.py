@@ -92,7 +92,10 @@ class SqliteTable:
         with self._lock:
             self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if path is not None:
-                self._db.execute("PRAGMA journal_mode = WAL")
+                # switching to WAL takes the database for itself: another process creating or
+                # writing the same new file makes it fail at once (busy_timeout does not wait
+                # for it), so it is retried within the busy timeout
+                _until_unlocked(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
                 self._db.execute("PRAGMA synchronous = NORMAL")
             with self.transaction():
                 created = self._db.execute(
@@ -113,6 +116,7 @@ class SqliteTable:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -411,3 +415,18 @@ def _private_file(path: Path) -> None:
         pass  # another user's file: SQLite reads it or says why not
     finally:
         os.close(fd)
+
+
+def _until_unlocked(step: Callable[[], object]) -> None:
+    """``step``, again while SQLite answers "database is locked", up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.01
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
