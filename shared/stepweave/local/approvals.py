@@ -10,7 +10,9 @@ approval the first time it is seen.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from stepweave.blocks.approval_block import outbox_file
@@ -59,6 +61,24 @@ def parse_answers(approve: list[str], reject: list[str]) -> dict[str, dict[str, 
     return answers
 
 
+#: How long a newly seen approval's email may take to reach the outbox.
+EMAIL_WAIT_S = 2.0
+
+
+def _email_of(settings: Settings, approval_id: str) -> Path | None:
+    """The approval's ``.eml`` in the local outbox. The approval is stored before its email
+    is written, so a just-seen one may not have it yet: wait a moment for it, when emails go
+    to the outbox at all (no SES sender, delivery not ``none``)."""
+    path = outbox_file(settings, approval_id)
+    if path is not None or settings.approval_sender or settings.approval_delivery == "none":
+        return path
+    deadline = time.monotonic() + EMAIL_WAIT_S
+    while path is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        path = outbox_file(settings, approval_id)
+    return path
+
+
 def scripted_approver(answers: dict[str, dict[str, Any]], settings: Settings,
                       out: TextIO | None) -> Approver:
     seen: set[str] = set()
@@ -68,7 +88,7 @@ def scripted_approver(answers: dict[str, dict[str, Any]], settings: Settings,
             seen.add(approval.id)
             where = "".join(f" {k} {v.get('index')}" for k, v in approval.position.items())
             print(f"approval '{approval.block_name}'{where} is waiting", file=out)
-            path = outbox_file(settings, approval.id)
+            path = _email_of(settings, approval.id)
             if path is not None:
                 print(f"  email: {path}", file=out)
             print(f"  link:  {decision_link(settings, approval.id)}", file=out)
