@@ -17,7 +17,9 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["add_parser", "aws_client", "parse_fields"]
+from stepweave.cli.aws import aws_client
+
+__all__ = ["add_parser", "parse_fields"]
 
 _DEFAULT_URL = "http://127.0.0.1:8787"
 _NO_CREDENTIALS = ("--aws needs AWS credentials: set AWS_PROFILE (aws configure, aws sso login) or "
@@ -138,20 +140,6 @@ def _result(args: argparse.Namespace, response: Any) -> int:
         print(f"error {response.status_code}: {error.get('message', 'request failed')}", file=sys.stderr)
         return 1
     return _show(args, body)
-
-
-def aws_client(service: str, region: str | None) -> Any:
-    """A boto3 client, or a ``UsageError`` saying what is missing (a region, credentials)."""
-    import boto3
-    from botocore.exceptions import NoRegionError
-
-    from stepweave.cli.errors import UsageError
-
-    try:
-        return boto3.client(service, region_name=region or None)
-    except NoRegionError:
-        raise UsageError("--aws needs an AWS region: pass --region (e.g. --region eu-west-1), set "
-                         "AWS_REGION, or configure one for your profile (aws configure)") from None
 
 
 def _aws(args: argparse.Namespace) -> int:

@@ -8,38 +8,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from stepweave.cli.aws import records_table
+
 __all__ = ["add_parser", "cmd_keys_create", "cmd_keys_disable"]
-
-
-@contextmanager
-def _table(args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
-    from stepweave.runtime.settings import Settings
-
-    settings = Settings.from_env()
-    if args.aws:
-        table = args.table or settings.table
-        if not table:
-            from stepweave.cli.errors import UsageError
-
-            raise UsageError("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
-        import boto3
-
-        yield boto3.client("dynamodb"), settings.model_copy(update={"table": table})
-        return
-    from stepweave.local.records import local_records
-
-    with local_records(settings) as store:
-        yield store.ddb, store.settings
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     from stepweave.api.keys import create_key
 
-    with _table(args) as (ddb, settings):
+    with records_table(args) as (ddb, settings):
         key, record = create_key(ddb, settings, tenant=args.tenant, name=args.name)
     print(key)
     print(f"key '{record.name}' of tenant '{record.tenant}' created: shown once, store it now "
@@ -50,7 +29,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_keys_disable(args: argparse.Namespace) -> int:
     from stepweave.api.keys import disable_key, lookup_key
 
-    with _table(args) as (ddb, settings):
+    with records_table(args) as (ddb, settings):
         if lookup_key(ddb, settings, args.key) is None:
             from stepweave.cli.errors import UsageError
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from stepweave.errors import StepweaveError
+from stepweave.cli.aws import records_table
 from stepweave.runtime.records import BlockLog, ExecutionRecord
 from stepweave.runtime.settings import Settings
 
@@ -23,35 +21,10 @@ __all__ = ["add_parsers", "cmd_executions", "cmd_execution"]
 STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused")
 
 
-class RecordsUnavailable(StepweaveError):
-    """The records table cannot be read (credentials, region, permissions, table)."""
-
-
 def _usage(message: str) -> Exception:
     from stepweave.cli.errors import UsageError
 
     return UsageError(message)
-
-
-@contextmanager
-def _store(args: argparse.Namespace) -> Iterator[tuple[Any, Settings]]:
-    settings = Settings.from_env()
-    if args.aws:
-        table = args.table or settings.table
-        if not table:
-            raise _usage("--aws needs the records table: pass --table NAME or set STEPWEAVE_TABLE")
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            yield boto3.client("dynamodb"), settings.model_copy(update={"table": table})
-        except (BotoCoreError, ClientError) as exc:
-            raise RecordsUnavailable(f"cannot read table {table}: {exc}") from None
-        return
-    from stepweave.local.records import local_records
-
-    with local_records(settings) as store:
-        yield store.ddb, store.settings
 
 
 def _when(iso: str | None) -> str:
@@ -87,7 +60,7 @@ def cmd_executions(args: argparse.Namespace) -> int:
         raise _usage(f"--status must be one of {', '.join(STATUSES)}")
     if args.limit < 1:
         raise _usage("--limit must be at least 1")
-    with _store(args) as (ddb, settings):
+    with records_table(args) as (ddb, settings):
         try:
             page = list_executions(ddb, settings, workflow=args.workflow, status=status,
                                    limit=args.limit, cursor=args.cursor)
@@ -136,7 +109,7 @@ def cmd_execution(args: argparse.Namespace) -> int:
     from stepweave.runtime.approvals import approval_summary
     from stepweave.runtime.query import find_execution, get_execution
 
-    with _store(args) as (ddb, settings):
+    with records_table(args) as (ddb, settings):
         matches = find_execution(ddb, settings, args.id)
         if len(matches) > 1:
             raise _usage(f"{args.id!r} matches {len(matches)} executions: " + ", ".join(matches[:5]))

@@ -126,7 +126,7 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     from stepweave import __version__
     from stepweave.api.app import ApiContext, build_resolver, resolve
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
-    from stepweave.cli.approvals import aws_client
+    from stepweave.cli.aws import aws_client
     from stepweave.local.gateway import stepweave_routes
     from stepweave.runtime.decision_api import handle_decision
     from stepweave.runtime.recorder import Clients

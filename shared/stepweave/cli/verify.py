@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from stepweave.cli.aws import aws_client
+
 __all__ = ["add_parser", "cmd_verify"]
 
 
@@ -42,7 +44,7 @@ def cmd_verify(args: argparse.Namespace, sfn: Any = None) -> int:
     cases = load_cases()
     deployed: dict[str, tuple[str, str]] = {}
     if args.aws:
-        sfn = sfn or _client(args.region)
+        sfn = sfn or aws_client("stepfunctions", args.region)
         deployed = _deployed(sfn, args.stage)
     report: list[dict[str, Any]] = []
     with LocalEngine() as engine:
@@ -90,18 +92,6 @@ def _deployed(sfn: Any, stage: str) -> dict[str, tuple[str, str]]:
     except Exception as exc:  # noqa: BLE001 - botocore's errors: credentials, region, access
         raise UsageError(f"--aws: cannot list the state machines of stage '{stage}': "
                          f"{type(exc).__name__}: {exc}") from None
-
-
-def _client(region: str | None) -> Any:
-    import boto3
-    from botocore.exceptions import NoRegionError
-
-    from stepweave.cli.errors import UsageError
-
-    try:
-        return boto3.client("stepfunctions", region_name=region)
-    except NoRegionError:
-        raise UsageError("--aws needs a region: pass --region or set AWS_REGION") from None
 
 
 def _print(report: list[dict[str, Any]], args: argparse.Namespace) -> None:
