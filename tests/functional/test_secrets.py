@@ -74,3 +74,16 @@ def test_settings_reject_an_unknown_backend() -> None:
 
     with pytest.raises(SettingsError, match="STEPWEAVE_SECRETS_BACKEND"):
         Settings.from_env({"STEPWEAVE_SECRETS_BACKEND": "vault"})
+
+
+def test_filling_templates_leaves_the_given_params_as_they_were() -> None:
+    """Only the templates' containers are copied; the event's params are not changed."""
+    from stepweave.runtime.secrets import DeclaredSecrets, fill_secrets
+
+    params = {"headers": {"Authorization": ["Bearer ", "TOKEN", ""], "X": "{{TOKEN}}"},
+              "body": {"big": ["x"] * 3}}
+    filled = fill_secrets(params, [["headers", "Authorization"]],
+                          DeclaredSecrets({"TOKEN": "tok-123"}, ["TOKEN"]))
+    assert filled["headers"] == {"Authorization": "Bearer tok-123", "X": "{{TOKEN}}"}
+    assert params["headers"]["Authorization"] == ["Bearer ", "TOKEN", ""]
+    assert filled["body"] is params["body"]  # untouched parts are shared, not copied

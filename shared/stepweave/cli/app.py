@@ -14,10 +14,6 @@ from stepweave.errors import StepweaveError, WorkflowError
 
 __all__ = ["main"]
 
-#: AWS list prices (us-east-1) used for the estimate printed after a run.
-PRICE_PER_TRANSITION = 0.000025
-PRICE_PER_LAMBDA_REQUEST = 0.0000002
-
 
 def _load(path: str) -> Any:
     from stepweave.compiler import compile_workflow

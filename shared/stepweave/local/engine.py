@@ -257,6 +257,7 @@ class LocalEngine:
         if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
             self.records.record_start(self._sfn, execution, compiled.manifest())
         seen, next_poll, last_ask, asked = 0, 0.0, 0.0, -1
+        by_id: dict[Any, dict[str, Any]] = {}  # the events read so far, by id
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
         from stepweave.local.moto_adapter import CHANGES
@@ -272,7 +273,7 @@ class LocalEngine:
                 desc = self._sfn.describe_execution(executionArn=execution)
                 events = fetch_history(self._sfn, execution)
                 if on_progress is not None:
-                    by_id = {e.get("id"): e for e in events}
+                    by_id.update((e.get("id"), e) for e in events[seen:])
                     for event in events[seen:]:
                         progress = _progress(event, by_id)
                         if progress is not None:

@@ -224,17 +224,19 @@ def fill_secrets(params: dict[str, Any], at: list[list[str | int]],
     ``params`` (values that came from references, run input, earlier blocks) is ever
     scanned for placeholders. An unset secret stays ``{{NAME}}``, as in Sim.
     """
-    import copy
-
-    out = copy.deepcopy(params)
+    out = dict(params)
     for path in at:
         if not path:
             continue
+        # copy only the containers on the way to the template: params can be large, and
+        # everything else is left as it came
         parent: Any = out
         for key in path[:-1]:
-            parent = _child(parent, key)
-            if parent is None:
+            child = _child(parent, key)
+            if not isinstance(child, (dict, list)):
+                parent = None
                 break
+            parent[key] = parent = type(child)(child)
         last = path[-1]
         template = _child(parent, last) if parent is not None else None
         if not isinstance(template, list):
