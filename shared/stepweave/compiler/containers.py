@@ -19,11 +19,21 @@ from stepweave.compiler.resolve import RefError, jsonata_error
 if TYPE_CHECKING:
     from stepweave.compiler.lower import Ctx, Dangling, Lowerer
 
-__all__ = ["emit_loop", "emit_parallel"]
+__all__ = ["emit_loop", "emit_parallel", "literal_collection"]
 
 
 def _js(expr: str) -> str:
     return "{% " + expr + " %}"
+
+
+def literal_collection(raw: Any) -> Any:
+    """A collection written in the file: a list or mapping, or the JSON text of one (Sim's
+    exports quote with ``'`` too). Raises ``ValueError`` for text that is not JSON."""
+    import json
+
+    if isinstance(raw, (list, dict)):
+        return raw
+    return json.loads(str(raw).replace("'", '"'))
 
 
 def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
@@ -40,10 +50,8 @@ def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             site.problems.append(str(exc))
             expr = "null"
     elif isinstance(raw, str) and raw.strip():
-        import json
-
         try:
-            expr = jstr(json.loads(raw.replace("'", '"')))
+            expr = jstr(literal_collection(raw))
         except ValueError:
             site.problems.append(f"collection {raw!r} is neither a reference nor a JSON array")
             expr = "[]"

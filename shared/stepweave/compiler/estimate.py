@@ -10,9 +10,9 @@ compiler warns, naming the container with the most iterations; the run would fai
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from stepweave.compiler.containers import literal_collection
 from stepweave.compiler.graph import Graph
 
 __all__ = ["history_warnings", "HISTORY_LIMIT", "estimate_events"]
@@ -42,15 +42,13 @@ def _int(value: Any) -> int | None:
 
 
 def _literal_length(value: Any) -> int | None:
-    if isinstance(value, (list, dict)):
-        return len(value)
-    if isinstance(value, str) and value.strip().startswith(("[", "{")) and "<" not in value:
-        try:
-            parsed = json.loads(value.replace("'", '"'))
-        except ValueError:
-            return None
-        return len(parsed) if isinstance(parsed, (list, dict)) else None
-    return None
+    if isinstance(value, str) and ("<" in value or not value.strip().startswith(("[", "{"))):
+        return None  # a reference: known at run time
+    try:
+        parsed = literal_collection(value)
+    except ValueError:
+        return None
+    return len(parsed) if isinstance(parsed, (list, dict)) else None
 
 
 def estimate_events(graph: Graph, definition: dict[str, Any],
