@@ -1,7 +1,7 @@
 """Lambda entry point of the ``api`` block: one HTTP request.
 
 Thin by design: ``stepweave.blocks.entry`` validates the event and logs ids and sizes
-only (never URLs, params, outputs or secrets); ``stepweave.blocks.api_block`` does the
+only (never URLs, params, outputs or secrets); ``stepweave.tools.request`` does the
 request. ``httpx`` is imported on first use, not here.
 """
 
@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
-from stepweave.blocks.api_block import run_api
+from stepweave.tools.request import run_api
 from stepweave.blocks.entry import run_block
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))

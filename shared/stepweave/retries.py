@@ -1,6 +1,6 @@
 """What HTTP retries share: which answers are worth another try, and the server's
-``Retry-After`` hint. The api block (``stepweave.blocks.api_block``) and the model providers and
-tools (``stepweave.ai.transport``) each keep their own backoff; both read answers this way."""
+``Retry-After`` hint. The api block (``stepweave.tools.request``) and the model providers and
+tools (``stepweave.tools.transport``) each keep their own backoff; both read answers this way."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stepweave.blocks.api_block import run_api
+from stepweave.tools.request import run_api
 from stepweave.compiler import compile_workflow
 from stepweave.errors import WorkflowError
 from stepweave.local.engine import LocalEngine

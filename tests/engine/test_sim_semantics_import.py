@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stepweave.blocks.api_block import run_api
+from stepweave.tools.request import run_api
 from stepweave.compiler import compile_workflow
 from stepweave.local.engine import LocalEngine
 from stepweave.runtime.history import block_runs

@@ -16,7 +16,7 @@ from unittest import mock
 import httpx
 import pytest
 from aws_lambda_powertools.logging import Logger
-from stepweave.blocks.api_block import run_api
+from stepweave.tools.request import run_api
 from stepweave.blocks.entry import run_block
 from stepweave.compiler.secrets import plan_secrets
 from stepweave.errors import BlockInputError, HttpStatusError, HttpTransportError

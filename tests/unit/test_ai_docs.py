@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stepweave.ai.params import ModelParams
+from stepweave.params.model import ModelParams
 from stepweave.ai.providers import PROVIDERS
-from stepweave.blocks.agent_block import AgentParams
-from stepweave.blocks.evaluator_block import EvaluatorParams
-from stepweave.blocks.router_block import RouterParams
+from stepweave.params.agent import AgentParams
+from stepweave.params.evaluator import EvaluatorParams
+from stepweave.params.router import RouterParams
 from stepweave.tools import TOOLS
 
 TEXT = (Path(__file__).resolve().parents[2] / "docs" / "ai-blocks.md").read_text()

@@ -22,11 +22,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from stepweave.ai.memory import MAX_CONVERSATION, ConversationMemory
-from stepweave.ai.params import number_param
+from stepweave.params.model import number_param
 from stepweave.ai.session import Deps, Session, parse_params, sampling
 from stepweave.ai.toolbox import Toolbox
 from stepweave.ai.types import ChatRequest, Message, ToolChoice
-from stepweave.blocks.agent_block import AgentParams, response_schema
+from stepweave.params.agent import AgentParams, response_schema
 from stepweave.errors import BlockInputError
 from stepweave.tools.base import ToolContext
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepweave.ai.transport import RetryPolicy, Unreachable, send
+from stepweave.tools.transport import RetryPolicy, Unreachable, send
 from stepweave.errors import (ProviderAuthError, ProviderBadRequest, ProviderError,
                               ProviderRateLimited, ProviderUnavailable)
 

@@ -16,8 +16,8 @@ from typing import Any
 from stepweave.ai.agent import parse_json_answer
 from stepweave.ai.session import Deps, Session, parse_params, sampling
 from stepweave.ai.types import ChatRequest, Message
-from stepweave.blocks.evaluator_block import EvaluatorParams, Metric
-from stepweave.blocks.router_block import Route, RouterParams
+from stepweave.params.evaluator import EvaluatorParams, Metric
+from stepweave.params.router import Route, RouterParams
 from stepweave.errors import BlockInputError, RouterNoMatch
 
 __all__ = ["run_router", "run_evaluator", "NO_MATCH"]

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepweave.ai.params import SECRET_PLACEHOLDER
-from stepweave.ai.transport import RetryPolicy
+from stepweave.workflow.refs import SECRET_PLACEHOLDER
+from stepweave.tools.transport import RetryPolicy
 from stepweave.ai.types import Provider
 from stepweave.errors import BlockInputError, ProviderAuthError
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from stepweave.ai.params import ModelParams, number_param
+from stepweave.params.model import ModelParams, number_param
 from stepweave.ai.pricing import cost_of
 from stepweave.ai.providers import ProviderOptions, api_model_id, build_provider, provider_for
-from stepweave.ai.transport import RetryPolicy
+from stepweave.tools.transport import RetryPolicy
 from stepweave.ai.types import ChatRequest, ChatResponse, Usage
 from stepweave.errors import BlockInputError, param_problems
 

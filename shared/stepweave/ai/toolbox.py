@@ -18,7 +18,7 @@ from typing import Any
 
 from stepweave.ai.session import iso_time
 from stepweave.ai.types import FunctionSpec, Message, ToolCall
-from stepweave.blocks.agent_block import ToolSpec
+from stepweave.params.agent import ToolSpec
 from stepweave.tools import get_tool
 from stepweave.tools.base import Tool, ToolContext, ToolError, mask, substitute, validate_params
 

@@ -1,11 +1,5 @@
-"""The ``tool`` block: one registry tool (``stepweave.tools``) run as a block of its own.
-
-Params (``ToolBlockParams``): ``tool`` (a registry name: ``slack``, ``email``, ``http``,
-``api``) and ``params`` (the tool's params, references allowed). Validation checks the
-tool exists and checks the literal values against the tool's params model; values that
-hold a reference (``<block.path>``) or a ``{{NAME}}`` secret are known at run time only
-and are checked by the handler. The block's outputs are the tool's output fields
-(``tool_outputs``), so ``<notify.ts>`` is checked like any other reference.
+"""The ``tool`` block's handler: one registry tool (``stepweave.tools``) run as a block of
+its own. Its params and outputs are ``stepweave.params.tool``.
 
 Secrets: the ``{{NAME}}`` placeholders the workflow author wrote in the params arrive
 already put in by the handler's entry (``stepweave.compiler.secrets``: never in values
@@ -27,11 +21,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from pydantic_core import InitErrorDetails
+from pydantic import ValidationError
 
 from stepweave.errors import (BlockError, BlockInputError, HttpStatusError, HttpTransportError,
                               StepweaveError, param_problems)
+from stepweave.params.tool import ToolBlockParams
 
 if TYPE_CHECKING:
     import httpx
@@ -39,9 +33,8 @@ if TYPE_CHECKING:
     from stepweave.runtime.settings import Settings
     from stepweave.tools.base import Tool
 
-__all__ = ["ToolBlockParams", "run_tool_block", "tool_outputs", "tool_error"]
+__all__ = ["run_tool_block", "tool_error"]
 
-_PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}")
 #: A tool's failure message (after its ``"<tool> tool: "`` prefix) -> the error class a
 #: state machine matches; anything else is a ``BlockError``.
 _ERROR_CLASSES: tuple[tuple[re.Pattern[str], type[BlockError]], ...] = (
@@ -52,87 +45,6 @@ _ERROR_CLASSES: tuple[tuple[re.Pattern[str], type[BlockError]], ...] = (
                 r"the \w+ credentials are not set)"), BlockInputError),
 )
 _PREFIX = re.compile(r"^\w+ tool: ")
-
-
-class ToolBlockParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tool: str = Field(min_length=1, description="a registry tool: slack, email, http, api")
-    params: dict[str, Any] | str = Field(
-        default_factory=dict, description="the tool's params (or a reference to an object)")
-
-    @field_validator("tool")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        from stepweave.tools import TOOLS, tool_names
-
-        if value not in TOOLS:
-            raise ValueError(f"unknown tool '{value}' (available: {', '.join(tool_names())})")
-        return value
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _json(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.strip().startswith("{"):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError("is not valid JSON") from None
-        if isinstance(value, str) and not _dynamic(value):
-            raise ValueError("must be an object of the tool's params (or a reference to one)")
-        return value
-
-    @field_validator("params")
-    @classmethod
-    def _literal_params(cls, value: dict[str, Any] | str,
-                        info: ValidationInfo) -> dict[str, Any] | str:
-        from stepweave.tools import TOOLS
-
-        tool = TOOLS.get(str(info.data.get("tool") or ""))
-        if tool is None or not isinstance(value, dict):
-            return value  # an unknown tool is reported already; a reference is checked at run time
-        problems = literal_problems(tool, value)
-        if problems:  # reported per param: params.params.<name>
-            raise ValidationError.from_exception_data(cls.__name__, problems)
-        return value
-
-
-def _dynamic(value: Any) -> bool:
-    """True when a value holds a reference or a secret placeholder (known at run time)."""
-    if isinstance(value, str):
-        from stepweave.workflow.refs import find_refs
-
-        return bool(find_refs(value)) or bool(_PLACEHOLDER.search(value))
-    if isinstance(value, list):
-        return any(_dynamic(v) for v in value)
-    if isinstance(value, dict):
-        return any(_dynamic(v) for v in value.values())
-    return False
-
-
-def literal_problems(tool: Tool, params: Mapping[str, Any]) -> list[InitErrorDetails]:
-    """The tool's params model's errors for the literal values of ``params``; values known
-    at run time only (references, secrets) are not judged, missing params are."""
-    try:
-        tool.params.model_validate(dict(params))
-    except ValidationError as exc:
-        return [InitErrorDetails(type=err["type"], loc=err["loc"], input=err.get("input"),
-                                 ctx=err.get("ctx", {}))
-                for err in exc.errors(include_url=False)
-                if not (err["loc"] and err["type"] != "missing"
-                        and _dynamic(params.get(str(err["loc"][0]))))]
-    return []
-
-
-def tool_outputs(params: Mapping[str, Any]) -> frozenset[str]:
-    """The block's output fields: the properties of its tool's output schema."""
-    from stepweave.tools import TOOLS
-
-    tool = TOOLS.get(str(params.get("tool") or ""))
-    if tool is None:
-        return frozenset()
-    props = tool.output_schema.get("properties")
-    return frozenset(str(k) for k in props) if isinstance(props, dict) else frozenset()
 
 
 def tool_error(exc: Exception, message: str) -> BlockError:

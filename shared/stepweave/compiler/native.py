@@ -6,7 +6,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from stepweave.blocks.catalog import WaitParams
+from stepweave.params.core import WaitParams
 from stepweave.compiler.exprs import jstr
 from stepweave.workflow.refs import Ref
 from stepweave.compiler.resolve import RefError, jsonata_error

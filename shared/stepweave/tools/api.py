@@ -1,11 +1,11 @@
-"""The ``api`` tool: the ``api`` block's request (``stepweave.blocks.api_block``) as a tool,
+"""The ``api`` tool: the ``api`` block's request (``stepweave.tools.request``) as a tool,
 same params and output (``{data, status, headers}``); a non-2xx answer is a ``ToolError``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from stepweave.blocks.catalog import ApiParams
+from stepweave.tools.request import ApiParams
 from stepweave.errors import BlockError
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams
 
@@ -17,7 +17,7 @@ class ApiToolParams(ApiParams, ToolParams):
 
 
 def run_api_tool(params: ApiToolParams, ctx: ToolContext) -> dict[str, Any]:
-    from stepweave.blocks.api_block import run_api
+    from stepweave.tools.request import run_api
 
     try:
         # secrets are put in by the handler's entry, where the workflow author wrote them only

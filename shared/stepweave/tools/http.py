@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from stepweave.ai.transport import RetryPolicy, Unreachable, send
+from stepweave.tools.transport import RetryPolicy, Unreachable, send
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
 
 __all__ = ["TOOL", "HttpParams", "Auth", "auth_headers"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from stepweave.ai.transport import RetryPolicy, Unreachable, send
+from stepweave.tools.transport import RetryPolicy, Unreachable, send
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
 
 __all__ = ["TOOL", "SlackParams", "SLACK_API"]

@@ -1,4 +1,5 @@
-"""Finding Sim-style references in text: ``<block.path>``, ``<loop.index>``, ``{{ENV}}``.
+"""The syntax of a workflow's text: Sim-style references (``<block.path>``, ``<loop.index>``)
+and ``{{NAME}}`` placeholders. A leaf: it imports nothing of the package.
 
 What counts as a reference follows Sim (SIM-COMPAT §2.1): ``<...>`` whose inner text
 does not start with a space, contains none of ``+ * / = < > !``, is not all digits
@@ -10,10 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Ref", "find_refs", "ENV_PATTERN", "split_path", "is_sole_ref"]
+__all__ = ["Ref", "find_refs", "ENV_PATTERN", "SECRET_PLACEHOLDER", "split_path", "is_sole_ref"]
 
 _CANDIDATE = re.compile(r"<([^<>]+)>")
 ENV_PATTERN = re.compile(r"\{\{([^}]+)\}\}")
+#: ``{{NAME}}``: a named secret, resolved by the handler (``stepweave.runtime.secrets``).
+SECRET_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 

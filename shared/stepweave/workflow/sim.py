@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from stepweave.blocks.catalog import block_type as catalog_type
-from stepweave.blocks.router_block import SIM_ROUTER_PARAMS
+from stepweave.params.router import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.limits import MAX_PARAMS_DEPTH, loads_json
 from stepweave.workflow.sim_blocks import notification_tools, sim_block_params, unsupported_block

@@ -1,7 +1,7 @@
 """Sim blocks beyond the core: AI blocks, sub-workflows, and what has no equivalent yet.
 
 * ``agent`` / ``evaluator``: Sim's sub-blocks become the params of our ``agent`` and
-  ``evaluator`` block types (``stepweave.blocks.agent_block`` / ``evaluator_block``):
+  ``evaluator`` block types (``stepweave.params.agent`` / ``evaluator``):
   messages and metrics keep only the keys those take, Sim's tool entries
   (``{type, params, usageControl, ...}``) become registry tools
   (``stepweave.tools.tool_for_sim_block``) with their fixed params, and an ``apiKey`` is
@@ -93,8 +93,8 @@ def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    from stepweave.blocks.agent_block import SIM_AGENT_PARAMS
-    from stepweave.blocks.evaluator_block import SIM_EVALUATOR_PARAMS
+    from stepweave.params.agent import SIM_AGENT_PARAMS
+    from stepweave.params.evaluator import SIM_EVALUATOR_PARAMS
 
     keys = SIM_AGENT_PARAMS if block_type == "agent" else SIM_EVALUATOR_PARAMS
     params = _values(sub_blocks, keys)

@@ -1,4 +1,5 @@
-"""The ``api`` block: one HTTP request, Sim-compatible params and output.
+"""The HTTP request of the ``api`` block and of the ``api`` tool: Sim-compatible params
+(``ApiParams``) and output.
 
 Output shape: ``{"data": <JSON body or text>, "status": int, "headers": {...}}``.
 Params arrive with the author's ``{{NAME}}`` secrets already put in by the handler's
@@ -15,8 +16,10 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from stepweave.errors import BlockInputError, HttpStatusError, HttpTransportError
 from stepweave.retries import retry_after_seconds, retryable_status
@@ -24,7 +27,7 @@ from stepweave.retries import retry_after_seconds, retryable_status
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["run_api"]
+__all__ = ["ApiParams", "run_api"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -32,6 +35,21 @@ DEFAULT_TIMEOUT_MS = 300_000
 MAX_TIMEOUT_MS = 600_000
 MAX_RETRIES = 10
 MAX_ERROR_TEXT = 500
+
+
+class ApiParams(BaseModel):  # the api block's params (and the api tool's)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    url: str = ""
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
+    params: Any = None
+    headers: Any = None
+    body: Any = None
+    timeout: int = Field(default=300_000, ge=1, le=600_000)
+    retries: int = Field(default=0, ge=0, le=10)
+    retryDelayMs: int = Field(default=500, ge=0)
+    retryMaxDelayMs: int = Field(default=30_000, ge=0)
+    retryNonIdempotent: bool = False
 
 
 

@@ -8,16 +8,15 @@ them to text, and the handler converts them (``number_param``).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["ModelParams", "Number", "number_param", "json_list", "SECRET_PLACEHOLDER", "DEFAULT_TIMEOUT_MS",
+from stepweave.workflow.refs import SECRET_PLACEHOLDER
+
+__all__ = ["ModelParams", "Number", "number_param", "json_list", "DEFAULT_TIMEOUT_MS",
            "MAX_TIMEOUT_MS", "DEFAULT_RETRIES", "MAX_RETRIES"]
 
-#: ``{{NAME}}``: a named secret, resolved by the handler (``stepweave.runtime.secrets``).
-SECRET_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 840_000
 DEFAULT_RETRIES = 2
