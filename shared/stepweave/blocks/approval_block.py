@@ -18,11 +18,11 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stepweave.blocks.contract import BlockEvent

@@ -18,9 +18,18 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from stepweave.params.agent import AgentParams, response_fields
-from stepweave.params.core import (ApprovalParams, ConditionParams, FunctionParams, LoopParams,
-                                   ParallelParams, ResponseParams, StartParams, VariablesParams,
-                                   WaitParams, WorkflowParams)
+from stepweave.params.core import (
+    ApprovalParams,
+    ConditionParams,
+    FunctionParams,
+    LoopParams,
+    ParallelParams,
+    ResponseParams,
+    StartParams,
+    VariablesParams,
+    WaitParams,
+    WorkflowParams,
+)
 from stepweave.params.evaluator import EvaluatorParams, metric_fields
 from stepweave.params.router import RouterParams
 from stepweave.params.tool import ToolBlockParams, tool_outputs

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from stepweave.errors import (BlockError, BlockInputError, HttpStatusError, HttpTransportError,
-                              StepweaveError, param_problems)
+from stepweave.errors import (
+    BlockError,
+    BlockInputError,
+    HttpStatusError,
+    HttpTransportError,
+    StepweaveError,
+    param_problems,
+)
 from stepweave.params.tool import ToolBlockParams
 
 if TYPE_CHECKING:

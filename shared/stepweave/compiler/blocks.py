@@ -1,24 +1,23 @@
-"""How each block becomes states: dispatch, handler (Lambda) tasks, failure states.
+"""Handler (Lambda) tasks and failure states: how a block that needs compute becomes a
+Task, and how a failure without an error edge ends the run.
 
-Native blocks are in ``native.py``, containers in ``containers.py``."""
+The registry of emitters is ``emitters.py``; native blocks are in ``native.py``,
+containers in ``containers.py``."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stepweave.compiler import native
 from stepweave.compiler.code import function_code
 from stepweave.compiler.exprs import error_message
 from stepweave.compiler.secrets import SecretPlan, plan_secrets
+from stepweave.compiler.states import Ctx, Dangling, Lowering
 from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js
 from stepweave.errors import BLOCK_FAILED_ERROR, RESPONSE_ERROR
 
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
-
-__all__ = ["emit_block", "folds_guard", "ensure_fail_state", "add_container_catches",
+__all__ = ["emit_handler", "ensure_fail_state", "add_container_catches",
            "handler_placeholder", "handler_task", "task_state", "FAILED_BLOCK"]
 
 #: The variable a Catch sets to the name of the block that failed without an error edge.
@@ -34,13 +33,7 @@ def handler_placeholder(handler: str) -> str:
     return "${Handler_" + handler + "}"
 
 
-def folds_guard(lw: Lowerer, node: str) -> bool:
-    """Native blocks computed in one Pass fold their guard into the expression."""
-    name = lw.graph.types[node].name
-    return name == "variables" or (name == "condition" and not native.condition_in_sandbox(lw, node))
-
-
-def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> str:
+def ensure_fail_state(lw: Lowering, ctx_scope: Any, states: dict[str, Any]) -> str:
     """The scope's state for a block that failed without an error edge.
 
     At the top level it words the run's error ("<Block>: <message>") and fails the
@@ -60,7 +53,7 @@ def ensure_fail_state(lw: Lowerer, ctx_scope: Any, states: dict[str, Any]) -> st
     return str(ctx_scope.fail_state)
 
 
-def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
+def add_container_catches(lw: Lowering, state: dict[str, Any], ctx: Ctx,
                           states: dict[str, Any], nodes: list[str]) -> None:
     """Top-level Parallel/Map states catch what their branches raise: a Response ends
     the run successfully; a block failure is worded once, by the top-level Fail state."""
@@ -83,19 +76,9 @@ def add_container_catches(lw: Lowerer, state: dict[str, Any], ctx: Ctx,
         del state["Catch"]
 
 
-def emit_block(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    btype = lw.graph.types[node]
-    emitter = _EMITTERS.get(btype.name)
-    if emitter is None and btype.kind == "handler":
-        emitter = _emit_handler  # every handler block is a Lambda task (agent, router, ...)
-    if emitter is None:
-        raise NotImplementedError(btype.name)
-    return emitter(lw, node, ctx, states)
-
-
 # -- handler blocks ---------------------------------------------------------------------------
 
-def _context_payload(lw: Lowerer, ctx: Ctx) -> dict[str, Any]:
+def _context_payload(lw: Lowering, ctx: Ctx) -> dict[str, Any]:
     payload: dict[str, Any] = {"workflow": lw.graph.workflow.name,
                                "execution": _js("$states.context.Execution.Id")}
     for container in ctx.containers:
@@ -106,7 +89,7 @@ def _context_payload(lw: Lowerer, ctx: Ctx) -> dict[str, Any]:
     return payload
 
 
-def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def _handler_params(lw: Lowering, node: str, ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The event's ``params`` and ``secrets`` (``stepweave.compiler.secrets``)."""
     block = lw.graph.blocks[node]
     site = lw.site(node, ctx)
@@ -132,7 +115,7 @@ def _handler_params(lw: Lowerer, node: str, ctx: Ctx) -> tuple[dict[str, Any], d
     return params, plan.event_field()
 
 
-def _timeout(lw: Lowerer, node: str) -> int:
+def _timeout(lw: Lowering, node: str) -> int:
     block = lw.graph.blocks[node]
     if block.timeoutSeconds:
         return block.timeoutSeconds
@@ -145,7 +128,7 @@ def _timeout(lw: Lowerer, node: str) -> int:
     return 300
 
 
-def handler_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], *, handler: str,
+def handler_task(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], *, handler: str,
                  params: dict[str, Any], output: str = "$states.result",
                  timeout: int = 300) -> tuple[str, Dangling]:
     """A Lambda task running ``handler`` for ``node`` with ``params`` (already resolved),
@@ -158,7 +141,7 @@ def handler_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], *, ha
     return name, _catch(lw, node, ctx, states, state, name)
 
 
-def task_state(lw: Lowerer, node: str, ctx: Ctx, handler: str, params: dict[str, Any],
+def task_state(lw: Lowering, node: str, ctx: Ctx, handler: str, params: dict[str, Any],
                timeout: int) -> dict[str, Any]:
     """A bare Lambda task for ``node`` (no Assign, no Catch yet)."""
     block = lw.graph.blocks[node]
@@ -170,7 +153,7 @@ def task_state(lw: Lowerer, node: str, ctx: Ctx, handler: str, params: dict[str,
             "TimeoutSeconds": timeout, "Output": {}, "Retry": [dict(_LAMBDA_RETRY)]}
 
 
-def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_handler(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block, btype = lw.graph.blocks[node], lw.graph.types[node]
     assert btype.handler is not None
     lw.handlers.add(btype.handler)
@@ -208,7 +191,7 @@ def _emit_handler(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
     return name, _catch(lw, node, ctx, states, state, name)
 
 
-def _catch(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], state: dict[str, Any],
+def _catch(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], state: dict[str, Any],
            name: str) -> Dangling:
     block = lw.graph.blocks[node]
     dangling: Dangling = [(state, "Next")]
@@ -226,38 +209,3 @@ def _catch(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], state: dict
     state["Catch"] = [catch]
     states[name] = state
     return dangling
-
-
-# -- containers -----------------------------------------------------------------------------------
-
-def _emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.containers import emit_loop
-
-    return emit_loop(lw, node, ctx, states)
-
-
-def _emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.containers import emit_parallel
-
-    return emit_parallel(lw, node, ctx, states)
-
-
-def _emit_subworkflow(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.subworkflow import emit_subworkflow
-
-    return emit_subworkflow(lw, node, ctx, states)
-
-
-_EMITTERS = {
-    "start": native.emit_start,
-    "workflow": _emit_subworkflow,
-    "function": _emit_handler,
-    "api": _emit_handler,
-    "approval": _emit_handler,
-    "condition": native.emit_condition,
-    "variables": native.emit_variables,
-    "wait": native.emit_wait,
-    "response": native.emit_response,
-    "loop": _emit_loop,
-    "parallel": _emit_parallel,
-}

@@ -9,17 +9,18 @@ from typing import Any
 
 from stepweave.compiler.aslcheck import check_definition
 from stepweave.compiler.compiled import CompiledWorkflow
-from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.estimate import history_warnings
-from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.exprs import entries
 from stepweave.compiler.family import compile_children
 from stepweave.compiler.graph import GEdge, Graph, back_edges, build_graph
-from stepweave.compiler.lower import Ctx, Lowerer, patch
+from stepweave.compiler.jsonata_syntax import jsonata_fields
+from stepweave.compiler.lower import Lowerer
+from stepweave.compiler.native import wait_seconds
+from stepweave.compiler.notify import with_link_tokens
+from stepweave.compiler.states import Ctx, patch
 from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
 from stepweave.compiler.validate import validate_graph
 from stepweave.errors import Problem, WorkflowError
-from stepweave.compiler.notify import with_link_tokens
 from stepweave.workflow.model import Workflow
 
 __all__ = ["CompiledWorkflow", "compile_workflow", "MAX_DEFINITION_BYTES"]

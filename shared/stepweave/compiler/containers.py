@@ -10,14 +10,19 @@ iteration's output. Parallels are Map states (branches isolated, ``MaxConcurrenc
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from stepweave.compiler.blocks import (
+    FAILED_BLOCK,
+    add_container_catches,
+    ensure_fail_state,
+    task_state,
+)
 from stepweave.compiler.exprs import entries, jstr
-from stepweave.workflow.refs import is_sole_ref
 from stepweave.compiler.resolve import RefError, jsonata_error
-
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
+from stepweave.compiler.sandbox import loop_program, rows_need_sandbox, sandbox_params
+from stepweave.compiler.states import Ctx, Dangling, Lowering, patch
+from stepweave.workflow.refs import is_sole_ref
 
 __all__ = ["emit_loop", "emit_parallel", "literal_collection"]
 
@@ -36,7 +41,7 @@ def literal_collection(raw: Any) -> Any:
     return json.loads(str(raw).replace("'", '"'))
 
 
-def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
+def _collection(lw: Lowering, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
     """forEach items / parallel distribution (SIM-COMPAT §2.6.5) as JSONata."""
     site = lw.site(node, ctx)
     if isinstance(raw, (list, dict)):
@@ -72,13 +77,13 @@ def _collection(lw: Lowerer, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
-def _final(lw: Lowerer, node: str) -> bool:
+def _final(lw: Lowering, node: str) -> bool:
     """Whether the container is a top-level block with no outgoing edge: its output may be
     the run's final output, which in Sim is the container's end-sentinel output."""
     return node in lw.graph.region(None) and not lw.graph.outgoing(node)
 
 
-def _loop_output(lw: Lowerer, node: str, results: str) -> str:
+def _loop_output(lw: Lowering, node: str, results: str) -> str:
     """``{"results": [...]}``; as the run's last block, with Sim's loop exit fields."""
     if not _final(lw, node):
         return f'{{"results": {results}}}'
@@ -86,7 +91,7 @@ def _loop_output(lw: Lowerer, node: str, results: str) -> str:
             f'"selectedRoute": "loop_exit", "totalIterations": $count($__r)}})')
 
 
-def _parallel_output(lw: Lowerer, node: str, results: str) -> str:
+def _parallel_output(lw: Lowering, node: str, results: str) -> str:
     """``{"results": [...]}``; as the run's last block, with Sim's parallel exit fields."""
     if not _final(lw, node):
         return f'{{"results": {results}}}'
@@ -94,7 +99,7 @@ def _parallel_output(lw: Lowerer, node: str, results: str) -> str:
             f'"selectedRoute": "parallel_exit", "totalBranches": $count($states.result)}})')
 
 
-def _loop_condition(lw: Lowerer, node: str, ctx: Ctx, source: str) -> str:
+def _loop_condition(lw: Lowering, node: str, ctx: Ctx, source: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
     from stepweave.workflow.refs import Ref
 
@@ -125,21 +130,15 @@ def _next_index(expr: str, stem: str) -> str:
 
 
 def _sandboxed(source: str) -> bool:
-    from stepweave.compiler.sandbox import rows_need_sandbox
-
     return rows_need_sandbox((source,), has_context=False)
 
 
-def _condition_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], source: str,
+def _condition_task(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], source: str,
                     following: str) -> str:
     """A Task evaluating the loop condition in the sandbox into ``$wc_<loop>`` (SIM-COMPAT
     §2.6.4: with ``<loop.index>`` the next index; an evaluation error is false)."""
-    from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state, task_state
-    from stepweave.compiler.lower import Ctx as _Ctx
-    from stepweave.compiler.sandbox import loop_program, sandbox_params
-
     stem = lw.stems[node]
-    inner = _Ctx(ctx.scope, [node, *ctx.containers], ctx.top, node)
+    inner = Ctx(ctx.scope, [node, *ctx.containers], ctx.top, node)
     code, bindings = loop_program(lw, node, ctx, inner, source)
     bindings = {name: _next_index(expr, stem) for name, expr in bindings.items()}
     name = lw.block_state(node, "while?")
@@ -151,7 +150,7 @@ def _condition_task(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any], so
     return name
 
 
-def _continue_condition(lw: Lowerer, node: str, ctx: Ctx) -> tuple[str, str | None]:
+def _continue_condition(lw: Lowering, node: str, ctx: Ctx) -> tuple[str, str | None]:
     """The Choice's test, and the condition the sandbox evaluates first (if any)."""
     params, stem = lw.graph.blocks[node].params, lw.stems[node]
     ltype = params.get("loopType", "for")
@@ -175,20 +174,17 @@ def _continue_condition(lw: Lowerer, node: str, ctx: Ctx) -> tuple[str, str | No
     return f"{nxt} = 0 or ({_next_index(cond, stem)}) = true", None
 
 
-def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     """``start`` (Pass) -> ``continue?`` (Choice) -> body -> ``continue?`` ... -> next.
 
     ``$i_<loop>`` is the index of the running iteration (-1 before the first); the
     Choice that starts an iteration also appends the previous one's outputs to the
     results, and the Choice's default (exit) path assigns the loop's output.
     """
-    from stepweave.compiler.lower import Ctx as _Ctx
-    from stepweave.compiler.lower import patch
-
     block = lw.graph.blocks[node]
     params, stem = block.params, lw.stems[node]
     ltype = params.get("loopType", "for")
-    body_ctx = _Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
+    body_ctx = Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
     body_nodes = [n for n in lw.graph.nodes if node in lw.graph.ancestors_containers(n)]
     init_assign: dict[str, Any] = {f"i_{stem}": -1, f"r_{stem}": [], f"it_{stem}": None}
     init_assign[f"its_{stem}"] = (_js(_collection(lw, node, ctx, params.get("collection"), "forEach"))
@@ -224,10 +220,7 @@ def emit_loop(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
     return init_name, [(check, "Default")]
 
 
-def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.blocks import add_container_catches
-    from stepweave.compiler.lower import Ctx as _Ctx
-
+def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
     params, stem = block.params, lw.stems[node]
     if params.get("parallelType", "count") == "collection":
@@ -238,7 +231,7 @@ def emit_parallel(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         items = f"[0..{int(params.get('count') or 5) - 1}]"
         item_expr, items_var = "null", []
     name = lw.block_state(node)
-    inner_ctx = _Ctx(ctx.scope, [node, *ctx.containers], False)
+    inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
     init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
             f"its_{stem}": _js("$states.input.items")}
     program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,

@@ -11,12 +11,10 @@ branches not taken are marked skipped, as their guards would have done.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree
-
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
+from stepweave.compiler.states import Ctx, Dangling, Lowering
 
 __all__ = ["emit_exclusive", "leaves", "route_of", "ROUTE_HANDLES"]
 
@@ -49,7 +47,7 @@ def _entry(tree: Tree) -> str | None:
     return None
 
 
-def _routes(lw: Lowerer, tree: Par) -> list[str] | None:
+def _routes(lw: Lowering, tree: Par) -> list[str] | None:
     """Entry block of each branch, if the branches are exclusive condition routes."""
     entries: list[str] = []
     conditions: set[str] = set()
@@ -74,7 +72,7 @@ def _routes(lw: Lowerer, tree: Par) -> list[str] | None:
     return entries if len(conditions) == 1 else None
 
 
-def _nulls(lw: Lowerer, nodes: list[str], ctx: Ctx) -> dict[str, Any]:
+def _nulls(lw: Lowering, nodes: list[str], ctx: Ctx) -> dict[str, Any]:
     assign: dict[str, Any] = {}
     for node in nodes:
         ctx.scope.define_block(node)
@@ -82,7 +80,7 @@ def _nulls(lw: Lowerer, nodes: list[str], ctx: Ctx) -> dict[str, Any]:
     return assign
 
 
-def emit_exclusive(lw: Lowerer, tree: Par, ctx: Ctx,
+def emit_exclusive(lw: Lowering, tree: Par, ctx: Ctx,
                    states: dict[str, Any]) -> tuple[str, Dangling] | None:
     entries = _routes(lw, tree)
     if entries is None:

@@ -14,31 +14,25 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepweave.compiler import blocks as block_emitters
+from stepweave.compiler.blocks import add_container_catches
+from stepweave.compiler.emitters import emit_block, folds_guard
 from stepweave.compiler.exclusive import emit_exclusive, leaves, route_of
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
 from stepweave.compiler.graph import GEdge, Graph
 from stepweave.compiler.keep import keep_paths
 from stepweave.compiler.keep import param_strings as _strings
 from stepweave.compiler.naming import StateNames, var_stem
-from stepweave.workflow.refs import ENV_PATTERN, find_refs
 from stepweave.compiler.resolve import Resolver, Site
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule, toposort
 from stepweave.compiler.scope import Scope
+from stepweave.compiler.states import Ctx, Dangling, patch
 from stepweave.workflow.model import normalize_name
+from stepweave.workflow.refs import ENV_PATTERN, find_refs
 
-__all__ = ["Lowerer", "Ctx", "Dangling", "patch"]
+__all__ = ["Lowerer"]
 
 
 _WEIGHT = {"function": 1.0, "api": 1.0, "wait": 1.0}
-
-
-@dataclass
-class Ctx:
-    scope: Scope
-    containers: list[str]  # enclosing containers, innermost first
-    top: bool  # directly in the top-level program (not in a branch or iteration)
-    loop: str | None = None  # innermost loop whose body shares this scope
 
 
 @dataclass
@@ -238,7 +232,7 @@ class Lowerer:
 
     def emit_node(self, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
         self._check_env(node)
-        guarded = self.guarded[node] and not block_emitters.folds_guard(self, node)
+        guarded = self.guarded[node] and not folds_guard(self, node)
         guard_name = self.block_state(node, "?") if guarded else None
         guard: dict[str, Any] | None = None
         if guard_name is not None:
@@ -246,7 +240,7 @@ class Lowerer:
                      "Choices": [{"Condition": "{% " + self.guard_expr(node, ctx) + " %}"}],
                      "Assign": self.skip_assign(node, ctx)}
         ctx.scope.define_block(node)
-        entry, dangling = block_emitters.emit_block(self, node, ctx, states)
+        entry, dangling = emit_block(self, node, ctx, states)
         if guard is None or guard_name is None:
             return entry, dangling
         guard["Choices"][0]["Next"] = entry
@@ -350,7 +344,7 @@ class Lowerer:
         state: dict[str, Any] = {"Type": "Parallel", "Branches": programs,
                                  "Assign": self.import_exports(scopes, ctx, "$states.result"),
                                  "Output": {}}
-        block_emitters.add_container_catches(self, state, ctx, states, leaves(tree))
+        add_container_catches(self, state, ctx, states, leaves(tree))
         states[name] = state
         return name, [(state, "Next")]
 
@@ -359,9 +353,6 @@ class Lowerer:
             return self.graph.blocks[tree.node].name
         first = tree.items[0] if isinstance(tree, Seq) else tree.branches[0]
         return self._label(first)
-
-
-Dangling = list[tuple[dict[str, Any], str]]
 
 
 def _substitute(value: Any, names: dict[str, str]) -> Any:
@@ -377,7 +368,3 @@ def _substitute(value: Any, names: dict[str, str]) -> Any:
         return [_substitute(v, names) for v in value]
     return value
 
-
-def patch(dangling: Dangling, target: str) -> None:
-    for state, key in dangling:
-        state[key] = target

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stepweave.params.core import WaitParams
+from stepweave.compiler.blocks import handler_task
 from stepweave.compiler.exprs import jstr
-from stepweave.workflow.refs import Ref
 from stepweave.compiler.resolve import RefError, jsonata_error
+from stepweave.compiler.sandbox import (
+    condition_program,
+    row_problem,
+    rows_need_sandbox,
+    sandbox_params,
+)
+from stepweave.compiler.states import Ctx, Dangling, Lowering
 from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js
 from stepweave.errors import RESPONSE_ERROR
-
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
+from stepweave.params.core import WaitParams
+from stepweave.workflow.refs import Ref
 
 __all__ = ["emit_start", "emit_condition", "emit_variables", "emit_wait", "emit_response",
-           "wait_seconds"]
+           "wait_seconds", "folds_guard"]
 
 _CONTEXT_DROP = ["_pauseMetadata", "error", "providerTiming", "tokens", "toolCalls", "model", "cost"]
 
@@ -59,7 +64,7 @@ def _coerce(ftype: str, var: str) -> str:
     return var
 
 
-def _start_output(lw: Lowerer, node: str) -> str:
+def _start_output(lw: Lowering, node: str) -> str:
     """Sim's start output: each input-format field from ``input.input`` or the run input,
     else its ``value`` as written (absent without one), converted by type; then every
     other key of the run input; ``input`` and ``conversationId`` dropped when empty."""
@@ -107,7 +112,7 @@ def _variable_initial(var: Any) -> Any:
     return value
 
 
-def emit_start(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_start(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     name = lw.block_state(node)
     assign = _done(lw, node, ctx, _start_output(lw, node))
     for var in lw.graph.workflow.variables:
@@ -120,7 +125,7 @@ def emit_start(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tupl
 
 # -- condition ----------------------------------------------------------------------------------
 
-def _context_expr(lw: Lowerer, node: str, ctx: Ctx) -> str:
+def _context_expr(lw: Lowering, node: str, ctx: Ctx) -> str:
     first = next((e.source for e in lw.graph.workflow.edges if e.target == node
                   and e.source in set(lw.graph.nodes)), None)
     if first is None or ctx.scope.lookup_block(first) is None:
@@ -131,7 +136,7 @@ def _context_expr(lw: Lowerer, node: str, ctx: Ctx) -> str:
             f"$exists($__k) ? $__k : {{}}) : {{}})")
 
 
-def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str, field: str) -> str:
+def _condition_row(lw: Lowering, node: str, ctx: Ctx, source: str, title: str, field: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
 
     site = lw.site(node, ctx)
@@ -156,12 +161,10 @@ def _condition_row(lw: Lowerer, node: str, ctx: Ctx, source: str, title: str, fi
 def _js_problem(source: str, exc: Exception) -> str:
     """Why the condition cannot run: an unknown name, V8's syntax error, else the
     translator's message."""
-    from stepweave.compiler.sandbox import row_problem
-
     return row_problem(source) or str(exc)
 
 
-def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
+def _guard_fold(lw: Lowering, node: str, ctx: Ctx, value: str) -> dict[str, str]:
     bvar = lw.bvar(node, ctx.scope)
     if not lw.guarded[node]:
         return {bvar: _js(value), **lw.timed(node, ctx.scope, _js("$millis()"))}
@@ -171,17 +174,15 @@ def _guard_fold(lw: Lowerer, node: str, ctx: Ctx, value: str) -> dict[str, str]:
             **lw.timed(node, ctx.scope, _js(f"({guard}) ? $millis() : null"))}
 
 
-def _rows(lw: Lowerer, node: str) -> tuple[list[dict[str, Any]], str | None]:
+def _rows(lw: Lowering, node: str) -> tuple[list[dict[str, Any]], str | None]:
     """The rows evaluated before the else row, and the else row's id."""
     rows = lw.graph.blocks[node].params.get("conditions") or []
     else_row = next((r for r in rows if str(r.get("title", "")).strip().lower() == "else"), None)
     return (rows[: rows.index(else_row)] if else_row else rows), (else_row["id"] if else_row else None)
 
 
-def condition_in_sandbox(lw: Lowerer, node: str) -> bool:
+def condition_in_sandbox(lw: Lowering, node: str) -> bool:
     """Whether a condition block's rows run in the JavaScript sandbox (``sandbox``)."""
-    from stepweave.compiler.sandbox import rows_need_sandbox
-
     rows, _else = _rows(lw, node)
     sources = tuple(str(r.get("value", "")) for r in rows)
     # a reference that can fail at run time is a block error Sim routes to the error
@@ -191,7 +192,13 @@ def condition_in_sandbox(lw: Lowerer, node: str) -> bool:
     return rows_need_sandbox(sources)
 
 
-def _condition_value(lw: Lowerer, node: str, ctx: Ctx, chain: str) -> str:
+def folds_guard(lw: Lowering, node: str) -> bool:
+    """Native blocks computed in one Pass fold their guard into the expression."""
+    name = lw.graph.types[node].name
+    return name == "variables" or (name == "condition" and not condition_in_sandbox(lw, node))
+
+
+def _condition_value(lw: Lowering, node: str, ctx: Ctx, chain: str) -> str:
     """The block's output, given ``chain``: the selected row id (or null)."""
     targets = {e.handle[len("condition-"):]: e.target for e in lw.graph.outgoing(node)
                if e.handle and e.handle.startswith("condition-")}
@@ -203,11 +210,8 @@ def _condition_value(lw: Lowerer, node: str, ctx: Ctx, chain: str) -> str:
             "\"selectedPath\": $exists($__path) ? $__path : null, \"selectedOption\": $__sel}]))")
 
 
-def _emit_sandboxed_condition(lw: Lowerer, node: str, ctx: Ctx,
+def _emit_sandboxed_condition(lw: Lowering, node: str, ctx: Ctx,
                               states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.blocks import handler_task
-    from stepweave.compiler.sandbox import condition_program, row_problem, sandbox_params
-
     rows, else_id = _rows(lw, node)
     for index, row in enumerate(rows):
         problem = row_problem(str(row.get("value", "")))
@@ -220,7 +224,7 @@ def _emit_sandboxed_condition(lw: Lowerer, node: str, ctx: Ctx,
                         params=sandbox_params(code, bindings), output=output, timeout=60)
 
 
-def emit_condition(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_condition(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     if condition_in_sandbox(lw, node):
         return _emit_sandboxed_condition(lw, node, ctx, states)
     rows, else_id = _rows(lw, node)
@@ -254,7 +258,7 @@ def _typed(vtype: str | None, expr: str, name: str) -> str:
     return f'($__x := {expr}; $type($__x) = "string" ? $__x : ($__x = null ? "" : $string($__x)))'
 
 
-def emit_variables(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_variables(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
     site = lw.site(node, ctx)
     declared = {v.name: v.type for v in lw.graph.workflow.variables}
@@ -288,7 +292,7 @@ def wait_seconds(params: dict[str, Any]) -> float | None:
     return WaitParams.model_validate(params).seconds()
 
 
-def emit_wait(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_wait(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
     params = WaitParams.model_validate(block.params)
     seconds = params.seconds()
@@ -313,7 +317,7 @@ def emit_wait(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple
 
 # -- response ----------------------------------------------------------------------------------------
 
-def emit_response(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+def emit_response(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     from stepweave.compiler.response import response_expr
 
     block = lw.graph.blocks[node]

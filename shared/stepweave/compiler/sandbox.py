@@ -27,14 +27,11 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stepweave.compiler.code import function_code
+from stepweave.compiler.states import Ctx, Lowering, js
 from stepweave.workflow.refs import find_refs
-from stepweave.compiler.states import js
-
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Lowerer
 
 __all__ = ["needs_sandbox", "rows_need_sandbox", "row_problem", "syntax_error", "side_effect",
            "condition_program", "loop_program", "sandbox_params", "JS_GLOBALS", "TIMEOUT_MS"]
@@ -283,7 +280,7 @@ def row_problem(source: str, has_context: bool = True) -> str | None:
     return error
 
 
-def _row_code(lw: Lowerer, node: str, ctx: Ctx, source: str, index: int,
+def _row_code(lw: Lowering, node: str, ctx: Ctx, source: str, index: int,
               bindings: dict[str, str], field: str, site_ctx: Ctx | None = None) -> str:
     site = lw.site(node, site_ctx or ctx)
     code, refs, _env = function_code(_expression(source), lw.resolver, site, prefix=f"__c{index}_")
@@ -292,7 +289,7 @@ def _row_code(lw: Lowerer, node: str, ctx: Ctx, source: str, index: int,
     return code
 
 
-def condition_program(lw: Lowerer, node: str, ctx: Ctx, rows: list[dict[str, Any]],
+def condition_program(lw: Lowering, node: str, ctx: Ctx, rows: list[dict[str, Any]],
                       else_id: str | None, context_expr: str) -> tuple[str, dict[str, str]]:
     """JavaScript returning the selected row id (or null), and its bindings."""
     bindings: dict[str, str] = {"__ctx": context_expr}
@@ -308,7 +305,7 @@ def condition_program(lw: Lowerer, node: str, ctx: Ctx, rows: list[dict[str, Any
     return "\n".join(lines), bindings
 
 
-def loop_program(lw: Lowerer, node: str, ctx: Ctx, inner: Ctx,
+def loop_program(lw: Lowering, node: str, ctx: Ctx, inner: Ctx,
                  source: str) -> tuple[str, dict[str, str]]:
     """JavaScript returning the loop condition as a boolean (an error is false)."""
     bindings: dict[str, str] = {}

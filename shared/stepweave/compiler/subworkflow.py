@@ -17,13 +17,11 @@ are ``stepweave.compiler.family``'s.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state
 from stepweave.compiler.exprs import jstr
-from stepweave.compiler.states import done, js
-
-if TYPE_CHECKING:
-    from stepweave.compiler.lower import Ctx, Dangling, Lowerer
+from stepweave.compiler.states import Ctx, Dangling, Lowering, done, js
 
 __all__ = ["emit_subworkflow", "machine_key", "machine_placeholder", "START_SYNC",
            "CHILD_FAILED_ERROR"]
@@ -51,7 +49,7 @@ def _child_error(child: str, error: str) -> str:
             f"{jstr(f'Error in child workflow {chr(34)}{child}{chr(34)}: ')} & $m)")
 
 
-def _input(lw: Lowerer, node: str, ctx: Ctx) -> Any:
+def _input(lw: Lowering, node: str, ctx: Ctx) -> Any:
     """The child's input: the block's ``input`` plus ``trigger``, which names the workflow,
     block and execution that started it (its execution record shows it, as a schedule's)."""
     raw = lw.graph.blocks[node].params.get("input")
@@ -73,9 +71,7 @@ def _input(lw: Lowerer, node: str, ctx: Ctx) -> Any:
     return value
 
 
-def emit_subworkflow(lw: Lowerer, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
-    from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state
-
+def emit_subworkflow(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
     child = str(block.params.get("workflow", ""))
     lw.subworkflows.add(child)

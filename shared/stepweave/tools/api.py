@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepweave.tools.request import ApiParams
 from stepweave.errors import BlockError
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams
+from stepweave.tools.request import ApiParams
 
 __all__ = ["TOOL"]
 

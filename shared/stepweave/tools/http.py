@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from stepweave.tools.transport import RetryPolicy, Unreachable, send
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
+from stepweave.tools.transport import RetryPolicy, Unreachable, send
 
 __all__ = ["TOOL", "HttpParams", "Auth", "auth_headers"]
 

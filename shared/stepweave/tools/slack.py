@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import Field
 
-from stepweave.tools.transport import RetryPolicy, Unreachable, send
 from stepweave.tools.base import Tool, ToolContext, ToolError, ToolParams, unresolved
+from stepweave.tools.transport import RetryPolicy, Unreachable, send
 
 __all__ = ["TOOL", "SlackParams", "SLACK_API"]
 
