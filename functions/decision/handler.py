@@ -1,8 +1,8 @@
 """Lambda entry point of the approval decisions, behind API Gateway.
 
-- ``GET|POST /approvals/{id}``: the decision page (``stepweave.runtime.decision_pages``);
+- ``GET|POST /approvals/{id}``: the decision page (``stepweave.api.decision_pages``);
 - ``GET /v1/approvals``, ``POST /v1/approvals/{id}/decision``: the same decisions for
-  programs, with a run-API key (``stepweave.runtime.decision_api``).
+  programs, with a run-API key (``stepweave.api.decisions``).
 
 The only function allowed to answer task tokens (``states:SendTaskSuccess``). The CSRF key
 of the form pages is read from Secrets Manager (``STEPWEAVE_CSRF_SECRET_ARN``) on first use
@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
-from stepweave.runtime.decision_api import handle_decision, is_api_request
+from stepweave.api.decisions import handle_decision, is_api_request
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 

@@ -8,15 +8,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from stepweave.api.decisions import handle_api
 from stepweave.api.keys import create_key, disable_key
 from stepweave.blocks.approval_block import request_approval
 from stepweave.blocks.contract import BlockEvent
 from stepweave.local.engine import LocalEngine
 from stepweave.runtime.approvals import Approval, get_approval
-from stepweave.runtime.decision_api import handle_api
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.records import ExecutionRecord, put_started
 from stepweave.runtime.settings import Settings
+
 from tests.engine.helpers import compile_text
 
 FLOW = """

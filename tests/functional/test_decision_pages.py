@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-
+from stepweave.api.decision_pages import csrf_token, handle
 from stepweave.local.decision_server import decision_gateway
 from stepweave.local.engine import LocalEngine, RunResult
 from stepweave.runtime.approvals import Approval, get_approval
-from stepweave.runtime.decision_pages import csrf_token, handle
 from stepweave.runtime.recorder import Clients
+
 from tests.engine.helpers import compile_text
 
 FLOW = """

@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepweave.workflow.refs import SECRET_PLACEHOLDER
-from stepweave.tools.transport import RetryPolicy
 from stepweave.ai.types import Provider
 from stepweave.errors import BlockInputError, ProviderAuthError
+from stepweave.refs import SECRET_PLACEHOLDER
+from stepweave.tools.transport import RetryPolicy
 
 if TYPE_CHECKING:
     import httpx

@@ -3,7 +3,7 @@ page listing its routes (``stepweave serve``'s ``/docs``).
 
 The run API's routes describe themselves (the Powertools resolver of ``stepweave.api.app``,
 with its pydantic models); the routes handled outside it -- the approval API and pages
-(``stepweave.runtime.decision_api``, ``decision_pages``) and the webhook ingest
+(``stepweave.api.decisions``, ``decision_pages``) and the webhook ingest
 (``stepweave.triggers.webhook``) -- are described here by hand, and every route gets its
 classified error responses in the one error shape (``ErrorBody``; the HTML pages answer
 errors as pages). Regenerate the file with ``python -m stepweave.api.openapi > docs/openapi.json``.

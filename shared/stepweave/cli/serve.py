@@ -93,7 +93,7 @@ def docs_routes() -> list[Any]:
     page = docs_page(document)
 
     def answer(body: str, content_type: str) -> dict[str, Any]:
-        from stepweave.runtime.decision_pages import SECURITY_HEADERS
+        from stepweave.api.decision_pages import SECURITY_HEADERS
 
         return {"statusCode": 200, "body": body, "isBase64Encoded": False,
                 "headers": {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": "no-cache"}}
@@ -125,10 +125,10 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
 def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
     from stepweave import __version__
     from stepweave.api.app import ApiContext, build_resolver, resolve
+    from stepweave.api.decisions import handle_decision
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
     from stepweave.cli.aws import aws_client
     from stepweave.local.gateway import stepweave_routes
-    from stepweave.runtime.decision_api import handle_decision
     from stepweave.runtime.recorder import Clients
 
     table = args.table or settings.table

@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from stepweave.workflow.refs import ENV_PATTERN, Ref, find_refs
 from stepweave.compiler.resolve import RefError, Resolver, Site
+from stepweave.refs import ENV_PATTERN, Ref, find_refs
 
 __all__ = ["function_code", "syntax_problem"]
 

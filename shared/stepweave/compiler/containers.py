@@ -22,7 +22,7 @@ from stepweave.compiler.exprs import entries, jstr
 from stepweave.compiler.resolve import RefError, jsonata_error
 from stepweave.compiler.sandbox import loop_program, rows_need_sandbox, sandbox_params
 from stepweave.compiler.states import Ctx, Dangling, Lowering, patch
-from stepweave.workflow.refs import is_sole_ref
+from stepweave.refs import is_sole_ref
 
 __all__ = ["emit_loop", "emit_parallel", "literal_collection"]
 
@@ -101,7 +101,7 @@ def _parallel_output(lw: Lowering, node: str, results: str) -> str:
 
 def _loop_condition(lw: Lowering, node: str, ctx: Ctx, source: str) -> str:
     from stepweave.compiler.jsexpr import JsExprError, translate_condition
-    from stepweave.workflow.refs import Ref
+    from stepweave.refs import Ref
 
     site = lw.site(node, ctx)
     inner_site = lw.site(node, type(ctx)(ctx.scope, [node, *ctx.containers], ctx.top, node))

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from stepweave.compiler.graph import Graph
-from stepweave.workflow.refs import find_refs
 from stepweave.compiler.resolve import Resolver
 from stepweave.paths import Segment, format_path
+from stepweave.refs import find_refs
 from stepweave.workflow.model import normalize_name
 
 __all__ = ["keep_paths", "param_strings"]

@@ -26,8 +26,8 @@ from stepweave.compiler.resolve import Resolver, Site
 from stepweave.compiler.schedule import Leaf, Par, Seq, Tree, schedule, toposort
 from stepweave.compiler.scope import Scope
 from stepweave.compiler.states import Ctx, Dangling, patch
+from stepweave.refs import ENV_PATTERN, find_refs
 from stepweave.workflow.model import normalize_name
-from stepweave.workflow.refs import ENV_PATTERN, find_refs
 
 __all__ = ["Lowerer"]
 

@@ -20,7 +20,7 @@ from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js
 from stepweave.errors import RESPONSE_ERROR
 from stepweave.params.core import WaitParams
-from stepweave.workflow.refs import Ref
+from stepweave.refs import Ref
 
 __all__ = ["emit_start", "emit_condition", "emit_variables", "emit_wait", "emit_response",
            "wait_seconds", "folds_guard"]

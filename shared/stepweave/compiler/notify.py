@@ -9,9 +9,8 @@ Before the graph is built, such references in an approval block's ``notify`` par
 
 from __future__ import annotations
 
-
 from stepweave.blocks.approval_block import LINK_TOKENS
-from stepweave.workflow.refs import find_refs
+from stepweave.refs import find_refs
 from stepweave.values import map_strings
 from stepweave.workflow.model import Workflow, normalize_name
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepweave.compiler.graph import Graph
-from stepweave.workflow.refs import ENV_PATTERN, Ref, find_refs, is_sole_ref
 from stepweave.compiler.scope import Scope
+from stepweave.refs import ENV_PATTERN, Ref, find_refs, is_sole_ref
 from stepweave.workflow.model import normalize_name
 
 __all__ = ["RefError", "Resolver", "Site", "ERR_OPEN", "ERR_CLOSE", "jsonata_error",

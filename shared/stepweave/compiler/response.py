@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 from stepweave.compiler.exprs import jstr
-from stepweave.workflow.refs import Ref, find_refs
 from stepweave.compiler.resolve import Resolver, Site
+from stepweave.refs import Ref, find_refs
 
 __all__ = ["response_expr"]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from stepweave.compiler.code import function_code
 from stepweave.compiler.states import Ctx, Lowering, js
-from stepweave.workflow.refs import find_refs
+from stepweave.refs import find_refs
 
 __all__ = ["needs_sandbox", "rows_need_sandbox", "row_problem", "syntax_error", "side_effect",
            "condition_program", "loop_program", "sandbox_params", "JS_GLOBALS", "TIMEOUT_MS"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepweave.workflow.refs import find_refs
+from stepweave.refs import find_refs
 from stepweave.runtime.secrets import PLACEHOLDER, placeholder_name
 
 __all__ = ["SecretPlan", "plan_secrets", "template_parts"]

@@ -3,7 +3,7 @@
 ``LocalApi(engine, workflows)`` creates the workflows' state machines in the engine, starts
 the watcher that records their executions (``stepweave.local.executions``) and builds the
 handlers the deployed API runs: the run API (``stepweave.api.app``), the webhook ingest
-(``stepweave.triggers.webhook``) and the decision pages (``stepweave.runtime.decision_pages``).
+(``stepweave.triggers.webhook``) and the decision pages (``stepweave.api.decision_pages``).
 A Powertools resolver holds the current request, so concurrent requests each borrow one
 from a pool.
 """

@@ -1,5 +1,5 @@
 """The decision function's routes alone on the local gateway: the pages (``/approvals/{id}``)
-and ``/v1/approvals`` for programs, served by ``stepweave.runtime.decision_api.handle_decision``,
+and ``/v1/approvals`` for programs, served by ``stepweave.api.decisions.handle_decision``,
 the code the deployed decision function runs.
 
 ``stepweave run`` starts one while it waits for an answer nobody gave on the command line
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from stepweave.api.decision_pages import MAX_BODY_BYTES
+from stepweave.api.decisions import handle_decision
 from stepweave.api.errors import error_response
 from stepweave.errors import StepweaveError
 from stepweave.local.gateway import Gateway, Handler, decision_routes
 from stepweave.runtime.approvals import get_approval
-from stepweave.runtime.decision_api import handle_decision
-from stepweave.runtime.decision_pages import MAX_BODY_BYTES
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 

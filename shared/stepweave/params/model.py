@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from stepweave.workflow.refs import SECRET_PLACEHOLDER
+from stepweave.refs import SECRET_PLACEHOLDER
 
 __all__ = ["ModelParams", "Number", "number_param", "json_list", "DEFAULT_TIMEOUT_MS",
            "MAX_TIMEOUT_MS", "DEFAULT_RETRIES", "MAX_RETRIES"]

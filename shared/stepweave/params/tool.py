@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import InitErrorDetails
 
-from stepweave.workflow.refs import SECRET_PLACEHOLDER, find_refs
+from stepweave.refs import SECRET_PLACEHOLDER, find_refs
 
 if TYPE_CHECKING:
     from stepweave.tools.base import Tool

@@ -140,7 +140,7 @@ def as_text(value: object) -> str:
 def substitute(value: Any, secrets: Mapping[str, str], used: set[str] | None = None) -> Any:
     """``{{NAME}}`` placeholders in every string of ``value`` replaced by the named secret;
     unset names stay as written. The values put in are added to ``used`` (for masking)."""
-    from stepweave.workflow.refs import SECRET_PLACEHOLDER
+    from stepweave.refs import SECRET_PLACEHOLDER
 
     def put(match: Any) -> str:
         found = secrets.get(match.group(1))
@@ -155,7 +155,7 @@ def substitute(value: Any, secrets: Mapping[str, str], used: set[str] | None = N
 
 def unresolved(value: str | None) -> bool:
     """True when a value is empty or still a ``{{NAME}}`` placeholder (the secret is unset)."""
-    from stepweave.workflow.refs import SECRET_PLACEHOLDER
+    from stepweave.refs import SECRET_PLACEHOLDER
 
     return not value or not value.strip() or bool(SECRET_PLACEHOLDER.search(value))
 

@@ -68,7 +68,7 @@ def handle_decision(event: dict[str, Any], *, clients: Clients, settings: Settin
     function and the local gateway both call this)."""
     if is_api_request(event):
         return handle_api(event, clients=clients, settings=settings)
-    from stepweave.runtime.decision_pages import handle
+    from stepweave.api.decision_pages import handle
 
     return handle(event, clients=clients, settings=settings)
 

@@ -26,6 +26,7 @@ from html import escape
 from typing import Any
 from urllib.parse import parse_qs
 
+from stepweave.api.decision_html import BUTTON_FIELD, CSRF_FIELD, DECIDED_BY, form_page, page
 from stepweave.api.events import BadBody, request_body
 from stepweave.api.strict_json import BadJson
 from stepweave.api.strict_json import loads as strict_loads
@@ -40,7 +41,6 @@ from stepweave.runtime.approvals import (
     decide,
     get_approval,
 )
-from stepweave.runtime.decision_html import BUTTON_FIELD, CSRF_FIELD, DECIDED_BY, form_page, page
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 
