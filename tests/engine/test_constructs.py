@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from stepweave.local.engine import LocalEngine
+from stepweave.local.engine import LocalEngine, RunResult
 from tests.engine.helpers import compile_text, run_text
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -312,3 +313,46 @@ blocks:
   - {id: w, type: wait, params: {timeValue: "2", async: true, timeUnitLong: days}}
 edges: [start -> w]
 """)
+
+
+_FAN_OVER_ITEMS = """
+name: par-data
+blocks:
+  - {id: start, type: start}
+  - {id: P, name: Fan, type: parallel, params: {parallelType: collection, collection: "['aaaa', 'bbbb', 'cccc']"}}
+  - {id: a, name: Body, type: function, parent: P, params: {code: "return BODY"}}
+  - {id: after, name: After, type: function, params: {code: "return [<body.result>, <fan.results>.length]"}}
+edges: [start -> P, "P -[parallel-start-source]-> a", "P -[parallel-end-source]-> after"]
+"""
+
+
+def _details(result: RunResult, kind: str, state: str) -> list[dict[str, Any]]:
+    key = "stateEnteredEventDetails" if kind == "input" else "stateExitedEventDetails"
+    return [json.loads(e[key][kind]) for e in result.events
+            if key in e and e[key]["name"] == state]
+
+
+def test_parallel_iterations_carry_only_what_they_read(engine: LocalEngine) -> None:
+    """GIVEN a parallel over a collection whose body does not read <parallel.items>
+    THEN no iteration receives the collection, only iteration 0 exports its block outputs
+    (what <body.x> reads after the parallel, Sim's branch 0 rule) and every iteration its
+    result; the outputs are Sim's."""
+    result, _ = run_text(engine, _FAN_OVER_ITEMS.replace("BODY", "<parallel.currentItem> + <parallel.index>"))
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == fn(["aaaa0", 3])
+    starts = _details(result, "input", "Fan start")
+    assert sorted(s["index"] for s in starts) == [0, 1, 2]
+    assert all("items" not in s for s in starts)
+    exports = _details(result, "output", "Body")
+    assert len(exports) == 3
+    assert [e["b"] for e in exports if e["b"]] == [{"a": fn("aaaa0")}]
+    assert sorted(e["entries"][0]["result"] for e in exports) == ["aaaa0", "bbbb1", "cccc2"]
+
+
+def test_parallel_iterations_get_the_collection_when_they_read_it(engine: LocalEngine) -> None:
+    result, _ = run_text(engine, _FAN_OVER_ITEMS.replace(
+        "BODY", "<parallel.items>.join('') + <parallel.index>"))
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == fn(["aaaabbbbcccc0", 3])
+    starts = _details(result, "input", "Fan start")
+    assert [s["items"] for s in starts] == [["aaaa", "bbbb", "cccc"]] * 3

@@ -77,6 +77,27 @@ def _collection(lw: Lowering, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
+def _reads(program: dict[str, Any], var: str) -> bool:
+    """Whether any expression of ``program`` reads the variable ``$var`` (its own Assign of
+    it aside)."""
+    pattern = re.compile(rf"\${re.escape(var)}(?![A-Za-z0-9_])")
+    return any(pattern.search(text) for text in _expressions(program, var))
+
+
+def _expressions(value: Any, skip: str) -> list[str]:
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(v for k, v in item.items() if k != skip)
+    return found
+
+
 def _final(lw: Lowering, node: str) -> bool:
     """Whether the container is a top-level block with no outgoing edge: its output may be
     the run's final output, which in Sim is the container's end-sentinel output."""
@@ -235,7 +256,14 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
             f"its_{stem}": _js("$states.input.items")}
     program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,
-                                       tail=lw.graph.region(node))
+                                       tail=lw.graph.region(node), first=f"$i_{stem} = 0")
+    # each iteration carries the whole collection only when its blocks read <parallel.items>
+    selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
+                                "item": _js(item_expr), "items": items_var}
+    if not _reads(program, f"its_{stem}"):
+        del selector["items"]
+        for inner in program["States"].values():
+            inner.get("Assign", {}).pop(f"its_{stem}", None)
     assign = lw.import_exports([scope], ctx, "$states.result", first_only=True)
     assign[lw.bvar(node, ctx.scope)] = _js(_parallel_output(
         lw, node, '$reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])'))
@@ -244,8 +272,7 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     program["ProcessorConfig"] = {"Mode": "INLINE"}
     state: dict[str, Any] = {
         "Type": "Map", "Items": _js(items), "MaxConcurrency": int(params.get("batchSize") or 20),
-        "ItemSelector": {"index": _js("$states.context.Map.Item.Index"), "item": _js(item_expr),
-                         "items": items_var},
+        "ItemSelector": selector,
         "ItemProcessor": program, "Assign": assign, "Output": {}}
     add_container_catches(lw, state, ctx, states, [node])
     states[name] = state

@@ -256,8 +256,12 @@ class Lowerer:
 
     def branch_program(self, tree: Tree | None, ctx: Ctx, label: str,
                        init: dict[str, Any] | None = None,
-                       tail: list[str] | None = None) -> tuple[dict[str, Any], Scope]:
-        """A Parallel branch / Map iteration: its own scope, ending with an export state."""
+                       tail: list[str] | None = None,
+                       first: str | None = None) -> tuple[dict[str, Any], Scope]:
+        """A Parallel branch / Map iteration: its own scope, ending with an export state.
+
+        ``first``: a condition true in the one iteration whose block outputs are read after
+        the Map (Sim: branch 0); the others export only their ``entries`` (the results)."""
         scope = self.new_scope(ctx.scope)
         inner = Ctx(scope, ctx.containers, top=False, loop=None)
         states: dict[str, Any] = {}
@@ -282,6 +286,11 @@ class Lowerer:
         if tail is not None:
             items = [self.visible(n, inner) for n in tail]
             out["entries"] = ("{% [" + entries(items) + ".o] %}") if items else []
+        if first is not None:
+            for kind in ("b", "t"):
+                if out[kind]:
+                    fields = ", ".join(f"{jstr(k)}: {_inner(v)}" for k, v in out[kind].items())
+                    out[kind] = "{% " + f"{first} ? {{{fields}}} : {{}}" + " %}"
         out = {k: v for k, v in out.items() if v or k == "b"}
         if last is not None:
             # the branch ends with a handler task: it returns the exports itself
@@ -353,6 +362,11 @@ class Lowerer:
             return self.graph.blocks[tree.node].name
         first = tree.items[0] if isinstance(tree, Seq) else tree.branches[0]
         return self._label(first)
+
+
+def _inner(field: str) -> str:
+    """The JSONata expression of a ``{% ... %}`` field value."""
+    return field.removeprefix("{%").removesuffix("%}").strip()
 
 
 def _substitute(value: Any, names: dict[str, str]) -> Any:
