@@ -51,7 +51,7 @@ edges:
 
 @pytest.fixture(scope="module")
 def small_history() -> Iterator[LocalEngine]:
-    # AWS's limit is 25,000 events (9 per parallel item here: ~2,800 items, minutes on the
+    # AWS's limit is 25,000 events (7 per parallel item here: ~3,500 items, minutes on the
     # embedded engine); the same mechanism at 300 events shows it in a second
     with LocalEngine(history_limit=300) as engine:
         yield engine
@@ -63,7 +63,7 @@ def test_the_history_limit_is_awss() -> None:
 
 
 def test_a_standard_run_past_the_history_limit_fails_as_on_aws(small_history: LocalEngine) -> None:
-    result, _ = run_text(small_history, HISTORY, {"items": list(range(40))})
+    result, _ = run_text(small_history, HISTORY, {"items": list(range(50))})
     assert result.status == "FAILED"
     assert result.error == "States.Runtime"
     assert result.cause == "The execution reached the maximum number of history events (300)."
@@ -91,7 +91,7 @@ def test_assigning_within_the_limit_succeeds(engine: Any) -> None:
 
 
 def test_the_failure_is_the_last_event_at_the_limit(small_history: LocalEngine) -> None:
-    result, _ = run_text(small_history, HISTORY, {"items": list(range(40))})
+    result, _ = run_text(small_history, HISTORY, {"items": list(range(50))})
     assert len(result.events) == 300
     assert result.events[-1]["type"] == "ExecutionFailed"
 

@@ -340,7 +340,7 @@ def test_parallel_iterations_carry_only_what_they_read(engine: LocalEngine) -> N
     result, _ = run_text(engine, _FAN_OVER_ITEMS.replace("BODY", "<parallel.currentItem> + <parallel.index>"))
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == fn(["aaaa0", 3])
-    starts = _details(result, "input", "Fan start")
+    starts = _details(result, "input", "Body")
     assert sorted(s["index"] for s in starts) == [0, 1, 2]
     assert all("items" not in s for s in starts)
     exports = _details(result, "output", "Body")
@@ -354,5 +354,5 @@ def test_parallel_iterations_get_the_collection_when_they_read_it(engine: LocalE
         "BODY", "<parallel.items>.join('') + <parallel.index>"))
     assert result.status == "SUCCEEDED", result.cause
     assert result.output == fn(["aaaabbbbcccc0", 3])
-    starts = _details(result, "input", "Fan start")
+    starts = _details(result, "input", "Body")
     assert [s["items"] for s in starts] == [["aaaa", "bbbb", "cccc"]] * 3

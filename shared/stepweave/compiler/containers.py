@@ -77,11 +77,11 @@ def _collection(lw: Lowering, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
-def _reads(program: dict[str, Any], var: str) -> bool:
-    """Whether any expression of ``program`` reads the variable ``$var`` (its own Assign of
-    it aside)."""
+def _reads(program: dict[str, Any], var: str, skip: str | None = None) -> bool:
+    """Whether any expression of ``program`` reads ``$var``, the Assign of the variable
+    ``skip`` (default: ``var`` itself) aside."""
     pattern = re.compile(rf"\${re.escape(var)}(?![A-Za-z0-9_])")
-    return any(pattern.search(text) for text in _expressions(program, var))
+    return any(pattern.search(text) for text in _expressions(program, skip or var))
 
 
 def _expressions(value: Any, skip: str) -> list[str]:
@@ -260,7 +260,9 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     # each iteration carries the whole collection only when its blocks read <parallel.items>
     selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
                                 "item": _js(item_expr), "items": items_var}
-    if not _reads(program, f"its_{stem}"):
+    head = program["States"].get(program["StartAt"], {})
+    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items",
+                                                          skip=f"its_{stem}"):
         del selector["items"]
         for inner in program["States"].values():
             inner.get("Assign", {}).pop(f"its_{stem}", None)

@@ -302,7 +302,15 @@ class Lowerer:
         elif export is not None:
             states[export] = {"Type": "Pass", "Output": out, "End": True}
         start = entry or export or ""
-        if init_name is not None:
+        if init is not None and entry is not None and _folds_init(states, entry):
+            # the iteration's first state sets the iteration's variables itself, reading
+            # its own input where the body reads them: one state less per iteration
+            head: dict[str, Any] = states[entry]
+            folded = _substitute(head, {var: _inner(value) for var, value in init.items()})
+            folded["Assign"] = {**init, **folded.get("Assign", {})}
+            head.clear()
+            head.update(folded)
+        elif init_name is not None:
             states[init_name] = {"Type": "Pass", "Assign": init, "Next": start}
             start = init_name
         return {"StartAt": start, "States": states}, scope
@@ -362,6 +370,15 @@ class Lowerer:
             return self.graph.blocks[tree.node].name
         first = tree.items[0] if isinstance(tree, Seq) else tree.branches[0]
         return self._label(first)
+
+
+def _folds_init(states: dict[str, Any], entry: str) -> bool:
+    """Whether a branch's first state can set the branch's variables in its own Assign: a
+    Task or Pass (no states nested in it, which would not see them yet) whose failures,
+    if caught, only fail the branch (a caught error skips the state's own Assign)."""
+    first = states[entry]
+    return first["Type"] in ("Task", "Pass") and all(
+        states.get(catch.get("Next"), {}).get("Type") == "Fail" for catch in first.get("Catch", ()))
 
 
 def _inner(field: str) -> str:
