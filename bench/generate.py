@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-__all__ = ["generated_workflow"]
+__all__ = ["generated_workflow", "random_dag_workflow", "chain_workflow"]
 
 
 def generated_workflow(blocks: int, seed: int = 1) -> dict[str, Any]:
@@ -48,3 +48,39 @@ def generated_workflow(blocks: int, seed: int = 1) -> dict[str, Any]:
         count += 1
         last = join
     return {"version": 1, "name": f"generated-{blocks}", "blocks": out, "edges": edges}
+
+
+def random_dag_workflow(blocks: int, seed: int = 1) -> dict[str, Any]:
+    """``blocks`` blocks (the start block, then function blocks) wired as a seeded random DAG:
+    each block depends on one to three of the 20 blocks before it (on the start block alone
+    one time in ten), so most of the graph is not series-parallel and the scheduler has to
+    choose where to add dependencies."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = [{"id": "start", "type": "start", "name": "Start"}]
+    edges: list[str] = []
+    ids: list[str] = []
+    for index in range(1, blocks):
+        bid = f"b{index}"
+        out.append({"id": bid, "type": "function", "name": bid,
+                    "params": {"code": f"return {index}"}})
+        if not ids or rng.random() < 0.1:
+            preds = ["start"]
+        else:
+            preds = sorted({rng.choice(ids[-20:]) for _ in range(rng.randint(1, 3))})
+        edges += [f"{p} -> {bid}" for p in preds]
+        ids.append(bid)
+    return {"version": 1, "name": f"random-dag-{blocks}", "blocks": out, "edges": edges}
+
+
+def chain_workflow(blocks: int) -> dict[str, Any]:
+    """``blocks`` blocks in one line: the start block, then function blocks."""
+    out: list[dict[str, Any]] = [{"id": "start", "type": "start", "name": "Start"}]
+    edges: list[str] = []
+    last = "start"
+    for index in range(1, blocks):
+        bid = f"b{index}"
+        out.append({"id": bid, "type": "function", "name": bid,
+                    "params": {"code": f"return {index}"}})
+        edges.append(f"{last} -> {bid}")
+        last = bid
+    return {"version": 1, "name": f"chain-{blocks}", "blocks": out, "edges": edges}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 __all__ = ["check_definition", "top_level_fields", "MAX_STATE_NAME"]
@@ -82,6 +83,20 @@ def check_definition(definition: dict[str, Any], report: Report,
 
 
 def _check_machine(machine: dict[str, Any], report: Report, seen: dict[str, int]) -> None:
+    """Check a machine and the machines nested in it, each nested one where it appears (an
+    explicit stack instead of recursion: Parallel states may nest deeply)."""
+    stack = [_machine_steps(machine, report, seen)]
+    while stack:
+        nested = next(stack[-1], None)
+        if nested is None:
+            stack.pop()
+        else:
+            stack.append(_machine_steps(nested, report, seen))
+
+
+def _machine_steps(machine: dict[str, Any], report: Report,
+                   seen: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """Check one machine's states, yielding each nested machine to be checked in turn."""
     states: dict[str, Any] = machine.get("States") or {}
     start = machine.get("StartAt")
     if start not in states:
@@ -90,10 +105,9 @@ def _check_machine(machine: dict[str, Any], report: Report, seen: dict[str, int]
         seen[name] = seen.get(name, 0) + 1
         _check_name(name, report)
         _check_state(name, state, states, report)
-        for branch in state.get("Branches") or []:
-            _check_machine(branch, report, seen)
+        yield from state.get("Branches") or []
         if isinstance(state.get("ItemProcessor"), dict):
-            _check_machine(state["ItemProcessor"], report, seen)
+            yield state["ItemProcessor"]
     reached: set[str] = set()
     stack = [start] if start in states else []
     while stack:
@@ -164,17 +178,25 @@ def _targets(state: dict[str, Any]) -> Iterator[str]:
 
 
 def _jsonata_strings(machine: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """(state name, field path, expression) of every ``{% %}`` string, nested machines too."""
-    for name, state in (machine.get("States") or {}).items():
+    """(state name, field path, expression) of every ``{% %}`` string, nested machines too
+    (each after the state holding it; an explicit stack: machines may nest deeply)."""
+    pending: list[Iterator[tuple[str, Any]]] = [iter((machine.get("States") or {}).items())]
+    while pending:
+        item = next(pending[-1], None)
+        if item is None:
+            pending.pop()
+            continue
+        name, state = item
         for key, value in state.items():
             if key in ("Branches", "ItemProcessor"):
                 continue
             for path, text in _strings(value, key):
                 yield from ((name, path, expr) for expr in _expressions(text))
-        for branch in state.get("Branches") or []:
-            yield from _jsonata_strings(branch)
+        nested = list(state.get("Branches") or [])
         if isinstance(state.get("ItemProcessor"), dict):
-            yield from _jsonata_strings(state["ItemProcessor"])
+            nested.append(state["ItemProcessor"])
+        if nested:
+            pending.append(chain.from_iterable((m.get("States") or {}).items() for m in nested))
 
 
 def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from stepweave.compiler.resolve import RefError, Resolver, Site
 from stepweave.refs import ENV_PATTERN, Ref, find_refs
 
-__all__ = ["function_code", "syntax_problem"]
+__all__ = ["function_code", "syntax_problem", "syntax_problems"]
 
 
 def _string_context(code: str) -> list[str | None]:
@@ -131,8 +131,24 @@ def syntax_problem(code: str) -> str | None:
     """Why function code does not parse as an async function body (V8's parser, nothing
     runs), in Sim's form ``Line 2: `return {a: 1` - SyntaxError: ...`` with the line as
     written; None when it parses."""
+    return syntax_problems([code])[0]
+
+
+def syntax_problems(codes: list[str]) -> list[str | None]:
+    """:func:`syntax_problem` of each code, parsed by V8 in one call (the line of a fault
+    is then found for the codes that have one)."""
     from stepweave import v8
 
+    rewritten = [_placeholders(code) for code in codes]
+    errors = v8.syntax_errors([compiled for compiled, _refs, _envs in rewritten], kind="async")
+    return [None if error is None else _told_as_written(code, compiled, refs, env_names, error)
+            for code, (compiled, refs, env_names), error
+            in zip(codes, rewritten, errors, strict=True)]
+
+
+def _placeholders(code: str) -> tuple[str, list[str], list[str]]:
+    """The code with each reference a ``__ref_<n>`` global (and ``{{NAME}}`` an ``__env_``
+    one), the references as written, the env names."""
     refs: list[str] = []
 
     def bind(ref: Ref) -> str:
@@ -140,9 +156,12 @@ def syntax_problem(code: str) -> str | None:
         return f"__ref_{len(refs) - 1}"
 
     compiled, env_names = _rewrite(code, bind)
-    error = v8.syntax_error(compiled, kind="async")
-    if error is None:
-        return None
+    return compiled, refs, env_names
+
+
+def _told_as_written(code: str, compiled: str, refs: list[str], env_names: list[str],
+                     error: str) -> str:
+    """V8's ``error`` for the rewritten code, with the line and the references as written."""
     envs = {_env_global(name)[len("__env_"):]: name for name in env_names}
 
     def as_written(match: re.Match[str]) -> str:

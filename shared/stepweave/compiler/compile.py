@@ -99,7 +99,13 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
     if problems:
         raise WorkflowError(problems + _lowering_problems(graph, file))
     workflow_type, type_problems = _choose_type(graph, file)
-    definition, lw = compile_graph(graph)
+    try:
+        definition, lw = compile_graph(graph)
+    except RecursionError:
+        # the lowering still walks the fork/join tree recursively: a workflow nesting
+        # Parallel states some 250 deep ends here (nested diamonds pass 1 MiB before that)
+        raise WorkflowError([Problem(file, too_deep_message(workflow.name, len(graph.nodes)))]) \
+            from None
     problems = type_problems + [Problem(file, message, node, field) for node, field, message in lw.problems]
     children: dict[str, CompiledWorkflow] = {}
     if lw.subworkflows:
@@ -111,11 +117,13 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
             workflow.name, sorted(lw.subworkflows), nodes, file, folder, _stack,
             lambda wf, f, d, chain: compile_workflow(wf, f, folder=d, _stack=chain))
         problems += child_problems
-    problems += _definition_problems(definition, lw, file)
     size = len(json.dumps(definition, separators=(",", ":")).encode("utf-8"))
-    if size > MAX_DEFINITION_BYTES:
-        problems.append(Problem(file, f"compiled definition is {size} bytes; Step Functions "
-                                      f"allows {MAX_DEFINITION_BYTES}"))
+    too_large = size > MAX_DEFINITION_BYTES
+    # a definition too large to deploy is not parsed for the JSONata checks (a second or more
+    # of V8 for a few megabytes): the structural checks still run
+    problems += _definition_problems(definition, lw, file, jsonata=not too_large)
+    if too_large:
+        problems.append(Problem(file, too_large_message(workflow.name, size, len(graph.nodes))))
     if problems:
         raise WorkflowError(problems)
     unsupported = unsupported_problems(graph)
@@ -154,9 +162,28 @@ def _acyclic(graph: Graph) -> list[GEdge]:
     return [e for e in graph.edges if id(e) not in back]
 
 
-def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> list[Problem]:
+def too_large_message(name: str, size: int, blocks: int) -> str:
+    """The problem of a definition past Step Functions' limit, and what to do about it."""
+    return (f"definition too large: workflow '{name}' ({blocks:,} blocks) compiles to a Step "
+            f"Functions definition of {size:,} bytes; Step Functions allows "
+            f"{MAX_DEFINITION_BYTES:,} (1 MiB). Split it into sub-workflows: move a stretch of "
+            "blocks into another workflow file and run it with a 'workflow' block "
+            "(docs/blocks.md)")
+
+
+def too_deep_message(name: str, blocks: int) -> str:
+    """The problem of a workflow whose fork/joins nest past what the lowering can walk."""
+    return (f"nested too deeply: workflow '{name}' ({blocks:,} blocks) nests parallel branches "
+            "(fork/joins) more deeply than the compiler can lower; split it into sub-workflows: "
+            "move a stretch of blocks into another workflow file and run it with a 'workflow' "
+            "block (docs/blocks.md)")
+
+
+def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str,
+                         jsonata: bool = True) -> list[Problem]:
     """What Step Functions would refuse in the emitted definition, naming the block behind
-    the state (``stepweave.compiler.aslcheck``): a compiler fault, reported before deploy."""
+    the state (``stepweave.compiler.aslcheck``): a compiler fault, reported before deploy.
+    ``jsonata``: parse the JSONata expressions too (jsonata-js in V8)."""
     found: list[Problem] = []
 
     def report(state: str, message: str) -> None:
@@ -164,7 +191,7 @@ def _definition_problems(definition: dict[str, Any], lw: Lowerer, file: str) -> 
         found.append(Problem(file, f"the compiled definition is not valid for Step Functions: "
                                    f"{message}", block))
 
-    check_definition(definition, report, jsonata_fields())
+    check_definition(definition, report, jsonata_fields() if jsonata else None)
     return sorted(set(found))
 
 

@@ -10,6 +10,7 @@ compiler warns, naming the container with the most iterations; the run would fai
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from typing import Any
 
 from stepweave.compiler.containers import literal_collection
@@ -72,23 +73,46 @@ def estimate_events(graph: Graph, definition: dict[str, Any],
                 product *= times(container)
         return product
 
-    def machine(states: dict[str, Any]) -> int:
+    def machine(states: dict[str, Any]) -> Generator[dict[str, Any], int, int]:
+        """A machine's events; yields each nested machine and is sent back its events."""
         total = 0
         for name, state in states.items():
             kind = state.get("Type")
             own = _TASK if kind == "Task" else _NATIVE
             if kind == "Map":
                 node = state_map.get(name, (None, ""))[0]
-                inner = machine(state.get("ItemProcessor", {}).get("States", {}))
+                inner = yield state.get("ItemProcessor", {}).get("States", {})
                 own += _CONTAINER + times(node) * (_PER_ITERATION + inner)
             elif kind == "Parallel":
-                own += _CONTAINER + sum(machine(b.get("States", {})) for b in state["Branches"])
+                branches = 0
+                for branch in state["Branches"]:
+                    branches += yield branch.get("States", {})
+                own += _CONTAINER + branches
             total += loops(name) * own
         return total
 
-    events = _RUN + machine(definition.get("States", {}))
+    events = _RUN + _run_nested(machine, definition.get("States", {}))
     count, node = biggest[0]
     return events, node, count
+
+
+def _run_nested(machine: Callable[[dict[str, Any]], Generator[dict[str, Any], int, int]],
+                states: dict[str, Any]) -> int:
+    """``machine(states)`` with its nested machines computed on an explicit stack, in the
+    order a recursive walk would (Parallel states may nest deeply)."""
+    stack = [machine(states)]
+    value: int | None = None
+    while True:
+        try:
+            nested = stack[-1].send(value) if value is not None else next(stack[-1])
+        except StopIteration as done:
+            stack.pop()
+            if not stack:
+                return int(done.value)
+            value = int(done.value)
+            continue
+        stack.append(machine(nested))
+        value = None
 
 
 def history_warnings(graph: Graph, workflow_type: str, definition: dict[str, Any],

@@ -75,21 +75,31 @@ class Graph:
 
 
 def _effective_enabled(workflow: Workflow) -> dict[str, bool]:
+    """A block is enabled when it and every container around it are (walked up with a
+    loop; a parent cycle stops where it closes)."""
     by_id = {b.id: b for b in workflow.blocks}
     result: dict[str, bool] = {}
-
-    def enabled(block_id: str, seen: frozenset[str] = frozenset()) -> bool:
-        if block_id in result:
-            return result[block_id]
-        block = by_id[block_id]
-        ok = block.enabled
-        if ok and block.parent in by_id and block.parent not in seen:
-            ok = enabled(block.parent, seen | {block_id})
-        result[block_id] = ok
-        return ok
-
     for block in workflow.blocks:
-        enabled(block.id)
+        path: list[str] = []
+        on_path: set[str] = set()
+        current = block.id
+        while True:
+            if current in result:
+                value = result[current]
+                break
+            here = by_id[current]
+            if not here.enabled:
+                value = result[current] = False
+                break
+            if here.parent in by_id and here.parent not in on_path:
+                path.append(current)
+                on_path.add(current)
+                current = str(here.parent)
+                continue
+            value = result[current] = True
+            break
+        for node in path:
+            result[node] = value
     return result
 
 

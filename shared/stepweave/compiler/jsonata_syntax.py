@@ -57,9 +57,12 @@ def parse_all(expressions: list[str]) -> list[dict[str, Any]]:
 
 
 def _fields(expressions: list[str]) -> list[tuple[list[str], str | None]]:
-    results = parse_all(expressions)
-    return [([], str(r["error"])) if "error" in r else (top_level_fields(r.get("ast")), None)
-            for r in results]
+    """Each expression's top-level fields and syntax error; an expression that recurs (the
+    same guard or export in many states) is parsed once."""
+    unique = list(dict.fromkeys(expressions))
+    found = {expr: ([], str(r["error"])) if "error" in r else (top_level_fields(r.get("ast")), None)
+             for expr, r in zip(unique, parse_all(unique), strict=True)}
+    return [found[expr] for expr in expressions]
 
 
 def jsonata_fields() -> FieldFinder | None:

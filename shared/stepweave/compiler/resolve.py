@@ -53,7 +53,28 @@ START_FIELDS = ("input", "conversationId", "files")
 
 
 def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset()) -> set[str] | None:
-    """First-level output fields references may read; None means any (opaque)."""
+    """First-level output fields references may read; None means any (opaque).
+
+    A condition's output carries the fields of the block feeding it (its first incoming
+    edge), so a chain of conditions is followed back to a block that is not one (or to a
+    condition already passed): with a loop, as such a chain may be thousands long."""
+    fields: set[str] = set()
+    passed = set(seen)
+    current: str | None = block_id
+    while current is not None:
+        fields |= _own_fields(graph, current)
+        feeding = None
+        if graph.types[current].name == "condition":
+            first = next((e.source for e in graph.incoming(current)), None)
+            if first is not None and first not in passed:
+                passed.add(current)
+                feeding = first
+        current = feeding
+    return fields
+
+
+def _own_fields(graph: Graph, block_id: str) -> set[str]:
+    """The fields of a block's output without those a condition passes on."""
     btype = graph.types[block_id]
     block = graph.blocks[block_id]
     fields = set(btype.outputs)
@@ -70,13 +91,6 @@ def output_fields(graph: Graph, block_id: str, seen: frozenset[str] = frozenset(
     elif btype.name == "variables":
         fields |= {str(v["variableName"]) for v in block.params.get("variables") or []
                    if isinstance(v, dict) and v.get("variableName")}
-    elif btype.name == "condition":
-        first = next((e.source for e in graph.incoming(block_id)), None)
-        if first is not None and first not in seen:
-            inner = output_fields(graph, first, seen | {block_id})
-            if inner is None:
-                return None
-            fields |= inner
     if graph.has_error_edge(block_id) or btype.name == "variables":
         fields.add("error")
     return fields

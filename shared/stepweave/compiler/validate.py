@@ -8,7 +8,7 @@ from collections import defaultdict
 from pydantic import ValidationError
 
 from stepweave.blocks.catalog import block_type
-from stepweave.compiler.code import syntax_problem
+from stepweave.compiler.code import syntax_problems
 from stepweave.compiler.graph import Graph, back_edges
 from stepweave.compiler.unsupported import is_unsupported
 from stepweave.errors import Problem
@@ -132,17 +132,17 @@ def _code_problems(graph: Graph) -> list[Problem]:
     that would run; with no start block, every enabled one."""
     blocks = [graph.blocks[n] for n in graph.nodes] if graph.trigger is not None \
         else [b for b in graph.workflow.blocks if b.enabled]
-    problems = []
+    checked: list[tuple[str, str]] = []  # (block, code)
     for block in blocks:
         btype = block_type(block.type)
         code = block.params.get("code")
         if btype is None or btype.name != "function" or not isinstance(code, str) \
                 or not code.strip() or block.params.get("language", "javascript") != "javascript":
             continue
-        problem = syntax_problem(code)
-        if problem:
-            problems.append(Problem(graph.file, problem, block.id, "params.code"))
-    return problems
+        checked.append((block.id, code))
+    found = syntax_problems([code for _block, code in checked])
+    return [Problem(graph.file, problem, block, "params.code")
+            for (block, _code), problem in zip(checked, found, strict=True) if problem]
 
 
 def validate_graph(graph: Graph) -> list[Problem]:
