@@ -21,18 +21,16 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser", "cmd_serve", "load_folder"]
 
-SUFFIXES = (".yaml", ".yml", ".json")
-
 
 def load_folder(folder: Path) -> dict[str, CompiledWorkflow]:
     """Every workflow file of ``folder``, compiled; one ``WorkflowError`` for all problems."""
     from stepweave.compiler import compile_workflow
     from stepweave.errors import Problem, WorkflowError
-    from stepweave.workflow.loader import load_workflow
+    from stepweave.workflow.loader import load_workflow, workflow_files
 
     compiled: dict[str, CompiledWorkflow] = {}
     problems: list[Problem] = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES):
+    for path in workflow_files(folder):
         try:
             workflow = compile_workflow(load_workflow(path), str(path))
         except WorkflowError as exc:

@@ -22,7 +22,6 @@ from typing import Any
 
 __all__ = ["add_parser", "cmd_webhook", "request_headers"]
 
-SUFFIXES = (".yaml", ".yml", ".json")
 _ID_HEADERS = {"shopify": "X-Shopify-Webhook-Id", "github": "X-GitHub-Delivery"}
 
 
@@ -34,12 +33,12 @@ def _usage(message: str) -> Exception:
 
 def _find(workflow: str, folder: Path) -> Any:
     from stepweave.errors import WorkflowError
-    from stepweave.workflow.loader import load_workflow
+    from stepweave.workflow.loader import load_workflow, workflow_files
 
     if Path(workflow).is_file():
         return load_workflow(workflow)
     if folder.is_dir():
-        for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES):
+        for path in workflow_files(folder):
             try:
                 loaded = load_workflow(path)
             except WorkflowError:

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["compile_children", "workflow_index"]
 
-_SUFFIXES = (".yaml", ".yml", ".json")
 Compile = Callable[["Workflow", str, Path, tuple[str, ...]], "CompiledWorkflow"]
 
 
@@ -41,10 +40,10 @@ def _sim_id(path: Path) -> str | None:
 
 def workflow_index(folder: Path) -> dict[str, tuple[Path, Workflow]]:
     """Workflow name (and Sim workflow id) -> (file, workflow) for the folder's files that load."""
-    from stepweave.workflow.loader import load_workflow
+    from stepweave.workflow.loader import load_workflow, workflow_files
 
     index: dict[str, tuple[Path, Workflow]] = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _SUFFIXES):
+    for path in workflow_files(folder):
         try:
             workflow = load_workflow(path)
         except WorkflowError:

@@ -30,7 +30,8 @@ from stepweave.workflow.limits import (
 )
 from stepweave.workflow.model import Workflow
 
-__all__ = ["load_workflow", "parse_workflow", "parse_yaml", "read_text", "is_sim_export"]
+__all__ = ["load_workflow", "parse_workflow", "parse_yaml", "parse_text", "read_text", "is_sim_export",
+           "workflow_files", "WORKFLOW_SUFFIXES", "TEST_SUFFIXES"]
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -162,7 +163,9 @@ def parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
-def _parse_text(text: str, file: str) -> Any:
+def parse_text(text: str, file: str) -> Any:
+    """YAML or (for a `.json` file) JSON text, bounded as workflow files are; a
+    ``WorkflowError`` naming ``file`` and the position when it is malformed."""
     try:
         if file.endswith(".json"):
             return loads_json(text)
@@ -287,13 +290,26 @@ def parse_workflow(data: Any, file: str) -> Workflow:
     return workflow
 
 
+#: What a workflow file's name ends with; a workflow's tests end with ``.test`` and one of them.
+WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
+TEST_SUFFIXES = tuple(f".test{suffix}" for suffix in WORKFLOW_SUFFIXES)
+
+
+def workflow_files(folder: Path) -> list[Path]:
+    """The workflow files of ``folder`` (not its subfolders), sorted; test files
+    (``*.test.yaml``..., run by ``stepweave test``) are not workflows."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in WORKFLOW_SUFFIXES
+                  and not p.name.lower().endswith(TEST_SUFFIXES))
+
+
 def load_workflow(path: str | Path) -> Workflow:
     """Read and schema-validate a workflow file. Graph checks are in ``validate``."""
     path = Path(path)
     file = str(path)
-    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+    if path.suffix.lower() not in WORKFLOW_SUFFIXES:
         raise WorkflowError([Problem(file, "workflow files end in .yaml, .yml or .json")])
-    return parse_workflow(_parse_text(read_text(path), file), file)
+    return parse_workflow(parse_text(read_text(path), file), file)
 
 
 def read_text(path: Path) -> str:
