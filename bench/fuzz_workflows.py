@@ -276,7 +276,8 @@ def sim_seeds() -> list[Any]:
 
 
 def yaml_seeds() -> list[Any]:
-    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(WORKFLOWS.glob("*.yaml"))]
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(WORKFLOWS.glob("*.yaml"))
+            if not p.name.endswith(".test.yaml")]
 
 
 _PARAMS: dict[str, Any] = {

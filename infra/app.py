@@ -38,7 +38,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import Problem, WorkflowError
-from stepweave.workflow.loader import load_workflow
+from stepweave.workflow.loader import load_workflow, workflow_files
 
 from infra import ROOT, nag
 from infra.stacks.data import DataSettings, DataStack
@@ -226,8 +226,7 @@ def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
     compiled: list[CompiledWorkflow] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
-    files = sorted(p for p in directory.iterdir()
-                   if p.is_file() and p.suffix.lower() in WORKFLOW_SUFFIXES)
+    files = workflow_files(directory)  # a workflow's tests (*.test.yaml) are not deployed
     for path in files:
         file = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
         try:

@@ -36,6 +36,7 @@ from stepweave.compiler.resolve import STR_HELPER
 from stepweave.errors import WorkflowError
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate, library_path
 from stepweave.workflow.loader import load_workflow
+from stepweave.workflow.loader import workflow_files
 from tests.conftest import ROOT, sim_cases_dir
 from tests.engine.helpers import compile_text
 from tests.unit.test_jsexpr import CASES, MISSING
@@ -182,7 +183,7 @@ def _assigned(value: Any, out: set[str]) -> None:
 
 
 def _compiled_definitions() -> list[dict[str, Any]]:
-    sources = sorted(sim_cases_dir().glob("*.export.json")) + sorted((ROOT / "workflows").glob("*.yaml"))
+    sources = sorted(sim_cases_dir().glob("*.export.json")) + workflow_files(ROOT / "workflows")
     definitions = [compile_text(_IDIOMS_WORKFLOW).definition]
     for path in sources:
         try:

@@ -18,6 +18,7 @@ import pytest
 
 from stepweave.compiler import compile_workflow
 from stepweave.workflow.loader import load_workflow
+from stepweave.workflow.loader import workflow_files
 from tests.conftest import ROOT, sim_cases_dir
 
 SCRIPT = ROOT / "tests" / "tools" / "asl_validate.js"
@@ -33,7 +34,7 @@ def _validate(definitions: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def _workflows() -> list[Path]:
-    paths = sorted((ROOT / "workflows").glob("*.yaml"))
+    paths = workflow_files(ROOT / "workflows")
     paths += sorted((ROOT / "examples").rglob("*.yaml"))
     return paths + sorted(sim_cases_dir().glob("*.export.json"))
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from stepweave.workflow.loader import workflow_files
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
@@ -29,7 +31,7 @@ def test_cdk_cli_synthesizes_both_stacks(tmp_path: Path) -> None:
     assert stacks == {"stepweave-dev-data", "stepweave-dev-engine"}
     engine = json.loads((tmp_path / "out" / "stepweave-dev-engine.template.json").read_text())
     machines = [r for r in engine["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    assert len(machines) == len(list((ROOT / "workflows").glob("*.yaml")))
+    assert len(machines) == len(workflow_files(ROOT / "workflows"))
 
 
 @pytest.mark.skipif(not CDK.exists() or shutil.which("make") is None,

@@ -28,11 +28,11 @@ from hypothesis import strategies as st  # noqa: E402
 from stepweave.cli import main  # noqa: E402
 from stepweave.compiler import compile_workflow  # noqa: E402
 from stepweave.errors import WorkflowError  # noqa: E402
-from stepweave.workflow.loader import load_workflow  # noqa: E402
+from stepweave.workflow.loader import load_workflow, workflow_files  # noqa: E402
 from tests.conftest import ROOT, sim_cases_dir  # noqa: E402
 
 SIM = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(sim_cases_dir().glob("*.export.json"))]
-NATIVE = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "workflows").glob("*.yaml"))]
+NATIVE = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in workflow_files(ROOT / "workflows")]
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

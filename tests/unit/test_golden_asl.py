@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from stepweave.compiler import compile_workflow
-from stepweave.workflow.loader import load_workflow
+from stepweave.workflow.loader import load_workflow, workflow_files
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
-EXAMPLES = sorted((ROOT / "workflows").glob("*.yaml"))
+EXAMPLES = workflow_files(ROOT / "workflows")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

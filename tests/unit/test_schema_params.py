@@ -10,7 +10,7 @@ import pytest
 
 from stepweave.blocks.catalog import CATALOG
 from stepweave.cli import main
-from stepweave.workflow.loader import parse_yaml
+from stepweave.workflow.loader import parse_yaml, workflow_files
 from stepweave.workflow.schema import workflow_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def test_every_reference_resolves_inside_the_file() -> None:
         assert ref.startswith("#/$defs/") and ref.removeprefix("#/$defs/") in schema["$defs"], ref
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "workflows").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", workflow_files(ROOT / "workflows"), ids=lambda p: p.name)
 def test_shipped_workflows_only_use_params_the_schema_names(path: Path) -> None:
     schema = workflow_schema()
     for block in parse_yaml(path.read_text())["blocks"]:

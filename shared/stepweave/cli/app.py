@@ -118,10 +118,14 @@ def _trigger_input(args: argparse.Namespace, compiled: Any) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    status = EXIT_OK
     from stepweave.compiler.unsupported import UnsupportedBlocks
+    from stepweave.workflow.loader import TEST_SUFFIXES
 
+    status = EXIT_OK
     for path in args.files:
+        if path.lower().endswith(TEST_SUFFIXES):  # a workflow's tests: checked as such
+            status = max(status, _validate_tests(path, args))
+            continue
         try:
             compiled = _load(path)
         except UnsupportedBlocks as exc:  # valid, but `run`/`compile`/deploy refuse it
@@ -137,6 +141,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{path}: ok ({len(compiled.blocks)} blocks, {compiled.workflow_type.lower()} workflow)"
               + (f"; {note}" if note else ""))
     return status
+
+
+def _validate_tests(path: str, args: argparse.Namespace) -> int:
+    from stepweave.local.workflow_tests import load_test_file
+
+    try:
+        loaded = load_test_file(Path(path))
+    except WorkflowError as exc:
+        if args.debug:
+            raise
+        print(exc.report(), file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{path}: ok ({len(loaded.spec.tests)} tests of {loaded.workflow_path.name}; "
+          "run them with `stepweave test`)")
+    return EXIT_OK
 
 
 def _secrets_note(compiled: Any, *, unset_only: bool = False) -> str:
@@ -320,6 +339,7 @@ def _parser() -> argparse.ArgumentParser:
     from stepweave.cli.webhook import add_parser as add_webhook; add_webhook(sub)  # noqa: E702
     from stepweave.cli.approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
     from stepweave.cli.verify import add_parser as add_verify; add_verify(sub)  # noqa: E702
+    from stepweave.cli.test import add_parser as add_test; add_test(sub)  # noqa: E702
     return parser
 
 

@@ -40,7 +40,7 @@ from stepweave.runtime.history import billed_transitions, lambda_invocations
 from stepweave.runtime.recorder import Clients, fetch_history
 from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET, Settings
 
-__all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress"]
+__all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress", "real_handler"]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -420,3 +420,9 @@ def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = N
 def local_engine(**kwargs: Any) -> Iterator[LocalEngine]:
     with LocalEngine(**kwargs) as engine:
         yield engine
+
+
+def real_handler(handler: str) -> Callable[[dict[str, Any]], Any]:
+    """The deployed Lambda handler of ``handler`` (``functions/<handler>``), called as the
+    engine calls it; for a custom handler that runs the real one for some blocks."""
+    return _bind_context(_load_handler(handler))
