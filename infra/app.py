@@ -16,7 +16,10 @@ override with ``cdk synth -c key=value``):
 * ``approverEmailSender`` -- optional; the sender address of approval emails (an SES email
   identity is created for it; without it approvals are not emailed);
 * ``logLevel`` -- ``LOG_LEVEL`` of the functions (DEBUG, INFO, WARNING, ERROR, CRITICAL);
-* ``workflowsDir`` -- folder of the workflow files, relative to the repository root.
+* ``workflowsDir`` -- folder of the workflow files, relative to the repository root;
+* ``lambdaMemoryMb:<handler>`` and ``lambdaMemoryMb:<workflow>/<block id>`` -- optional;
+  the memory (MB, 128..10240) of a handler's function, or of one block's
+  (``infra.memory``; the names are checked once the workflows are compiled).
 
 Every value is checked before anything is built (``validate_context``). Invalid values
 (all of them, in one report) or workflows stop the synth (exit status 2).
@@ -41,8 +44,17 @@ from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.loader import load_workflow, workflow_files
 
 from infra import ROOT, nag
+from infra.constructs.handlers import discover_handlers
+from infra.memory import (
+    CONTEXT_PREFIX,
+    MemoryOverrides,
+    MemoryPlan,
+    plan_memory,
+    read_memory_context,
+)
 from infra.stacks.data import DataSettings, DataStack
 from infra.stacks.engine import (
+    APPROVAL_HANDLER,
     STATE_MACHINE_NAME_MAX,
     EngineSettings,
     EngineStack,
@@ -54,6 +66,7 @@ __all__ = [
     "AppConfig",
     "ContextError",
     "build_app",
+    "check_memory",
     "check_state_machine_names",
     "compile_workflows",
     "main",
@@ -98,6 +111,8 @@ class AppConfig:
     alarm_email: str | None = None
     #: The SES sender of approval emails (none: approvals are answered through the API).
     approver_email_sender: str | None = None
+    #: ``lambdaMemoryMb:...`` values: handler and block memory sizes
+    memory: MemoryOverrides = dataclasses.field(default_factory=MemoryOverrides)
 
     @property
     def data_stack_name(self) -> str:
@@ -110,7 +125,11 @@ class AppConfig:
 
 def read_config(app: cdk.App) -> AppConfig:
     """The app's context, validated (values from ``-c`` arrive as strings)."""
-    return validate_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS})
+    values = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    # the memory keys name handlers and blocks, so they are found by their prefix
+    values.update({key: value for key, value in app.node.get_all_context().items()
+                   if key.lower().startswith(CONTEXT_PREFIX.lower().rstrip(":"))})
+    return validate_context(values)
 
 
 def validate_context(values: Mapping[str, Any]) -> AppConfig:
@@ -144,12 +163,14 @@ def validate_context(values: Mapping[str, Any]) -> AppConfig:
             problems.append(str(exc))
     log_level = check("logLevel", _log_level)
     workflows_dir = check("workflowsDir", _workflows_dir)
+    memory, memory_problems = read_memory_context(values)
+    problems += memory_problems
     if problems:
         raise ContextError("\n".join(problems) if len(problems) == 1 else
                            f"{len(problems)} context values are invalid:\n" + "\n".join(
                                f"  {problem}" for problem in problems))
     return AppConfig(stage, days, log_level, workflows_dir, record_days, emails["alarmEmail"],
-                     emails["approverEmailSender"])
+                     emails["approverEmailSender"], memory)
 
 
 def _stage(value: Any) -> str:
@@ -221,6 +242,24 @@ def check_state_machine_names(stage: str, workflows: list[CompiledWorkflow]) -> 
                 "use a shorter stage or workflow name")
 
 
+def check_memory(config: AppConfig, workflows: list[CompiledWorkflow],
+                 functions_dir: Path) -> MemoryPlan:
+    """The memory of every handler function and of the blocks given their own, from the
+    ``lambdaMemoryMb:...`` context checked against the handlers and the workflows."""
+    block_handlers = set(discover_handlers(functions_dir))
+    handler_types = block_handlers | ({APPROVAL_HANDLER}
+                                      if (functions_dir / APPROVAL_HANDLER / "handler.py").is_file()
+                                      else set())
+    try:
+        return plan_memory(config.memory, {w.name: w for w in workflows},
+                           handler_types, block_handlers=block_handlers)
+    except ValueError as exc:
+        problems = str(exc).splitlines()
+        raise ContextError(problems[0] if len(problems) == 1 else
+                           f"{len(problems)} context values are invalid:\n" + "\n".join(
+                               f"  {problem}" for problem in problems)) from None
+
+
 def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
     """Compile every workflow file in ``directory``; raise one ``WorkflowError`` for all."""
     compiled: list[CompiledWorkflow] = []
@@ -270,6 +309,7 @@ def build_app(
     config = read_config(app)
     workflows = compile_workflows(config.workflows_dir)
     check_state_machine_names(config.stage, workflows)
+    memory = check_memory(config, workflows, functions_dir or EngineSettings.functions_dir)
     data = DataStack(
         app,
         config.data_stack_name,
@@ -282,6 +322,7 @@ def build_app(
         record_retention_days=config.record_retention_days,
         alarm_email=config.alarm_email,
         approval_sender=config.approver_email_sender,
+        memory=memory,
     )
     if functions_dir is not None:
         engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)

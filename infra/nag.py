@@ -185,6 +185,8 @@ def _acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 def _acknowledge_handlers(handlers: BlockHandlers) -> None:
     objects = _payload_objects(handlers)
+    for variant in handlers.variants.values():  # its role is its handler's (below)
+        _acknowledge_function(variant)
     for name, fn in handlers.functions.items():
         _acknowledge_function(fn)
         _acknowledge_model_access(name, fn)
@@ -300,7 +302,7 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
         "support resource-level permissions, so CDK grants them on '*'.",
     )
     stack = cdk.Stack.of(workflow)
-    for handler, fn in workflow.functions.items():
+    for handler, fn in [*workflow.functions.items(), *workflow.block_functions.items()]:
         resource = fn.node.default_child
         if not isinstance(resource, cdk.CfnElement):
             continue  # an imported function: no resource, no finding in this stack

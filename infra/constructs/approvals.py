@@ -44,6 +44,7 @@ from infra.constructs.handlers import (
 )
 from infra.constructs.layer import locally_bundled_code
 from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler
+from infra.memory import HANDLER_MEMORY_MB
 from stepweave.tools import tool_permissions
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
@@ -52,11 +53,13 @@ __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
 APPROVAL_FUNCTIONS = ("approval", "decision", "sweeper")
 SWEEP_MINUTES = 15
 STUCK_METRIC = "ApprovalsStuck"
-_SIZES = {"approval": HandlerSettings(memory_mb=256, timeout_seconds=30),
+#: The notifier's memory is the ``approval`` handler's (``infra.memory``; the context may
+#: change it); the decision function and the sweeper keep theirs.
+_SIZES = {"approval": HandlerSettings(memory_mb=HANDLER_MEMORY_MB["approval"], timeout_seconds=30),
           "decision": HandlerSettings(memory_mb=256, timeout_seconds=15),
           "sweeper": HandlerSettings(memory_mb=256, timeout_seconds=300)}
 #: The notifier when approval blocks notify with tools (HTTP calls with their retries).
-_NOTIFYING = HandlerSettings(memory_mb=256, timeout_seconds=300)
+_NOTIFYING = HandlerSettings(memory_mb=HANDLER_MEMORY_MB["approval"], timeout_seconds=300)
 _DESCRIPTIONS = {
     "approval": "Stepweave approval notifier: stores approval requests and emails approvers",
     "decision": "Stepweave approval decisions: decision pages and /v1/approvals",
@@ -83,11 +86,13 @@ class Approvals(Construct):
         notify_tools: Collection[str] = (),
         secrets_prefix: str | None = None,
         secret_names: Collection[str] = (),
+        notifier_memory_mb: int | None = None,
     ) -> None:
         """``manifests``: the generated manifest files (``recorder.manifest_files``) bundled
         beside the notifier, which records the run's block logs at a pause. ``notify_tools``:
         the registry tools approval blocks notify with; the notifier then reads exactly the
-        secrets ``secret_names`` (under ``secrets_prefix``) and gets what those tools need."""
+        secrets ``secret_names`` (under ``secrets_prefix``) and gets what those tools need.
+        ``notifier_memory_mb``: the notifier's memory, when not the ``approval`` handler's."""
         super().__init__(scope, construct_id)
         self.table = table
         self.sender = sender
@@ -114,10 +119,13 @@ class Approvals(Construct):
                 code = locally_bundled_code(Path(functions_dir) / name, bundler, bundler.content_hash)
             else:
                 code = lambda_.Code.from_asset(f"{functions_dir}/{name}", exclude=["__pycache__", "*.pyc"])
+            settings = _NOTIFYING if name == "approval" and notify_tools else _SIZES[name]
+            if name == "approval" and notifier_memory_mb is not None:
+                settings = HandlerSettings(notifier_memory_mb, settings.timeout_seconds)
             self.functions[name] = python_function(
                 self, name, description=_DESCRIPTIONS[name],
                 code=code,
-                layer=layer, settings=_NOTIFYING if name == "approval" and notify_tools else _SIZES[name],
+                layer=layer, settings=settings,
                 log_retention=log_retention,
                 log_level=log_level, environment=environment)
         self.notifier, self.decision, self.sweeper = (self.functions[n] for n in APPROVAL_FUNCTIONS)

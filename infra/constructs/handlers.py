@@ -3,7 +3,8 @@
 Each ``functions/<name>/handler.py`` becomes a function whose code asset is that
 folder only; the ``stepweave`` package and the third-party dependencies come from
 the shared layer (``layer.py``). The runtime and architecture are defined here,
-once, and the layer is built for them.
+once, and the layer is built for them. Memory sizes are ``infra.memory``'s; a block given
+a size of its own runs on a copy of its handler's function at that size (``variant``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES
+
+from infra.memory import HANDLER_MEMORY_MB
 
 __all__ = [
     "ARCHITECTURE",
@@ -40,6 +43,7 @@ __all__ = [
     "secrets_environment",
     "secrets_prefix",
     "secrets_read_statement",
+    "variant_name",
 ]
 
 #: The one Python runtime of every Stepweave function and of the layer.
@@ -66,20 +70,25 @@ class HandlerSettings:
     timeout_seconds: int
 
 
-#: Sizing per handler. A handler folder without an entry here stops the synth.
-HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
-    # V8 isolates need memory. A script's own limit (timeoutMs, at most 14 minutes) stops
-    # it first; the state machine's task timeout (the script's plus 30 s) comes next.
-    "function": HandlerSettings(memory_mb=512, timeout_seconds=900),
-    # I/O bound; requests and their retries share Lambda's 15 minutes.
-    "api": HandlerSettings(memory_mb=256, timeout_seconds=900),
-    # AI blocks wait on model providers (I/O bound); an agent's tool loop makes several calls.
-    "agent": HandlerSettings(memory_mb=512, timeout_seconds=900),
-    "router": HandlerSettings(memory_mb=256, timeout_seconds=300),
-    "evaluator": HandlerSettings(memory_mb=256, timeout_seconds=300),
-    # one tool call (Slack, SES, an HTTP request with its retries): I/O bound, like api.
-    "tool": HandlerSettings(memory_mb=256, timeout_seconds=900),
+#: Timeout per handler, and its default memory (``infra.memory.HANDLER_MEMORY_MB``: from
+#: measured peaks; the context may change it). A handler folder without an entry here
+#: stops the synth.
+_TIMEOUTS: Mapping[str, int] = {
+    # A script's own limit (timeoutMs, at most 14 minutes) stops it first; the state
+    # machine's task timeout (the script's plus 30 s) comes next.
+    "function": 900,
+    # requests and their retries share Lambda's 15 minutes
+    "api": 900,
+    # AI blocks wait on model providers; an agent's tool loop makes several calls
+    "agent": 900,
+    "router": 300,
+    "evaluator": 300,
+    # one tool call (Slack, SES, an HTTP request with its retries), like api
+    "tool": 900,
 }
+HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
+    name: HandlerSettings(memory_mb=HANDLER_MEMORY_MB[name], timeout_seconds=seconds)
+    for name, seconds in _TIMEOUTS.items()}
 
 #: Extra IAM actions per handler: the AI blocks may call Bedrock (Converse is
 #: bedrock:InvokeModel) on foundation models and inference profiles; the email tool (of an
@@ -145,20 +154,25 @@ def python_function(
     log_retention: logs.RetentionDays,
     log_level: str,
     environment: Mapping[str, str] | None = None,
+    shared: tuple[logs.ILogGroup, iam.IRole] | None = None,
     **kwargs: Any,
 ) -> lambda_.Function:
     """A Stepweave function: ``PYTHON_RUNTIME`` on ``ARCHITECTURE``, the shared layer, active
     tracing, Powertools settings, its own log group and a role that can write only to it.
 
-    Constructs ``<name>-logs``, ``<name>-role`` and ``<name>`` in ``scope``.
+    Constructs ``<name>-logs``, ``<name>-role`` and ``<name>`` in ``scope``; with
+    ``shared`` (another function's log group and role), only ``<name>``, which uses them.
     """
-    log_group = logs.LogGroup(scope, f"{name}-logs", retention=log_retention)
-    # Our own role instead of AWSLambdaBasicExecutionRole: the function writes to
-    # its own log group only (the managed policy allows every log group).
-    role = iam.Role(scope, f"{name}-role",
-                    assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                    description=description)
-    log_group.grant_write(role)
+    if shared is not None:
+        log_group, role = shared
+    else:
+        log_group = logs.LogGroup(scope, f"{name}-logs", retention=log_retention)
+        # Our own role instead of AWSLambdaBasicExecutionRole: the function writes to
+        # its own log group only (the managed policy allows every log group).
+        role = iam.Role(scope, f"{name}-role",
+                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=description)
+        log_group.grant_write(role)
     return lambda_.Function(
         scope,
         name,
@@ -183,8 +197,14 @@ def python_function(
     )
 
 
+def variant_name(handler: str, memory_mb: int) -> str:
+    """The name of ``handler``'s copy at ``memory_mb`` (for blocks given that size)."""
+    return f"{handler}-{memory_mb}mb"
+
+
 class BlockHandlers(Construct):
-    """The block handler functions, keyed by handler name (``"api"``, ``"function"``...)."""
+    """The block handler functions, keyed by handler name (``"api"``, ``"function"``...),
+    and their copies at other sizes for single blocks (``variants``)."""
 
     def __init__(
         self,
@@ -200,9 +220,13 @@ class BlockHandlers(Construct):
         table: dynamodb.ITable | None = None,
         inline_budget_bytes: int = DEFAULT_INLINE_BUDGET_BYTES,
         secret_names: Mapping[str, Collection[str]] | None = None,
+        memory: Mapping[str, int] | None = None,
+        variants: Collection[tuple[str, int]] = (),
     ) -> None:
         """``secret_names``: handler -> the secrets its workflows' blocks name
-        (``CompiledWorkflow.secrets_by_handler``); each function may read exactly those."""
+        (``CompiledWorkflow.secrets_by_handler``); each function may read exactly those.
+        ``memory``: handler -> MB, where it differs from ``HANDLER_SETTINGS``; ``variants``:
+        (handler, MB) copies to build (same code, environment, role and log group)."""
         super().__init__(scope, construct_id)
         names = discover_handlers(functions_dir)
         unsized = [n for n in names if n not in HANDLER_SETTINGS]
@@ -217,19 +241,31 @@ class BlockHandlers(Construct):
                        "STEPWEAVE_INLINE_BUDGET_BYTES": str(inline_budget_bytes),
                        **secrets_environment(secrets_prefix)}
         self.functions: dict[str, lambda_.Function] = {}
+        #: (handler, MB) -> the copy of the handler's function that some blocks run on
+        self.variants: dict[tuple[str, int], lambda_.Function] = {}
+        memory = memory or {}
+        unknown = sorted({h for h, _ in variants} - set(names))
+        if unknown:
+            raise ValueError(f"no handler {', '.join(unknown)} to copy at another size")
         for name in names:
+            settings = HANDLER_SETTINGS[name]
+            if name in memory:
+                settings = HandlerSettings(memory[name], settings.timeout_seconds)
+            code = lambda_.Code.from_asset(str(functions_dir / name),
+                                           exclude=["__pycache__", "*.pyc"])
+            fn_environment = dict(environment)
+            if table is not None and name in HANDLER_TABLE_ACTIONS:
+                fn_environment["STEPWEAVE_TABLE"] = table.table_name
             fn = python_function(
                 self,
                 name,
                 description=f"Stepweave '{name}' block handler",
-                code=lambda_.Code.from_asset(str(functions_dir / name),
-                                             exclude=["__pycache__", "*.pyc"]),
+                code=code,
                 layer=layer,
-                settings=HANDLER_SETTINGS[name],
+                settings=settings,
                 log_retention=log_retention,
                 log_level=log_level,
-                environment={**environment, **({"STEPWEAVE_TABLE": table.table_name}
-                                               if table is not None and name in HANDLER_TABLE_ACTIONS else {})},
+                environment=fn_environment,
             )
             fn.add_to_role_policy(iam.PolicyStatement(
                 actions=list(PAYLOAD_ACTIONS), resources=[payload_bucket.arn_for_objects("*")]))
@@ -243,6 +279,19 @@ class BlockHandlers(Construct):
             for statement in handler_statements(self, name):
                 fn.add_to_role_policy(statement)
             self.functions[name] = fn
+            log_group = self.node.find_child(f"{name}-logs")
+            assert isinstance(log_group, logs.LogGroup) and fn.role is not None
+            for handler, mb in sorted(v for v in variants if v[0] == name):
+                self.variants[(handler, mb)] = python_function(
+                    self, variant_name(handler, mb),
+                    description=f"Stepweave '{name}' block handler at {mb} MB, for the blocks "
+                                "given that size",
+                    code=code, layer=layer,
+                    settings=HandlerSettings(mb, settings.timeout_seconds),
+                    log_retention=log_retention, log_level=log_level,
+                    # one service: its logs and metrics are the handler's
+                    environment={**fn_environment, "POWERTOOLS_SERVICE_NAME": f"stepweave-{name}"},
+                    shared=(log_group, fn.role))
 
 
 def secrets_environment(prefix: str) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import json
 from collections.abc import Mapping
 
 from aws_cdk import ArnFormat, Stack
@@ -12,6 +15,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 from stepweave.compiler.subworkflow import machine_key
+
+from infra.memory import handler_tasks
 
 __all__ = ["WorkflowStateMachine", "handler_placeholder_key"]
 
@@ -36,6 +41,8 @@ class WorkflowStateMachine(Construct):
 
     ``handlers`` maps handler names to functions; only those the workflow uses are
     substituted into the definition and granted to the state machine's role.
+    ``block_functions`` maps block ids to (name, function): those blocks' tasks invoke that
+    function (a copy of their handler's at another size) instead of their handler's.
     """
 
     def __init__(
@@ -47,13 +54,16 @@ class WorkflowStateMachine(Construct):
         state_machine_name: str,
         handlers: Mapping[str, lambda_.IFunction],
         log_retention: logs.RetentionDays,
+        block_functions: Mapping[str, tuple[str, lambda_.IFunction]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         missing = [h for h in compiled.handlers if h not in handlers]
         if missing:
             raise ValueError(f"workflow '{compiled.name}' uses handler(s) {', '.join(missing)} "
                              f"that have no function (functions/<handler>/handler.py)")
-        used = {h: handlers[h] for h in compiled.handlers}
+        definition, routed = _route_blocks(compiled, block_functions or {})
+        used = {h: handlers[h] for h in compiled.handlers
+                if "${" + handler_placeholder_key(h) + "}" in definition}
         # the stage prefix of this machine's name names its siblings too (<stage>-<workflow>)
         prefix = state_machine_name[: len(state_machine_name) - len(compiled.name)]
         stack = Stack.of(scope)
@@ -71,17 +81,19 @@ class WorkflowStateMachine(Construct):
         self.compiled = compiled
         self.state_machine_name = state_machine_name
         self.functions: dict[str, lambda_.IFunction] = used
+        #: the copies of handler functions some blocks invoke, by name (``handler-<MB>mb``)
+        self.block_functions: dict[str, lambda_.IFunction] = {
+            name: fn for name, (_, fn) in routed.items()}
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
             state_machine_type=_TYPES[compiled.workflow_type],
-            definition_body=sfn.DefinitionBody.from_string(
-                compiled.definition_string()
-            ),
+            definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions={
                 **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
+                **{key: fn.function_arn for _, (key, fn) in routed.items()},
                 **{machine_key(ref): arn for ref, (arn, _) in self.children.items()},
             },
             logs=sfn.LogOptions(
@@ -91,7 +103,7 @@ class WorkflowStateMachine(Construct):
             ),
             tracing_enabled=True,
         )
-        for fn in used.values():
+        for fn in [*used.values(), *self.block_functions.values()]:
             fn.grant_invoke(self.state_machine)
         self._grant_children()
 
@@ -112,3 +124,31 @@ class WorkflowStateMachine(Construct):
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[stack.format_arn(service="events", resource="rule",
                                         resource_name=SYNC_RULE)]))
+
+
+def _route_blocks(compiled: CompiledWorkflow,
+                  block_functions: Mapping[str, tuple[str, lambda_.IFunction]],
+                  ) -> tuple[str, dict[str, tuple[str, lambda_.IFunction]]]:
+    """The definition to deploy, with the tasks of the blocks in ``block_functions`` invoking
+    their own function: ``${Handler_<name>}`` placeholders (``<name>`` with ``-`` as ``_``),
+    and name -> (placeholder key, function) of each function so invoked."""
+    if not block_functions:
+        return compiled.definition_string(), {}
+    definition = copy.deepcopy(compiled.definition)
+    routed: dict[str, tuple[str, lambda_.IFunction]] = {}
+    marks: dict[str, str] = {}
+    for state, _, block in handler_tasks(definition):
+        if block not in block_functions or "Resource" not in state:
+            continue
+        name, fn = block_functions[block]
+        key = handler_placeholder_key(name.replace("-", "_"))
+        # definition_string() escapes every ${ that is not a handler placeholder of the
+        # compiler's own form: a mark that cannot occur in a definition stands in for it
+        mark = f"\u0000stepweave-function:{name}\u0000"
+        state["Resource"] = mark
+        marks[json.dumps(mark)] = json.dumps("${" + key + "}")
+        routed[name] = (key, fn)
+    text = dataclasses.replace(compiled, definition=definition).definition_string()
+    for mark, placeholder in marks.items():
+        text = text.replace(mark, placeholder)
+    return text, routed

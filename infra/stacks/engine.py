@@ -25,7 +25,12 @@ from stepweave.compiler.compile import CompiledWorkflow
 from infra import ROOT
 from infra.constructs.api import RUN_API_FOLDER, RunApiFunction, StepweaveApi
 from infra.constructs.approvals import Approvals
-from infra.constructs.handlers import METRICS_NAMESPACE, BlockHandlers, secrets_prefix
+from infra.constructs.handlers import (
+    METRICS_NAMESPACE,
+    BlockHandlers,
+    secrets_prefix,
+    variant_name,
+)
 from infra.constructs.layer import StepweaveLayer
 from infra.constructs.monitoring import Monitoring
 from infra.constructs.recorder import (
@@ -37,6 +42,7 @@ from infra.constructs.recorder import (
 )
 from infra.constructs.triggers import INGEST_FOLDER, Triggers
 from infra.constructs.workflow import WorkflowStateMachine
+from infra.memory import MemoryPlan
 
 __all__ = ["STATE_MACHINE_NAME_MAX", "EngineSettings", "EngineStack", "state_machine_name"]
 
@@ -64,6 +70,8 @@ class EngineSettings:
     approval_sender: str | None = None
     functions_dir: Path = ROOT / "functions"
     package_dir: Path = ROOT / "shared" / "stepweave"
+    #: the handlers' memory and the blocks with a size of their own (none: the defaults)
+    memory: MemoryPlan | None = None
 
 
 class EngineStack(Stack):
@@ -97,6 +105,8 @@ class EngineStack(Stack):
             secrets_prefix=secrets_prefix(settings.stage),
             table=table,
             secret_names=_secrets_by_handler(workflows),
+            memory=settings.memory.handlers if settings.memory else None,
+            variants=settings.memory.variants() if settings.memory else (),
         )
         # Human approval: deployed only when a workflow uses it.
         self.approvals = Approvals(
@@ -110,11 +120,14 @@ class EngineStack(Stack):
             notify_tools={t for c in workflows for t in c.notify_tools},
             secrets_prefix=secrets_prefix(settings.stage),
             secret_names=_secrets_by_handler(workflows).get(APPROVAL_HANDLER, set()),
+            notifier_memory_mb=(settings.memory.handlers.get(APPROVAL_HANDLER)
+                                if settings.memory else None),
         ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
         handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:
             handlers[APPROVAL_HANDLER] = self.approvals.notifier
         self.workflows: dict[str, WorkflowStateMachine] = {}
+        sized_blocks = settings.memory.blocks if settings.memory else {}
         for compiled in workflows:
             workflow = WorkflowStateMachine(
                 self,
@@ -123,6 +136,9 @@ class EngineStack(Stack):
                 state_machine_name=state_machine_name(settings.stage, compiled.name),
                 handlers=handlers,
                 log_retention=settings.log_retention,
+                block_functions={
+                    block: (variant_name(handler, mb), self.handlers.variants[(handler, mb)])
+                    for block, (handler, mb) in sized_blocks.get(compiled.name, {}).items()},
             )
             self.workflows[compiled.name] = workflow
             CfnOutput(
@@ -205,9 +221,12 @@ class EngineStack(Stack):
                   description="SNS topic of every alarm")
 
     def service_functions(self) -> dict[str, lambda_.IFunction]:
-        """Every function of the stack by name: block handlers, approvals, ingest, recorder,
-        run API (each alarmed and on the dashboard)."""
+        """Every function of the stack by name: block handlers (and their copies at other
+        sizes, ``<handler>-<MB>mb``), approvals, ingest, recorder, run API (each alarmed and on
+        the dashboard)."""
         functions: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
+        functions.update({variant_name(handler, mb): fn
+                          for (handler, mb), fn in self.handlers.variants.items()})
         if self.approvals is not None:
             functions.update(self.approvals.functions)
         if self.triggers.ingest_function is not None:
