@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepweave.compiler.blocks import add_container_catches
+from stepweave.compiler.certain import certain_blocks
 from stepweave.compiler.emitters import emit_block, folds_guard
 from stepweave.compiler.exclusive import emit_exclusive, leaves, route_of
 from stepweave.compiler.exprs import entries, jstr, or_null, truthy_error
@@ -87,9 +88,12 @@ class Lowerer:
     def _compute_guards(self) -> dict[str, bool]:
         guarded: dict[str, bool] = {}
         order = self._topo_all()
+        # a block that runs in every run that does not fail needs no guard (the join after
+        # an if/else whose branches both reach it)
+        certain = certain_blocks(self.graph, self.may_error_output)
         for node in order:
             inc = self.graph.incoming(node)
-            if node == self.graph.trigger or not inc:
+            if node == self.graph.trigger or not inc or node in certain:
                 guarded[node] = False
                 continue
             guarded[node] = not any(
