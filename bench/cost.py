@@ -1,27 +1,47 @@
-"""Cost per execution of the example workflows: ours versus every-block-a-Lambda.
+"""Cost per execution of the example workflows: handler memory before and after it was
+chosen from measured peaks, and our compile versus every-block-a-Lambda.
 
-Both figures come from executions on the embedded engine with the examples'
-inputs, counting what AWS bills, priced as each workflow's type is: state transitions
-(Standard) or a request and its duration at 64 MB (Express; the duration is the local
-run's, an upper bound of the deployed one), plus Lambda requests.
-The support-timeline order asks for a refund that needs approval; the bench approves it.
+Each example runs on the embedded engine with its input: support-timeline (Standard; its
+refund needs approval, which the bench gives), containers-showcase (Express) and
+support-triage (Express; its models on an OpenAI-compatible server on loopback that answers
+after ``--model-latency`` seconds, 1.0 by default: a short chat completion). What AWS bills
+is priced for every execution a run makes, nested ones included, each as its own state
+machine type: Standard, its state transitions; Express, a request and its duration at 64 MB
+(the local run's, an upper bound of the deployed one); plus each Lambda invocation: a
+request and its duration, billed per ms at its function's memory (arm64).
+
+Each workflow runs twice and the second run is measured (the first warms the handlers up,
+as a deployed instance is after its first call). A Lambda invocation's duration at a memory
+size: its wall time in the run less the CPU time it spent is waiting (the network, the
+model; none for function blocks, which are all CPU); the CPU a warm deployed call of its
+handler takes (measured by ``bench/handler_memory.py``'s fresh-process runs, with the
+deployed settings) runs at the function's share of a vCPU, memory / 1,769 MB. So a smaller
+size bills less waiting and the same CPU, stretched out. An Express run's duration grows by
+its invocations' stretch (summed: an upper bound). "before" prices the handlers at the
+sizes deployed until they were chosen from measurements, "now" at ``infra/memory.py``'s.
 
 The baseline is the naive compile in which every block is a Lambda task: the same
 state machine, but each native block (start, condition, variables, wait, response)
 also goes through a Lambda Task state before its own state, as it would if a
-handler computed it. (A real naive compile needs Choice states to route as well, so
-this baseline is, if anything, cheaper than naive.)
+handler computed it, priced at 128 MB and 20 ms. (A real naive compile needs Choice
+states to route as well, so this baseline is, if anything, cheaper than naive.)
 
-    python bench/cost.py
+    python bench/cost.py [--model-latency 1.0]
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import dataclasses
+import importlib
 import json
+import math
 import os
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +50,26 @@ sys.path[:0] = [str(ROOT / "shared"), str(ROOT / "examples"), str(ROOT)]
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
-from internal_api import InternalApi  # noqa: E402
-
+from bench.handler_memory import PREVIOUS_MEMORY_MB, World, warm_cpu, world  # noqa: E402
+from infra.memory import HANDLER_MEMORY_MB  # noqa: E402
 from stepweave.compiler import CompiledWorkflow, compile_workflow  # noqa: E402
-from stepweave.local.engine import LocalEngine  # noqa: E402
+from stepweave.local.engine import LocalEngine, RunResult  # noqa: E402
 from stepweave.local.progress import workflow_cost  # noqa: E402
+from stepweave.runtime.arns import state_machine_arn  # noqa: E402
+from stepweave.runtime.history import billed_transitions  # noqa: E402
 from stepweave.workflow.loader import load_workflow  # noqa: E402
 
 PRICE_REQUEST = 0.0000002  # Lambda, per request
 PRICE_GB_S_ARM = 0.0000133334  # Lambda arm64, per GB-second
-ASSUMED_GB_S = 0.128 * 0.020  # a 128 MB handler running 20 ms per native block
+#: a Lambda function has one vCPU's worth of CPU at this size, a proportional share below
+FULL_VCPU_MB = 1769
+#: the baseline's extra Lambda for each native block: 128 MB running 20 ms
+NOOP_MB, NOOP_S = 128, 0.020
 
 NATIVE = {"start", "condition", "variables", "wait", "response"}
-
-EXAMPLES = {
-    "support-timeline": json.loads((ROOT / "examples/shopify-order.json").read_text()),
-    "containers-showcase": {},
-}
+#: handlers whose calls are all CPU (no network): JavaScript in V8
+CPU_BOUND = {"function"}
+HANDLERS = ("agent", "router", "evaluator", "api", "tool", "function", "approval")
 
 
 def _naive_states(states: dict[str, Any], compiled: CompiledWorkflow) -> dict[str, Any]:
@@ -88,36 +111,166 @@ def naive(compiled: CompiledWorkflow) -> CompiledWorkflow:
     return dataclasses.replace(compiled, definition=definition, handlers=(*compiled.handlers, "noop"))
 
 
-def cost(workflow_type: str, transitions: int, duration_s: float, invocations: int) -> float:
-    return (workflow_cost(workflow_type, transitions, duration_s)
-            + invocations * (PRICE_REQUEST + ASSUMED_GB_S * PRICE_GB_S_ARM))
+# -- what a run bills --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invocation:
+    handler: str
+    wall_s: float
+    #: CPU of the invoking thread (V8's own thread, for function blocks, is not in it)
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class Execution:
+    workflow_type: str
+    transitions: int
+    duration_s: float
+
+
+class Timed:
+    """The real handlers, each invocation's wall and CPU time recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[Invocation] = []
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        out: dict[str, Callable[[dict[str, Any]], Any]] = {"noop": self._noop}
+        for name in HANDLERS:
+            out[name] = self._timed(name, importlib.import_module(f"functions.{name}.handler"))
+        return out
+
+    def _timed(self, name: str, module: Any) -> Callable[[dict[str, Any]], Any]:
+        def call(event: dict[str, Any]) -> Any:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return module.lambda_handler(event, None)
+            finally:
+                self.calls.append(Invocation(name, time.perf_counter() - t0, time.thread_time() - c0))
+        return call
+
+    def _noop(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(Invocation("noop", NOOP_S, 0.0))
+        return {}
+
+
+def executions(engine: LocalEngine, result: RunResult, compiled: CompiledWorkflow) -> list[Execution]:
+    """The run's execution and every nested one it started, each with its own type."""
+    out = [Execution(compiled.workflow_type, result.transitions, result.duration_s)]
+    for machine in engine.descendants(state_machine_arn(result.execution_arn)):
+        child = engine.machines[machine]
+        for page in engine.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+            for execution in page["executions"]:
+                events = engine.sfn.get_execution_history(
+                    executionArn=execution["executionArn"], maxResults=1000)["events"]
+                duration = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds()
+                out.append(Execution(child.workflow_type, billed_transitions(events), duration))
+    return out
+
+
+def lambda_seconds(call: Invocation, memory_mb: int, warm_cpu_s: dict[str, float]) -> float:
+    """Billed duration of ``call`` on a function of ``memory_mb``: its waiting, plus its
+    handler's warm CPU at the function's share of a vCPU (1 ms steps)."""
+    if call.handler == "noop":
+        return call.wall_s
+    # a function block's JavaScript does no I/O, and parallel branches share this process's
+    # CPU here (a deployed call has its own): a call is its CPU
+    waiting = 0.0 if call.handler in CPU_BOUND else max(0.0, call.wall_s - call.cpu_s)
+    cpu = warm_cpu_s.get(call.handler, call.cpu_s) * FULL_VCPU_MB / min(memory_mb, FULL_VCPU_MB)
+    return math.ceil((waiting + cpu) * 1000) / 1000
+
+
+@dataclass(frozen=True)
+class Bill:
+    transitions: int
+    invocations: int
+    workflow_dollars: float
+    lambda_dollars: float
+
+    @property
+    def dollars(self) -> float:
+        return self.workflow_dollars + self.lambda_dollars
+
+
+def bill(runs: list[Execution], calls: list[Invocation], memory: dict[str, int],
+         warm_cpu_s: dict[str, float]) -> Bill:
+    lambdas, stretch = 0.0, 0.0
+    for call in calls:
+        mb = NOOP_MB if call.handler == "noop" else memory[call.handler]
+        seconds = lambda_seconds(call, mb, warm_cpu_s)
+        stretch += max(0.0, seconds - call.wall_s)
+        lambdas += PRICE_REQUEST + mb / 1024 * seconds * PRICE_GB_S_ARM
+    workflow = sum(workflow_cost(r.workflow_type, r.transitions,
+                                 r.duration_s + (stretch if r.workflow_type == "EXPRESS" else 0))
+                   for r in runs)
+    return Bill(sum(r.transitions for r in runs), len(calls), workflow, lambdas)
+
+
+# -- the examples ------------------------------------------------------------------------
+
+
+def examples(w: World) -> list[tuple[str, CompiledWorkflow, Any]]:
+    order = json.loads((ROOT / "examples" / "shopify-order.json").read_text())
+    triage = load_workflow(ROOT / "workflows" / "support-triage.yaml")
+    for block in triage.blocks:  # the offline model -> an OpenAI-compatible server
+        if block.params.get("model") == "local":
+            block.params.update(model="gpt-4o-mini", baseUrl=w.fake.url + "/openai/v1")
+    message = {"message": "I was charged twice for my order, please refund one of the charges.",
+               "customer": "Ada"}
+    return [("support-timeline", compile_workflow(
+                load_workflow(ROOT / "workflows" / "support-timeline.yaml"), "support-timeline"), order),
+            ("containers-showcase", compile_workflow(
+                load_workflow(ROOT / "workflows" / "containers-showcase.yaml"), "containers-showcase"), {}),
+            ("support-triage", compile_workflow(triage, "support-triage"), message)]
 
 
 def main() -> None:
-    api = InternalApi().start()
-    os.environ["INTERNAL_API_URL"] = api.url
-    print(f"{'workflow':22} {'compile':8} {'type':8} {'transitions':>11} {'lambdas':>8} "
-          f"{'$ / 1M runs':>12}  status")
-    try:
-        with LocalEngine(handlers={"noop": lambda event: {}}) as engine:
-            for name, payload in EXAMPLES.items():
-                ours = compile_workflow(load_workflow(ROOT / "workflows" / f"{name}.yaml"), name)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-latency", type=float, default=1.0,
+                        help="seconds the fake model server takes per call")
+    args = parser.parse_args()
+    with world() as w:
+        used = {"agent", "router", "api", "function", "approval"}  # what the examples run
+        cpu = warm_cpu(w, used)
+        w.fake.latency_s = args.model_latency
+        env = {"INTERNAL_API_URL": w.api_url, "OPENAI_API_KEY": "sk-bench",
+               "SLACK_WEBHOOK_URL": w.fake.secrets["SLACK_WEBHOOK_URL"]}
+        os.environ.update(env)
+        before, now = dict(PREVIOUS_MEMORY_MB), dict(HANDLER_MEMORY_MB)
+        print("handler memory, MB (before -> now): " + ", ".join(
+            f"{h} {before[h]} -> {now[h]}" for h in HANDLERS))
+        print("warm CPU per call with the deployed settings: " + ", ".join(
+            f"{h} {cpu[h] * 1000:.0f} ms" for h in sorted(cpu)))
+        print(f"model latency on the fake server: {args.model_latency:.1f} s per call\n")
+        print(f"{'workflow':20} {'type':8} {'compile':6} {'transitions':>11} {'lambdas':>7} "
+              f"{'$/1M before':>12} {'$/1M now':>10} {'now/before':>10} "
+              f"{'Lambda share':>16}  status")
+        timed = Timed()
+        with LocalEngine(handlers=timed.handlers()) as engine:
+            for name, ours, payload in examples(w):
                 rows = []
                 for label, compiled in (("ours", ours), ("naive", naive(ours))):
-                    # the example's refund needs approval: answered at once (yes)
-                    r = engine.run(compiled, payload, poll_s=0.01,
-                                   approver=lambda approval: {"approved": True})
-                    dollars = cost(compiled.workflow_type, r.transitions, r.duration_s,
-                                   r.lambda_invocations)
-                    rows.append((r.transitions, r.lambda_invocations, dollars))
-                    print(f"{name:22} {label:8} {compiled.workflow_type.lower():8} "
-                          f"{r.transitions:11d} {r.lambda_invocations:8d} "
-                          f"{dollars * 1e6:12.2f}  {r.status}")
-                (t1, l1, c1), (t2, l2, c2) = rows
-                print(f"{'':22} {'ratio':8} {'':8} {t1 / t2:11.2f} {l1 / l2:8.2f} {c1 / c2:12.2f}")
-    finally:
-        api.shutdown()
-        api.server_close()
+                    # the first run warms the handlers up (imports, V8, clients), as a
+                    # deployed instance is after its first call; the second is measured.
+                    # The example's refund needs approval: answered at once (yes)
+                    for _ in range(2):
+                        timed.calls.clear()
+                        r = engine.run(compiled, payload, poll_s=0.01,
+                                       approver=lambda approval: {"approved": True})
+                    runs = executions(engine, r, compiled)
+                    old, new = (bill(runs, timed.calls, memory, cpu) for memory in (before, now))
+                    rows.append((old, new))
+                    types = "+".join(sorted({x.workflow_type.lower() for x in runs}))
+                    print(f"{name:20} {types:8} {label:6} {new.transitions:11d} {new.invocations:7d} "
+                          f"{old.dollars * 1e6:12.2f} {new.dollars * 1e6:10.2f} "
+                          f"{new.dollars / old.dollars:10.2f} "
+                          f"{old.lambda_dollars / old.dollars:7.0%} -> {new.lambda_dollars / new.dollars:4.0%}"
+                          f"  {r.status}")
+                (o1, n1), (o2, n2) = rows
+                print(f"{'':20} {'':8} {'ratio':6} {n1.transitions / n2.transitions:11.2f} "
+                      f"{n1.invocations / n2.invocations:7.2f} {o1.dollars / o2.dollars:12.2f} "
+                      f"{n1.dollars / n2.dollars:10.2f}")
 
 
 if __name__ == "__main__":
