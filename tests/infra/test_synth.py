@@ -33,7 +33,7 @@ from aws_cdk import aws_sns as sns
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import WorkflowError
 from stepweave.runtime.settings import DEFAULT_INLINE_BUDGET_BYTES
-from stepweave.workflow.loader import load_workflow
+from stepweave.workflow.loader import load_workflow, workflow_files
 
 from infra import ROOT
 from infra.app import (
@@ -128,19 +128,15 @@ class Synth:
         return sorted(n for n, c in self.compiled.items() if c.workflow_type == "EXPRESS")
 
 
-def _workflow_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-
-
 def _compile_all(directory: Path) -> dict[str, CompiledWorkflow]:
-    compiled = [compile_workflow(load_workflow(p), str(p)) for p in _workflow_files(directory)]
+    compiled = [compile_workflow(load_workflow(p), str(p)) for p in workflow_files(directory)]
     return {c.name: c for c in compiled}
 
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     workflows = tmp_path_factory.mktemp("workflows")
-    for path in _workflow_files(WORKFLOWS):
+    for path in workflow_files(WORKFLOWS):
         shutil.copy(path, workflows / path.name)
     (workflows / "nightly-report.yaml").write_text(STANDARD_WORKFLOW)
 
