@@ -122,3 +122,42 @@ def test_a_secret_that_is_not_configured_is_503_not_401(world: World) -> None:
     assert status == 503 and answer["error"]["code"] == "unavailable"
     assert "NOT_SET_ANYWHERE" not in answer["error"]["message"]
     assert world.executions("unset") == []
+
+
+# --- which events start a run ('when') ---------------------------------------------------------
+
+def _github(world: World, event: str, body: dict[str, Any], delivery: str) -> tuple[int, Any]:
+    raw = json.dumps(body).encode()
+    return world.post("prs", raw, {"X-Hub-Signature-256": "sha256=" + _hex(raw),
+                                   "X-GitHub-Event": event, "X-GitHub-Delivery": delivery})
+
+
+def test_only_the_events_a_webhook_takes_start_a_run(world: World) -> None:
+    """GIVEN a GitHub webhook that takes opened, non-draft pull requests THEN such a signed
+    delivery starts a run, other signed events are acknowledged (200) and start nothing,
+    and an unsigned one is still refused."""
+    status, answer = _github(world, "pull_request", {"action": "opened", "pull_request": {"draft": False}}, "d-1")
+    assert status == 202, answer
+    ignored = [("pull_request", {"action": "closed", "pull_request": {}}, "body.action is 'closed'"),
+               ("pull_request", {"action": "opened", "pull_request": {"draft": True}},
+                "body.pull_request.draft is True"),
+               ("push", {"ref": "refs/heads/main"}, "headers.X-GitHub-Event is 'push'"),
+               ("pull_request", {"action": "opened", "pull_request": {"draft": "false"}},
+                "body.pull_request.draft is 'false'")]
+    for index, (event, body, why) in enumerate(ignored):
+        status, answer = _github(world, event, body, f"d-{index + 2}")
+        assert status == 200 and answer["ignored"] is True, answer
+        assert answer["reason"] == f"not an event this workflow takes: {why}"
+    assert len(world.executions("prs")) == 1
+    status, _ = world.post("prs", b"{}", {"X-GitHub-Event": "pull_request"})
+    assert status == 401
+
+
+@pytest.mark.parametrize(("when", "message"), [
+    ({}, "'when' takes 1 to 20 paths"),
+    ({"body.action": []}, "give 1 to 50 values"),
+    ({"cookies.a": ["x"]}, "is not a path starting with 'body' or 'headers' or 'query'"),
+])
+def test_a_bad_when_is_refused(when: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        WebhookTrigger.model_validate({"type": "webhook", "signature": "none", "when": when})

@@ -41,6 +41,9 @@ TRIGGERS = {
                                 "topic": "headers.X-Topic", "missing": "body.nope"}},
     "unset": {"type": "webhook", "signature": {"scheme": "github", "secret": "NOT_SET_ANYWHERE"}},
     "express": {"type": "webhook", "signature": "none"},
+    "prs": {"type": "webhook", "signature": {"scheme": "github", "secret": "GITHUB_SECRET"},
+            "when": {"headers.X-GitHub-Event": ["pull_request"], "body.action": ["opened"],
+                     "body.pull_request.draft": [False, None]}},
 }
 ENV = {"GENERIC_SECRET": SECRET, "SHOP_SECRET": SECRET, "STRIPE_SECRET": SECRET,
        "GITHUB_SECRET": SECRET}

@@ -108,7 +108,14 @@ def _choose_trigger(workflow: Workflow, enabled: dict[str, bool], file: str,
     starts = [b for b in workflow.blocks if b.type in ("start", "start_trigger", "starter")]
     active = [b for b in starts if enabled[b.id]]
     if not active:
-        problems.append(Problem(file, "no start block found: add an enabled block of type 'start'"))
+        sim = [b for b in workflow.blocks if b.type.startswith("sim:") and enabled.get(b.id, b.enabled)
+               and b.params.get("simTrigger")]
+        if sim:  # a Sim export that starts at a trigger we cannot deploy yet
+            problems += [Problem(file, f"no start block found: the workflow starts at "
+                                       f"'{b.name}', {b.params.get('unsupported')}; add a start "
+                                       "block to run it by hand", b.id, "type") for b in sim]
+        else:
+            problems.append(Problem(file, "no start block found: add an enabled block of type 'start'"))
         return None
     for block in active:
         if block.parent:

@@ -114,9 +114,13 @@ def _cycle_problems(graph: Graph) -> list[Problem]:
 
 def _container_problems(graph: Graph) -> list[Problem]:
     problems = []
+    # blocks kept from a Sim export that Stepweave cannot run are reported as such
+    # (``unsupported``): a container holding only those is not empty, it cannot run yet
+    holds_unsupported = {b.parent for b in graph.workflow.blocks
+                         if b.enabled and b.parent is not None and is_unsupported(b.type)}
     for node in graph.nodes:
         btype = graph.types[node]
-        if btype.is_container and not graph.region(node):
+        if btype.is_container and not graph.region(node) and node not in holds_unsupported:
             problems.append(Problem(graph.file, f"{btype.name} has no enabled block inside; add or "
                                                 "enable at least one", node, None))
         if btype.name == "loop" and graph.blocks[node].params.get("loopType") == "forEach" \

@@ -133,11 +133,27 @@ class WebhookTrigger(_Strict):
         default="json", description="'json': a body that is not JSON is refused (400).")
     inputMapping: dict[str, str] | None = Field(
         default=None, description="start field -> body.<path> | headers.<name> | query.<name>")
+    when: dict[str, list[str | int | float | bool | None]] | None = Field(
+        default=None, description="body.<path> | headers.<name> | query.<name> -> the values "
+        "it may have (null: absent); a delivery that matches every entry starts a run, any "
+        "other is acknowledged and ignored")
 
     @field_validator("inputMapping")
     @classmethod
     def _mapping(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return _check_paths(value, ("body", "headers", "query"))
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, value: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if value is not None:
+            if not value or len(value) > 20:
+                raise ValueError("'when' takes 1 to 20 paths")
+            for path, allowed in value.items():
+                _check_paths({"when": path}, ("body", "headers", "query"))
+                if not allowed or len(allowed) > 50:
+                    raise ValueError(f"when.{path}: give 1 to 50 values")
+        return value
 
     @property
     def label(self) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from stepweave.triggers.declare import WebhookTrigger
 
-__all__ = ["MAX_DELIVERY_ID", "PROVIDERS", "delivery_id", "lookup_path", "run_input"]
+__all__ = ["MAX_DELIVERY_ID", "PROVIDERS", "delivery_id", "lookup_path", "run_input", "unmatched"]
 
 #: The signature scheme -> the provider name recorded with the execution.
 PROVIDERS = {"hmac": "generic", "none": "generic", "shopify": "shopify", "stripe": "stripe",
@@ -68,6 +68,15 @@ def lookup_path(root: Any, path: list[str]) -> Any:
     return value
 
 
+def _read(raw: str, sources: Mapping[str, Any]) -> Any:
+    """``body.<path>``, ``headers.<name>`` (case-insensitive) or ``query.<name>`` of a request."""
+    root, *rest = raw.removeprefix("$.").split(".")
+    if root in ("headers", "query"):  # flat names (which may contain dots)
+        name = ".".join(rest)
+        rest = [name.lower() if root == "headers" else name]
+    return lookup_path(sources[root], rest)
+
+
 def run_input(trigger: WebhookTrigger, payload: Any, headers: Mapping[str, str],
               query: Mapping[str, str], info: Mapping[str, Any]) -> dict[str, Any]:
     """The execution input of one delivery (``info``: the ``trigger`` key's value)."""
@@ -75,12 +84,19 @@ def run_input(trigger: WebhookTrigger, payload: Any, headers: Mapping[str, str],
         result: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {"body": payload}
     else:
         sources: dict[str, Any] = {"body": payload, "headers": dict(headers), "query": dict(query)}
-        result = {}
-        for field, raw in trigger.inputMapping.items():
-            root, *rest = raw.removeprefix("$.").split(".")
-            if root in ("headers", "query"):  # flat names (which may contain dots)
-                name = ".".join(rest)
-                rest = [name.lower() if root == "headers" else name]
-            result[field] = lookup_path(sources[root], rest)
+        result = {field: _read(raw, sources) for field, raw in trigger.inputMapping.items()}
     result["trigger"] = dict(info)
     return result
+
+
+def unmatched(trigger: WebhookTrigger, payload: Any, headers: Mapping[str, str],
+              query: Mapping[str, str]) -> str | None:
+    """The first ``when`` entry the delivery does not match (``"path is value"``), or None
+    when it starts a run."""
+    sources: dict[str, Any] = {"body": payload, "headers": dict(headers), "query": dict(query)}
+    for path, allowed in (trigger.when or {}).items():
+        value = _read(path, sources)
+        if not any(value == a and type(value) is type(a) for a in allowed):
+            shown = value if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
+            return f"{path} is {shown!r}"[:200]
+    return None

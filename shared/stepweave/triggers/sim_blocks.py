@@ -7,6 +7,10 @@
   webhook``): a webhook trigger. Sim's token check is replaced by a signature: the
   provider's scheme for ``github``/``stripe``/``shopify``, generic HMAC-SHA256 otherwise,
   keyed by the secret ``<WORKFLOW>_WEBHOOK_SECRET`` (set it before deploying).
+- ``github_v2`` / ``github`` in trigger mode: a GitHub-signed webhook whose ``when`` keeps
+  Sim's event (``selectedTriggerId``: ``github_pr_opened`` takes ``pull_request`` events
+  with action ``opened``...); the run input is the event's JSON body, as Sim's trigger
+  outputs it (``<githubtrigger.pull_request.title>``).
 """
 
 from __future__ import annotations
@@ -14,9 +18,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["SIM_TRIGGER_TYPES", "secret_name", "trigger_from_sim"]
+__all__ = ["SIM_TRIGGER_TYPES", "SIM_WEBHOOK_INTEGRATIONS", "secret_name", "trigger_from_sim",
+           "is_sim_trigger"]
 
 SIM_TRIGGER_TYPES = frozenset({"schedule", "generic_webhook", "webhook", "starter"})
+#: Sim integration blocks that, in trigger mode, are a webhook of ours.
+SIM_WEBHOOK_INTEGRATIONS = frozenset({"github_v2", "github"})
+_EVENT = "headers.X-GitHub-Event"
+#: Sim's GitHub trigger ids -> what the delivery must be (Sim's ``isGitHubEventMatch``).
+_GITHUB_EVENTS: dict[str, dict[str, list[Any]]] = {
+    "github_issue_opened": {_EVENT: ["issues"], "body.action": ["opened"]},
+    "github_issue_closed": {_EVENT: ["issues"], "body.action": ["closed"]},
+    "github_issue_comment": {_EVENT: ["issue_comment"], "body.issue.pull_request": [None]},
+    "github_pr_opened": {_EVENT: ["pull_request"], "body.action": ["opened"]},
+    "github_pr_closed": {_EVENT: ["pull_request"], "body.action": ["closed"],
+                         "body.pull_request.merged": [False]},
+    "github_pr_merged": {_EVENT: ["pull_request"], "body.action": ["closed"],
+                         "body.pull_request.merged": [True]},
+    "github_pr_comment": {_EVENT: ["issue_comment"]},
+    "github_pr_reviewed": {_EVENT: ["pull_request_review"], "body.action": ["submitted"]},
+    "github_push": {_EVENT: ["push"]},
+    "github_release_published": {_EVENT: ["release"], "body.action": ["published"]},
+    "github_workflow_run": {_EVENT: ["workflow_run"]},
+}
 _PROVIDER_SCHEMES = {"github": "github", "stripe": "stripe", "shopify": "shopify"}
 _TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})")
 
@@ -67,8 +91,25 @@ def _webhook(sub_blocks: dict[str, Any], workflow: str) -> dict[str, Any]:
     return {"type": "webhook", "signature": {"scheme": scheme, "secret": secret_name(workflow)}}
 
 
+def is_sim_trigger(raw: dict[str, Any]) -> bool:
+    """A Sim block that starts the workflow: a trigger block, or an integration block in
+    trigger mode."""
+    return raw.get("type") in SIM_TRIGGER_TYPES or raw.get("triggerMode") is True
+
+
+def _github(sub_blocks: dict[str, Any], workflow: str) -> dict[str, Any]:
+    trigger = {"type": "webhook", "signature": {"scheme": "github", "secret": secret_name(workflow)}}
+    when = _GITHUB_EVENTS.get(str(_value(sub_blocks, "selectedTriggerId", "")))
+    if when is not None:
+        trigger["when"] = when
+    return trigger
+
+
 def trigger_from_sim(block_type: str, sub_blocks: dict[str, Any], workflow: str) -> dict[str, Any] | None:
-    """The ``triggers:`` entry of a Sim trigger block, or None (not a trigger we deploy)."""
+    """The ``triggers:`` entry of a Sim trigger block (or an integration block in trigger
+    mode), or None (not a trigger we deploy)."""
+    if block_type in SIM_WEBHOOK_INTEGRATIONS:
+        return _github(sub_blocks, workflow)
     if block_type == "starter":
         mode = _value(sub_blocks, "startWorkflow", "manual")
         block_type = {"schedule": "schedule", "webhook": "webhook"}.get(str(mode), "")

@@ -53,7 +53,7 @@ from stepweave.runtime.recorder import EXTERNAL_TRIGGER, Clients, iso
 from stepweave.runtime.records import ExecutionRecord, exec_pk, put_started, to_dynamo
 from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
 from stepweave.triggers.deliveries import Accepted, DeliveryKey, accept, accepted_delivery
-from stepweave.triggers.inputs import PROVIDERS, delivery_id, run_input
+from stepweave.triggers.inputs import PROVIDERS, delivery_id, run_input, unmatched
 from stepweave.triggers.replay import first_delivery, guard
 from stepweave.triggers.signatures import SignatureError, verify
 from stepweave.triggers.targets import WebhookTarget
@@ -187,6 +187,12 @@ def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
     trigger = {"type": "webhook", "workflow": target.workflow, "name": target.trigger.label,
                "provider": provider, "deliveryId": delivery}
     query = {str(k): str(v) for k, v in (event.get("queryStringParameters") or {}).items()}
+    if (why := unmatched(target.trigger, payload, headers, query)) is not None:
+        # a signed delivery of an event the workflow does not take: acknowledged (a provider
+        # would retry an error), no run
+        logger.info("webhook ignored", extra={"workflow": target.workflow, "delivery": delivery})
+        return _json(200, {"workflow": target.workflow, "deliveryId": delivery, "ignored": True,
+                           "reason": f"not an event this workflow takes: {why}"})
     data = run_input(target.trigger, payload, headers, query, trigger)
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     if len(text.encode("utf-8")) > MAX_RUN_INPUT_BYTES:

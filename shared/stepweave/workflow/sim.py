@@ -84,11 +84,21 @@ def _value(block_type: str, key: str, value: Any) -> Any:
     return value
 
 
+#: Sim's input-format field types that are ours under another name (Sim's editor offers
+#: "Files" as ``file[]``).
+_FIELD_TYPES = {"file[]": "files", "file": "files"}
+
+
 def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Sim builder/input-format rows: known keys only, rows without a name dropped."""
-    return [{k: v for k, v in row.items() if k in keys and v is not None}
+    """Sim builder/input-format rows: known keys only, rows without a name dropped, Sim's
+    type names mapped onto ours."""
+    kept = [{k: v for k, v in row.items() if k in keys and v is not None}
             for row in (rows if isinstance(rows, list) else [])
             if isinstance(row, dict) and str(row.get("name") or "").strip()]
+    for row in kept:
+        if isinstance(row.get("type"), str) and row["type"] in _FIELD_TYPES:
+            row["type"] = _FIELD_TYPES[row["type"]]
+    return kept
 
 
 def _approval_params(sub_blocks: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -227,21 +237,26 @@ def _sim_triggers(blocks: list[dict[str, Any]], blocks_raw: dict[str, Any],
     """Sim's schedule and webhook trigger blocks -> ``triggers:`` entries
     (``stepweave.triggers.sim_blocks``). Each such block becomes a start block, placed after
     any Start block (which stays the one a manual run starts from); one webhook at most."""
-    from stepweave.triggers.sim_blocks import SIM_TRIGGER_TYPES, trigger_from_sim
+    from stepweave.triggers.sim_blocks import is_sim_trigger, trigger_from_sim
 
     triggers: list[dict[str, Any]] = []
     moved: list[str] = []
     for raw in blocks_raw.values():
-        if raw.get("type") not in SIM_TRIGGER_TYPES or raw.get("enabled") is False:
+        if not is_sim_trigger(raw) or raw.get("enabled") is False:
             continue
         sub_blocks = raw.get("subBlocks") or {}
         trigger = trigger_from_sim(raw["type"], sub_blocks, workflow)
+        block = next(b for b in blocks if b["id"] == raw["id"])
+        if trigger is None and block["type"].startswith("sim:"):
+            # a trigger we cannot deploy yet: say so where a run would start
+            block["params"]["simTrigger"] = True
+            block["params"]["unsupported"] = (f"Sim's '{raw['type']}' trigger has no Stepweave "
+                                              "trigger yet")
         if trigger is None or (trigger["type"] == "webhook"
                                and any(t["type"] == "webhook" for t in triggers)):
             continue
         trigger["name"] = f"{trigger['type']}-{len(triggers) + 1}"
         triggers.append(trigger)
-        block = next(b for b in blocks if b["id"] == raw["id"])
         if block["type"] != "start":
             fields = (sub_blocks.get("inputFormat") or {}).get("value")
             block["type"] = "start"
