@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import moto
 import pytest
 
-from stepweave.local import limits, moto_adapter
+from stepweave.local import limits, moto_adapter, moto_imports
 from stepweave.local.engine import LocalEngine
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
 from tests.engine.helpers import compile_text
@@ -29,6 +32,62 @@ def test_moto_is_pinned_exactly_to_the_adapted_version() -> None:
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_patched_attributes_still_exist(owner: object, attribute: str) -> None:
     assert hasattr(owner, attribute)
+
+
+def _python(code: str) -> str:
+    """``code`` run by a fresh interpreter (nothing of moto imported yet); its stdout."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "shared"), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_engine_leaves_motos_batch_and_ec2_backends_unloaded() -> None:
+    # moto's parser imports moto.batch.utils; the package's __init__ would load the Batch
+    # backend and EC2's with it (0.7 s of every run): an upgrade that brings that back fails here
+    loaded = json.loads(_python(
+        "import json, sys\n"
+        "from stepweave.local.engine import LocalEngine\n"
+        "from tests.engine.helpers import compile_text\n"
+        "compiled = compile_text('name: one\\nblocks:\\n  - {id: start, type: start}\\n'\n"
+        "                        '  - {id: v, name: V, type: variables, params: {variables: '\n"
+        "                        '[{variableName: x, value: \"1\"}]}}\\nedges: [start -> v]\\n')\n"
+        "with LocalEngine() as engine:\n"
+        "    assert engine.run(compiled, {}).status == 'SUCCEEDED'\n"
+        "loaded = [m for m in sys.modules if m.startswith(('moto.batch', 'moto.ec2'))]\n"
+        "print(json.dumps(sorted(loaded)))"))
+    assert "moto.batch.utils" in loaded  # what the parser needs is there
+    assert "moto.batch.models" not in loaded and not any(m.startswith("moto.ec2") for m in loaded)
+
+
+def test_motos_batch_backend_still_loads_when_asked_for() -> None:
+    out = _python(
+        "import sys\n"
+        "import stepweave.local.moto_adapter\n"
+        "import boto3\n"
+        "from moto import mock_aws\n"
+        "with mock_aws():\n"
+        "    batch = boto3.client('batch', region_name='us-east-1', aws_access_key_id='x',\n"
+        "                         aws_secret_access_key='x')\n"
+        "    print(batch.describe_compute_environments()['computeEnvironments'])\n"
+        "import moto.batch\n"
+        "from moto.batch import models\n"
+        "print(moto.batch.batch_backends is models.batch_backends,\n"
+        "      'moto.batch.models' in sys.modules)\n")
+    assert out.split() == ["[]", "True", "True"]
+
+
+def test_the_batch_package_is_deferred_only_if_it_only_re_exports() -> None:
+    init = Path(moto.__file__).parent / "batch" / "__init__.py"
+    assert moto_imports.batch_exports(init.read_text()) == {
+        "batch_backends": ("models", "batch_backends")}
+    assert moto_imports.batch_exports('"""doc"""\nfrom .models import a as b, c\n') == {
+        "b": ("models", "a"), "c": ("models", "c")}
+    for changed in ("from .models import *\n", "from .models import a\nsetup()\n",
+                    "from moto.batch.models import a\n", "import os\n", ""):
+        with pytest.raises(moto_imports.DeferredImportError):
+            moto_imports.batch_exports(changed)
 
 
 def test_jsonata_binds_variables_instead_of_splicing_text() -> None:

@@ -10,20 +10,23 @@ and its block logs) are written by the recorder's own code into the local record
 
 Block outputs over the inline budget go to a payload bucket in moto's S3
 (``LOCAL_PAYLOAD_BUCKET``), named to the handlers by ``STEPWEAVE_PAYLOAD_BUCKET`` as on
-AWS; the variable is restored when the engine stops. The approval handler finds the
-records table and the outbox folder the same way (``STEPWEAVE_TABLE``,
+AWS; the variable is restored when the engine stops. The bucket is made when first used
+(most runs store nothing there, and moto's S3 takes a tenth of a second to start). The
+approval handler finds the records table and the outbox folder the same way (``STEPWEAVE_TABLE``,
 ``STEPWEAVE_OUTBOX_DIR``); ``run(approver=...)`` answers the run's pending approvals
 (``stepweave.local.approvals``).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +40,7 @@ from stepweave.local.approvals import ApprovalDesk, Approver
 from stepweave.runtime import payloads
 from stepweave.runtime.approvals import ApprovalError
 from stepweave.runtime.history import billed_transitions, lambda_invocations
-from stepweave.runtime.recorder import Clients, fetch_history
+from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET, Settings
 
 __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress", "real_handler"]
@@ -99,6 +102,8 @@ class LocalEngine:
         self._mock: Any = None
         self._sfn: Any = None
         self._s3: Any = None
+        self._payloads = False  # the engine's payload store in use (until it stops)
+        self._s3_lock = threading.Lock()
         self._saved_env: dict[str, str | None] = {}
         self._records_file = records_file
         self._settings = settings
@@ -111,25 +116,27 @@ class LocalEngine:
         self._children: dict[str, list[str]] = {}
 
     def __enter__(self) -> LocalEngine:
-        from moto import mock_aws
+        with _long_lived_setup():
+            from moto import mock_aws
 
-        from stepweave.local import limits, moto_adapter
+            from stepweave.local import limits, moto_adapter
 
-        moto_adapter.install()
-        limits.install()  # AWS's service limits, which moto does not apply
-        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
-                                      "lambda": {"use_docker": False}})
-        self._mock.start()
-        import boto3
+            moto_adapter.install()
+            limits.install()  # AWS's service limits, which moto does not apply
+            logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                          "lambda": {"use_docker": False}})
+            self._mock.start()
+            import boto3
 
-        self._sfn = boto3.client("stepfunctions", region_name=REGION,
-                                 aws_access_key_id="local", aws_secret_access_key="local")
-        from stepweave.local.records import LocalRecords, local_client
+            self._sfn = boto3.client("stepfunctions", region_name=REGION,
+                                     aws_access_key_id="local", aws_secret_access_key="local")
+            from stepweave.local.records import LocalRecords
 
-        self._start_payloads(local_client("s3"))
+            self._start_payloads()
 
-        self.records = LocalRecords.open(self._settings or Settings.from_env(), self._records_file)
+            self.records = LocalRecords.open(self._settings or Settings.from_env(),
+                                             self._records_file)
         # the approval handler finds the table and the outbox as on AWS: by environment
         self._set_env("STEPWEAVE_TABLE", self.records.table)
         self._set_env("STEPWEAVE_OUTBOX_DIR", os.environ.get("STEPWEAVE_OUTBOX_DIR")
@@ -163,20 +170,28 @@ class LocalEngine:
 
     @property
     def s3(self) -> Any:
-        """The S3 client of the embedded engine (moto), where the payload bucket is."""
-        return self._s3
+        """The S3 client of the embedded engine (moto), where the payload bucket is (made
+        now if it was not yet)."""
+        with self._s3_lock:
+            if self._s3 is None and self._payloads:
+                from stepweave.local.records import local_client
 
-    def _start_payloads(self, s3: Any) -> None:
-        self._s3 = s3
-        s3.create_bucket(Bucket=LOCAL_PAYLOAD_BUCKET)
+                s3 = local_client("s3")
+                s3.create_bucket(Bucket=LOCAL_PAYLOAD_BUCKET)
+                self._s3 = s3
+            return self._s3
+
+    def _start_payloads(self) -> None:
+        self._payloads = True
         self._set_env("STEPWEAVE_PAYLOAD_BUCKET", LOCAL_PAYLOAD_BUCKET)
-        payloads.use_store(payloads.S3Store(s3))
+        payloads.use_store(_EngineBucket(self))
 
     def _stop_payloads(self) -> None:
-        if self._s3 is None:
+        if not self._payloads:
             return
         payloads.use_store(None)
-        self._s3 = None
+        with self._s3_lock:
+            self._payloads, self._s3 = False, None
 
     def __exit__(self, *exc: object) -> None:
         from stepweave.local import moto_adapter
@@ -211,6 +226,8 @@ class LocalEngine:
                                             machines)
         name = name or f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         self._write_manifest(name, compiled)
+        if LOCAL_PAYLOAD_BUCKET in definition or ":::s3:" in definition:
+            _ = self.s3  # the state machine itself reads or writes S3: the bucket must exist
         arn = str(self._sfn.create_state_machine(
             name=name, definition=definition, type=compiled.workflow_type,
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepweave-local")["stateMachineArn"])
@@ -256,10 +273,12 @@ class LocalEngine:
                                               input=json.dumps(payload))["executionArn"]
         if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
             self.records.record_start(self._sfn, execution, compiled.manifest())
-        seen, next_poll, last_ask, asked = 0, 0.0, 0.0, -1
+        next_poll, last_ask, asked = 0.0, 0.0, -1
+        events: list[dict[str, Any]] = []  # the history read so far
         by_id: dict[Any, dict[str, Any]] = {}  # the events read so far, by id
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
+        from stepweave.local.moto_history import events_since
         from stepweave.local.moto_adapter import CHANGES
 
         changes = CHANGES.count()
@@ -271,14 +290,14 @@ class LocalEngine:
         try:
             while True:
                 desc = self._sfn.describe_execution(executionArn=execution)
-                events = fetch_history(self._sfn, execution)
-                if on_progress is not None:
-                    by_id.update((e.get("id"), e) for e in events[seen:])
-                    for event in events[seen:]:
+                if on_progress is not None:  # the events added since the last read
+                    new = events_since(self._sfn, execution, len(events))
+                    events += new
+                    by_id.update((e.get("id"), e) for e in new)
+                    for event in new:
                         progress = _progress(event, by_id)
                         if progress is not None:
                             on_progress(progress)
-                seen = len(events)
                 if desc["status"] != "RUNNING":
                     break
                 if time.monotonic() - started > timeout_s and not timed_out:
@@ -299,7 +318,7 @@ class LocalEngine:
             self._sfn.stop_execution(executionArn=execution, error="Stepweave.Interrupted")
             raise
         duration = time.monotonic() - started
-        events = fetch_history(self._sfn, execution)
+        events += events_since(self._sfn, execution, len(events))
         self.records.record_run(self._sfn, execution, compiled.manifest())
         self.record_children(arn)
         output = json.loads(desc["output"]) if desc.get("output") else None
@@ -328,6 +347,44 @@ class LocalEngine:
             self._sfn.stop_execution(executionArn=execution, error="Stepweave.ApprovalStopped",
                                      cause=str(exc))
             raise
+
+
+class _EngineBucket:
+    """The payload store on the engine's S3, whose bucket is made on first use."""
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self._engine = engine
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return payloads.S3Store(self._engine.s3).get(bucket, key)
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        payloads.S3Store(self._engine.s3).put(bucket, key, body)
+
+
+_setup_done = False
+_setup_lock = threading.Lock()
+
+
+@contextmanager
+def _long_lived_setup() -> Iterator[None]:
+    """The first engine of a process imports moto, boto3 and the ASL parser and makes moto's
+    backends: tens of thousands of objects that live as long as the process. The cyclic
+    garbage collector would scan them over and over while they are made (a third of a
+    second of ``stepweave run`` here), so it is paused meanwhile, and what exists then is
+    frozen (``gc.freeze``): later collections leave it alone. Later engines change nothing."""
+    global _setup_done
+    with _setup_lock:
+        first, _setup_done = not _setup_done, True
+    if not first or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _load_handler(handler: str) -> Callable[[dict[str, Any], Any], Any]:

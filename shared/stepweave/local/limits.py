@@ -23,11 +23,16 @@ is kept):
 Every limit is a module constant, so tests and the docs name the same figures.
 """
 
+# ruff: noqa: E402 - moto is imported once its Batch backend is deferred
 from __future__ import annotations
 
 import json
 import threading
 from typing import Any
+
+from stepweave.local.moto_imports import defer_batch
+
+defer_batch()  # before moto's parser is imported: it would load moto's Batch and EC2 backends
 
 from moto.stepfunctions.parser.api import (
     ExecutionFailedEventDetails,

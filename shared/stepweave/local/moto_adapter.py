@@ -22,17 +22,35 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
   stay RUNNING until the token's timeout; the patch wakes the waiting callbacks.
 - Waiting without polling: every history event an execution adds and every execution end
   bumps ``CHANGES`` (a counter with a condition), so a waiter blocks until something happens.
+- One parse per definition: moto parses a definition with its ANTLR grammar when the state
+  machine is created (to validate it) and again when each execution starts (~0.65 ms per
+  state here). The parse trees of recent definitions are kept (``PARSE_CACHE_CHARS`` of
+  definition text in all), and each parse builds a fresh program from the kept tree: an
+  execution's program holds state while it runs, a tree does not.
+- ``GetExecutionHistory`` is answered fast, and a run reads its history incrementally
+  (:mod:`stepweave.local.moto_history`).
+- moto lists a service's regions (when it first makes the service's backend) with a botocore
+  session of its own, which loads the service's model and the endpoint data again (~50 ms
+  for the first state machine); it is given boto3's default session instead, whose loader
+  has them already from the engine's own clients.
 """
 
+# ruff: noqa: E402 - moto is imported once its Batch backend is deferred
 from __future__ import annotations
 
 import json
 import threading
 import uuid
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from stepweave.local.moto_imports import defer_batch
+
+defer_batch()  # before moto's parser is imported: it would load moto's Batch and EC2 backends
+
+from moto.core.base_backend import AccountSpecificBackend
 from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -54,10 +72,13 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.jsonata.jsonata import extract_jsonata_variable_references
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
+from stepweave.local import moto_history
 from stepweave.local.jsonata_eval import (
     UNDEFINED,
     JSONataEvaluationError,
@@ -66,7 +87,8 @@ from stepweave.local.jsonata_eval import (
     evaluate,
 )
 
-__all__ = ["CHANGES", "ENDED", "LAMBDA_HANDLERS", "Changes", "LambdaHandler", "install"]
+__all__ = ["CHANGES", "ENDED", "LAMBDA_HANDLERS", "PARSE_CACHE_CHARS", "Changes", "LambdaHandler",
+           "install"]
 
 LambdaHandler = Callable[[dict[str, Any]], Any]
 
@@ -308,6 +330,44 @@ def _terminated(self: Any) -> None:
     CHANGES.bump()
 
 
+#: The definition text whose parse trees are kept, in all (a tree takes ~65 bytes of memory
+#: per character of its definition); the most recent definition's is always kept.
+PARSE_CACHE_CHARS = 2 * 1024 * 1024
+
+_moto_parse = AmazonStateLanguageParser.parse
+_trees: OrderedDict[str, Any] = OrderedDict()  # definition -> its parse tree, most recent last
+_trees_chars = 0
+_trees_lock = threading.Lock()
+
+
+def _parse(definition: str) -> tuple[Any, Any]:
+    """moto's parse, once per definition: a kept tree gives a fresh program."""
+    global _trees_chars
+    with _trees_lock:
+        tree = _trees.get(definition)
+        if tree is not None:
+            _trees.move_to_end(definition)
+    if tree is not None:
+        return Preprocessor().visit(tree), tree
+    program, tree = _moto_parse(definition)  # raises on a definition that does not parse
+    with _trees_lock:
+        if definition not in _trees:
+            _trees[definition] = tree
+            _trees_chars += len(definition)
+            while _trees_chars > PARSE_CACHE_CHARS and len(_trees) > 1:
+                dropped, _ = _trees.popitem(last=False)
+                _trees_chars -= len(dropped)
+    return program, tree
+
+
+def _regions_session(cls: Any) -> Any:
+    import boto3
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    return boto3.DEFAULT_SESSION
+
+
 _moto_publish_history_event = EventManager._publish_history_event
 
 
@@ -334,6 +394,9 @@ def install() -> None:
         execution_worker.ExecutionWorker.stop = _worker_stop  # type: ignore[method-assign]
         backend_execution.BaseExecutionWorkerCommunication.terminated = _terminated  # type: ignore[method-assign]
         EventManager._publish_history_event = _publish_history_event  # type: ignore[method-assign]
+        AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign]
+        AccountSpecificBackend.get_session = classmethod(_regions_session)  # type: ignore[method-assign,assignment]
+        moto_history.install()
         _installed = True
 
 
@@ -349,4 +412,7 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (execution_worker.ExecutionWorker, "stop"),
     (backend_execution.BaseExecutionWorkerCommunication, "terminated"),
     (EventManager, "_publish_history_event"),
+    (AmazonStateLanguageParser, "parse"),
+    (AccountSpecificBackend, "get_session"),
+    *moto_history.PATCHED_ATTRIBUTES,
 )
