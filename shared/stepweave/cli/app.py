@@ -340,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     from stepweave.cli.approvals import add_parser as add_approvals; add_approvals(sub)  # noqa: E702
     from stepweave.cli.verify import add_parser as add_verify; add_verify(sub)  # noqa: E702
     from stepweave.cli.test import add_parser as add_test; add_test(sub)  # noqa: E702
+    from stepweave.cli.schedules import add_parser as add_schedules; add_schedules(sub)  # noqa: E702
     return parser
 
 

@@ -104,14 +104,20 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
     from stepweave.local.api import LOCAL_TENANT, LocalApi
     from stepweave.local.engine import LocalEngine
     from stepweave.local.records import records_path
+    from stepweave.local.schedules import LocalScheduler
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
-            LocalApi(engine, workflows) as api:
+            LocalApi(engine, workflows) as api, \
+            LocalScheduler(api.executions, workflows, log=sys.stderr) as scheduler:
         given = settings.api_key.get_secret_value() if settings.api_key else None
         key = api.api_key(given)
+        upcoming = scheduler.upcoming()
         lines = [f"workflows: {', '.join(sorted(workflows)) or '(none)'}",
+                 *([f"schedules: {len(upcoming)} fire here (next: {upcoming[0][1]} of {upcoming[0][0]} "
+                    f"at {upcoming[0][2].strftime('%Y-%m-%d %H:%M UTC')}; all: stepweave schedules)"]
+                   if upcoming else []),
                  f"API key of tenant '{LOCAL_TENANT}': " + ("$STEPWEAVE_API_KEY" if given else key),
                  "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "
                  "/v1/executions[/<id>[/cancel]]; /health",
