@@ -53,9 +53,9 @@ _STATUS: dict[str, Status] = {"RUNNING": "running", "SUCCEEDED": "succeeded", "F
                               "TIMED_OUT": "timed_out", "ABORTED": "aborted"}
 ManifestSource = Callable[[str], "dict[str, Any] | None"]
 #: Triggers that start executions themselves (EventBridge Scheduler, event rules, a parent
-#: workflow's sub-workflow block) and put what started the run in its input as ``trigger``:
-#: the record shows it.
-_INPUT_TRIGGERS = ("schedule", "event", "workflow")
+#: workflow's sub-workflow block, ``stepweave rerun``) and put what started the run in its
+#: input as ``trigger``: the record shows it.
+_INPUT_TRIGGERS = ("schedule", "event", "workflow", "rerun")
 
 
 def trigger_in_input(execution_input: str | None) -> dict[str, Any] | None:
