@@ -16,7 +16,7 @@ from stepweave.cli.aws import records_table
 from stepweave.runtime.records import BlockLog, ExecutionRecord
 from stepweave.runtime.settings import Settings
 
-__all__ = ["add_parsers", "cmd_executions", "cmd_execution"]
+__all__ = ["add_parsers", "cmd_executions", "cmd_execution", "execution_detail"]
 
 STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused")
 
@@ -105,15 +105,22 @@ def _print_execution(record: ExecutionRecord, blocks: list[BlockLog]) -> None:
     sys.stdout.write("\n" + _table(["BLOCK", "TYPE", "WHERE", "STATUS", "DURATION", "ERROR"], rows))
 
 
-def cmd_execution(args: argparse.Namespace) -> int:
-    from stepweave.runtime.approvals import approval_summary
+def execution_detail(args: argparse.Namespace, ident: str) -> Any:
+    """The recorded execution ``ident`` names (ARN, name, or a unique end of its ARN) with
+    its block logs, or None; a usage error when it names several."""
     from stepweave.runtime.query import find_execution, get_execution
 
     with records_table(args) as (ddb, settings):
-        matches = find_execution(ddb, settings, args.id)
+        matches = find_execution(ddb, settings, ident)
         if len(matches) > 1:
-            raise _usage(f"{args.id!r} matches {len(matches)} executions: " + ", ".join(matches[:5]))
-        detail = get_execution(ddb, settings, matches[0]) if matches else None
+            raise _usage(f"{ident!r} matches {len(matches)} executions: " + ", ".join(matches[:5]))
+        return get_execution(ddb, settings, matches[0]) if matches else None
+
+
+def cmd_execution(args: argparse.Namespace) -> int:
+    from stepweave.runtime.approvals import approval_summary
+
+    detail = execution_detail(args, args.id)
     if detail is None:
         print(f"stepweave: no execution matches {args.id!r}", file=sys.stderr)
         return 1

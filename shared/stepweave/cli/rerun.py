@@ -58,14 +58,9 @@ def rerun_input(record: Any, edited: Any | None) -> dict[str, Any]:
 
 
 def _record(args: argparse.Namespace) -> Any:
-    from stepweave.cli.aws import records_table
-    from stepweave.runtime.query import find_execution, get_execution
+    from stepweave.cli.records import execution_detail
 
-    with records_table(args) as (ddb, settings):
-        matches = find_execution(ddb, settings, args.execution)
-        if len(matches) > 1:
-            raise _usage(f"{args.execution!r} matches {len(matches)} executions: " + ", ".join(matches[:5]))
-        detail = get_execution(ddb, settings, matches[0]) if matches else None
+    detail = execution_detail(args, args.execution)
     if detail is None:
         raise _usage(f"no recorded execution matches {args.execution!r} (see stepweave executions)")
     return detail.record

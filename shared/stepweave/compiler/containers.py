@@ -19,6 +19,7 @@ from stepweave.compiler.blocks import (
     task_state,
 )
 from stepweave.compiler.exprs import entries, jstr
+from stepweave.compiler.keep import param_strings
 from stepweave.compiler.resolve import RefError, jsonata_error
 from stepweave.compiler.sandbox import loop_program, rows_need_sandbox, sandbox_params
 from stepweave.compiler.states import Ctx, Dangling, Lowering, patch
@@ -77,25 +78,10 @@ def _collection(lw: Lowering, node: str, ctx: Ctx, raw: Any, kind: str) -> str:
             f'{pairs} : $type($c) = "null" ? [] : {bad})')
 
 
-def _reads(program: dict[str, Any], var: str, skip: str | None = None) -> bool:
-    """Whether any expression of ``program`` reads ``$var``, the Assign of the variable
-    ``skip`` (default: ``var`` itself) aside."""
+def _reads(value: Any, var: str) -> bool:
+    """Whether any expression in ``value`` reads ``$var``."""
     pattern = re.compile(rf"\${re.escape(var)}(?![A-Za-z0-9_])")
-    return any(pattern.search(text) for text in _expressions(program, skip or var))
-
-
-def _expressions(value: Any, skip: str) -> list[str]:
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found.append(item)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(v for k, v in item.items() if k != skip)
-    return found
+    return any(pattern.search(text) for text in param_strings(value))
 
 
 def _final(lw: Lowering, node: str) -> bool:
@@ -260,9 +246,10 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     # each iteration carries the whole collection only when its blocks read <parallel.items>
     selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
                                 "item": _js(item_expr), "items": items_var}
-    head = program["States"].get(program["StartAt"], {})
-    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items",
-                                                          skip=f"its_{stem}"):
+    # (folded into the first state, the body reads the items as $states.input.items there)
+    head = dict(program["States"].get(program["StartAt"], {}))
+    head["Assign"] = {k: v for k, v in head.get("Assign", {}).items() if k != f"its_{stem}"}
+    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items"):
         del selector["items"]
         for inner in program["States"].values():
             inner.get("Assign", {}).pop(f"its_{stem}", None)
