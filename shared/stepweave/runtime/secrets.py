@@ -10,24 +10,33 @@ the value comes from is the deployment's choice (``Settings.secrets_backend``):
 | ``ssm`` | the SSM parameter ``<secrets_prefix>NAME`` (SecureString, decrypted) | deployed (the CDK app's default) |
 | ``secretsmanager`` | the secret ``<secrets_prefix>NAME`` (its string value) | deployed, when chosen |
 
-Remote values are cached for ``CACHE_SECONDS`` per process (Powertools' parameters
-utility), so a warm Lambda does not call SSM on every invocation and a rotated secret is
-picked up within minutes. ``Secrets`` is a read-only mapping, so code written against
-``Mapping[str, str]`` (the environment) takes it unchanged; a remote backend cannot list
-its names, so iterating it yields nothing.
+Remote values are read through one ``SecretCache`` per process (``SECRET_CACHE``): one
+client per backend, created on first use and kept while the process lives, and each value
+kept for ``CACHE_SECONDS`` by its full name (prefix included). A warm Lambda therefore reads
+a secret from SSM once per five minutes, not on every invocation, and a rotated secret is
+picked up within five minutes. A name that is not set (or an error) is not cached: the next
+read asks again, so a parameter created after a failed run is seen at once. The cache is
+safe to share between threads (the embedded engine calls handlers from several).
+
+``Secrets`` is a read-only mapping, so code written against ``Mapping[str, str]`` (the
+environment) takes it unchanged; a remote backend cannot list its names, so iterating it
+yields nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from stepweave.errors import BlockInputError, StepweaveError
 from stepweave.runtime.settings import Settings
 
-__all__ = ["Secrets", "SecretNotFound", "SECRET_NAME", "CACHE_SECONDS", "DeclaredSecrets",
+__all__ = ["Secrets", "SecretNotFound", "SECRET_NAME", "CACHE_SECONDS", "SecretCache",
+           "SECRET_CACHE", "DeclaredSecrets",
            "SecretNotDeclared", "PLACEHOLDER", "placeholder_name", "fill_secrets", "mask_secrets",
            "secret_encodings", "as_text"]
 
@@ -65,19 +74,104 @@ class _Lookup(Mapping[str, str]):
         return value
 
 
+class SecretCache:
+    """Remote secret values of one process: one boto3 client per backend (``ssm``,
+    ``secretsmanager``), created on first use and then reused, and each value read through
+    it kept for ``max_age`` seconds, by backend and full name (``<prefix><NAME>``).
+
+    Only values are cached; a name that is not set and a failed read are asked again on the
+    next call. ``clock`` (seconds, monotonic) says when a value is too old. A lock guards
+    the clients and the values; the read itself runs outside it, so threads reading
+    different names do not wait for each other (two threads missing the same name at the
+    same moment may both read it once).
+    """
+
+    def __init__(self, *, max_age: float = CACHE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic,
+                 clients: Mapping[str, Any] | None = None) -> None:
+        self.max_age = max_age
+        self.clock = clock
+        self._clients: dict[str, Any] = {name: client for name, client in (clients or {}).items()
+                                         if client is not None}
+        self._values: dict[tuple[str, str], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def client(self, backend: str) -> Any:
+        """The backend's client (created on first use, then the same object)."""
+        with self._lock:
+            client = self._clients.get(backend)
+            if client is None:
+                import boto3  # lazily: importing a handler must stay light
+
+                client = self._clients[backend] = boto3.session.Session().client(backend)
+            return client
+
+    def read(self, backend: str, full_name: str) -> str | None:
+        """The value of ``full_name`` (None when it is not set): from the cache while it is
+        younger than ``max_age``, else from the backend. Errors other than "not found"
+        are raised as the client raised them."""
+        key = (backend, full_name)
+        asked_at = self.clock()
+        with self._lock:
+            hit = self._values.get(key)
+        if hit is not None and asked_at - hit[0] < self.max_age:
+            return hit[1]
+        value = _fetch(self.client(backend), backend, full_name)
+        with self._lock:
+            if value is None:
+                self._values.pop(key, None)
+            else:
+                self._values[key] = (asked_at, value)
+        return value
+
+    def clear(self) -> None:
+        """Forget every value and client (the next read creates a client and asks again)."""
+        with self._lock:
+            self._values.clear()
+            self._clients.clear()
+
+
+#: The process's cache: every ``Secrets`` not given its own clients reads through it, so a
+#: warm Lambda keeps its client and values from one invocation to the next.
+SECRET_CACHE = SecretCache()
+
+
+def _fetch(client: Any, backend: str, full_name: str) -> str | None:
+    try:
+        if backend == "ssm":
+            value: Any = client.get_parameter(Name=full_name, WithDecryption=True)["Parameter"]["Value"]
+        else:
+            answer = client.get_secret_value(SecretId=full_name)
+            value = answer["SecretString"] if "SecretString" in answer else answer.get("SecretBinary")
+    except Exception as exc:
+        if _not_found(exc):
+            return None
+        raise
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return str(value) if value else None
+
+
 class Secrets(_Lookup):
-    """``secrets.get("NAME")`` / ``secrets["NAME"]`` / ``secrets.lookup("NAME")``."""
+    """``secrets.get("NAME")`` / ``secrets["NAME"]`` / ``secrets.lookup("NAME")``.
+
+    Remote values are read through ``cache`` (default: the process's ``SECRET_CACHE``);
+    given its own ``ssm`` / ``secretsmanager`` client, an instance keeps a cache of its own.
+    """
 
     def __init__(self, settings: Settings, *, env: Mapping[str, str] | None = None,
-                 ssm: Any = None, secretsmanager: Any = None) -> None:
+                 ssm: Any = None, secretsmanager: Any = None,
+                 cache: SecretCache | None = None) -> None:
         self.backend = settings.secrets_backend
         self.prefix = settings.secrets_prefix
         self._env = os.environ if env is None else env
-        self._clients = {"ssm": ssm, "secretsmanager": secretsmanager}
-        self._provider: Any = None
+        if cache is None and (ssm is not None or secretsmanager is not None):
+            cache = SecretCache(clients={"ssm": ssm, "secretsmanager": secretsmanager})
+        self.cache = SECRET_CACHE if cache is None else cache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Secrets:
+        """The deployment's secrets, read through the process's cache."""
         return cls(settings)
 
     def where(self, name: str) -> str:
@@ -109,37 +203,18 @@ class Secrets(_Lookup):
         return isinstance(name, str) and self.lookup(name) is not None
 
     def _remote(self, name: str) -> str | None:
-        provider = self._get_provider()
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
         try:
-            value = provider.get(f"{self.prefix}{name}", max_age=CACHE_SECONDS,
-                                 **({"decrypt": True} if self.backend == "ssm" else {}))
-        except GetParameterError as exc:
-            if _not_found(exc):
-                return None
+            return self.cache.read(self.backend, f"{self.prefix}{name}")
+        except Exception as exc:  # the code or the kind of failure only, never its text
             raise SecretNotFound(f"secret '{name}' could not be read ({self.where(name)}): "
                                  f"{_code(exc) or type(exc).__name__}") from None
-        if isinstance(value, bytes):
-            value = value.decode("utf-8")
-        return str(value) if value else None
-
-    def _get_provider(self) -> Any:
-        if self._provider is None:
-            from aws_lambda_powertools.utilities import parameters
-
-            client = self._clients[self.backend]
-            if self.backend == "ssm":
-                self._provider = parameters.SSMProvider(boto3_client=client)
-            else:
-                self._provider = parameters.SecretsProvider(boto3_client=client)
-        return self._provider
 
 
 def _code(exc: Exception) -> str:
-    """The AWS error code behind a Powertools ``GetParameterError`` (it wraps the ClientError)."""
-    cause = exc.__cause__ or exc.__context__
-    return str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
+    """The AWS error code of a botocore ``ClientError`` ("" for other errors)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get("Code") or "") if isinstance(error, dict) else ""
 
 
 def _not_found(exc: Exception) -> bool:
