@@ -56,9 +56,9 @@ CONTEXT_PREFIX = "lambdaMemoryMb:"
 #: ``memory_for_peak`` of each handler's largest peak, except the function handler (below).
 HANDLER_MEMORY_MB: Mapping[str, int] = {
     # model calls, tool calls and HTTP requests: they wait on the network
-    "agent": 256,
-    "router": 256,
-    "evaluator": 256,
+    "agent": 192,
+    "router": 192,
+    "evaluator": 192,
     "api": 192,
     "tool": 192,
     "approval": 192,
