@@ -6,7 +6,8 @@ Routes (Lambda proxy integrations; authentication is done by the functions: API 
 
 * ``GET /health``, ``POST /v1/workflows/{workflow}/executions``, ``POST
   /v1/workflows/{workflow}/run``, ``GET /v1/executions``, ``GET /v1/executions/{id}``,
-  ``POST /v1/executions/{id}/cancel`` -> the run-API function;
+  ``POST /v1/executions/{id}/cancel``, ``POST /v1/executions/{id}/rerun`` -> the run-API
+  function;
 * ``POST /webhooks/{workflow}`` -> ``ingest_function`` (when given);
 * ``GET|POST /approvals/{id}``, ``GET /v1/approvals``, ``POST /v1/approvals/{id}/decision``
   -> ``decision_function``
@@ -53,6 +54,7 @@ RUN_API_ROUTES = (
     ("GET", "/v1/executions"),
     ("GET", "/v1/executions/{id}"),
     ("POST", "/v1/executions/{id}/cancel"),
+    ("POST", "/v1/executions/{id}/rerun"),
 )
 _R = apigw.ResponseType
 #: API Gateway's own errors -> (status, code) of the API's error shape.

@@ -249,3 +249,22 @@ def test_an_input_over_step_functions_limit_is_413(api: Api) -> None:
 def test_the_approval_pages_share_the_port(api: Api) -> None:
     response = api.call("GET", "/approvals/unknown-id")
     assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+
+
+def test_a_rerun_starts_the_same_workflow_with_the_recorded_or_given_input(api: Api) -> None:
+    """GIVEN a finished execution THEN its tenant can rerun it (202, a new execution with the
+    same input, its record's trigger naming the first run), or with another input; another
+    tenant cannot see it to rerun it."""
+    first = api.a("POST", "/v1/workflows/echo/executions", json={"input": {"n": 4}}).json()
+    done = api.wait_status(first["executionId"], ("succeeded",))
+    again = api.a("POST", f"/v1/executions/{first['executionId']}/rerun")
+    assert again.status_code == 202, again.text
+    rerun = api.wait_status(again.json()["executionId"], ("succeeded",))
+    assert again.json()["workflow"] == "echo" and rerun["output"] == done["output"]
+    assert rerun["trigger"]["type"] == "rerun" and rerun["trigger"]["of"] == first["executionId"]
+    edited = api.a("POST", f"/v1/executions/{first['executionId']}/rerun", json={"input": {"n": 10}})
+    assert edited.status_code == 202
+    assert api.wait_status(edited.json()["executionId"], ("succeeded",))["output"]["data"] == {"doubled": 20}
+    assert api.b("POST", f"/v1/executions/{first['executionId']}/rerun").status_code == 404
+    bad = api.a("POST", f"/v1/executions/{first['executionId']}/rerun", json={"input": [1]})
+    assert bad.status_code == 400

@@ -20,7 +20,7 @@ def test_the_document_describes_every_route_and_both_key_headers() -> None:
     doc = json.loads(openapi_document())
     assert set(doc["paths"]) == {"/health", "/v1/workflows/{workflow}/executions", "/v1/workflows/{workflow}/run",
                                  "/v1/executions", "/v1/executions/{execution_id}",
-                                 "/v1/executions/{execution_id}/cancel",
+                                 "/v1/executions/{execution_id}/cancel", "/v1/executions/{execution_id}/rerun",
                                  "/v1/approvals", "/v1/approvals/{approval_id}/decision",
                                  "/approvals/{approval_id}", "/webhooks/{workflow}"}
     assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey"}

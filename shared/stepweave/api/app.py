@@ -46,6 +46,7 @@ from stepweave.runtime.payloads import PayloadStore
 from stepweave.runtime.query import CursorError, get_execution, list_executions
 from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord, arn_of_name, name_pk, put_started, tenant_name
+from stepweave.runtime.rerun import RerunError, rerun_input
 from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver"]
@@ -105,20 +106,20 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         ctx = context()
         return authenticate(app.current_event.raw_event, ctx.ddb, ctx.settings)
 
-    def payload_of(request: models.StartRequest) -> str:
-        payload = json.dumps(request.input, ensure_ascii=False, separators=(",", ":"))
+    def payload_of(value: Any) -> str:
+        payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         if len(payload.encode("utf-8")) > MAX_INPUT_BYTES:
             raise PayloadTooLarge(f"the input is over {MAX_INPUT_BYTES} bytes (Step Functions' limit)",
                                   limit=MAX_INPUT_BYTES)
         return payload
 
     def record_start(ctx: ApiContext, who: Tenant, workflow: str, arn: str, name: str, payload: str,
-                     started: datetime) -> None:
+                     started: datetime, trigger: dict[str, Any] | None = None) -> None:
         expires_at = int(started.timestamp()) + ctx.settings.retention_seconds
         put_started(ctx.ddb, ctx.settings, ExecutionRecord(
             workflow=workflow, execution_arn=arn, name=name, status="running",
-            trigger={"type": "api", "key": who.key_name}, input=payload, started_at=iso(started),
-            expires_at=expires_at, tenant=who.name))
+            trigger={**(trigger or {"type": "api"}), "key": who.key_name}, input=payload,
+            started_at=iso(started), expires_at=expires_at, tenant=who.name))
         _link_name(ctx, name, arn, expires_at)
 
     def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> Any:
@@ -155,7 +156,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     def start(workflow: str, request: Annotated[models.StartRequest | None, Body()] = None) -> Response[models.Started]:
         who, ctx = tenant(), context()
         request = request or models.StartRequest()
-        payload = payload_of(request)
+        payload = payload_of(request.input)
         name = new_name(ctx, who, workflow, request.name)
         started = ctx.executions.start(workflow, payload, name)
         record_start(ctx, who, workflow, started.execution_arn, name, payload, started.start_date)
@@ -169,7 +170,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     def run(workflow: str, request: Annotated[models.StartRequest | None, Body()] = None) -> Response[Any]:
         who, ctx = tenant(), context()
         request = request or models.StartRequest()
-        payload = payload_of(request)
+        payload = payload_of(request.input)
         name = new_name(ctx, who, workflow, request.name)
         try:
             outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
@@ -207,6 +208,30 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
             raise InvalidInput(f"cursor: {exc}", field="cursor") from None
         return _json(200, models.ExecutionList(items=[models.summary(r) for r in page.items],
                                                next_cursor=page.cursor))
+
+    @app.post("/v1/executions/<execution_id>/rerun",
+              summary="start a new execution of the same workflow with the same input (or the one given)")
+    def rerun(execution_id: str,
+              request: Annotated[models.RerunRequest | None, Body()] = None) -> Response[models.Started]:
+        who, ctx = tenant(), context()
+        record = owned(ctx, who, execution_id).record
+        request = request or models.RerunRequest()
+        try:
+            data = rerun_input(record, request.input)
+        except RerunError as exc:
+            if request.input is not None:
+                raise InvalidInput(str(exc), field="input") from None
+            raise Conflict(f"{exc} as 'input'", executionId=record.execution_arn) from None
+        payload = payload_of(data)
+        name = new_name(ctx, who, record.workflow, request.name)
+        started = ctx.executions.start(record.workflow, payload, name)
+        record_start(ctx, who, record.workflow, started.execution_arn, name, payload, started.start_date,
+                     trigger=data["trigger"])
+        logger.info("execution rerun", extra={"workflow": record.workflow, "execution": started.execution_arn,
+                                              "of": record.execution_arn})
+        body = models.Started(execution_id=started.execution_arn, name=models.client_name(name),
+                              workflow=record.workflow, started_at=iso(started.start_date))
+        return _json(202, body, {"Location": f"/v1/executions/{started.execution_arn}"})
 
     @app.post("/v1/executions/<execution_id>/cancel", summary="stop a running execution")
     def cancel(execution_id: str) -> Response[models.Cancelled]:

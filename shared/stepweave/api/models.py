@@ -19,6 +19,7 @@ __all__ = [
     "ExecutionSummary",
     "ExecutionView",
     "Health",
+    "RerunRequest",
     "StartRequest",
     "Started",
     "summary",
@@ -38,6 +39,13 @@ class StartRequest(_Model):
     name: str | None = Field(default=None, pattern=NAME_PATTERN,
                              description="a name unique per workflow (a second start with it is a 409); "
                                          "default: a random one")
+
+
+class RerunRequest(_Model):
+    input: dict[str, Any] | None = Field(
+        default=None, description="the input to use instead of the recorded one (an object)")
+    name: str | None = Field(default=None, pattern=NAME_PATTERN,
+                             description="a name unique per workflow; default: a random one")
 
 
 class Started(_Model):

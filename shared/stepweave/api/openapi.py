@@ -29,6 +29,7 @@ _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/executions"): (400, 401, 403, 429),
     ("get", "/v1/executions/{execution_id}"): (401, 403, 404, 429),
     ("post", "/v1/executions/{execution_id}/cancel"): (401, 403, 404, 409, 429),
+    ("post", "/v1/executions/{execution_id}/rerun"): (400, 401, 403, 404, 409, 413, 429),
     ("get", "/v1/approvals"): (401, 403, 429),
     ("post", "/v1/approvals/{approval_id}/decision"): (400, 401, 403, 404, 409, 410, 429),
     ("post", "/webhooks/{workflow}"): (400, 401, 404, 405, 409, 413, 429, 500, 503),

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "cmd_rerun", "rerun_input", "state_machine_of"]
+__all__ = ["add_parser", "cmd_rerun", "state_machine_of"]
 
 
 def _usage(message: str) -> Exception:
@@ -35,28 +35,6 @@ def state_machine_of(execution_arn: str) -> str:
     return ":".join([*parts[:5], "stateMachine", parts[6]])
 
 
-def rerun_input(record: Any, edited: Any | None) -> dict[str, Any]:
-    """The rerun's input: the recorded input (or ``edited``), its trigger saying what it reruns."""
-    if edited is None:
-        if record.input_truncated:
-            raise _usage(f"the recorded input of {record.name} was too large to keep whole: "
-                         "give the input with --input")
-        try:
-            edited = json.loads(record.input or "{}")
-        except ValueError:
-            raise _usage(f"the recorded input of {record.name} is not JSON: give --input") from None
-    if not isinstance(edited, dict):
-        raise _usage("a run input is a JSON object")
-    previous = edited.get("trigger")
-    trigger: dict[str, Any] = {"type": "rerun", "of": record.execution_arn}
-    if isinstance(previous, dict) and previous.get("type") != "rerun":
-        trigger["previous"] = previous
-    elif isinstance(previous, dict):
-        trigger["previous"] = previous.get("previous")
-        trigger = {k: v for k, v in trigger.items() if v is not None}
-    return {**edited, "trigger": trigger}
-
-
 def _record(args: argparse.Namespace) -> Any:
     from stepweave.cli.records import execution_detail
 
@@ -69,8 +47,13 @@ def _record(args: argparse.Namespace) -> Any:
 def cmd_rerun(args: argparse.Namespace) -> int:
     from stepweave.cli.run import cmd_run, read_input
 
+    from stepweave.runtime.rerun import RerunError, rerun_input
+
     record = _record(args)
-    payload = rerun_input(record, read_input(args.input) if args.input is not None else None)
+    try:
+        payload = rerun_input(record, read_input(args.input) if args.input is not None else None)
+    except RerunError as exc:
+        raise _usage(f"{exc} (--input)") from None
     if args.aws:
         from stepweave.cli.aws import aws_client
 

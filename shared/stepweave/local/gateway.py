@@ -248,6 +248,7 @@ def stepweave_routes(run_api: Handler, *, ingest: Handler | None = None,
         Route("GET", "/v1/executions", run_api),
         Route("GET", "/v1/executions/{id}", run_api),
         Route("POST", "/v1/executions/{id}/cancel", run_api),
+        Route("POST", "/v1/executions/{id}/rerun", run_api),
     ]
     if ingest is not None:
         routes.append(Route("POST", "/webhooks/{workflow}", ingest))
