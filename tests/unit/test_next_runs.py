@@ -83,3 +83,8 @@ edges: [start -> f]
     assert "digest: weekday-morning, cron(0 9 * * 1-5) in Europe/Paris" in text
     assert " 09:00 CET" in text or " 09:00 CEST" in text
     assert "digest: off, cron(0 0 1 * *) in UTC (disabled: it never fires)" in text
+
+
+def test_a_count_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schedules", str(tmp_path), "-n", "0"]) == 2
+    assert "--count takes 1 to 1000 start times" in capsys.readouterr().err

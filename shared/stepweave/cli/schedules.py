@@ -36,6 +36,10 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     from stepweave.triggers.next_runs import next_runs
     from stepweave.workflow.loader import load_workflow
 
+    if not 1 <= args.count <= 1000:
+        from stepweave.cli.errors import UsageError
+
+        raise UsageError("--count takes 1 to 1000 start times")
     now = datetime.now(UTC)
     paths = args.paths or (["workflows"] if Path("workflows").is_dir() else ["."])
     schedules: list[dict[str, Any]] = []
