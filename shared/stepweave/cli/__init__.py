@@ -1,7 +1,8 @@
 """The ``stepweave`` command: ``app`` has the parser and the workflow commands (validate,
-compile, run...), one module per other command group (``approvals``, ``keys``, ``pages``,
-``records``, ``serve``, ``verify``, ``webhook``), ``errors`` what they share. Every module
-imports downwards: the groups import ``errors``, never ``app``."""
+compile, import, graph, schema), one module per other command group (``run``, ``rerun``,
+``test``, ``schedules``, ``approvals``, ``keys``, ``pages``, ``records``, ``serve``,
+``verify``, ``webhook``), ``errors`` what they share. Every module imports downwards: the
+groups import ``errors`` (and each other), never ``app``."""
 
 from __future__ import annotations
 
