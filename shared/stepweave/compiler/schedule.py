@@ -37,8 +37,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import add
+from typing import TypeVar
 
 __all__ = ["Leaf", "Seq", "Par", "Tree", "schedule", "toposort", "tree_makespan"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -287,24 +290,11 @@ class _Scheduler:
 
     def _makespans(self, tree: Tree) -> list[float]:
         """``tree_makespan`` of the tree in each sample, in one walk."""
-        values: list[list[float]] = []
-        stack: list[tuple[Tree, bool]] = [(tree, False)]
-        while stack:
-            item, expanded = stack.pop()
-            if isinstance(item, Leaf):
-                at = self.dag.pos[item.node]
-                values.append([dur[at] for dur in self.durations])
-                continue
-            parts = item.items if isinstance(item, Seq) else item.branches
-            if not expanded:
-                stack.append((item, True))
-                stack.extend((part, False) for part in reversed(parts))
-                continue
-            done = values[len(values) - len(parts):]
-            del values[len(values) - len(parts):]
-            combine = sum if isinstance(item, Seq) else max
-            values.append([combine(column) for column in zip(*done, strict=True)])
-        return values[0]
+        def columns(combine: Callable[[Iterable[float]], float]) -> Callable[[list[list[float]]], list[float]]:
+            return lambda parts: [combine(column) for column in zip(*parts, strict=True)]
+
+        return _fold(tree, lambda node: [dur[self.dag.pos[node]] for dur in self.durations],
+                     columns(sum), columns(max))
 
 
 class _Cuts:
@@ -519,14 +509,26 @@ def toposort(nodes: list[str], deps: Iterable[tuple[str, str]]) -> list[str]:
 
 
 def tree_makespan(tree: Tree, duration: Callable[[str], float]) -> float:
-    """Completion time of the tree when each leaf takes ``duration(node)`` (with an
-    explicit stack: trees may nest deeply)."""
-    values: list[float] = []
+    """Completion time of the tree when each leaf takes ``duration(node)``."""
+    def total(parts: list[float]) -> float:
+        return sum(parts)
+
+    def longest(parts: list[float]) -> float:
+        return max(parts)
+
+    return _fold(tree, duration, total, longest)
+
+
+def _fold(tree: Tree, leaf: Callable[[str], _T], seq: Callable[[list[_T]], _T],
+          par: Callable[[list[_T]], _T]) -> _T:
+    """The tree folded bottom-up: ``leaf`` of each node, ``seq``/``par`` of each sequence's
+    or fork's folded parts (with an explicit stack: trees may nest deeply)."""
+    values: list[_T] = []
     stack: list[tuple[Tree, bool]] = [(tree, False)]
     while stack:
         item, expanded = stack.pop()
         if isinstance(item, Leaf):
-            values.append(duration(item.node))
+            values.append(leaf(item.node))
             continue
         parts = item.items if isinstance(item, Seq) else item.branches
         if not expanded:
@@ -535,5 +537,5 @@ def tree_makespan(tree: Tree, duration: Callable[[str], float]) -> float:
             continue
         done = values[len(values) - len(parts):]
         del values[len(values) - len(parts):]
-        values.append(sum(done) if isinstance(item, Seq) else max(done))
+        values.append(seq(done) if isinstance(item, Seq) else par(done))
     return values[0]
