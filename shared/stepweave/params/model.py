@@ -22,6 +22,8 @@ MAX_TIMEOUT_MS = 840_000
 DEFAULT_RETRIES = 2
 MAX_RETRIES = 8
 
+#: The bounds of the numeric model settings.
+_RANGES: dict[str, tuple[float, float]] = {"temperature": (0, 2), "maxTokens": (1, 1_000_000)}
 #: A number, or a reference resolved to text at run time.
 Number = float | int | str | None
 
@@ -89,18 +91,10 @@ class ModelParams(BaseModel):
                              "into a workflow)")
         return value
 
-    @field_validator("temperature")
+    @field_validator("temperature", "maxTokens")
     @classmethod
-    def _temperature(cls, value: Number) -> Number:
+    def _in_range(cls, value: Number, info: ValidationInfo) -> Number:
         if isinstance(value, str) and "<" in value:
-            return value
-        number_param(value, "temperature", 0, 2)
-        return value
-
-    @field_validator("maxTokens")
-    @classmethod
-    def _max_tokens(cls, value: Number) -> Number:
-        if isinstance(value, str) and "<" in value:
-            return value
-        number_param(value, "maxTokens", 1, 1_000_000)
+            return value  # a reference: checked by the handler once resolved
+        number_param(value, str(info.field_name), *_RANGES[str(info.field_name)])
         return value
