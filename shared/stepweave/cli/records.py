@@ -14,7 +14,6 @@ from typing import Any
 
 from stepweave.cli.aws import records_table
 from stepweave.runtime.records import BlockLog, ExecutionRecord
-from stepweave.runtime.settings import Settings
 
 __all__ = ["add_parsers", "cmd_executions", "cmd_execution", "execution_detail"]
 

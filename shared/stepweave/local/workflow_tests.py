@@ -52,7 +52,6 @@ __all__ = ["TestFile", "TestCase", "CaseResult", "load_test_file", "run_test_fil
 
 #: Handlers that reach the network: their blocks must be mocked in a test.
 NETWORK_HANDLERS = frozenset({"api", "agent", "router", "evaluator", "tool"})
-_MISSING: Any = object()
 
 
 class _Model(BaseModel):
@@ -292,7 +291,8 @@ def _session(handlers: set[str]) -> Iterator[tuple[Any, _Dispatch]]:
 
     dispatch = _Dispatch()
     with tempfile.TemporaryDirectory(prefix="stepweave-test-") as tmp:
-        saved = {k: os.environ.get(k) for k in ("STEPWEAVE_OUTBOX_DIR",)}
+        # the engine reads the outbox from the environment, as handlers do
+        previous = os.environ.get("STEPWEAVE_OUTBOX_DIR")
         os.environ["STEPWEAVE_OUTBOX_DIR"] = str(Path(tmp) / "outbox")
         try:
             custom = {h: dispatch.handler(h, real_handler(h)) for h in handlers}
@@ -300,11 +300,10 @@ def _session(handlers: set[str]) -> Iterator[tuple[Any, _Dispatch]]:
                              settings=Settings.from_env()) as engine:
                 yield engine, dispatch
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            if previous is None:
+                os.environ.pop("STEPWEAVE_OUTBOX_DIR", None)
+            else:
+                os.environ["STEPWEAVE_OUTBOX_DIR"] = previous
 
 
 def run_test_files(paths: list[Path], on_result: Callable[[CaseResult], None],
@@ -368,8 +367,7 @@ def _check(expect: Expect, result: Any, runs: list[Any], item: LoadedTests) -> l
     if "output" in expect.model_fields_set and result.output != expect.output:
         failures.append(f"output is {_show(result.output)}, expected {_show(expect.output)}")
     if expect.output_includes is not None:
-        missing = _not_included(expect.output_includes, result.output, "output")
-        failures += [f"{m}" for m in missing]
+        failures += _not_included(expect.output_includes, result.output, "output")
     if expect.error is not None and expect.error not in f"{result.error or ''} {result.cause or ''}":
         failures.append(f"error {result.error!r} ({_cause_text(result.cause)!r}) does not contain "
                         f"{expect.error!r}")
