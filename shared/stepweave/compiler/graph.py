@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from stepweave.blocks.catalog import BlockType, block_type
 from stepweave.errors import Problem
 from stepweave.workflow.model import Block, Edge, Workflow
+from stepweave.workflow.sim_blocks import SIM_PREFIX
 
 __all__ = ["Graph", "GEdge", "build_graph", "back_edges", "CONTAINER_IN_HANDLES"]
 
@@ -108,7 +109,7 @@ def _choose_trigger(workflow: Workflow, enabled: dict[str, bool], file: str,
     starts = [b for b in workflow.blocks if b.type in ("start", "start_trigger", "starter")]
     active = [b for b in starts if enabled[b.id]]
     if not active:
-        sim = [b for b in workflow.blocks if b.type.startswith("sim:") and enabled.get(b.id, b.enabled)
+        sim = [b for b in workflow.blocks if b.type.startswith(SIM_PREFIX) and enabled.get(b.id, b.enabled)
                and b.params.get("simTrigger")]
         if sim:  # a Sim export that starts at a trigger we cannot deploy yet
             problems += [Problem(file, f"no start block found: the workflow starts at "

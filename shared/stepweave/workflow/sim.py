@@ -16,7 +16,8 @@ from stepweave.blocks.catalog import block_type as catalog_type
 from stepweave.params.router import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.limits import MAX_PARAMS_DEPTH, loads_json
-from stepweave.workflow.sim_blocks import notification_tools, sim_block_params, unsupported_block
+from stepweave.workflow.sim_blocks import (SIM_PREFIX, notification_tools, sim_block_params,
+                                          unsupported_block)
 from stepweave.workflow.sim_shape import checked_export
 
 __all__ = ["import_sim_export"]
@@ -247,7 +248,7 @@ def _sim_triggers(blocks: list[dict[str, Any]], blocks_raw: dict[str, Any],
         sub_blocks = raw.get("subBlocks") or {}
         trigger = trigger_from_sim(raw["type"], sub_blocks, workflow)
         block = next(b for b in blocks if b["id"] == raw["id"])
-        if trigger is None and block["type"].startswith("sim:"):
+        if trigger is None and block["type"].startswith(SIM_PREFIX):
             # a trigger we cannot deploy yet: say so where a run would start
             block["params"]["simTrigger"] = True
             block["params"]["unsupported"] = (f"Sim's '{raw['type']}' trigger has no Stepweave "
