@@ -15,26 +15,10 @@ from stepweave.cli.errors import EXIT_OK
 __all__ = ["add_parser", "cmd_schedules"]
 
 
-def _files(paths: list[str]) -> list[Path]:
-    from stepweave.errors import Problem, WorkflowError
-    from stepweave.workflow.loader import workflow_files
-
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += workflow_files(path)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise WorkflowError([Problem(raw, "no such file or folder")])
-    return found
-
-
 def cmd_schedules(args: argparse.Namespace) -> int:
     from stepweave.triggers.declare import ScheduleTrigger
     from stepweave.triggers.next_runs import next_runs
-    from stepweave.workflow.loader import load_workflow
+    from stepweave.workflow.loader import load_workflow, named_files, workflow_files
 
     if not 1 <= args.count <= 1000:
         from stepweave.cli.errors import UsageError
@@ -43,7 +27,7 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     paths = args.paths or (["workflows"] if Path("workflows").is_dir() else ["."])
     schedules: list[dict[str, Any]] = []
-    for path in _files(paths):
+    for path in named_files(paths, workflow_files):
         workflow = load_workflow(path)
         for trigger in workflow.triggers:
             if not isinstance(trigger, ScheduleTrigger):

@@ -25,13 +25,14 @@ EXIT_NO_TESTS = 5
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from stepweave.local.workflow_tests import CaseResult, run_test_files, test_files
+    from stepweave.local.workflow_tests import CaseResult, run_test_files
+    from stepweave.workflow.loader import named_files, test_files
 
     # handler logs and CloudWatch metrics are for AWS; here they would drown the results
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if args.debug else "true")
     paths = args.paths or (["workflows"] if Path("workflows").is_dir() else ["."])
-    files = test_files(paths)
+    files = named_files(paths, test_files)
     started = time.monotonic()
 
     def show(result: CaseResult) -> None:

@@ -48,7 +48,7 @@ from stepweave.compiler.compiled import CompiledWorkflow
 from stepweave.errors import BLOCK_ERROR_NAMES, Problem, WorkflowError
 
 __all__ = ["TestFile", "TestCase", "CaseResult", "load_test_file", "run_test_files",
-           "test_files", "NETWORK_HANDLERS"]
+           "NETWORK_HANDLERS"]
 
 #: Handlers that reach the network: their blocks must be mocked in a test.
 NETWORK_HANDLERS = frozenset({"api", "agent", "router", "evaluator", "tool"})
@@ -145,23 +145,6 @@ class CaseResult:
 
 class UnmockedBlock(Exception):
     """A block that would reach the network ran without a mock."""
-
-
-def test_files(paths: list[str]) -> list[Path]:
-    """The test files named, and those found in the folders named (``*.test.yaml``...)."""
-    from stepweave.workflow.loader import TEST_SUFFIXES
-
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir()
-                            if p.is_file() and p.name.lower().endswith(TEST_SUFFIXES))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise WorkflowError([Problem(raw, "no such file or folder")])
-    return found
 
 
 def load_test_file(path: Path) -> LoadedTests:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from stepweave.workflow.limits import (
 from stepweave.workflow.model import Workflow
 
 __all__ = ["load_workflow", "parse_workflow", "parse_yaml", "parse_text", "read_text", "is_sim_export",
-           "workflow_files", "WORKFLOW_SUFFIXES", "TEST_SUFFIXES"]
+           "workflow_files", "test_files", "named_files", "WORKFLOW_SUFFIXES", "TEST_SUFFIXES"]
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -301,6 +302,27 @@ def workflow_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in WORKFLOW_SUFFIXES
                   and not p.name.lower().endswith(TEST_SUFFIXES))
+
+
+def test_files(folder: Path) -> list[Path]:
+    """The workflow tests of ``folder`` (``*.test.yaml``...), sorted."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.name.lower().endswith(TEST_SUFFIXES))
+
+
+def named_files(paths: list[str], in_folder: Callable[[Path], list[Path]]) -> list[Path]:
+    """The files named on a command line, and ``in_folder(folder)`` for each folder named;
+    a ``WorkflowError`` naming a path that is neither."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += in_folder(path)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise WorkflowError([Problem(raw, "no such file or folder")])
+    return found
 
 
 def load_workflow(path: str | Path) -> Workflow:
