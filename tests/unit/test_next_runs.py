@@ -88,3 +88,11 @@ edges: [start -> f]
 def test_a_count_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schedules", str(tmp_path), "-n", "0"]) == 2
     assert "--count takes 1 to 1000 start times" in capsys.readouterr().err
+
+
+def test_a_schedule_that_never_fires_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "never.yaml").write_text(
+        'name: never\ntriggers: [{type: schedule, cron: "0 0 31 2 ? *"}]\n'
+        "blocks: [{id: start, type: start}]\nedges: []\n")
+    assert main(["schedules", str(tmp_path / "never.yaml")]) == 0
+    assert "  (no start time in the next five years)" in capsys.readouterr().out

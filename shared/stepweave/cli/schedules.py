@@ -52,6 +52,8 @@ def cmd_schedules(args: argparse.Namespace) -> int:
             moment = datetime.strptime(utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
             print(f"  {moment.astimezone(zone).strftime('%a %Y-%m-%d %H:%M %Z')}"
                   f"  ({moment.strftime('%Y-%m-%d %H:%M')} UTC)")
+        if item["enabled"] and not item["next"]:
+            print("  (no start time in the next five years)")
         if item["enabled"] and item["expression"].startswith("rate("):
             print("  (a rate counts from when the schedule is deployed; these count from now)")
     return EXIT_OK
