@@ -42,7 +42,7 @@ __all__ = [
     "WebhookTrigger",
 ]
 
-SCHEMES = ("hmac", "shopify", "stripe", "github", "none")
+SCHEMES = ("hmac", "shopify", "stripe", "github", "slack", "none")
 #: A webhook body larger than this is refused (413) unless the trigger says otherwise.
 DEFAULT_MAX_BODY_BYTES = 262_144
 #: Lambda's synchronous request limit is 6 MB (API Gateway's own is 10 MB): stay under it.
@@ -79,7 +79,7 @@ def _check_paths(mapping: dict[str, str] | None, roots: tuple[str, ...]) -> dict
 class Signature(_Strict):
     """How a webhook request proves where it comes from."""
 
-    scheme: Literal["hmac", "shopify", "stripe", "github", "none"]
+    scheme: Literal["hmac", "shopify", "stripe", "github", "slack", "none"]
     secret: str | None = Field(default=None, pattern=_SECRET,
                                description="Name of the signing secret (never its value).")
     header: str | None = Field(default=None, pattern=_HEADER,
@@ -92,8 +92,8 @@ class Signature(_Strict):
         description="hmac: the header carrying the send time (unix seconds); the signed text "
                     "is then '<timestamp>.<body>' and the time must be within 'tolerance'.")
     tolerance: int | None = Field(default=None, ge=1, le=86_400,
-                                  description="stripe, hmac with timestampHeader: seconds a "
-                                              "signature stays valid (default 300).")
+                                  description="stripe, slack, hmac with timestampHeader: seconds "
+                                              "a signature stays valid (default 300).")
 
     @model_validator(mode="before")
     @classmethod
@@ -113,8 +113,10 @@ class Signature(_Strict):
                                       or self.timestampHeader):
             raise ValueError(f"'header', 'encoding', 'prefix' and 'timestampHeader' are for "
                              f"scheme 'hmac', not '{self.scheme}'")
-        if self.tolerance is not None and not (self.scheme == "stripe" or self.timestampHeader):
-            raise ValueError("'tolerance' is for scheme 'stripe', or 'hmac' with 'timestampHeader'")
+        if self.tolerance is not None and not (self.scheme in ("stripe", "slack")
+                                               or self.timestampHeader):
+            raise ValueError("'tolerance' is for schemes 'stripe' and 'slack', or 'hmac' with "
+                             "'timestampHeader'")
         if self.timestampHeader and self.header and self.timestampHeader.lower() == self.header.lower():
             raise ValueError("'timestampHeader' must differ from 'header'")
         return self

@@ -7,11 +7,16 @@ Run input (what the start block reads; SIM-COMPAT §3.1):
 - with ``inputMapping`` (``{field: path}``): one key per field, read from ``body.<path>``,
   ``headers.<name>`` (case-insensitive) or ``query.<name>``; a missing path gives ``null``
   (the start block then uses the field's default and coerces by its type);
+- ``slack`` signature, without ``inputMapping``: the body's keys with ``event`` as Sim's
+  Slack trigger outputs it (``stepweave.triggers.slack.sim_event``: ``event_type``,
+  ``channel``, ``user``, ``text``, ``timestamp``, ``team_id``, ``event_id``... over the
+  raw event's own fields), so ``<slack.event.text>`` reads what it reads in Sim;
 - always ``trigger``: ``{"type": "webhook", "workflow", "name", "provider", "deliveryId"}``
   (replacing a body key of that name).
 
 Delivery ids (what makes provider retries one execution): Shopify ``X-Shopify-Webhook-Id``,
-Stripe the event's ``id`` in the body, GitHub ``X-GitHub-Delivery``, ``hmac``/``none`` the
+Stripe the event's ``id`` in the body, Slack the body's ``event_id`` (or an interaction's
+``trigger_id``), GitHub ``X-GitHub-Delivery``, ``hmac``/``none`` the
 trigger's ``dedupHeader``; when absent, ``sha256:<hex of the body>``.
 """
 
@@ -23,12 +28,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from stepweave.triggers.declare import WebhookTrigger
+from stepweave.triggers.slack import sim_event
 
 __all__ = ["MAX_DELIVERY_ID", "PROVIDERS", "delivery_id", "lookup_path", "run_input", "unmatched"]
 
 #: The signature scheme -> the provider name recorded with the execution.
 PROVIDERS = {"hmac": "generic", "none": "generic", "shopify": "shopify", "stripe": "stripe",
-             "github": "github"}
+             "github": "github", "slack": "slack"}
 _ID_HEADERS = {"shopify": "x-shopify-webhook-id", "github": "x-github-delivery"}
 #: A delivery id longer than this, or with other characters, is hashed instead.
 MAX_DELIVERY_ID = 200
@@ -47,6 +53,8 @@ def delivery_id(trigger: WebhookTrigger, headers: Mapping[str, str], payload: An
         found = headers.get(_ID_HEADERS[scheme])
     elif scheme == "stripe":
         found = payload.get("id") if isinstance(payload, dict) else None
+    elif scheme == "slack" and isinstance(payload, dict):
+        found = payload.get("event_id") or payload.get("trigger_id")
     elif trigger.dedupHeader:
         found = headers.get(trigger.dedupHeader.lower())
     if isinstance(found, str) and found.strip():
@@ -82,6 +90,8 @@ def run_input(trigger: WebhookTrigger, payload: Any, headers: Mapping[str, str],
     """The execution input of one delivery (``info``: the ``trigger`` key's value)."""
     if trigger.inputMapping is None:
         result: dict[str, Any] = dict(payload) if isinstance(payload, dict) else {"body": payload}
+        if trigger.signature.scheme == "slack" and isinstance(payload, dict):
+            result["event"] = sim_event(payload)
     else:
         sources: dict[str, Any] = {"body": payload, "headers": dict(headers), "query": dict(query)}
         result = {field: _read(raw, sources) for field, raw in trigger.inputMapping.items()}

@@ -19,8 +19,9 @@ What is signed decides the window (``guard``):
   leaves the tolerance (after that the signature itself is refused);
 - ``github``, ``shopify``, ``hmac`` without a timestamp: the body; kept as long as delivery
   ids (``webhook_dedup_days``);
-- ``stripe``: no claim: the delivery id is the event id inside the signed body, so a
-  replay is the same delivery; ``t`` bounds it in time;
+- ``stripe``, ``slack``: no claim: the delivery id is the event id inside the signed body
+  (Slack's ``event_id``, or an interaction's ``trigger_id``; else the body's digest), so a
+  replay is the same delivery; the signed timestamp bounds it in time;
 - ``none``: no claim: nothing is authenticated, so there is nothing to replay;
 - a delivery whose id already is the body's digest (no id header) needs no claim either.
 """
@@ -55,7 +56,7 @@ def guard(trigger: WebhookTrigger, headers: Mapping[str, str], body: bytes, deli
           settings: Settings, now: float) -> ContentGuard | None:
     """The claim a verified request makes on its signed content (see the module doc), or None."""
     signature = trigger.signature
-    if signature.scheme in ("stripe", "none"):
+    if signature.scheme in ("stripe", "slack", "none"):
         return None
     content = body
     expires = int(now) + settings.webhook_dedup_days * 86_400

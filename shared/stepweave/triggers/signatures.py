@@ -9,6 +9,7 @@ time (``hmac.compare_digest``) on the decoded digest:
 | ``shopify`` | ``X-Shopify-Hmac-Sha256`` | the raw body | base64 |
 | ``github`` | ``X-Hub-Signature-256`` | the raw body | ``sha256=`` + hex |
 | ``stripe`` | ``Stripe-Signature`` (``t=<unix>,v1=<hex>[,v1=...]``) | ``<t>.<raw body>`` | hex; ``t`` within ``tolerance`` s of now |
+| ``slack`` | ``X-Slack-Signature`` (``v0=<hex>``), ``X-Slack-Request-Timestamp`` | ``v0:<timestamp>:<raw body>`` | hex; the timestamp within ``tolerance`` s of now |
 
 Header values are checked before anything is parsed: a signature header over
 ``MAX_SIGNATURE_HEADER`` characters, a timestamp that is not 1 to 12 ASCII digits, more than
@@ -28,7 +29,8 @@ from collections.abc import Mapping
 from stepweave.errors import StepweaveError
 from stepweave.triggers.declare import DEFAULT_TOLERANCE_SECONDS, Signature
 
-__all__ = ["DEFAULT_HMAC_HEADER", "MAX_SIGNATURE_HEADER", "MAX_SIGNATURES", "SignatureError",
+__all__ = ["DEFAULT_HMAC_HEADER", "MAX_SIGNATURE_HEADER", "MAX_SIGNATURES",
+           "SLACK_TIMESTAMP_HEADER", "SignatureError",
            "sign", "signature_header", "signed_timestamp", "verify"]
 
 DEFAULT_HMAC_HEADER = "X-Signature-256"
@@ -38,7 +40,9 @@ MAX_SIGNATURE_HEADER = 1024
 MAX_SIGNATURES = 8
 _TIMESTAMP_DIGITS = 12
 _HEADERS = {"shopify": "X-Shopify-Hmac-Sha256", "github": "X-Hub-Signature-256",
-            "stripe": "Stripe-Signature"}
+            "stripe": "Stripe-Signature", "slack": "X-Slack-Signature"}
+#: Slack's send time (unix seconds), covered by its signature.
+SLACK_TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 
 
 class SignatureError(StepweaveError):
@@ -94,6 +98,8 @@ def signed_timestamp(signature: Signature, headers: Mapping[str, str]) -> int | 
                 return _timestamp(item)
     elif signature.scheme == "hmac" and signature.timestampHeader:
         return _timestamp(headers.get(signature.timestampHeader.lower(), ""))
+    elif signature.scheme == "slack":
+        return _timestamp(headers.get(SLACK_TIMESTAMP_HEADER.lower(), ""))
     return None
 
 
@@ -112,6 +118,9 @@ def verify(signature: Signature, headers: Mapping[str, str], body: bytes, secret
         raise SignatureError(f"the {header} header is malformed (over {MAX_SIGNATURE_HEADER} characters)")
     if signature.scheme == "stripe":
         _verify_stripe(signature, value, body, secret, now)
+        return
+    if signature.scheme == "slack":
+        _verify_slack(signature, value, headers, body, secret, now)
         return
     if signature.scheme == "hmac" and signature.timestampHeader:
         body = _timestamped(signature, signature.timestampHeader, headers, body, now)
@@ -139,6 +148,27 @@ def _timestamped(signature: Signature, header: str, headers: Mapping[str, str], 
         raise SignatureError(f"the {header} header must be a unix time in seconds")
     _check_time(header, timestamp, signature.tolerance or DEFAULT_TOLERANCE_SECONDS, now)
     return str(timestamp).encode() + b"." + body
+
+
+def _slack_text(timestamp: int, body: bytes) -> bytes:
+    """Slack's base string: ``v0:<timestamp>:<raw body>``."""
+    return b"v0:" + str(timestamp).encode() + b":" + body
+
+
+def _verify_slack(signature: Signature, value: str, headers: Mapping[str, str], body: bytes,
+                  secret: str, now: float) -> None:
+    given = headers.get(SLACK_TIMESTAMP_HEADER.lower())
+    if not given:
+        raise SignatureError(f"missing {SLACK_TIMESTAMP_HEADER} header")
+    timestamp = _timestamp(given)
+    if timestamp is None:
+        raise SignatureError(f"the {SLACK_TIMESTAMP_HEADER} header must be a unix time in seconds")
+    if not value.startswith("v0="):
+        raise SignatureError("the X-Slack-Signature header is malformed (expected v0=<hex>)")
+    _check_time(SLACK_TIMESTAMP_HEADER, timestamp,
+                signature.tolerance or DEFAULT_TOLERANCE_SECONDS, now)
+    if not _equal(_digest(secret, _slack_text(timestamp, body)), _decode(value[3:], "hex")):
+        raise SignatureError("the X-Slack-Signature signature does not match the body")
 
 
 def _verify_stripe(signature: Signature, value: str, body: bytes, secret: str, now: float) -> None:
@@ -171,6 +201,10 @@ def sign(signature: Signature, body: bytes, secret: str, *, now: float) -> dict[
         timestamp = int(now)
         digest = _digest(secret, str(timestamp).encode() + b"." + body).hex()
         return {header: f"t={timestamp},v1={digest}"}
+    if signature.scheme == "slack":
+        timestamp = int(now)
+        return {header: "v0=" + _digest(secret, _slack_text(timestamp, body)).hex(),
+                SLACK_TIMESTAMP_HEADER: str(timestamp)}
     stamp: dict[str, str] = {}
     if signature.scheme == "hmac" and signature.timestampHeader:
         stamp = {signature.timestampHeader: str(int(now))}

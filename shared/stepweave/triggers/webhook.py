@@ -10,7 +10,9 @@ so the ingest Lambda and the local gateway run the same code. In order:
    its headers before reading them) -> 401, nothing started; a signing secret that is not
    configured -> 503 (the provider retries once it is);
 4. body: not JSON where the trigger takes JSON, or JSON out of bounds (nesting, numbers
-   that are not finite: ``stepweave.api.strict_json``) -> 400;
+   that are not finite: ``stepweave.api.strict_json``) -> 400 (a ``slack`` trigger also
+   takes Slack's form-encoded slash commands and interactivity: ``stepweave.triggers.slack``);
+   Slack's ``url_verification`` is answered with its challenge (200), nothing started;
 5. run input (``stepweave.triggers.inputs``) over Step Functions' 256 KiB -> 413;
 6. replays (``stepweave.triggers.replay``): signed content already delivered under
    another delivery id -> 200 with that delivery's execution, nothing started;
@@ -56,10 +58,11 @@ from stepweave.triggers.deliveries import Accepted, DeliveryKey, accept, accepte
 from stepweave.triggers.inputs import PROVIDERS, delivery_id, run_input, unmatched
 from stepweave.triggers.replay import first_delivery, guard
 from stepweave.triggers.signatures import SignatureError, verify
+from stepweave.triggers.slack import FORM_TYPE, challenge, form_payload
 from stepweave.triggers.targets import WebhookTarget
 
 __all__ = ["MAX_HEADER_CHARS", "MAX_RUN_INPUT_BYTES", "SecretSource", "SignatureRejected",
-           "handle_webhook"]
+           "handle_webhook", "record_started"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +114,19 @@ def _headers(event: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _payload(target: WebhookTarget, body: bytes) -> Any:
+def _payload(target: WebhookTarget, body: bytes, headers: Mapping[str, str]) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput("the request body is not UTF-8 text") from None
     if target.trigger.body == "text":
         return text
+    if target.trigger.signature.scheme == "slack" and \
+            headers.get("content-type", "").split(";")[0].strip().lower() == FORM_TYPE:
+        form = form_payload(text)
+        if form is None:
+            raise InvalidInput("the Slack form field 'payload' is not a JSON object")
+        return form
     try:
         return strict_loads(text, what="the request body")
     except BadJson as exc:
@@ -141,15 +150,15 @@ def _check_signature(target: WebhookTarget, headers: Mapping[str, str], body: by
         raise SignatureRejected(str(exc)) from None
 
 
-def _record(clients: Clients, settings: Settings, target: WebhookTarget, accepted: Accepted,
-            trigger: dict[str, Any], text: str, now: float) -> None:
+def record_started(clients: Clients, settings: Settings, workflow: str, accepted: Accepted,
+                   trigger: dict[str, Any], text: str, now: float) -> None:
     """The execution record with its trigger, unless the recorder got there first with
-    ``external`` (then only the trigger is set)."""
+    ``external`` (then only the trigger is set). Webhooks and pollers write it."""
     started = accepted.started_at or datetime.fromtimestamp(now, UTC)
     if started.tzinfo is None:
         started = started.replace(tzinfo=UTC)
     put_started(clients.ddb, settings, ExecutionRecord(
-        workflow=target.workflow, execution_arn=accepted.execution_arn, name=accepted.execution_name,
+        workflow=workflow, execution_arn=accepted.execution_arn, name=accepted.execution_name,
         status="running", trigger=trigger, input=text,
         started_at=iso(started),
         expires_at=int(started.timestamp()) + settings.retention_seconds))
@@ -181,7 +190,10 @@ def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
                               limit=limit)
     headers = _headers(event)
     _check_signature(target, headers, body, secrets, now)
-    payload = _payload(target, body)
+    payload = _payload(target, body, headers)
+    if target.trigger.signature.scheme == "slack" and (answer := challenge(payload)) is not None:
+        logger.info("slack url verification answered", extra={"workflow": target.workflow})
+        return _json(200, {"challenge": answer})
     delivery = delivery_id(target.trigger, headers, payload, body)
     provider = PROVIDERS[target.trigger.signature.scheme]
     trigger = {"type": "webhook", "workflow": target.workflow, "name": target.trigger.label,
@@ -207,7 +219,7 @@ def _handle(event: Mapping[str, Any], clients: Clients, settings: Settings,
                       target.state_machine_arn, data, now=now,
                       extra={"provider": provider, "trigger": target.trigger.label})
     if not accepted.duplicate:
-        _record(clients, settings, target, accepted, trigger, text, now)
+        record_started(clients, settings, target.workflow, accepted, trigger, text, now)
     logger.info("webhook accepted", extra={"workflow": target.workflow, "delivery": delivery,
                                            "duplicate": accepted.duplicate, "bytes": len(body)})
     return _json(200 if accepted.duplicate else 202, {
