@@ -19,7 +19,10 @@ override with ``cdk synth -c key=value``):
 * ``workflowsDir`` -- folder of the workflow files, relative to the repository root;
 * ``lambdaMemoryMb:<handler>`` and ``lambdaMemoryMb:<workflow>/<block id>`` -- optional;
   the memory (MB, 128..10240) of a handler's function, or of one block's
-  (``infra.memory``; the names are checked once the workflows are compiled).
+  (``infra.memory``; the names are checked once the workflows are compiled);
+* ``canary`` -- optional; ``<workflow>:<percent>[:<minutes>]`` (comma-separated for
+  several): that workflow's ``live`` alias sends ``percent`` of the starts to the version
+  this deploy publishes for ``minutes`` (default 10), then all (``infra.versions``).
 
 Every value is checked before anything is built (``validate_context``). Invalid values
 (all of them, in one report) or workflows stop the synth (exit status 2).
@@ -42,6 +45,7 @@ from aws_cdk import aws_logs as logs
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.loader import load_workflow, workflow_files
+from stepweave.workflow.summary import summarize
 
 from infra import ROOT, nag
 from infra.constructs.handlers import discover_handlers
@@ -53,6 +57,7 @@ from infra.memory import (
     read_memory_context,
 )
 from infra.stacks.data import DataSettings, DataStack
+from infra.versions import CANARY_CONTEXT, DeploySource, canaries_for
 from infra.stacks.engine import (
     APPROVAL_HANDLER,
     STATE_MACHINE_NAME_MAX,
@@ -260,8 +265,10 @@ def check_memory(config: AppConfig, workflows: list[CompiledWorkflow],
                                f"  {problem}" for problem in problems)) from None
 
 
-def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
-    """Compile every workflow file in ``directory``; raise one ``WorkflowError`` for all."""
+def compile_workflows(directory: Path,
+                      sources: dict[str, DeploySource] | None = None) -> list[CompiledWorkflow]:
+    """Compile every workflow file in ``directory``; raise one ``WorkflowError`` for all.
+    ``sources`` receives each workflow's file, its hash and its block summary."""
     compiled: list[CompiledWorkflow] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
@@ -269,7 +276,8 @@ def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
     for path in files:
         file = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
         try:
-            workflow = compile_workflow(load_workflow(path), file, folder=directory)
+            loaded = load_workflow(path)
+            workflow = compile_workflow(loaded, file, folder=directory)
         except WorkflowError as exc:
             problems += exc.problems
             continue
@@ -279,6 +287,8 @@ def compile_workflows(directory: Path) -> list[CompiledWorkflow]:
             continue
         seen[workflow.name] = file
         compiled.append(workflow)
+        if sources is not None:
+            sources[workflow.name] = DeploySource.of(path, file, summarize(loaded, workflow.workflow_type))
     if problems:
         raise WorkflowError(problems)
     return compiled
@@ -307,8 +317,14 @@ def build_app(
         outdir=outdir,
     )
     config = read_config(app)
-    workflows = compile_workflows(config.workflows_dir)
+    sources: dict[str, DeploySource] = {}
+    workflows = compile_workflows(config.workflows_dir, sources)
     check_state_machine_names(config.stage, workflows)
+    try:
+        canaries = canaries_for(app.node.try_get_context(CANARY_CONTEXT),
+                                {w.name: w for w in workflows})
+    except ValueError as exc:
+        raise ContextError(str(exc)) from None
     memory = check_memory(config, workflows, functions_dir or EngineSettings.functions_dir)
     data = DataStack(
         app,
@@ -323,6 +339,8 @@ def build_app(
         alarm_email=config.alarm_email,
         approval_sender=config.approver_email_sender,
         memory=memory,
+        sources=sources,
+        canaries=canaries,
     )
     if functions_dir is not None:
         engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)

@@ -32,10 +32,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from stepweave.runtime.arns import LIVE_ALIAS
 
 from infra.constructs.handlers import HandlerSettings, python_function
 from infra.constructs.recorder import execution_arn_pattern
-from infra.constructs.workflow import WorkflowStateMachine
+from infra.constructs.workflow import WorkflowStateMachine, qualifier_condition
 
 __all__ = ["RUN_API_FOLDER", "TABLE_ACTIONS", "TENANT_INDEX", "RUN_API_SETTINGS", "RUN_API_ROUTES", "StepweaveApi", "RunApiFunction",
            "ERROR_RESPONSES"]
@@ -94,6 +95,7 @@ class RunApiFunction(Construct):
                          "STEPWEAVE_RETENTION_DAYS": str(record_retention_days),
                          "STEPWEAVE_WORKFLOWS": stack.to_json_string(types),
                          "STEPWEAVE_STATE_MACHINE_PREFIX": prefix,
+                         "STEPWEAVE_STATE_MACHINE_ALIAS": LIVE_ALIAS,
                          "STEPWEAVE_VERSION": version,
                          **({"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
                             if payload_bucket is not None else {})})
@@ -105,15 +107,22 @@ class RunApiFunction(Construct):
         # Query (block logs; a tenant's executions through the byTenant index)
         self.function.add_to_role_policy(iam.PolicyStatement(
             actions=list(TABLE_ACTIONS), resources=[table.table_arn, f"{table.table_arn}/index/{TENANT_INDEX}"]))
+        # it starts each workflow's `live` alias, and nothing else (the qualifier condition);
+        # /health describes the alias
         machines = [w.state_machine.state_machine_arn for w in workflows.values()]
         if machines:
             self.function.add_to_role_policy(iam.PolicyStatement(
-                actions=["states:StartExecution", "states:DescribeStateMachine"], resources=machines))
+                actions=["states:StartExecution"], resources=machines,
+                conditions=qualifier_condition()))
+            self.function.add_to_role_policy(iam.PolicyStatement(
+                actions=["states:DescribeStateMachineAlias"], resources=machines,
+                conditions=qualifier_condition()))
         express = [w.state_machine.state_machine_arn for w in workflows.values()
                    if w.compiled.workflow_type == "EXPRESS"]
         if express:
             self.function.add_to_role_policy(iam.PolicyStatement(
-                actions=["states:StartSyncExecution"], resources=express))
+                actions=["states:StartSyncExecution"], resources=express,
+                conditions=qualifier_condition()))
         standard = [execution_arn_pattern(stack, w.state_machine_name) for w in workflows.values()
                     if w.compiled.workflow_type == "STANDARD"]
         if standard:

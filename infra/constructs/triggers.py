@@ -36,6 +36,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.triggers.declare import EventTrigger, ScheduleTrigger, WebhookTrigger
 from stepweave.triggers.rules import event_input, event_pattern, schedule_expression, schedule_input
 from stepweave.triggers.targets import TARGETS_FILE, targets_document
@@ -122,8 +123,9 @@ class Triggers(Construct):
                 record_retention_days: int, log_retention: logs.RetentionDays,
                 log_level: str) -> lambda_.Function:
         code_dir = functions_dir / INGEST_FOLDER
+        # the ingest starts each workflow's `live` alias: <stage>-<workflow>:live
         document = targets_document([w.compiled for w in self.webhook_workflows.values()],
-                                    lambda n: self.webhook_workflows[n].state_machine_name)
+                                    lambda n: f"{self.webhook_workflows[n].state_machine_name}:{LIVE_ALIAS}")
         bundler = RecorderBundler(code_dir, {
             TARGETS_FILE: (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()})
         fn = python_function(
@@ -136,7 +138,7 @@ class Triggers(Construct):
                          "STEPWEAVE_RETENTION_DAYS": str(record_retention_days),
                          **secrets_environment(self.secrets_prefix)})
         for workflow in self.webhook_workflows.values():
-            workflow.state_machine.grant_start_execution(fn)
+            workflow.grant_start(fn)
         fn.add_to_role_policy(iam.PolicyStatement(actions=list(INGEST_TABLE_ACTIONS),
                                                   resources=[table.table_arn]))
         grant = secrets_read_statement(self, self.secrets_prefix, self.signing_secrets)
@@ -145,12 +147,13 @@ class Triggers(Construct):
         return fn
 
     def _role(self, key: str, service: str, workflow: WorkflowStateMachine) -> iam.Role:
-        """A role ``service`` assumes for this account only, to start this one state machine."""
+        """A role ``service`` assumes for this account only, to start this one workflow
+        (through its ``live`` alias)."""
         account = Stack.of(self).account
         role = iam.Role(self, f"{key}-role", assumed_by=iam.ServicePrincipal(
             service, conditions={"StringEquals": {"aws:SourceAccount": account}}),
             description=f"Starts state machine {workflow.state_machine_name} ({key})")
-        workflow.state_machine.grant_start_execution(role)
+        workflow.grant_start(role)
         self.roles[key] = role
         return role
 
@@ -167,7 +170,7 @@ class Triggers(Construct):
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             state="ENABLED" if trigger.enabled else "DISABLED",
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=workflow.state_machine.state_machine_arn,
+                arn=workflow.alias.attr_arn,
                 role_arn=role.role_arn,
                 input=schedule_input(name, trigger),
                 dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
@@ -191,7 +194,7 @@ class Triggers(Construct):
             state="ENABLED",
             targets=[events.CfnRule.TargetProperty(
                 id="Workflow",
-                arn=workflow.state_machine.state_machine_arn,
+                arn=workflow.alias.attr_arn,
                 role_arn=role.role_arn,
                 input_transformer=events.CfnRule.InputTransformerProperty(
                     input_paths_map=paths, input_template=template),

@@ -1,4 +1,12 @@
-"""A compiled Stepweave workflow as a Step Functions state machine."""
+"""A compiled Stepweave workflow as a Step Functions state machine, the version each
+deploy publishes and its ``live`` alias (``infra.versions``).
+
+What starts the workflow (triggers, the run API, a parent's sub-workflow call) starts the
+alias, ``arn:...:stateMachine:<stage>-<workflow>:live`` (``alias_arn``), and may start
+nothing else: ``grant_start`` allows ``states:StartExecution`` on the state machine with
+the condition ``states:StateMachineQualifier = live`` (Step Functions authorizes a start
+through an alias against the state machine's ARN, and the condition key names the alias).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -15,10 +23,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 from stepweave.compiler.subworkflow import machine_key
+from stepweave.runtime.arns import LIVE_ALIAS
+from stepweave.workflow.summary import encode
 
 from infra.memory import handler_tasks
+from infra.versions import Canary, DeploySource, definition_hash, version_description
 
-__all__ = ["WorkflowStateMachine", "handler_placeholder_key"]
+__all__ = ["WorkflowStateMachine", "handler_placeholder_key", "qualifier_condition"]
 
 _TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachineType.EXPRESS}
 #: Express executions have no history: their log is the only trace, so it keeps every
@@ -26,6 +37,13 @@ _TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachine
 _LOG_LEVELS = {"STANDARD": sfn.LogLevel.ERROR, "EXPRESS": sfn.LogLevel.ALL}
 #: The managed rule through which Step Functions learns that a nested execution ended.
 SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
+#: Step Functions' limit on a definition's size (bytes); the block summary is left out past it.
+DEFINITION_MAX_BYTES = 1_048_576
+
+
+def qualifier_condition(alias: str = LIVE_ALIAS) -> dict[str, dict[str, str]]:
+    """The IAM condition that allows an action through ``alias`` only."""
+    return {"StringEquals": {"states:StateMachineQualifier": alias}}
 
 
 def handler_placeholder_key(handler: str) -> str:
@@ -55,13 +73,18 @@ class WorkflowStateMachine(Construct):
         handlers: Mapping[str, lambda_.IFunction],
         log_retention: logs.RetentionDays,
         block_functions: Mapping[str, tuple[str, lambda_.IFunction]] | None = None,
+        source: DeploySource | None = None,
+        canary: Canary | None = None,
     ) -> None:
+        """``source``: the workflow's file (its hash goes into the version's description,
+        its block summary into the definition's ``Comment``); ``canary``: shift to the new
+        version gradually (``infra.versions``)."""
         super().__init__(scope, construct_id)
         missing = [h for h in compiled.handlers if h not in handlers]
         if missing:
             raise ValueError(f"workflow '{compiled.name}' uses handler(s) {', '.join(missing)} "
                              f"that have no function (functions/<handler>/handler.py)")
-        definition, routed = _route_blocks(compiled, block_functions or {})
+        definition, routed = _route_blocks(_with_summary(compiled, source), block_functions or {})
         used = {h: handlers[h] for h in compiled.handlers
                 if "${" + handler_placeholder_key(h) + "}" in definition}
         # the stage prefix of this machine's name names its siblings too (<stage>-<workflow>)
@@ -69,7 +92,8 @@ class WorkflowStateMachine(Construct):
         stack = Stack.of(scope)
         #: sub-workflow (as the blocks name it) -> its state machine's name
         self.child_machines = {ref: prefix + child.name for ref, child in compiled.children.items()}
-        #: sub-workflow (as the blocks name it) -> (its state machine ARN, its executions' ARNs)
+        #: sub-workflow (as the blocks name it) -> (its state machine ARN, its executions' ARNs);
+        #: the parent starts the child's ``live`` alias (``<ARN>:live``)
         self.children: dict[str, tuple[str, str]] = {
             ref: (stack.format_arn(service="states", resource="stateMachine",
                                    resource_name=prefix + child.name,
@@ -85,17 +109,18 @@ class WorkflowStateMachine(Construct):
         self.block_functions: dict[str, lambda_.IFunction] = {
             name: fn for name, (_, fn) in routed.items()}
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        substitutions = {
+            **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
+            **{key: fn.function_arn for _, (key, fn) in routed.items()},
+            **{machine_key(ref): f"{arn}:{LIVE_ALIAS}" for ref, (arn, _) in self.children.items()},
+        }
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
             state_machine_type=_TYPES[compiled.workflow_type],
             definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions={
-                **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
-                **{key: fn.function_arn for _, (key, fn) in routed.items()},
-                **{machine_key(ref): arn for ref, (arn, _) in self.children.items()},
-            },
+            definition_substitutions=substitutions,
             logs=sfn.LogOptions(
                 destination=self.log_group,
                 level=_LOG_LEVELS[compiled.workflow_type],
@@ -106,6 +131,47 @@ class WorkflowStateMachine(Construct):
         for fn in [*used.values(), *self.block_functions.values()]:
             fn.grant_invoke(self.state_machine)
         self._grant_children()
+        #: the SHA-256 of what the version pins (``infra.versions.definition_hash``)
+        self.definition_sha256 = definition_hash(definition, compiled.workflow_type, substitutions)
+        self.version_description = version_description(
+            compiled.name, source.file_sha256 if source else None, self.definition_sha256)
+        self.version = sfn.CfnStateMachineVersion(
+            self, f"Version{self.definition_sha256[:12]}",
+            state_machine_arn=self.state_machine.state_machine_arn,
+            state_machine_revision_id=self.state_machine.state_machine_revision_id,
+            description=self.version_description)
+        # a replaced version stays: `stepweave rollback` moves the alias back to it, and
+        # executions it started run on (deleting the state machine deletes them all)
+        self.version.apply_removal_policy(RemovalPolicy.RETAIN)
+        self.canary = canary
+        self.alias = sfn.CfnStateMachineAlias(
+            self, "Live", name=LIVE_ALIAS,
+            description=f"What starts workflow '{compiled.name}' runs: moved by each deploy",
+            routing_configuration=None if canary else [
+                sfn.CfnStateMachineAlias.RoutingConfigurationVersionProperty(
+                    state_machine_version_arn=self.version.attr_arn, weight=100)],
+            deployment_preference=sfn.CfnStateMachineAlias.DeploymentPreferenceProperty(
+                state_machine_version_arn=self.version.attr_arn, type="CANARY",
+                percentage=canary.percent, interval=canary.minutes) if canary else None)
+        #: the alias's ARN, known at synth (what triggers, the run API and parents start)
+        self.alias_arn = f"{self.state_machine.state_machine_arn}:{LIVE_ALIAS}"
+
+    def grant_start(self, grantee: iam.IGrantable, *, sync: bool = False) -> None:
+        """Allow ``grantee`` to start this workflow through its ``live`` alias only
+        (``sync``: ``StartSyncExecution`` too, for an Express workflow)."""
+        actions = ["states:StartExecution"] + (["states:StartSyncExecution"] if sync else [])
+        iam.Grant.add_to_principal(grantee=grantee, actions=actions,
+                                   resource_arns=[self.state_machine.state_machine_arn],
+                                   conditions=qualifier_condition())
+
+    def use_alarms(self, alarm_names: list[str]) -> None:
+        """With a canary: CloudFormation moves the alias back to the previous version when
+        one of these alarms fires during the canary's interval."""
+        if self.canary is None or not alarm_names:
+            return
+        self.alias.deployment_preference = sfn.CfnStateMachineAlias.DeploymentPreferenceProperty(
+            state_machine_version_arn=self.version.attr_arn, type="CANARY",
+            percentage=self.canary.percent, interval=self.canary.minutes, alarms=alarm_names)
 
     def _grant_children(self) -> None:
         """A parent may start only its sub-workflows' state machines, read and stop only
@@ -116,7 +182,8 @@ class WorkflowStateMachine(Construct):
         stack = Stack.of(self)
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"],
-            resources=sorted({arn for arn, _ in self.children.values()})))
+            resources=sorted({arn for arn, _ in self.children.values()}),
+            conditions=qualifier_condition()))
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution", "states:StopExecution"],
             resources=sorted({execs for _, execs in self.children.values()})))
@@ -124,6 +191,18 @@ class WorkflowStateMachine(Construct):
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[stack.format_arn(service="events", resource="rule",
                                         resource_name=SYNC_RULE)]))
+
+
+def _with_summary(compiled: CompiledWorkflow, source: DeploySource | None) -> CompiledWorkflow:
+    """The workflow with its block summary in the definition's top-level ``Comment``
+    (``stepweave diff --aws`` reads it back), unless that would pass the size limit."""
+    if source is None:
+        return compiled
+    comment = f"{compiled.definition.get('Comment', '')} {encode(source.summary)}".strip()
+    size = len(compiled.definition_string().encode()) + len(comment) + 16
+    if size > DEFINITION_MAX_BYTES:
+        return compiled
+    return dataclasses.replace(compiled, definition={**compiled.definition, "Comment": comment})
 
 
 def _route_blocks(compiled: CompiledWorkflow,

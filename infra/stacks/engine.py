@@ -8,8 +8,8 @@ the data stack and arrive here as props.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from infra.constructs.recorder import (
 from infra.constructs.triggers import INGEST_FOLDER, Triggers
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.memory import MemoryPlan
+from infra.versions import Canary, DeploySource
 
 __all__ = ["STATE_MACHINE_NAME_MAX", "EngineSettings", "EngineStack", "state_machine_name"]
 
@@ -72,6 +73,10 @@ class EngineSettings:
     package_dir: Path = ROOT / "shared" / "stepweave"
     #: the handlers' memory and the blocks with a size of their own (none: the defaults)
     memory: MemoryPlan | None = None
+    #: workflow -> its file and block summary (the version's description, ``stepweave diff``)
+    sources: Mapping[str, DeploySource] = field(default_factory=dict)
+    #: workflow -> its gradual deployment (``-c canary=...``; none: all at once)
+    canaries: Mapping[str, Canary] = field(default_factory=dict)
 
 
 class EngineStack(Stack):
@@ -139,6 +144,8 @@ class EngineStack(Stack):
                 block_functions={
                     block: (variant_name(handler, mb), self.handlers.variants[(handler, mb)])
                     for block, (handler, mb) in sized_blocks.get(compiled.name, {}).items()},
+                source=settings.sources.get(compiled.name),
+                canary=settings.canaries.get(compiled.name),
             )
             self.workflows[compiled.name] = workflow
             CfnOutput(
@@ -146,6 +153,12 @@ class EngineStack(Stack):
                 "Arn",
                 description=f"State machine of workflow '{compiled.name}'",
                 value=workflow.state_machine.state_machine_arn,
+            )
+            CfnOutput(
+                workflow,
+                "LiveArn",
+                description=f"The 'live' alias of workflow '{compiled.name}' (what starts it)",
+                value=workflow.alias.attr_arn,
             )
 
         if self.approvals is not None:
@@ -215,6 +228,10 @@ class EngineStack(Stack):
                 "Approvals still waiting past their deadline (their runs did not time out): see "
                 "the sweeper's logs and `stepweave approvals --aws`.", self.approvals.stuck_metric)},
         )
+        # a canary's alias moves back to the previous version when its workflow's alarms fire
+        for name, workflow in self.workflows.items():
+            workflow.use_alarms([alarm.alarm_name for alarm in self.monitoring.alarms
+                                 if alarm.node.id in (f"Alarm-{name}-failed", f"Alarm-{name}-timed-out")])
         CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name,
                   description="CloudWatch dashboard of this deployment")
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn,

@@ -111,8 +111,13 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     statements = _policy_of(synth, "RunApi")
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {a for a in actions if a.startswith("states:")} == {
-        "states:StartExecution", "states:DescribeStateMachine", "states:StartSyncExecution",
+        "states:StartExecution", "states:DescribeStateMachineAlias", "states:StartSyncExecution",
         "states:DescribeExecution", "states:StopExecution"}
+    # it starts (and describes) the `live` aliases only
+    for statement in statements:
+        if set(_as_list(statement["Action"])) & {"states:StartExecution", "states:StartSyncExecution",
+                                                  "states:DescribeStateMachineAlias"}:
+            assert statement["Condition"] == {"StringEquals": {"states:StateMachineQualifier": "live"}}
     assert {a for a in actions if a.startswith("dynamodb:")} == set(TABLE_ACTIONS)
     start = next(s for s in statements if "states:StartExecution" in s["Action"])
     assert len(start["Resource"]) == len(stack.workflows)
@@ -123,6 +128,11 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     env = fn["Properties"]["Environment"]["Variables"]
     assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION",
             "STEPWEAVE_PAYLOAD_BUCKET"} <= set(env)
+    assert env["STEPWEAVE_STATE_MACHINE_ALIAS"] == "live"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
     assert fn["Properties"]["Timeout"] == 29
     # /run reads stored output parts back: s3:GetObject on the payload bucket's objects only
     s3 = [s for s in statements if any(str(a).startswith("s3:") for a in

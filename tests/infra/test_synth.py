@@ -228,7 +228,10 @@ def test_definition_is_the_compiled_one_and_every_placeholder_is_substituted(syn
     for compiled, props, _ in _state_machines(synth):
         text = props["DefinitionString"]
         assert isinstance(text, str), "the definition must not depend on tokens"
-        assert json.loads(text) == compiled.definition
+        deployed = json.loads(text)
+        # the top-level Comment also carries the workflow's block summary (`stepweave diff --aws`)
+        assert deployed.pop("Comment").startswith(compiled.definition["Comment"] + " stepweave-summary:")
+        assert deployed == {k: v for k, v in compiled.definition.items() if k != "Comment"}
         substitutions = props["DefinitionSubstitutions"]
         assert set(substitutions) == {f"Handler_{h}" for h in compiled.handlers}
         for handler in compiled.handlers:

@@ -106,6 +106,10 @@ class Synth:
     def machine(self, workflow: str) -> dict[str, str]:
         return {"Ref": self.logical_id(self.stack.workflows[workflow].state_machine)}
 
+    def alias(self, workflow: str) -> dict[str, Any]:
+        """The workflow's `live` alias (what its triggers start)."""
+        return {"Fn::GetAtt": [self.logical_id(self.stack.workflows[workflow].alias), "Arn"]}
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
@@ -166,7 +170,7 @@ def test_the_ingest_asset_lists_the_webhook_targets_without_secret_values(synth:
     assert len(files) == 1
     document = json.loads(files[0].read_text())
     assert sorted(document) == ["orders", "signup"]
-    assert document["orders"]["stateMachine"] == "dev-orders"
+    assert document["orders"]["stateMachine"] == "dev-orders:live"  # its `live` alias
     assert document["orders"]["trigger"]["signature"] == {"scheme": "stripe",
                                                           "secret": "STRIPE_WEBHOOK_SECRET"}
     assert document["signup"]["type"] == "EXPRESS"
@@ -186,7 +190,7 @@ def test_schedules_start_their_state_machine_with_a_defined_input(synth: Synth) 
     assert weekdays["State"] == "ENABLED"
     assert by_expression["rate(5 minutes)"]["State"] == "DISABLED"
     target = weekdays["Target"]
-    assert target["Arn"] == synth.machine("orders")
+    assert target["Arn"] == synth.alias("orders")
     assert json.loads(target["Input"]) == {"report": "daily", "trigger": {
         "type": "schedule", "workflow": "orders", "name": "weekdays",
         "scheduledTime": "<aws.scheduler.scheduled-time>", "executionId": "<aws.scheduler.execution-id>"}}
@@ -227,7 +231,7 @@ def test_event_rules_match_the_pattern_and_transform_the_input(synth: Synth) -> 
                                     "detail": {"amount": [{"numeric": [">", 100]}]}}
     assert "EventBusName" not in rule  # the default bus
     (target,) = rule["Targets"]
-    assert target["Arn"] == synth.machine("orders")
+    assert target["Arn"] == synth.alias("orders")
     transformer = target["InputTransformer"]
     assert transformer["InputPathsMap"]["f0"] == "$.detail.id"
     # what EventBridge produces for an event (values inserted as JSON), as `stepweave run

@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from stepweave.api.errors import ApiError, Conflict, InvalidInput, NotFound, SyncTimeout, Throttled
 from stepweave.errors import aws_error_code
+from stepweave.runtime.arns import qualifier
 from stepweave.runtime.settings import Settings
 
 __all__ = [
@@ -43,7 +44,7 @@ FINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 @dataclass(frozen=True)
 class Target:
-    """A workflow's state machine."""
+    """A workflow's state machine (``arn``: deployed, its ``live`` alias's ARN)."""
 
     workflow: str
     arn: str
@@ -88,10 +89,15 @@ class Executions(Protocol):
 
 
 def ping_machines(sfn: Any, targets: Mapping[str, Target]) -> dict[str, str | None]:
+    """Does each target answer: its alias (a target through an alias) or its state machine."""
     result: dict[str, str | None] = {}
     for name, target in targets.items():
         try:
-            sfn.describe_state_machine(stateMachineArn=target.arn)
+            named = qualifier(target.arn)
+            if named is not None and not named.isdigit():
+                sfn.describe_state_machine_alias(stateMachineAliasArn=target.arn)
+            else:
+                sfn.describe_state_machine(stateMachineArn=target.arn)
             result[name] = None
         except Exception as exc:  # noqa: BLE001 - reported by /health
             result[name] = aws_error_code(exc) or type(exc).__name__
@@ -99,8 +105,12 @@ def ping_machines(sfn: Any, targets: Mapping[str, Target]) -> dict[str, str | No
 
 
 def targets_from_settings(settings: Settings) -> dict[str, Target]:
+    """Workflow -> its state machine, started through ``state_machine_alias`` when set
+    (deployed: ``live``, which each deploy moves to the version it publishes)."""
     prefix = settings.state_machine_prefix or ""
-    return {name: Target(name, prefix + name, kind) for name, kind in (settings.workflows or {}).items()}
+    suffix = f":{settings.state_machine_alias}" if settings.state_machine_alias else ""
+    return {name: Target(name, prefix + name + suffix, kind)
+            for name, kind in (settings.workflows or {}).items()}
 
 
 _ERRORS: dict[str, Callable[[str], ApiError]] = {

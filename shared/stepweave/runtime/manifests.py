@@ -56,8 +56,12 @@ class Manifest(BaseModel):
 
 
 def state_machine_name(state_machine_arn: str) -> str:
-    """``arn:aws:states:<region>:<account>:stateMachine:<name>`` -> ``<name>`` (a name stays)."""
-    return state_machine_arn.rsplit(":", 1)[-1]
+    """``arn:aws:states:<region>:<account>:stateMachine:<name>`` -> ``<name>`` (a name stays;
+    a version or alias qualifier, ``...:<name>:live``, is not part of the name)."""
+    parts = state_machine_arn.split(":")
+    if len(parts) > 7 and parts[5] == "stateMachine":
+        return parts[6]
+    return parts[-1]
 
 
 def _read_json(path: Path) -> Any:

@@ -21,6 +21,7 @@
 | ``STEPWEAVE_SECRETS_PREFIX`` | ``/stepweave/`` | the SSM parameter path / secret name prefix of named secrets |
 | ``STEPWEAVE_WORKFLOWS`` | none | the run API's workflows: JSON ``{"<workflow>": "STANDARD" or "EXPRESS"}`` |
 | ``STEPWEAVE_STATE_MACHINE_PREFIX`` | none | the ARN of a workflow's state machine is this prefix + the workflow name |
+| ``STEPWEAVE_STATE_MACHINE_ALIAS`` | none | deployed: the alias (``live``) the run API starts, ``<prefix><workflow>:<alias>`` |
 | ``STEPWEAVE_VERSION`` | the package's version | the deployment's version, reported by ``GET /health`` |
 | ``STEPWEAVE_API_KEY`` | none | ``stepweave serve``: the run-API key of tenant ``local`` (else a new one is printed) |
 """
@@ -80,6 +81,7 @@ class Settings(BaseModel):
     secrets_prefix: str = Field(default="/stepweave/", pattern=r"^[A-Za-z0-9_./-]*$", max_length=512)
     workflows: dict[str, Literal["STANDARD", "EXPRESS"]] | None = None
     state_machine_prefix: str | None = Field(default=None, pattern=r"^arn:[\w-]+:states:[\w-]+:\d+:stateMachine:")
+    state_machine_alias: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
     version: str | None = Field(default=None, max_length=128)
     api_key: SecretStr | None = Field(default=None, min_length=16, max_length=256)
 
@@ -103,7 +105,7 @@ class Settings(BaseModel):
                      "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
                      "webhook_dedup_days", "webhook_targets",
                      "secrets_backend", "secrets_prefix",
-                     "state_machine_prefix", "version", "api_key"):
+                     "state_machine_prefix", "state_machine_alias", "version", "api_key"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         if env.get("STEPWEAVE_WORKFLOWS"):
