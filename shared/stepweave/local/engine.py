@@ -119,10 +119,11 @@ class LocalEngine:
         with _long_lived_setup():
             from moto import mock_aws
 
-            from stepweave.local import limits, moto_adapter
+            from stepweave.local import limits, moto_adapter, moto_redrive
 
             moto_adapter.install()
             limits.install()  # AWS's service limits, which moto does not apply
+            moto_redrive.install()  # RedriveExecution, over the two above
             logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                           "lambda": {"use_docker": False}})
@@ -235,6 +236,16 @@ class LocalEngine:
         self._children[arn] = list(machines.values())
         return arn
 
+    def machine_of(self, execution: str) -> str:
+        """The state machine ARN of one of this engine's executions."""
+        return str(self._sfn.describe_execution(executionArn=execution)["stateMachineArn"])
+
+    @property
+    def redrive_dir(self) -> Path | None:
+        """Where failed runs are kept to be redriven (beside the records database; None with
+        records in memory)."""
+        return None if self._records_file is None else Path(self._records_file).parent / "redrive"
+
     def descendants(self, machine: str) -> list[str]:
         """The state machines ``machine``'s sub-workflow blocks run, at any depth."""
         found: list[str] = []
@@ -273,8 +284,18 @@ class LocalEngine:
                                               input=json.dumps(payload))["executionArn"]
         if "approval" in compiled.handlers:  # a run that may wait shows its record meanwhile
             self.records.record_start(self._sfn, execution, compiled.manifest())
+        return self.follow(compiled, execution, started, on_progress=on_progress, timeout_s=timeout_s,
+                           approver=approver, poll_s=poll_s)
+
+    def follow(self, compiled: CompiledWorkflow, execution: str, started: float, *, since: int = 0,
+               on_progress: Callable[[Progress], None] | None = None, timeout_s: float = 600.0,
+               approver: Approver | None = None, poll_s: float = 0.2) -> RunResult:
+        """``run``'s wait for a started (or redriven) execution to end, then its records; the
+        history before event ``since`` (a redriven execution's earlier attempts) is not read,
+        shown or billed."""
+        arn = self.machine_of(execution)
         next_poll, last_ask, asked = 0.0, 0.0, -1
-        events: list[dict[str, Any]] = []  # the history read so far
+        events: list[dict[str, Any]] = []  # the history read so far (after ``since``)
         by_id: dict[Any, dict[str, Any]] = {}  # the events read so far, by id
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
@@ -291,7 +312,7 @@ class LocalEngine:
             while True:
                 desc = self._sfn.describe_execution(executionArn=execution)
                 if on_progress is not None:  # the events added since the last read
-                    new = events_since(self._sfn, execution, len(events))
+                    new = events_since(self._sfn, execution, since + len(events))
                     events += new
                     by_id.update((e.get("id"), e) for e in new)
                     for event in new:
@@ -318,9 +339,13 @@ class LocalEngine:
             self._sfn.stop_execution(executionArn=execution, error="Stepweave.Interrupted")
             raise
         duration = time.monotonic() - started
-        events += events_since(self._sfn, execution, len(events))
+        events += events_since(self._sfn, execution, since + len(events))
         self.records.record_run(self._sfn, execution, compiled.manifest())
         self.record_children(arn)
+        if compiled.workflow_type == "STANDARD":
+            from stepweave.local.redrive import keep
+
+            keep(self, execution)  # a failed run can be redriven later (stepweave retry)
         output = json.loads(desc["output"]) if desc.get("output") else None
         status, error, cause = desc["status"], desc.get("error"), desc.get("cause")
         if timed_out and status == "ABORTED":

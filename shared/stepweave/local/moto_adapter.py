@@ -78,7 +78,7 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
-from stepweave.local import moto_history
+from stepweave.local import moto_history, moto_redrive
 from stepweave.local.jsonata_eval import (
     UNDEFINED,
     JSONataEvaluationError,
@@ -415,4 +415,5 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (AmazonStateLanguageParser, "parse"),
     (AccountSpecificBackend, "get_session"),
     *moto_history.PATCHED_ATTRIBUTES,
+    *moto_redrive.PATCHED_ATTRIBUTES,
 )
