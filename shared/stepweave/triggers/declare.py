@@ -16,6 +16,10 @@ reported with the file and the field, e.g. ``triggers.0.signature.secret``)::
         detailType: OrderPlaced
         detail: {amount: [{numeric: [">", 100]}]}
         inputMapping: {orderId: detail.id}
+      - type: poll
+        provider: rss
+        feedUrl: https://example.com/feed.xml
+        rate: 5 minutes
 
 A webhook must state its signature; ``signature: none`` is the explicit opt-out.
 Secrets are named, never written in the file (``stepweave.runtime.secrets``).
@@ -36,6 +40,8 @@ __all__ = [
     "MAX_BODY_BYTES_LIMIT",
     "SCHEMES",
     "EventTrigger",
+    "POLL_PROVIDERS",
+    "PollTrigger",
     "ScheduleTrigger",
     "Signature",
     "Trigger",
@@ -57,6 +63,9 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 _PATH = re.compile(r"^(\$\.)?[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@:-]+)*$")
 _RATE = re.compile(r"^\s*(\d{1,6})\s+(minute|minutes|hour|hours|day|days)\s*$")
 _CRON_FIELD = re.compile(r"^[A-Za-z0-9*?/,#L-]+$")
+#: Providers a ``poll`` trigger checks for new items (``stepweave.triggers.pollers``).
+POLL_PROVIDERS = ("rss", "gmail", "google_sheets", "outlook")
+_HTTP_URL = r"^https?://[^\s/]+(/\S*)?$"
 #: The top-level fields of an EventBridge event an event trigger's mapping may read.
 EVENT_FIELDS = ("detail", "source", "detail-type", "id", "time", "region", "account", "resources")
 
@@ -244,4 +253,60 @@ class EventTrigger(_Strict):
         return self.name or "event"
 
 
-Trigger = Annotated[WebhookTrigger | ScheduleTrigger | EventTrigger, Field(discriminator="type")]
+class PollTrigger(_Strict):
+    """A poller checks a feed or an API every ``rate`` and starts one run per new item."""
+
+    type: Literal["poll"]
+    name: str | None = Field(default=None, pattern=_NAME)
+    provider: Literal["rss", "gmail", "google_sheets", "outlook"]
+    rate: str = Field(default="5 minutes", description="how often to check, e.g. '1 minute'.")
+    enabled: bool = True
+    feedUrl: str | None = Field(default=None, pattern=_HTTP_URL, max_length=2048,
+                                description="rss: the RSS or Atom feed's URL.")
+    credential: str | None = Field(
+        default=None, pattern=_SECRET,
+        description="gmail, google_sheets, outlook: the name of the secret holding an OAuth "
+                    "access token, or a JSON refresh grant {refresh_token, client_id, "
+                    "client_secret[, token_uri]}.")
+    labelIds: list[str] = Field(default_factory=list, max_length=20,
+                                description="gmail: the labels to take or leave (none: all mail).")
+    labelFilterBehavior: Literal["INCLUDE", "EXCLUDE"] = "INCLUDE"
+    searchQuery: str | None = Field(default=None, max_length=1000,
+                                    description="gmail: a Gmail search query.")
+    markAsRead: bool = Field(default=False, description="gmail, outlook: mark each started mail read.")
+    spreadsheetId: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,200}$")
+    sheetName: str | None = Field(default=None, min_length=1, max_length=100)
+    valueRenderOption: Literal["FORMATTED_VALUE", "UNFORMATTED_VALUE", "FORMULA"] = "FORMATTED_VALUE"
+    dateTimeRenderOption: Literal["SERIAL_NUMBER", "FORMATTED_STRING"] = "SERIAL_NUMBER"
+    folder: str = Field(default="inbox", pattern=r"^[A-Za-z0-9_=+/-]{1,200}$",
+                        description="outlook: the mail folder (a well-known name or an id).")
+    maxItems: int = Field(default=25, ge=1, le=100,
+                          description="at most this many runs started per poll (the rest wait "
+                                      "for the next one).")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        match = _RATE.match(value)
+        if match is None or int(match[1]) < 1:
+            raise ValueError(f"{value!r} is not a rate like '1 minute', '5 minutes' or '1 hour'")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_provider(self) -> PollTrigger:
+        needs = {"rss": ("feedUrl",), "gmail": ("credential",), "outlook": ("credential",),
+                 "google_sheets": ("credential", "spreadsheetId", "sheetName")}[self.provider]
+        missing = [field for field in needs if getattr(self, field) is None]
+        if missing:
+            raise ValueError(f"a '{self.provider}' poll needs {' and '.join(repr(m) for m in missing)}")
+        if self.provider == "rss" and self.credential:
+            raise ValueError("an 'rss' poll takes no 'credential' (feeds are public)")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or "poll"
+
+
+Trigger = Annotated[WebhookTrigger | ScheduleTrigger | EventTrigger | PollTrigger,
+                    Field(discriminator="type")]
