@@ -8,7 +8,8 @@ is kept when a newer one replaces it (``DeletionPolicy`` and ``UpdateReplacePoli
 ``Retain``), so ``stepweave rollback`` can move ``live`` back; deleting the state machine
 deletes its versions.
 
-The version's description (at most 256 characters; ``stepweave versions`` reads it back)::
+The version's description (``stepweave.runtime.versions``; ``stepweave versions`` reads
+it back)::
 
     stepweave workflow=<name> file=sha256:<16 hex> definition=sha256:<16 hex>
 
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepweave.runtime.versions import description_fields, version_description
+
 __all__ = ["CANARY_CONTEXT", "Canary", "DeploySource", "definition_hash", "description_fields",
            "read_canary", "version_description"]
 
@@ -36,8 +39,6 @@ CANARY_CONTEXT = "canary"
 DEFAULT_CANARY_MINUTES = 10
 _CANARY = re.compile(r"^(?P<workflow>[A-Za-z0-9][A-Za-z0-9_-]*):(?P<percent>\d{1,3})"
                      r"(?::(?P<minutes>\d{1,4}))?$")
-_DESCRIPTION = re.compile(r"(?P<key>workflow|file|definition)=(?P<value>\S+)")
-_HASH_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -67,19 +68,6 @@ def definition_hash(definition: str, workflow_type: str, substitutions: Iterable
     included), the workflow type and the names of the substituted values."""
     text = "\n".join([workflow_type, definition, *sorted(substitutions)])
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def version_description(workflow: str, file_sha256: str | None, definition_sha256: str) -> str:
-    parts = [f"stepweave workflow={workflow}"]
-    if file_sha256:
-        parts.append(f"file=sha256:{file_sha256[:_HASH_CHARS]}")
-    parts.append(f"definition=sha256:{definition_sha256[:_HASH_CHARS]}")
-    return " ".join(parts)
-
-
-def description_fields(description: str) -> dict[str, str]:
-    """``version_description``'s fields back (``workflow``, ``file``, ``definition``)."""
-    return {m["key"]: m["value"] for m in _DESCRIPTION.finditer(description or "")}
 
 
 def read_canary(value: Any, workflows: Iterable[str]) -> tuple[dict[str, Canary], list[str]]:
