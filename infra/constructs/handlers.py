@@ -57,7 +57,8 @@ HANDLER_MODULE = "handler"
 #: Folders of ``functions/`` that are not block handlers (their own constructs deploy them).
 #: ``approval``, ``decision`` and ``sweeper``: ``infra.constructs.approvals``; ``ingest``:
 #: ``infra.constructs.triggers``; ``runapi``: ``infra.constructs.api``.
-NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval", "decision", "sweeper", "ingest", "runapi"})
+NOT_BLOCK_HANDLERS = frozenset({"recorder", "approval", "decision", "sweeper", "ingest", "runapi",
+                                "poller"})
 #: What a function may do with the named secrets of its stage (SSM parameters under a path).
 SECRETS_ACTIONS = ("ssm:GetParameter",)
 #: What a block handler may do in the payload bucket: read and write objects, nothing else.
