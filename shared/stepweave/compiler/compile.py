@@ -16,6 +16,7 @@ from stepweave.compiler.graph import GEdge, Graph, back_edges, build_graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.lower import Lowerer
 from stepweave.compiler.native import wait_seconds
+from stepweave.compiler.split import split_compiled
 from stepweave.compiler.notify import with_link_tokens
 from stepweave.compiler.states import Ctx, patch
 from stepweave.compiler.unsupported import UnsupportedBlocks, unsupported_problems
@@ -89,11 +90,13 @@ def compile_graph(graph: Graph) -> tuple[dict[str, Any], Lowerer]:
 
 
 def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Path | None = None,
-                     _stack: tuple[str, ...] = ()) -> CompiledWorkflow:
+                     _stack: tuple[str, ...] = (), split: bool | None = None) -> CompiledWorkflow:
     """Validate and compile. Raises ``WorkflowError`` listing every problem.
 
     Sub-workflows are found in ``folder`` (default: the folder of ``file`` when it is a
-    file) and compiled too (``CompiledWorkflow.children``)."""
+    file) and compiled too (``CompiledWorkflow.children``). ``split``: split a Standard
+    workflow into Express stretches (``stepweave.compiler.split``) or not, whatever its
+    file's ``split`` says."""
     graph = build_graph(with_link_tokens(workflow), file)
     problems = list(graph.problems) + validate_graph(graph)
     if problems:
@@ -130,7 +133,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
     if unsupported:
         raise UnsupportedBlocks(unsupported)
     blocks = {n: (graph.blocks[n].name, graph.types[n].name) for n in graph.nodes}
-    return CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
+    return split_compiled(CompiledWorkflow(workflow.name, definition, workflow_type, tuple(sorted(lw.handlers)),
                             dict(lw.state_map), blocks,
                             {n: tuple(graph.ancestors_containers(n)) for n in graph.nodes},
                             {n: lw.stems[n] for n in graph.nodes}, tuple(workflow.triggers),
@@ -139,7 +142,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
                             tuple(Problem(file, message, block)
                                   for block, message in history_warnings(graph, workflow_type, definition,
                                                                          lw.state_map)),
-                            tuple(sorted(lw.written_secrets)))
+                            tuple(sorted(lw.written_secrets))), graph, file, split)
 
 
 def _lowering_problems(graph: Graph, file: str) -> list[Problem]:

@@ -13,7 +13,8 @@ from stepweave.triggers.declare import Trigger
 
 __all__ = ["CompiledWorkflow"]
 
-_NOT_A_PLACEHOLDER = re.compile(r"\$\{(?!(?:Handler_[a-z_]+|StateMachine_[A-Za-z0-9_]+)\})")
+_NOT_A_PLACEHOLDER = re.compile(
+    r"\$\{(?!(?:Handler_[a-z_]+|StateMachine_[A-Za-z0-9_]+|PayloadBucket)\})")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,12 @@ class CompiledWorkflow:
     warnings: tuple[Problem, ...] = ()
     #: the secrets the author wrote (``{{NAME}}``); the others are tools' and providers' defaults
     written_secrets: tuple[str, ...] = ()
+    #: a split Standard workflow's Express stretches (``stepweave.compiler.split``), by the
+    #: reference the parent's tasks name them with (``~1``...) -> their compiled state machine
+    stretches: dict[str, CompiledWorkflow] = field(default_factory=dict)
+    #: the states the split added (parent and stretches) -> the stretch a parent task runs
+    #: ("" for the others); the recorder splices each stretch's history in their place
+    split_states: dict[str, str] = field(default_factory=dict)
 
     def secrets_written(self) -> set[str]:
         """The ``{{NAME}}`` secrets the author wrote here and in the sub-workflows."""
@@ -67,7 +74,7 @@ class CompiledWorkflow:
         """What tools reading an execution need to know about the blocks: the block behind
         each state, and each block's name, type, enclosing containers and variable stem.
         JSON-serialisable; deployed with the recorder, passed to it in memory locally."""
-        return {
+        manifest: dict[str, Any] = {
             "workflow": self.name,
             "type": self.workflow_type,
             "blocks": {node: {"name": name, "type": btype, "stem": self.stems[node],
@@ -75,6 +82,9 @@ class CompiledWorkflow:
                        for node, (name, btype) in self.blocks.items()},
             "states": {state: [node, role] for state, (node, role) in self.state_map.items()},
         }
+        if self.split_states:
+            manifest["split"] = dict(self.split_states)
+        return manifest
 
     def definition_string(self) -> str:
         """Compact JSON for deployment. ``${`` that is not a handler placeholder (e.g. a
@@ -85,11 +95,12 @@ class CompiledWorkflow:
 
     def substitutions(self, arn_for: dict[str, str],
                       machine_arn_for: dict[str, str] | None = None) -> str:
-        """The definition with handler ARNs (by handler) and the sub-workflows' state
-        machine ARNs (by the name the workflow blocks use) substituted."""
+        """The definition with handler ARNs (by handler) and the sub-workflows' and
+        stretches' state machine ARNs (by the name the workflow blocks use, and by the
+        stretch's reference) substituted."""
         text = self.definition_string()
         for handler in self.handlers:
             text = text.replace("${Handler_" + handler + "}", arn_for[handler])
-        for ref in self.children:
+        for ref in [*self.children, *self.stretches]:
             text = text.replace(machine_placeholder(ref), (machine_arn_for or {})[ref])
         return text

@@ -41,6 +41,7 @@ from stepweave.runtime import payloads
 from stepweave.runtime.approvals import ApprovalError
 from stepweave.runtime.history import billed_transitions, lambda_invocations
 from stepweave.runtime.recorder import Clients
+from stepweave.runtime.stretches import Splicer
 from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET, Settings
 
 __all__ = ["LocalEngine", "RunResult", "HANDLER_MODULES", "Progress", "real_handler"]
@@ -114,6 +115,8 @@ class LocalEngine:
         self.machines: dict[str, CompiledWorkflow] = {}
         #: state machine -> the state machines of its sub-workflow blocks
         self._children: dict[str, list[str]] = {}
+        #: state machine -> the state machines of its Express stretches (a split workflow)
+        self.stretches: dict[str, list[str]] = {}
 
     def __enter__(self) -> LocalEngine:
         with _long_lived_setup():
@@ -222,9 +225,10 @@ class LocalEngine:
         """The state machine of ``compiled`` (named ``name``, as a deployment names it, or
         a fresh unique name); its sub-workflows' state machines first."""
         machines = {ref: self.create(child) for ref, child in compiled.children.items()}
+        stretches = {ref: self.create(part) for ref, part in compiled.stretches.items()}
         self._register(compiled.handlers)
         definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers},
-                                            machines)
+                                            {**machines, **stretches})
         name = name or f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         self._write_manifest(name, compiled)
         if LOCAL_PAYLOAD_BUCKET in definition or ":::s3:" in definition:
@@ -234,6 +238,7 @@ class LocalEngine:
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/stepweave-local")["stateMachineArn"])
         self.machines[arn] = compiled
         self._children[arn] = list(machines.values())
+        self.stretches[arn] = list(stretches.values())
         return arn
 
     def machine_of(self, execution: str) -> str:
@@ -299,9 +304,11 @@ class LocalEngine:
         by_id: dict[Any, dict[str, Any]] = {}  # the events read so far, by id
         desk = None if approver is None else ApprovalDesk(
             Clients(sfn=self._sfn, ddb=self.records.ddb), self.records.settings, approver)
-        from stepweave.local.moto_history import events_since
         from stepweave.local.moto_adapter import CHANGES
 
+        # a split workflow's blocks run in its stretches' executions too: one history
+        splicer = self._splicer(compiled)
+        own: list[dict[str, Any]] = []  # the execution's own history (what Standard bills)
         changes = CHANGES.count()
         # an Express execution stops at AWS's duration limit, as States.Timeout (TIMED_OUT)
         express = compiled.workflow_type == "EXPRESS" and self._express_limit_s < timeout_s
@@ -312,7 +319,7 @@ class LocalEngine:
             while True:
                 desc = self._sfn.describe_execution(executionArn=execution)
                 if on_progress is not None:  # the events added since the last read
-                    new = events_since(self._sfn, execution, since + len(events))
+                    new = self._read(execution, since, own, splicer)
                     events += new
                     by_id.update((e.get("id"), e) for e in new)
                     for event in new:
@@ -339,7 +346,7 @@ class LocalEngine:
             self._sfn.stop_execution(executionArn=execution, error="Stepweave.Interrupted")
             raise
         duration = time.monotonic() - started
-        events += events_since(self._sfn, execution, since + len(events))
+        events += self._read(execution, since, own, splicer)
         self.records.record_run(self._sfn, execution, compiled.manifest())
         self.record_children(arn)
         if compiled.workflow_type == "STANDARD":
@@ -351,7 +358,28 @@ class LocalEngine:
         if timed_out and status == "ABORTED":
             status, error, cause = "TIMED_OUT", "States.Timeout", EXPRESS_TIMEOUT_CAUSE
         return RunResult(status, output, error, cause, execution,
-                         billed_transitions(events), lambda_invocations(events), duration, events)
+                         billed_transitions(own), lambda_invocations(events), duration, events)
+
+    def _splicer(self, compiled: CompiledWorkflow) -> Splicer | None:
+        from stepweave.local.moto_history import events_since
+
+        if not compiled.split_states:
+            return None
+        return Splicer(compiled.split_states, lambda child, seen: events_since(self._sfn, child, seen))
+
+    def _read(self, execution: str, since: int, own: list[dict[str, Any]],
+              splicer: Splicer | None) -> list[dict[str, Any]]:
+        """The history events added since the last read (``own`` gets the execution's own);
+        for a split workflow, its stretches' events spliced in (``stepweave.runtime.stretches``)."""
+        from stepweave.local.moto_history import events_since
+
+        new = events_since(self._sfn, execution, since + len(own))
+        own += new
+        if splicer is None:
+            return new
+        splicer.feed(new)
+        return splicer.poll()
+
 
     @staticmethod
     def _wait_for_change(seen: int, deadline: float, next_poll: float | None) -> int:

@@ -20,6 +20,7 @@ from stepweave.runtime.manifests import load_manifest
 from stepweave.runtime.recorder import Clients, block_logs, fetch_history
 from stepweave.runtime.records import put_block_logs
 from stepweave.runtime.settings import Settings
+from stepweave.runtime.stretches import spliced
 
 __all__ = ["record_pause"]
 
@@ -30,7 +31,8 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
     manifest = load_manifest(settings.manifests_dir, state_machine_arn(execution_arn))
     if manifest is None:
         return 0
-    events: list[dict[str, Any]] = fetch_history(clients.sfn, execution_arn)
+    events: list[dict[str, Any]] = spliced(fetch_history(clients.sfn, execution_arn), manifest,
+                                           lambda child: fetch_history(clients.sfn, child))
     now = time.time() if now is None else now
     logs = block_logs(execution_arn, block_runs(events, manifest), int(now) + settings.retention_seconds)
     put_block_logs(clients.ddb, settings, logs)

@@ -40,6 +40,7 @@ from stepweave.runtime.records import (
 )
 from stepweave.runtime.settings import Settings
 
+from stepweave.runtime.stretches import spliced
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
            "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
@@ -227,7 +228,11 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     desc = clients.sfn.describe_execution(executionArn=detail.execution_arn)
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
-    runs = block_runs(events, manifest) if manifest else []
+    # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
+    whole = spliced(events, manifest or {}, lambda child: fetch_history(clients.sfn, child))
+    if whole is not events:
+        final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
+    runs = block_runs(whole, manifest) if manifest else []
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
     written = put_final(clients.ddb, settings, final)

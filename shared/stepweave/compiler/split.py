@@ -1,0 +1,595 @@
+"""Standard only where it is needed: a Standard definition split into a Standard parent and
+Express stretches.
+
+Standard bills every state transition; Express bills a request and its duration. A workflow
+is Standard because a few of its states need it (``anchors``): a task-token wait (approval),
+a nested ``.sync`` execution (sub-workflow), a long wait, an unbounded loop. This post-pass
+on the lowered definition keeps those in the parent and moves each maximal connected stretch
+of the other top-level states into an Express state machine of its own, which the parent
+runs with ``states:startExecution.sync:2`` (one transition for the whole stretch).
+
+A child execution does not see the parent's variables, so each stretch is given, in its
+input, the variables it reads (and those it may leave unchanged but returns), and returns
+the variables it assigns that are read after it; the parent's task assigns them from the
+child's output. The child's input is ``{"entry", "input", "vars", "execution"}``: which
+state to start at (a stretch may be entered at several states, e.g. after an approval and
+when it is skipped), what that state's input is in the unsplit machine, the variables, and
+the parent's execution id (``$states.context.Execution.Id`` in the stretch reads it, so
+handlers key stored payloads and records by the parent run). The child ends in an exit
+state whose output is ``{"exit", "output", "vars"}``; when a stretch can leave towards more
+than one parent state, a Choice in the parent routes on ``exit``.
+
+A variable that was never assigned when the stretch starts arrives as null (Step Functions
+cannot assign "undefined"): the compiler's expressions treat both alike (``!= null``).
+An error nothing in the stretch catches fails the child; the parent fails with the same
+error and cause (an error named ``States.*``, which a Fail state may not raise, as
+``Stepweave.ExpressStretchFailed`` whose cause names it).
+
+Split only when it lowers the transitions billed: a stretch is moved when its states
+outnumber the parent states it costs (a task per entry, plus a Choice where it has
+several exits) by at least ``MIN_SAVING``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from stepweave.compiler.aslcheck import check_definition
+from stepweave.compiler.compiled import CompiledWorkflow
+from stepweave.compiler.graph import Graph
+from stepweave.compiler.jsonata_syntax import jsonata_fields
+from stepweave.compiler.subworkflow import START_SYNC, machine_placeholder
+from stepweave.errors import Problem, WorkflowError
+
+__all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
+           "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
+           "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled"]
+
+#: A stretch's exit that ends the run (its output is the run's output).
+END = "!end"
+STRETCH_FAILED_ERROR = "Stepweave.ExpressStretchFailed"
+#: A stretch is split off only when it saves at least this many transitions per entry.
+MIN_SAVING = 2
+#: A wait up to this long stays in a stretch: its Express duration (64 MB) costs less than
+#: the transition it would take in the parent.
+EXPRESS_WAIT_SECONDS = 24
+#: Express runs at most 5 minutes: a task that may take longer stays in the parent.
+EXPRESS_TASK_SECONDS = 300
+#: The variable a stretch reads the parent's execution id from.
+EXECUTION_VAR = "sw_execution"
+_EXECUTION_ID = "$states.context.Execution.Id"
+_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_OTHER_CONTEXT = re.compile(r"\$states\.context\.(?!Execution\.Id\b|Map\.Item\b)")
+
+
+def stretch_ref(index: int) -> str:
+    """The reference of stretch ``index`` (1-based): its machine placeholder is
+    ``${StateMachine__<index>}``, which no workflow name can give (names start with a
+    letter or digit)."""
+    return f"~{index}"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    ref: str
+    definition: dict[str, Any]
+    #: the unsplit definition's states it holds
+    states: tuple[str, ...]
+    #: variables passed in, and returned
+    vars_in: tuple[str, ...]
+    vars_out: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Split:
+    definition: dict[str, Any]
+    stretches: tuple[Stretch, ...]
+    #: every state the split added (parent and stretches) -> the stretch ref a parent task
+    #: runs ("" for the other added states: exits, entries, routing, failure)
+    added: dict[str, str] = field(default_factory=dict)
+
+
+# -- variables ----------------------------------------------------------------------------
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "{%" in item:
+                yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def variables_read(state: dict[str, Any]) -> set[str]:
+    """Every ``$name`` the state's JSONata (nested states included) mentions: a superset of
+    the variables it reads (local bindings and functions too; the caller keeps those that
+    are workflow variables)."""
+    found: set[str] = set()
+    for text in _strings(state):
+        found.update(_VAR.findall(text))
+    return found
+
+
+def variables_assigned(state: dict[str, Any]) -> set[str]:
+    """The variables the state assigns in the machine's own scope (its Assign, its Choice
+    rules' and its Catches')."""
+    names = set(state.get("Assign") or {})
+    for rule in [*state.get("Choices", []), *state.get("Catch", [])]:
+        names.update(rule.get("Assign") or {})
+    return names
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    out = [state[k] for k in ("Next", "Default") if isinstance(state.get(k), str)]
+    out += [r["Next"] for r in [*state.get("Choices", []), *state.get("Catch", [])] if "Next" in r]
+    return out
+
+
+def _redirect(state: dict[str, Any], mapping: dict[str, str]) -> None:
+    for key in ("Next", "Default"):
+        if state.get(key) in mapping:
+            state[key] = mapping[state[key]]
+    for rule in [*state.get("Choices", []), *state.get("Catch", [])]:
+        if rule.get("Next") in mapping:
+            rule["Next"] = mapping[rule["Next"]]
+
+
+# -- what needs Standard ------------------------------------------------------------------
+
+def _needs_standard(state: dict[str, Any]) -> bool:
+    kind = state.get("Type")
+    if kind == "Task":
+        resource = str(state.get("Resource", ""))
+        if ".waitForTaskToken" in resource or ".sync" in resource:
+            return True
+        timeout = state.get("TimeoutSeconds")
+        return not isinstance(timeout, int) or timeout > EXPRESS_TASK_SECONDS
+    if kind == "Wait":
+        seconds = state.get("Seconds")
+        return not (isinstance(seconds, int) and seconds <= EXPRESS_WAIT_SECONDS)
+    if kind == "Map" and (state.get("ItemProcessor", {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+        return True
+    if kind in ("Map", "Parallel"):
+        inner = [state["ItemProcessor"]] if kind == "Map" else list(state.get("Branches", []))
+        return any(_needs_standard(s) for machine in inner for s in machine.get("States", {}).values())
+    return False
+
+
+def anchors(states: dict[str, Any], unbounded: Iterable[str] = ()) -> set[str]:
+    """The top-level states that stay in the Standard parent: those that need Standard,
+    states reading context a child would not have, and every state on a cycle through one
+    of ``unbounded`` (an unbounded loop's states)."""
+    found = {n for n, s in states.items()
+             if s.get("Type") not in ("Fail", "Succeed")
+             and (_needs_standard(s) or any(_OTHER_CONTEXT.search(t) for t in _strings(s)))}
+    loops = set(unbounded) & set(states)
+    if loops:
+        for component in _cycles(states):
+            if component & loops:
+                found |= component
+    return found
+
+
+def _cycles(states: dict[str, Any]) -> list[set[str]]:
+    """The strongly connected components with a cycle (Tarjan's, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: list[set[str]] = []
+    counter = 0
+    for root in states:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(_targets(states[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            node, it = work[-1]
+            nxt = next((t for t in it if t in states), None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on.add(nxt)
+                    work.append((nxt, iter(_targets(states[nxt]))))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in _targets(states[node]):
+                    out.append(component)
+    return out
+
+
+# -- the split ----------------------------------------------------------------------------
+
+class _Names:
+    def __init__(self, taken: Iterable[str]) -> None:
+        self.taken = set(taken)
+
+    def take(self, wanted: str) -> str:
+        base = wanted[:72]
+        name, k = base, 2
+        while name in self.taken:
+            name, k = f"{base} ({k})", k + 1
+        self.taken.add(name)
+        return name
+
+
+def _components(states: dict[str, Any], movable: set[str]) -> list[list[str]]:
+    """Connected components (edges either way) of the movable states, in definition order."""
+    neighbours: dict[str, set[str]] = {n: set() for n in movable}
+    for name in movable:
+        for target in _targets(states[name]):
+            if target in movable:
+                neighbours[name].add(target)
+                neighbours[target].add(name)
+    seen: set[str] = set()
+    out: list[list[str]] = []
+    for name in states:
+        if name not in movable or name in seen:
+            continue
+        group, todo = {name}, [name]
+        seen.add(name)
+        while todo:
+            for other in neighbours[todo.pop()]:
+                if other not in seen:
+                    seen.add(other)
+                    group.add(other)
+                    todo.append(other)
+        out.append([n for n in states if n in group])
+    return out
+
+
+def _reach(states: dict[str, Any], start: str, inside: set[str]) -> set[str]:
+    """States of ``inside`` reachable from ``start`` without leaving ``inside``."""
+    seen, todo = {start}, [start]
+    while todo:
+        for target in _targets(states[todo.pop()]):
+            if target in inside and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _reaches(states: dict[str, Any], starts: Iterable[str], goal: set[str]) -> bool:
+    todo = [s for s in starts if s in states]
+    seen = set(todo)
+    while todo:
+        name = todo.pop()
+        if name in goal:
+            return True
+        for target in _targets(states[name]):
+            if target in states and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return False
+
+
+@dataclass
+class _Plan:
+    states: list[str]
+    entries: list[str]
+    #: entry -> the exits reachable from it (a parent state, or END)
+    exits: dict[str, list[str]]
+    #: the Fail and Succeed states it uses (copied into the child)
+    terminals: list[str]
+
+
+def _plan(states: dict[str, Any], group: list[str], start_at: str) -> _Plan:
+    inside = set(group)
+    preds = {t for n, s in states.items() if n not in inside for t in _targets(s)}
+    entries = [n for n in group if n in preds or n == start_at]
+    terminals: list[str] = []
+    exits: dict[str, list[str]] = {}
+    for entry in entries:
+        found: list[str] = []
+        for name in [n for n in group if n in _reach(states, entry, inside)]:
+            state = states[name]
+            if state.get("End"):
+                found.append(END)
+            for target in _targets(state):
+                if target in inside:
+                    continue
+                kind = states[target].get("Type")
+                if kind in ("Fail", "Succeed"):
+                    if target not in terminals:
+                        terminals.append(target)
+                    if kind == "Succeed":
+                        found.append(END)
+                else:
+                    found.append(target)
+        exits[entry] = list(dict.fromkeys(found))
+    return _Plan(group, entries, exits, [n for n in states if n in terminals])
+
+
+def _saving(plan: _Plan) -> int:
+    cost = sum(1 + (len(plan.exits[e]) > 1) for e in plan.entries)
+    return len(plan.states) - cost
+
+
+def _jstr(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _or_null(expr: str) -> str:
+    return f"($exists({expr}) ? {expr} : null)"
+
+
+def _vars_object(names: Iterable[str]) -> str:
+    return "{" + ", ".join(f"{_jstr(v)}: ${v}" for v in names) + "}"
+
+
+def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
+                     workflow: str = "") -> Split | None:
+    """The split of a Standard ``definition``, or None when no stretch lowers its cost.
+    ``unbounded``: the states of loops without a fixed bound (they stay in the parent)."""
+    states: dict[str, Any] = definition["States"]
+    fixed = anchors(states, unbounded)
+    if not fixed:
+        return None  # nothing needs Standard: the whole workflow would be Express
+    movable = {n for n, s in states.items() if n not in fixed and s.get("Type") not in ("Fail", "Succeed")}
+    plans = [p for p in (_plan(states, g, definition["StartAt"]) for g in _components(states, movable))
+             if _saving(p) >= MIN_SAVING]
+    if not plans:
+        return None
+    assigned = {n: variables_assigned(s) for n, s in states.items()}
+    universe = set().union(*assigned.values())
+    read = {n: variables_read(s) & universe for n, s in states.items()}
+    names = _Names(states)
+    parent: dict[str, Any] = {n: copy.deepcopy(s) for n, s in states.items()}
+    added: dict[str, str] = {}
+    stretches: list[Stretch] = []
+    redirect: dict[str, str] = {}
+    failed: str | None = None
+    end: str | None = None
+    start_at = definition["StartAt"]
+    for k, plan in enumerate(plans, start=1):
+        ref = stretch_ref(k)
+        inside = set(plan.states)
+        outside = [n for n in states if n not in inside]
+        out_read = set().union(*(read[n] for n in outside)) if outside else set()
+        out_assigned = set().union(*(assigned[n] for n in outside)) if outside else set()
+        in_read = set().union(*(read[n] for n in plan.states))
+        in_assigned = set().union(*(assigned[n] for n in plan.states))
+        exit_targets = {x for xs in plan.exits.values() for x in xs if x != END}
+        reentrant = len(plan.entries) > 1 or _reaches(states, exit_targets, inside)
+        vars_out = sorted(in_assigned & (out_read | (in_read if reentrant else set())))
+        vars_in = sorted((in_read | set(vars_out)) & (out_assigned | (in_assigned if reentrant else set())))
+        child = _child(states, plan, names, vars_in, vars_out, added)
+        stretches.append(Stretch(ref, {"Comment": f"Stepweave workflow {workflow}: express stretch {k}",
+                                       "QueryLanguage": "JSONata", "StartAt": child[0],
+                                       "States": child[1]},
+                                 tuple(plan.states), tuple(vars_in), tuple(vars_out)))
+        for name in plan.states:
+            parent.pop(name, None)
+        for entry in plan.entries:
+            task = names.take(f"{entry} (express)")
+            added[task] = ref
+            redirect[entry] = task
+            if failed is None:
+                failed = names.take("Express stretch failed")
+                added[failed] = ""
+            # only what may have been assigned on the way here (none at the start)
+            before = set().union(*(assigned[n] for n in _ancestors(states, entry)))
+            argument = ("{" + (f'"entry": {_jstr(entry)}, ' if len(plan.entries) > 1 else "")
+                        + f'"input": $states.input, '
+                        + f'"vars": {_vars_object(v for v in vars_in if v in before)}, '
+                        + f'"execution": {_EXECUTION_ID}' + "}")
+            state: dict[str, Any] = {
+                "Type": "Task", "Resource": START_SYNC,
+                "Arguments": {"StateMachineArn": machine_placeholder(ref), "Input": "{% " + argument + " %}"},
+                "Retry": [{"ErrorEquals": ["StepFunctions.ExecutionLimitExceeded"]}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": failed}]}
+            if vars_out:
+                state["Assign"] = {v: "{% " + _or_null(f"$states.result.Output.vars.{v}") + " %}"
+                                   for v in vars_out}
+            exits = plan.exits[entry]
+            if len(exits) == 1:
+                state["Output"] = "{% $states.result.Output.output %}"
+                if exits[0] == END:
+                    state["End"] = True
+                else:
+                    state["Next"] = exits[0]
+            else:
+                route = names.take(f"{entry} (express) exit")
+                added[route] = ""
+                state["Output"] = "{% $states.result.Output %}"
+                state["Next"] = route
+                targets = []
+                for x in exits:
+                    if x == END and end is None:
+                        end = names.take("Express stretch ended")
+                        added[end] = ""
+                    targets.append((x, end if x == END else x))
+                parent[route] = {
+                    "Type": "Choice",
+                    "Choices": [{"Condition": "{% $states.input.exit = " + _jstr(x) + " %}", "Next": t}
+                                for x, t in targets[:-1]],
+                    "Default": targets[-1][1], "Output": "{% $states.input.output %}"}
+            parent[task] = state
+    for state in parent.values():
+        _redirect(state, redirect)
+    start_at = redirect.get(start_at, start_at)
+    if failed is not None:
+        parent[failed] = _failure()
+    if end is not None:
+        parent[end] = {"Type": "Succeed"}
+    # keep the definition's order: each task where its entry was
+    ordered: dict[str, Any] = {}
+    for name in states:
+        if name in parent:
+            ordered[name] = parent.pop(name)
+        elif name in redirect:
+            ordered[redirect[name]] = parent.pop(redirect[name])
+            route = ordered[redirect[name]].get("Next")
+            if route in parent and route in added:
+                ordered[route] = parent.pop(route)
+    ordered.update(parent)
+    _drop_unreachable(ordered, start_at)
+    out = {k: v for k, v in definition.items() if k not in ("StartAt", "States")}
+    return Split({**out, "StartAt": start_at, "States": ordered}, tuple(stretches), added)
+
+
+def _failure() -> dict[str, Any]:
+    """The parent's Fail state re-raising what failed a child (its DescribeExecution JSON in
+    the task error's Cause, or the task error itself when the child did not start)."""
+    parsed = ('$c := $states.input.Cause; $p := $type($c) = "string" and $substring($c, 0, 1) = "{" '
+              '? $parse($c) : {}; $e := $type($p.Error) = "string" ? $p.Error : $states.input.Error; '
+              '$k := $type($p.Cause) = "string" ? $p.Cause : ($type($p.Error) = "string" ? "" : '
+              '($type($c) = "string" ? $c : "")); $s := $substring($e, 0, 7) = "States."')
+    return {"Type": "Fail",
+            "Error": "{% (" + parsed + "; $s ? " + _jstr(STRETCH_FAILED_ERROR) + " : $e) %}",
+            "Cause": "{% (" + parsed + '; $s ? $e & ": " & $k : $k) %}'}
+
+
+def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str],
+           vars_out: list[str], added: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(StartAt, States) of a stretch's own state machine."""
+    inside = set(plan.states)
+    out: dict[str, Any] = {}
+    enter = names.take("Enter express stretch")
+    added[enter] = ""
+    uses_execution = any(_EXECUTION_ID in t for n in plan.states for t in _strings(states[n]))
+    assign = {v: "{% " + _or_null(f"$states.input.vars.{v}") + " %}" for v in vars_in}
+    if uses_execution:
+        assign[EXECUTION_VAR] = "{% $states.input.execution %}"
+    entry_choice = None
+    if len(plan.entries) > 1:
+        entry_choice = names.take("Express stretch entry")
+        added[entry_choice] = ""
+        assign["sw_entry"] = "{% $states.input.entry %}"
+    out[enter] = {"Type": "Pass", **({"Assign": assign} if assign else {}),
+                  "Output": "{% $states.input.input %}", "Next": entry_choice or plan.entries[0]}
+    if entry_choice is not None:
+        out[entry_choice] = {"Type": "Choice",
+                             "Choices": [{"Condition": "{% $sw_entry = " + _jstr(e) + " %}", "Next": e}
+                                         for e in plan.entries[1:]],
+                             "Default": plan.entries[0]}
+    exits: dict[str, str] = {}
+
+    def exit_state(target: str) -> str:
+        if target not in exits:
+            name = names.take("Express stretch ends" if target == END else f"Exit to {target}")
+            added[name] = ""
+            exits[target] = name
+        return exits[target]
+
+    vars_value = _vars_object(vars_out)
+    for name in plan.states:
+        state = copy.deepcopy(states[name])
+        _redirect(state, {t: exit_state(t) for t in _targets(state)
+                          if t not in inside and t not in plan.terminals})
+        if state.pop("End", None):
+            state["Next"] = exit_state(END)
+        out[name] = _rewrite_execution(state)
+    for name in plan.terminals:
+        state = copy.deepcopy(states[name])
+        if state["Type"] == "Succeed":
+            state["Output"] = {"exit": END, "output": state.get("Output", "{% $states.input %}")}
+        out[name] = _rewrite_execution(state)
+    for target, name in exits.items():
+        body = (f'{{"exit": {_jstr(target)}, "output": $states.input}}' if target == END
+                else f'{{"exit": {_jstr(target)}, "output": $states.input, "vars": {vars_value}}}')
+        out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
+    return enter, out
+
+
+def _rewrite_execution(state: dict[str, Any]) -> dict[str, Any]:
+    """``$states.context.Execution.Id`` -> the parent's (a variable set on entry)."""
+    text = json.dumps(state, ensure_ascii=False)
+    if _EXECUTION_ID not in text:
+        return state
+    rewritten: dict[str, Any] = json.loads(text.replace(_EXECUTION_ID, "$" + EXECUTION_VAR))
+    return rewritten
+
+
+def _ancestors(states: dict[str, Any], goal: str) -> set[str]:
+    """The states from which ``goal`` can be reached (``goal`` itself only on a cycle)."""
+    preds: dict[str, set[str]] = {}
+    for name, state in states.items():
+        for target in _targets(state):
+            preds.setdefault(target, set()).add(name)
+    seen: set[str] = set()
+    todo = [goal]
+    while todo:
+        for pred in preds.get(todo.pop(), ()):
+            if pred not in seen:
+                seen.add(pred)
+                todo.append(pred)
+    return seen
+
+
+def _drop_unreachable(states: dict[str, Any], start: str) -> None:
+    seen, todo = {start}, [start]
+    while todo:
+        for target in _targets(states[todo.pop()]):
+            if target in states and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    for name in [n for n in states if n not in seen]:
+        del states[name]
+
+
+# -- on a compiled workflow ---------------------------------------------------------------
+
+def split_compiled(compiled: CompiledWorkflow, graph: Graph, file: str,
+                   wanted: bool | None = None) -> CompiledWorkflow:
+    """``compiled`` with its Express stretches split off, when its file asks for it
+    (``split: auto``; ``wanted`` overrides the file), it is Standard and a stretch lowers
+    its cost; else ``compiled`` unchanged. Every definition is checked as AWS checks it."""
+    if wanted is None:
+        wanted = graph.workflow.split == "auto"
+    if not wanted or compiled.workflow_type != "STANDARD":
+        return compiled
+    unbounded = {state for state, (node, _role) in compiled.state_map.items()
+                 if node in graph.types and graph.types[node].name == "loop"
+                 and graph.blocks[node].params.get("loopType") in ("while", "doWhile")}
+    split = split_definition(compiled.definition, unbounded, compiled.name)
+    if split is None:
+        return compiled
+    problems: list[Problem] = []
+    fields = jsonata_fields()
+    stretches: dict[str, CompiledWorkflow] = {}
+    for stretch in split.stretches:
+        text = json.dumps(stretch.definition)
+        held = set(stretch.states)
+        stretches[stretch.ref] = replace(
+            compiled, name=f"{compiled.name}-express-{stretch.ref[1:]}", definition=stretch.definition,
+            workflow_type="EXPRESS",
+            handlers=tuple(h for h in compiled.handlers if "${Handler_" + h + "}" in text),
+            state_map={s: e for s, e in compiled.state_map.items() if s in held},
+            children={}, triggers=(), warnings=(), notify_tools=(), stretches={}, split_states={})
+    for definition in [split.definition, *(s.definition for s in split.stretches)]:
+        def report(state: str, message: str) -> None:
+            block = compiled.state_map.get(state, (None, ""))[0]
+            problems.append(Problem(file, "the compiled definition is not valid for Step "
+                                          f"Functions: {message}", block))
+        check_definition(definition, report, fields)
+    if problems:
+        raise WorkflowError(sorted(set(problems)))
+    return replace(compiled, definition=split.definition, stretches=stretches,
+                   split_states=dict(split.added))

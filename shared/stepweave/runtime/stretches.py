@@ -1,0 +1,163 @@
+"""One history for a split run: each Express stretch's events in place of the parent's task.
+
+A Standard workflow split by ``stepweave.compiler.split`` runs its stretches as nested
+Express executions; the blocks in them leave their events in the child's history, not the
+parent's. ``Splicer`` gives the history the unsplit workflow would have had, for block logs,
+progress and Lambda counts: the parent's events in order, with the events of the states the
+split added (the tasks that run stretches, their routing, entry and exit states) left out and
+each stretch execution's events (its own start and end left out too) where its task ran.
+Events are numbered afresh, ``previousEventId`` following the same chains (an event whose
+predecessor was left out points at the last event kept before it).
+
+The manifest's ``split`` (``CompiledWorkflow.split_states``) names the added states. A
+child's execution is found in its task's ``TaskSubmitted`` (or ``TaskSucceeded`` /
+``TaskFailed``) event. Reading a child's history can fail (Express executions have no
+history API on AWS): its events are then missing, and everything else is as described.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["Splicer", "spliced", "ChildEvents"]
+
+#: (execution ARN, events already read) -> the events after those (all of them when
+#: the execution has ended, else those so far)
+ChildEvents = Callable[[str, int], list[dict[str, Any]]]
+_END = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
+
+
+def _child_arn(event: Mapping[str, Any]) -> str | None:
+    for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails", "taskFailedEventDetails"):
+        details = event.get(key)
+        if not isinstance(details, dict):
+            continue
+        text = details.get("output") or details.get("cause")
+        try:
+            parsed = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("ExecutionArn"), str):
+            return str(parsed["ExecutionArn"])
+    return None
+
+
+def _entered(event: Mapping[str, Any]) -> str | None:
+    details = event.get("stateEnteredEventDetails")
+    return str(details["name"]) if isinstance(details, dict) and "name" in details else None
+
+
+def _exited(event: Mapping[str, Any]) -> str | None:
+    details = event.get("stateExitedEventDetails")
+    return str(details["name"]) if isinstance(details, dict) and "name" in details else None
+
+
+class Splicer:
+    """Feed it the parent's events as they come (``feed``); ``poll`` gives the spliced
+    events that are ready (a running child's so far, read through ``child_events``)."""
+
+    def __init__(self, added: Mapping[str, str], child_events: ChildEvents) -> None:
+        self._added = dict(added)
+        self._child_events = child_events
+        self._parent: list[dict[str, Any]] = []
+        self._pos = 0
+        self._ids: dict[tuple[str, int], int] = {}
+        self._last = 0  # the new id of the last event kept
+        self._count = 0
+        self._in_added: str | None = None  # the added parent state being left out
+        self._child: str | None = None
+        self._child_seen = 0
+        self._child_done: set[str] = set()
+        self._child_skip: str | None = None  # the child's added state being left out
+
+    def feed(self, events: list[dict[str, Any]]) -> None:
+        self._parent += events
+
+    def poll(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while True:
+            if self._child is not None:
+                arn = self._child
+                try:
+                    new = self._child_events(arn, self._child_seen)
+                except Exception:  # noqa: BLE001 - no history (an Express child on AWS)
+                    new, ended = [], True
+                else:
+                    self._child_seen += len(new)
+                    ended = any(e["type"] in _END for e in new)
+                for event in new:
+                    kept = self._take(f"child:{arn}", event, child=True)
+                    if kept is not None:
+                        out.append(kept)
+                if not ended:
+                    return out
+                self._child_done.add(arn)
+                self._child, self._child_seen, self._child_skip = None, 0, None
+                continue
+            if self._pos >= len(self._parent):
+                return out
+            event = self._parent[self._pos]
+            self._pos += 1
+            kept = self._take("parent", event, child=False)
+            if kept is not None:
+                out.append(kept)
+
+    def _take(self, source: str, event: dict[str, Any], child: bool) -> dict[str, Any] | None:
+        """The event renumbered, or None when it is left out (its id then stands for the
+        last event kept)."""
+        old = int(event["id"])
+        if self._left_out(event, child):
+            self._ids[(source, old)] = self._last
+            return None
+        self._count += 1
+        new = dict(event)
+        new["id"] = self._count
+        previous = int(event.get("previousEventId") or 0)
+        new["previousEventId"] = self._ids.get((source, previous), self._last if previous else 0)
+        self._ids[(source, old)] = self._count
+        self._last = self._count
+        return new
+
+    def _left_out(self, event: dict[str, Any], child: bool) -> bool:
+        kind = event["type"]
+        if child:
+            if kind == "ExecutionStarted" or kind in _END:
+                return True
+            return self._skip_state(event, "_child_skip")
+        if self._in_added is not None:
+            arn = _child_arn(event)
+            if arn is not None and self._added.get(self._in_added) and arn not in self._child_done \
+                    and self._child is None:
+                self._child = arn  # its events come next, before the parent's
+            if _exited(event) == self._in_added:
+                self._in_added = None
+            return True
+        return self._skip_state(event, "_in_added")
+
+    def _skip_state(self, event: dict[str, Any], slot: str) -> bool:
+        name = _entered(event)
+        if name is not None and name in self._added:
+            # a Fail or Succeed state has no exit event: nothing more to leave out
+            if not event["type"].startswith(("Fail", "Succeed")):
+                setattr(self, slot, name)
+            return True
+        current = getattr(self, slot)
+        if current is not None:
+            if _exited(event) == current:
+                setattr(self, slot, None)
+            return True
+        return False
+
+
+def spliced(events: list[dict[str, Any]], manifest: Mapping[str, Any],
+            child_events: Callable[[str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The whole spliced history of a finished run (``events`` unchanged when the
+    manifest names no split)."""
+    added = manifest.get("split") or {}
+    if not added:
+        return events
+    splicer = Splicer(added, lambda arn, seen: child_events(arn)[seen:])
+    splicer.feed(events)
+    return splicer.poll()
