@@ -150,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     from stepweave.cli.schedules import add_parser as add_schedules; add_schedules(sub)  # noqa: E702
     from stepweave.cli.rerun import add_parser as add_rerun; add_rerun(sub)  # noqa: E702
     from stepweave.cli.versions import add_parser as add_versions; add_versions(sub)  # noqa: E702
+    from stepweave.cli.diff import add_parser as add_diff; add_diff(sub)  # noqa: E702
     from stepweave.cli.retry import add_parser as add_retry; add_retry(sub)  # noqa: E702
     from stepweave.cli.watch import add_parser as add_watch; add_watch(sub)  # noqa: E702
     return parser
