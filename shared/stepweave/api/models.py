@@ -90,6 +90,8 @@ class ExecutionView(ExecutionSummary):
     error: str | None = None
     cause: str | None = None
     trigger: dict[str, Any] = Field(default_factory=dict)
+    redrive_count: int | None = Field(default=None, description="times it was retried (redriven)")
+    redriven_at: str | None = None
     blocks: list[BlockView] = Field(default_factory=list)
 
 
@@ -151,6 +153,7 @@ def view(record: ExecutionRecord, blocks: list[BlockLog]) -> ExecutionView:
         input=_parsed(record.input, record.input_truncated), input_truncated=record.input_truncated,
         output=_parsed(record.output, record.output_truncated), output_truncated=record.output_truncated,
         error=record.error, cause=record.cause, trigger=record.trigger,
+        redrive_count=record.redrive_count, redriven_at=record.redriven_at,
         blocks=[BlockView(seq=b.seq, block_id=b.block_id, name=b.name, type=b.type, success=b.success,
                           started_at=b.started_at, ended_at=b.ended_at, duration_ms=b.duration_ms,
                           iteration=b.iteration, branch=b.branch,

@@ -87,6 +87,9 @@ def _print_execution(record: ExecutionRecord, blocks: list[BlockLog]) -> None:
     print(f"  execution: {record.execution_arn}")
     print(f"  started:   {_when(record.started_at)} UTC   duration: {_duration(record.duration_ms)}   "
           f"trigger: {record.trigger.get('type', '-')}")
+    if record.redrive_count:
+        print(f"  retried:   {record.redrive_count} time{'s' if record.redrive_count > 1 else ''} "
+              f"(redriven from where it stopped), last at {_when(str(record.redriven_at))} UTC")
     if record.transitions is not None:
         print(f"  billed:    {record.transitions} state transitions, "
               f"{record.lambda_invocations or 0} Lambda invocations")

@@ -84,6 +84,8 @@ def _retry_local(args: argparse.Namespace, record: Any, path: str) -> int:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if args.debug else "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if args.debug else "true")
     compiled = _load(path)
+    if compiled.workflow_type == "EXPRESS":
+        raise _refuse(record.name, str(not_retriable("failed", ":express:")))
     printer = ProgressPrinter(compiled, sys.stderr, enabled=not args.quiet)
     settings = Settings.from_env()
     answers = parse_answers(args.approve or [], args.reject or [])

@@ -64,6 +64,7 @@ from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.component.state.wait.state_wait import StateWait
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -170,7 +171,7 @@ def _eval_body(self: Any, env: Any) -> None:
     replay = journal.take(key) if journal.prior else _MISSING
     if replay is not _MISSING and isinstance(self, ExecutionState) and replay == _NO_RESULT:
         replay = _MISSING  # completed without a result (its error caught): it runs again
-    env.stepweave_key, env.stepweave_replay = key, replay
+    env.stepweave_key, env.stepweave_replay, env.stepweave_result = key, replay, _MISSING
     context = env.event_history_context
     quiet = replay is not _MISSING
     if quiet:
@@ -180,8 +181,12 @@ def _eval_body(self: Any, env: Any) -> None:
     finally:
         if quiet:
             context.stepweave_quiet = False
-    if env.is_running() and not isinstance(self, ExecutionState):
+    if not isinstance(env.program_state(), (ProgramRunning, ProgramEnded)):
+        return  # failed, or stopped (a sibling branch failed) before it completed: not journaled
+    if not isinstance(self, ExecutionState):
         journal.add(key, _NO_RESULT)
+    elif env.stepweave_result is not _MISSING:  # completed with its result (not through a Catch)
+        journal.add(key, env.stepweave_result)
 
 
 def _evaluate_with_timeout(self: Any, env: Any) -> None:
@@ -221,10 +226,7 @@ def _evaluate_with_timeout(self: Any, env: Any) -> None:
         if not finished_on_time:
             raise EvalTimeoutError()
         execution_output = execution_outputs.pop()
-    journal = _journal(env)
-    key = getattr(env, "stepweave_key", None)
-    if journal is not None and key is not None and env.is_running():
-        journal.add(key, copy.deepcopy(execution_output))
+    env.stepweave_result = copy.deepcopy(execution_output)  # journaled once the state completes
     env.stack.append(execution_output)
     if not self._is_language_query_jsonpath():
         env.states.set_result(execution_output)

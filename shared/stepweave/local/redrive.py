@@ -157,6 +157,7 @@ def redrive(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str,
         if aws_error_code(exc) == "ExecutionNotRedrivable":
             raise NotRedrivable(f"{_name(execution_arn)}: {_message(exc)}") from None
         raise
+    engine.records.record_start(engine.sfn, execution_arn, compiled.manifest())  # running again
     return engine.follow(compiled, execution_arn, started, since=since, on_progress=on_progress,
                          timeout_s=timeout_s, approver=approver, poll_s=poll_s)
 

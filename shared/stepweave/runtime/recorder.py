@@ -34,13 +34,14 @@ from stepweave.runtime.records import (
     claim_tenant,
     put_block_logs,
     put_final,
+    put_redriven,
     put_started,
     tenant_in_name,
     tenant_of,
 )
 from stepweave.runtime.settings import Settings
-
 from stepweave.runtime.stretches import spliced
+
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
            "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
@@ -105,6 +106,8 @@ class StatusChange(BaseModel):
     output: str | None = None
     error: str | None = None
     cause: str | None = None
+    redrive_count: int = Field(default=0, alias="redriveCount")
+    redrive_date: int | None = Field(default=None, alias="redriveDate")
 
 
 def parse_event(event: object) -> StatusChange:
@@ -144,6 +147,9 @@ def status_change_event(description: Mapping[str, Any], status: str | None = Non
         "error": description.get("error") if final else None,
         "cause": description.get("cause") if final else None,
     }
+    if description.get("redriveCount"):  # as AWS sends a redriven execution's events
+        detail["redriveCount"] = description["redriveCount"]
+        detail["redriveDate"] = _epoch_ms(description.get("redriveDate"))
     arn = str(description["executionArn"])
     region, account = arn.split(":")[3:5]
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE, "source": "aws.states",
@@ -208,6 +214,8 @@ def final_record(detail: StatusChange, workflow: str, settings: Settings,
         duration_ms=max(0, stop - detail.start_date) if start_known else None,
         transitions=billed_transitions(events) if events is not None else None,
         lambda_invocations=lambda_invocations(events) if events is not None else None,
+        redrive_count=int(desc.get("redriveCount") or 0) or None,
+        redriven_at=iso(desc["redriveDate"]) if desc.get("redriveDate") else None,
         expires_at=stop // 1000 + settings.retention_seconds)
 
 
@@ -220,6 +228,10 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     workflow = str(manifest["workflow"]) if manifest else state_machine_name(detail.state_machine_arn)
     if detail.status == "PENDING_REDRIVE":
         return Outcome("pending_redrive", False, 0, workflow, manifest is not None)
+    if detail.status == "RUNNING" and detail.redrive_count:  # redriven: the ended record runs again
+        written = put_redriven(clients.ddb, settings, detail.execution_arn, detail.redrive_count,
+                               iso(detail.redrive_date or detail.start_date))
+        return Outcome("running", written, 0, workflow, manifest is not None)
     if detail.status == "RUNNING":
         started = started_record(detail, workflow, settings, trigger)
         written = put_started(clients.ddb, settings, started)

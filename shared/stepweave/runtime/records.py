@@ -36,7 +36,7 @@ from stepweave.runtime.settings import Settings
 __all__ = ["ExecutionRecord", "BlockLog", "Status", "FINAL_STATUSES", "ITEM_BUDGET", "PREVIEW_BYTES",
            "put_started", "put_final", "put_block_logs", "exec_pk", "to_dynamo", "from_dynamo",
            "record_from_item", "tenant_pk", "claim_tenant", "tenant_in_name", "tenant_name", "name_pk", "link_name",
-           "arn_of_name", "tenant_of"]
+           "arn_of_name", "tenant_of", "put_redriven"]
 
 Status = Literal["queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused"]
 FINAL_STATUSES = ("succeeded", "failed", "timed_out", "aborted")
@@ -74,6 +74,9 @@ class ExecutionRecord(_Item):
     expires_at: int
     #: who started it through the run API (None: started any other way)
     tenant: str | None = None
+    #: how many times it was redriven (``stepweave retry``, ``RedriveExecution``), and the last time
+    redrive_count: int | None = None
+    redriven_at: str | None = None
 
     def keys(self) -> dict[str, str]:
         keys = {"pk": exec_pk(self.execution_arn), "sk": "META", "gsi1pk": f"WF#{self.workflow}",
@@ -280,6 +283,26 @@ def put_started(ddb: Any, settings: Settings, record: ExecutionRecord) -> bool:
         claim_tenant(ddb, settings, record.execution_arn, record.tenant, record.started_at,
                      record.trigger)
     return written
+
+
+def put_redriven(ddb: Any, settings: Settings, execution_arn: str, redrive_count: int, redriven_at: str) -> bool:
+    """An ended execution's record goes back to ``running``: it was redriven (its ``redrive_count``-th
+    time, at ``redriven_at``). Its stop, error and duration go until the redrive ends (its final
+    record, which stops later, replaces them). Only a recorded execution, and only once per
+    redrive: True when written."""
+    try:
+        ddb.update_item(
+            TableName=settings.require_table(), Key=_typed({"pk": exec_pk(execution_arn), "sk": "META"}),
+            UpdateExpression="SET #status = :running, redriveCount = :n, redrivenAt = :at "
+                             "REMOVE stoppedAt, durationMs, #error, cause",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(redriveCount) OR redriveCount < :n)",
+            ExpressionAttributeNames={"#status": "status", "#error": "error"},
+            ExpressionAttributeValues=_typed({":running": "running", ":n": redrive_count, ":at": redriven_at}))
+    except Exception as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def claim_tenant(ddb: Any, settings: Settings, execution_arn: str, tenant: str, started_at: str,
