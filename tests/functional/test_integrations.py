@@ -23,8 +23,9 @@ def _integrations(*, disabled: bool = False) -> dict[str, Any]:
         [start(),
          block("notify", "slack", "Notify team", operation="send", channel="C123",
                text="Hello <start.input>", credential="cred-1", enabled=not disabled),
-         block("mail", "gmail", "Mail customer", operation="send_gmail", to="a@example.com"),
-         block("issue", "github", "Open issue", operation="github_create_issue", owner="o"),
+         # operations no integration does (sending mail and opening issues are tool blocks)
+         block("mail", "gmail", "Mail customer", operation="archive_gmail", messageId="m1"),
+         block("issue", "github", "Open issue", operation="github_fork_repo", owner="o"),
          function("after", "return 1", "After")],
         [edge("start", "notify"), edge("notify", "mail"), edge("start", "issue"),
          edge("issue", "after")], "integrations")
@@ -40,6 +41,7 @@ def test_validate_accepts_the_file_and_lists_each_block(tmp_path: Path,
                                      ("issue", "Open issue", "github")):
         line = next(x for x in out.splitlines() if f"block '{block_id}'" in x)
         assert str(path) in line and f"'{name}' is a Sim '{sim_type}' block" in line
+        assert "operation '" in line and "has no Stepweave equivalent" in line
     assert "block 'notify'" not in out  # Sim's slack block runs as a tool block
 
 

@@ -39,6 +39,11 @@ NEVER = {
                          "stepweave.compiler", "stepweave.local", "stepweave.cli"},
     "stepweave.tools": {"stepweave.params", "stepweave.ai", "stepweave.blocks",
                         "stepweave.compiler", "stepweave.local", "stepweave.cli"},
+    # integrations are tools (declarations, their executor): the tools' layer
+    "stepweave.integrations": {"stepweave.params", "stepweave.ai", "stepweave.blocks",
+                               "stepweave.runtime", "stepweave.workflow", "stepweave.api",
+                               "stepweave.triggers", "stepweave.compiler", "stepweave.local",
+                               "stepweave.cli"},
     "stepweave.api": {"stepweave.compiler", "stepweave.local", "stepweave.cli"},
     "stepweave.triggers": {"stepweave.compiler", "stepweave.local", "stepweave.cli"},
     "stepweave.local": {"stepweave.cli"},

@@ -52,11 +52,11 @@ class ToolSpec(BaseModel):
 
     @model_validator(mode="after")
     def _known(self) -> ToolSpec:
-        from stepweave.tools import TOOLS, tool_names
+        from stepweave.tools import TOOLS, available
 
         tool = TOOLS.get(self.tool)
         if tool is None:
-            raise ValueError(f"unknown tool '{self.tool}' (available: {', '.join(tool_names())})")
+            raise ValueError(f"unknown tool '{self.tool}' ({available(self.tool)})")
         fields = set(tool.params.model_fields) | {
             f.alias for f in tool.params.model_fields.values() if f.alias}
         unknown = sorted(set(self.params) - fields)

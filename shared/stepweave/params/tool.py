@@ -35,10 +35,10 @@ class ToolBlockParams(BaseModel):
     @field_validator("tool")
     @classmethod
     def _known(cls, value: str) -> str:
-        from stepweave.tools import TOOLS, tool_names
+        from stepweave.tools import TOOLS, available
 
         if value not in TOOLS:
-            raise ValueError(f"unknown tool '{value}' (available: {', '.join(tool_names())})")
+            raise ValueError(f"unknown tool '{value}' ({available(value)})")
         return value
 
     @field_validator("params", mode="before")

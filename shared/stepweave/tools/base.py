@@ -77,6 +77,12 @@ class Tool:
     #: The params a model may supply (None: all). The others (URLs, tokens, senders) come
     #: from the workflow only, so a prompt cannot redirect a call.
     model_params: tuple[str, ...] | None = None
+    #: Sim block types and ``operation`` values this tool does (``("notion_v2",
+    #: "notion_create_page")``): the importer makes such a block a tool block.
+    sim_operations: tuple[tuple[str, str], ...] = ()
+    #: Sim sub-block ids / tool param names -> this tool's params (``manualCalendarId`` ->
+    #: ``calendarId``), for the importer.
+    sim_params: tuple[tuple[str, str], ...] = ()
 
     def model_fields(self, fixed: Mapping[str, Any]) -> set[str]:
         """The params the model may supply: allowed ones the workflow did not fix."""

@@ -11,9 +11,11 @@
   unsupported.
 * ``workflow`` (Sim's sub-workflow block): ``workflowId`` / ``input`` -> ``workflow`` /
   ``input``.
-* Integration blocks whose type has a registry tool (``tool_for_sim_block``: slack, mail...)
-  become ``tool`` blocks (``stepweave.blocks.tool_block``): their sub-block values whose ids
-  are the tool's params (Sim's ids translated: ``botToken`` -> ``token``...) are the tool's
+* Integration blocks whose type (or type and ``operation``: ``notion_v2`` /
+  ``notion_create_page``, see ``stepweave.integrations``) has a registry tool
+  (``tool_for_sim_block``: slack, mail, the integrations' operations...) become ``tool`` blocks (``stepweave.blocks.tool_block``): their sub-block values whose ids
+  are the tool's params (Sim's ids translated: ``botToken`` -> ``token``, an integration's
+  declared Sim ids: ``manualSpreadsheetId`` -> ``spreadsheetId``...) are the tool's
   params, credentials kept only as ``{{SECRET}}`` placeholders, and Slack's channel with
   Sim's OAuth credential posts with ``{{SLACK_BOT_TOKEN}}``. An operation the tool does not
   do (Slack's ``read``, ``canvas``...) keeps the block unsupported.
@@ -66,22 +68,29 @@ def _only(rows: Any, keys: tuple[str, ...]) -> Any:
 
 def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
     """A Sim agent tool entry -> our ToolSpec, or the reason it has none."""
-    from stepweave.tools import TOOLS, tool_for_sim_block
+    from stepweave.tools import TOOLS, available, tool_for_sim_block
 
     if not isinstance(entry, dict):
         return None, "a tool entry is not an object"
     sim_type = str(entry.get("type") or "")
-    name = tool_for_sim_block(sim_type) or tool_for_sim_block(str(entry.get("toolId") or ""))
+    name = tool_for_sim_block(sim_type, str(entry.get("operation") or "")) \
+        or tool_for_sim_block(str(entry.get("toolId") or ""))
     if name is None:
         return None, f"agent tool '{sim_type or entry.get('title')}' has no Stepweave tool " \
-                     f"(tools: {', '.join(sorted(TOOLS))})"
-    fields = set(TOOLS[name].params.model_fields)
+                     f"({available()})"
+    tool = TOOLS[name]
+    fields = set(tool.params.model_fields)
     given = entry.get("params") or {}
     if not isinstance(given, dict):
         return None, f"the params of tool '{sim_type}' are not an object"
     raw = {_TOOL_ALIASES.get(k, k): v for k, v in given.items()}
+    for sim, ours in tool.sim_params:  # an integration's Sim ids, the first one set wins
+        if raw.get(ours) in (None, "") and given.get(sim) not in (None, ""):
+            raw[ours] = given[sim]
+    credentials = _CREDENTIALS | {k for k, f in tool.params.model_fields.items()
+                                  if isinstance(f.default, str) and _SECRET.match(f.default)}
     fixed = {k: v for k, v in raw.items() if k in fields and v not in (None, "")
-             and (k not in _CREDENTIALS or _SECRET.match(str(v).strip()))}
+             and (k not in credentials or _SECRET.match(str(v).strip()))}
     if name == "slack" and fixed.get("channel") and "token" not in fixed:
         # Sim posts to the channel with the workspace's bot (its OAuth credential is not
         # exported): the bot token secret does the same (the webhook stays the fallback)
@@ -160,18 +169,25 @@ def unsupported_reason(sim_type: str) -> str:
     return "no Stepweave equivalent yet"
 
 
+def _operation(sub_blocks: dict[str, Any]) -> str:
+    return str((sub_blocks.get("operation") or {}).get("value") or "")
+
+
 def tool_block(sim_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """The ``tool`` block params of a Sim integration block, or None and the reason."""
-    operation = (sub_blocks.get("operation") or {}).get("value")
-    done = _TOOL_OPERATIONS.get(sim_type)
-    if operation and done is not None and operation not in done:
-        return None, (f"operation '{operation}' has no Stepweave equivalent (a tool block "
-                      f"does {', '.join(repr(o) for o in done[:1])})")
+    from stepweave.tools import sim_operations, tool_for_sim_block
+
+    operation = _operation(sub_blocks)
+    done = _TOOL_OPERATIONS.get(sim_type) or tuple(sim_operations(sim_type)) or None
+    if done is not None and operation not in done and (operation
+                                                       or tool_for_sim_block(sim_type) is None):
+        return None, (f"operation '{operation or '(none)'}' has no Stepweave equivalent (a tool "
+                      f"block does {', '.join(repr(o) for o in done)})")
     values = {key: (sub or {}).get("value") for key, sub in sub_blocks.items()
               if isinstance(sub, dict) and key != "operation"}
     if values.get("channel") not in (None, ""):
         values.pop("manualChannel", None)  # basic mode's channel wins, as in Sim
-    spec, reason = _tool({"type": sim_type, "params": values})
+    spec, reason = _tool({"type": sim_type, "operation": operation, "params": values})
     if spec is None:
         return None, str(reason)
     return {"tool": spec["tool"], "params": spec["params"]}, ""
@@ -183,9 +199,10 @@ def unsupported_block(sim_type: str, sub_blocks: dict[str, Any],
     registry tool does what it does, else a block kept for the report (its Sim values stay,
     for editing)."""
     if reason is None:
-        from stepweave.tools import tool_for_sim_block
+        from stepweave.tools import sim_operations, tool_for_sim_block
 
-        if tool_for_sim_block(sim_type) is not None:
+        if tool_for_sim_block(sim_type, _operation(sub_blocks)) is not None \
+                or sim_operations(sim_type):
             params, why = tool_block(sim_type, sub_blocks)
             if params is not None:
                 return "tool", params
