@@ -6,15 +6,16 @@ first use and tests pass their own. Every route but ``/health`` needs an API key
 (``stepweave.api.auth``); a tenant sees only the executions it started, another tenant's
 execution is a 404. Errors answer ``{"error": {"code", "message", ...}}``
 (``stepweave.api.errors``). ``stepweave.api.openapi`` describes its routes (``docs/openapi.json``).
+Sim's routes (``/api/...``, what Sim's SDKs call: ``stepweave.api.sim_routes``) are on the same
+resolver, with the same keys, tenants and executions; what both start and find is
+``stepweave.api.starts``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -32,44 +33,33 @@ from stepweave.api.errors import (
     InternalError,
     InvalidInput,
     NotFound,
-    PayloadTooLarge,
     SyncTimeout,
 )
 from stepweave.api.events import BadBody, request_body
-from stepweave.api.executions import Executions
 from stepweave.api.health import check_health
+from stepweave.api.sim_routes import add_sim_routes
+from stepweave.api.starts import (
+    MAX_INPUT_BYTES,
+    SYNC_TIMEOUT_S,
+    ApiContext,
+    new_name,
+    owned,
+    payload_of,
+    record_start,
+)
 from stepweave.api.strict_json import BadJson
 from stepweave.api.strict_json import loads as strict_loads
 from stepweave.api.sync import sync_response
-from stepweave.runtime.arns import execution_arn
-from stepweave.runtime.payloads import PayloadStore
-from stepweave.runtime.query import CursorError, get_execution, list_executions
+from stepweave.runtime.query import CursorError, list_executions
 from stepweave.runtime.recorder import iso
-from stepweave.runtime.records import ExecutionRecord, arn_of_name, name_pk, put_started, tenant_name
 from stepweave.runtime.rerun import RerunError, rerun_input
-from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "build_resolver"]
 
 logger = logging.getLogger(__name__)
 
-#: Step Functions' limit on an execution's input.
-MAX_INPUT_BYTES = 262_144
-#: API Gateway answers 504 itself after 29 s: a synchronous run waits less, then says where to poll.
-SYNC_TIMEOUT_S = 25.0
 STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "aborted", "paused")
 TITLE = "Stepweave run API"
-
-
-@dataclass(frozen=True)
-class ApiContext:
-    ddb: Any
-    settings: Settings
-    executions: Executions
-    version: str
-    sync_timeout_s: float = SYNC_TIMEOUT_S
-    #: where stored parts of a synchronous run's output are read (None: the default store)
-    store: PayloadStore | None = None
 
 
 def _json(status: int, model: BaseModel, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -90,61 +80,12 @@ def _timestamp(value: str | None, field: str) -> str | None:
     return iso(moment)
 
 
-def _link_name(ctx: ApiContext, name: str, arn: str, expires_at: int) -> None:
-    """``NAME#<tenant>.<name>`` -> the ARN, as ``stepweave.runtime.records.link_name`` writes it
-    (with ``UpdateItem``, which the run API function may call): ``GET /v1/executions/<name>``."""
-    ctx.ddb.update_item(TableName=ctx.settings.require_table(),
-                        Key={"pk": {"S": name_pk(name)}, "sk": {"S": "META"}},
-                        UpdateExpression="SET executionArn = :arn, expiresAt = :exp",
-                        ExpressionAttributeValues={":arn": {"S": arn}, ":exp": {"N": str(expires_at)}})
-
-
 def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
     def tenant() -> Tenant:
         ctx = context()
         return authenticate(app.current_event.raw_event, ctx.ddb, ctx.settings)
-
-    def payload_of(value: Any) -> str:
-        payload = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        if len(payload.encode("utf-8")) > MAX_INPUT_BYTES:
-            raise PayloadTooLarge(f"the input is over {MAX_INPUT_BYTES} bytes (Step Functions' limit)",
-                                  limit=MAX_INPUT_BYTES)
-        return payload
-
-    def record_start(ctx: ApiContext, who: Tenant, workflow: str, arn: str, name: str, payload: str,
-                     started: datetime, trigger: dict[str, Any] | None = None) -> None:
-        expires_at = int(started.timestamp()) + ctx.settings.retention_seconds
-        put_started(ctx.ddb, ctx.settings, ExecutionRecord(
-            workflow=workflow, execution_arn=arn, name=name, status="running",
-            trigger={**(trigger or {"type": "api"}), "key": who.key_name}, input=payload,
-            started_at=iso(started), expires_at=expires_at, tenant=who.name))
-        _link_name(ctx, name, arn, expires_at)
-
-    def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> Any:
-        # an ARN; or a name: the one the caller gave (or was given), or the <tenant>.<name>
-        # Step Functions knows (all a 504 of an Express run could give), once its start is recorded
-        if execution_id.startswith("arn:"):
-            arn: str | None = execution_id
-        else:
-            full = execution_id if "." in execution_id else tenant_name(who.name, execution_id)
-            arn = arn_of_name(ctx.ddb, ctx.settings, full)
-        detail = get_execution(ctx.ddb, ctx.settings, arn) if arn else None
-        if detail is None or detail.record.tenant != who.name:
-            raise NotFound("no such execution", executionId=execution_id)
-        return detail
-
-    def new_name(ctx: ApiContext, who: Tenant, workflow: str, requested: str | None) -> str:
-        name = tenant_name(who.name, requested or uuid.uuid4().hex)
-        target = ctx.executions.targets().get(workflow)
-        if target is None:
-            raise NotFound(f"unknown workflow {workflow!r}", workflow=workflow)
-        if requested:  # Step Functions answers a running duplicate with the same input as a success
-            arn = execution_arn(target.arn, name)
-            if get_execution(ctx.ddb, ctx.settings, arn) is not None:
-                raise Conflict(f"an execution named {requested!r} already exists", name=requested)
-        return name
 
     @app.get("/health", summary="the deployment's version and whether its dependencies answer")
     def health() -> Response[models.Health]:
@@ -258,6 +199,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         logger.exception("run API failure", extra={"error": type(exc).__name__})
         return _error(InternalError("internal error"))
 
+    add_sim_routes(app, context, tenant)
     app.exception_handler(ApiError)(_error)
     app.exception_handler(RequestValidationError)(invalid)
     app.exception_handler(Exception)(internal)

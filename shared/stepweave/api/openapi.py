@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Collection
 from typing import Any
 
 __all__ = ["docs_page", "openapi_document"]
@@ -35,6 +36,11 @@ _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/webhooks/{workflow}"): (400, 401, 404, 405, 409, 413, 429, 500, 503),
     ("get", "/approvals/{approval_id}"): (404, 409, 410),
     ("post", "/approvals/{approval_id}"): (400, 403, 404, 409, 410),
+    ("post", "/api/v2/workflows/{workflow_id}/execute"): (400, 401, 403, 404, 409, 413, 429, 500, 504),
+    ("get", "/api/v2/workflows/{workflow_id}/runs/{run_id}"): (400, 401, 403, 404, 429),
+    ("get", "/api/jobs/{job_id}"): (401, 403, 404, 429),
+    ("get", "/api/workflows/{workflow_id}/status"): (401, 403, 404),
+    ("get", "/api/users/me/usage-limits"): (401, 403),
 }
 _ERROR_TEXT = {400: "invalid input", 401: "missing or invalid API key", 403: "disabled API key",
                404: "unknown workflow or execution (another tenant's too)", 409: "duplicate or ended",
@@ -52,6 +58,14 @@ _ERROR_TEXT_OF: dict[str, dict[int, str]] = {
     "/approvals/{approval_id}": {400: "a field is invalid (the form again, with the message)",
                                  403: "the form's token does not match (reload the page)",
                                  404: "unknown approval", 409: "already decided, or the run no longer waits"},
+    "/api/v2/workflows/{workflow_id}/execute": {
+        409: "the X-Run-Id is taken (details.code RUN_ID_CONFLICT)",
+        413: "too large (the input; or the run's output: details.code workflow_response_too_large)",
+        429: "over the key's rate limit (Retry-After, X-RateLimit-*)",
+        500: "internal error (a failed run is a 200 with status failed)",
+        504: "still running: poll details.statusUrl"},
+    "/api/v2/workflows/{workflow_id}/runs/{run_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
+    "/api/jobs/{job_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
 }
 
 
@@ -147,6 +161,8 @@ def openapi_document(version: str = "1") -> str:
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer
 
     from stepweave.api.app import TITLE, ApiContext, build_resolver
+    from stepweave.api.sim_routes import LEGACY_ROUTES
+    from stepweave.api.sim_routes import openapi_paths as openapi_sim_paths
 
     def unused() -> ApiContext:
         raise RuntimeError("no context while describing the API")
@@ -161,14 +177,21 @@ def openapi_document(version: str = "1") -> str:
         security=_KEYS)
     doc = json.loads(text)
     doc["paths"].update(json.loads(json.dumps(_PATHS)))
+    for path, operations in openapi_sim_paths().items():
+        for method, extra in operations.items():
+            doc["paths"][path][method].update(extra)
     doc.setdefault("components", {}).setdefault("schemas", {}).update(json.loads(json.dumps(_SCHEMAS)))
-    return json.dumps(_with_errors(doc), indent=2, sort_keys=True) + "\n"
+    return json.dumps(_with_errors(doc, LEGACY_ROUTES), indent=2, sort_keys=True) + "\n"
 
 
-def _with_errors(doc: dict[str, Any]) -> dict[str, Any]:
+def _with_errors(doc: dict[str, Any], legacy: Collection[str] = ()) -> dict[str, Any]:
     """Every route's error responses, all of the one error shape (``ErrorBody``), but the
-    pages', which are pages."""
+    pages', which are pages, and Sim's older routes' (``legacy``: ``SimLegacyError``)."""
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["SimLegacyError"] = {
+        "type": "object", "required": ["error", "code"], "description": "the error shape of Sim's older routes",
+        "properties": {"error": {"type": "string", "description": "the message"}, "code": {"type": "string"}}}
+    legacy_error = {"application/json": {"schema": _ref("SimLegacyError")}}
     schemas["ErrorBody"] = {
         "type": "object", "required": ["error"],
         "properties": {"error": {"type": "object", "required": ["code", "message"],
@@ -183,7 +206,8 @@ def _with_errors(doc: dict[str, Any]) -> dict[str, Any]:
         page = path.startswith("/approvals/")
         for code in codes:
             text = _ERROR_TEXT_OF.get(path, {}).get(code, _ERROR_TEXT[code])
-            responses.setdefault(str(code), {"description": text, "content": _HTML if page else _JSON_ERROR})
+            content = _HTML if page else legacy_error if path in legacy else _JSON_ERROR
+            responses.setdefault(str(code), {"description": text, "content": content})
     return doc
 
 

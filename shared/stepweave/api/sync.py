@@ -18,7 +18,7 @@ from stepweave.api.executions import Outcome
 from stepweave.errors import BLOCK_FAILED_ERROR, StepweaveError
 from stepweave.runtime.payloads import PayloadStore, execution_prefix, has_stub, resolve
 
-__all__ = ["EXECUTION_HEADER", "MAX_RESPONSE_BYTES", "sync_response"]
+__all__ = ["EXECUTION_HEADER", "MAX_RESPONSE_BYTES", "failure", "fits", "run_output", "sync_response"]
 
 #: A Lambda proxy response is at most 6 MB (6,291,456 bytes) with its headers and the JSON
 #: escaping of its body: the body, as escaped, stays under this.
@@ -34,7 +34,8 @@ def _is_response(output: Any) -> bool:
         and isinstance(output.get("status"), int) and "data" in output
 
 
-def _failure(outcome: Outcome, workflow: str) -> ExecutionFailed:
+def failure(outcome: Outcome, workflow: str) -> ExecutionFailed:
+    """What a run that did not succeed answers: its error, and the failing block when known."""
     ident: dict[str, Any] = {"executionId": outcome.execution_arn, "workflow": workflow,
                              "status": outcome.status.lower()}
     if outcome.error == BLOCK_FAILED_ERROR and outcome.cause and ": " in outcome.cause:
@@ -55,7 +56,8 @@ def _resolved(output: Any, outcome: Outcome, workflow: str, store: PayloadStore 
                                 executionId=outcome.execution_arn, workflow=workflow) from None
 
 
-def _fits(body: str, outcome: Outcome, workflow: str) -> str:
+def fits(body: str, outcome: Outcome, workflow: str) -> str:
+    """``body``, or ``OutputUnavailable`` when it is over what a response can carry."""
     size = len(json.dumps(body))  # as escaped inside the proxy response (worst case)
     if size > MAX_RESPONSE_BYTES:
         raise OutputUnavailable(
@@ -65,19 +67,26 @@ def _fits(body: str, outcome: Outcome, workflow: str) -> str:
     return body
 
 
+def run_output(outcome: Outcome, workflow: str, *, store: PayloadStore | None = None,
+               bucket: str | None = None) -> Any:
+    """A finished run's output with its stored parts read back; ``ExecutionFailed`` (naming
+    the block) for a run that did not succeed, ``OutputUnavailable`` for a part unreadable."""
+    if outcome.status != "SUCCEEDED":
+        raise failure(outcome, workflow)
+    output: Any = json.loads(outcome.output) if outcome.output else None
+    return _resolved(output, outcome, workflow, store, bucket)
+
+
 def sync_response(outcome: Outcome, workflow: str, *, store: PayloadStore | None = None,
                   bucket: str | None = None) -> tuple[int, dict[str, str], str]:
     """(status, headers, body) of a finished run; raises ``ExecutionFailed`` for a failed
     one, ``OutputUnavailable`` for one whose output cannot be answered. ``store`` and
     ``bucket``: where stored parts of the output are read (the default store; any bucket)."""
-    if outcome.status != "SUCCEEDED":
-        raise _failure(outcome, workflow)
-    output: Any = json.loads(outcome.output) if outcome.output else None
-    output = _resolved(output, outcome, workflow, store, bucket)
+    output = run_output(outcome, workflow, store=store, bucket=bucket)
     headers = {EXECUTION_HEADER: outcome.execution_arn or ""}
     if not _is_response(output):
-        return 200, {**JSON_HEADERS, **headers}, _fits(json.dumps(output, ensure_ascii=False), outcome,
-                                                       workflow)
+        return 200, {**JSON_HEADERS, **headers}, fits(json.dumps(output, ensure_ascii=False), outcome,
+                                                      workflow)
     assert isinstance(output, dict)
     status = int(output["status"]) if 100 <= int(output["status"]) <= 599 else 200
     data = output["data"]
@@ -89,4 +98,4 @@ def sync_response(outcome: Outcome, workflow: str, *, store: PayloadStore | None
         body = json.dumps(data, ensure_ascii=False)
         given = {k: v for k, v in given.items() if k.lower() != "content-type"}
         given["Content-Type"] = "application/json"
-    return status, {**given, **headers}, _fits(body, outcome, workflow)
+    return status, {**given, **headers}, fits(body, outcome, workflow)

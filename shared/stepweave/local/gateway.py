@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from stepweave.api.errors import error_response
+from stepweave.api.sim_routes import SIM_ROUTES
 
 __all__ = ["LISTEN_BACKLOG", "MAX_BODY_BYTES", "READ_TIMEOUT_S", "Gateway", "Handler", "Route", "decision_routes", "match", "stepweave_routes",
            "to_event"]
@@ -249,6 +250,7 @@ def stepweave_routes(run_api: Handler, *, ingest: Handler | None = None,
         Route("GET", "/v1/executions/{id}", run_api),
         Route("POST", "/v1/executions/{id}/cancel", run_api),
         Route("POST", "/v1/executions/{id}/rerun", run_api),
+        *(Route(method, path, run_api) for method, path in SIM_ROUTES),
     ]
     if ingest is not None:
         routes.append(Route("POST", "/webhooks/{workflow}", ingest))

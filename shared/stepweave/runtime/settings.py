@@ -24,6 +24,7 @@
 | ``STEPWEAVE_STATE_MACHINE_ALIAS`` | none | deployed: the alias (``live``) the run API starts, ``<prefix><workflow>:<alias>`` |
 | ``STEPWEAVE_VERSION`` | the package's version | the deployment's version, reported by ``GET /health`` |
 | ``STEPWEAVE_API_KEY`` | none | ``stepweave serve``: the run-API key of tenant ``local`` (else a new one is printed) |
+| ``STEPWEAVE_RATE_LIMIT_PER_MINUTE`` | 600 | requests each API key may make a minute on Sim's routes (``/api/...``, ``stepweave.api.ratelimit``) |
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class Settings(BaseModel):
     state_machine_alias: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,79}$")
     version: str | None = Field(default=None, max_length=128)
     api_key: SecretStr | None = Field(default=None, min_length=16, max_length=256)
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -105,7 +107,8 @@ class Settings(BaseModel):
                      "public_url", "csrf_secret", "csrf_secret_arn", "operator_tenant",
                      "webhook_dedup_days", "webhook_targets",
                      "secrets_backend", "secrets_prefix",
-                     "state_machine_prefix", "state_machine_alias", "version", "api_key"):
+                     "state_machine_prefix", "state_machine_alias", "version", "api_key",
+                     "rate_limit_per_minute"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
         if env.get("STEPWEAVE_WORKFLOWS"):

@@ -1,0 +1,373 @@
+"""Sim's run API beside ``/v1``: what Sim's SDKs (``simstudio-sdk`` on PyPI, the TypeScript
+SDK) call, with Sim's JSON shapes, on the same resolver, tenants, keys and executions.
+
+| route | what |
+|---|---|
+| ``POST /api/v2/workflows/{id}/execute`` | ``{"input": {...}}``: run and answer the run (200); with ``"async": true``, start it and answer ``{"data": {"runId", "statusUrl"}}`` (202) |
+| ``GET /api/v2/workflows/{id}/runs/{runId}`` | the run: status, times, error; ``?includeOutput=true`` its output, ``?selectedOutputs=Block.path,...`` block outputs |
+| ``GET /api/jobs/{jobId}`` | the same run as Sim's job (``taskId``, ``status`` pending/processing/completed/failed/cancelled) |
+| ``GET /api/workflows/{id}/status`` | ``{"isDeployed", "deployedAt", "needsRedeployment"}`` |
+| ``GET /api/users/me/usage-limits`` | the key's rate limit as it stands |
+
+Sim's workflow id is the Stepweave workflow's name; a run id is the execution's name (the
+one ``X-Run-Id`` gives, else a random one), and its ARN works too. A run's status maps to
+Sim's: queued -> ``queued``, running -> ``running``, paused (waiting for an approval) ->
+``paused``, succeeded -> ``completed``, failed and timed_out -> ``failed`` (error code
+``EXECUTION_FAILED``/``BLOCK_EXECUTION_FAILED`` or ``TIMEOUT``), aborted -> ``cancelled``
+(``CANCELLED``); as a job: pending, processing (running or paused), completed, failed,
+cancelled. A failed run is answered in band (200, ``status: "failed"``), as Sim does.
+
+Errors have Sim's shapes: ``{"error": {"code": "NOT_FOUND", "message", "details"?}}`` on the
+v2 routes, ``{"error": "<message>", "code": "..."}`` on the older ones (jobs, status, usage).
+The execute, runs and jobs routes count against the key's per-minute limit
+(``stepweave.api.ratelimit``) and say where it stands in ``X-RateLimit-*`` headers; over it,
+429 ``RATE_LIMITED`` with ``Retry-After``.
+
+Not served (a 400 that says so): ``stream`` (Server-Sent Events), ``executionTimeoutSeconds``
+(a run has its workflow's own timeout) and the output-shaping options ``includeThinking``,
+``includeToolCalls``, ``includeFileBase64``, ``base64MaxBytes``. ``selectedOutputs`` on a
+synchronous run is accepted and, as in Sim without ``stream``, changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stepweave.api.auth import Tenant
+from stepweave.api.errors import (
+    JSON_HEADERS,
+    ApiError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OutputUnavailable,
+    SyncTimeout,
+    Throttled,
+)
+from stepweave.api.executions import Outcome
+from stepweave.api.models import NAME_PATTERN, client_name
+from stepweave.api.ratelimit import Quota, peek, take
+from stepweave.api.starts import ApiContext, new_name, owned, payload_of, record_start
+from stepweave.api.sync import failure, fits, run_output
+from stepweave.runtime.query import ExecutionDetail
+from stepweave.runtime.recorder import iso
+
+__all__ = ["JOB_STATUS", "LEGACY_ROUTES", "RUN_ID_HEADER", "RUN_STATUS", "SIM_ROUTES", "add_sim_routes", "openapi_paths"]
+
+#: (method, path) of Sim's routes, as API Gateway names them.
+SIM_ROUTES = (
+    ("POST", "/api/v2/workflows/{workflow_id}/execute"),
+    ("GET", "/api/v2/workflows/{workflow_id}/runs/{run_id}"),
+    ("GET", "/api/jobs/{job_id}"),
+    ("GET", "/api/workflows/{workflow_id}/status"),
+    ("GET", "/api/users/me/usage-limits"),
+)
+#: Sim's older routes, which answer errors as ``{"error": "<message>", "code"}``.
+LEGACY_ROUTES = ("/api/jobs/{job_id}", "/api/workflows/{workflow_id}/status", "/api/users/me/usage-limits")
+#: The header naming a run (given by the caller to choose its id; answered on every run).
+RUN_ID_HEADER = "X-Run-Id"
+#: A Stepweave execution status -> Sim's run status, and Sim's (older) job status.
+RUN_STATUS = {"queued": "queued", "running": "running", "paused": "paused", "succeeded": "completed",
+              "failed": "failed", "timed_out": "failed", "aborted": "cancelled"}
+JOB_STATUS = {"queued": "pending", "running": "processing", "paused": "processing",
+              "succeeded": "completed", "failed": "failed", "timed_out": "failed", "aborted": "cancelled"}
+#: HTTP status -> Sim's v2 error code (``INTERNAL_ERROR`` for any other).
+_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT",
+          413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT"}
+_UNSERVED = {"stream": "Stepweave does not stream runs (Server-Sent Events): leave stream unset or false",
+             "executionTimeoutSeconds": "a run has its workflow's own timeout (timeoutSeconds in the "
+                                        "workflow file); leave executionTimeoutSeconds unset",
+             "includeThinking": "needs stream, which Stepweave does not serve",
+             "includeToolCalls": "needs stream, which Stepweave does not serve",
+             "includeFileBase64": "Stepweave does not inline files as base64",
+             "base64MaxBytes": "Stepweave does not inline files as base64"}
+
+
+class ExecuteRequest(BaseModel):
+    """Sim's execute body (``v2ExecuteWorkflowBodySchema``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: dict[str, Any] | None = Field(default=None, description="the workflow's input (an object)")
+    async_: bool = Field(default=False, alias="async", description="start the run and answer 202")
+    stream: bool = False
+    selectedOutputs: list[str] | None = Field(default=None, max_length=100)  # noqa: N815 - Sim's name
+    executionTimeoutSeconds: int | None = Field(default=None, ge=1, le=604_800)  # noqa: N815
+    includeThinking: bool = False  # noqa: N815
+    includeToolCalls: bool = False  # noqa: N815
+    includeFileBase64: bool | None = None  # noqa: N815
+    base64MaxBytes: int | None = None  # noqa: N815
+
+
+def _v2_error(exc: ApiError) -> Response[Any]:
+    error: dict[str, Any] = {"code": _CODES.get(exc.status, "INTERNAL_ERROR"), "message": exc.message}
+    if exc.details:
+        error["details"] = exc.details
+    return Response(status_code=exc.status, content_type="application/json",
+                    body=json.dumps({"error": error}, ensure_ascii=False), headers={**JSON_HEADERS, **exc.headers})
+
+
+def _legacy_error(exc: ApiError) -> Response[Any]:
+    code = str(exc.details.get("code") or _CODES.get(exc.status, "INTERNAL_ERROR"))
+    return Response(status_code=exc.status, content_type="application/json",
+                    body=json.dumps({"error": exc.message, "code": code}, ensure_ascii=False),
+                    headers={**JSON_HEADERS, **exc.headers})
+
+
+def _ok(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json",
+                    body=json.dumps(body, ensure_ascii=False), headers={**JSON_HEADERS, **(headers or {})})
+
+
+def _status_url(event: dict[str, Any], workflow: str, run_id: str) -> str:
+    """The run's absolute URL, as the caller reached this API (the stage in the path on
+    API Gateway's own domain; a custom domain maps it away)."""
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+    context = event.get("requestContext") or {}
+    host = str(context.get("domainName") or headers.get("host") or "localhost")
+    scheme = headers.get("x-forwarded-proto") or ("https" if context.get("domainName") else "http")
+    stage = f"/{context['stage']}" if ".execute-api." in host and context.get("stage") else ""
+    return f"{scheme}://{host}{stage}/api/v2/workflows/{workflow}/runs/{run_id}"
+
+
+def _error_of(status: str, error: str | None, cause: str | None, arn: str | None,
+              workflow: str) -> dict[str, Any] | None:
+    """Sim's structured run error of a run that ended ``status`` (None when it did not fail)."""
+    if status in ("succeeded", "running", "queued", "paused"):
+        return None
+    if status == "timed_out":
+        return {"code": "TIMEOUT", "message": f"the execution timed out: {cause or error or 'timed out'}"}
+    if status == "aborted":
+        return {"code": "CANCELLED", "message": f"the execution was cancelled: {cause or error or 'aborted'}"}
+    exc = failure(Outcome(arn, "", status.upper(), datetime.now(UTC), error=error, cause=cause), workflow)
+    block = exc.details.get("block")
+    return {"code": "BLOCK_EXECUTION_FAILED", "message": exc.message, "blockName": block} if block \
+        else {"code": "EXECUTION_FAILED", "message": exc.message}
+
+
+def _duration_ms(outcome: Outcome) -> int | None:
+    if outcome.stop_date is None:
+        return None
+    return max(0, int((outcome.stop_date - outcome.start_date).total_seconds() * 1000))
+
+
+def _record_output(detail: ExecutionDetail) -> tuple[Any, bool]:
+    """(output, whether it is whole): an output kept truncated in the record is not answered."""
+    record = detail.record
+    if record.output is None or record.output_truncated:
+        return None, record.output is None
+    try:
+        return json.loads(record.output), True
+    except ValueError:
+        return record.output, True
+
+
+def _normal(name: str) -> str:
+    return name.replace(" ", "").lower()
+
+
+def _block_outputs(detail: ExecutionDetail, selectors: list[str]) -> dict[str, Any]:
+    """``Block name.path`` (or ``blockId.path``) -> that value of the block's last output."""
+    found: dict[str, Any] = {}
+    for selector in selectors:
+        block, _, path = selector.partition(".")
+        logs = [b for b in detail.blocks if b.block_id == block or _normal(b.name) == _normal(block)]
+        value: Any = None
+        if logs and logs[-1].output is not None and not logs[-1].output_truncated:
+            try:
+                value = json.loads(logs[-1].output)
+            except ValueError:
+                value = logs[-1].output
+            for part in [p for p in path.split(".") if p]:
+                value = value.get(part) if isinstance(value, dict) else None
+        found[selector] = value
+    return found
+
+
+def _bool_query(value: str | None, name: str) -> bool:
+    if value is None:
+        return False
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidInput(f"{name}: true or false", field=name)
+
+
+def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext],
+                   tenant: Callable[[], Tenant]) -> None:
+    """Register Sim's routes on the run API's resolver (``tenant()`` authenticates the request)."""
+
+    def answer(work: Callable[[ApiContext, Tenant], Response[Any]], *, legacy: bool, limited: bool) -> Response[Any]:
+        quota: Quota | None = None
+        try:
+            who, ctx = tenant(), context()
+            if limited:
+                quota = take(ctx.ddb, ctx.settings, who.key_hash)
+                if quota.exceeded:
+                    raise Throttled("API rate limit exceeded", retry_after=quota.retry_after_s,
+                                    retryAfter=quota.reset_at)
+            response = work(ctx, who)
+        except ApiError as exc:
+            response = _legacy_error(exc) if legacy else _v2_error(exc)
+        if quota is not None:
+            response.headers.update(quota.headers())
+        return response
+
+    def parsed(model: type[ExecuteRequest]) -> ExecuteRequest:
+        body = app.current_event.json_body if app.current_event.body else {}
+        try:
+            return model.model_validate(body if body is not None else {})
+        except ValidationError as exc:
+            problems = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                        for e in exc.errors(include_url=False)]
+            raise InvalidInput("invalid request: " + "; ".join(f"{p['field']}: {p['message']}"
+                                                               for p in problems),
+                               problems=problems) from None
+
+    def run_name(ctx: ApiContext, who: Tenant, workflow: str) -> str:
+        requested = app.current_event.get_header_value(RUN_ID_HEADER, case_sensitive=False)
+        if requested is not None and not re.fullmatch(NAME_PATTERN, requested):
+            raise InvalidInput(f"{RUN_ID_HEADER}: 1 to 40 letters, digits, '-' or '_'", field=RUN_ID_HEADER)
+        try:
+            return new_name(ctx, who, workflow, requested)
+        except NotFound:
+            raise NotFound("Workflow not found", workflowId=workflow) from None
+        except Conflict:
+            raise Conflict("Run ID has already been used", code="RUN_ID_CONFLICT", runId=requested) from None
+
+    @app.post("/api/v2/workflows/<workflow_id>/execute",
+              summary="Sim: run a workflow (its name) and answer the run; async: start it (202)")
+    def sim_execute(workflow_id: str) -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            request = parsed(ExecuteRequest)
+            for field, why in _UNSERVED.items():
+                if getattr(request, field) not in (None, False):
+                    raise InvalidInput(f"{field}: {why}", field=field)
+            if request.async_ and request.selectedOutputs:
+                raise InvalidInput("Async execution does not support streaming or output-shaping options",
+                                   field="selectedOutputs")
+            payload = payload_of(request.input or {})
+            name = run_name(ctx, who, workflow_id)
+            run_id = client_name(name)
+            if request.async_:
+                started = ctx.executions.start(workflow_id, payload, name)
+                record_start(ctx, who, workflow_id, started.execution_arn, name, payload, started.start_date)
+                url = _status_url(app.current_event.raw_event, workflow_id, run_id)
+                return _ok(202, {"data": {"runId": run_id, "statusUrl": url}}, {RUN_ID_HEADER: run_id})
+            try:
+                outcome = ctx.executions.start_sync(workflow_id, payload, name, ctx.sync_timeout_s)
+            except SyncTimeout as exc:
+                arn = exc.details.get("executionId")
+                if arn:
+                    record_start(ctx, who, workflow_id, str(arn), name, payload, datetime.now(UTC))
+                url = _status_url(app.current_event.raw_event, workflow_id, run_id)
+                raise SyncTimeout(f"the run is still going after {ctx.sync_timeout_s:g} s: poll {url}",
+                                  headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=url) from None
+            if outcome.execution_arn:
+                record_start(ctx, who, workflow_id, outcome.execution_arn, name, payload, outcome.start_date)
+            status = outcome.status.lower()
+            output: Any = None
+            if status == "succeeded":
+                output = run_output(outcome, workflow_id, store=ctx.store, bucket=ctx.settings.payload_bucket)
+            data = {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS.get(status, "failed"),
+                    "output": output,
+                    "error": _error_of(status, outcome.error, outcome.cause, outcome.execution_arn, workflow_id),
+                    "startedAt": iso(outcome.start_date),
+                    **({"endedAt": iso(outcome.stop_date)} if outcome.stop_date else {}),
+                    **({"durationMs": _duration_ms(outcome)} if outcome.stop_date else {})}
+            body = json.dumps({"data": data}, ensure_ascii=False)
+            try:
+                fits(body, outcome, workflow_id)
+            except OutputUnavailable as exc:
+                raise OutputUnavailable(exc.message, code="workflow_response_too_large", runId=run_id) from None
+            return Response(status_code=200, content_type="application/json", body=body,
+                            headers={**JSON_HEADERS, RUN_ID_HEADER: run_id})
+
+        return answer(work, legacy=False, limited=True)
+
+    @app.get("/api/v2/workflows/<workflow_id>/runs/<run_id>",
+             summary="Sim: a run's status, times and error (includeOutput, selectedOutputs)")
+    def sim_run(workflow_id: str, run_id: str) -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            query = app.current_event.query_string_parameters or {}
+            include = _bool_query(query.get("includeOutput"), "includeOutput")
+            selectors = [s.strip() for s in (query.get("selectedOutputs") or "").split(",") if s.strip()]
+            detail = _run_of(ctx, who, workflow_id, run_id)
+            record = detail.record
+            output, whole = _record_output(detail) if include and record.status == "succeeded" else (None, True)
+            data = {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS[record.status],
+                    "trigger": record.trigger.get("type"), "startedAt": record.started_at,
+                    "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": None,
+                    "cost": None,
+                    "error": _error_of(record.status, record.error, record.cause, record.execution_arn,
+                                       workflow_id),
+                    "output": output, "blockOutputs": _block_outputs(detail, selectors) if selectors else None,
+                    **({} if whole else {"outputTruncated": True})}
+            return _ok(200, {"data": data})
+
+        return answer(work, legacy=False, limited=True)
+
+    @app.get("/api/jobs/<job_id>", summary="Sim: a run as a job (Sim's older status route)")
+    def sim_job(job_id: str) -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            try:
+                detail = owned(ctx, who, job_id)
+            except NotFound:
+                raise NotFound("Task not found", code="TASK_NOT_FOUND") from None
+            record = detail.record
+            body: dict[str, Any] = {
+                "success": True, "taskId": job_id, "status": JOB_STATUS[record.status],
+                "metadata": {"workflowId": record.workflow, "runId": client_name(record.name),
+                             "startedAt": record.started_at,
+                             **({"completedAt": record.stopped_at} if record.stopped_at else {})}}
+            if record.status == "succeeded":
+                body["output"] = _record_output(detail)[0]
+            error = _error_of(record.status, record.error, record.cause, record.execution_arn, record.workflow)
+            if error is not None:
+                body["error"] = error["message"]
+            return _ok(200, body)
+
+        return answer(work, legacy=True, limited=True)
+
+    @app.get("/api/workflows/<workflow_id>/status", summary="Sim: whether a workflow (its name) is deployed")
+    def sim_status(workflow_id: str) -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            if workflow_id not in ctx.executions.targets():
+                raise NotFound("Workflow not found", code="WORKFLOW_NOT_FOUND")
+            return _ok(200, {"isDeployed": True, "deployedAt": None, "needsRedeployment": False})
+
+        return answer(work, legacy=True, limited=False)
+
+    @app.get("/api/users/me/usage-limits", summary="Sim: the API key's rate limit as it stands")
+    def sim_usage() -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            quota = peek(ctx.ddb, ctx.settings, who.key_hash)
+            bucket = {"isLimited": quota.remaining == 0, "requestsPerMinute": quota.limit,
+                      "maxBurst": quota.limit, "remaining": quota.remaining, "resetAt": quota.reset_at}
+            return _ok(200, {"success": True, "rateLimit": {"sync": bucket, "async": bucket, "authType": "api"},
+                             "usage": {}}, quota.headers())
+
+        return answer(work, legacy=True, limited=False)
+
+
+def _run_of(ctx: ApiContext, who: Tenant, workflow: str, run_id: str) -> ExecutionDetail:
+    try:
+        detail = owned(ctx, who, run_id)
+    except NotFound:
+        detail = None
+    if detail is None or detail.record.workflow != workflow:
+        raise NotFound("Run not found", runId=run_id, workflowId=workflow)
+    return detail
+
+
+def openapi_paths() -> dict[str, Any]:
+    """What the resolver cannot say of Sim's routes (their bodies are read by hand, to answer
+    Sim's error shape): the execute route's request body."""
+    schema = ExecuteRequest.model_json_schema(by_alias=True)
+    return {"/api/v2/workflows/{workflow_id}/execute": {"post": {"requestBody": {
+        "required": False, "content": {"application/json": {"schema": schema}}}}}}
