@@ -9,6 +9,7 @@ quit by itself. ``Page`` is one tab attached with ``flatten: true`` (its command
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -239,6 +240,20 @@ class Page:
         self.browser.drop_events("Page.loadEventFired", session=self.session)
         self.click(selector)
         self.wait_for_load()
+
+    def screenshot(self, path: Path, *, width: int = 1200) -> Path:
+        """A PNG of the whole page (``width`` CSS pixels wide, as tall as the page) at ``path``."""
+        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 800)
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": min(height, 4000),
+                                                         "deviceScaleFactor": 1, "mobile": False})
+        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)") or 800)
+        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                                                    "clip": {"x": 0, "y": 0, "width": width,
+                                                             "height": min(height, 4000), "scale": 1}})
+        self.send("Emulation.clearDeviceMetricsOverride")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
     def back(self) -> None:
         """The previous entry of the tab's history, loaded."""

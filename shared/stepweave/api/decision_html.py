@@ -16,7 +16,7 @@ from typing import Any
 
 from stepweave.runtime.approvals import Approval
 
-__all__ = ["page", "form_page", "DECIDED_BY", "CSRF_FIELD", "BUTTON_FIELD"]
+__all__ = ["page", "form_page", "run_link", "DECIDED_BY", "CSRF_FIELD", "BUTTON_FIELD"]
 
 #: The hidden field carrying the CSRF token, and the optional "who decides" field.
 CSRF_FIELD = "csrfToken"
@@ -94,9 +94,17 @@ def _buttons(form: list[dict[str, Any]]) -> bool:
     return any(f.get("name") == BUTTON_FIELD and f.get("type") == "boolean" for f in form)
 
 
+def run_link(href: str | None) -> str:
+    """A line linking to the run viewer's page of the approval's run (nothing without ``href``)."""
+    if not href:
+        return ""
+    return f"<p><small><a class=\"run-link\" href=\"{escape(href)}\">See the run this approval belongs to</a></small></p>"
+
+
 def form_page(approval: Approval, token: str, action: str, *, error: str | None = None,
-              values: dict[str, str] | None = None) -> str:
-    """The approval's context and its form (again with ``error`` and the submitted ``values``)."""
+              values: dict[str, str] | None = None, run_href: str | None = None) -> str:
+    """The approval's context and its form (again with ``error`` and the submitted ``values``);
+    ``run_href``: the run viewer's page of its run."""
     values = values or {}
     buttons = _buttons(approval.form)
     fields = [f for f in approval.form if f.get("name") and not (buttons and f["name"] == BUTTON_FIELD)]
@@ -121,5 +129,5 @@ def form_page(approval: Approval, token: str, action: str, *, error: str | None 
     body = (f"{notice}{_display(approval)}<section class=\"card\">"
             f"<form method=\"post\"{target}>"
             f"<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{escape(token)}\">"
-            f"{inputs}<div class=\"buttons\">{submit}</div></form>{expiry}</section>")
+            f"{inputs}<div class=\"buttons\">{submit}</div></form>{expiry}</section>{run_link(run_href)}")
     return page(approval.subject or f"Approval needed: {approval.block_name}", body)

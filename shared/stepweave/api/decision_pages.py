@@ -24,9 +24,9 @@ import secrets
 import time
 from html import escape
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
-from stepweave.api.decision_html import BUTTON_FIELD, CSRF_FIELD, DECIDED_BY, form_page, page
+from stepweave.api.decision_html import BUTTON_FIELD, CSRF_FIELD, DECIDED_BY, form_page, page, run_link
 from stepweave.api.events import BadBody, request_body
 from stepweave.api.strict_json import BadJson
 from stepweave.api.strict_json import loads as strict_loads
@@ -77,8 +77,18 @@ def _response(status: int, html: str, extra: dict[str, str] | None = None) -> di
     return {"statusCode": status, "headers": headers, "body": html, "isBase64Encoded": False}
 
 
-def _message(status: int, title: str, text: str, css: str = "error") -> dict[str, Any]:
-    return _response(status, page(title, f"<section class=\"card {css}\"><p>{escape(text)}</p></section>"))
+def _message(status: int, title: str, text: str, css: str = "error", run_href: str | None = None) -> dict[str, Any]:
+    return _response(status, page(title, f"<section class=\"card {css}\"><p>{escape(text)}</p></section>"
+                                         + run_link(run_href)))
+
+
+def _run_href(event: dict[str, Any], approval: Approval) -> str | None:
+    """The run viewer's page of the approval's run, where one is served: the ``runViewer``
+    stage variable is its path (``stepweave serve`` sets ``/runs``)."""
+    viewer = str((event.get("stageVariables") or {}).get("runViewer") or "")
+    if not viewer.startswith("/"):
+        return None
+    return f"{viewer.rstrip('/')}/{quote(approval.execution_arn, safe='')}"
 
 
 def _not_found() -> dict[str, Any]:
@@ -191,12 +201,13 @@ def _handle(event: dict[str, Any], clients: Clients, settings: Settings, now: fl
     if approval is None:
         return _not_found()
     token = csrf_token(settings, approval_id)
+    run_href = _run_href(event, approval)
     # no action: the form posts back to the URL it came from, whatever prefix (an API
     # Gateway stage, a custom domain's base path) is in front of /approvals/{id}
     action = ""
     if method == "GET":
         closed = _closed(approval, now)
-        return closed or _response(200, form_page(approval, token, action))
+        return closed or _response(200, form_page(approval, token, action, run_href=run_href))
     try:
         values = _form_values(event)
     except ApprovalInvalid as exc:
@@ -213,7 +224,8 @@ def _handle(event: dict[str, Any], clients: Clients, settings: Settings, now: fl
         output = decide(approval_id, submission, decided_by=decided_by, clients=clients,
                         settings=settings, now=now)
     except ApprovalInvalid as exc:
-        return _response(400, form_page(approval, token, action, error=str(exc), values=values))
+        return _response(400, form_page(approval, token, action, error=str(exc), values=values,
+                                        run_href=run_href))
     except ApprovalNotFound:
         return _not_found()
     except ApprovalExpired as exc:
@@ -225,4 +237,5 @@ def _handle(event: dict[str, Any], clients: Clients, settings: Settings, now: fl
     answer = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in submission.items())
     return _message(200, "Thank you: decision recorded",
                     f"Your answer to '{approval.block_name}' was recorded ({answer or 'no fields'}) "
-                    f"as {output['decidedBy']} at {output['submittedAt']}; the run continues.", "ok")
+                    f"as {output['decidedBy']} at {output['submittedAt']}; the run continues.", "ok",
+                    run_href)

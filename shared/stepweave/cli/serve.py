@@ -1,5 +1,5 @@
 """``stepweave serve``: the run API, ``/health``, webhooks and the approval decision pages on
-one local port, as the deployed API Gateway serves them.
+one local port, as the deployed API Gateway serves them, and the run viewer (``/runs``).
 
 Locally the embedded engine runs every workflow of a folder (default ``workflows/``) and the
 run API accepts the key in ``STEPWEAVE_API_KEY`` (tenant ``local``) or a new one it prints.
@@ -101,6 +101,7 @@ def docs_routes() -> list[Any]:
 
 
 def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
+    from stepweave.cli.viewer import viewer_routes, with_run_links
     from stepweave.local.api import LOCAL_TENANT, LocalApi
     from stepweave.local.engine import LocalEngine
     from stepweave.local.records import records_path
@@ -122,8 +123,20 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
                  "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "
                  "/v1/executions[/<id>[/cancel]]; /health",
                  "approval pages: /approvals/<id>" + ("; webhooks: /webhooks/<workflow>"
-                                                      if api.webhooks_enabled else "")]
-        return _serve(api.routes, args, lines, announce_in=settings.local_dir, key=None if given else key)
+                                                      if api.webhooks_enabled else ""),
+                 "run viewer: /runs (sign in with the API key)"]
+        runs = viewer_routes(Path(args.workflows), workflows, ddb=api.clients.ddb, settings=api.settings,
+                             sfn=engine.sfn, manifests=lambda arn: _machine_manifest(engine, arn))
+        return _serve(with_run_links(api.routes) + runs, args, lines, announce_in=settings.local_dir,
+                      key=None if given else key)
+
+
+def _machine_manifest(engine: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The manifest of the embedded engine's state machine that ran ``execution_arn``."""
+    from stepweave.runtime.arns import state_machine_arn
+
+    compiled = engine.machines.get(state_machine_arn(execution_arn))
+    return None if compiled is None else dict(compiled.manifest())
 
 
 def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, CompiledWorkflow]) -> int:
@@ -132,7 +145,9 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
     from stepweave.api.decisions import handle_decision
     from stepweave.api.executions import AwsExecutions, Target, targets_from_settings
     from stepweave.cli.aws import aws_client
+    from stepweave.cli.viewer import viewer_routes, with_run_links
     from stepweave.local.gateway import stepweave_routes
+    from stepweave.runtime.payloads import S3Store
     from stepweave.runtime.recorder import Clients
 
     table = args.table or settings.table
@@ -155,8 +170,11 @@ def _aws(args: argparse.Namespace, settings: Settings, workflows: dict[str, Comp
                               decision=lambda event: handle_decision(event, clients=clients,
                                                                      settings=settings))
     lines = [f"table {table}; workflows: {', '.join(sorted(targets)) or '(none: pass --stage)'}",
-             "API keys: stepweave keys create --aws --tenant <tenant>"]
-    return _serve(routes, args, lines)
+             "API keys: stepweave keys create --aws --tenant <tenant>",
+             "run viewer: /runs (sign in with an API key)"]
+    runs = viewer_routes(Path(args.workflows), workflows, ddb=clients.ddb, settings=settings, sfn=clients.sfn,
+                         store=S3Store(aws_client("s3", args.region)))
+    return _serve(with_run_links(routes) + runs, args, lines)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
