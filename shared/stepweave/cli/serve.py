@@ -105,13 +105,14 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
     from stepweave.local.api import LOCAL_TENANT, LocalApi
     from stepweave.local.engine import LocalEngine
     from stepweave.local.records import records_path
-    from stepweave.local.schedules import LocalScheduler
+    from stepweave.local.schedules import LocalScheduler, local_poller
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     with LocalEngine(records_file=records_path(settings), settings=settings) as engine, \
             LocalApi(engine, workflows) as api, \
-            LocalScheduler(api.executions, workflows, log=sys.stderr) as scheduler:
+            LocalScheduler(api.executions, workflows, log=sys.stderr,
+                           poller=local_poller(api)) as scheduler:
         given = settings.api_key.get_secret_value() if settings.api_key else None
         key = api.api_key(given)
         upcoming = scheduler.upcoming()

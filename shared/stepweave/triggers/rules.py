@@ -7,6 +7,8 @@
   which mean the same in both.
 - ``schedule_input``: the trigger's ``input`` plus ``trigger`` (type, workflow, name and
   the Scheduler's ``<aws.scheduler.scheduled-time>`` / ``<aws.scheduler.execution-id>``).
+- ``poll_expression`` / ``poll_input`` / ``rate_seconds``: a poll trigger's schedule
+  (``rate(...)``) and the poller's input (``{"workflow", "trigger"}``);
 - ``event_pattern`` / ``event_input``: the rule's pattern and its input transformer
   (``inputMapping`` fields read from the event; without one, ``detail``), plus
   ``trigger`` (type, workflow, name, source, detailType, eventId, time).
@@ -19,13 +21,16 @@ import re
 from typing import Any
 
 from stepweave.triggers.cron import CronError, eventbridge_cron
-from stepweave.triggers.declare import EventTrigger, ScheduleTrigger
+from stepweave.triggers.declare import EventTrigger, PollTrigger, ScheduleTrigger
 
 __all__ = [
     "CronError",
     "event_input",
     "event_pattern",
     "eventbridge_cron",
+    "poll_expression",
+    "poll_input",
+    "rate_seconds",
     "schedule_expression",
     "schedule_input",
 ]
@@ -41,6 +46,28 @@ def schedule_expression(trigger: ScheduleTrigger) -> str:
         return f"rate({count} {unit}{'' if count == 1 else 's'})"
     assert trigger.cron is not None
     return f"cron({eventbridge_cron(trigger.cron)})"
+
+
+def _rate(text: str) -> tuple[int, str]:
+    match = _RATE.match(text)
+    assert match is not None  # validated by the model
+    return int(match[1]), match[2]
+
+
+def rate_seconds(text: str) -> int:
+    """``'5 minutes'`` -> 300."""
+    count, unit = _rate(text)
+    return count * {"minute": 60, "hour": 3600, "day": 86_400}[unit]
+
+
+def poll_expression(trigger: PollTrigger) -> str:
+    count, unit = _rate(trigger.rate)
+    return f"rate({count} {unit}{'' if count == 1 else 's'})"
+
+
+def poll_input(workflow: str, trigger: PollTrigger) -> str:
+    """What the poll's schedule gives the poller function."""
+    return json.dumps({"workflow": workflow, "trigger": trigger.label}, separators=(",", ":"))
 
 
 def schedule_input(workflow: str, trigger: ScheduleTrigger) -> str:

@@ -1,0 +1,103 @@
+"""Sim integration blocks in trigger mode import as the matching Stepweave trigger.
+
+GIVEN a Sim export whose first block is ``slack``, ``stripe``, ``rss``, ``gmail_v2``,
+``google_sheets_v2`` or ``outlook`` in trigger mode (or ``imap``, which has no equivalent)
+WHEN it is loaded THEN it has a Slack- or Stripe-signed webhook keeping Sim's event filter,
+or a poll trigger with Sim's settings, and the block is a start block under its Sim name (so
+``<gmail1.email.subject>`` reads the run input); a trigger without an equivalent is named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepweave.cli import main
+from stepweave.errors import WorkflowError
+from stepweave.triggers.declare import PollTrigger, WebhookTrigger
+from stepweave.workflow.loader import load_workflow
+from tests.conftest import ROOT
+from tests.engine import sim_export as sim
+
+
+def _load(tmp_path: Path, block_type: str, name: str = "Trigger1", **values: Any) -> Any:
+    trigger = sim.block("t1", block_type, name, **values)
+    trigger["triggerMode"] = True
+    export = sim.export([trigger, sim.function("f", "return 1", "F")], [sim.edge("t1", "f")],
+                        name="Lead Flow")
+    path = tmp_path / "lead-flow.json"
+    path.write_text(json.dumps(export))
+    return load_workflow(path)
+
+
+def test_a_slack_trigger_is_a_slack_signed_webhook_keeping_its_event(tmp_path: Path) -> None:
+    workflow = _load(tmp_path, "slack_v2", "Slack", eventType="app_mention",
+                     channelFilter=["C0LAN2Q65"], signingSecret="never-copied")
+    (trigger,) = workflow.triggers
+    assert isinstance(trigger, WebhookTrigger)
+    assert trigger.signature.scheme == "slack" and trigger.signature.secret == "LEAD_FLOW_WEBHOOK_SECRET"
+    assert trigger.when == {"body.event.type": ["app_mention"], "body.event.channel": ["C0LAN2Q65"]}
+    assert "never-copied" not in json.dumps(workflow.model_dump(mode="json"))
+    edited = _load(tmp_path, "slack", eventType="message_edited").triggers[0]
+    assert edited.when == {"body.event.type": ["message"], "body.event.subtype": ["message_changed"]}
+    assert _load(tmp_path, "slack").triggers[0].when is None  # Sim's legacy trigger: every event
+
+
+def test_a_stripe_trigger_is_a_stripe_signed_webhook_taking_its_event_types(tmp_path: Path) -> None:
+    workflow = _load(tmp_path, "stripe", "Stripe",
+                     eventTypes=["invoice.paid", "checkout.session.completed"], webhookSecret="whsec_x")
+    (trigger,) = workflow.triggers
+    assert isinstance(trigger, WebhookTrigger) and trigger.signature.scheme == "stripe"
+    assert trigger.when == {"body.type": ["invoice.paid", "checkout.session.completed"]}
+    assert [b.type for b in workflow.blocks if b.name == "Stripe"] == ["start"]
+
+
+@pytest.mark.parametrize(("block_type", "values", "expected"), [
+    ("rss", {"feedUrl": " https://blog.example/feed.xml "},
+     {"provider": "rss", "feedUrl": "https://blog.example/feed.xml", "credential": None}),
+    ("gmail_v2", {"labelIds": ["INBOX", "Label_7"], "labelFilterBehavior": "EXCLUDE",
+                  "searchQuery": "has:attachment", "markAsRead": True, "triggerCredentials": "cred-1"},
+     {"provider": "gmail", "labelIds": ["INBOX", "Label_7"], "labelFilterBehavior": "EXCLUDE",
+      "searchQuery": "has:attachment", "markAsRead": True, "credential": "LEAD_FLOW_GMAIL_CREDENTIAL"}),
+    ("google_sheets_v2", {"manualSpreadsheetId": "1AbC-d", "manualSheetName": "Leads",
+                          "valueRenderOption": "UNFORMATTED_VALUE"},
+     {"provider": "google_sheets", "spreadsheetId": "1AbC-d", "sheetName": "Leads",
+      "valueRenderOption": "UNFORMATTED_VALUE", "credential": "LEAD_FLOW_GOOGLE_SHEETS_CREDENTIAL"}),
+    ("outlook", {"folderIds": ["AAMkAD="], "markAsRead": False},
+     {"provider": "outlook", "folder": "AAMkAD=", "markAsRead": False,
+      "credential": "LEAD_FLOW_OUTLOOK_CREDENTIAL"}),
+])
+def test_polling_triggers_become_poll_triggers_with_sims_settings(
+        tmp_path: Path, block_type: str, values: dict[str, Any], expected: dict[str, Any]) -> None:
+    workflow = _load(tmp_path, block_type, **values)
+    (trigger,) = workflow.triggers
+    assert isinstance(trigger, PollTrigger) and trigger.rate == "1 minute"  # Sim polls every minute
+    for field, value in expected.items():
+        assert getattr(trigger, field) == value, field
+    assert [b.type for b in workflow.blocks if b.name == "Trigger1"] == ["start"]
+
+
+def test_a_polling_trigger_missing_its_setting_names_it(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowError, match="a 'google_sheets' poll needs 'spreadsheetId' and 'sheetName'"):
+        _load(tmp_path, "google_sheets_v2")
+
+
+def test_an_imap_trigger_has_no_equivalent_and_says_so(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _load(tmp_path, "imap", "Mailbox", host="imap.example.com")
+    assert main(["validate", str(tmp_path / "lead-flow.json")]) != 0
+    assert "starts at 'Mailbox', Sim's 'imap' trigger has no Stepweave trigger yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("template", "block"), [("email-triage", "Gmail1"),
+                                                  ("ocr-invoice-db", "gmailTrigger")])
+def test_the_gmail_templates_start_from_a_gmail_poll(template: str, block: str) -> None:
+    workflow = load_workflow(ROOT / "tests" / "fixtures" / "sim-templates" / f"{template}.json")
+    (trigger,) = workflow.triggers
+    assert isinstance(trigger, PollTrigger) and trigger.provider == "gmail"
+    assert trigger.credential == f"{template.upper().replace('-', '_')}_GMAIL_CREDENTIAL"
+    assert trigger.labelFilterBehavior == "INCLUDE" and trigger.rate == "1 minute"
+    assert [b.type for b in workflow.blocks if b.name == block] == ["start"]
