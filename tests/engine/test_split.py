@@ -1,0 +1,227 @@
+"""A split Standard workflow (a Standard parent, Express stretches) runs as the unsplit one.
+
+Each workflow runs on the embedded engine compiled both ways; the run's status, output,
+error and cause, its block logs (as ``stepweave.runtime.history`` derives them and as the
+records table holds them) and its record must be the same, and the split run must bill
+fewer state transitions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepweave.compiler import CompiledWorkflow, compile_workflow
+from stepweave.local.engine import LocalEngine, RunResult
+from stepweave.runtime.history import block_runs
+from stepweave.runtime.query import get_execution
+from stepweave.workflow.loader import load_workflow, parse_workflow, parse_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples"))
+from internal_api import InternalApi  # noqa: E402
+
+ORDER = json.loads((ROOT / "examples" / "shopify-order.json").read_text(encoding="utf-8"))
+
+#: an approval in the middle, a condition routing around it, a loop and a parallel in the
+#: stretches, an error edge, and a block failing without one (``fail``)
+MIDDLE = """
+version: 1
+name: middle
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: amount, type: number}, {name: fail, type: boolean}]}}
+  - {id: prep, name: Prep, type: function, params: {code: "return {double: <start.amount> * 2}"}}
+  - id: each
+    name: Each
+    type: loop
+    params: {loopType: forEach, collection: "[1, 2, 3]"}
+  - {id: square, name: Square, type: function, parent: each, params: {code: "return <loop.currentItem> * <loop.currentItem>"}}
+  - id: fan
+    name: Fan
+    type: parallel
+    params: {parallelType: collection, collection: "[10, 20]"}
+  - {id: plus, name: Plus, type: function, parent: fan, params: {code: "return <parallel.currentItem> + 1"}}
+  - id: big
+    name: Big
+    type: condition
+    params:
+      conditions:
+        - {id: yes, title: if, value: "<prep.result.double> > 100"}
+        - {id: no, title: else}
+  - id: ok
+    name: Ok
+    type: approval
+    params:
+      subject: "Approve <start.amount>?"
+      approvers: lead@example.com
+      form: [{name: approved, type: boolean, required: true}]
+  - {id: after, name: After, type: function, params: {code: "if (<start.fail>) throw new Error('nope'); return {approved: <ok.approved> ?? null, squares: <each.results>, fan: <fan.results>}"}}
+  - {id: risky, name: Risky, type: function, params: {code: "throw new Error('caught')"}}
+  - {id: handled, name: Handled, type: function, params: {code: "return 'handled: ' + <risky.error>"}}
+  - {id: done, name: Done, type: response, params: {data: {after: "<after.result>", handled: "<handled.result>", prep: "<prep.result>"}}}
+edges:
+  - start -> prep
+  - prep -> each
+  - each -[loop-end-source]-> fan
+  - fan -[parallel-end-source]-> big
+  - big -[condition-yes]-> ok
+  - big -[condition-no]-> after
+  - ok -> after
+  - after -> risky
+  - risky -[error]-> handled
+  - handled -> done
+"""
+
+
+#: what differs between any two runs (times, the HTTP Date header, approval tokens)
+_VOLATILE = {"date", "submittedAt", "url", "resumeEndpoint", "ts", "outboxFile"}
+
+
+def _stable(value: Any) -> Any:
+    """``value`` with the volatile fields masked (JSON text parsed first)."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return _stable(json.loads(value))
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: "*" if k in _VOLATILE else _stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stable(v) for v in value]
+    return value
+
+
+def _compile_both(compiled: Any) -> tuple[CompiledWorkflow, CompiledWorkflow]:
+    return compiled(False), compiled(True)
+
+
+def _blocks(engine: LocalEngine, result: RunResult, compiled: CompiledWorkflow) -> tuple[Any, Any]:
+    # sorted: a parallel's branches finish in any order, split or not
+    runs = sorted((repr(_stable([r.block, r.output, r.failed, r.error, r.where, r.iteration, r.branch]))
+                   for r in block_runs(result.events, compiled.manifest())))
+    detail = get_execution(engine.records.ddb, engine.records.settings, result.execution_arn)
+    assert detail is not None
+    logs = sorted(repr(_stable([b.block_id, b.name, b.type, b.containers, b.where, b.iteration,
+                                b.branch, b.success, b.output, b.error])) for b in detail.blocks)
+    assert [b.seq for b in detail.blocks] == list(range(1, len(detail.blocks) + 1))
+    record = detail.record
+    return runs, _stable((logs, record.status, record.output, record.error, record.cause,
+                                   record.lambda_invocations, record.workflow))
+
+
+def _run_both(engine: LocalEngine, unsplit: CompiledWorkflow, split: CompiledWorkflow, payload: Any,
+              approve: bool = True, api: bool = False) -> tuple[RunResult, RunResult]:
+    results = []
+    for compiled in (unsplit, split):
+        server = InternalApi().start() if api else None
+        try:
+            if server is not None:
+                engine_env = {"INTERNAL_API_URL": server.url}
+                with pytest.MonkeyPatch.context() as mp:
+                    for k, v in engine_env.items():
+                        mp.setenv(k, v)
+                    results.append(engine.run(compiled, payload, poll_s=0.01,
+                                              approver=lambda _a: {"approved": approve}))
+            else:
+                results.append(engine.run(compiled, payload, poll_s=0.01,
+                                          approver=lambda _a: {"approved": approve}))
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+    a, b = results
+    assert _stable((a.status, a.output, a.error, a.cause)) == _stable((b.status, b.output, b.error, b.cause))
+    assert _blocks(engine, a, unsplit) == _blocks(engine, b, split)
+    assert a.lambda_invocations == b.lambda_invocations
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def timeline() -> tuple[CompiledWorkflow, CompiledWorkflow]:
+    path = ROOT / "workflows" / "support-timeline.yaml"
+    return _compile_both(lambda split: compile_workflow(load_workflow(path), str(path), split=split))
+
+
+@pytest.fixture(scope="module")
+def middle() -> tuple[CompiledWorkflow, CompiledWorkflow]:
+    return _compile_both(lambda split: compile_workflow(parse_workflow(parse_yaml(MIDDLE), "<test>"),
+                                                        "<test>", split=split))
+
+
+def test_support_timeline_compiles_to_a_parent_with_the_approval_and_one_express_stretch(
+        timeline: tuple[CompiledWorkflow, CompiledWorkflow]) -> None:
+    unsplit, split = timeline
+    assert unsplit.stretches == {} and unsplit.split_states == {}
+    assert split.workflow_type == "STANDARD"
+    assert [s.workflow_type for s in split.stretches.values()] == ["EXPRESS"]
+    parent = split.definition["States"]
+    assert parent["Approve refund"] == unsplit.definition["States"]["Approve refund"] | {
+        "Next": "Refund approved (express)"}
+    kinds = sorted(s["Type"] for s in parent.values())
+    assert kinds == ["Choice", "Fail", "Fail", "Succeed", "Task", "Task", "Task"]
+    stretch = next(iter(split.stretches.values()))
+    assert set(unsplit.definition["States"]) - set(parent) <= set(stretch.definition["States"])
+    assert split.manifest()["split"] == split.split_states
+
+
+@pytest.mark.parametrize("refund, approve", [(250, True), (20, True)],
+                         ids=["approved", "small"])
+def test_support_timeline_split_runs_as_unsplit(engine: LocalEngine, timeline: Any, refund: Any,
+                                                approve: bool) -> None:
+    order = {k: v for k, v in ORDER.items() if k != "refund"}
+    if refund is not None:
+        order["refund"] = {"amount": refund, "reason": "damaged"}
+    a, b = _run_both(engine, *timeline, order, approve=approve, api=True)
+    assert a.status == "SUCCEEDED"
+    assert b.transitions < a.transitions
+    if refund == 250:
+        assert b.transitions == 4  # stretch, its exit Choice, the approval, the stretch after it
+
+
+def test_support_timeline_failure_is_the_same_error_and_cause(engine: LocalEngine, timeline: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERNAL_API_URL", "http://127.0.0.1:9")  # nothing listens: Enrich fails
+    a, _b = _run_both(engine, *timeline, ORDER)
+    assert a.status == "FAILED" and a.error == "Stepweave.BlockFailed"
+    assert a.cause is not None and a.cause.startswith("Enrich customer: ")
+
+
+def test_an_approval_in_the_middle_with_a_condition_around_it(engine: LocalEngine, middle: Any) -> None:
+    unsplit, split = middle
+    assert len(split.stretches) == 1 and "Ok" in split.definition["States"]
+    a, b = _run_both(engine, unsplit, split, {"amount": 80, "fail": False})  # approval asked
+    assert a.output["data"]["after"]["approved"] is True
+    assert a.output["data"]["after"]["squares"] == [[{"result": n, "stdout": ""}] for n in (1, 4, 9)]
+    assert a.output["data"]["handled"].endswith("- caught")
+    c, d = _run_both(engine, unsplit, split, {"amount": 5, "fail": False})  # routed around it
+    assert c.output["data"]["after"]["approved"] is None
+    assert b.transitions < a.transitions and d.transitions < c.transitions
+
+
+def test_a_block_failing_in_a_stretch_after_the_approval_fails_the_run_alike(engine: LocalEngine,
+                                                                            middle: Any) -> None:
+    a, _b = _run_both(engine, *middle, {"amount": 80, "fail": True})
+    assert (a.status, a.error) == ("FAILED", "Stepweave.BlockFailed")
+    assert a.cause is not None and "nope" in a.cause
+
+
+def test_a_state_error_nothing_catches_surfaces_by_name_in_the_cause(engine: LocalEngine) -> None:
+    """A condition comparing an object with a number raises States.QueryEvaluationError in
+    the stretch; a Fail state may not raise a States.* error, so the split run fails with
+    Stepweave.ExpressStretchFailed, the original error and cause in its cause."""
+    text = MIDDLE.replace('value: "<prep.result.double> > 100"', 'value: "<start.amount> > 100"')
+    unsplit, split = _compile_both(lambda s: compile_workflow(parse_workflow(parse_yaml(text), "<t>"),
+                                                              "<t>", split=s))
+    payload = {"amount": {"not": "a number"}, "fail": False}
+    a = engine.run(unsplit, payload, poll_s=0.01)
+    b = engine.run(split, payload, poll_s=0.01)
+    assert (a.status, a.error) == ("FAILED", "States.QueryEvaluationError")
+    assert (b.status, b.error) == ("FAILED", "Stepweave.ExpressStretchFailed")
+    # the same words; the event id it names is the child's
+    assert re.sub(r"event id #\d+", "#", b.cause or "") == re.sub(r"event id #\d+", "#", f"{a.error}: {a.cause}")
+    assert _blocks(engine, a, unsplit)[0] == _blocks(engine, b, split)[0]
