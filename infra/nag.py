@@ -51,6 +51,8 @@ def apply_checks(app: cdk.App) -> None:
 def _acknowledge_triggers(triggers: Triggers) -> None:
     if triggers.ingest_function is not None:
         _acknowledge_function(triggers.ingest_function)
+    if triggers.pollers is not None:
+        _acknowledge_function(triggers.pollers.function)
     if triggers.dead_letter_queue is not None:
         _acknowledge(
             triggers.dead_letter_queue,

@@ -12,6 +12,7 @@ From each workflow's ``triggers:`` (``stepweave.triggers.declare``):
   trigger's time zone) whose target is the state machine, with a defined input, its own
   role (allowed to start that state machine and nothing else), a retry policy and the
   dead-letter queue.
+* **poll**: the poller function and a schedule per poll trigger (``infra.constructs.pollers``).
 * **event**: a rule on the default event bus with the trigger's pattern and an input
   transformer; its own role (start that one state machine); a retry policy and the
   dead-letter queue. Delivery to Step Functions is asynchronous: a failing workflow never
@@ -37,7 +38,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from stepweave.runtime.arns import LIVE_ALIAS
-from stepweave.triggers.declare import EventTrigger, ScheduleTrigger, WebhookTrigger
+from stepweave.triggers.declare import EventTrigger, PollTrigger, ScheduleTrigger, WebhookTrigger
 from stepweave.triggers.rules import event_input, event_pattern, schedule_expression, schedule_input
 from stepweave.triggers.targets import TARGETS_FILE, targets_document
 
@@ -48,6 +49,7 @@ from infra.constructs.handlers import (
     secrets_read_statement,
 )
 from infra.constructs.layer import locally_bundled_code
+from infra.constructs.pollers import Pollers
 from infra.constructs.recorder import RecorderBundler
 from infra.constructs.workflow import WorkflowStateMachine
 
@@ -109,7 +111,8 @@ class Triggers(Construct):
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
         self.rules: dict[str, events.CfnRule] = {}
         self.roles: dict[str, iam.Role] = {}
-        wanted = any(_of_type(w, ScheduleTrigger) or _of_type(w, EventTrigger) for w in workflows.values())
+        wanted = any(_of_type(w, ScheduleTrigger) or _of_type(w, EventTrigger)
+                     or _of_type(w, PollTrigger) for w in workflows.values())
         self.dead_letter_queue: sqs.Queue | None = sqs.Queue(
             self, "DeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
             retention_period=Duration.days(14)) if wanted else None
@@ -118,6 +121,16 @@ class Triggers(Construct):
                 self._schedule(name, workflows[name], trigger)
             for trigger in _of_type(workflows[name], EventTrigger):
                 self._rule(name, workflows[name], trigger)
+        #: the poll triggers' poller and schedules (``infra.constructs.pollers``)
+        self.pollers: Pollers | None = None
+        if any(_of_type(w, PollTrigger) for w in workflows.values()):
+            assert self.dead_letter_queue is not None
+            self.pollers = Pollers(
+                self, "Pollers", workflows=workflows, table=table, layer=layer,
+                functions_dir=functions_dir, secrets_prefix=secrets_prefix,
+                record_retention_days=record_retention_days, log_retention=log_retention,
+                log_level=log_level, dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE)
 
     def _ingest(self, functions_dir: Path, table: dynamodb.ITable, layer: lambda_.ILayerVersion,
                 record_retention_days: int, log_retention: logs.RetentionDays,
