@@ -340,12 +340,13 @@ def _figures(view: RunView) -> str:
     if r.duration_ms is not None:
         items.append(("duration", escape(_duration(r.duration_ms))))
     if view.transitions is not None:
-        if view.workflow_type == "EXPRESS":
-            billed = f"1 Express request, {view.transitions} state transitions (not billed on Express)"
-        else:
-            billed = f"{view.transitions} state transitions"
+        express = view.workflow_type == "EXPRESS"
+        billed = (f"1 Express request of {_duration(r.duration_ms or 0)}" if express
+                  else f"{view.transitions} state transitions")
         if view.cost is not None:
-            billed += f" (${view.cost * 1000:.4f} per 1,000 runs on {escape((view.workflow_type or '').title())})"
+            billed += f" (${view.cost * 1000:.4f} per 1,000 runs on {'Express' if express else 'Standard'})"
+        if express:
+            billed += f"; {view.transitions} state transitions (not billed on Express)"
         items.append(("AWS would bill", f"<span id=\"billed\">{billed}</span>"))
     if view.lambda_invocations is not None:
         items.append(("Lambda invocations", str(view.lambda_invocations)))
