@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepweave.errors import StepweaveError
-from stepweave.triggers.declare import EventTrigger, ScheduleTrigger, Trigger, WebhookTrigger
+from stepweave.triggers.declare import (EventTrigger, PollTrigger, ScheduleTrigger, Trigger,
+                                        WebhookTrigger)
 from stepweave.triggers.inputs import lookup_path
 from stepweave.triggers.rules import event_input, event_pattern, schedule_input
 
@@ -56,6 +57,9 @@ def find_trigger(file: str, triggers: tuple[Trigger, ...] | list[Trigger], name:
     if isinstance(trigger, WebhookTrigger):
         raise FireError(f"{file}: trigger {name!r} is a webhook: send it a delivery with "
                         "`stepweave webhook` against `stepweave serve`")
+    if isinstance(trigger, PollTrigger):
+        raise FireError(f"{file}: trigger {name!r} is a poll: `stepweave serve` polls it as "
+                        f"serving starts and every {trigger.rate}, one run per new item")
     return trigger
 
 

@@ -129,7 +129,7 @@ class Workflow(_Strict):
     edges: list[Edge] = Field(default_factory=list)
     triggers: list[Trigger] = Field(
         default_factory=list, description="What starts the workflow from outside "
-        "(webhook, schedule, event); see docs/triggers.md.")
+        "(webhook, schedule, event, poll); see docs/triggers.md.")
 
     @field_validator("triggers")
     @classmethod
