@@ -6,8 +6,8 @@ Routes (Lambda proxy integrations; authentication is done by the functions: API 
 
 * ``GET /health``, ``POST /v1/workflows/{workflow}/executions``, ``POST
   /v1/workflows/{workflow}/run``, ``GET /v1/executions``, ``GET /v1/executions/{id}``,
-  ``POST /v1/executions/{id}/cancel``, ``POST /v1/executions/{id}/rerun`` -> the run-API
-  function;
+  ``POST /v1/executions/{id}/cancel``, ``POST /v1/executions/{id}/rerun``, ``POST
+  /v1/executions/{id}/retry`` -> the run-API function;
 * ``POST /webhooks/{workflow}`` -> ``ingest_function`` (when given);
 * ``GET|POST /approvals/{id}``, ``GET /v1/approvals``, ``POST /v1/approvals/{id}/decision``
   -> ``decision_function``
@@ -56,6 +56,7 @@ RUN_API_ROUTES = (
     ("GET", "/v1/executions/{id}"),
     ("POST", "/v1/executions/{id}/cancel"),
     ("POST", "/v1/executions/{id}/rerun"),
+    ("POST", "/v1/executions/{id}/retry"),
 )
 _R = apigw.ResponseType
 #: API Gateway's own errors -> (status, code) of the API's error shape.
@@ -125,9 +126,10 @@ class RunApiFunction(Construct):
                 conditions=qualifier_condition()))
         standard = [execution_arn_pattern(stack, w.state_machine_name) for w in workflows.values()
                     if w.compiled.workflow_type == "STANDARD"]
-        if standard:
+        if standard:  # /retry redrives a failed run: Standard executions only (Express cannot be)
             self.function.add_to_role_policy(iam.PolicyStatement(
-                actions=["states:DescribeExecution", "states:StopExecution"], resources=standard))
+                actions=["states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"],
+                resources=standard))
         self.workflows = dict(workflows)
 
 

@@ -112,7 +112,7 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {a for a in actions if a.startswith("states:")} == {
         "states:StartExecution", "states:DescribeStateMachineAlias", "states:StartSyncExecution",
-        "states:DescribeExecution", "states:StopExecution"}
+        "states:DescribeExecution", "states:StopExecution", "states:RedriveExecution"}
     # it starts (and describes) the `live` aliases only
     for statement in statements:
         if set(_as_list(statement["Action"])) & {"states:StartExecution", "states:StartSyncExecution",
@@ -124,6 +124,9 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     stop = next(s for s in statements if "states:StopExecution" in s["Action"])
     text = json.dumps(stop["Resource"])
     assert f"execution:{STAGE}-nightly:*" in text and "express" not in text.lower()
+    # /retry redrives this deployment's Standard executions, nothing else
+    (redrive,) = [s for s in statements if "states:RedriveExecution" in _as_list(s["Action"])]
+    assert redrive["Resource"] == stop["Resource"] and "Condition" not in redrive
     fn = next(f for k, f in _resources(synth["template"], "AWS::Lambda::Function").items() if "RunApi" in k)
     env = fn["Properties"]["Environment"]["Variables"]
     assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION",

@@ -22,6 +22,7 @@ def test_the_document_describes_every_route_and_both_key_headers() -> None:
     assert set(doc["paths"]) == {"/health", "/v1/workflows/{workflow}/executions", "/v1/workflows/{workflow}/run",
                                  "/v1/executions", "/v1/executions/{execution_id}",
                                  "/v1/executions/{execution_id}/cancel", "/v1/executions/{execution_id}/rerun",
+                                 "/v1/executions/{execution_id}/retry",
                                  "/v1/approvals", "/v1/approvals/{approval_id}/decision",
                                  "/approvals/{approval_id}", "/webhooks/{workflow}",
                                  "/api/v2/workflows/{workflow_id}/execute",

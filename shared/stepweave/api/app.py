@@ -174,6 +174,16 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
                               workflow=record.workflow, started_at=iso(started.start_date))
         return _json(202, body, {"Location": f"/v1/executions/{started.execution_arn}"})
 
+    @app.post("/v1/executions/<execution_id>/retry",
+              summary="resume a failed execution from the block that failed (Step Functions redrive)")
+    def retry(execution_id: str) -> Response[models.Retried]:
+        from stepweave.api.retry import retry_execution
+
+        who, ctx = tenant(), context()
+        body = retry_execution(ctx.executions, ctx.ddb, ctx.settings, owned(ctx, who, execution_id).record)
+        logger.info("execution retried", extra={"execution": body.execution_id, "redriveCount": body.redrive_count})
+        return _json(202, body, {"Location": f"/v1/executions/{body.execution_id}"})
+
     @app.post("/v1/executions/<execution_id>/cancel", summary="stop a running execution")
     def cancel(execution_id: str) -> Response[models.Cancelled]:
         who, ctx = tenant(), context()

@@ -83,6 +83,10 @@ class Executions(Protocol):
 
     def stop(self, execution_arn: str, error: str, cause: str) -> None: ...
 
+    def redrive(self, execution_arn: str) -> datetime:
+        """Resume a failed Standard execution from its failed state (``RedriveExecution``); when."""
+        ...
+
     def ping(self) -> dict[str, str | None]:
         """Workflow -> None when its state machine answers, else a short reason."""
         ...
@@ -121,10 +125,16 @@ _ERRORS: dict[str, Callable[[str], ApiError]] = {
     "InvalidName": lambda m: InvalidInput("invalid execution name"),
     "InvalidExecutionInput": lambda m: InvalidInput("invalid input"),
     "InvalidArn": lambda m: NotFound("no such execution"),
+    "ExecutionNotRedrivable": lambda m: Conflict(f"the execution cannot be retried: {_aws_message(m)}"),
     "ExecutionLimitExceeded": lambda m: Throttled("too many running executions", retry_after=5),
     "ThrottlingException": lambda m: Throttled(),
     "TooManyRequestsException": lambda m: Throttled(),
 }
+
+
+def _aws_message(text: str) -> str:
+    """``An error occurred (Code) when calling the Op operation: <message>`` -> the message."""
+    return text.split(": ", 1)[1] if "operation: " in text else text
 
 
 def translate(exc: Exception) -> Exception:
@@ -224,3 +234,11 @@ class AwsExecutions:
             self.sfn.stop_execution(executionArn=execution_arn, error=error, cause=cause)
         except Exception as exc:
             raise translate(exc) from None
+
+    def redrive(self, execution_arn: str) -> datetime:
+        try:
+            answer = self.sfn.redrive_execution(executionArn=execution_arn)
+        except Exception as exc:
+            raise translate(exc) from None
+        when = answer.get("redriveDate")
+        return when if isinstance(when, datetime) else datetime.now(UTC)

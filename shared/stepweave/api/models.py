@@ -20,6 +20,7 @@ __all__ = [
     "ExecutionView",
     "Health",
     "RerunRequest",
+    "Retried",
     "StartRequest",
     "Started",
     "summary",
@@ -54,6 +55,15 @@ class Started(_Model):
     workflow: str
     status: str = "running"
     started_at: str
+
+
+class Retried(_Model):
+    execution_id: str = Field(description="the same execution, running again: GET /v1/executions/{executionId}")
+    name: str
+    workflow: str
+    status: str = "running"
+    redrive_count: int = Field(description="how many times it has been retried, this time included")
+    redriven_at: str
 
 
 class ExecutionSummary(_Model):

@@ -31,6 +31,7 @@ _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/v1/executions/{execution_id}"): (401, 403, 404, 429),
     ("post", "/v1/executions/{execution_id}/cancel"): (401, 403, 404, 409, 429),
     ("post", "/v1/executions/{execution_id}/rerun"): (400, 401, 403, 404, 409, 413, 429),
+    ("post", "/v1/executions/{execution_id}/retry"): (401, 403, 404, 409, 429),
     ("get", "/v1/approvals"): (401, 403, 429),
     ("post", "/v1/approvals/{approval_id}/decision"): (400, 401, 403, 404, 409, 410, 429),
     ("post", "/webhooks/{workflow}"): (400, 401, 404, 405, 409, 413, 429, 500, 503),
@@ -66,6 +67,8 @@ _ERROR_TEXT_OF: dict[str, dict[int, str]] = {
         504: "still running: poll details.statusUrl"},
     "/api/v2/workflows/{workflow_id}/runs/{run_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
     "/api/jobs/{job_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
+    "/v1/executions/{execution_id}/retry": {
+        409: "cannot be retried: it succeeded or still runs, it is an Express run, or it stopped over 14 days ago"},
 }
 
 

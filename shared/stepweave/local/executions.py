@@ -6,6 +6,9 @@ they were started: the run API, a webhook) and, when one ends, writes its record
 recorder's code (``LocalRecords.record_run``, into the records database other ``stepweave``
 processes share), as the recorder Lambda would on AWS. moto has no ``StartSyncExecution``: a
 synchronous run is a start followed by a wait, recorded before the answer.
+
+A run that ends failed is kept to be redriven (``stepweave.local.redrive``); ``redrive`` puts
+one of an earlier process back first, and the watcher records the redriven run when it ends.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from stepweave.api.errors import Conflict
 from stepweave.api.executions import AwsExecutions, Outcome, Target, wait_for
 from stepweave.runtime.arns import state_machine_arn
 
@@ -69,6 +74,33 @@ class LocalExecutions(AwsExecutions):
             machine = state_machine_arn(execution_arn)
             self.engine.records.record_run(self.engine.sfn, execution_arn, self._manifests[machine])
             self._recorded.add(execution_arn)
+            if self._manifests[machine].get("type") == "STANDARD":
+                from stepweave.local.redrive import keep
+
+                keep(self.engine, execution_arn)
+
+    def redrive(self, execution_arn: str) -> datetime:
+        """``RedriveExecution``; a run of an earlier process is put back first (from what was
+        kept when it failed). ``Conflict`` when it cannot be redriven."""
+        from stepweave.local.redrive import NotRedrivable, in_engine, load, restore
+
+        if not in_engine(self.engine, execution_arn):
+            saved = load(self.engine.redrive_dir, execution_arn)
+            compiled = self.compiled.get(str((saved or {}).get("workflow")))
+            if saved is None or compiled is None:
+                raise Conflict("the execution cannot be retried: nothing was kept to redrive it (a failed, "
+                               "timed-out or aborted Standard run is kept for 14 days)")
+            try:
+                machine = restore(self.engine, compiled, execution_arn)
+            except NotRedrivable as exc:
+                raise Conflict(f"the execution cannot be retried: {exc}") from None
+            self._manifests.update({arn: c.manifest() for arn, c in self.engine.machines.items()
+                                    if arn not in self._manifests})
+            self._manifests[machine] = compiled.manifest()
+        with self._lock:  # recorded again when the redrive ends
+            when = super().redrive(execution_arn)
+            self._recorded.discard(execution_arn)
+        return when
 
     def unrecorded(self) -> list[str]:
         """Executions of these state machines that ended and are not recorded yet."""

@@ -250,6 +250,7 @@ def stepweave_routes(run_api: Handler, *, ingest: Handler | None = None,
         Route("GET", "/v1/executions/{id}", run_api),
         Route("POST", "/v1/executions/{id}/cancel", run_api),
         Route("POST", "/v1/executions/{id}/rerun", run_api),
+        Route("POST", "/v1/executions/{id}/retry", run_api),
         *(Route(method, path, run_api) for method, path in SIM_ROUTES),
     ]
     if ingest is not None:

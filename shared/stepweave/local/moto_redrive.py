@@ -56,7 +56,6 @@ from moto.stepfunctions.parser.api import (
     ExecutionRedrivenEventDetails,
     ExecutionStatus,
     HistoryEventType,
-    StateMachineType,
 )
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
@@ -138,15 +137,34 @@ JOURNALS: dict[str, Journal] = {}
 _journals_lock = threading.Lock()
 
 
+#: execution ARNs of Express executions (never journaled)
+_EXPRESS: set[str] = set()
+
+
 def _journal(env: Any) -> Journal | None:
-    if env.execution_type != StateMachineType.STANDARD:
-        return None
-    arn = str(env.states.context_object.context_object_data["Execution"]["Id"])
+    data = env.states.context_object.context_object_data
+    arn = str(data["Execution"]["Id"])
     with _journals_lock:
         journal = JOURNALS.get(arn)
-        if journal is None:
-            journal = JOURNALS[arn] = Journal()
+        if journal is not None or arn in _EXPRESS:
+            return journal
+        if _machine_type(str(data["StateMachine"]["Id"])) == "EXPRESS":
+            _EXPRESS.add(arn)
+            return None
+        journal = JOURNALS[arn] = Journal()
         return journal
+
+
+def _machine_type(machine_arn: str) -> str:
+    """moto's ``type`` of a state machine (its executions' ``sm_type`` is always STANDARD)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    parts = machine_arn.split(":")
+    try:
+        machine = stepfunctions_parser_backends[parts[4]][parts[3]].describe_state_machine(machine_arn)
+    except Exception:  # noqa: BLE001 - a version or alias ARN: journal it
+        return "STANDARD"
+    return str(getattr(machine, "type", "STANDARD"))
 
 
 def _key(name: str, env: Any) -> str:
@@ -291,7 +309,7 @@ class _RedriveWorker(ExecutionWorker):
 def _not_redrivable(execution: Any, now: datetime.datetime) -> str | None:
     """Why AWS would refuse to redrive ``execution`` (None: it would not)."""
     status = execution.exec_status
-    if execution.sm_type == StateMachineType.EXPRESS:
+    if str(getattr(execution.state_machine, "type", "STANDARD")) == "EXPRESS":
         return "Express executions cannot be redriven"
     if status not in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED):
         return f"Execution is {getattr(status, 'value', status)} and cannot be redriven"
@@ -377,6 +395,7 @@ def _terminated(self: Any) -> None:
         if execution.exec_status == ExecutionStatus.SUCCEEDED:  # not redrivable: forget it
             with _journals_lock:
                 JOURNALS.pop(execution.exec_arn, None)
+        _EXPRESS.discard(execution.exec_arn)
 
 
 # -- saving and restoring an ended execution -------------------------------------------------------
