@@ -11,7 +11,9 @@ Slack retry of the same event is the same execution; the challenge is echoed.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,7 +25,7 @@ from stepweave.runtime.secrets import Secrets
 from stepweave.runtime.settings import Settings
 from stepweave.triggers.declare import Signature, WebhookTrigger
 from stepweave.triggers.signatures import SignatureError, sign, verify
-from stepweave.triggers.targets import WebhookTarget
+from stepweave.triggers.targets import TARGETS_FILE, WebhookTarget
 
 from tests.functional.webhook_world import NOW, PASS, ROLE, TABLE, World
 
@@ -175,3 +177,38 @@ def test_a_slash_command_and_an_interaction_are_form_encoded(world: World) -> No
     bad = urlencode({"payload": "[1, 2"}).encode()
     status, answer = world.post("chat", bad, _signed(bad, content_type="application/x-www-form-urlencoded"))
     assert status == 400 and "payload" in answer["error"]["message"]
+
+
+class _Context:
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:stepweave-dev-ingest"
+
+
+def test_the_ingest_lambda_takes_a_slack_event(world: World, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.ingest import handler
+
+    targets = tmp_path / TARGETS_FILE
+    targets.write_text(json.dumps({"chat": {"stateMachine": "dev-chat", "type": "STANDARD", "trigger": {
+        "type": "webhook", "signature": {"scheme": "slack", "secret": "SLACK_SIGNING_SECRET"}}}}))
+    monkeypatch.setenv("STEPWEAVE_TABLE", TABLE)
+    monkeypatch.setenv("STEPWEAVE_WEBHOOK_TARGETS", str(targets))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    caches = (handler.clients, handler.settings, handler.secrets, handler.targets)
+    for cached in caches:
+        cached.cache_clear()
+    body = json.dumps({**EVENT, "event_id": "Ev-lambda"})
+    try:
+        event = {"httpMethod": "POST", "resource": "/webhooks/{workflow}", "path": "/webhooks/chat",
+                 "pathParameters": {"workflow": "chat"}, "queryStringParameters": None,
+                 "headers": sign(SLACK, body.encode(), SECRET, now=time.time()) | {
+                     "Content-Type": "application/json", "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
+                 "body": body, "isBase64Encoded": False}
+        response = handler.lambda_handler(event, _Context())
+        assert response["statusCode"] == 202, response
+        arn = json.loads(response["body"])["executionId"]
+        assert world.run_input(arn)["event"]["event_id"] == "Ev-lambda"
+        again = handler.lambda_handler(event, _Context())
+        assert again["statusCode"] == 200 and json.loads(again["body"])["executionId"] == arn
+    finally:
+        for cached in caches:
+            cached.cache_clear()
