@@ -230,7 +230,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                                problems=problems) from None
 
     def run_name(ctx: ApiContext, who: Tenant, workflow: str) -> str:
-        requested = app.current_event.get_header_value(RUN_ID_HEADER, case_sensitive=False)
+        requested = app.current_event.headers.get(RUN_ID_HEADER)
         if requested is not None and not re.fullmatch(NAME_PATTERN, requested):
             raise InvalidInput(f"{RUN_ID_HEADER}: 1 to 40 letters, digits, '-' or '_'", field=RUN_ID_HEADER)
         try:
