@@ -2,7 +2,8 @@
 
 Each deploy publishes a state machine version when the workflow's deployed definition
 changed (``AWS::StepFunctions::StateMachineVersion``, its logical id and description
-derived from the definition's hash, so an unchanged definition publishes nothing) and
+derived from the definition's hash, so an unchanged definition publishes nothing; the
+deployed definition names the workflow file's SHA-256, so it follows the file) and
 points the ``live`` alias at it (``AWS::StepFunctions::StateMachineAlias``). A version
 is kept when a newer one replaces it (``DeletionPolicy`` and ``UpdateReplacePolicy``
 ``Retain``), so ``stepweave rollback`` can move ``live`` back; deleting the state machine

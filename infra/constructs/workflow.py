@@ -194,14 +194,18 @@ class WorkflowStateMachine(Construct):
 
 
 def _with_summary(compiled: CompiledWorkflow, source: DeploySource | None) -> CompiledWorkflow:
-    """The workflow with its block summary in the definition's top-level ``Comment``
-    (``stepweave diff --aws`` reads it back), unless that would pass the size limit."""
+    """The workflow with its file's SHA-256 and its block summary in the definition's
+    top-level ``Comment`` (``stepweave diff --aws`` reads the summary back). The file's hash
+    makes the definition, and so the version, follow the file: a version's description
+    always names the file it was published from. The summary is left out when it would
+    pass the size limit."""
     if source is None:
         return compiled
-    comment = f"{compiled.definition.get('Comment', '')} {encode(source.summary)}".strip()
+    base = f"{compiled.definition.get('Comment', '')} stepweave-file:sha256:{source.file_sha256}".strip()
+    comment = f"{base} {encode(source.summary)}"
     size = len(compiled.definition_string().encode()) + len(comment) + 16
     if size > DEFINITION_MAX_BYTES:
-        return compiled
+        comment = base
     return dataclasses.replace(compiled, definition={**compiled.definition, "Comment": comment})
 
 

@@ -230,7 +230,7 @@ def test_definition_is_the_compiled_one_and_every_placeholder_is_substituted(syn
         assert isinstance(text, str), "the definition must not depend on tokens"
         deployed = json.loads(text)
         # the top-level Comment also carries the workflow's block summary (`stepweave diff --aws`)
-        assert deployed.pop("Comment").startswith(compiled.definition["Comment"] + " stepweave-summary:")
+        assert deployed.pop("Comment").startswith(compiled.definition["Comment"] + " stepweave-file:sha256:")
         assert deployed == {k: v for k, v in compiled.definition.items() if k != "Comment"}
         substitutions = props["DefinitionSubstitutions"]
         assert set(substitutions) == {f"Handler_{h}" for h in compiled.handlers}

@@ -213,9 +213,16 @@ def _version_id(folder: Path, text: str, construct_id: str) -> tuple[str, str]:
 
 def test_only_a_changed_definition_publishes_a_new_version(tmp_path: Path) -> None:
     first, description = _version_id(tmp_path, TINY, "a")
-    # the same workflow, written differently: same definition, same version
-    same, _ = _version_id(tmp_path, TINY.replace("edges: [start -> done]", "edges:\n  - start -> done\n"), "b")
-    assert same == first
+    # the same file deployed again: the same definition, the same version (nothing published)
+    again, again_description = _version_id(tmp_path, TINY, "b")
+    assert (again, again_description) == (first, description)
     changed, changed_description = _version_id(tmp_path, TINY.replace("status: 200", "status: 201"), "c")
     assert changed != first
     assert description_fields(changed_description)["definition"] != description_fields(description)["definition"]
+    # the deployed definition names its file, so any edit of the file publishes a version
+    # whose description names that file (`stepweave diff` finds no block change in this one)
+    relaid, relaid_description = _version_id(
+        tmp_path, TINY.replace("edges: [start -> done]", "edges:\n  - start -> done\n"), "d")
+    assert relaid != first
+    assert description_fields(relaid_description)["file"] == "sha256:" + hashlib.sha256(
+        (tmp_path / "d.yaml").read_bytes()).hexdigest()[:16]
