@@ -20,6 +20,11 @@ size bills less waiting and the same CPU, stretched out. An Express run's durati
 its invocations' stretch (summed: an upper bound). "before" prices the handlers at the
 sizes deployed until they were chosen from measurements, "now" at ``infra/memory.py``'s.
 
+"split" is the same workflow with ``split: auto`` (``stepweave.compiler.split``): a Standard
+parent holding only the approval, each stretch between a nested Express execution; it is
+priced the same way (the parent's transitions, each stretch's Express request and duration)
+and compared with today's compile ("ours") measured in the same run.
+
 The baseline is the naive compile in which every block is a Lambda task: the same
 state machine, but each native block (start, condition, variables, wait, response)
 also goes through a Lambda Task state before its own state, as it would if a
@@ -158,7 +163,8 @@ class Timed:
 def executions(engine: LocalEngine, result: RunResult, compiled: CompiledWorkflow) -> list[Execution]:
     """The run's execution and every nested one it started, each with its own type."""
     out = [Execution(compiled.workflow_type, result.transitions, result.duration_s)]
-    for machine in engine.descendants(state_machine_arn(result.execution_arn)):
+    root = state_machine_arn(result.execution_arn)
+    for machine in [*engine.descendants(root), *engine.stretches.get(root, [])]:
         child = engine.machines[machine]
         for page in engine.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
             for execution in page["executions"]:
@@ -204,10 +210,20 @@ def bill(runs: list[Execution], calls: list[Invocation], memory: dict[str, int],
     workflow = sum(workflow_cost(r.workflow_type, r.transitions,
                                  r.duration_s + (stretch if r.workflow_type == "EXPRESS" else 0))
                    for r in runs)
-    return Bill(sum(r.transitions for r in runs), len(calls), workflow, lambdas)
+    # the transitions Standard bills (a split run's Express stretches bill duration instead);
+    # an Express run's own, for comparison, when nothing is Standard
+    standard = [r for r in runs if r.workflow_type == "STANDARD"]
+    return Bill(sum(r.transitions for r in standard or runs), len(calls), workflow, lambdas)
 
 
 # -- the examples ------------------------------------------------------------------------
+
+
+def split(compiled: CompiledWorkflow, path: Path) -> CompiledWorkflow | None:
+    """The workflow compiled with its Express stretches split off (``split: auto``), or
+    None when that changes nothing (it is Express, or no stretch lowers its cost)."""
+    parts = compile_workflow(load_workflow(path), compiled.name, split=True)
+    return parts if parts.stretches else None
 
 
 def examples(w: World) -> list[tuple[str, CompiledWorkflow, Any]]:
@@ -250,7 +266,11 @@ def main() -> None:
         with LocalEngine(handlers=timed.handlers()) as engine:
             for name, ours, payload in examples(w):
                 rows = []
-                for label, compiled in (("ours", ours), ("naive", naive(ours))):
+                split_compile = split(ours, ROOT / "workflows" / f"{name}.yaml")
+                compiles = [("ours", ours), ("naive", naive(ours))]
+                if split_compile is not None:
+                    compiles.append(("split", split_compile))
+                for label, compiled in compiles:
                     # the first run warms the handlers up (imports, V8, clients), as a
                     # deployed instance is after its first call; the second is measured.
                     # The example's refund needs approval: answered at once (yes)
@@ -267,10 +287,15 @@ def main() -> None:
                           f"{new.dollars / old.dollars:10.2f} "
                           f"{old.lambda_dollars / old.dollars:7.0%} -> {new.lambda_dollars / new.dollars:4.0%}"
                           f"  {r.status}")
-                (o1, n1), (o2, n2) = rows
+                (o1, n1), (o2, n2) = rows[:2]
                 print(f"{'':20} {'':8} {'ratio':6} {n1.transitions / n2.transitions:11.2f} "
                       f"{n1.invocations / n2.invocations:7.2f} {o1.dollars / o2.dollars:12.2f} "
                       f"{n1.dollars / n2.dollars:10.2f}")
+                if len(rows) > 2:  # split / unsplit ("ours"), both measured in this run
+                    o3, n3 = rows[2]
+                    print(f"{'':20} {'':8} {'split/':6} {n3.transitions / n1.transitions:11.2f} "
+                          f"{n3.invocations / n1.invocations:7.2f} {o3.dollars / o1.dollars:12.2f} "
+                          f"{n3.dollars / n1.dollars:10.2f}   (split: auto vs today's compile)")
 
 
 if __name__ == "__main__":
