@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from stepweave.integrations import oauth
 from stepweave.integrations.template import (MISSING, TemplateError, extract, render,
@@ -153,11 +153,16 @@ class _Call:
             kwargs["content"] = urlencode(_query(body)).encode()
         elif body is not MISSING:
             kwargs["json"] = body
+        # a query in the URL itself (PostgREST filters, a next-page link) is kept, repeats too
+        parts = urlsplit(url)
+        pairs = [*parse_qsl(parts.query, keep_blank_values=True),
+                 *((k, v) for k, value in {**query, **self.auth_query}.items()
+                   for v in (value if isinstance(value, list) else [value]))]
         try:
             with httpx.Client(transport=self.ctx.transport, follow_redirects=True) as client:
-                response = send(client, method, url, policy=POLICY, headers=all_headers,
-                                params={**query, **self.auth_query} or None, sleep=self.ctx.sleep,
-                                **kwargs)
+                response = send(client, method, urlunsplit(parts._replace(query="")),
+                                policy=POLICY, headers=all_headers, params=pairs or None,
+                                sleep=self.ctx.sleep, **kwargs)
         except Unreachable as exc:
             raise self.fail(f"no answer from {urlsplit(url).netloc} ({exc.kind})") from None
         if response.status_code == 401 and self.token_request is not None and not retried:

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
+from email.policy import SMTP
 from typing import Any
 from urllib.parse import quote
 
@@ -161,7 +162,8 @@ def _mime_message(args: Mapping[str, Any]) -> str:
         message.set_content(body, subtype="html")
     else:
         message.set_content(body)
-    return base64.urlsafe_b64encode(bytes(message)).decode().rstrip("=")
+    raw = message.as_bytes(policy=SMTP)  # CRLF line ends, as RFC 5322 has them
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 #: Notion's limit on one rich text item's content
