@@ -269,8 +269,9 @@ def graph_svg(graph: Graph, outcomes: Mapping[str, str], anchors: Mapping[str, s
         css = "edge error" if edge.error else "edge"
         parts.append(f"<path class=\"{css}\" d=\"{path}\" marker-end=\"url(#arrow)\"/>")
         if edge.label:
-            parts.append(f"<text class=\"label\" x=\"{(sx + tx) // 2}\" y=\"{(sy + ty) // 2 - 4}\" "
-                         f"text-anchor=\"middle\">{escape(edge.label[:24])}</text>")
+            # near the target, where fanned-out edges are apart
+            parts.append(f"<text class=\"label\" x=\"{tx - 6}\" y=\"{ty - 5}\" "
+                         f"text-anchor=\"end\">{escape(edge.label[:24])}</text>")
     for node in graph.nodes:
         x, y = place[node.id]
         state = outcomes.get(node.id, "pending")
@@ -384,6 +385,9 @@ def _block_details(view: RunView, base: str, anchors: Mapping[str, str], names: 
                     f"<span class=\"muted\">{escape(_when(run.started))}"
                     f"{' → ' + escape(_when(run.ended)) if run.ended else ''}</span></p>")
             parts.append(head)
+            for approval in (a for a in view.approvals if run.outcome == "waiting" and a.block_id == block_id):
+                parts.append(f"<p>Waiting for <a href=\"{escape(base)}/approvals/{quote(approval.id, safe='')}\">"
+                             "its approval page</a>.</p>")
             if run.error:
                 parts.append(f"<p>error:</p><pre class=\"error-box\">{escape(run.error)}</pre>")
             if run.has_output:
