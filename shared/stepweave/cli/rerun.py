@@ -57,9 +57,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if args.aws:
         from stepweave.cli.aws import aws_client
 
+        from stepweave.runtime.arns import alias_arn
+
         name = f"rerun-{uuid.uuid4().hex[:12]}"
+        # through the workflow's `live` alias, as its triggers and the run API start it
         started = aws_client("stepfunctions", args.region).start_execution(
-            stateMachineArn=state_machine_of(record.execution_arn), name=name, input=json.dumps(payload))
+            stateMachineArn=alias_arn(state_machine_of(record.execution_arn)), name=name,
+            input=json.dumps(payload))
         result = {"execution": started["executionArn"], "rerunOf": record.execution_arn,
                   "workflow": record.workflow}
         print(json.dumps(result, indent=2) if args.json else
