@@ -1,0 +1,163 @@
+"""The split of a Standard definition: what stays in the parent, the stretches, and the
+variables each stretch takes in and gives back (``stepweave.compiler.split``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepweave.compiler import compile_workflow
+from stepweave.compiler.split import (
+    END,
+    anchors,
+    split_definition,
+    variables_assigned,
+    variables_read,
+)
+from stepweave.workflow.loader import load_workflow, parse_workflow, parse_yaml, workflow_files
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+
+
+def _pass(assign: dict[str, str] | None = None, nxt: str | None = None, **extra: Any) -> dict[str, Any]:
+    state: dict[str, Any] = {"Type": "Pass", **({"Assign": assign} if assign else {}), **extra}
+    state.update({"Next": nxt} if nxt else {"End": True})
+    return state
+
+
+def _task(resource: str, nxt: str, **extra: Any) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": resource, "Next": nxt, "TimeoutSeconds": 30, **extra}
+
+
+def _machine(states: dict[str, Any], start: str = "A") -> dict[str, Any]:
+    return {"QueryLanguage": "JSONata", "StartAt": start, "States": states}
+
+
+def test_variables_read_and_assigned() -> None:
+    state = {"Type": "Choice", "Choices": [{"Condition": "{% $b_x.y > $w_limit and $f($b_z) %}",
+                                            "Next": "N", "Assign": {"b_q": None}}],
+             "Default": "M", "Assign": {"b_r": "{% 1 %}"}, "Output": "literal $not_a_var"}
+    assert variables_read(state) == {"b_x", "w_limit", "f", "b_z"}
+    assert variables_assigned(state) == {"b_q", "b_r"}
+    catch = {"Type": "Task", "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"failedBlock": "X"}}]}
+    assert variables_assigned(catch) == {"failedBlock"}
+
+
+def test_what_needs_standard_stays_in_the_parent() -> None:
+    states = {
+        "approval": _task(WAIT, "sub"),
+        "sub": _task("arn:aws:states:::states:startExecution.sync:2", "short"),
+        "short": {"Type": "Wait", "Seconds": 5, "Next": "long"},
+        "long": {"Type": "Wait", "Seconds": 600, "Next": "untimed"},
+        "untimed": {"Type": "Task", "Resource": "${Handler_api}", "Next": "map"},
+        "map": {"Type": "Map", "ItemProcessor": {"StartAt": "w", "States": {"w": _task(WAIT, "e"), "e": _pass()}},
+                "Next": "lambda"},
+        "lambda": _task("${Handler_api}", "ctx"),
+        "ctx": _pass({"x": "{% $states.context.Execution.StartTime %}"}, "own"),
+        "own": _pass({"x": "{% $states.context.Execution.Id %}"}),
+    }
+    assert anchors(states) == {"approval", "sub", "long", "untimed", "map", "ctx"}
+
+
+def test_an_unbounded_loop_stays_in_the_parent_with_its_cycle() -> None:
+    states = {"A": _task(WAIT, "loop"), "loop": _pass(None, "body"),
+              "body": _task("${Handler_api}", "again"),
+              "again": {"Type": "Choice", "Choices": [{"Condition": "{% true %}", "Next": "loop"}],
+                        "Default": "after"}, "after": _pass()}
+    assert anchors(states, unbounded=["again"]) == {"A", "loop", "body", "again"}
+    assert anchors(states) == {"A"}
+
+
+def _linear() -> dict[str, Any]:
+    """A1..A3 (a stretch), the approval W reading a1, then B1..B3 reading a2 and w."""
+    return _machine({
+        "A1": _pass({"a1": "{% 1 %}"}, "A2"),
+        "A2": _pass({"a2": "{% $a1 + 1 %}"}, "A3"),
+        "A3": _pass({"a3": "{% 3 %}"}, "W"),
+        "W": _task(WAIT, "B1", Assign={"w": "{% $states.result %}"}, Arguments={"x": "{% $a1 %}"}),
+        "B1": _pass({"b1": "{% $a2 & $w %}"}, "B2"),
+        "B2": _pass(None, "B3"),
+        "B3": _pass(None, Output="{% $b1 %}"),
+    }, "A1")
+
+
+def test_a_linear_workflow_splits_around_the_approval_with_only_the_variables_needed() -> None:
+    split = split_definition(_linear(), workflow="t")
+    assert split is not None
+    parent = split.definition["States"]
+    assert list(parent) == ["A1 (express)", "W", "B1 (express)", "Express stretch failed"]
+    assert split.definition["StartAt"] == "A1 (express)"
+    first, second = split.stretches
+    assert first.states == ("A1", "A2", "A3") and second.states == ("B1", "B2", "B3")
+    # A3's a3 is never read after it: not returned; a1 (read by W) and a2 (read by B1) are
+    assert (first.vars_in, first.vars_out) == ((), ("a1", "a2"))
+    assert (second.vars_in, second.vars_out) == (("a2", "w"), ())
+    assert parent["A1 (express)"]["Next"] == "W" and parent["W"]["Next"] == "B1 (express)"
+    assert parent["B1 (express)"]["End"] is True
+    assert parent["B1 (express)"]["Arguments"]["Input"] == (
+        '{% {"input": $states.input, "vars": {"a2": $a2, "w": $w}, '
+        '"execution": $states.context.Execution.Id} %}')
+    child = first.definition["States"]
+    assert child["A3"]["Next"] == "Exit to W" and child["Exit to W"]["End"] is True
+    ends = second.definition["States"]
+    assert ends["B3"]["Next"] == "Express stretch ends"
+    assert ends["B3"]["Output"] == "{% $b1 %}"  # the state's own output is unchanged
+    assert set(split.added) >= {"A1 (express)", "B1 (express)", "Exit to W", "Enter express stretch"}
+
+
+def test_a_stretch_with_two_exits_is_routed_by_a_choice_and_two_entries_by_its_entry_state() -> None:
+    definition = _machine({
+        "A1": _pass({"a": "{% 1 %}"}, "A2"),
+        "A2": _pass(None, "A3"),
+        "Guard": {"Type": "Choice", "Choices": [{"Condition": "{% $a = 1 %}", "Next": "W"}], "Default": "B1"},
+        "A3": _pass(None, "Guard"),
+        "W": _task(WAIT, "B1"),
+        "B1": _pass(None, "B2"),
+        "B2": _pass(None, Output="{% $a %}"),
+    }, "A1")
+    split = split_definition(definition)
+    assert split is not None and len(split.stretches) == 1
+    parent = split.definition["States"]
+    route = parent["A1 (express) exit"]
+    assert route["Type"] == "Choice" and route["Choices"][0]["Next"] == "W"
+    assert parent[route["Default"]]["Type"] == "Succeed"
+    assert parent["W"]["Next"] == "B1 (express)" and parent["B1 (express)"]["End"] is True
+    child = split.stretches[0].definition["States"]
+    entry = child["Express stretch entry"]
+    assert [r["Next"] for r in entry["Choices"]] == ["B1"] and entry["Default"] == "A1"
+    assert '"entry": "B1"' in parent["B1 (express)"]["Arguments"]["Input"]
+    # re-entered: what it assigns the first time is given back and passed in the second
+    assert split.stretches[0].vars_out == ("a",) and split.stretches[0].vars_in == ("a",)
+    assert END not in parent
+
+
+def test_no_split_without_anything_needing_standard_or_when_nothing_is_saved() -> None:
+    assert split_definition(_machine({"A": _pass(None, "B"), "B": _pass()})) is None
+    small = _machine({"A": _pass(None, "W"), "W": _task(WAIT, "B"), "B": _pass()})
+    assert split_definition(small) is None
+
+
+def test_every_standard_example_splits_into_definitions_step_functions_accepts() -> None:
+    """compile_workflow checks every definition it emits (aslcheck and JSONata syntax) and
+    raises otherwise; an Express workflow is left as it is."""
+    seen = 0
+    for path in workflow_files(ROOT / "workflows"):
+        compiled = compile_workflow(load_workflow(path), str(path), split=True)
+        if compiled.workflow_type == "EXPRESS":
+            assert compiled.stretches == {}
+        else:
+            seen += bool(compiled.stretches)
+    assert seen >= 1
+
+
+def test_split_is_opt_in_per_workflow() -> None:
+    text = (ROOT / "workflows" / "support-timeline.yaml").read_text(encoding="utf-8")
+    assert compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>").stretches == {}
+    opted = text.replace("\nblocks:\n", "\nsplit: auto\nblocks:\n", 1)
+    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>").stretches != {}
+    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>", split=False).stretches == {}
+    with pytest.raises(Exception, match="split"):
+        parse_workflow(parse_yaml(text.replace("\nblocks:\n", "\nsplit: always\nblocks:\n", 1)), "<t>")
