@@ -7,7 +7,9 @@ Routes (Lambda proxy integrations; authentication is done by the functions: API 
 * ``GET /health``, ``POST /v1/workflows/{workflow}/executions``, ``POST
   /v1/workflows/{workflow}/run``, ``GET /v1/executions``, ``GET /v1/executions/{id}``,
   ``POST /v1/executions/{id}/cancel``, ``POST /v1/executions/{id}/rerun``, ``POST
-  /v1/executions/{id}/retry`` -> the run-API function;
+  /v1/executions/{id}/retry`` and Sim's routes (``POST /api/v2/workflows/{workflow_id}/execute``,
+  ``GET .../runs/{run_id}``, ``GET /api/jobs/{job_id}``, ``GET /api/workflows/{workflow_id}/status``,
+  ``GET /api/users/me/usage-limits``: ``stepweave.api.sim_routes``) -> the run-API function;
 * ``POST /webhooks/{workflow}`` -> ``ingest_function`` (when given);
 * ``GET|POST /approvals/{id}``, ``GET /v1/approvals``, ``POST /v1/approvals/{id}/decision``
   -> ``decision_function``
@@ -32,13 +34,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from stepweave.api.sim_routes import SIM_ROUTES
 from stepweave.runtime.arns import LIVE_ALIAS
 
 from infra.constructs.handlers import HandlerSettings, python_function
 from infra.constructs.recorder import execution_arn_pattern
 from infra.constructs.workflow import WorkflowStateMachine, qualifier_condition
 
-__all__ = ["RUN_API_FOLDER", "TABLE_ACTIONS", "TENANT_INDEX", "RUN_API_SETTINGS", "RUN_API_ROUTES", "StepweaveApi", "RunApiFunction",
+__all__ = ["RUN_API_FOLDER", "TABLE_ACTIONS", "TENANT_INDEX", "RUN_API_SETTINGS", "RUN_API_ROUTES", "SYNC_ROUTES", "StepweaveApi", "RunApiFunction",
            "ERROR_RESPONSES"]
 
 RUN_API_FOLDER = "runapi"
@@ -57,7 +60,10 @@ RUN_API_ROUTES = (
     ("POST", "/v1/executions/{id}/cancel"),
     ("POST", "/v1/executions/{id}/rerun"),
     ("POST", "/v1/executions/{id}/retry"),
+    *SIM_ROUTES,
 )
+#: The routes that may run a workflow synchronously: the stage's lower rate.
+SYNC_ROUTES = ("/v1/workflows/{workflow}/run", "/api/v2/workflows/{workflow_id}/execute")
 _R = apigw.ResponseType
 #: API Gateway's own errors -> (status, code) of the API's error shape.
 ERROR_RESPONSES: Mapping[str, tuple[apigw.ResponseType, str, str]] = {
@@ -154,9 +160,9 @@ class StepweaveApi(Construct):
                 stage_name=stage, tracing_enabled=True, metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR, data_trace_enabled=False,
                 throttling_rate_limit=throttle_rate, throttling_burst_limit=throttle_burst,
-                method_options={"/v1/workflows/{workflow}/run/POST": apigw.MethodDeploymentOptions(
+                method_options={f"{path}/POST": apigw.MethodDeploymentOptions(
                     throttling_rate_limit=sync_throttle_rate,
-                    throttling_burst_limit=max(1, int(sync_throttle_rate * 2)))},
+                    throttling_burst_limit=max(1, int(sync_throttle_rate * 2))) for path in SYNC_ROUTES},
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=False, http_method=True, ip=True, protocol=True, request_time=True,

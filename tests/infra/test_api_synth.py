@@ -15,6 +15,7 @@ pytest.importorskip("cdk_nag")
 from infra import ROOT  # noqa: E402
 from infra.app import build_app  # noqa: E402
 from infra.constructs.api import RUN_API_ROUTES, TABLE_ACTIONS  # noqa: E402
+from stepweave.api.sim_routes import SIM_ROUTES  # noqa: E402
 from infra.stacks.data import DataStack  # noqa: E402
 from infra.stacks.engine import EngineStack  # noqa: E402
 
@@ -85,6 +86,39 @@ def test_stage_throttles_traces_and_logs_access(synth: dict[str, Any]) -> None:
     assert settings["/~1v1~1workflows~1{workflow}~1run"]["ThrottlingRateLimit"] == 10
     (plan,) = _resources(synth["template"], "AWS::ApiGateway::UsagePlan").values()
     assert plan["Properties"]["Throttle"] == {"BurstLimit": 100, "RateLimit": 50}
+
+
+def test_sims_routes_go_to_the_run_api_function_as_v1_does(synth: dict[str, Any]) -> None:
+    template = synth["template"]
+    resources = template["Resources"]
+    routes = _paths(template)
+    assert set(SIM_ROUTES) <= routes and ("POST", "/api/v2/workflows/{workflow_id}/execute") in routes
+    by_route = {}
+    for method in _resources(template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        resource = props["ResourceId"]["Ref"]
+        path = ""
+        while True:  # the resource's path, up to the root
+            part = resources[resource]["Properties"]
+            path = f"/{part['PathPart']}{path}"
+            if "Ref" not in part["ParentId"]:
+                break
+            resource = part["ParentId"]["Ref"]
+        by_route[(props["HttpMethod"], path)] = props
+    v1 = by_route[("POST", "/v1/workflows/{workflow}/executions")]
+    for method, path in SIM_ROUTES:
+        props = by_route[(method, path)]
+        # the same function and the same checks as /v1: keys are checked by the function
+        assert props["Integration"]["Uri"] == v1["Integration"]["Uri"], path
+        assert props["AuthorizationType"] == "NONE" and props["Integration"]["Type"] == "AWS_PROXY"
+        for name in [p.strip("{}") for p in path.split("/") if p.startswith("{")]:
+            assert props["RequestParameters"][f"method.request.path.{name}"] is True
+            assert props["RequestValidatorId"] == v1["RequestValidatorId"]
+    (stage,) = _resources(template, "AWS::ApiGateway::Stage").values()
+    settings = {s["ResourcePath"]: s for s in stage["Properties"]["MethodSettings"]}
+    # Sim's execute may run a workflow synchronously: the synchronous rate, as /v1/.../run
+    assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["ThrottlingRateLimit"] == 10
+    assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["HttpMethod"] == "POST"
 
 
 def test_gateway_errors_use_the_api_error_shape(synth: dict[str, Any]) -> None:
