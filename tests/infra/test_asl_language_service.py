@@ -49,6 +49,12 @@ def test_every_compiled_definition_has_no_diagnostic() -> None:
         definitions[path.name] = compiled.definition
         for name, child in compiled.children.items():
             definitions[f"{path.name}:{name}"] = child.definition
+        if compiled.workflow_type == "STANDARD":  # split into Express stretches too
+            split = compile_workflow(load_workflow(path), str(path), split=True)
+            if split.stretches:
+                definitions[f"{path.name} (split)"] = split.definition
+            for ref, stretch in split.stretches.items():
+                definitions[f"{path.name} (split):{ref}"] = stretch.definition
     assert len(definitions) >= 40
     found = {name: diags for name, diags in _validate(definitions).items() if diags}
     assert found == {}
