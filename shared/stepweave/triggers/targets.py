@@ -3,12 +3,13 @@
 Deployed, the ingest function reads ``webhooks.json`` beside its handler (generated at
 synth by ``infra/constructs/triggers.py`` from ``targets_document``)::
 
-    {"<workflow>": {"stateMachine": "<stage>-<workflow>", "type": "STANDARD",
+    {"<workflow>": {"stateMachine": "<stage>-<workflow>:live", "type": "STANDARD",
                     "trigger": {<the webhook trigger as declared>}}}
 
 and builds each ARN from the account's state machine ARN prefix
-(``arn:<partition>:states:<region>:<account>:stateMachine:``). Locally (the gateway,
-tests), ``webhook_targets`` builds the same from compiled workflows.
+(``arn:<partition>:states:<region>:<account>:stateMachine:``): deployed, the ingest starts
+each workflow's ``live`` alias (``docs/deploying.md``). Locally (the gateway, tests),
+``webhook_targets`` builds the same from compiled workflows, without an alias.
 """
 
 from __future__ import annotations
