@@ -49,6 +49,7 @@ class Loopback(ThreadingHTTPServer):
                     pass  # the client gave up
 
             do_GET = do_POST  # noqa: N815 - http.server's name
+            do_PATCH = do_POST  # noqa: N815 - http.server's name
 
             def log_message(self, *args: Any) -> None:
                 pass

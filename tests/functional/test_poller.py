@@ -56,6 +56,8 @@ class Provider:
     raw_feed: bytes | None = None
     mails: list[dict[str, Any]] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
+    outlook: list[dict[str, Any]] = field(default_factory=list)
+    patched: list[str] = field(default_factory=list)
     during: Any = None
 
     def respond(self, request: Request) -> tuple[int, bytes, float]:
@@ -81,6 +83,11 @@ class Provider:
             if url.path.endswith("/modify"):
                 return 200, b"{}", 0
             return 200, json.dumps(next(m for m in self.mails if m["id"] == message_id)).encode(), 0
+        if url.path == "/graph/me/mailFolders/inbox/messages":
+            return 200, json.dumps({"value": list(reversed(self.outlook))}).encode(), 0
+        if url.path.startswith("/graph/me/messages/"):
+            self.patched.append(url.path.rsplit("/", 1)[-1])
+            return 200, b"{}", 0
         if url.path == "/sheets/spreadsheets/sheet-1/values/Leads":
             return 200, json.dumps({"range": "Leads!A1:Z9", "values": self.rows}).encode(), 0
         return 404, b"{}", 0
@@ -190,7 +197,8 @@ def _target(world: World, **trigger: Any) -> PollTarget:
 
 def _poll(world: World, target: PollTarget, env: dict[str, str] | None = None) -> Any:
     endpoints = Endpoints(gmail=f"{world.url}/gmail", sheets=f"{world.url}/sheets",
-                          google_token=f"{world.url}/token")
+                          graph=f"{world.url}/graph", google_token=f"{world.url}/token",
+                          microsoft_token=f"{world.url}/token")
     with httpx.Client() as http:
         return poll(target, clients=world.clients, settings=world.settings,
                     secrets=Secrets(world.settings, env=env or {}), http=http, now=NOW,
@@ -280,3 +288,30 @@ def test_google_sheets_remembers_the_rows_there_and_starts_one_run_per_new_row(w
     assert data["row"] == {"Name": "Grace", "Email": "grace@example.com"}
     assert (data["rowNumber"], data["headers"], data["sheetName"]) == (3, ["Name", "Email"], "Leads")
     assert not _poll(world, target, env).started
+
+
+def test_outlook_polls_microsoft_graph_and_gives_sims_email_fields(world: World) -> None:
+    def message(index: int) -> dict[str, Any]:
+        return {"id": f"AAMk{index}", "conversationId": f"conv{index}", "subject": f"Order {index}",
+                "from": {"emailAddress": {"name": "Shop", "address": "orders@shop.test"}},
+                "toRecipients": [{"emailAddress": {"address": "me@example.com"}}], "ccRecipients": [],
+                "receivedDateTime": f"2026-12-0{index}T10:00:00Z", "hasAttachments": False, "isRead": False,
+                "bodyPreview": f"Order {index} shipped", "parentFolderId": "inbox-id",
+                "internetMessageId": f"<{index}@shop.test>",
+                "body": {"contentType": "html", "content": f"<p>Order {index} shipped</p>"}}
+
+    world.provider.outlook = [message(1)]
+    target = _target(world, name="orders", provider="outlook", credential="OUTLOOK_TOKEN", markAsRead=True)
+    env = {"OUTLOOK_TOKEN": "ya29.fresh"}
+    (arn,) = _poll(world, target, env).started
+    email = world.run_input(arn)["email"]
+    assert (email["subject"], email["from"], email["to"], email["bodyText"], email["bodyHtml"]) == \
+        ("Order 1", "orders@shop.test", "me@example.com", "Order 1 shipped", "<p>Order 1 shipped</p>")
+    assert (email["messageId"], email["threadId"], email["folderId"]) == ("<1@shop.test>", "conv1", "inbox-id")
+    assert world.provider.patched == ["AAMk1"]  # marked read once its run started
+    world.provider.outlook.append(message(2))
+    (arn,) = _poll(world, target, env).started
+    assert world.run_input(arn)["email"]["id"] == "AAMk2"
+    assert not _poll(world, target, env).started
+    with pytest.raises(PollError, match=r"outlook: HTTP 401"):
+        _poll(world, target, {"OUTLOOK_TOKEN": "expired"})
