@@ -15,13 +15,16 @@ from urllib.parse import quote, urlencode
 import boto3
 import pytest
 from moto import mock_aws
+from stepweave.api.decision_pages import handle
 from stepweave.api.keys import create_key, disable_key
 from stepweave.api.viewer import ROUTES, RunViewer
 from stepweave.cli.serve import load_folder
 from stepweave.cli.viewer import viewer_routes, viewer_sources
 from stepweave.local.gateway import Route, match, to_event
 from stepweave.local.records import create_table
+from stepweave.runtime.approvals import Approval, approval_items
 from stepweave.runtime.payloads import S3Store
+from stepweave.runtime.recorder import Clients
 from stepweave.runtime.records import BlockLog, ExecutionRecord, put_block_logs, put_final, put_started
 from stepweave.runtime.settings import Settings
 
@@ -34,8 +37,10 @@ name: shipping
 blocks:
   - {id: start, type: start, params: {inputFormat: [{name: n, type: number}]}}
   - {id: pack, name: "Pack <b>it</b>", type: function, params: {code: "return {n: <start.n>};"}}
+  - {id: review, name: Review, type: approval,
+     params: {subject: "Ship it?", approvers: [lead@example.com], form: [{name: approved, type: boolean}]}}
   - {id: ship, name: Ship, type: function, params: {code: "return {shipped: true};"}}
-edges: [start -> pack, pack -> ship]
+edges: [start -> pack, pack -> review, review -> ship]
 """
 
 
@@ -113,6 +118,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         running = _record("acme.live", "acme", "running").model_copy(
             update={"execution_arn": started["executionArn"]})
         put_started(ddb, settings, running)
+        waiting = Approval(id="apr_review1", execution_arn=running.execution_arn, workflow="shipping",
+                           block_id="review", block_name="Review", status="pending",
+                           created_at="2026-01-05T10:00:00.500Z", expires_at=1_900_000_000,
+                           subject="Ship <b>order</b>?", approvers=["lead@example.com"],
+                           form=[{"name": "approved", "type": "boolean"}])
+        for item in approval_items(waiting, task_token="token-1"):
+            ddb.put_item(TableName=TABLE, Item=item)
         foreign = _record("globex.theirs", "globex")
         put_final(ddb, settings, foreign)
         routes = viewer_routes(Path(folder), workflows, ddb=ddb, settings=settings, sfn=sfn, store=S3Store(s3))
@@ -155,9 +167,9 @@ def test_a_finished_run_shows_its_blocks_escaped(world: World) -> None:
     page = world.get(_run(world.done), key=world.key)
     body = page["body"]
     assert page["statusCode"] == 200
-    # every block of the graph with its outcome: the run ended without "Ship"
+    # every block of the graph with its outcome: the run ended without "Review" and "Ship"
     assert 'data-block="pack" data-state="ran"' in body and 'data-block="ship" data-state="skipped"' in body
-    assert "1 Express request of 1.0 s ($0.0020 per 1,000 runs on Express)" in body
+    assert "7 state transitions ($0.1750 per 1,000 runs on Standard)" in body
     # user data is text, never markup
     assert body.count("<script") == 1 and "<img" not in body and "<b>it" not in body
     assert "&lt;/script&gt;&lt;img src=x onerror=" in body and "Pack &lt;b&gt;it&lt;/b&gt;" in body
@@ -175,11 +187,24 @@ def test_an_offloaded_output_is_read_when_opened_and_only_if_the_run_references_
     assert refused["statusCode"] == 404 and "stored-row-1" not in refused["body"]
 
 
-def test_a_running_run_is_read_from_its_execution_history(world: World) -> None:
+def test_a_running_run_is_read_from_its_execution_history_with_its_approval(world: World) -> None:
     page = world.get(_run(world.running), key=world.key)
+    body = page["body"]
     assert page["statusCode"] == 200
-    assert "read from the execution history" in page["body"]
-    assert 'data-block="ship" data-state="pending"' in page["body"]
+    assert "read from the execution history" in body
+    assert 'data-block="review" data-state="waiting"' in body and 'data-block="ship" data-state="pending"' in body
+    assert '<a class="approval" href="/approvals/apr_review1">Ship &lt;b&gt;order&lt;/b&gt;?</a>' in body
+    assert "lead@example.com" in body
+
+
+def test_the_decision_page_links_to_its_run_where_the_viewer_is_served(world: World) -> None:
+    clients = Clients(sfn=world.sfn, ddb=world.ddb)
+    event = {"httpMethod": "GET", "path": "/approvals/apr_review1", "pathParameters": {"id": "apr_review1"},
+             "headers": {}, "body": None, "isBase64Encoded": False}
+    deployed = handle(event, clients=clients, settings=world.settings)
+    assert deployed["statusCode"] == 200 and "run-link" not in deployed["body"]
+    viewer = handle({**event, "stageVariables": {"runViewer": "/runs"}}, clients=clients, settings=world.settings)
+    assert f'<a class="run-link" href="{_run(world.running)}">' in viewer["body"]
 
 
 def test_another_tenants_run_and_a_disabled_key_see_nothing(world: World) -> None:
@@ -212,7 +237,7 @@ def test_the_sources_cover_the_folders_workflows(world: World, tmp_path: Path) -
     (tmp_path / "shipping.yaml").write_text(FLOW, encoding="utf-8")
     sources = viewer_sources(tmp_path, load_folder(tmp_path))
     graph = sources["shipping"].graph
-    assert graph is not None and [n.id for n in graph.nodes] == ["start", "pack", "ship"]
+    assert graph is not None and [n.id for n in graph.nodes] == ["start", "pack", "review", "ship"]
     assert sources["shipping"].manifest["workflow"] == "shipping"
     viewer = RunViewer(world.ddb, world.settings, workflows=sources)
     assert viewer.handle(to_event("GET", "/runs/viewer.js", {}, b"", resource="/runs/viewer.js",

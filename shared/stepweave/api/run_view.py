@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from stepweave.runtime.approvals import Approval
+from stepweave.runtime.approvals import Approval, get_approval
 from stepweave.runtime.history import BlockRun, billed_transitions, block_runs, lambda_invocations
 from stepweave.runtime.payloads import stub_ref
 from stepweave.runtime.query import get_execution
@@ -182,7 +182,9 @@ def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = Non
             if transitions is None:
                 transitions, lambdas = billed_transitions(events), lambda_invocations(events)
     blocks = (manifest or {}).get("blocks") or {}
-    for approval in detail.approvals:
+    # the execution's pointer items hold less than the request (no subject, no approvers)
+    approvals = [get_approval(ddb, settings, a.id) or a for a in detail.approvals]
+    for approval in approvals:
         known = blocks.get(approval.block_id) or {}
         runs.append(BlockState(approval.block_id, approval.block_name,
                                str(known.get("type") or "approval"), "waiting",
@@ -197,7 +199,7 @@ def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = Non
     if price is not None and workflow_type and transitions is not None:
         duration_s = (record.duration_ms or 0) / 1000
         cost = price(workflow_type, transitions, duration_s)
-    return RunView(record, runs, outcomes, list(detail.approvals), graph, source, transitions, lambdas,
+    return RunView(record, runs, outcomes, approvals, graph, source, transitions, lambdas,
                    workflow_type, cost)
 
 
