@@ -22,6 +22,7 @@ from moto import mock_aws
 
 from stepweave.cli.app import main
 from stepweave.compiler.compile import compile_workflow
+from stepweave.runtime.versions import version_description
 from stepweave.workflow.loader import load_workflow, parse_yaml
 from stepweave.workflow.summary import encode, summarize
 
@@ -165,8 +166,10 @@ def deployed(repo: Path) -> Iterator[Any]:
                              f"{encode(summarize(workflow, compiled.workflow_type))}"}
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        made = sfn.create_state_machine(name="dev-support-timeline", definition=json.dumps(definition),
-                                        roleArn="arn:aws:iam::123456789012:role/r", publish=True)
+        made = sfn.create_state_machine(
+            name="dev-support-timeline", definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/r", publish=True,
+            versionDescription=version_description("support-timeline", "a" * 64, "b" * 64))
         sfn.create_state_machine_alias(name="live", routingConfiguration=[
             {"stateMachineVersionArn": made["stateMachineVersionArn"], "weight": 100}])
         yield sfn
@@ -184,6 +187,26 @@ def test_aws_diff_reads_the_live_versions_summary(deployed: Any, repo: Path,
     # a workflow the stage does not have is new
     code, document = _diff(capsys, "workflows/containers-showcase.yaml", "--aws")
     assert code == 1 and document["workflows"][0]["status"] == "new"
+
+
+def test_aws_diff_of_a_folder_names_deployed_workflows_it_lacks(deployed: Any, repo: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # another stage's state machine whose name ends like ours is not ours
+    made = deployed.create_state_machine(
+        name="dev-x-support-timeline", roleArn="arn:aws:iam::123456789012:role/r", publish=True,
+        versionDescription="stepweave workflow=support-timeline file=sha256:0 definition=sha256:0",
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}))
+    deployed.create_state_machine_alias(name="live", routingConfiguration=[
+        {"stateMachineVersionArn": made["stateMachineVersionArn"], "weight": 100}])
+    (repo / "support-timeline.yaml").unlink()
+    code, text = _lines(capsys, "workflows", "--aws")
+    assert code == 1
+    assert ("support-timeline (dev-support-timeline): removed (in stage dev, 'live', not in the "
+            "working tree; a deploy from this folder deletes its state machine)") in text
+    assert "containers-showcase (workflows/containers-showcase.yaml): new workflow" in text
+    assert text.count("removed") == 1
+    assert main(["diff", "--aws", "--against", "HEAD"]) == 2
+    assert "give one" in capsys.readouterr().err
 
 
 def test_aws_diff_of_a_version_without_a_summary_says_so(repo: Path,

@@ -7,7 +7,9 @@ compared, as a block summary (``stepweave.workflow.summary``), with
   workflow file of a named folder that the revision has and the working tree has not is
   reported as removed;
 * with ``--aws``, the version the stage's ``live`` alias points at: the deployed
-  definition carries the summary of the file it was published from (its ``Comment``).
+  definition carries the summary of the file it was published from (its ``Comment``); a
+  workflow the stage has (per its ``live`` version's description) and a named folder has
+  not is reported as removed.
 
 Changes: blocks and edges added or removed; blocks whose type, name, params (by name) or
 settings (enabled, retry, parent, timeout) changed; triggers and variables added, removed
@@ -49,7 +51,7 @@ def add_parser(sub: Any) -> None:
                                     "(exit 1 when something would)")
     p.add_argument("paths", nargs="*", metavar="workflow",
                    help="workflow files or folders (default: workflows/)")
-    p.add_argument("--against", metavar="REV", default="HEAD",
+    p.add_argument("--against", metavar="REV",
                    help="the git revision to compare with (default: HEAD)")
     p.add_argument("--aws", action="store_true",
                    help="compare with the version the stage's 'live' alias points at instead")
@@ -195,16 +197,52 @@ def _aws(paths: list[str], args: argparse.Namespace) -> tuple[list[Entry], dict[
             continue
         changes = compare(old, new).changes
         entries.append(Entry(name, str(path), "changed" if changes else "unchanged", changes))
+    if any(Path(raw).is_dir() for raw in paths):
+        present = {e.workflow for e in entries}
+        for name in _deployed_workflows(sfn, args.stage) - present:
+            entries.append(Entry(name, f"{args.stage}-{name}", "removed"))
+            against[name] = "deployed"
     return entries, against
 
 
+def _deployed_workflows(sfn: Any, stage: str) -> set[str]:
+    """The workflows deployed to ``stage``: state machines ``<stage>-<name>`` whose ``live``
+    version says it was published from workflow ``<name>`` (another stage's state machines,
+    ``<stage>-x-<name>``, say otherwise)."""
+    from stepweave.cli.versions import _aws_call, _routing, describe_version, live_version
+    from stepweave.runtime.arns import alias_arn
+
+    found: set[str] = set()
+    token: str | None = None
+    while True:
+        page = _aws_call("cannot list the state machines", sfn.list_state_machines,
+                         **({"nextToken": token} if token else {}))
+        for machine in page.get("stateMachines", []):
+            name = str(machine.get("name", ""))
+            if not name.startswith(f"{stage}-"):
+                continue
+            live = live_version(_routing(sfn, alias_arn(str(machine["stateMachineArn"]))))
+            if live is None:
+                continue
+            workflow = describe_version(sfn, live)[0].fields().get("workflow")
+            if workflow and name == f"{stage}-{workflow}":
+                found.add(workflow)
+        token = page.get("nextToken")
+        if not token:
+            return found
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
+    if args.aws and args.against:
+        raise UsageError("diff: --against compares with a git revision, --aws with the deployed "
+                         "stage: give one")
     paths = args.paths or (["workflows"] if Path("workflows").is_dir() else ["."])
     against: dict[str, str] = {}
     if args.aws:
         entries, against = _aws(paths, args)
         base = f"stage {args.stage}, 'live'"
     else:
+        args.against = args.against or "HEAD"
         entries = _local(paths, args.against)
         base = args.against
     differs = [e for e in entries if e.status != "unchanged"]
@@ -228,7 +266,9 @@ def _print(entries: list[Entry], base: str, against: dict[str, str]) -> None:
         if entry.status == "new":
             out.write(f"{head}: new workflow (not in {base})\n")
         elif entry.status == "removed":
-            out.write(f"{head}: removed (in {base}, not in the working tree)\n")
+            out.write(f"{head}: removed (in {base}, not in the working tree"
+                      + ("; a deploy from this folder deletes its state machine" if where == "deployed"
+                         else "") + ")\n")
         elif entry.status == "unchanged":
             out.write(f"{head}: no changes against {base}" + (f" ({where})" if where else "") + "\n")
         else:
