@@ -24,7 +24,7 @@ The execute, runs and jobs routes count against the key's per-minute limit
 429 ``RATE_LIMITED`` with ``Retry-After``.
 
 Not served (a 400 that says so): ``stream`` (Server-Sent Events), ``executionTimeoutSeconds``
-(a run has its workflow's own timeout) and the output-shaping options ``includeThinking``,
+(no per-request cap on a run) and the output-shaping options ``includeThinking``,
 ``includeToolCalls``, ``includeFileBase64``, ``base64MaxBytes``. ``selectedOutputs`` on a
 synchronous run is accepted and, as in Sim without ``stream``, changes nothing.
 """
@@ -48,6 +48,7 @@ from stepweave.api.errors import (
     InvalidInput,
     NotFound,
     OutputUnavailable,
+    PayloadTooLarge,
     SyncTimeout,
     Throttled,
 )
@@ -82,8 +83,8 @@ JOB_STATUS = {"queued": "pending", "running": "processing", "paused": "processin
 _CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT",
           413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT"}
 _UNSERVED = {"stream": "Stepweave does not stream runs (Server-Sent Events): leave stream unset or false",
-             "executionTimeoutSeconds": "a run has its workflow's own timeout (timeoutSeconds in the "
-                                        "workflow file); leave executionTimeoutSeconds unset",
+             "executionTimeoutSeconds": "Stepweave does not cap a run per request (a block's "
+                                        "timeoutSeconds caps that block): leave it unset",
              "includeThinking": "needs stream, which Stepweave does not serve",
              "includeToolCalls": "needs stream, which Stepweave does not serve",
              "includeFileBase64": "Stepweave does not inline files as base64",
@@ -283,8 +284,8 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             body = json.dumps({"data": data}, ensure_ascii=False)
             try:
                 fits(body, outcome, workflow_id)
-            except OutputUnavailable as exc:
-                raise OutputUnavailable(exc.message, code="workflow_response_too_large", runId=run_id) from None
+            except OutputUnavailable as exc:  # as Sim answers an output over what it can send
+                raise PayloadTooLarge(exc.message, code="workflow_response_too_large", runId=run_id) from None
             return Response(status_code=200, content_type="application/json", body=body,
                             headers={**JSON_HEADERS, RUN_ID_HEADER: run_id})
 
