@@ -95,7 +95,8 @@ def _at_revision(path: Path, rev: str) -> str | None:
     if check.returncode != 0:
         inside = _git(["rev-parse", "--is-inside-work-tree"], folder)
         if inside.returncode != 0:
-            raise UsageError(f"diff: {path} is not in a git repository: a local diff compares with a git revision of the file (or use --aws)")
+            raise UsageError(f"diff: {path} is not in a git repository: a local diff compares "
+                             "with a git revision of the file (or use --aws)")
         raise UsageError(f"diff: unknown git revision {rev!r}")
     shown = _git(["show", f"{rev}:./{path.name}"], folder)
     return shown.stdout if shown.returncode == 0 else None
