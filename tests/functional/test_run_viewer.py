@@ -207,6 +207,19 @@ def test_the_decision_page_links_to_its_run_where_the_viewer_is_served(world: Wo
     assert f'<a class="run-link" href="{_run(world.running)}">' in viewer["body"]
 
 
+def test_a_long_loop_shows_its_first_runs(world: World) -> None:
+    big = _record("acme.big", "acme")
+    put_final(world.ddb, world.settings, big)
+    put_block_logs(world.ddb, world.settings, [
+        _log(big.execution_arn, seq, "pack", "Pack <b>it</b>", {"seq": seq}).model_copy(
+            update={"where": {"loop": seq - 1}, "started_at": f"2026-01-05T10:00:00.{seq:03d}Z",
+                    "ended_at": f"2026-01-05T10:00:00.{seq:03d}Z"})
+        for seq in range(1, 321)])
+    body = world.get(_run(big.execution_arn), key=world.key)["body"]
+    assert body.count('class="row" data-block="pack"') == 300 and "The first 300 of 320 block runs" in body
+    assert "The first 20 of 320 runs of this block" in body
+
+
 def test_another_tenants_run_and_a_disabled_key_see_nothing(world: World) -> None:
     assert world.get(_run(world.foreign), key=world.key)["statusCode"] == 404
     assert world.get(_run(world.done), key=world.other_key)["statusCode"] == 404

@@ -73,6 +73,8 @@ VIEWER_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 _MAX_KEY = 256
+#: Keys the cookie carries as they are (``stepweave keys`` makes URL-safe base64 keys).
+_COOKIE_SAFE = re.compile(r"[A-Za-z0-9._~+/=-]+")
 _NEXT = re.compile(r"^/runs(/[A-Za-z0-9%._~:-]*)?$")
 
 
@@ -229,8 +231,10 @@ class RunViewer:
         except (ValueError, UnicodeDecodeError):
             form = {}
         key, next_path = form.get("key", "").strip(), self._next(form.get("next"))
-        found = lookup_key(self.ddb, self.settings, key) if key and len(key) <= _MAX_KEY \
-            and re.fullmatch(r"[\x21-\x7e]+", key) else None
+        if key and not _COOKIE_SAFE.fullmatch(key):
+            return _html(400, login_page(next_path=next_path, error="This key has characters a cookie "
+                                         "cannot carry: send it in the Authorization header instead."))
+        found = lookup_key(self.ddb, self.settings, key) if key and len(key) <= _MAX_KEY else None
         if found is None or found.disabled:
             return _html(401, login_page(next_path=next_path,
                                          error="This API key is not valid here (unknown or disabled)."))

@@ -26,6 +26,9 @@ __all__ = ["page", "run_href", "login_page", "list_page", "run_page", "message_p
 COLLAPSE_CHARS = 600
 #: Values longer than this are cut for display (the rest: the API, or the offloaded object).
 SHOWN_CHARS = 200_000
+#: A run with more block runs (a long loop) shows the first ones: the page stays quick to make and to read.
+TIMELINE_ROWS = 300
+RUNS_PER_BLOCK = 20
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f5f5f4;color:#1c1917}
@@ -309,7 +312,7 @@ def timeline(view: RunView, anchors: Mapping[str, str], names: Mapping[str, str]
     end = max([m for r in timed for m in (r.started, r.ended) if m] + ([stop_at] if stop_at else [now]))
     span = max((end - start).total_seconds(), 0.001)
     rows = []
-    for run in timed:
+    for run in timed[:TIMELINE_ROWS]:
         begin = run.started or run.ended
         assert begin is not None
         finish = run.ended or (stop_at or now)
@@ -327,7 +330,9 @@ def timeline(view: RunView, anchors: Mapping[str, str], names: Mapping[str, str]
                     f"<span class=\"muted\">{escape(took)}</span></div>")
     axis = (f"<div class=\"axis\"><span>{escape(_when(start))}</span>"
             f"<span>+{escape(_duration(span * 1000))}</span></div>")
-    return f"<div class=\"gantt\">{''.join(rows)}{axis}</div>"
+    more = (f"<p class=\"muted\">The first {TIMELINE_ROWS} of {len(timed)} block runs "
+            "(all of them: <code>GET /v1/executions/{id}</code>).</p>" if len(timed) > TIMELINE_ROWS else "")
+    return f"<div class=\"gantt\">{''.join(rows)}{axis}</div>{more}"
 
 
 def _figures(view: RunView) -> str:
@@ -379,7 +384,7 @@ def _block_details(view: RunView, base: str, anchors: Mapping[str, str], names: 
         kind = runs[0].type if runs else next((n.type for n in (view.graph.nodes if view.graph else [])
                                               if n.id == block_id), "")
         parts = []
-        for run in runs:
+        for run in runs[:RUNS_PER_BLOCK]:
             where = _where(run, names)
             head = (f"<p><strong>{escape(where) if where else 'run'}</strong> {badge(run.outcome)} "
                     f"<span class=\"muted\">{escape(_when(run.started))}"
@@ -394,6 +399,8 @@ def _block_details(view: RunView, base: str, anchors: Mapping[str, str], names: 
                 parts.append("<p>output:</p>" + value_html(run.output, base=base,
                                                            execution_arn=view.record.execution_arn,
                                                            truncated=run.output_truncated))
+        if len(runs) > RUNS_PER_BLOCK:
+            parts.append(f"<p class=\"muted\">The first {RUNS_PER_BLOCK} of {len(runs)} runs of this block.</p>")
         if not runs:
             parts.append(f"<p class=\"muted\">{'Not run.' if outcome == 'skipped' else 'Not reached yet.'}</p>")
         out.append(f"<details class=\"block\" id=\"{anchors[block_id]}\" data-block=\"{escape(block_id)}\" "
