@@ -113,6 +113,14 @@ def test_rollback_moves_live_to_the_previous_version_until_there_is_none(
     assert stage.live("triage") == {"1": 100}
 
 
+def test_versions_limit_still_says_where_live_points(stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
+    stage.route("triage", {stage.machines["triage"] + ":1": 100})
+    code, out, _ = _run(capsys, "versions", "triage", "--aws", "--limit", "2")
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[2:4]] == ["3", "2"]
+    assert "'live' also sends 100% to version 1, older than the 2 shown (--limit)" in out
+
+
 def test_rollback_to_a_named_version_and_to_an_unknown_one(
         stage: Stage, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "rollback", "triage", "--aws", "--to", "1", "--json")

@@ -154,14 +154,19 @@ def describe_version(sfn: Any, arn: str, weight: int = 0) -> tuple[Version, dict
                    str(described.get("description") or ""), weight), described
 
 
-def deployed(sfn: Any, stage: str, workflow: str, limit: int | None = None) -> Deployed:
+def deployed(sfn: Any, stage: str, workflow: str, limit: int | None = None,
+             describe: bool = True) -> Deployed:
     """The workflow's state machine on ``stage``, its newest ``limit`` versions (all when
-    None) and where ``live`` points."""
+    None; ``describe``: with their dates and descriptions, one call each) and where
+    ``live`` points."""
+    from stepweave.runtime.arns import alias_arn
+
     machine = _machine_arn(sfn, stage, workflow)
-    deployed_ = Deployed(workflow, stage, machine, [], {})
-    routing = _routing(sfn, deployed_.alias_arn)
-    versions = [describe_version(sfn, arn, routing.get(arn, 0))[0]
-                for arn in _version_arns(sfn, machine, limit)]
+    routing = _routing(sfn, alias_arn(machine))
+    arns = _version_arns(sfn, machine, limit)
+    versions = ([describe_version(sfn, arn, routing.get(arn, 0))[0] for arn in arns] if describe
+                else [Version(int(arn.rsplit(":", 1)[1]), arn, None, "", routing.get(arn, 0))
+                      for arn in arns])
     return Deployed(workflow, stage, machine, versions, routing)
 
 
@@ -209,6 +214,11 @@ def cmd_versions(args: argparse.Namespace, sfn: Any = None) -> int:
         out.write(row.rstrip() + "\n")
     if not found.routing:
         out.write("  'live' does not exist: nothing starts a version yet\n")
+    shown = {v.arn for v in found.versions}
+    for arn, weight in sorted(found.routing.items()):
+        if arn not in shown:
+            out.write(f"  'live' also sends {weight}% to version {arn.rsplit(':', 1)[1]}, older than "
+                      f"the {len(found.versions)} shown (--limit)\n")
     return EXIT_OK
 
 
@@ -216,7 +226,7 @@ def cmd_rollback(args: argparse.Namespace, sfn: Any = None) -> int:
     """``sfn``: a Step Functions client (tests); else one is made."""
     _require_aws(args)
     sfn = sfn or aws_client("stepfunctions", args.region)
-    found = deployed(sfn, args.stage, args.workflow)
+    found = deployed(sfn, args.stage, args.workflow, describe=False)
     if not found.routing:
         raise UsageError(f"workflow '{args.workflow}' on stage '{args.stage}' has no 'live' alias: "
                          "deploy it with the current CDK app first")
