@@ -127,6 +127,9 @@ class LocalEngine:
             moto_adapter.install()
             limits.install()  # AWS's service limits, which moto does not apply
             moto_redrive.install()  # RedriveExecution, over the two above
+            from stepweave.local import live
+
+            live.install()  # each execution's history as it grows, for stepweave watch
             logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                           "lambda": {"use_docker": False}})
@@ -153,6 +156,8 @@ class LocalEngine:
         self._manifests = tempfile.TemporaryDirectory(prefix="stepweave-manifests-")
         self._manifest_index = {}
         self._set_env("STEPWEAVE_MANIFESTS_DIR", self._manifests.name)
+        if self.live_dir is not None:
+            live.use(self.live_dir)
         return self
 
     def _set_env(self, name: str, value: str) -> None:
@@ -198,7 +203,10 @@ class LocalEngine:
             self._payloads, self._s3 = False, None
 
     def __exit__(self, *exc: object) -> None:
-        from stepweave.local import moto_adapter
+        from stepweave.local import live, moto_adapter
+
+        if self.live_dir is not None:
+            live.use(None)
 
         for handler in list(moto_adapter.LAMBDA_HANDLERS):
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)
@@ -246,6 +254,11 @@ class LocalEngine:
         return str(self._sfn.describe_execution(executionArn=execution)["stateMachineArn"])
 
     @property
+    def live_dir(self) -> Path | None:
+        """Where running executions' histories are written as they grow (``stepweave.local.live``)."""
+        return None if self._records_file is None else Path(self._records_file).parent / "live"
+
+    @property
     def redrive_dir(self) -> Path | None:
         """Where failed runs are kept to be redriven (beside the records database; None with
         records in memory)."""
@@ -266,6 +279,9 @@ class LocalEngine:
             for page in self._sfn.get_paginator("list_executions").paginate(stateMachineArn=child):
                 for execution in page["executions"]:
                     self.records.record_run(self._sfn, execution["executionArn"], manifest)
+                    from stepweave.local.live import finish
+
+                    finish(self.live_dir, execution["executionArn"])
 
     def _write_manifest(self, state_machine: str, compiled: CompiledWorkflow) -> None:
         folder = Path(self._manifests.name)
@@ -349,6 +365,9 @@ class LocalEngine:
         events += self._read(execution, since, own, splicer)
         self.records.record_run(self._sfn, execution, compiled.manifest())
         self.record_children(arn)
+        from stepweave.local.live import finish
+
+        finish(self.live_dir, execution)
         if compiled.workflow_type == "STANDARD":
             from stepweave.local.redrive import keep
 

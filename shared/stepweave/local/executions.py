@@ -74,6 +74,9 @@ class LocalExecutions(AwsExecutions):
             machine = state_machine_arn(execution_arn)
             self.engine.records.record_run(self.engine.sfn, execution_arn, self._manifests[machine])
             self._recorded.add(execution_arn)
+            from stepweave.local.live import finish
+
+            finish(self.engine.live_dir, execution_arn)
             if self._manifests[machine].get("type") == "STANDARD":
                 from stepweave.local.redrive import keep
 

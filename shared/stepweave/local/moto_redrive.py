@@ -61,7 +61,6 @@ from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import Eval
 from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.component.state.wait.state_wait import StateWait
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
 from moto.stepfunctions.parser.backend import execution as backend_execution
@@ -292,16 +291,15 @@ class _RedriveWorker(ExecutionWorker):
     def _execution_logic(self) -> None:
         program = self._get_evaluation_entrypoint()
         self.env = env = self._get_evaluation_environment()
-        execution = env.states.context_object.context_object_data["Execution"]
+        execution: Any = env.states.context_object.context_object_data["Execution"]
         execution["RedriveCount"] = self._count
         execution["RedriveTime"] = self._redriven_at.isoformat()
         manager = env.event_manager
         manager._history_event_list.extend(self._previous)  # noqa: SLF001
         manager._event_id_gen._next_id = len(self._previous) + 1  # noqa: SLF001
-        env.event_manager.add_event(
-            context=env.event_history_context, event_type=HistoryEventType.ExecutionRedriven,
-            event_details=EventDetails(executionRedrivenEventDetails=ExecutionRedrivenEventDetails(
-                redriveCount=self._count)))
+        details: Any = {"executionRedrivenEventDetails": ExecutionRedrivenEventDetails(redriveCount=self._count)}
+        env.event_manager.add_event(context=env.event_history_context,
+                                    event_type=HistoryEventType.ExecutionRedriven, event_details=details)
         program.eval(env)
         self._execution_communication.terminated()
 
@@ -348,7 +346,7 @@ def redrive(execution: Any) -> datetime.datetime:
     execution.exec_status = ExecutionStatus.RUNNING
     execution.stop_date = None
     execution.output = execution.error = execution.cause = None
-    worker.start()
+    worker.start()  # type: ignore[no-untyped-call]
     return now
 
 
@@ -407,7 +405,7 @@ def saved_state(execution_arn: str) -> dict[str, Any] | None:
 
     parts = execution_arn.split(":")
     try:
-        execution = stepfunctions_parser_backends[parts[4]][parts[3]].describe_execution(execution_arn)
+        execution: Any = stepfunctions_parser_backends[parts[4]][parts[3]].describe_execution(execution_arn)
     except Exception:  # noqa: BLE001 - not an execution here
         return None
     if _not_redrivable(execution, datetime.datetime.now(tz=datetime.timezone.utc)) is not None:
@@ -440,10 +438,10 @@ def restore(saved: dict[str, Any]) -> str:
 
     arn = str(saved["executionArn"])
     parts = arn.split(":")
-    backend = stepfunctions_parser_backends[parts[4]][parts[3]]
-    machine = backend.describe_state_machine(str(saved["stateMachineArn"]))
+    backend: Any = stepfunctions_parser_backends[parts[4]][parts[3]]
+    machine: Any = backend.describe_state_machine(str(saved["stateMachineArn"]))
     clone = copy.deepcopy(machine, {id(machine.executions): [], id(machine.backend): machine.backend})
-    execution = Execution(
+    execution: Any = Execution(
         name=str(saved["name"]), sm_type=clone.sm_type, role_arn=clone.roleArn, exec_arn=arn,
         account_id=parts[4], region_name=parts[3], state_machine=clone,
         start_date=datetime.datetime.fromisoformat(saved["startDate"]), cloud_watch_logging_session=None,

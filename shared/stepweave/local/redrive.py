@@ -33,7 +33,9 @@ from stepweave.errors import StepweaveError
 if TYPE_CHECKING:
     from stepweave.compiler import CompiledWorkflow
     from stepweave.local.approvals import Approver
-    from stepweave.local.engine import LocalEngine, Progress, RunResult
+
+#: ``stepweave.local.engine.LocalEngine`` (which imports this module: named here, not imported)
+LocalEngine = Any
 
 __all__ = ["NotRedrivable", "definition_hash", "keep", "load", "redrive", "restore", "saved_file"]
 
@@ -118,7 +120,7 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
     machine named as its own, made from ``compiled``; its state machine's ARN. Raises
     ``NotRedrivable`` when nothing was saved or the workflow changed."""
     if in_engine(engine, execution_arn):
-        return engine.machine_of(execution_arn)
+        return str(engine.machine_of(execution_arn))
     saved = load(engine.redrive_dir, execution_arn)
     if saved is None:
         raise NotRedrivable(
@@ -138,14 +140,15 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
     from stepweave.local.moto_redrive import restore as put_back
 
     put_back(saved)
-    return machine
+    return str(machine)
 
 
 def redrive(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str, *,
-            on_progress: Callable[[Progress], None] | None = None, timeout_s: float = 600.0,
-            approver: Approver | None = None, poll_s: float = 0.2) -> RunResult:
+            on_progress: Callable[[Any], None] | None = None, timeout_s: float = 600.0,
+            approver: Approver | None = None, poll_s: float = 0.2) -> Any:
     """Redrive the execution (put back first if need be) and wait for it to end, as
-    ``LocalEngine.run`` does; its records are written and it is kept again if it fails."""
+    ``LocalEngine.run`` does (its ``RunResult``); its records are written and it is kept again
+    if it fails."""
     restore(engine, compiled, execution_arn)
     since = _event_count(engine, execution_arn)  # the attempts before: not shown again
     started = time.monotonic()
