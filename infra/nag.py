@@ -315,6 +315,7 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
             f"grant_invoke adds '<{handler} function ARN>:*' next to the function ARN: it "
             "matches versions and aliases of that one function, nothing else.",
         )
+    _acknowledge_stretches(workflow)
     for child in sorted(set(workflow.child_machines.values())):
         _acknowledge(
             machine,
@@ -322,4 +323,46 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
             f"A sub-workflow block starts executions of '{child}' under generated names, so "
             "states:DescribeExecution and states:StopExecution (which .sync needs) name that "
             "one state machine's executions with a trailing '*'.",
+        )
+
+
+def _acknowledge_stretches(workflow: WorkflowStateMachine) -> None:
+    """A split workflow's Express stretches: logged ALL and traced as Express workflows are;
+    the parent starts their versions and reads/stops their executions."""
+    stack = cdk.Stack.of(workflow)
+    for name, machine, _version in workflow.stretches.values():
+        _acknowledge(
+            machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions logging and X-Ray tracing: the CloudWatch Logs log-delivery actions "
+            "and the X-Ray actions do not support resource-level permissions, so CDK grants "
+            "them on '*'.",
+        )
+        for ref, functions in workflow.stretch_functions.items():
+            if workflow.stretches[ref][1] is not machine:
+                continue
+            for handler, fn in functions:
+                resource = fn.node.default_child
+                if not isinstance(resource, cdk.CfnElement):
+                    continue
+                logical_id = stack.resolve(stack.get_logical_id(resource))
+                _acknowledge(
+                    machine,
+                    f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>:*]",
+                    f"grant_invoke adds '<{handler} function ARN>:*' next to the function ARN: it "
+                    "matches versions and aliases of that one function, nothing else.",
+                )
+        _acknowledge(
+            workflow.state_machine,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:"
+            f"<AWS::AccountId>:stateMachine:{name}:*]",
+            f"The parent runs the version of its Express stretch '{name}' deployed with it: "
+            "states:StartExecution names that one state machine's versions with a trailing '*'.",
+        )
+        _acknowledge(
+            workflow.state_machine,
+            _executions_finding(name),
+            f"The parent starts executions of its Express stretch '{name}' under generated "
+            "names, so states:DescribeExecution and states:StopExecution (which .sync needs) "
+            "name that one state machine's executions with a trailing '*'.",
         )

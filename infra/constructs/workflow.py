@@ -109,10 +109,21 @@ class WorkflowStateMachine(Construct):
         self.block_functions: dict[str, lambda_.IFunction] = {
             name: fn for name, (_, fn) in routed.items()}
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        self._stretch_hashes: dict[str, str] = {}
+        #: stretch -> the (handler or variant name, function) pairs its state machine invokes
+        self.stretch_functions: dict[str, list[tuple[str, lambda_.IFunction]]] = {}
+        #: a split workflow's Express stretches (``stepweave.compiler.split``): reference ->
+        #: (state machine name, its state machine, the version the parent's definition runs)
+        self.stretches: dict[str, tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]] = {
+            ref: self._stretch(ref, part, state_machine_name, handlers, block_functions or {},
+                               log_retention)
+            for ref, part in compiled.stretches.items()}
         substitutions = {
             **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
             **{key: fn.function_arn for _, (key, fn) in routed.items()},
             **{machine_key(ref): f"{arn}:{LIVE_ALIAS}" for ref, (arn, _) in self.children.items()},
+            # each parent version runs the stretches' versions deployed with it
+            **{machine_key(ref): version.attr_arn for ref, (_, _, version) in self.stretches.items()},
         }
         self.state_machine = sfn.StateMachine(
             self,
@@ -131,8 +142,12 @@ class WorkflowStateMachine(Construct):
         for fn in [*used.values(), *self.block_functions.values()]:
             fn.grant_invoke(self.state_machine)
         self._grant_children()
-        #: the SHA-256 of what the version pins (``infra.versions.definition_hash``)
-        self.definition_sha256 = definition_hash(definition, compiled.workflow_type, substitutions)
+        self._grant_stretches()
+        #: the SHA-256 of what the version pins (``infra.versions.definition_hash``): the
+        #: stretches' definitions too (a new one is a new parent version)
+        self.definition_sha256 = definition_hash(
+            definition, compiled.workflow_type,
+            [*substitutions, *(f"{machine_key(ref)}={self._stretch_hashes[ref]}" for ref in self.stretches)])
         self.version_description = version_description(
             compiled.name, source.file_sha256 if source else None, self.definition_sha256)
         self.version = sfn.CfnStateMachineVersion(
@@ -172,6 +187,62 @@ class WorkflowStateMachine(Construct):
         self.alias.deployment_preference = sfn.CfnStateMachineAlias.DeploymentPreferenceProperty(
             state_machine_version_arn=self.version.attr_arn, type="CANARY",
             percentage=self.canary.percent, interval=self.canary.minutes, alarms=alarm_names)
+
+    def _stretch(self, ref: str, part: CompiledWorkflow, parent_name: str,
+                 handlers: Mapping[str, lambda_.IFunction],
+                 block_functions: Mapping[str, tuple[str, lambda_.IFunction]],
+                 log_retention: logs.RetentionDays,
+                 ) -> tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]:
+        """An Express stretch's state machine (named after its parent: ``<parent>-express-<k>``),
+        logged and traced as an Express workflow is, invoking only its own handlers, and
+        the version of it that this deploy's parent version runs."""
+        suffix = f"-express-{ref.lstrip('~')}"
+        name = parent_name[: 80 - len(suffix)] + suffix
+        definition, routed = _route_blocks(part, block_functions)
+        used = {h: handlers[h] for h in part.handlers if "${" + handler_placeholder_key(h) + "}" in definition}
+        scope = Construct(self, f"Stretch{ref.lstrip('~')}")
+        log_group = logs.LogGroup(scope, "Logs", retention=log_retention)
+        substitutions = {**{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
+                         **{key: fn.function_arn for _, (key, fn) in routed.items()}}
+        machine = sfn.StateMachine(
+            scope, "StateMachine", state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            definition_body=sfn.DefinitionBody.from_string(definition),
+            definition_substitutions=substitutions,
+            logs=sfn.LogOptions(destination=log_group, level=_LOG_LEVELS["EXPRESS"],
+                                include_execution_data=False),
+            tracing_enabled=True)
+        for fn in [*used.values(), *(fn for _, (_, fn) in routed.items())]:
+            fn.grant_invoke(machine)
+        digest = definition_hash(definition, "EXPRESS", substitutions)
+        self._stretch_hashes[ref] = digest
+        self.stretch_functions[ref] = [*used.items(), *((n, fn) for n, (_, fn) in routed.items())]
+        version = sfn.CfnStateMachineVersion(
+            scope, f"Version{digest[:12]}", state_machine_arn=machine.state_machine_arn,
+            state_machine_revision_id=machine.state_machine_revision_id,
+            description=f"Express stretch {ref.lstrip('~')} of workflow '{part.name.rsplit('-express-', 1)[0]}'")
+        version.apply_removal_policy(RemovalPolicy.RETAIN)  # a waiting parent version runs it
+        return name, machine, version
+
+    def _grant_stretches(self) -> None:
+        """The parent may start only its stretches' versions, read and stop only their
+        executions, and manage the rule through which ``.sync`` learns that one ended."""
+        if not self.stretches:
+            return
+        stack = Stack.of(self)
+        names = sorted(name for name, _, _ in self.stretches.values())
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"],
+            resources=[stack.format_arn(service="states", resource="stateMachine",
+                                        resource_name=f"{n}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                       for n in names]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[stack.format_arn(service="states", resource="execution", resource_name=f"{n}:*",
+                                        arn_format=ArnFormat.COLON_RESOURCE_NAME) for n in names]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)]))
 
     def _grant_children(self) -> None:
         """A parent may start only its sub-workflows' state machines, read and stop only

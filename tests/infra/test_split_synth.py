@@ -1,0 +1,85 @@
+"""A split workflow in the template (``split: auto``): the Standard parent, its Express
+stretch's state machine and the version the parent runs, least-privilege grants.
+
+The app is synthesized once for the module (cdk-nag runs in the synth) from a folder
+holding support-timeline with ``split: auto``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+cdk = pytest.importorskip("aws_cdk")
+pytest.importorskip("cdk_nag")
+
+from infra.app import build_app
+from infra.stacks.engine import EngineStack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    workflows = tmp_path_factory.mktemp("workflows")
+    text = (ROOT / "workflows" / "support-timeline.yaml").read_text(encoding="utf-8")
+    (workflows / "support-timeline.yaml").write_text(text.replace("\nblocks:\n", "\nsplit: auto\nblocks:\n", 1))
+    app = build_app({"workflowsDir": str(workflows)}, outdir=str(tmp_path_factory.mktemp("out")))
+    assembly = app.synth()
+    (stack,) = [c for c in app.node.children if isinstance(c, EngineStack)]
+    return dict(assembly.get_stack_by_name(stack.stack_name).template)
+
+
+def _machine(template: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in template["Resources"].values()
+                if r["Type"] == "AWS::StepFunctions::StateMachine"
+                and r["Properties"]["StateMachineName"] == name)
+
+
+def _policy(template: dict[str, Any], machine: dict[str, Any]) -> list[dict[str, Any]]:
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    return [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role} in r["Properties"]["Roles"]
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value)
+
+
+def test_the_stretch_is_an_express_machine_logged_and_traced(template: dict[str, Any]) -> None:
+    parent = _machine(template, "dev-support-timeline")
+    stretch = _machine(template, "dev-support-timeline-express-1")
+    assert parent["Properties"]["StateMachineType"] == "STANDARD"
+    assert stretch["Properties"]["StateMachineType"] == "EXPRESS"
+    assert stretch["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+    assert stretch["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    assert "waitForTaskToken" not in _text(stretch["Properties"]["DefinitionString"])
+    assert "waitForTaskToken" in _text(parent["Properties"]["DefinitionString"])
+
+
+def test_the_parent_runs_the_stretch_version_deployed_with_it(template: dict[str, Any]) -> None:
+    parent = _machine(template, "dev-support-timeline")
+    versions = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachineVersion"
+                and "Express stretch" in r["Properties"].get("Description", "")}
+    (version_id,) = versions
+    assert parent["Properties"]["DefinitionSubstitutions"]["StateMachine__1"] == {"Fn::GetAtt": [version_id, "Arn"]}
+    assert versions[version_id]["DeletionPolicy"] == "Retain"
+
+
+def test_grants_are_least_privilege(template: dict[str, Any]) -> None:
+    statements = _policy(template, _machine(template, "dev-support-timeline"))
+    start = [s for s in statements if "states:StartExecution" in _text(s["Action"])]
+    assert len(start) == 1 and "stateMachine:dev-support-timeline-express-1:*" in _text(start[0]["Resource"])
+    executions = next(s for s in statements if "states:DescribeExecution" in _text(s["Action"]))
+    assert sorted(executions["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    assert "execution:dev-support-timeline-express-1:*" in _text(executions["Resource"])
+    stretch = _policy(template, _machine(template, "dev-support-timeline-express-1"))
+    invoked = _text([s["Resource"] for s in stretch if "lambda:InvokeFunction" in _text(s["Action"])])
+    assert "Handlersapi" in invoked and "Handlersfunction" in invoked and "Handlersapproval" not in invoked
+    assert "states:StartExecution" not in _text(stretch)
