@@ -18,6 +18,7 @@ from moto import mock_aws
 from stepweave.api.decision_pages import handle
 from stepweave.api.keys import create_key, disable_key
 from stepweave.api.viewer import ROUTES, RunViewer
+from stepweave.cli import main
 from stepweave.cli.serve import load_folder
 from stepweave.cli.viewer import viewer_routes, viewer_sources
 from stepweave.local.gateway import Route, match, to_event
@@ -255,3 +256,26 @@ def test_the_sources_cover_the_folders_workflows(world: World, tmp_path: Path) -
     viewer = RunViewer(world.ddb, world.settings, workflows=sources)
     assert viewer.handle(to_event("GET", "/runs/viewer.js", {}, b"", resource="/runs/viewer.js",
                                   path_parameters=None))["statusCode"] == 200
+
+
+def test_serve_aws_mounts_the_viewer_over_the_deployment(world: World, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``stepweave serve --aws``: the viewer's routes beside the API's, over the same clients
+    (the server itself is not started: its routes are taken as it would serve them)."""
+    import stepweave.cli.serve as serve
+
+    served: list[Route] = []
+
+    def keep(routes: list[Route], *_args: Any, **_kw: Any) -> int:
+        served.extend(routes)
+        return 0
+
+    monkeypatch.setattr(serve, "_serve", keep)
+    (tmp_path / "shipping.yaml").write_text(FLOW, encoding="utf-8")
+    assert main(["serve", "--aws", "--table", TABLE, "--region", REGION, "--workflows", str(tmp_path)]) == 0
+    mounted = World(**{**world.__dict__, "routes": served})
+    page = mounted.get(_run(world.done), key=world.key)
+    assert page["statusCode"] == 200 and 'data-block="ship" data-state="skipped"' in page["body"]
+    approval = mounted.get("/approvals/apr_review1")
+    assert approval["statusCode"] == 200 and f'href="{_run(world.running)}"' in approval["body"]
+
