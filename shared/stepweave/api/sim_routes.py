@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,8 +59,10 @@ from stepweave.api.starts import ApiContext, new_name, owned, payload_of, record
 from stepweave.api.sync import failure, fits, run_output
 from stepweave.runtime.query import ExecutionDetail
 from stepweave.runtime.recorder import iso
+from stepweave.runtime.records import ExecutionRecord
 
-__all__ = ["JOB_STATUS", "LEGACY_ROUTES", "RUN_ID_HEADER", "RUN_STATUS", "SIM_ROUTES", "add_sim_routes", "openapi_paths"]
+__all__ = ["JOB_STATUS", "LEGACY_ROUTES", "RUN_ID_HEADER", "RUN_STATUS", "SIM_ROUTES", "add_sim_routes",
+           "openapi_paths"]
 
 #: (method, path) of Sim's routes, as API Gateway names them.
 SIM_ROUTES = (
@@ -71,7 +73,8 @@ SIM_ROUTES = (
     ("GET", "/api/users/me/usage-limits"),
 )
 #: Sim's older routes, which answer errors as ``{"error": "<message>", "code"}``.
-LEGACY_ROUTES = ("/api/jobs/{job_id}", "/api/workflows/{workflow_id}/status", "/api/users/me/usage-limits")
+LEGACY_ROUTES = ("/api/jobs/{job_id}", "/api/workflows/{workflow_id}/status",
+                 "/api/users/me/usage-limits")
 #: The header naming a run (given by the caller to choose its id; answered on every run).
 RUN_ID_HEADER = "X-Run-Id"
 #: A Stepweave execution status -> Sim's run status, and Sim's (older) job status.
@@ -82,7 +85,7 @@ JOB_STATUS = {"queued": "pending", "running": "processing", "paused": "processin
 #: HTTP status -> Sim's v2 error code (``INTERNAL_ERROR`` for any other).
 _CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT",
           413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED", 503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT"}
-_UNSERVED = {"stream": "Stepweave does not stream runs (Server-Sent Events): leave stream unset or false",
+_UNSERVED = {"stream": "Stepweave does not stream runs (Server-Sent Events): leave it unset or false",
              "executionTimeoutSeconds": "Stepweave does not cap a run per request (a block's "
                                         "timeoutSeconds caps that block): leave it unset",
              "includeThinking": "needs stream, which Stepweave does not serve",
@@ -106,24 +109,23 @@ class ExecuteRequest(BaseModel):
     base64MaxBytes: int | None = None  # noqa: N815
 
 
+def _ok(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json",
+                    body=json.dumps(body, ensure_ascii=False), headers={**JSON_HEADERS, **(headers or {})})
+
+
 def _v2_error(exc: ApiError) -> Response[Any]:
+    """``{"error": {"code", "message", "details"?}}`` (``details``: the error's fields)."""
     error: dict[str, Any] = {"code": _CODES.get(exc.status, "INTERNAL_ERROR"), "message": exc.message}
     if exc.details:
         error["details"] = exc.details
-    return Response(status_code=exc.status, content_type="application/json",
-                    body=json.dumps({"error": error}, ensure_ascii=False), headers={**JSON_HEADERS, **exc.headers})
+    return _ok(exc.status, {"error": error}, exc.headers)
 
 
 def _legacy_error(exc: ApiError) -> Response[Any]:
+    """``{"error": "<message>", "code"}`` (``code``: the error's own, else the status's)."""
     code = str(exc.details.get("code") or _CODES.get(exc.status, "INTERNAL_ERROR"))
-    return Response(status_code=exc.status, content_type="application/json",
-                    body=json.dumps({"error": exc.message, "code": code}, ensure_ascii=False),
-                    headers={**JSON_HEADERS, **exc.headers})
-
-
-def _ok(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(status_code=status, content_type="application/json",
-                    body=json.dumps(body, ensure_ascii=False), headers={**JSON_HEADERS, **(headers or {})})
+    return _ok(exc.status, {"error": exc.message, "code": code}, exc.headers)
 
 
 def _status_url(event: dict[str, Any], workflow: str, run_id: str) -> str:
@@ -137,8 +139,7 @@ def _status_url(event: dict[str, Any], workflow: str, run_id: str) -> str:
     return f"{scheme}://{host}{stage}/api/v2/workflows/{workflow}/runs/{run_id}"
 
 
-def _error_of(status: str, error: str | None, cause: str | None, arn: str | None,
-              workflow: str) -> dict[str, Any] | None:
+def _error_of(status: str, error: str | None, cause: str | None, workflow: str) -> dict[str, Any] | None:
     """Sim's structured run error of a run that ended ``status`` (None when it did not fail)."""
     if status in ("succeeded", "running", "queued", "paused"):
         return None
@@ -146,10 +147,38 @@ def _error_of(status: str, error: str | None, cause: str | None, arn: str | None
         return {"code": "TIMEOUT", "message": f"the execution timed out: {cause or error or 'timed out'}"}
     if status == "aborted":
         return {"code": "CANCELLED", "message": f"the execution was cancelled: {cause or error or 'aborted'}"}
-    exc = failure(Outcome(arn, "", status.upper(), datetime.now(UTC), error=error, cause=cause), workflow)
+    exc = failure(Outcome(None, "", status.upper(), datetime.now(UTC), error=error, cause=cause), workflow)
     block = exc.details.get("block")
     return {"code": "BLOCK_EXECUTION_FAILED", "message": exc.message, "blockName": block} if block \
         else {"code": "EXECUTION_FAILED", "message": exc.message}
+
+
+def _record_error(record: ExecutionRecord) -> dict[str, Any] | None:
+    return _error_of(record.status, record.error, record.cause, record.workflow)
+
+
+def _sync_data(outcome: Outcome, run_id: str, workflow: str, output: Any) -> dict[str, Any]:
+    """Sim's run result of a finished synchronous run."""
+    status = outcome.status.lower()
+    ended = {"endedAt": iso(outcome.stop_date), "durationMs": _duration_ms(outcome)} \
+        if outcome.stop_date else {}
+    return {"runId": run_id, "workflowId": workflow, "status": RUN_STATUS.get(status, "failed"),
+            "output": output, "error": _error_of(status, outcome.error, outcome.cause, workflow),
+            "startedAt": iso(outcome.start_date), **ended}
+
+
+def _run_data(detail: ExecutionDetail, run_id: str, include_output: bool,
+              selectors: list[str]) -> dict[str, Any]:
+    """Sim's run resource of a recorded execution."""
+    record = detail.record
+    wanted = include_output and record.status == "succeeded"
+    output, whole = _record_output(detail) if wanted else (None, True)
+    return {"runId": run_id, "workflowId": record.workflow, "status": RUN_STATUS[record.status],
+            "trigger": record.trigger.get("type"), "startedAt": record.started_at,
+            "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": None, "cost": None,
+            "error": _record_error(record), "output": output,
+            "blockOutputs": _block_outputs(detail, selectors) if selectors else None,
+            **({} if whole else {"outputTruncated": True})}
 
 
 def _duration_ms(outcome: Outcome) -> int | None:
@@ -203,7 +232,11 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                    tenant: Callable[[], Tenant]) -> None:
     """Register Sim's routes on the run API's resolver (``tenant()`` authenticates the request)."""
 
-    def answer(work: Callable[[ApiContext, Tenant], Response[Any]], *, legacy: bool, limited: bool) -> Response[Any]:
+    def answer(work: Callable[[ApiContext, Tenant], Response[Any]], *, legacy: bool,
+               limited: bool) -> Response[Any]:
+        """``work``'s answer for the authenticated tenant, errors in Sim's shape (``legacy``:
+        the older routes'); ``limited``: counted against the key's limit, which the answer
+        reports in its headers."""
         quota: Quota | None = None
         try:
             who, ctx = tenant(), context()
@@ -271,17 +304,9 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                                   headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=url) from None
             if outcome.execution_arn:
                 record_start(ctx, who, workflow_id, outcome.execution_arn, name, payload, outcome.start_date)
-            status = outcome.status.lower()
-            output: Any = None
-            if status == "succeeded":
-                output = run_output(outcome, workflow_id, store=ctx.store, bucket=ctx.settings.payload_bucket)
-            data = {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS.get(status, "failed"),
-                    "output": output,
-                    "error": _error_of(status, outcome.error, outcome.cause, outcome.execution_arn, workflow_id),
-                    "startedAt": iso(outcome.start_date),
-                    **({"endedAt": iso(outcome.stop_date)} if outcome.stop_date else {}),
-                    **({"durationMs": _duration_ms(outcome)} if outcome.stop_date else {})}
-            body = json.dumps({"data": data}, ensure_ascii=False)
+            output = run_output(outcome, workflow_id, store=ctx.store, bucket=ctx.settings.payload_bucket) \
+                if outcome.status == "SUCCEEDED" else None
+            body = json.dumps({"data": _sync_data(outcome, run_id, workflow_id, output)}, ensure_ascii=False)
             try:
                 fits(body, outcome, workflow_id)
             except OutputUnavailable as exc:  # as Sim answers an output over what it can send
@@ -299,17 +324,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             include = _bool_query(query.get("includeOutput"), "includeOutput")
             selectors = [s.strip() for s in (query.get("selectedOutputs") or "").split(",") if s.strip()]
             detail = _run_of(ctx, who, workflow_id, run_id)
-            record = detail.record
-            output, whole = _record_output(detail) if include and record.status == "succeeded" else (None, True)
-            data = {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS[record.status],
-                    "trigger": record.trigger.get("type"), "startedAt": record.started_at,
-                    "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": None,
-                    "cost": None,
-                    "error": _error_of(record.status, record.error, record.cause, record.execution_arn,
-                                       workflow_id),
-                    "output": output, "blockOutputs": _block_outputs(detail, selectors) if selectors else None,
-                    **({} if whole else {"outputTruncated": True})}
-            return _ok(200, {"data": data})
+            return _ok(200, {"data": _run_data(detail, run_id, include, selectors)})
 
         return answer(work, legacy=False, limited=True)
 
@@ -328,7 +343,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                              **({"completedAt": record.stopped_at} if record.stopped_at else {})}}
             if record.status == "succeeded":
                 body["output"] = _record_output(detail)[0]
-            error = _error_of(record.status, record.error, record.cause, record.execution_arn, record.workflow)
+            error = _record_error(record)
             if error is not None:
                 body["error"] = error["message"]
             return _ok(200, body)
@@ -350,8 +365,8 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             quota = peek(ctx.ddb, ctx.settings, who.key_hash)
             bucket = {"isLimited": quota.remaining == 0, "requestsPerMinute": quota.limit,
                       "maxBurst": quota.limit, "remaining": quota.remaining, "resetAt": quota.reset_at}
-            return _ok(200, {"success": True, "rateLimit": {"sync": bucket, "async": bucket, "authType": "api"},
-                             "usage": {}}, quota.headers())
+            limits = {"sync": bucket, "async": bucket, "authType": "api"}
+            return _ok(200, {"success": True, "rateLimit": limits, "usage": {}}, quota.headers())
 
         return answer(work, legacy=True, limited=False)
 
