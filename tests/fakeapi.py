@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-#: (status, headers, body: JSON-able, or str sent as text)
+#: (status, headers, body: JSON-able, str sent as text, or bytes sent as they are)
 Reply = tuple[int, dict[str, str], Any]
 
 
@@ -42,11 +42,15 @@ class FakeApi:
                 queue = fake.script.get(f"{self.command} {path}") or [
                     (599, {}, {"error": f"unscripted {self.command} {path}"})]
                 status, headers, answer = queue.pop(0) if len(queue) > 1 else queue[0]
-                text = answer if isinstance(answer, str) else json.dumps(answer)
-                data = text.replace("{server}", fake.url).encode()
+                if isinstance(answer, bytes):  # a file, sent as it is
+                    data, kind = answer, "application/octet-stream"
+                else:
+                    text = answer if isinstance(answer, str) else json.dumps(answer)
+                    data = text.replace("{server}", fake.url).encode()
+                    kind = "text/plain" if isinstance(answer, str) else "application/json"
                 self.send_response(status)
-                self.send_header("content-type", "text/plain" if isinstance(answer, str)
-                                 else "application/json")
+                if not any(k.lower() == "content-type" for k in headers):
+                    self.send_header("content-type", kind)
                 for key, value in headers.items():
                     self.send_header(key, value.replace("{server}", fake.url))
                 self.send_header("content-length", str(len(data)))

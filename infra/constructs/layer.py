@@ -43,7 +43,8 @@ __all__ = [
 
 #: Top-level runtime dependencies of the handlers (boto3 comes with the runtime).
 #: Each is pinned to the version installed here, the one the tests ran against.
-LAYER_REQUIREMENTS: tuple[str, ...] = ("pydantic", "httpx", "mini-racer", "aws-lambda-powertools")
+LAYER_REQUIREMENTS: tuple[str, ...] = ("pydantic", "httpx", "mini-racer", "aws-lambda-powertools",
+                                        "pypdf")
 #: glibc of the Lambda python3.12 runtime (Amazon Linux 2023). Wheels tagged for any
 #: manylinux up to this version run there; mini-racer ships only manylinux_2_27.
 LAMBDA_GLIBC_MINOR = 34

@@ -49,7 +49,8 @@ def _run(name: str, params: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
 
 def test_registry_lookups() -> None:
     assert {"api", "email", "http", "slack", "notion_create_page", "gmail_send"} <= set(TOOLS)
-    with pytest.raises(UnknownTool, match=r"available: api, email, http, slack and \d+ integration"):
+    with pytest.raises(UnknownTool,
+                       match=r"available: api, email, file_parser, http, slack and \d+ integration"):
         get_tool("fax")
     with pytest.raises(UnknownTool, match=r"did you mean notion_create_page"):
         get_tool("notion_create_pages")
@@ -83,7 +84,7 @@ edges: [{source: start, target: a}]
     with pytest.raises(WorkflowError) as caught:
         compile_workflow(parse_workflow(parse_yaml(text), "t.yaml"), "t.yaml")
     report = str(caught.value)
-    assert "unknown tool 'fax' (available: api, email, http, slack and " in report
+    assert "unknown tool 'fax' (available: api, email, file_parser, http, slack and " in report
     assert "tool 'slack' has no param(s) colour" in report
     assert block_type("agent") is not None
 

@@ -13,13 +13,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 
 from stepweave.errors import StepweaveError
-from stepweave.tools import api, email, http, slack
+from stepweave.tools import api, email, file_parser, http, slack
 from stepweave.tools.base import Tool, ToolContext, ToolError
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolError", "UnknownTool", "get_tool",
            "tool_names", "available", "tool_for_sim_block", "sim_operations", "tool_permissions", "tool_secrets"]
 
-_BUILT_IN: dict[str, Tool] = {t.name: t for t in (http.TOOL, slack.TOOL, email.TOOL, api.TOOL)}
+_BUILT_IN: dict[str, Tool] = {t.name: t for t in (http.TOOL, slack.TOOL, email.TOOL, api.TOOL,
+                                                   file_parser.TOOL)}
 
 
 class _Registry(Mapping[str, Tool]):
