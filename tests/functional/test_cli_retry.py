@@ -133,3 +133,32 @@ def test_what_cannot_be_retried_is_said_clearly(workdir: Path, server: tuple[Ser
     assert quick["workflowType"] == "EXPRESS"
     assert main(["retry", str(quick["execution"]).rsplit(":", 1)[-1]]) == 2
     assert "an Express workflow's run cannot be redriven" in capsys.readouterr().err
+
+
+def test_retry_and_watch_with_aws_call_step_functions(workdir: Path, server: tuple[Server, Loopback],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """--aws: RedriveExecution, DescribeExecution and GetExecutionHistory through boto3, here
+    answered by the embedded engine's Step Functions (moto, with its redrive)."""
+    from stepweave.cli.run import _load
+    from stepweave.local.engine import LocalEngine
+
+    hits = server[0].hits
+    with LocalEngine() as engine:
+        result = engine.run(_load("workflows/flaky.yaml"), {})
+        assert result.status == "FAILED"
+        arn = result.execution_arn
+        aws = ["--aws", "--region", "us-east-1"]
+        retried = _json(capsys, ["retry", arn, *aws, "--json"], 0)
+        assert retried["execution"] == arn and retried["redriveCount"] == 1
+        # the parallel's 2nd branch fails this time: watch shows this attempt and exits 1
+        assert main(["watch", arn, *aws, "--poll", "0.05"]) == 1
+        err = capsys.readouterr().err
+        assert "watching " + arn.rsplit(":", 1)[-1] + " (flaky)" in err
+        assert "✔ Use (api)" in err and "▶ Fetch" not in err and "✖ Item (parallel" not in err
+        assert "✖ FAILED" in err and "retried 1 time" in err
+        assert _json(capsys, ["retry", arn, *aws, "--json"], 0)["redriveCount"] == 2
+        done = _json(capsys, ["watch", arn, *aws, "--json", "--poll", "0.05"], 0)
+        assert done["status"] == "SUCCEEDED" and done["redriveCount"] == 2
+        assert main(["retry", arn, *aws]) == 2
+        assert "Execution is SUCCEEDED and cannot be redriven" in capsys.readouterr().err
+    assert hits["/value"] == 1 and hits["/item/1"] == 1

@@ -144,7 +144,7 @@ class _AwsHistory:
             if len(older) < len(page["events"]) or not page.get("nextToken"):
                 break
             kwargs["nextToken"] = page["nextToken"]
-        collected.reverse()
+        collected.sort(key=lambda e: int(e["id"]))  # oldest first (whichever order was served)
         if collected:
             self.last = int(collected[-1]["id"])
         if self.first:  # of a redriven execution, the current attempt
