@@ -315,3 +315,112 @@ def test_outlook_polls_microsoft_graph_and_gives_sims_email_fields(world: World)
     assert not _poll(world, target, env).started
     with pytest.raises(PollError, match=r"outlook: HTTP 401"):
         _poll(world, target, {"OUTLOOK_TOKEN": "expired"})
+
+
+# --- IMAP: a fake IMAP4rev1 server on 127.0.0.1 ----------------------------------------------------
+
+class FakeImap:
+    """Just enough IMAP4rev1 for imaplib: LOGIN, SELECT/EXAMINE, UID SEARCH, UID FETCH,
+    UID STORE, LOGOUT. ``messages``: mailbox -> [(uid, raw, flags)]."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.messages: dict[str, list[tuple[int, bytes, set[str]]]] = {"INBOX": []}
+        self.commands: list[str] = []
+        fake = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                self.wfile.write(b"* OK fake IMAP ready\r\n")
+                box = "INBOX"
+                while line := self.rfile.readline():
+                    tag, _, rest = line.decode().rstrip("\r\n").partition(" ")
+                    command, _, args = rest.partition(" ")
+                    fake.commands.append(f"{command} {args}".strip())
+                    upper = command.upper()
+                    if upper == "CAPABILITY":
+                        self.wfile.write(f"* CAPABILITY IMAP4rev1\r\n{tag} OK done\r\n".encode())
+                    elif upper == "LOGIN":
+                        ok = args.split(" ", 1) == ["me@example.com", '"app password"']
+                        self.wfile.write(f"{tag} {'OK' if ok else 'NO'} login\r\n".encode())
+                    elif upper in ("SELECT", "EXAMINE"):
+                        box = args.strip('"')
+                        self.wfile.write((f"* {len(fake.messages.get(box, []))} EXISTS\r\n"
+                                          f"* OK [UIDVALIDITY 7] ok\r\n{tag} OK done\r\n").encode())
+                    elif upper == "UID":
+                        self._uid(tag, args, box)
+                    elif upper == "LOGOUT":
+                        self.wfile.write(f"* BYE\r\n{tag} OK bye\r\n".encode())
+                        return
+                    else:
+                        self.wfile.write(f"{tag} BAD unknown\r\n".encode())
+
+            def _uid(self, tag: str, args: str, box: str) -> None:
+                verb, _, rest = args.partition(" ")
+                messages = fake.messages.get(box, [])
+                if verb.upper() == "SEARCH":
+                    found = [str(u) for u, _, flags in messages
+                             if rest != "UNSEEN" or "\\Seen" not in flags]
+                    self.wfile.write(f"* SEARCH {' '.join(found)}\r\n{tag} OK done\r\n".encode())
+                elif verb.upper() == "FETCH":
+                    uid = int(rest.split(" ", 1)[0])
+                    for index, (u, raw, _) in enumerate(messages, start=1):
+                        if u == uid:
+                            self.wfile.write(f"* {index} FETCH (UID {u} BODY[] {{{len(raw)}}}\r\n".encode()
+                                             + raw + b")\r\n")
+                    self.wfile.write(f"{tag} OK done\r\n".encode())
+                elif verb.upper() == "STORE":
+                    uid = int(rest.split(" ", 1)[0])
+                    for u, _, flags in messages:
+                        if u == uid:
+                            flags.add("\\Seen")
+                    self.wfile.write(f"{tag} OK done\r\n".encode())
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+
+@pytest.fixture(scope="module")
+def imap() -> Iterator[FakeImap]:
+    import threading
+
+    fake = FakeImap()
+    threading.Thread(target=fake.server.serve_forever, args=(0.02,), daemon=True).start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def _rfc822(index: int) -> bytes:
+    return (f"Message-ID: <m{index}@acme.test>\r\nFrom: Acme <billing@acme.test>\r\n"
+            f"To: me@example.com\r\nSubject: Invoice {index}\r\n"
+            f"Date: Sat, 05 Dec 2026 1{index}:00:00 +0100\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\nInvoice {index} is due.\r\n").encode()
+
+
+def test_imap_polls_unseen_mail_and_marks_it_read(world: World, imap: FakeImap) -> None:
+    imap.messages["INBOX"] = [(41, _rfc822(1), set()), (42, _rfc822(2), {"\\Seen"})]
+    target = _target(world, name="mailbox", provider="imap", host="127.0.0.1", port=imap.port,
+                     secure=False, username="me@example.com", credential="IMAP_PASSWORD",
+                     searchCriteria={"unseen": True}, markAsRead=True)
+    env = {"IMAP_PASSWORD": "app password"}
+    first = _poll(world, target, env)
+    (arn,) = first.started
+    email = world.run_input(arn)["email"]
+    assert (email["messageId"], email["subject"], email["from"], email["mailbox"]) == \
+        ("<m1@acme.test>", "Invoice 1", "Acme <billing@acme.test>", "INBOX")
+    assert email["bodyText"].strip() == "Invoice 1 is due." and email["date"] == "2026-12-05T10:00:00.000Z"
+    assert world.run_input(arn)["trigger"]["itemId"] == "INBOX:7:41"
+    assert "\\Seen" in imap.messages["INBOX"][0][2]  # marked read once its run started
+    imap.messages["INBOX"].append((43, _rfc822(3), set()))
+    (arn,) = _poll(world, target, env).started
+    assert world.run_input(arn)["email"]["subject"] == "Invoice 3"
+    assert not _poll(world, target, env).started
+    assert imap.commands.count("LOGOUT") == 3  # one connection per poll, closed
+    with pytest.raises(PollError, match="login refused"):
+        _poll(world, target, {"IMAP_PASSWORD": "wrong"})

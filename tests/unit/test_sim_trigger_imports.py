@@ -1,7 +1,8 @@
 """Sim integration blocks in trigger mode import as the matching Stepweave trigger.
 
 GIVEN a Sim export whose first block is ``slack``, ``stripe``, ``rss``, ``gmail_v2``,
-``google_sheets_v2`` or ``outlook`` in trigger mode (or ``imap``, which has no equivalent)
+``google_sheets_v2``, ``outlook`` or ``imap`` in trigger mode (or ``calendly``, which has no
+equivalent)
 WHEN it is loaded THEN it has a Slack- or Stripe-signed webhook keeping Sim's event filter,
 or a poll trigger with Sim's settings, and the block is a start block under its Sim name (so
 ``<gmail1.email.subject>`` reads the run input); a trigger without an equivalent is named.
@@ -69,6 +70,12 @@ def test_a_stripe_trigger_is_a_stripe_signed_webhook_taking_its_event_types(tmp_
     ("outlook", {"folderIds": ["AAMkAD="], "markAsRead": False},
      {"provider": "outlook", "folder": "AAMkAD=", "markAsRead": False,
       "credential": "LEAD_FLOW_OUTLOOK_CREDENTIAL"}),
+    ("imap", {"host": "imap.fastmail.com", "port": "993", "secure": True, "username": "me@example.com",
+              "password": "never-copied", "mailbox": ["INBOX", "Invoices"],
+              "searchCriteria": '{ "unseen": true, "from": "billing@acme.test" }'},
+     {"provider": "imap", "host": "imap.fastmail.com", "port": 993, "secure": True,
+      "username": "me@example.com", "mailboxes": ["INBOX", "Invoices"], "markAsRead": True,
+      "searchCriteria": 'UNSEEN FROM "billing@acme.test"', "credential": "LEAD_FLOW_IMAP_CREDENTIAL"}),
 ])
 def test_polling_triggers_become_poll_triggers_with_sims_settings(
         tmp_path: Path, block_type: str, values: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -85,11 +92,16 @@ def test_a_polling_trigger_missing_its_setting_names_it(tmp_path: Path) -> None:
         _load(tmp_path, "google_sheets_v2")
 
 
-def test_an_imap_trigger_has_no_equivalent_and_says_so(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    _load(tmp_path, "imap", "Mailbox", host="imap.example.com")
+def test_a_trigger_without_an_equivalent_says_so(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _load(tmp_path, "calendly", "Bookings", webhookUrlDisplay="")
     assert main(["validate", str(tmp_path / "lead-flow.json")]) != 0
-    assert "starts at 'Mailbox', Sim's 'imap' trigger has no Stepweave trigger yet" in capsys.readouterr().err
+    assert "starts at 'Bookings', Sim's 'calendly' trigger has no Stepweave trigger yet" in capsys.readouterr().err
+
+
+def test_imap_search_criteria_stepweave_cannot_read_are_named(tmp_path: Path) -> None:
+    with pytest.raises(WorkflowError, match="searchCriteria: 'larger' is not a criterion"):
+        _load(tmp_path, "imap", host="imap.example.com", username="me", searchCriteria='{"larger": 10}')
 
 
 @pytest.mark.parametrize(("template", "block"), [("email-triage", "Gmail1"),

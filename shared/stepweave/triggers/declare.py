@@ -64,7 +64,14 @@ _PATH = re.compile(r"^(\$\.)?[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@:-]+)*$")
 _RATE = re.compile(r"^\s*(\d{1,6})\s+(minute|minutes|hour|hours|day|days)\s*$")
 _CRON_FIELD = re.compile(r"^[A-Za-z0-9*?/,#L-]+$")
 #: Providers a ``poll`` trigger checks for new items (``stepweave.triggers.pollers``).
-POLL_PROVIDERS = ("rss", "gmail", "google_sheets", "outlook")
+POLL_PROVIDERS = ("rss", "gmail", "google_sheets", "outlook", "imap")
+#: Sim's IMAP search criteria (ImapFlow's JSON) -> IMAP SEARCH keys: flags, then text keys.
+IMAP_FLAGS = {"seen": "SEEN", "unseen": "UNSEEN", "flagged": "FLAGGED", "unflagged": "UNFLAGGED",
+              "answered": "ANSWERED", "unanswered": "UNANSWERED", "all": "ALL"}
+IMAP_TEXT = {"from": "FROM", "to": "TO", "cc": "CC", "subject": "SUBJECT", "body": "BODY",
+             "text": "TEXT", "since": "SINCE", "before": "BEFORE", "on": "ON"}
+_IMAP_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _HTTP_URL = r"^https?://[^\s/]+(/\S*)?$"
 #: The top-level fields of an EventBridge event an event trigger's mapping may read.
 EVENT_FIELDS = ("detail", "source", "detail-type", "id", "time", "region", "account", "resources")
@@ -258,7 +265,7 @@ class PollTrigger(_Strict):
 
     type: Literal["poll"]
     name: str | None = Field(default=None, pattern=_NAME)
-    provider: Literal["rss", "gmail", "google_sheets", "outlook"]
+    provider: Literal["rss", "gmail", "google_sheets", "outlook", "imap"]
     rate: str = Field(default="5 minutes", description="how often to check, e.g. '1 minute'.")
     enabled: bool = True
     feedUrl: str | None = Field(default=None, pattern=_HTTP_URL, max_length=2048,
@@ -280,6 +287,18 @@ class PollTrigger(_Strict):
     dateTimeRenderOption: Literal["SERIAL_NUMBER", "FORMATTED_STRING"] = "SERIAL_NUMBER"
     folder: str = Field(default="inbox", pattern=r"^[A-Za-z0-9_=+/-]{1,200}$",
                         description="outlook: the mail folder (a well-known name or an id).")
+    host: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]{1,253}$",
+                             description="imap: the server's host name.")
+    port: int = Field(default=993, ge=1, le=65535, description="imap: 993 (TLS) by default.")
+    secure: bool = Field(default=True, description="imap: TLS (false only on a trusted network).")
+    username: str | None = Field(default=None, min_length=1, max_length=320,
+                                 description="imap: the account (the password is 'credential').")
+    mailboxes: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1, max_length=10,
+                                 description="imap: the folders to watch.")
+    searchCriteria: str = Field(
+        default="UNSEEN", max_length=500,
+        description="imap: an IMAP SEARCH (e.g. 'UNSEEN FROM \"billing@acme.test\"'), or Sim's "
+                    "JSON criteria ({unseen: true, from: ...}).")
     maxItems: int = Field(default=25, ge=1, le=100,
                           description="at most this many runs started per poll (the rest wait "
                                       "for the next one).")
@@ -292,10 +311,28 @@ class PollTrigger(_Strict):
             raise ValueError(f"{value!r} is not a rate like '1 minute', '5 minutes' or '1 hour'")
         return value
 
+    @field_validator("searchCriteria", mode="before")
+    @classmethod
+    def _search(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return imap_search(value)
+        if isinstance(value, str) and (not value.strip() or not all(" " <= c <= "~" for c in value)):
+            raise ValueError("an IMAP search is printable ASCII on one line (e.g. 'UNSEEN')")
+        return value
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _mailboxes(cls, value: list[str]) -> list[str]:
+        for box in value:
+            if not box or len(box) > 200 or not all(" " <= c <= "~" for c in box) or '"' in box:
+                raise ValueError(f"{box!r} is not a mailbox name (printable ASCII, no quotes)")
+        return value
+
     @model_validator(mode="after")
     def _fits_provider(self) -> PollTrigger:
         needs = {"rss": ("feedUrl",), "gmail": ("credential",), "outlook": ("credential",),
-                 "google_sheets": ("credential", "spreadsheetId", "sheetName")}[self.provider]
+                 "google_sheets": ("credential", "spreadsheetId", "sheetName"),
+                 "imap": ("host", "username", "credential")}[self.provider]
         missing = [field for field in needs if getattr(self, field) is None]
         if missing:
             raise ValueError(f"a '{self.provider}' poll needs {' and '.join(repr(m) for m in missing)}")
@@ -306,6 +343,31 @@ class PollTrigger(_Strict):
     @property
     def label(self) -> str:
         return self.name or "poll"
+
+
+def imap_search(criteria: dict[str, Any]) -> str:
+    """Sim's ImapFlow criteria (``{"unseen": true, "from": "a@b"}``) as an IMAP SEARCH."""
+    keys: list[str] = []
+    for key, value in criteria.items():
+        if key in IMAP_FLAGS:
+            flag = IMAP_FLAGS[key] if value is not False else {"seen": "UNSEEN", "unseen": "SEEN"}.get(key)
+            if flag is None:
+                raise ValueError(f"searchCriteria: {key!r} can only be true")
+            keys.append(flag)
+        elif key in IMAP_TEXT and isinstance(value, str) and value.strip():
+            text = value.strip()
+            if key in ("since", "before", "on"):
+                match = _IMAP_DATE.match(text)
+                if match is None:
+                    raise ValueError(f"searchCriteria.{key}: {text!r} is not a date (YYYY-MM-DD)")
+                text = f"{int(match[3])}-{_MONTHS[int(match[2]) - 1]}-{match[1]}"
+                keys.append(f"{IMAP_TEXT[key]} {text}")
+            else:
+                keys.append(f'{IMAP_TEXT[key]} "{text.replace(chr(92), "").replace(chr(34), "")}"')
+        else:
+            raise ValueError(f"searchCriteria: {key!r} is not a criterion Stepweave reads "
+                             f"({', '.join(sorted([*IMAP_FLAGS, *IMAP_TEXT]))})")
+    return " ".join(keys) or "ALL"
 
 
 Trigger = Annotated[WebhookTrigger | ScheduleTrigger | EventTrigger | PollTrigger,

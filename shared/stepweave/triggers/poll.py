@@ -41,7 +41,7 @@ from stepweave.runtime.settings import MAX_INLINE_BUDGET_BYTES, Settings
 from stepweave.triggers.declare import PollTrigger
 from stepweave.triggers.deliveries import DeliveryKey, accept
 from stepweave.triggers.pollers import (SEEDED_PROVIDERS, Endpoints, PolledItem, PollError,
-                                        SecretSource, fetch_items)
+                                        SecretSource, close_sessions, fetch_items)
 from stepweave.triggers.webhook import record_started
 
 __all__ = ["MAX_REMEMBERED", "POLLS_FILE", "PollResult", "PollTarget", "load_poll_targets",
@@ -113,6 +113,16 @@ def poll(target: PollTarget, *, clients: Clients, settings: Settings, secrets: S
     key = snapshot_key(target.workflow, trigger.label)
     previous = _snapshot(clients.ddb, settings.require_table(), key)
     items = fetch_items(trigger, http, secrets, endpoints)
+    try:
+        return _handle(target, items, previous, key, clients, settings, now, result)
+    finally:
+        close_sessions(items)
+
+
+def _handle(target: PollTarget, items: list[PolledItem], previous: set[str] | None,
+            key: dict[str, Any], clients: Clients, settings: Settings, now: float,
+            result: PollResult) -> PollResult:
+    trigger = target.trigger
     result.items = len(items)
     digests = [_digest(item.id) for item in items]
     if previous is None and trigger.provider in SEEDED_PROVIDERS:

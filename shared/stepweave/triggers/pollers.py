@@ -7,6 +7,7 @@ input Sim's trigger outputs for it (httpx; the trigger's schema is ``declare.Pol
 | ``gmail`` | ``GET users/me/messages?q=...`` then each new message (``format=full``) | message id | ``email`` (id, threadId, subject, from, to, cc, date, bodyText, bodyHtml, labels, hasAttachments, attachments), ``timestamp`` |
 | ``google_sheets`` | ``GET spreadsheets/{id}/values/{sheet}`` | row number | ``row`` (by header), ``rawRow``, ``headers``, ``rowNumber``, ``spreadsheetId``, ``sheetName``, ``timestamp`` |
 | ``outlook`` | ``GET me/mailFolders/{folder}/messages`` (Microsoft Graph) | message id | ``email`` (id, conversationId, subject, from, to, cc, date, bodyText, bodyHtml, hasAttachments, attachments, isRead, folderId, messageId, threadId), ``timestamp`` |
+| ``imap`` | ``SELECT`` each mailbox, ``UID SEARCH`` (stdlib ``imaplib``, TLS) | mailbox, UIDVALIDITY, UID | ``email`` (messageId, subject, from, to, cc, date, bodyText, bodyHtml, mailbox, hasAttachments, attachments), ``timestamp`` |
 
 OAuth providers read the trigger's ``credential`` secret: an access token, or a JSON refresh
 grant ``{"refresh_token", "client_id", "client_secret"[, "token_uri"]}`` exchanged at the
@@ -36,7 +37,7 @@ from stepweave.triggers.declare import PollTrigger
 from stepweave.triggers.feeds import MAX_FEED_BYTES, FeedError, parse_feed
 
 __all__ = ["Endpoints", "MAX_RESPONSE_BYTES", "PollError", "PolledItem", "SEEDED_PROVIDERS",
-           "SecretSource", "fetch_items"]
+           "SecretSource", "close_sessions", "fetch_items"]
 
 MAX_RESPONSE_BYTES = MAX_FEED_BYTES
 #: Providers whose first poll only remembers what is there (Sim: a sheet's existing rows
@@ -72,6 +73,8 @@ class PolledItem:
     id: str
     load: Callable[[], dict[str, Any]]
     done: Callable[[], None] | None = field(default=None)
+    #: what the poll closes when it is over (an IMAP connection), if anything
+    session: Any = field(default=None)
 
 
 def _const(value: dict[str, Any]) -> Callable[[], dict[str, Any]]:
@@ -338,12 +341,147 @@ def _outlook(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
             for m in reversed(messages)]
 
 
+# -- IMAP ----------------------------------------------------------------------------------
+
+class _Imap:
+    """One IMAP connection for a poll, opened at once and closed by ``close``."""
+
+    def __init__(self, trigger: PollTrigger, password: str) -> None:
+        import imaplib
+        import ssl
+
+        assert trigger.host is not None and trigger.username is not None
+        self.trigger = trigger
+        where = f"imap: {trigger.host}:{trigger.port}"
+        try:
+            self.conn: Any = imaplib.IMAP4_SSL(trigger.host, trigger.port, timeout=20,
+                                               ssl_context=ssl.create_default_context()) \
+                if trigger.secure else imaplib.IMAP4(trigger.host, trigger.port, timeout=20)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise PollError(f"{where}: no connection ({type(exc).__name__})") from None
+        try:
+            self.conn.login(trigger.username, password)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            self.conn.shutdown()
+            raise PollError(f"{where}: login refused" if isinstance(exc, imaplib.IMAP4.error)
+                            else f"{where}: {type(exc).__name__}") from None
+        self.selected: str | None = None
+
+    def _ok(self, answer: tuple[str, Any], what: str) -> Any:
+        if answer[0] != "OK":
+            raise PollError(f"imap: {what} refused")
+        return answer[1]
+
+    def select(self, mailbox: str) -> str:
+        import imaplib
+
+        try:
+            self._ok(self.conn.select(f'"{mailbox}"', readonly=not self.trigger.markAsRead),
+                     f"SELECT {mailbox}")
+            validity = (self.conn.response("UIDVALIDITY")[1] or [b"0"])[0]
+        except imaplib.IMAP4.error as exc:
+            raise PollError(f"imap: SELECT {mailbox}: {exc}") from None
+        self.selected = mailbox
+        return validity.decode() if isinstance(validity, bytes) else str(validity)
+
+    def search(self) -> list[str]:
+        data = self._ok(self.conn.uid("SEARCH", None, self.trigger.searchCriteria), "SEARCH")
+        return [u.decode() for u in (data[0] or b"").split()]
+
+    def fetch(self, mailbox: str, uid: str) -> bytes:
+        if self.selected != mailbox:
+            self.select(mailbox)
+        data = self._ok(self.conn.uid("FETCH", uid, "(BODY.PEEK[])"), f"FETCH {uid}")
+        raw = next((part[1] for part in data if isinstance(part, tuple)), None)
+        if not isinstance(raw, bytes):
+            raise PollError(f"imap: message {uid} of {mailbox} has no body")
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise PollError(f"imap: message {uid} of {mailbox} is over {MAX_RESPONSE_BYTES} bytes")
+        return raw
+
+    def mark_read(self, mailbox: str, uid: str) -> None:
+        try:
+            if self.selected != mailbox:
+                self.select(mailbox)
+            self.conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+        except Exception:  # noqa: BLE001 - best effort: the run has started; the mail stays unread
+            pass
+
+    def close(self) -> None:
+        try:
+            self.conn.logout()
+        except Exception:  # noqa: BLE001 - the poll is over either way
+            pass
+
+
+def _imap_email(raw: bytes, mailbox: str) -> dict[str, Any]:
+    from email import message_from_bytes, policy
+    from email.message import EmailMessage
+    from email.utils import parsedate_to_datetime
+
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+
+    def text(kind: str) -> str:
+        part = message.get_body(preferencelist=(kind,))
+        try:
+            return str(part.get_content()) if part is not None else ""
+        except (LookupError, ValueError):
+            return ""
+
+    try:
+        date = parsedate_to_datetime(str(message["date"])).astimezone(UTC).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z") if message["date"] else ""
+    except (TypeError, ValueError):
+        date = str(message["date"] or "")
+    return {"messageId": str(message["message-id"] or ""), "subject": str(message["subject"] or ""),
+            "from": str(message["from"] or ""), "to": str(message["to"] or ""),
+            "cc": str(message["cc"] or ""), "date": date, "bodyText": text("plain"),
+            "bodyHtml": text("html"), "mailbox": mailbox,
+            "hasAttachments": any(True for _ in message.iter_attachments()), "attachments": []}
+
+
+def _imap(trigger: PollTrigger, secrets: SecretSource) -> list[PolledItem]:
+    password = secrets.lookup(trigger.credential or "")
+    if not password:
+        raise PollError(f"imap: the secret {trigger.credential} is not set")
+    session = _Imap(trigger, password)
+    items: list[PolledItem] = []
+    stamp = _now_iso()
+    try:
+        for mailbox in trigger.mailboxes:
+            validity = session.select(mailbox)
+            for uid in sorted(session.search(), key=int)[-trigger.maxItems:]:
+                def load(mailbox: str = mailbox, uid: str = uid) -> dict[str, Any]:
+                    return {"email": _imap_email(session.fetch(mailbox, uid), mailbox), "timestamp": stamp}
+
+                def done(mailbox: str = mailbox, uid: str = uid) -> None:
+                    session.mark_read(mailbox, uid)
+
+                items.append(PolledItem(f"{mailbox}:{validity}:{uid}", load,
+                                        done if trigger.markAsRead else None, session))
+    except BaseException:
+        session.close()
+        raise
+    if not items:
+        session.close()
+    return items
+
+
+def close_sessions(items: list[PolledItem]) -> None:
+    """Close what the items' provider kept open for the poll (an IMAP connection)."""
+    for session in {id(i.session): i.session for i in items if i.session is not None}.values():
+        session.close()
+
+
 def fetch_items(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
                 endpoints: Endpoints | None = None) -> list[PolledItem]:
     """The provider's current items, oldest first. Raises ``PollError``."""
     where = endpoints or Endpoints()
     if trigger.provider == "rss":
         return _rss(trigger, http)
+    if trigger.provider == "imap":
+        return _imap(trigger, secrets)
     fetchers: Mapping[str, Callable[[PollTrigger, httpx.Client, SecretSource, Endpoints],
                                     list[PolledItem]]] = {
         "gmail": _gmail, "google_sheets": _sheets, "outlook": _outlook}

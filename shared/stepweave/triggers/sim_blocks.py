@@ -15,15 +15,17 @@
   ``eventType``); the run input's ``event`` is Sim's (``<slack.event.text>``).
 - ``stripe`` in trigger mode: a Stripe-signed webhook whose ``when`` keeps Sim's
   ``eventTypes``; the run input is the event (``<stripe.data.object.id>``).
-- ``rss``, ``gmail``/``gmail_v2``, ``google_sheets``/``google_sheets_v2``, ``outlook`` in
-  trigger mode: a ``poll`` trigger checking every minute (as Sim does), with Sim's settings
-  (feed URL; labels, search query, mark as read; spreadsheet and sheet; folder); OAuth
-  providers read the secret ``<WORKFLOW>_<PROVIDER>_CREDENTIAL``. The run input has Sim's
+- ``rss``, ``gmail``/``gmail_v2``, ``google_sheets``/``google_sheets_v2``, ``outlook``,
+  ``imap`` in trigger mode: a ``poll`` trigger checking every minute (as Sim does), with Sim's
+  settings (feed URL; labels, search query, mark as read; spreadsheet and sheet; folder; host,
+  port, TLS, user, mailboxes, search criteria); the credential (OAuth grant or token, IMAP
+  password) is the secret ``<WORKFLOW>_<PROVIDER>_CREDENTIAL``. The run input has Sim's
   outputs (``<rss.item.title>``, ``<gmail1.email.subject>``, ``<sheets.row.Email>``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -36,7 +38,7 @@ SIM_WEBHOOK_INTEGRATIONS = frozenset({"github_v2", "github", "slack", "slack_v2"
 #: Sim integration blocks that, in trigger mode, are a poll of ours (block type -> provider).
 SIM_POLL_INTEGRATIONS = {"rss": "rss", "gmail": "gmail", "gmail_v2": "gmail",
                          "google_sheets": "google_sheets", "google_sheets_v2": "google_sheets",
-                         "outlook": "outlook"}
+                         "outlook": "outlook", "imap": "imap"}
 #: Sim polls every minute.
 SIM_POLL_RATE = "1 minute"
 #: Sim's Slack event ids that are a message subtype rather than an event type.
@@ -179,11 +181,36 @@ def _poll(provider: str, sub_blocks: dict[str, Any], workflow: str) -> dict[str,
         for option in ("valueRenderOption", "dateTimeRenderOption"):
             if (value := _value(sub_blocks, option)) is not None:
                 trigger[option] = value
+    elif provider == "imap":
+        _imap(sub_blocks, trigger)
     elif provider == "outlook":
         folders = _strings(_value(sub_blocks, "folderIds"))
         if folders and _value(sub_blocks, "folderFilterBehavior") != "EXCLUDE":
             trigger["folder"] = folders[0]
     return trigger
+
+
+def _imap(sub_blocks: dict[str, Any], trigger: dict[str, Any]) -> None:
+    """Sim's IMAP settings onto ``trigger`` (left out when empty, so a missing host or user
+    is reported by the trigger's validation)."""
+    for key in ("host", "username"):
+        if (value := _value(sub_blocks, key)) is not None:
+            trigger[key] = str(value).strip()
+    port = str(_value(sub_blocks, "port", "993")).strip()
+    trigger["port"] = int(port) if port.isdigit() else port
+    trigger["secure"] = _value(sub_blocks, "secure", True) is not False
+    trigger["markAsRead"] = _value(sub_blocks, "markAsRead", True) is not False  # Sim: on
+    boxes = _strings(_value(sub_blocks, "mailbox"))
+    if boxes:
+        trigger["mailboxes"] = boxes[:10]
+    criteria = _value(sub_blocks, "searchCriteria")
+    if isinstance(criteria, str):
+        try:
+            criteria = json.loads(criteria)
+        except ValueError:
+            pass  # an IMAP search as text, or reported by the trigger's validation
+    if criteria is not None:
+        trigger["searchCriteria"] = criteria
 
 
 def trigger_from_sim(block_type: str, sub_blocks: dict[str, Any], workflow: str) -> dict[str, Any] | None:
