@@ -225,3 +225,20 @@ def test_a_state_error_nothing_catches_surfaces_by_name_in_the_cause(engine: Loc
     # the same words; the event id it names is the child's
     assert re.sub(r"event id #\d+", "#", b.cause or "") == re.sub(r"event id #\d+", "#", f"{a.error}: {a.cause}")
     assert _blocks(engine, a, unsplit)[0] == _blocks(engine, b, split)[0]
+
+
+def test_the_workflow_tests_of_support_timeline_pass_split(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``stepweave test`` runs support-timeline's own tests (mocks, approvals, the failure
+    case) on the workflow with ``split: auto``: all pass, as unsplit."""
+    from stepweave.cli.app import main
+
+    text = (ROOT / "workflows" / "support-timeline.yaml").read_text(encoding="utf-8")
+    (tmp_path / "support-timeline.yaml").write_text(text.replace("\nblocks:\n", "\nsplit: auto\nblocks:\n", 1),
+                                                    encoding="utf-8")
+    tests = (ROOT / "workflows" / "support-timeline.test.yaml").read_text(encoding="utf-8")
+    (tmp_path / "support-timeline.test.yaml").write_text(tests, encoding="utf-8")
+    assert compile_workflow(load_workflow(tmp_path / "support-timeline.yaml")).stretches != {}
+    code = main(["test", str(tmp_path), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["failed"] == 0 and document["passed"] >= 4, document
