@@ -131,7 +131,7 @@ class WorkflowStateMachine(Construct):
             state_machine_name=state_machine_name,
             state_machine_type=_TYPES[compiled.workflow_type],
             definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions=substitutions,
+            definition_substitutions=substitutions or None,  # CloudFormation refuses an empty map
             logs=sfn.LogOptions(
                 destination=self.log_group,
                 level=_LOG_LEVELS[compiled.workflow_type],

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +213,18 @@ def _version_id(folder: Path, text: str, construct_id: str) -> tuple[str, str]:
     return _id(workflow.version), workflow.version_description
 
 
+def test_a_workflow_without_handlers_has_no_empty_substitutions(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    compiled = compile_workflow(load_workflow(path), str(path))
+    stack = cdk.Stack(cdk.App(), "Tiny")
+    WorkflowStateMachine(stack, "W", compiled=compiled, state_machine_name="dev-tiny", handlers={},
+                         log_retention=logs.RetentionDays.ONE_DAY)
+    template = cdk.assertions.Template.from_stack(stack).to_json()
+    (machine,) = _of_type(template, "AWS::StepFunctions::StateMachine").values()
+    assert "DefinitionSubstitutions" not in machine["Properties"]  # cfn-lint E3002: at least one
+
+
 def test_only_a_changed_definition_publishes_a_new_version(tmp_path: Path) -> None:
     first, description = _version_id(tmp_path, TINY, "a")
     # the same file deployed again: the same definition, the same version (nothing published)
@@ -226,3 +240,18 @@ def test_only_a_changed_definition_publishes_a_new_version(tmp_path: Path) -> No
     assert relaid != first
     assert description_fields(relaid_description)["file"] == "sha256:" + hashlib.sha256(
         (tmp_path / "d.yaml").read_bytes()).hexdigest()[:16]
+
+
+def test_cfn_lint_accepts_the_versions_aliases_and_the_canary(synth: dict[str, Any], tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("cfn-lint")
+    if not exe.exists():
+        pytest.skip("cfn-lint is not installed")
+    template = tmp_path / "engine.template.json"
+    template.write_text(json.dumps(synth["template"]))
+    result = subprocess.run([str(exe), "--format", "json", str(template)], capture_output=True,
+                            text=True, check=False, timeout=120)
+    assert not result.returncode & 1, result.stderr  # cfn-lint itself failed
+    # E1029 (a ${...} outside Fn::Sub) is the definition's substitution placeholders
+    errors = [f for f in json.loads(result.stdout or "[]") if f["Level"] == "Error"
+              and not (f["Rule"]["Id"] == "E1029" and f["Location"]["Path"][-1] == "DefinitionString")]
+    assert not errors, [f["Message"] for f in errors]
