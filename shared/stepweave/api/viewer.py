@@ -307,7 +307,8 @@ class RunViewer:
         wanted = (query.get("bucket"), query.get("key"), query.get("path"), query.get("from"))
         graph, manifest = self._source(record.workflow, execution)
         view = read_run(self.ddb, self.settings, execution, sfn=self.sfn, manifest=manifest, graph=graph)
-        assert view is not None
+        if view is None:
+            raise _Refused(404, "No such run (or not one of this key's tenant).")
         values: list[Any] = [run.output for run in view.runs]
         values += [_loads(v) for v in (view.record.input, view.record.output) if v is not None]
         refs = [ref for value in values for ref in stubs_in(value)
@@ -321,7 +322,8 @@ class RunViewer:
         except Exception as exc:  # expired, deleted, unreadable
             raise _Refused(404, f"The stored value could not be read ({exc}).") from None
         title = f"{view.record.name}: {refs[0]['path']}"
-        body = (f"<p><a href=\"{escape(run_href('', execution))}\">Back to the run</a></p><section class=\"card\">{value_html(value)}</section>")
+        body = (f"<p><a href=\"{escape(run_href('', execution))}\">Back to the run</a></p>"
+                f"<section class=\"card\">{value_html(value)}</section>")
         return _html(200, page(title, body))
 
 

@@ -155,7 +155,8 @@ def list_page(records: Sequence[ExecutionRecord], *, base: str = "", filters: Ma
                       for s in statuses)
     known = "".join(f"<option value=\"{escape(w)}\"></option>" for w in workflows)
     form = (f"<form class=\"card filters\" method=\"get\" action=\"{escape(base)}/runs\">"
-            f"<label>workflow<input name=\"workflow\" list=\"workflows\" value=\"{escape(filters.get('workflow', ''))}\">"
+            "<label>workflow<input name=\"workflow\" list=\"workflows\" "
+            f"value=\"{escape(filters.get('workflow', ''))}\">"
             f"</label><datalist id=\"workflows\">{known}</datalist>"
             f"<label>status<select name=\"status\"><option value=\"\">any</option>{options}</select></label>"
             f"<label>since (ISO-8601)<input name=\"since\" value=\"{escape(filters.get('since', ''))}\"></label>"
