@@ -3,6 +3,7 @@ variables each stretch takes in and gives back (``stepweave.compiler.split``).""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,21 @@ def test_split_is_opt_in_per_workflow() -> None:
     assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>", split=False).stretches == {}
     with pytest.raises(Exception, match="split"):
         parse_workflow(parse_yaml(text.replace("\nblocks:\n", "\nsplit: always\nblocks:\n", 1)), "<t>")
+
+
+def test_stepweave_compile_writes_each_stretch_beside_the_definition(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from stepweave.cli.app import main
+
+    text = (ROOT / "workflows" / "support-timeline.yaml").read_text(encoding="utf-8")
+    source = tmp_path / "flow.yaml"
+    source.write_text(text.replace("\nblocks:\n", "\nsplit: auto\nblocks:\n", 1), encoding="utf-8")
+    assert main(["compile", str(source), "-o", str(tmp_path / "flow.asl.json")]) == 0
+    parent = json.loads((tmp_path / "flow.asl.json").read_text(encoding="utf-8"))
+    stretch = json.loads((tmp_path / "flow.asl.express-1.json").read_text(encoding="utf-8"))
+    assert "${StateMachine__1}" in json.dumps(parent) and "Approve refund" in parent["States"]
+    assert "Enrich customer" in stretch["States"] and "Approve refund" not in stretch["States"]
+    assert "flow.asl.express-1.json" in capsys.readouterr().err
+    assert main(["compile", str(source)]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out) == parent and "Express stretch 1" in out.err

@@ -78,7 +78,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compiled = _load(args.file)
     _warn(compiled)
     text = compiled.definition_json()
-    return _emit(text, args.output, f" ({len(text.encode())} bytes, {compiled.workflow_type})")
+    code = _emit(text, args.output, f" ({len(text.encode())} bytes, {compiled.workflow_type})")
+    for ref, stretch in compiled.stretches.items():  # split: auto (stepweave.compiler.split)
+        if args.output:
+            path = Path(args.output)
+            _emit(stretch.definition_json(), str(path.with_name(f"{path.stem}.express-{ref[1:]}{path.suffix}")),
+                  f" (Express stretch {ref[1:]}, which the definition starts as ${{StateMachine__{ref[1:]}}})")
+        else:
+            print(f"note: Express stretch {ref[1:]} (${{StateMachine__{ref[1:]}}}) is another definition; "
+                  "-o FILE writes it beside FILE", file=sys.stderr)
+    return code
 
 
 def cmd_import(args: argparse.Namespace) -> int:
