@@ -33,12 +33,15 @@ EXPECTED = {
     # the Supabase block's project is left empty in the template
     "ocr-invoice-db": ["field 'params.params.projectId': Field required"],
     "pr-review": [],
-    "resume-parser": ["agent tool 'mistral_parse_v3'"],
+    "resume-parser": ["field 'params.model': Field required"],
 }
-#: what a user fills in where a template leaves a required value empty: then these compile
+#: what a user fills in where a template leaves a required value empty (Sim block type ->
+#: sub-block -> value): then these compile too
 FILLED = {
-    "competitor-monitor": {"model": "grok-4"},
-    "customer-feedback-digest": {"model": "gpt-4o"},
+    "competitor-monitor": {"agent": {"model": "grok-4"}},
+    "customer-feedback-digest": {"agent": {"model": "gpt-4o"}},
+    "ocr-invoice-db": {"supabase": {"projectId": "abcdefgh"}},
+    "resume-parser": {"agent": {"model": "gpt-4o"}},
 }
 
 
@@ -68,9 +71,9 @@ def test_a_template_compiles_once_its_empty_values_are_filled_in(
     data = json.loads((ROOT / "tests" / "fixtures" / "sim-templates" / f"{template}.json")
                       .read_text(encoding="utf-8"))
     for raw in data["state"]["blocks"].values():
-        for key, value in FILLED[template].items():
-            if raw["type"] == "agent" and not raw["subBlocks"][key]["value"]:
-                raw["subBlocks"][key]["value"] = value
+        for key, value in FILLED[template].get(raw["type"], {}).items():
+            assert not raw["subBlocks"][key]["value"]  # the template leaves it empty
+            raw["subBlocks"][key]["value"] = value
     path = tmp_path / f"{template}.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     code = main(["compile", str(path), "-o", str(tmp_path / "out")])

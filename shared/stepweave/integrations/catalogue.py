@@ -42,8 +42,9 @@ def render_table() -> str:
             "Sim tool ids |", "|---|---|---|---|---|---|"]
     for op in sorted(operations(), key=lambda o: (o.provider.title.lower(), o.name)):
         sim = op.spec.sim
-        blocks = (f"{' / '.join(f'`{b}`' for b in sim.blocks)}: "
-                  f"{', '.join(f'`{o}`' for o in sim.operations)}") if sim.blocks else ""
+        blocks = " / ".join(f"`{b}`" for b in sim.blocks)
+        if sim.operations:
+            blocks += ": " + ", ".join(f"`{o}`" for o in sim.operations)
         rows.append(f"| {_cell(op.provider.title)} | `{op.name}` | {_cell(op.spec.description)} | "
                     f"{_auth(op.provider.auth, op)} | {blocks} | "
                     f"{', '.join(f'`{t}`' for t in sim.tools)} |")

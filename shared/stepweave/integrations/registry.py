@@ -161,7 +161,9 @@ def integration_tool(name: str) -> Tool | None:
         output_schema={"type": "object", "properties": {k: {} for k in spec.output}},
         run=_runner(operation),
         secrets=tuple(operation.secrets()),
-        sim_types=tuple(spec.sim.tools),
+        # a Sim block without an operation dropdown stands for this one operation
+        sim_types=tuple(spec.sim.tools) + (tuple(spec.sim.blocks) if not spec.sim.operations
+                                           else ()),
         model_params=tuple(n for n, p in params.items() if p.model and not p.secret),
         sim_operations=tuple((b, o) for b in spec.sim.blocks for o in spec.sim.operations),
         sim_params=aliases,

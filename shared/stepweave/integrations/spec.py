@@ -148,7 +148,8 @@ class ExpandSpec(_Spec):
 
 class SimSpec(_Spec):
     """What this operation stands for in Sim: its block types (``notion``, ``notion_v2``)
-    and ``operation`` values, and its tool ids (an agent's tool entries carry ``toolId``)."""
+    and ``operation`` values (none: the block has no operation dropdown and is this
+    operation), and its tool ids (an agent's tool entries carry ``toolId``)."""
 
     blocks: list[str] = Field(default_factory=list)
     operations: list[str] = Field(default_factory=list)

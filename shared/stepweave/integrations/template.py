@@ -135,6 +135,21 @@ def _email_objects(value: Any) -> Any:
     return value
 
 
+def _file_url(value: Any) -> Any:
+    """A file's URL: a URL as it is, or the ``url`` (else ``path``) of a file object."""
+    if isinstance(value, list) and value:
+        value = value[0]
+    if isinstance(value, dict):
+        return value.get("url") or value.get("path") or MISSING
+    return value
+
+
+def _join_paragraphs(value: Any) -> Any:
+    if isinstance(value, list):
+        return "\n\n".join(str(v) for v in value if v not in (None, ""))
+    return value
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -143,7 +158,8 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
     "json": _json, "csv": _csv, "rows": _rows, "join": _join, "text": _text, "int": _int,
     "b64url_text": _b64url_text, "gmail_body": _gmail_body, "headers_map": _headers_map,
     "nonempty": _nonempty, "lower": _lower, "count": _count, "a1_cells": _a1_cells,
-    "email_objects": _email_objects, "raw": lambda value: value,
+    "email_objects": _email_objects, "raw": lambda value: value, "file_url": _file_url,
+    "join_paragraphs": _join_paragraphs,
 }
 
 
