@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,8 @@ blocks:
 edges: [start -> fail]
 """
 KEY = "swk_sim-sdk-test-key-for-the-local-tenant-01"
+#: the id a Sim application knows the echo workflow by
+SIM_ID = "4a7d3c1e-93b0-4c1f-8e5a-0c9d2f6b71e4"
 #: requests a minute each key may make on Sim's routes (the tests of one key stay under it)
 LIMIT = 100
 
@@ -65,7 +68,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     local_dir = root / ".stepweave"
     url = f"http://127.0.0.1:{free_port()}"
     env = {**os.environ, "STEPWEAVE_LOCAL_DIR": str(local_dir), "STEPWEAVE_API_KEY": KEY,
-           "STEPWEAVE_RATE_LIMIT_PER_MINUTE": str(LIMIT), "STEPWEAVE_APPROVAL_DELIVERY": "none"}
+           "STEPWEAVE_RATE_LIMIT_PER_MINUTE": str(LIMIT), "STEPWEAVE_APPROVAL_DELIVERY": "none",
+           "STEPWEAVE_SIM_WORKFLOW_IDS": json.dumps({SIM_ID: "echo"})}
     serve = subprocess.Popen([str(Path(sys.executable).with_name("stepweave")), "serve", "--workflows",
                               str(root / "workflows"), "--port", url.rsplit(":", 1)[1]],
                              cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -138,7 +142,8 @@ def test_an_asynchronous_run_is_polled_as_a_run_and_as_a_job(sim: SimStudioClien
     job = sim.get_job_status(queued.run_id)
     assert job["success"] is True and job["taskId"] == queued.run_id and job["status"] == "completed"
     assert job["output"]["data"] == {"n": 5, "twice": 10}
-    assert job["metadata"]["workflowId"] == "echo" and job["metadata"]["completedAt"] == run["endedAt"]
+    assert job["metadata"]["completedAt"] == run["endedAt"]
+    assert job["metadata"]["workflowId"] == SIM_ID  # a job names its workflow by the Sim id mapped to it
     # a run is read under its own workflow only
     with pytest.raises(SimStudioError) as other:
         sim.get_workflow_run("boom", queued.run_id)
@@ -211,6 +216,20 @@ def test_a_caller_chosen_run_id_is_claimed_once(served: dict[str, Any]) -> None:
     assert again.json()["error"]["details"]["code"] == "RUN_ID_CONFLICT"
     odd = httpx.post(url, json={"input": {}}, headers={**headers, "X-Run-Id": "not/allowed"})
     assert odd.status_code == 400 and odd.json()["error"]["code"] == "BAD_REQUEST"
+
+
+def test_sims_workflow_id_names_the_workflow_it_is_mapped_to(sim: SimStudioClient, served: dict[str, Any]) -> None:
+    result = sim.execute_workflow(SIM_ID, {"n": 3})
+    assert result.status == "completed" and result.output["data"] == {"n": 3, "twice": 6}
+    assert result.metadata is not None
+    run_id = result.metadata["runId"]
+    run = sim.get_workflow_run(SIM_ID, run_id)
+    assert run["workflowId"] == SIM_ID and run["status"] == "completed"
+    assert sim.get_workflow_run("echo", run_id)["workflowId"] == "echo"  # its name still works
+    assert sim.get_job_status(run_id)["metadata"]["workflowId"] == SIM_ID
+    assert sim.get_workflow_status(SIM_ID).is_deployed is True
+    v1 = httpx.get(f"{served['url']}/v1/executions/{run_id}", headers={"x-api-key": KEY}).json()
+    assert v1["workflow"] == "echo"
 
 
 def test_workflow_status(sim: SimStudioClient) -> None:

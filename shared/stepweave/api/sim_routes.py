@@ -9,7 +9,8 @@ SDK) call, with Sim's JSON shapes, on the same resolver, tenants, keys and execu
 | ``GET /api/workflows/{id}/status`` | ``{"isDeployed", "deployedAt", "needsRedeployment"}`` |
 | ``GET /api/users/me/usage-limits`` | the key's rate limit as it stands |
 
-Sim's workflow id is the Stepweave workflow's name; a run id is the execution's name (the
+Sim's workflow id is the Stepweave workflow's name, or an id ``STEPWEAVE_SIM_WORKFLOW_IDS``
+maps to one (``{"<Sim workflow id>": "<workflow>"}``); a run id is the execution's name (the
 one ``X-Run-Id`` gives, else a random one), and its ARN works too. A run's status maps to
 Sim's: queued -> ``queued``, running -> ``running``, paused (waiting for an approval) ->
 ``paused``, succeeded -> ``completed``, failed and timed_out -> ``failed`` (error code
@@ -167,13 +168,13 @@ def _sync_data(outcome: Outcome, run_id: str, workflow: str, output: Any) -> dic
             "startedAt": iso(outcome.start_date), **ended}
 
 
-def _run_data(detail: ExecutionDetail, run_id: str, include_output: bool,
+def _run_data(detail: ExecutionDetail, workflow_id: str, run_id: str, include_output: bool,
               selectors: list[str]) -> dict[str, Any]:
-    """Sim's run resource of a recorded execution."""
+    """Sim's run resource of a recorded execution (``workflow_id``: as the caller names it)."""
     record = detail.record
     wanted = include_output and record.status == "succeeded"
     output, whole = _record_output(detail) if wanted else (None, True)
-    return {"runId": run_id, "workflowId": record.workflow, "status": RUN_STATUS[record.status],
+    return {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS[record.status],
             "trigger": record.trigger.get("type"), "startedAt": record.started_at,
             "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": None, "cost": None,
             "error": _record_error(record), "output": output,
@@ -286,29 +287,30 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                 raise InvalidInput("Async execution does not support streaming or output-shaping options",
                                    field="selectedOutputs")
             payload = payload_of(request.input or {})
-            name = run_name(ctx, who, workflow_id)
+            workflow = _workflow(ctx, workflow_id)
+            name = run_name(ctx, who, workflow)
             run_id = client_name(name)
             if request.async_:
-                started = ctx.executions.start(workflow_id, payload, name)
-                record_start(ctx, who, workflow_id, started.execution_arn, name, payload, started.start_date)
+                started = ctx.executions.start(workflow, payload, name)
+                record_start(ctx, who, workflow, started.execution_arn, name, payload, started.start_date)
                 url = _status_url(app.current_event.raw_event, workflow_id, run_id)
                 return _ok(202, {"data": {"runId": run_id, "statusUrl": url}}, {RUN_ID_HEADER: run_id})
             try:
-                outcome = ctx.executions.start_sync(workflow_id, payload, name, ctx.sync_timeout_s)
+                outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
             except SyncTimeout as exc:
                 arn = exc.details.get("executionId")
                 if arn:
-                    record_start(ctx, who, workflow_id, str(arn), name, payload, datetime.now(UTC))
+                    record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
                 url = _status_url(app.current_event.raw_event, workflow_id, run_id)
                 raise SyncTimeout(f"the run is still going after {ctx.sync_timeout_s:g} s: poll {url}",
                                   headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=url) from None
             if outcome.execution_arn:
-                record_start(ctx, who, workflow_id, outcome.execution_arn, name, payload, outcome.start_date)
-            output = run_output(outcome, workflow_id, store=ctx.store, bucket=ctx.settings.payload_bucket) \
+                record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
+            output = run_output(outcome, workflow, store=ctx.store, bucket=ctx.settings.payload_bucket) \
                 if outcome.status == "SUCCEEDED" else None
             body = json.dumps({"data": _sync_data(outcome, run_id, workflow_id, output)}, ensure_ascii=False)
             try:
-                fits(body, outcome, workflow_id)
+                fits(body, outcome, workflow)
             except OutputUnavailable as exc:  # as Sim answers an output over what it can send
                 raise PayloadTooLarge(exc.message, code="workflow_response_too_large", runId=run_id) from None
             return Response(status_code=200, content_type="application/json", body=body,
@@ -323,8 +325,8 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             query = app.current_event.query_string_parameters or {}
             include = _bool_query(query.get("includeOutput"), "includeOutput")
             selectors = [s.strip() for s in (query.get("selectedOutputs") or "").split(",") if s.strip()]
-            detail = _run_of(ctx, who, workflow_id, run_id)
-            return _ok(200, {"data": _run_data(detail, run_id, include, selectors)})
+            detail = _run_of(ctx, who, _workflow(ctx, workflow_id), run_id)
+            return _ok(200, {"data": _run_data(detail, workflow_id, run_id, include, selectors)})
 
         return answer(work, legacy=False, limited=True)
 
@@ -338,7 +340,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             record = detail.record
             body: dict[str, Any] = {
                 "success": True, "taskId": job_id, "status": JOB_STATUS[record.status],
-                "metadata": {"workflowId": record.workflow, "runId": client_name(record.name),
+                "metadata": {"workflowId": _sim_id(ctx, record.workflow), "runId": client_name(record.name),
                              "startedAt": record.started_at,
                              **({"completedAt": record.stopped_at} if record.stopped_at else {})}}
             if record.status == "succeeded":
@@ -353,7 +355,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
     @app.get("/api/workflows/<workflow_id>/status", summary="Sim: whether a workflow (its name) is deployed")
     def sim_status(workflow_id: str) -> Response[Any]:
         def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
-            if workflow_id not in ctx.executions.targets():
+            if _workflow(ctx, workflow_id) not in ctx.executions.targets():
                 raise NotFound("Workflow not found", code="WORKFLOW_NOT_FOUND")
             return _ok(200, {"isDeployed": True, "deployedAt": None, "needsRedeployment": False})
 
@@ -369,6 +371,17 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             return _ok(200, {"success": True, "rateLimit": limits, "usage": {}}, quota.headers())
 
         return answer(work, legacy=True, limited=False)
+
+
+def _workflow(ctx: ApiContext, workflow_id: str) -> str:
+    """The workflow a Sim workflow id names: ``STEPWEAVE_SIM_WORKFLOW_IDS``, else its name."""
+    return (ctx.settings.sim_workflow_ids or {}).get(workflow_id, workflow_id)
+
+
+def _sim_id(ctx: ApiContext, workflow: str) -> str:
+    """The Sim workflow id of a workflow (its name when it has none)."""
+    return next((k for k, v in sorted((ctx.settings.sim_workflow_ids or {}).items()) if v == workflow),
+                workflow)
 
 
 def _run_of(ctx: ApiContext, who: Tenant, workflow: str, run_id: str) -> ExecutionDetail:

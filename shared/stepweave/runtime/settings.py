@@ -25,12 +25,14 @@
 | ``STEPWEAVE_VERSION`` | the package's version | the deployment's version, reported by ``GET /health`` |
 | ``STEPWEAVE_API_KEY`` | none | ``stepweave serve``: the run-API key of tenant ``local`` (else a new one is printed) |
 | ``STEPWEAVE_RATE_LIMIT_PER_MINUTE`` | 600 | requests each API key may make a minute on Sim's routes (``/api/...``, ``stepweave.api.ratelimit``) |
+| ``STEPWEAVE_SIM_WORKFLOW_IDS`` | none | Sim's routes: JSON ``{"<Sim workflow id>": "<workflow>"}``, the ids a Sim application calls (else a workflow's id is its name) |
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -39,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from stepweave.errors import StepweaveError
 
-__all__ = ["Settings", "SettingsError", "DEFAULT_RETENTION_DAYS", "DEFAULT_INLINE_BUDGET_BYTES",
+__all__ = ["Settings", "SettingsError", "sim_workflow_ids", "DEFAULT_RETENTION_DAYS", "DEFAULT_INLINE_BUDGET_BYTES",
            "MAX_INLINE_BUDGET_BYTES", "LOCAL_TABLE", "LOCAL_PAYLOAD_BUCKET", "DEFAULT_PUBLIC_URL"]
 
 DEFAULT_RETENTION_DAYS = 30
@@ -53,6 +55,10 @@ LOCAL_TABLE = "stepweave-local"
 LOCAL_PAYLOAD_BUCKET = "stepweave-local-payloads"
 #: Where decision links point when ``STEPWEAVE_PUBLIC_URL`` is not set.
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8787"
+
+
+_SIM_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_WORKFLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
 
 class SettingsError(StepweaveError):
@@ -86,6 +92,7 @@ class Settings(BaseModel):
     version: str | None = Field(default=None, max_length=128)
     api_key: SecretStr | None = Field(default=None, min_length=16, max_length=256)
     rate_limit_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    sim_workflow_ids: dict[str, str] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None,
@@ -111,6 +118,11 @@ class Settings(BaseModel):
                      "rate_limit_per_minute"):
             if env.get(_env_name(name)):
                 values[name] = env[_env_name(name)]
+        if env.get("STEPWEAVE_SIM_WORKFLOW_IDS"):
+            try:
+                values["sim_workflow_ids"] = sim_workflow_ids(env["STEPWEAVE_SIM_WORKFLOW_IDS"])
+            except SettingsError as exc:
+                raise SettingsError(f"invalid settings: STEPWEAVE_SIM_WORKFLOW_IDS: {exc}") from None
         if env.get("STEPWEAVE_WORKFLOWS"):
             try:
                 values["workflows"] = json.loads(env["STEPWEAVE_WORKFLOWS"])
@@ -136,6 +148,25 @@ class Settings(BaseModel):
     @property
     def retention_seconds(self) -> int:
         return self.retention_days * 86_400
+
+
+def sim_workflow_ids(value: object) -> dict[str, str]:
+    """``{"<Sim workflow id>": "<workflow name>"}`` (JSON text or a mapping), checked:
+    ``SettingsError`` naming what is wrong."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingsError("not JSON") from None
+    if not isinstance(value, Mapping):
+        raise SettingsError('not a JSON object {"<Sim workflow id>": "<workflow>"}')
+    for key, name in value.items():
+        if not isinstance(key, str) or not _SIM_ID.fullmatch(key):
+            raise SettingsError(f"{key!r} is not a Sim workflow id "
+                                "(1 to 128 letters, digits, '-', '_', '.' or ':')")
+        if not isinstance(name, str) or not _WORKFLOW_NAME.fullmatch(name):
+            raise SettingsError(f"{key!r} -> {name!r}: not a workflow name")
+    return dict(value)
 
 
 def _env_name(field: str) -> str:
