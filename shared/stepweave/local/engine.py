@@ -77,6 +77,8 @@ class RunResult:
     lambda_invocations: int
     duration_s: float
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: a split workflow's Express stretch executions, each one's duration (seconds)
+    stretches_s: tuple[float, ...] = ()
 
 
 #: AWS's limit on an Express execution's duration.
@@ -377,7 +379,18 @@ class LocalEngine:
         if timed_out and status == "ABORTED":
             status, error, cause = "TIMED_OUT", "States.Timeout", EXPRESS_TIMEOUT_CAUSE
         return RunResult(status, output, error, cause, execution,
-                         billed_transitions(own), lambda_invocations(events), duration, events)
+                         billed_transitions(own), lambda_invocations(events), duration, events,
+                         stretches_s=self._stretch_seconds(arn))
+
+    def _stretch_seconds(self, machine: str) -> tuple[float, ...]:
+        """How long each execution of ``machine``'s Express stretches ran."""
+        out = []
+        for stretch in self.stretches.get(machine, []):
+            for page in self._sfn.get_paginator("list_executions").paginate(stateMachineArn=stretch):
+                for execution in page["executions"]:
+                    if execution.get("stopDate") is not None:
+                        out.append((execution["stopDate"] - execution["startDate"]).total_seconds())
+        return tuple(out)
 
     def _splicer(self, compiled: CompiledWorkflow) -> Splicer | None:
         from stepweave.local.moto_history import events_since

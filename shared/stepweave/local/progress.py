@@ -39,8 +39,13 @@ def bill(workflow_type: str, result: RunResult) -> str:
     if workflow_type == "EXPRESS":
         return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
                 f"(${cost * 1000:.4f} per 1,000 runs on Express), {lambdas}")
+    stretches = ""
+    if result.stretches_s:  # a split workflow's Express stretches bill requests and duration
+        express = sum(workflow_cost("EXPRESS", 0, s) for s in result.stretches_s)
+        stretches = (f" + {len(result.stretches_s)} Express stretch executions "
+                     f"(${express * 1000:.4f} per 1,000 runs)")
     return (f"{result.transitions} state transitions (${cost * 1000:.4f} per 1,000 runs on "
-            f"Standard), {lambdas}")
+            f"Standard){stretches}, {lambdas}")
 
 
 class ProgressPrinter:
