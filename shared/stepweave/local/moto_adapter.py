@@ -29,6 +29,9 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
   execution's program holds state while it runs, a tree does not.
 - ``GetExecutionHistory`` is answered fast, and a run reads its history incrementally
   (:mod:`stepweave.local.moto_history`).
+- ``RedriveExecution``, which moto lacks (:mod:`stepweave.local.moto_redrive`), and each
+  execution's history written as it grows, for another process (:mod:`stepweave.local.live`):
+  installed by the engine after these patches and the limits'.
 - moto lists a service's regions (when it first makes the service's backend) with a botocore
   session of its own, which loads the service's model and the endpoint data again (~50 ms
   for the first state machine); it is given boto3's default session instead, whose loader
@@ -78,7 +81,7 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
-from stepweave.local import moto_history, moto_redrive
+from stepweave.local import live, moto_history, moto_redrive
 from stepweave.local.jsonata_eval import (
     UNDEFINED,
     JSONataEvaluationError,
@@ -416,4 +419,5 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (AccountSpecificBackend, "get_session"),
     *moto_history.PATCHED_ATTRIBUTES,
     *moto_redrive.PATCHED_ATTRIBUTES,
+    *live.PATCHED_ATTRIBUTES,
 )

@@ -8,7 +8,8 @@ Parallel branches) are not run again.
 
 The embedded engine does it by *replay*. While a Standard execution runs, every state that
 completes is journaled under a key: its name, the Map iteration it runs in (the innermost
-``Map.Item.Index``), and a hash of its input and of the workflow variables it can see; a
+``Map.Item.Index``), and a hash of its input and of the workflow variables it can see (but
+the compiler's completion-time marks, ``t_<stem>``: when a block ended, not what it made); a
 Task, Map or Parallel state's journal entry also holds its raw result (what the Lambda
 function, nested execution or iterations returned, before ``ResultSelector``, ``Assign``
 and ``Output``). A redrive evaluates the same definition again, from the start, in the same
@@ -41,6 +42,7 @@ import copy
 import datetime
 import hashlib
 import json
+import re
 import threading
 from collections import deque
 from threading import Thread
@@ -166,11 +168,17 @@ def _machine_type(machine_arn: str) -> str:
     return str(getattr(machine, "type", "STANDARD"))
 
 
+#: The compiler's completion-time marks (``t_<stem>``, ``t2_<stem>``: ``$millis()`` when a block
+#: completed, to order a container's results): times, not data, so not part of a state's key.
+_TIME_MARK = re.compile(r"t\d*_")
+
+
 def _key(name: str, env: Any) -> str:
     data = env.states.context_object.context_object_data
     index = ((data.get("Map") or {}).get("Item") or {}).get("Index")
     store = env.variable_store
-    seen = {**store._outer_scope, **store._inner_scope}  # noqa: SLF001
+    seen = {k: v for k, v in {**store._outer_scope, **store._inner_scope}.items()  # noqa: SLF001
+            if not _TIME_MARK.match(k)}
     digest = hashlib.blake2b(json.dumps([env.states.get_input(), seen], sort_keys=True, default=str,
                                         separators=(",", ":")).encode("utf-8"), digest_size=12)
     return f"{name}|{'' if index is None else index}|{digest.hexdigest()}"

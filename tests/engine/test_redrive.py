@@ -1,0 +1,111 @@
+"""``RedriveExecution`` on the embedded engine, as AWS redrives: the same execution goes on from
+its failed state; Task states that succeeded (a loop's iterations, a sub-workflow's run) are
+replayed, not invoked again; the history gains ``ExecutionRedriven`` and only what ran again."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stepweave.compiler import compile_workflow
+from stepweave.local.engine import LocalEngine, real_handler
+from stepweave.local.redrive import redrive
+from stepweave.runtime.history import block_runs
+from stepweave.runtime.recorder import fetch_history
+from stepweave.workflow.loader import load_workflow
+
+PARENT = """
+name: parent
+type: standard
+blocks:
+  - {id: start, type: start}
+  - {id: child, name: Child, type: workflow, params: {workflow: child, input: '{}'}}
+  - id: each
+    name: Each
+    type: loop
+    params: {loopType: forEach, collection: [1, 2, 3]}
+  - {id: body, name: Body, type: function, parent: each, params: {code: "return <loop.currentItem> * 10"}}
+  - {id: check, name: Check, type: function, params: {code: "return <each.results>.length"}}
+edges: [start -> child, child -> each, "each -[loop-start-source]-> body", "each -[loop-end-source]-> check"]
+"""
+CHILD = """
+name: child
+type: standard
+blocks:
+  - {id: start, type: start}
+  - {id: inner, name: Inner, type: function, params: {code: "return 'inner'"}}
+edges: [start -> inner]
+"""
+
+
+class Counting:
+    """The function handler, counting calls per block; ``Check`` fails its first call."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.real = real_handler("function")
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        block = event["block"]["name"]
+        self.calls[block] += 1
+        if block == "Check" and self.calls[block] == 1:
+            raise RuntimeError("not yet")
+        return self.real(event)
+
+
+@pytest.fixture()
+def compiled(tmp_path: Path) -> Any:
+    (tmp_path / "parent.yaml").write_text(PARENT)
+    (tmp_path / "child.yaml").write_text(CHILD)
+    return compile_workflow(load_workflow(tmp_path / "parent.yaml"), str(tmp_path / "parent.yaml"))
+
+
+def test_a_redrive_replays_what_succeeded_and_runs_the_rest(compiled: Any) -> None:
+    handler = Counting()
+    with LocalEngine(handlers={"function": handler}) as engine:
+        first = engine.run(compiled, {})
+        assert first.status == "FAILED"
+        arn = first.execution_arn
+        described = engine.sfn.describe_execution(executionArn=arn)
+        assert described["redriveCount"] == 0 and described["redriveStatus"] == "REDRIVABLE"
+        before = len(fetch_history(engine.sfn, arn))
+        again = redrive(engine, compiled, arn)
+        assert again.status == "SUCCEEDED" and again.execution_arn == arn
+        assert again.output["result"] == 3
+        # the child's block and the loop's 3 iterations ran once; Check failed once, then succeeded
+        assert handler.calls == Counter({"Inner": 1, "Body": 3, "Check": 2})
+        child = engine.descendants(engine.machine_of(arn))[0]
+        assert len(engine.sfn.list_executions(stateMachineArn=child)["executions"]) == 1
+        described = engine.sfn.describe_execution(executionArn=arn)
+        assert described["status"] == "SUCCEEDED" and described["redriveCount"] == 1
+        assert described["redriveStatus"] == "NOT_REDRIVABLE" and "redriveDate" in described
+        history = fetch_history(engine.sfn, arn)
+        redriven = history[before]
+        assert redriven["type"] == "ExecutionRedriven"
+        assert redriven["executionRedrivenEventDetails"] == {"redriveCount": 1}
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history[before:] if "stateEnteredEventDetails" in e]
+        assert "Child" not in entered and "Body" not in entered and "Check" in entered
+        # block logs: every block once, Check's failed attempt and its successful one
+        runs = [(r.name, r.failed) for r in block_runs(history, compiled.manifest())]
+        assert Counter(runs) == Counter({("start", False): 1, ("Child", False): 1, ("Body", False): 3,
+                                         ("Each", False): 1, ("Check", True): 1, ("Check", False): 1})
+        # billed: the states entered again only
+        assert again.transitions == sum(1 for e in history[before:] if e["type"].endswith("StateEntered"))
+
+
+def test_what_aws_would_not_redrive_is_refused(compiled: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    with LocalEngine() as engine:
+        done = engine.run(compiled, {})
+        assert done.status == "SUCCEEDED"
+        with pytest.raises(ClientError) as refused:
+            engine.sfn.redrive_execution(executionArn=done.execution_arn)
+        assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+        assert "Execution is SUCCEEDED and cannot be redriven" in str(refused.value)
+        with pytest.raises(ClientError) as missing:
+            engine.sfn.redrive_execution(executionArn=done.execution_arn + "x")
+        assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
