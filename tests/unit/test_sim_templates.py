@@ -27,8 +27,9 @@ EXPECTED = {
     "email-triage": [],  # a Gmail poll trigger; Linear and Slack agent tools
     "gh-release-agent": [],
     "knowledge-base-qa": ["agent tool 'knowledge'"],
-    # the Google Sheets block's spreadsheet is left empty in the template
-    "lead-enricher": ["field 'params.params.spreadsheetId': Field required"],
+    # the Google Sheets block's spreadsheet and the agent's model are left empty
+    "lead-enricher": ["field 'params.params.spreadsheetId': Field required",
+                      "field 'params.model': Field required"],
     "meeting-followup-agent": [],  # Google Calendar and Gmail blocks: integrations
     # the Supabase block's project is left empty in the template
     "ocr-invoice-db": ["field 'params.params.projectId': Field required"],
@@ -40,6 +41,8 @@ EXPECTED = {
 FILLED = {
     "competitor-monitor": {"agent": {"model": "grok-4"}},
     "customer-feedback-digest": {"agent": {"model": "gpt-4o"}},
+    "lead-enricher": {"google_sheets_v2": {"manualSpreadsheetId": "1AbC"},
+                      "agent": {"model": "gpt-4o"}},
     "ocr-invoice-db": {"supabase": {"projectId": "abcdefgh"}},
     "resume-parser": {"agent": {"model": "gpt-4o"}},
 }

@@ -115,7 +115,8 @@ def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, A
         params["metrics"] = _only(params["metrics"], ("name", "description", "range", "id"))
     if block_type == "agent" and "tools" in params:
         tools, reasons = [], []
-        entries = _only(params["tools"], ("type", "toolId", "title", "params", "usageControl"))
+        entries = _only(params["tools"], ("type", "toolId", "operation", "title", "params",
+                                          "usageControl"))
         if not isinstance(entries, list):
             return params, "its tools are not a list of tool entries"
         for entry in entries:
@@ -134,7 +135,7 @@ def notification_tools(entries: Any) -> tuple[list[dict[str, Any]], str | None]:
     """A human-in-the-loop block's ``notification`` tool entries -> ``notify`` tools, and
     why they cannot all be sent (None when they can)."""
     tools, reasons = [], []
-    rows = _only(entries or [], ("type", "toolId", "title", "params"))
+    rows = _only(entries or [], ("type", "toolId", "operation", "title", "params"))
     if not isinstance(rows, list):
         return [], "its notification tools are not a list of tool entries"
     for entry in rows:
