@@ -215,6 +215,9 @@ def test_a_finished_run_shows_what_ran_and_a_hostile_output_as_text(page: Page, 
     rows = _timeline(page)
     assert [r[2] for r in rows if r[0] == "schedule"] == ["Schedule (Follow-ups #1)", "Schedule (Follow-ups #2)"]
     assert "state transitions" in page.evaluate("document.getElementById('billed').textContent")
+    # each iteration's input, as the function's handler received it (the loop's item bound)
+    schedule = page.evaluate("document.querySelector('details.block[data-block=schedule]').textContent")
+    assert 0 <= schedule.index('"__ref_0": 1') < schedule.index('"__ref_0": 3')
 
     # WHEN the block is clicked in the graph, its details open and show the output as text
     page.click("svg g.node[data-block=render] a")
@@ -229,7 +232,7 @@ def test_a_failed_run_shows_the_failed_block_and_its_error(page: Page, server: S
     _open(page, server, "failed")
     assert _states(page, "svg g.node") == {**RAN_ALWAYS, "charge": "failed", "approve": "skipped", "ship": "skipped"}
     assert _states(page, "details.block")["charge"] == "failed"
-    error = page.evaluate("document.querySelector('details.block[data-block=charge] pre').textContent")
+    error = page.evaluate("document.querySelector('details.block[data-block=charge] pre.error-box').textContent")
     assert "card declined <b>twice" in error
     _untouched(page)
     _keep(page, "failed")

@@ -1,10 +1,12 @@
 """What the run viewer shows of one execution, read from where it is recorded.
 
 ``read_run`` gathers an execution's record (``stepweave.runtime.query``), the run of each
-block and the approvals it waits for. A finished run's block runs are its block logs; a
-run still going (running, paused) has none yet, so they are derived from its Step Functions
-history (``stepweave.runtime.history``) with the workflow's manifest, when the Step
-Functions client can still read it (the embedded engine of this process, or AWS). Each
+block and the approvals it waits for. The block runs are derived from the run's Step Functions
+history (``stepweave.runtime.history``, as the recorder derives block logs) with the
+workflow's manifest while the Step Functions client can read it (the embedded engine of this
+process, or a Standard execution on AWS): a run still going has no block logs yet, and the
+history also has what each Lambda-backed block was given (its params, resolved). Otherwise
+(another process's run, an Express or expired execution) they are the block logs. Each
 block of the workflow graph then gets one outcome: ``failed`` (one of its runs failed),
 ``ran``, ``waiting`` (an approval of the run waits on it), ``skipped`` (the run ended
 without it) or ``pending`` (the run has not reached it yet).
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -58,6 +60,9 @@ class BlockState:
     output_truncated: bool = False
     has_output: bool = False
     error: str | None = None
+    #: the params its handler received (Lambda-backed blocks, when read from the history)
+    input: Any = None
+    has_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,41 @@ def _from_run(run: BlockRun) -> BlockState:
                       not run.failed and run.output is not None, run.error if run.failed else None)
 
 
+def _handler_inputs(events: list[dict[str, Any]]) -> list[tuple[str, dict[str, int], Any]]:
+    """What each Lambda call of the history was given: (block id, its loop and parallel
+    positions, the block's params as resolved for the call), in order."""
+    inputs = []
+    for event in events:
+        details = event.get("lambdaFunctionScheduledEventDetails") or {}
+        try:
+            sent = json.loads(details.get("input") or "null")
+        except ValueError:
+            continue
+        if not isinstance(sent, dict) or not isinstance(sent.get("block"), dict):
+            continue
+        context = sent["context"] if isinstance(sent.get("context"), dict) else {}
+        where = {str(c["id"]): c["index"] for c in (context.get("loop"), context.get("parallel"))
+                 if isinstance(c, dict) and isinstance(c.get("index"), int) and c.get("id")}
+        inputs.append((str(sent["block"].get("id")), where, sent.get("params")))
+    return inputs
+
+
+def _with_inputs(runs: list[BlockState], events: list[dict[str, Any]]) -> list[BlockState]:
+    """``runs`` with the input of each Lambda call, matched by block and position (a retried
+    call gave the same input again)."""
+    given: dict[str, list[tuple[dict[str, int], Any]]] = {}
+    for block, where, params in _handler_inputs(events):
+        given.setdefault(block, []).append((where, params))
+    out = []
+    for run in runs:
+        for where, params in given.get(run.block_id, []):
+            if all(run.where.get(c) == i for c, i in where.items()):
+                run = replace(run, input=params, has_input=True)
+                break
+        out.append(run)
+    return out
+
+
 def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]] | None:
     """The execution's history, or None when this client cannot read it (another process's
     embedded engine, an expired execution, no permission)."""
@@ -174,10 +214,10 @@ def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = Non
     source = "records"
     transitions, lambdas = record.transitions, record.lambda_invocations
     live = record.status not in FINAL_STATUSES
-    if sfn is not None and manifest is not None and (live or not detail.blocks):
+    if sfn is not None and manifest is not None:
         events = _history(sfn, execution_arn)
         if events is not None:
-            runs = [_from_run(run) for run in block_runs(events, manifest)]
+            runs = _with_inputs([_from_run(run) for run in block_runs(events, manifest)], events)
             source = "history"
             if transitions is None:
                 transitions, lambdas = billed_transitions(events), lambda_invocations(events)

@@ -394,6 +394,9 @@ def _block_details(view: RunView, base: str, anchors: Mapping[str, str], names: 
             for approval in (a for a in view.approvals if run.outcome == "waiting" and a.block_id == block_id):
                 parts.append(f"<p>Waiting for <a href=\"{escape(base)}/approvals/{quote(approval.id, safe='')}\">"
                              "its approval page</a>.</p>")
+            if run.has_input:
+                parts.append("<p>input <span class=\"muted\">(its params, as its handler received "
+                             "them)</span>:</p>" + value_html(run.input, base=base, execution_arn=view.record.execution_arn))
             if run.error:
                 parts.append(f"<p>error:</p><pre class=\"error-box\">{escape(run.error)}</pre>")
             if run.has_output:
