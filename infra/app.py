@@ -44,6 +44,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from stepweave.compiler.compile import CompiledWorkflow, compile_workflow
 from stepweave.errors import Problem, WorkflowError
+from stepweave.runtime.settings import SettingsError, sim_workflow_ids
 from stepweave.workflow.loader import load_workflow, workflow_files
 from stepweave.workflow.summary import summarize
 
@@ -87,6 +88,8 @@ _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
                     r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 RECORD_RETENTION_RANGE = (1, 3650)
+#: Sim workflow ids -> workflows, for Sim's routes (``read_sim_workflow_ids``).
+SIM_IDS_CONTEXT = "simWorkflowIds"
 #: Every context key the app reads.
 CONTEXT_KEYS = ("stage", "logRetentionDays", "recordRetentionDays", "alarmEmail",
                 "approverEmailSender", "logLevel", "workflowsDir")
@@ -236,6 +239,23 @@ def _optional_email(values: Mapping[str, Any], key: str) -> str | None:
     return value.strip()
 
 
+def read_sim_workflow_ids(value: Any, workflows: list[CompiledWorkflow]) -> dict[str, str]:
+    """The ``simWorkflowIds`` context: ``{"<Sim workflow id>": "<workflow>"}`` (JSON text with
+    ``-c``), the ids Sim's routes take for this deployment's workflows."""
+    if value is None or value == "":
+        return {}
+    try:
+        ids = sim_workflow_ids(value)
+    except SettingsError as exc:
+        raise ContextError(f"context value '{SIM_IDS_CONTEXT}': {exc}") from None
+    names = {w.name for w in workflows}
+    unknown = sorted(f"{k!r} -> {v!r}" for k, v in ids.items() if v not in names)
+    if unknown:
+        raise ContextError(f"context value '{SIM_IDS_CONTEXT}': no workflow of that name: "
+                           + ", ".join(unknown))
+    return ids
+
+
 def check_state_machine_names(stage: str, workflows: list[CompiledWorkflow]) -> None:
     """Every ``<stage>-<workflow>`` name must fit Step Functions' limit."""
     for workflow in workflows:
@@ -325,6 +345,7 @@ def build_app(
                                 {w.name: w for w in workflows})
     except ValueError as exc:
         raise ContextError(str(exc)) from None
+    sim_ids = read_sim_workflow_ids(app.node.try_get_context(SIM_IDS_CONTEXT), workflows)
     memory = check_memory(config, workflows, functions_dir or EngineSettings.functions_dir)
     data = DataStack(
         app,
@@ -341,6 +362,7 @@ def build_app(
         memory=memory,
         sources=sources,
         canaries=canaries,
+        sim_workflow_ids=sim_ids,
     )
     if functions_dir is not None:
         engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)

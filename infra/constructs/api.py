@@ -23,6 +23,7 @@ error shape. CORS is off unless origins are given.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -86,9 +87,11 @@ class RunApiFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, code_dir: Path, layer: lambda_.ILayerVersion,
                  table: dynamodb.ITable, workflows: Mapping[str, WorkflowStateMachine], stage: str,
                  version: str, record_retention_days: int, log_retention: logs.RetentionDays,
-                 log_level: str, payload_bucket: s3.IBucket | None = None) -> None:
+                 log_level: str, payload_bucket: s3.IBucket | None = None,
+                 sim_workflow_ids: Mapping[str, str] | None = None) -> None:
         """``payload_bucket``: where handlers store outputs over the inline budget; ``/run``
-        reads a run's stored output parts back from it (``s3:GetObject`` only)."""
+        reads a run's stored output parts back from it (``s3:GetObject`` only).
+        ``sim_workflow_ids``: the Sim workflow ids Sim's routes take for workflows."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         prefix = stack.format_arn(service="states", resource="stateMachine", resource_name=f"{stage}-",
@@ -105,7 +108,9 @@ class RunApiFunction(Construct):
                          "STEPWEAVE_STATE_MACHINE_ALIAS": LIVE_ALIAS,
                          "STEPWEAVE_VERSION": version,
                          **({"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
-                            if payload_bucket is not None else {})})
+                            if payload_bucket is not None else {}),
+                         **({"STEPWEAVE_SIM_WORKFLOW_IDS": json.dumps(dict(sim_workflow_ids), sort_keys=True)}
+                            if sim_workflow_ids else {})})
         self.payload_bucket = payload_bucket
         if payload_bucket is not None:
             self.function.add_to_role_policy(iam.PolicyStatement(

@@ -77,6 +77,8 @@ class EngineSettings:
     sources: Mapping[str, DeploySource] = field(default_factory=dict)
     #: workflow -> its gradual deployment (``-c canary=...``; none: all at once)
     canaries: Mapping[str, Canary] = field(default_factory=dict)
+    #: Sim workflow id -> workflow, for Sim's routes (``-c simWorkflowIds=...``)
+    sim_workflow_ids: Mapping[str, str] = field(default_factory=dict)
 
 
 class EngineStack(Stack):
@@ -196,7 +198,7 @@ class EngineStack(Stack):
             table=table, workflows=self.workflows, stage=settings.stage, version=__version__,
             record_retention_days=settings.record_retention_days,
             log_retention=settings.log_retention, log_level=settings.log_level,
-            payload_bucket=payload_bucket,
+            payload_bucket=payload_bucket, sim_workflow_ids=settings.sim_workflow_ids,
         ) if (settings.functions_dir / RUN_API_FOLDER / "handler.py").is_file() else None
         self.api = None if self.run_api is None else StepweaveApi(
             self, "Api", stage=settings.stage, run_api_function=self.run_api.function,

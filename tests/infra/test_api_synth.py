@@ -13,13 +13,14 @@ cdk = pytest.importorskip("aws_cdk")
 pytest.importorskip("cdk_nag")
 
 from infra import ROOT  # noqa: E402
-from infra.app import build_app  # noqa: E402
+from infra.app import ContextError, build_app  # noqa: E402
 from infra.constructs.api import RUN_API_ROUTES, TABLE_ACTIONS  # noqa: E402
 from stepweave.api.sim_routes import SIM_ROUTES  # noqa: E402
 from infra.stacks.data import DataStack  # noqa: E402
 from infra.stacks.engine import EngineStack  # noqa: E402
 
 STAGE = "dev"
+SIM_ID = "0d6f2c3e-51b4-4f0a-9a7e-3c2b1d0e9f8a"
 STANDARD = """
 version: 1
 name: nightly
@@ -39,7 +40,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             shutil.copy(path, workflows / path.name)
     (workflows / "nightly.yaml").write_text(STANDARD)
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app({"workflowsDir": str(workflows), "stage": STAGE}, outdir=str(outdir))
+    app = build_app({"workflowsDir": str(workflows), "stage": STAGE, "simWorkflowIds": {SIM_ID: "nightly"}},
+                    outdir=str(outdir))
     assembly = app.synth()  # cdk-nag findings that are not acknowledged fail here
     (stack,) = [c for c in app.node.children if isinstance(c, EngineStack)]
     (data,) = [c for c in app.node.children if isinstance(c, DataStack)]
@@ -119,6 +121,21 @@ def test_sims_routes_go_to_the_run_api_function_as_v1_does(synth: dict[str, Any]
     # Sim's execute may run a workflow synchronously: the synchronous rate, as /v1/.../run
     assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["ThrottlingRateLimit"] == 10
     assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["HttpMethod"] == "POST"
+    # the Sim workflow ids of the context reach the function
+    fn = next(f for k, f in _resources(template, "AWS::Lambda::Function").items() if "RunApi" in k)
+    ids = fn["Properties"]["Environment"]["Variables"]["STEPWEAVE_SIM_WORKFLOW_IDS"]
+    assert json.loads(ids) == {SIM_ID: "nightly"}
+
+
+def test_sim_workflow_ids_must_name_workflows(tmp_path: Path) -> None:
+    (tmp_path / "nightly.yaml").write_text(STANDARD)
+    for ids, message in (({SIM_ID: "nope"}, f"no workflow of that name: '{SIM_ID}' -> 'nope'"),
+                         ('{"a/b": "nightly"}', "'a/b' is not a Sim workflow id"),
+                         ("[1]", "not a JSON object")):
+        with pytest.raises(ContextError) as info:
+            build_app({"workflowsDir": str(tmp_path), "stage": STAGE, "simWorkflowIds": ids},
+                      outdir=str(tmp_path / "out"))
+        assert str(info.value) == f"context value 'simWorkflowIds': {message}" or message in str(info.value)
 
 
 def test_gateway_errors_use_the_api_error_shape(synth: dict[str, Any]) -> None:
