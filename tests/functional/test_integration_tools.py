@@ -156,3 +156,24 @@ def test_sim_agent_tools_become_integration_tools(tmp_path: Path) -> None:
         {"tool": "reddit_search", "params": {"subreddit": "aws"}, "usageControl": "auto"},
         {"tool": "firecrawl_scrape", "params": {"apiKey": "{{FIRECRAWL_API_KEY}}"},
          "usageControl": "force"}]
+
+
+def test_a_redirect_is_followed_on_the_same_host_only(server: FakeApi, tmp_path: Path) -> None:
+    moved = "{server}/repositories/99/releases?per_page=1"
+    elsewhere = server.url.replace("127.0.0.1", "localhost") + "/steal"  # another origin
+    server.reset({"GET /repos/octo/old/releases": [(301, {"Location": moved}, {"message": "Moved"})],
+                  "GET /repositories/99/releases": [(200, {}, [{"id": 1, "tag_name": "v1"}])],
+                  "GET /repos/octo/gone/releases": [(302, {"Location": elsewhere}, "")]})
+    out = run_tool_block({"tool": "github_list_releases", "params": {
+        "owner": "octo", "repo": "old", "per_page": 1, "baseUrl": server.url}},
+        {"GITHUB_TOKEN": "ghp_redirect_secret"}, settings=Settings(local_dir=tmp_path))
+    assert out["releases"][0]["tag_name"] == "v1"
+    assert [(r["path"], r["query"], r["headers"]["authorization"]) for r in server.requests] == [
+        ("/repos/octo/old/releases", {"per_page": "1"}, "Bearer ghp_redirect_secret"),
+        ("/repositories/99/releases", {"per_page": "1"}, "Bearer ghp_redirect_secret")]
+    server.reset({"GET /repos/octo/gone/releases": [(302, {"Location": elsewhere}, "")]})
+    with pytest.raises(HttpStatusError, match=r"answered 302"):
+        run_tool_block({"tool": "github_list_releases", "params": {
+            "owner": "octo", "repo": "gone", "baseUrl": server.url}},
+            {"GITHUB_TOKEN": "ghp_redirect_secret"}, settings=Settings(local_dir=tmp_path))
+    assert [r["path"] for r in server.requests] == ["/repos/octo/gone/releases"]

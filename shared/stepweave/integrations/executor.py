@@ -32,6 +32,7 @@ __all__ = ["run_operation", "POLICY"]
 #: Integrations' retries: three more tries on 429 / 5xx / no answer, 30 s per try.
 POLICY = RetryPolicy(retries=3, base_delay_s=0.5, max_delay_s=20.0, timeout_s=30.0)
 _MAX_MESSAGE = 300
+_MAX_REDIRECTS = 3
 
 
 class _Call:
@@ -158,11 +159,21 @@ class _Call:
         pairs = [*parse_qsl(parts.query, keep_blank_values=True),
                  *((k, v) for k, value in {**query, **self.auth_query}.items()
                    for v in (value if isinstance(value, list) else [value]))]
+        target = urlunsplit(parts._replace(query=""))
         try:
-            with httpx.Client(transport=self.ctx.transport, follow_redirects=True) as client:
-                response = send(client, method, urlunsplit(parts._replace(query="")),
-                                policy=POLICY, headers=all_headers, params=pairs or None,
-                                sleep=self.ctx.sleep, **kwargs)
+            with httpx.Client(transport=self.ctx.transport) as client:
+                for _ in range(_MAX_REDIRECTS + 1):
+                    response = send(client, method, target, policy=POLICY, headers=all_headers,
+                                    params=pairs or None, sleep=self.ctx.sleep, **kwargs)
+                    moved = _same_origin_redirect(response, target)
+                    if moved is None:
+                        break
+                    # a moved resource of the same host (GitHub's renamed repositories):
+                    # the credentials never follow a redirect to another origin
+                    moved_parts = urlsplit(moved)
+                    target = urlunsplit(moved_parts._replace(query=""))
+                    pairs = [*parse_qsl(moved_parts.query, keep_blank_values=True),
+                             *self.auth_query.items()]
         except Unreachable as exc:
             raise self.fail(f"no answer from {urlsplit(url).netloc} ({exc.kind})") from None
         if response.status_code == 401 and self.token_request is not None and not retried:
@@ -256,6 +267,16 @@ def _put(data: Any, path: str, value: Any) -> Any:
         node = node[key]
     node[keys[-1]] = value
     return out
+
+
+def _same_origin_redirect(response: httpx.Response, url: str) -> str | None:
+    """The redirect's target when it stays on the same scheme, host and port, else None."""
+    location = response.headers.get("location")
+    if response.status_code not in (301, 302, 307, 308) or not location:
+        return None
+    target = str(response.url.join(location))
+    here, there = urlsplit(url), urlsplit(target)
+    return target if (here.scheme, here.netloc) == (there.scheme, there.netloc) else None
 
 
 def _query(values: Any) -> dict[str, Any]:
