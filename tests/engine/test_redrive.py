@@ -109,3 +109,33 @@ def test_what_aws_would_not_redrive_is_refused(compiled: Any) -> None:
         with pytest.raises(ClientError) as missing:
             engine.sfn.redrive_execution(executionArn=done.execution_arn + "x")
         assert missing.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+APPROVAL = """
+name: refund
+type: standard
+blocks:
+  - {id: start, type: start}
+  - {id: ask, name: Approval, type: approval, params: {form: [{name: approved, type: boolean, required: true}]}}
+  - {id: pay, name: Pay, type: function, params: {code: "return 'paid: ' + <approval.approved>"}}
+edges: [start -> ask, ask -> pay]
+"""
+
+
+def test_an_answered_approval_is_not_asked_again() -> None:
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(APPROVAL.replace("Pay", "Check"))  # Check fails its first call
+    asked: list[str] = []
+
+    def approver(approval: Any) -> dict[str, Any]:
+        asked.append(approval.execution_arn)
+        return {"approved": True}
+
+    with LocalEngine(handlers={"function": handler}) as engine:
+        first = engine.run(flow, {}, poll_s=0.01, approver=approver)
+        assert first.status == "FAILED" and len(asked) == 1
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=approver)
+        assert again.status == "SUCCEEDED" and again.output["result"] == "paid: true"
+    assert len(asked) == 1 and handler.calls == Counter({"Check": 2})

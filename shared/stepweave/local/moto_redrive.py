@@ -179,7 +179,7 @@ def _key(name: str, env: Any) -> str:
     store = env.variable_store
     seen = {k: v for k, v in {**store._outer_scope, **store._inner_scope}.items()  # noqa: SLF001
             if not _TIME_MARK.match(k)}
-    digest = hashlib.blake2b(json.dumps([env.states.get_input(), seen], sort_keys=True, default=str,
+    digest = hashlib.blake2b(json.dumps([env.states.get_input(), seen], default=str,
                                         separators=(",", ":")).encode("utf-8"), digest_size=12)
     return f"{name}|{'' if index is None else index}|{digest.hexdigest()}"
 
