@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from stepweave.api.ratelimit import WINDOW_S, peek, take
 from stepweave.local.gateway import to_event
 from stepweave.local.records import local_client
-from stepweave.runtime.settings import Settings
+from stepweave.runtime.settings import Settings, SettingsError
 from tests.functional.test_run_api_handler import TABLE, handler  # noqa: F401 - the fixture
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
@@ -81,3 +83,16 @@ def test_each_window_counts_on_its_own(handler: tuple[Any, str]) -> None:  # noq
     assert peek(ddb, settings, "h1", now=start + WINDOW_S + 1).used == 1  # peeking counts nothing
     item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": f"RATE#h1#{start}"}, "sk": {"S": "RATE"}})["Item"]
     assert item["requests"] == {"N": "3"} and int(item["expiresAt"]["N"]) == start + 2 * WINDOW_S
+
+
+def test_the_settings_say_what_is_wrong() -> None:
+    ids = Settings.from_env({"STEPWEAVE_SIM_WORKFLOW_IDS": '{"4a7d-1": "orders"}',
+                             "STEPWEAVE_RATE_LIMIT_PER_MINUTE": "30"})
+    assert ids.sim_workflow_ids == {"4a7d-1": "orders"} and ids.rate_limit_per_minute == 30
+    for value, message in (('{"4a7d-1": "no such/name"}', "'4a7d-1' -> 'no such/name': not a workflow name"),
+                           ("[]", 'not a JSON object {"<Sim workflow id>": "<workflow>"}'), ("{", "not JSON")):
+        with pytest.raises(SettingsError) as info:
+            Settings.from_env({"STEPWEAVE_SIM_WORKFLOW_IDS": value})
+        assert str(info.value) == f"invalid settings: STEPWEAVE_SIM_WORKFLOW_IDS: {message}"
+    with pytest.raises(SettingsError, match="STEPWEAVE_RATE_LIMIT_PER_MINUTE"):
+        Settings.from_env({"STEPWEAVE_RATE_LIMIT_PER_MINUTE": "0"})
