@@ -123,6 +123,8 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
                  f"API key of tenant '{LOCAL_TENANT}': " + ("$STEPWEAVE_API_KEY" if given else key),
                  "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "
                  "/v1/executions[/<id>[/cancel]]; /health",
+                 "Sim's SDK: this address as base_url (/api/v2/workflows/<workflow>/execute, "
+                 ".../runs/<run>, /api/jobs/<run>)",
                  "approval pages: /approvals/<id>" + ("; webhooks: /webhooks/<workflow>"
                                                       if api.webhooks_enabled else ""),
                  "run viewer: /runs (sign in with the API key)"]
