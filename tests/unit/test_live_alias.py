@@ -5,6 +5,7 @@ workflow name of a qualified ARN."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 from moto import mock_aws
@@ -64,3 +65,21 @@ def test_the_version_description_reads_back() -> None:
                                         "definition": "sha256:" + "b" * 16}
     assert description_fields("written by hand") == {}
     assert len(version_description("w" * 80, "a" * 64, "b" * 64)) <= 256
+
+
+def test_the_deployed_ingest_starts_the_alias(tmp_path: Path) -> None:
+    """``webhooks.json`` as the CDK app writes it (``<stage>-<workflow>:live``) gives the
+    ingest the alias's ARN; an execution it started is named after the state machine."""
+    from stepweave.compiler.compile import compile_workflow
+    from stepweave.triggers.targets import load_targets, targets_document
+    from stepweave.workflow.loader import parse_workflow
+
+    workflow = parse_workflow({"version": 1, "name": "triage", "blocks": [{"id": "start", "type": "start"}],
+                               "triggers": [{"type": "webhook", "signature": "none"}]}, "triage.yaml")
+    compiled = compile_workflow(workflow, "triage.yaml")
+    document = targets_document([compiled], lambda name: f"dev-{name}:live")
+    (tmp_path / "webhooks.json").write_text(json.dumps(document))
+    prefix = MACHINE.removesuffix("dev-triage")
+    target = load_targets(tmp_path / "webhooks.json", prefix)["triage"]
+    assert target.state_machine_arn == MACHINE + ":live"
+    assert execution_arn(target.state_machine_arn, "d-1").endswith(":execution:dev-triage:d-1")
