@@ -66,3 +66,52 @@ def test_a_refusal_takes_the_error_edge(engine: Any, server: FakeApi, tmp_path: 
     result = engine.run(compile_workflow(load_workflow(path), str(path)), {"topic": "Q2"})
     assert result.status == "SUCCEEDED", result.error
     assert "answered 400: body.parent.page_id is invalid" in result.output["result"]["error"]
+
+
+def test_sims_brand_mention_template_runs_end_to_end(engine: Any, server: FakeApi,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sim's brand-mention template as it is, but for the offline ``local`` model (it calls
+    each tool once) and the providers' base URLs pointing at the fake server."""
+    secrets = {"REDDIT_CLIENT_ID": "rid", "REDDIT_CLIENT_SECRET": "reddit-secret-e2e",
+               "X_BEARER_TOKEN": "x-bearer-e2e", "NOTION_TOKEN": TOKEN}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    for name in ("REDDIT_ACCESS_TOKEN", "REDDIT_REFRESH_TOKEN", "X_REFRESH_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    server.reset({
+        "POST /token": [(200, {}, {"access_token": "reddit-app", "expires_in": 3600})],
+        "GET /r/all/search": [(200, {}, {"data": {"after": None, "children": [
+            {"data": {"id": "a", "title": "Love it", "author": "ada", "score": 5}}]}})],
+        "GET /2/tweets/search/recent": [(200, {}, {"data": [{"id": "1", "text": "meh"}],
+                                                   "meta": {"result_count": 1}})],
+        "POST /v1/pages": [(200, {}, {"id": "p-7", "url": "https://www.notion.so/p-7"})]})
+    data = json.loads((Path(__file__).parents[1] / "fixtures" / "sim-templates" /
+                       "brand-mention.json").read_text(encoding="utf-8"))
+    bases = {"reddit": {"baseUrl": server.url, "tokenUrl": server.url + "/token"},
+             "x": {"baseUrl": server.url + "/2"}}
+    for raw in data["state"]["blocks"].values():
+        if raw["type"] == "agent":
+            raw["subBlocks"]["model"]["value"] = "local"
+            for entry in raw["subBlocks"]["tools"]["value"]:
+                entry["params"].update(bases[entry["type"]])
+        if raw["type"] == "notion_v2":
+            raw["subBlocks"]["baseUrl"] = {"id": "baseUrl", "type": "short-input",
+                                           "value": server.url + "/v1"}
+    path = tmp_path / "brand-mention.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = engine.run(compile_workflow(load_workflow(path), str(path)), {})
+    assert result.status == "SUCCEEDED", result.error
+    assert [r["path"] for r in server.requests] == [
+        "/token", "/r/all/search", "/2/tweets/search/recent", "/v1/pages"]
+    reddit, x = server.requests[1], server.requests[2]
+    assert reddit["headers"]["authorization"] == "Bearer reddit-app"
+    assert x["headers"]["authorization"] == "Bearer x-bearer-e2e"
+    assert x["query"]["sort_order"] == "recency"  # the template's fixed tool param
+    page = next(r for r in server.requests if r["path"] == "/v1/pages")
+    assert page["body"]["parent"] == {"type": "page_id", "page_id": "placeholder_database_id"}
+    assert page["body"]["properties"]["title"]["title"][0]["text"]["content"] == \
+        "Brand Mentions Report"
+    assert "Total Mentions:" in json.dumps(page["body"]["children"])
+    history = json.dumps(result.events, default=str)
+    assert not any(v in history for v in secrets.values()) and "reddit-app" not in history
