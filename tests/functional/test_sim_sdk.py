@@ -155,6 +155,12 @@ def test_a_waiting_run_is_paused_and_a_cancelled_one_cancelled(sim: SimStudioCli
     assert isinstance(queued, AsyncExecutionResult)
     run = _settled(sim, "refund-wait", queued.run_id, ("paused", "failed", "completed"))
     assert run["status"] == "paused" and run["endedAt"] is None
+    paused = run["paused"]
+    assert paused["pauseKind"] == "human" and paused["blockedOnBlockId"] == "ask"
+    assert paused["pausePointCount"] == 1 and paused["resumedCount"] == 0 and paused["resumeAt"] is None
+    # the pause's context is the approval: the same one /v1/approvals lists
+    approvals = httpx.get(f"{served['url']}/v1/approvals", headers={"x-api-key": KEY}).json()["approvals"]
+    assert paused["contextId"] in [a["id"] for a in approvals]
     assert sim.get_job_status(queued.run_id)["status"] == "processing"
     cancelled = httpx.post(f"{served['url']}/v1/executions/{queued.run_id}/cancel", headers={"x-api-key": KEY})
     assert cancelled.status_code == 202

@@ -58,6 +58,7 @@ from stepweave.api.models import NAME_PATTERN, client_name
 from stepweave.api.ratelimit import Quota, peek, take
 from stepweave.api.starts import ApiContext, new_name, owned, payload_of, record_start
 from stepweave.api.sync import failure, fits, run_output
+from stepweave.runtime.approvals import pending_approvals
 from stepweave.runtime.query import ExecutionDetail
 from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord
@@ -168,15 +169,29 @@ def _sync_data(outcome: Outcome, run_id: str, workflow: str, output: Any) -> dic
             "startedAt": iso(outcome.start_date), **ended}
 
 
+def _paused(ctx: ApiContext, record: ExecutionRecord) -> dict[str, Any] | None:
+    """Sim's pause details of a run waiting for approvals: ``contextId`` is the first
+    approval's id (decided through ``/v1/approvals/{id}/decision`` or its page)."""
+    if record.status != "paused":
+        return None
+    waiting = sorted(pending_approvals(ctx.ddb, ctx.settings, record.execution_arn),
+                     key=lambda approval: approval.created_at)
+    if not waiting:
+        return None
+    return {"contextId": waiting[0].id, "pausedAt": waiting[0].created_at, "resumeAt": None,
+            "pauseKind": "human", "blockedOnBlockId": waiting[0].block_id,
+            "automaticResumeWaitingReason": None, "pausePointCount": len(waiting), "resumedCount": 0}
+
+
 def _run_data(detail: ExecutionDetail, workflow_id: str, run_id: str, include_output: bool,
-              selectors: list[str]) -> dict[str, Any]:
+              selectors: list[str], paused: dict[str, Any] | None) -> dict[str, Any]:
     """Sim's run resource of a recorded execution (``workflow_id``: as the caller names it)."""
     record = detail.record
     wanted = include_output and record.status == "succeeded"
     output, whole = _record_output(detail) if wanted else (None, True)
     return {"runId": run_id, "workflowId": workflow_id, "status": RUN_STATUS[record.status],
             "trigger": record.trigger.get("type"), "startedAt": record.started_at,
-            "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": None, "cost": None,
+            "endedAt": record.stopped_at, "durationMs": record.duration_ms, "paused": paused, "cost": None,
             "error": _record_error(record), "output": output,
             "blockOutputs": _block_outputs(detail, selectors) if selectors else None,
             **({} if whole else {"outputTruncated": True})}
@@ -326,7 +341,8 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
             include = _bool_query(query.get("includeOutput"), "includeOutput")
             selectors = [s.strip() for s in (query.get("selectedOutputs") or "").split(",") if s.strip()]
             detail = _run_of(ctx, who, _workflow(ctx, workflow_id), run_id)
-            return _ok(200, {"data": _run_data(detail, workflow_id, run_id, include, selectors)})
+            data = _run_data(detail, workflow_id, run_id, include, selectors, _paused(ctx, detail.record))
+            return _ok(200, {"data": data})
 
         return answer(work, legacy=False, limited=True)
 
