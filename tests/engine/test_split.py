@@ -95,6 +95,35 @@ def _stable(value: Any) -> Any:
         return [_stable(v) for v in value]
     return value
 
+#: an approval inside a loop's body, asked on some iterations: the stretch around it is
+#: entered again on every iteration, with the loop's variables passed in and back
+LOOPED = """
+version: 1
+name: loopy
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: n, type: number}]}}
+  - {id: each, name: Each, type: loop, params: {loopType: for, count: 3}}
+  - {id: pre, name: Pre, type: function, parent: each, params: {code: "return <loop.index> * 10"}}
+  - id: ask
+    name: Ask
+    type: condition
+    parent: each
+    params:
+      conditions:
+        - {id: yes, title: if, value: "<loop.index> != 1"}
+        - {id: no, title: else}
+  - {id: ok, name: Ok, type: approval, parent: each, params: {subject: "Item <loop.index>?", approvers: a@example.com, form: [{name: approved, type: boolean, required: true}]}}
+  - {id: post, name: Post, type: function, parent: each, params: {code: "return {i: <loop.index>, pre: <pre.result>, ok: <ok.approved> ?? null}"}}
+  - {id: done, name: Done, type: function, params: {code: "return <each.results>"}}
+edges:
+  - start -> each
+  - each -[loop-start-source]-> pre
+  - pre -> ask
+  - ask -[condition-yes]-> ok
+  - ask -[condition-no]-> post
+  - ok -> post
+  - each -[loop-end-source]-> done
+"""
 
 def _compile_both(compiled: Any) -> tuple[CompiledWorkflow, CompiledWorkflow]:
     return compiled(False), compiled(True)
@@ -242,3 +271,15 @@ def test_the_workflow_tests_of_support_timeline_pass_split(tmp_path: Path,
     code = main(["test", str(tmp_path), "--json"])
     document = json.loads(capsys.readouterr().out)
     assert code == 0 and document["failed"] == 0 and document["passed"] >= 4, document
+
+
+def test_an_approval_inside_a_loop(engine: LocalEngine) -> None:
+    unsplit, split = _compile_both(lambda s: compile_workflow(parse_workflow(parse_yaml(LOOPED), "<t>"),
+                                                              "<t>", split=s))
+    assert len(split.stretches) == 1 and "Ok" in split.definition["States"]
+    a, b = _run_both(engine, unsplit, split, {"n": 1})
+    assert a.status == "SUCCEEDED" and b.transitions < a.transitions
+    # iteration 1 skips the approval and reads iteration 0's answer (Sim's loop semantics)
+    assert [row[-1]["result"] for row in a.output["result"]] == [
+        {"i": 0, "pre": 0, "ok": True}, {"i": 1, "pre": 10, "ok": True}, {"i": 2, "pre": 20, "ok": True}]
+    assert [len(row) for row in a.output["result"]] == [4, 3, 4]
