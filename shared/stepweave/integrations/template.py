@@ -8,8 +8,6 @@ import base64
 import json
 import re
 from collections.abc import Callable, Mapping
-from email.message import EmailMessage
-from email.policy import SMTP
 from typing import Any
 from urllib.parse import quote
 
@@ -165,6 +163,9 @@ FILTERS: dict[str, Callable[[Any], Any]] = {
 
 def _mime_message(args: Mapping[str, Any]) -> str:
     """An RFC 5322 message, base64url-encoded (Gmail's ``raw``)."""
+    from email.message import EmailMessage  # only operations that send mail need it
+    from email.policy import SMTP
+
     message = EmailMessage()
     for header, key in (("To", "to"), ("Cc", "cc"), ("Bcc", "bcc"), ("Subject", "subject"),
                         ("In-Reply-To", "inReplyTo"), ("References", "inReplyTo")):
