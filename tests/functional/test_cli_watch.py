@@ -87,8 +87,7 @@ def test_watch_follows_a_running_run_and_its_sub_workflow(workdir: Path, capsys:
     assert any(line.startswith("    ↳ child:   ✔ Call (api)") for line in lines)
     assert any(line.startswith("  ✔ Done (function)") for line in lines)
     assert any(line.startswith("✔ SUCCEEDED in ") for line in lines)
-    # once ended, the live files are gone and the records tell the same
-    assert not list((workdir / ".stepweave" / "live").glob("*.jsonl"))
+    # once ended, the same again (from the live file a while, then from the record)
     assert main(["watch", arn, "--json"]) == 0
     done = json.loads(capsys.readouterr().out)
     assert done["status"] == "SUCCEEDED" and done["output"] == {"result": "done", "stdout": ""}
@@ -101,6 +100,12 @@ def test_watch_of_a_finished_run_exits_as_run_did(workdir: Path, capsys: pytest.
         "edges: [start -> risky]\n")
     assert main(["run", "workflows/broken.yaml", "-q"]) == 1
     name = capsys.readouterr().err.rsplit("stepweave execution ", 1)[-1].strip()
+    assert main(["watch", name]) == 1
+    err = capsys.readouterr().err
+    assert "  ✖ Risky (function)  " in err and "boom" in err and "✖ FAILED" in err
+    # a while later its live history is gone: the record tells the same
+    for kept in (workdir / ".stepweave" / "live").iterdir():
+        kept.unlink()
     assert main(["watch", name]) == 1
     err = capsys.readouterr().err
     assert "  ✖ Risky (function)  " in err and "boom" in err and "✖ FAILED" in err

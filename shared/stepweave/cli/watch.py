@@ -180,7 +180,7 @@ class _LocalHistory:
 
         path = live_file(self.folder, self.arn)
         if path.is_file():
-            if self.path != path:  # a new file (a redrive's) starts over
+            if self.path != path or path.stat().st_size < self.offset:  # a redrive's file starts over
                 self.path, self.offset = path, 0
             events, self.offset = read_events(path, self.offset)
             final = None
@@ -188,9 +188,9 @@ class _LocalHistory:
                 if event.get("type") in ("ExecutionStarted", "ExecutionRedriven"):
                     self.started = event.get("timestamp")
                 final = final or _final_of_event(event, self.started)
-            if final is not None:
+            if final is not None or events:
                 return events, final
-            return events, None
+        # no live file, or one that stopped growing (its process may be gone): the record tells
         record = _recorded(self.args, self.arn)
         if record is None or record.status not in ("succeeded", "failed", "timed_out", "aborted"):
             return [], None
@@ -291,7 +291,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if sfn is None and record is not None and record.status in ("succeeded", "failed", "timed_out", "aborted"):
         from stepweave.local.live import live_file
 
-        if not live_file(_live_folder(), arn).is_file():  # it has ended: its record tells
+        if not live_file(_live_folder(), arn).is_file():  # it ended a while ago: its record tells
             if show_progress:
                 _print_blocks(out, args, arn)
             return _finish(args, arn, name, _final_of_record(record), [])

@@ -6,9 +6,10 @@ The embedded engine's executions live in the memory of the process that runs the
 appends its history events, as they are added, to ``<records folder>/live/<hash of its
 ARN>.jsonl``: a first line ``{"executionArn", "name", "stateMachineArn"}``, then one event a
 line, with the members ``GetExecutionHistory`` gives (the timestamp as an ISO string). A
-file is opened with the execution's first event and closed when it ends; the engine removes it
-once the run is recorded (then the records have it all). A redriven execution starts a new
-file with its ``ExecutionRedriven`` event.
+file is opened with the execution's first event and closed when it ends; once the run is
+recorded (then the records have it all) it stays ``KEEP_SECONDS`` for the watchers still
+reading it, then goes. A redriven execution starts its file again with its
+``ExecutionRedriven`` event.
 
 :func:`find` names the live file of an execution (ARN, name, or a unique end of its ARN);
 :func:`read_events` reads what was added since an offset.
@@ -52,10 +53,30 @@ def live_file(folder: Path, execution_arn: str) -> Path:
     return folder / (hashlib.sha256(execution_arn.encode("utf-8")).hexdigest()[:32] + ".jsonl")
 
 
+#: How long a live file stays once its run is recorded (a watcher may still be reading it).
+KEEP_SECONDS = 600
+
+
 def finish(folder: Path | None, execution_arn: str) -> None:
-    """The execution is recorded: its live file goes."""
-    if folder is not None:
-        live_file(folder, execution_arn).unlink(missing_ok=True)
+    """The execution is recorded: live files of runs recorded over ``KEEP_SECONDS`` ago go
+    (this one stays a while: a watcher may be reading its last events)."""
+    if folder is None or not folder.is_dir():
+        return
+    import time
+
+    mark = live_file(folder, execution_arn).with_suffix(".done")
+    try:
+        mark.touch()
+    except OSError:
+        return
+    cutoff = time.time() - KEEP_SECONDS
+    for done in folder.glob("*.done"):
+        try:
+            if done.stat().st_mtime < cutoff:
+                done.with_suffix(".jsonl").unlink(missing_ok=True)
+                done.unlink()
+        except OSError:
+            pass
 
 
 _moto_environment = ExecutionWorker._get_evaluation_environment
@@ -81,6 +102,7 @@ def _open(manager: Any) -> IO[str] | None:
     manager.stepweave_live_to = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        live_file(folder, arn).with_suffix(".done").unlink(missing_ok=True)  # running (again)
         out = open(live_file(folder, arn), "w", encoding="utf-8")  # noqa: SIM115 - closed at the end
         out.write(json.dumps({"executionArn": arn, "name": name, "stateMachineArn": machine}) + "\n")
     except OSError:

@@ -135,8 +135,9 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
             f"{_name(execution_arn)}: workflow {compiled.name!r} changed since this run (its compiled "
             "definition differs). A redrive runs the definition the run started with; to run the "
             "changed workflow, use stepweave rerun")
-    machine_name = str(saved["stateMachineArn"]).rsplit(":", 1)[-1]
-    machine = engine.create(compiled, name=machine_name)
+    machine = str(saved["stateMachineArn"])
+    if machine not in engine.machines:  # another run of it was put back already: the same machine
+        machine = engine.create(compiled, name=machine.rsplit(":", 1)[-1])
     from stepweave.local.moto_redrive import restore as put_back
 
     put_back(saved)
