@@ -73,3 +73,21 @@ def test_a_sim_rss_trigger_polls_under_serve_and_runs_once_per_item(tmp_path: Pa
             assert json.loads(_wait(api, str(second.execution_arn)).output or "null")["result"] == \
                 "World by Ann (Blog)"
     assert "poll 'poll-1' of blog-watch (2026-12-07 08:00 UTC): started " in log.getvalue()
+
+
+def test_stepweave_schedules_lists_the_polls(tmp_path: Path, capsys: Any) -> None:
+    from stepweave.cli import main
+
+    (tmp_path / "news.yaml").write_text(
+        "version: 1\nname: news\nblocks:\n  - {id: start, type: start}\n"
+        "triggers:\n  - {type: poll, name: feed, provider: rss, feedUrl: 'https://blog.example/feed.xml',"
+        " rate: 2 minutes}\n  - {type: poll, name: off, provider: rss, feedUrl: 'https://b.example/x',"
+        " enabled: false}\n")
+    assert main(["schedules", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "news: feed, polls rss every 2 minutes (one run per new item)" in out
+    assert "news: off, polls rss every 5 minutes (disabled: it never polls)" in out
+    assert main(["schedules", str(tmp_path), "--json"]) == 0
+    polls = json.loads(capsys.readouterr().out)["polls"]
+    assert [(p["trigger"], p["expression"], p["enabled"]) for p in polls] == [
+        ("feed", "rate(2 minutes)", True), ("off", "rate(5 minutes)", False)]

@@ -1,5 +1,6 @@
 """``stepweave schedules``: the next start times of every schedule trigger of the workflows
-(``stepweave.triggers.next_runs``), in each schedule's time zone and in UTC."""
+(``stepweave.triggers.next_runs``), in each schedule's time zone and in UTC, and how often
+each poll trigger polls."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = ["add_parser", "cmd_schedules"]
 
 
 def cmd_schedules(args: argparse.Namespace) -> int:
-    from stepweave.triggers.declare import ScheduleTrigger
+    from stepweave.triggers.declare import PollTrigger, ScheduleTrigger
     from stepweave.triggers.next_runs import next_runs
     from stepweave.workflow.loader import load_workflow, named_files, workflow_files
 
@@ -27,9 +28,14 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     paths = args.paths or (["workflows"] if Path("workflows").is_dir() else ["."])
     schedules: list[dict[str, Any]] = []
+    polls: list[dict[str, Any]] = []
     for path in named_files(paths, workflow_files):
         workflow = load_workflow(path)
         for trigger in workflow.triggers:
+            if isinstance(trigger, PollTrigger):
+                polls.append({"file": str(path), "workflow": workflow.name, "trigger": trigger.label,
+                              "provider": trigger.provider, "expression": f"rate({trigger.rate})",
+                              "enabled": trigger.enabled})
             if not isinstance(trigger, ScheduleTrigger):
                 continue
             runs = next_runs(trigger, now, args.count)
@@ -40,10 +46,15 @@ def cmd_schedules(args: argparse.Namespace) -> int:
                 "next": [r.strftime("%Y-%m-%dT%H:%M:%SZ") for r in runs],
                 "local": [r.astimezone(ZoneInfo(trigger.timezone)).isoformat() for r in runs]})
     if args.json:
-        print(json.dumps({"now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "schedules": schedules}, indent=2))
+        print(json.dumps({"now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "schedules": schedules,
+                          "polls": polls}, indent=2))
         return EXIT_OK
-    if not schedules:
+    if not schedules and not polls:
         print(f"no schedule triggers in {', '.join(paths)}")
+    for item in polls:
+        state = "" if item["enabled"] else " (disabled: it never polls)"
+        print(f"{item['workflow']}: {item['trigger']}, polls {item['provider']} every "
+              f"{item['expression'][5:-1]}{state} (one run per new item)")
     for item in schedules:
         state = "" if item["enabled"] else " (disabled: it never fires)"
         print(f"{item['workflow']}: {item['trigger']}, {item['expression']} in {item['timezone']}{state}")
