@@ -121,6 +121,15 @@ def test_what_cannot_be_retried_is_said_clearly(workdir: Path, server: tuple[Ser
     assert f"workflow 'flaky' changed since this run" in err and "stepweave rerun" in err
     assert "Traceback" not in err
     (workdir / "workflows" / "flaky.yaml").write_text(_workflow(server[1].url))
+    # stopped more than 14 days ago (AWS's limit)
+    (kept,) = (workdir / ".stepweave" / "redrive").glob("*.json")
+    saved = json.loads(kept.read_text())
+    stopped = saved["stopDate"]
+    saved["stopDate"] = "2020-01-01T00:00:00+00:00"
+    kept.write_text(json.dumps(saved))
+    assert main(["retry", name]) == 2
+    assert f"{name} stopped more than 14 days ago" in capsys.readouterr().err
+    kept.write_text(json.dumps({**saved, "stopDate": stopped}))
     server[0].failing.clear()
     assert _json(capsys, ["retry", name, "-q", "--json"], 0)["status"] == "SUCCEEDED"
     assert main(["retry", name]) == 2
