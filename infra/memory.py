@@ -65,6 +65,8 @@ HANDLER_MEMORY_MB: Mapping[str, int] = {
     # JavaScript in V8: CPU-bound, so a smaller size would cost as much per call (it runs
     # proportionally longer) and answer later; also the floor of the sandboxes it runs
     "function": 512,
+    # a distributed parallel's results (JSON of up to some megabytes, parsed and offloaded)
+    "collect": 256,
 }
 #: A function block's sandbox limit when it sets none, and the largest it may set.
 DEFAULT_SANDBOX_MB, MAX_SANDBOX_MB = DEFAULT_MEMORY_MB, MAX_MEMORY_MB

@@ -86,6 +86,8 @@ _TIMEOUTS: Mapping[str, int] = {
     "evaluator": 300,
     # one tool call (Slack, SES, an HTTP request with its retries), like api
     "tool": 900,
+    # a distributed container's results: read from and written to the payload bucket
+    "collect": 300,
 }
 HANDLER_SETTINGS: Mapping[str, HandlerSettings] = {
     name: HandlerSettings(memory_mb=HANDLER_MEMORY_MB[name], timeout_seconds=seconds)

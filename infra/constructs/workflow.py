@@ -19,9 +19,11 @@ from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
+from stepweave.compiler.distributed import PAYLOAD_BUCKET, RESULTS_PREFIX
 from stepweave.compiler.subworkflow import machine_key
 from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.workflow.summary import encode
@@ -75,10 +77,12 @@ class WorkflowStateMachine(Construct):
         block_functions: Mapping[str, tuple[str, lambda_.IFunction]] | None = None,
         source: DeploySource | None = None,
         canary: Canary | None = None,
+        payload_bucket: s3.IBucket | None = None,
     ) -> None:
         """``source``: the workflow's file (its hash goes into the version's description,
         its block summary into the definition's ``Comment``); ``canary``: shift to the new
-        version gradually (``infra.versions``)."""
+        version gradually (``infra.versions``); ``payload_bucket``: where distributed Maps
+        write their results (``stepweave.compiler.distributed``)."""
         super().__init__(scope, construct_id)
         missing = [h for h in compiled.handlers if h not in handlers]
         if missing:
@@ -125,6 +129,12 @@ class WorkflowStateMachine(Construct):
             # each parent version runs the stretches' versions deployed with it
             **{machine_key(ref): version.attr_arn for ref, (_, _, version) in self.stretches.items()},
         }
+        distributed = PAYLOAD_BUCKET in definition
+        if distributed:
+            if payload_bucket is None:
+                raise ValueError(f"workflow '{compiled.name}' has distributed Map states: they "
+                                 "write their results to the payload bucket, and none was given")
+            substitutions[PAYLOAD_BUCKET[2:-1]] = payload_bucket.bucket_name
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -143,6 +153,8 @@ class WorkflowStateMachine(Construct):
             fn.grant_invoke(self.state_machine)
         self._grant_children()
         self._grant_stretches()
+        if distributed and payload_bucket is not None:
+            self._grant_distributed(payload_bucket)
         #: the SHA-256 of what the version pins (``infra.versions.definition_hash``): the
         #: stretches' definitions too (a new one is a new parent version)
         self.definition_sha256 = definition_hash(
@@ -243,6 +255,32 @@ class WorkflowStateMachine(Construct):
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)]))
+
+    def _grant_distributed(self, bucket: s3.IBucket) -> None:
+        """A distributed Map (docs: "IAM policies for using Distributed Map states"): the
+        state machine starts its own child executions, reads and stops them, reads and
+        updates its Map Runs, and writes its results (ResultWriter) under the results
+        prefix of the payload bucket."""
+        stack = Stack.of(self)
+        name = self.state_machine_name
+
+        def arn(resource: str, resource_name: str) -> str:
+            return stack.format_arn(service="states", resource=resource, resource_name=resource_name,
+                                    arn_format=ArnFormat.COLON_RESOURCE_NAME)
+
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"],
+            resources=[arn("stateMachine", name), arn("stateMachine", f"{name}:*")]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[arn("execution", f"{name}/*"), arn("express", f"{name}/*")]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeMapRun", "states:UpdateMapRun", "states:ListMapRuns"],
+            resources=[arn("mapRun", f"{name}/*"), arn("execution", f"{name}:*")]))
+        self.state_machine.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts",
+                     "s3:AbortMultipartUpload"],
+            resources=[bucket.arn_for_objects(f"{RESULTS_PREFIX}/*")]))
 
     def _grant_children(self) -> None:
         """A parent may start only its sub-workflows' state machines, read and stop only

@@ -148,6 +148,7 @@ class EngineStack(Stack):
                     for block, (handler, mb) in sized_blocks.get(compiled.name, {}).items()},
                 source=settings.sources.get(compiled.name),
                 canary=settings.canaries.get(compiled.name),
+                payload_bucket=payload_bucket,
             )
             self.workflows[compiled.name] = workflow
             CfnOutput(

@@ -44,6 +44,8 @@ def _choose_type(graph: Graph, file: str) -> tuple[str, list[Problem]]:
             reasons.append(f"loop '{block.id}' has no fixed bound")
         if graph.types[node].name == "workflow":
             reasons.append(f"sub-workflow '{block.id}' waits for a nested execution")
+        if block.type in ("loop", "parallel") and block.params.get("mode") == "distributed":
+            reasons.append(f"{block.type} '{block.id}' runs distributed (child executions)")
     requested = graph.workflow.type
     if requested == "express" and reasons:
         return "EXPRESS", [Problem(file, f"workflow type 'express' is not possible: {r}", None, "type")
@@ -63,8 +65,8 @@ def _final_output(lw: Lowerer, ctx: Ctx) -> str:
     return f"($e := {entries(items)}; $exists($e) ? $e[-1].o : {{}})"
 
 
-def compile_graph(graph: Graph) -> tuple[dict[str, Any], Lowerer]:
-    lw = Lowerer(graph)
+def compile_graph(graph: Graph, workflow_type: str = "EXPRESS") -> tuple[dict[str, Any], Lowerer]:
+    lw = Lowerer(graph, workflow_type=workflow_type)
     scope = lw.new_scope(None)
     ctx = Ctx(scope, [], top=True)
     states: dict[str, Any] = {}
@@ -103,7 +105,7 @@ def compile_workflow(workflow: Workflow, file: str = "<workflow>", *, folder: Pa
         raise WorkflowError(problems + _lowering_problems(graph, file))
     workflow_type, type_problems = _choose_type(graph, file)
     try:
-        definition, lw = compile_graph(graph)
+        definition, lw = compile_graph(graph, workflow_type)
     except RecursionError:
         # the lowering still walks the fork/join tree recursively: a workflow nesting
         # Parallel states some 250 deep ends here (nested diamonds pass 1 MiB before that)

@@ -18,6 +18,7 @@ from stepweave.compiler.blocks import (
     ensure_fail_state,
     task_state,
 )
+from stepweave.compiler import distributed
 from stepweave.compiler.exprs import entries, jstr
 from stepweave.compiler.keep import param_strings
 from stepweave.compiler.resolve import RefError, jsonata_error
@@ -191,6 +192,10 @@ def emit_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tupl
     block = lw.graph.blocks[node]
     params, stem = block.params, lw.stems[node]
     ltype = params.get("loopType", "for")
+    count = (int(params.get("count") or 5) if ltype == "for" else
+             known_count(params.get("collection")) if ltype == "forEach" else None)
+    if distributed.choose(lw, node, ctx, count):
+        return _emit_chunked_loop(lw, node, ctx, states)
     body_ctx = Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
     body_nodes = [n for n in lw.graph.nodes if node in lw.graph.ancestors_containers(n)]
     init_assign: dict[str, Any] = {f"i_{stem}": -1, f"r_{stem}": [], f"it_{stem}": None}
@@ -227,16 +232,33 @@ def emit_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tupl
     return init_name, [(check, "Default")]
 
 
+def known_count(raw: Any) -> int | None:
+    """The number of items of a collection written in the file (None: a reference)."""
+    if isinstance(raw, str) and ("<" in raw or not raw.strip().startswith(("[", "{"))):
+        return None
+    try:
+        parsed = literal_collection(raw)
+    except ValueError:
+        return None
+    return len(parsed) if isinstance(parsed, (list, dict)) else None
+
+
 def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
     params, stem = block.params, lw.stems[node]
+    count: int | None
     if params.get("parallelType", "count") == "collection":
         items = _collection(lw, node, ctx, params.get("collection"), "Parallel")
         item_expr = "$states.context.Map.Item.Value"
         items_var: Any = _js(items)
+        count = known_count(params.get("collection"))
     else:
-        items = f"[0..{int(params.get('count') or 5) - 1}]"
+        count = int(params.get("count") or 5)
+        items = f"[0..{count - 1}]"
         item_expr, items_var = "null", []
+    spread = distributed.choose(lw, node, ctx, count)
+    if spread:
+        return _emit_distributed_parallel(lw, node, ctx, states, items, item_expr, items_var)
     name = lw.block_state(node)
     inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
     init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
@@ -266,3 +288,125 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     add_container_catches(lw, state, ctx, states, [node])
     states[name] = state
     return name, [(state, "Next")]
+
+
+def _emit_distributed_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], items: str,
+                               item_expr: str, items_var: Any) -> tuple[str, Dangling]:
+    """The parallel as a distributed Map (``stepweave.compiler.distributed``): the same
+    iteration as the inline Map's, run as a child execution."""
+    stem = lw.stems[node]
+    label = lw.graph.blocks[node].name
+    inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
+    init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
+            f"its_{stem}": _js("$states.input.items")}
+    program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, label, init=init,
+                                       tail=lw.graph.region(node), first=f"$i_{stem} = 0")
+    selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
+                                "item": _js(item_expr), "items": items_var}
+    head = dict(program["States"].get(program["StartAt"], {}))
+    head["Assign"] = {k: v for k, v in head.get("Assign", {}).items() if k != f"its_{stem}"}
+    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items"):
+        del selector["items"]
+        for inner in program["States"].values():
+            inner.get("Assign", {}).pop(f"its_{stem}", None)
+    assign = lw.import_exports([scope], ctx, "$states.result.heads", first_only=True)
+    results = "$states.result.results"
+    if _final(lw, node):
+        output = (f'{{"results": {results}, "sentinelEnd": true, "selectedRoute": "parallel_exit", '
+                  f'"totalBranches": $states.result.count}}')
+    else:
+        output = f'{{"results": {results}}}'
+    ctx.scope.define_block(node)
+    return distributed.emit_parallel(lw, node, ctx, states, items, program, selector, assign, output)
+
+
+def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
+    """The loop in chunks of child executions (``stepweave.compiler.distributed``).
+
+    ``start`` (Pass) -> ``chunk`` (a one-item distributed Map) -> ``results`` (the collect
+    task appending the chunk's results) -> ``more?`` (Choice: back to ``chunk``, or the
+    loop's output). A chunk runs the same back-edge loop as ``emit_loop``, with the loop's
+    variables passed in and returned, for at most ``chunk_size`` iterations: its
+    ``continue?`` Choice goes on while the loop's condition holds and the chunk has room,
+    and otherwise ends the chunk, saying whether the loop goes on (``$more_<loop>``). Each
+    chunk starts its results empty; the collect task appends them to the loop's (a stub
+    once large), so no state holds them all."""
+    block = lw.graph.blocks[node]
+    params, stem = block.params, lw.stems[node]
+    ltype = params.get("loopType", "for")
+    body_ctx = Ctx(ctx.scope, [node, *ctx.containers], ctx.top, loop=node)
+    body_nodes = [n for n in lw.graph.nodes if node in lw.graph.ancestors_containers(n)]
+    init_assign: dict[str, Any] = {f"i_{stem}": -1, f"r_{stem}": [], f"it_{stem}": None}
+    init_assign[f"its_{stem}"] = (_js(_collection(lw, node, ctx, params.get("collection"), "forEach"))
+                                  if ltype == "forEach" else [])
+    for child in body_nodes:
+        ctx.scope.define_block(child)
+        init_assign[lw.bvar(child, ctx.scope)] = None
+        init_assign[lw.tvar(child, ctx.scope)] = None
+    cond, sandboxed = _continue_condition(lw, node, ctx)
+    init_name = lw.block_state(node, "start")
+    chunk_name = lw.block_state(node)
+    # the chunk: a program of its own (its own Fail state: the parent's is not in it)
+    parent_fail, ctx.scope.fail_state = ctx.scope.fail_state, None
+    inner: dict[str, Any] = {}
+    check_name = lw.block_state(node, "continue?")
+    pause_name = lw.block_state(node, "pause")
+    test_name = check_name
+    if sandboxed is not None:
+        test_name = _condition_task(lw, node, ctx, inner, sandboxed, check_name)
+    i = f"$i_{stem}"
+    children = [(lw.bvar(c, ctx.scope), lw.tvar(c, ctx.scope)) for c in lw.graph.region(node)]
+    appended = (f"({i} >= 0 ? ($e := {entries(children)}; $exists($e) ? $append($r_{stem}, [[$e.o]]) "
+                f": $r_{stem}) : $r_{stem})")
+    body_entry, body_dangling = lw.emit(lw.region_tree(node), body_ctx, inner)
+    patch(body_dangling, test_name)
+    ctx.scope.fail_state = parent_fail
+    # a pause appends the last iteration's outputs and clears their times, so that the
+    # next chunk's first test does not append them again
+    cleared = {lw.tvar(c, ctx.scope): None for c in body_nodes}
+    run = {"Condition": _js(f"({cond}) and ({i} + 1) <= $k_{stem}"), "Next": body_entry or test_name,
+           "Assign": {**cleared, f"r_{stem}": _js(appended), f"i_{stem}": _js(f"{i} + 1"),
+                      f"it_{stem}": _js(f"$its_{stem}[{i} + 1]" if ltype == "forEach" else "null")}}
+    # the chunk ends when the loop does or the chunk is full: the loop goes on if its
+    # condition still holds
+    inner[check_name] = {"Type": "Choice", "Choices": [run], "Default": pause_name,
+                         "Assign": {**cleared, f"r_{stem}": _js(appended),
+                                    f"more_{stem}": _js(f"({cond}) = true")}}
+    carried = [f"i_{stem}", f"it_{stem}", *[v for c in body_nodes
+                                          for v in (lw.bvar(c, ctx.scope), lw.tvar(c, ctx.scope))]]
+    if ltype == "forEach":
+        carried.append(f"its_{stem}")
+    if sandboxed is not None:
+        carried.append(f"wc_{stem}")
+    program: dict[str, Any] = {"StartAt": test_name, "States": inner}
+    written = distributed.assigned_variables(program)
+    wvars = sorted(w for w in (ctx.scope.wvar(lw.wstems[n]) for n in ctx.scope.wvars) if w in written)
+    back = sorted({*carried, *wvars} - {f"its_{stem}"})
+    inner[pause_name] = {"Type": "Pass", "End": True, "Output": {
+        "v": {name: _js(f"${name}") for name in back},
+        "r": _js(f"$r_{stem}"), "more": _js(f"$more_{stem}")}}
+    names = distributed.isolate(program, lw.block_state(node, "resume"), keep=tuple(carried), assign={
+        f"k_{stem}": _js(f"$states.input.v.i_{stem} + {distributed.chunk_size(lw, node)}"),
+        f"r_{stem}": [], f"more_{stem}": False})
+    kind = distributed.child_execution_type(lw, node, sequential=True)
+    chunk = distributed.distributed_map(lw, node, program, kind,
+                                        {"v": distributed.selector_vars(names)}, 1)
+    chunk.update(Items=[0], Output=_js("$states.result[0]"),
+                 Assign={**{name: _js(f"$states.result[0].v.{name}") for name in back},
+                         f"more_{stem}": _js(f"$states.result[0].more")},
+                 Catch=[distributed.failure_catch(lw, node, ctx, states)])
+    states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": chunk_name}
+    states[chunk_name] = chunk
+    collect, task = distributed.collect_task(lw, node, ctx, states, "results", {
+        "op": "append", "acc": _js(f"$r_{stem}"), "add": _js("$states.input.r")})
+    chunk["Next"] = collect
+    task["Assign"] = {f"r_{stem}": _js("$states.result.results")}
+    more_name = lw.block_state(node, "more?")
+    task["Next"] = more_name
+    ctx.scope.define_block(node)
+    check: dict[str, Any] = {"Type": "Choice",
+                             "Choices": [{"Condition": _js(f"$more_{stem}"), "Next": chunk_name}],
+                             "Assign": {lw.bvar(node, ctx.scope): _js(_loop_output(lw, node, f"$r_{stem}")),
+                                        **lw.timed(node, ctx.scope, _js("$millis()"))}}
+    states[more_name] = check
+    return init_name, [(check, "Default")]

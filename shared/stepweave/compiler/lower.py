@@ -40,6 +40,8 @@ _WEIGHT = {"function": 1.0, "api": 1.0, "wait": 1.0}
 class Lowerer:
     graph: Graph
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: STANDARD or EXPRESS (``compile._choose_type``): distributed Maps need Standard
+    workflow_type: str = "EXPRESS"
 
     def __post_init__(self) -> None:
         self.names = StateNames()

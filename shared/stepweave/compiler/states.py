@@ -52,6 +52,8 @@ class Lowering(Protocol):
     response_catchers: list[dict[str, Any]]
     guarded: dict[str, bool]
     keep: dict[str, list[str]]
+    #: STANDARD or EXPRESS: what the workflow compiles to (distributed Maps need Standard)
+    workflow_type: str
 
     def block_state(self, node: str, role: str = "main") -> str: ...
     def site(self, node: str, ctx: Ctx) -> Site: ...

@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from stepweave.compiler import CompiledWorkflow
+from stepweave.compiler.distributed import PAYLOAD_BUCKET
 from stepweave.local.approvals import ApprovalDesk, Approver
+from stepweave.local.distributed_map import for_moto
 from stepweave.runtime import payloads
 from stepweave.runtime.approvals import ApprovalError
 from stepweave.runtime.history import billed_transitions, lambda_invocations
@@ -54,7 +56,7 @@ ACCOUNT = "123456789012"
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
 HANDLER_MODULES = {"function": "function", "api": "api", "approval": "approval",
                    "agent": "agent", "router": "router", "evaluator": "evaluator",
-                   "tool": "tool"}
+                   "tool": "tool", "collect": "collect"}
 
 
 @dataclass
@@ -128,6 +130,9 @@ class LocalEngine:
 
             moto_adapter.install()
             limits.install()  # AWS's service limits, which moto does not apply
+            from stepweave.local import distributed_map
+
+            distributed_map.install()  # distributed Maps as AWS runs them
             moto_redrive.install()  # RedriveExecution, over the two above
             from stepweave.local import live
 
@@ -239,6 +244,7 @@ class LocalEngine:
         self._register(compiled.handlers)
         definition = compiled.substitutions({h: function_arn(h) for h in compiled.handlers},
                                             {**machines, **stretches})
+        definition = for_moto(definition.replace(PAYLOAD_BUCKET, LOCAL_PAYLOAD_BUCKET))
         name = name or f"{compiled.name}-{uuid.uuid4().hex[:8]}"
         self._write_manifest(name, compiled)
         if LOCAL_PAYLOAD_BUCKET in definition or ":::s3:" in definition:
@@ -411,7 +417,6 @@ class LocalEngine:
             return new
         splicer.feed(new)
         return splicer.poll()
-
 
     @staticmethod
     def _wait_for_change(seen: int, deadline: float, next_poll: float | None) -> int:

@@ -62,7 +62,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration impo
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
-__all__ = ["install", "set_history_limit", "MAX_HISTORY_EVENTS", "MAX_VARIABLE_BYTES", "MAX_ASSIGN_BYTES",
+__all__ = ["install", "set_history_limit", "history_limit", "MAX_HISTORY_EVENTS", "MAX_VARIABLE_BYTES",
+           "MAX_ASSIGN_BYTES",
            "HISTORY_LIMIT_CAUSE", "PATCHED_ATTRIBUTES"]
 
 MAX_HISTORY_EVENTS = 25_000
@@ -82,6 +83,11 @@ def set_history_limit(limit: int | None) -> None:
     """The history limit of the executions that follow (None: AWS's)."""
     global _history_limit
     _history_limit = MAX_HISTORY_EVENTS if limit is None else limit
+
+
+def history_limit() -> int:
+    """The history limit of the executions that start now."""
+    return _history_limit
 
 
 def _history_cause(limit: int) -> str:

@@ -128,13 +128,25 @@ class LoopParams(_Params):
     collection: Any = None
     whileCondition: str = ""
     doWhileCondition: str = ""
+    mode: Literal["auto", "inline", "distributed"] = Field(default="auto", description=(
+        "distributed: run the iterations in chunks, each a child execution (a Standard "
+        "workflow's loop of 10,000+ iterations); auto: so when the count written in the file "
+        "needs it; inline: never (docs/how-it-compiles.md)"))
 
 
 class ParallelParams(_Params):
     parallelType: Literal["count", "collection"] = "count"
-    count: int = Field(default=5, ge=1, le=10_000)
+    count: int = Field(default=5, ge=1, le=100_000)
     collection: Any = None
     batchSize: int = Field(default=20, ge=1, le=20)
+    mode: Literal["auto", "inline", "distributed"] = Field(default="auto", description=(
+        "distributed: each item is a child execution (a distributed Map; a Standard "
+        "workflow's parallel of 10,000+ items); auto: so from 1,000 items written in the "
+        "file; inline: never (docs/how-it-compiles.md)"))
+    toleratedFailurePercentage: float | None = Field(default=None, ge=0, le=100, description=(
+        "a distributed parallel still succeeds while at most this percentage of its items fail"))
+    toleratedFailureCount: int | None = Field(default=None, ge=0, description=(
+        "a distributed parallel still succeeds while at most this many of its items fail"))
 
 
 class FormField(InputField):
