@@ -220,6 +220,9 @@ def test_a_feed_that_fails_or_attacks_starts_nothing(world: World) -> None:
     world.provider.raw_feed = b"<html><body>not a feed</body></html>"
     with pytest.raises(PollError, match="not an RSS or Atom feed"):
         _poll(world, target)
+    world.provider.raw_feed = b"<rss><channel>" + b" " * (5 * 1024 * 1024) + b"</channel></rss>"
+    with pytest.raises(PollError, match="the answer is over 5242880 bytes"):
+        _poll(world, target)
     world.provider.raw_feed = None
     assert len(world.executions()) == before
 
