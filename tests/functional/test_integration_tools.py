@@ -177,3 +177,12 @@ def test_a_redirect_is_followed_on_the_same_host_only(server: FakeApi, tmp_path:
             "owner": "octo", "repo": "gone", "baseUrl": server.url}},
             {"GITHUB_TOKEN": "ghp_redirect_secret"}, settings=Settings(local_dir=tmp_path))
     assert [r["path"] for r in server.requests] == ["/repos/octo/gone/releases"]
+
+
+def test_a_param_reads_the_sim_ids_it_declares_in_order(tmp_path: Path) -> None:
+    # Sim's Reddit block keeps the other operations' values (sort: hot for get_posts)
+    workflow = _imported(tmp_path, block(
+        "r", "reddit", "Reddit", operation="search", subreddit="aws", sort="hot",
+        searchQuery="stepweave", searchSort="new", searchLimit="5"))
+    assert workflow.block("r").params == {"tool": "reddit_search", "params": {
+        "subreddit": "aws", "query": "stepweave", "sort": "new", "limit": "5"}}

@@ -84,9 +84,15 @@ def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(given, dict):
         return None, f"the params of tool '{sim_type}' are not an object"
     raw = {_TOOL_ALIASES.get(k, k): v for k, v in given.items()}
-    for sim, ours in tool.sim_params:  # an integration's Sim ids, the first one set wins
-        if raw.get(ours) in (None, "") and given.get(sim) not in (None, ""):
-            raw[ours] = given[sim]
+    declared: dict[str, list[str]] = {}
+    for sim, ours in tool.sim_params:  # the Sim ids a param declares feed it, first set wins
+        declared.setdefault(ours, []).append(sim)
+    for ours, sims in declared.items():
+        found = next((given[s] for s in sims if given.get(s) not in (None, "")), None)
+        if found is None:
+            raw.pop(ours, None)
+        else:
+            raw[ours] = found
     credentials = _CREDENTIALS | {k for k, f in tool.params.model_fields.items()
                                   if isinstance(f.default, str) and _SECRET.match(f.default)}
     fixed = {k: v for k, v in raw.items() if k in fields and v not in (None, "")

@@ -8,11 +8,13 @@ _POST = {"id": "data.id", "title": "data.title", "author": "data.author",
 OPERATION = {
     "description": "Search Reddit posts (in one subreddit, or 'all').",
     "params": {
-        "query": {"required": True},
+        "query": {"required": True, "sim": ["searchQuery", "query"]},
         "subreddit": {"default": "all", "description": "a subreddit name, or 'all'"},
-        "sort": {"enum": ["relevance", "hot", "top", "new", "comments"], "default": "relevance"},
-        "time": {"enum": ["hour", "day", "week", "month", "year", "all"]},
-        "limit": {"type": "integer", "default": 10, "description": "posts per page (at most 100)"},
+        "sort": {"enum": ["relevance", "hot", "top", "new", "comments"], "default": "relevance",
+                 "sim": ["searchSort"]},
+        "time": {"enum": ["hour", "day", "week", "month", "year", "all"], "sim": ["searchTime"]},
+        "limit": {"type": "integer", "default": 10, "description": "posts per page (at most 100)",
+                  "sim": ["searchLimit"]},
         "maxPages": {"type": "integer", "default": 1, "model": False},
     },
     "request": {
