@@ -28,6 +28,7 @@ from stepweave.runtime.secrets import Secrets
 from stepweave.runtime.settings import Settings
 from stepweave.triggers.declare import PollTrigger
 from stepweave.triggers.poll import POLLS_FILE, PollTarget, poll, snapshot_key
+from stepweave.triggers import pollers
 from stepweave.triggers.pollers import Endpoints, PollError
 
 from tests.functional.webhook_world import PASS, ROLE, TABLE
@@ -220,9 +221,11 @@ def test_a_feed_that_fails_or_attacks_starts_nothing(world: World) -> None:
     world.provider.raw_feed = b"<html><body>not a feed</body></html>"
     with pytest.raises(PollError, match="not an RSS or Atom feed"):
         _poll(world, target)
-    world.provider.raw_feed = b"<rss><channel>" + b" " * (5 * 1024 * 1024) + b"</channel></rss>"
-    with pytest.raises(PollError, match="the answer is over 5242880 bytes"):
-        _poll(world, target)
+    world.provider.raw_feed = b"<rss><channel>" + b" " * 70_000 + b"</channel></rss>"
+    with pytest.MonkeyPatch.context() as patch:  # the limit (5 MB), made small to keep this cheap
+        patch.setattr(pollers, "MAX_RESPONSE_BYTES", 65_536)
+        with pytest.raises(PollError, match="the answer is over 65536 bytes"):
+            _poll(world, target)
     world.provider.raw_feed = None
     assert len(world.executions()) == before
 
