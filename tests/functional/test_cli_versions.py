@@ -21,6 +21,13 @@ from stepweave.local import moto_versions
 from stepweave.runtime.versions import version_description
 
 REGION = "us-east-1"
+
+
+def moto_wait() -> None:
+    """Let moto's execution thread run (it finishes a Pass state at once)."""
+    import time
+
+    time.sleep(0.01)
 ROLE = "arn:aws:iam::123456789012:role/stepweave"
 
 
@@ -186,3 +193,59 @@ def test_moto_refuses_unknown_and_qualified_state_machines(stage: Stage) -> None
         with pytest.raises(Exception) as info:
             sfn.list_state_machine_versions(stateMachineArn=qualified)
         assert type(info.value).__name__ in ("ValidationException", "StateMachineDoesNotExist", "InvalidArn")
+
+
+def test_moto_starts_a_version_or_an_alias_on_the_state_machine(stage: Stage) -> None:
+    sfn, arn = stage.sfn, stage.machines["triage"]
+    started = sfn.start_execution(stateMachineArn=f"{arn}:live", name="via-alias", input="{}")
+    assert started["executionArn"].endswith(":execution:dev-triage:via-alias")
+    described = sfn.describe_execution(executionArn=started["executionArn"])
+    assert described["stateMachineArn"] == arn
+    assert (described["stateMachineAliasArn"], described["stateMachineVersionArn"]) == (f"{arn}:live", f"{arn}:3")
+    direct = sfn.start_execution(stateMachineArn=f"{arn}:1", name="via-version", input="{}")
+    described = sfn.describe_execution(executionArn=direct["executionArn"])
+    assert described["stateMachineVersionArn"] == f"{arn}:1" and "stateMachineAliasArn" not in described
+    listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+    assert {e["name"] for e in listed} == {"via-alias", "via-version"}
+    for missing in (f"{arn}:9", f"{arn}:prod"):
+        with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
+            sfn.start_execution(stateMachineArn=missing, input="{}")
+
+
+def test_moto_splits_an_aliases_starts_by_weight(stage: Stage) -> None:
+    import random
+
+    sfn, arn = stage.sfn, stage.machines["triage"]
+    stage.route("triage", {f"{arn}:3": 20, f"{arn}:2": 80})
+    random.seed(7)
+    versions = []
+    for n in range(60):
+        started = sfn.start_execution(stateMachineArn=f"{arn}:live", name=f"r{n}", input="{}")
+        versions.append(sfn.describe_execution(executionArn=started["executionArn"])["stateMachineVersionArn"])
+    assert set(versions) == {f"{arn}:3", f"{arn}:2"}
+    assert versions.count(f"{arn}:2") > versions.count(f"{arn}:3")
+
+
+def test_moto_runs_the_definition_of_the_version_the_alias_points_at() -> None:
+    moto_versions.install()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+
+        def definition(n: int) -> str:
+            return json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"v": n}, "End": True}}})
+
+        made = sfn.create_state_machine(name="dev-run", definition=definition(1), roleArn=ROLE, publish=True)
+        arn = made["stateMachineArn"]
+        sfn.create_state_machine_alias(name="live", routingConfiguration=[
+            {"stateMachineVersionArn": made["stateMachineVersionArn"], "weight": 100}])
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition(2), publish=True)
+        outputs = {}
+        for n, target in enumerate((f"{arn}:live", arn)):  # the alias runs version 1; the machine, its latest
+            started = sfn.start_execution(stateMachineArn=target, name=f"run-{n}", input="{}")
+            for _ in range(500):
+                described = sfn.describe_execution(executionArn=started["executionArn"])
+                if described["status"] != "RUNNING":
+                    break
+                moto_wait()
+            outputs[target] = json.loads(described["output"])
+        assert outputs == {f"{arn}:live": {"v": 1}, arn: {"v": 2}}

@@ -15,6 +15,7 @@ from moto import mock_aws
 from stepweave.api.errors import Conflict, Throttled
 from stepweave.api.executions import translate
 from stepweave.api.keys import create_key
+from stepweave.local import moto_versions
 from stepweave.local.gateway import to_event
 from stepweave.local.records import create_table, local_client
 from stepweave.runtime.settings import Settings
@@ -26,14 +27,20 @@ PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}
 
 @pytest.fixture()
 def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    moto_versions.install()  # moto starts versions and aliases
     with mock_aws():
         ddb, sfn = local_client("dynamodb"), local_client("stepfunctions")
         create_table(ddb, TABLE)
-        arn = sfn.create_state_machine(name="dev-orders", definition=PASS, type="STANDARD",
-                                       roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        # deployed as the CDK app deploys it: a published version and the `live` alias
+        made = sfn.create_state_machine(name="dev-orders", definition=PASS, type="STANDARD",
+                                        roleArn="arn:aws:iam::123456789012:role/r", publish=True)
+        arn = made["stateMachineArn"]
+        sfn.create_state_machine_alias(name="live", routingConfiguration=[
+            {"stateMachineVersionArn": made["stateMachineVersionArn"], "weight": 100}])
         monkeypatch.setenv("STEPWEAVE_TABLE", TABLE)
         monkeypatch.setenv("STEPWEAVE_WORKFLOWS", json.dumps({"orders": "STANDARD"}))
         monkeypatch.setenv("STEPWEAVE_STATE_MACHINE_PREFIX", arn[: -len("orders")])
+        monkeypatch.setenv("STEPWEAVE_STATE_MACHINE_ALIAS", "live")
         monkeypatch.setenv("STEPWEAVE_VERSION", "2025.01-test")
         spec = importlib.util.spec_from_file_location("runapi_handler_test", ROOT / "functions/runapi/handler.py")
         assert spec is not None and spec.loader is not None
@@ -56,6 +63,10 @@ def test_start_describe_list_and_cancel_through_the_lambda(handler: tuple[Any, s
     status, started = _call(module, "POST", "/v1/workflows/orders/executions", key, {"input": {"id": 7}})
     assert status == 202, started
     assert started["executionId"].endswith(":execution:dev-orders:acme." + started["name"])
+    # started through the `live` alias, on the version it points at
+    described = local_client("stepfunctions").describe_execution(executionArn=started["executionId"])
+    assert described["stateMachineAliasArn"].endswith(":stateMachine:dev-orders:live")
+    assert described["stateMachineVersionArn"].endswith(":stateMachine:dev-orders:1")
     status, record = _call(module, "GET", f"/v1/executions/{started['executionId']}", key)
     assert status == 200 and record["input"] == {"id": 7} and record["trigger"]["type"] == "api"
     status, listing = _call(module, "GET", "/v1/executions?workflow=orders", key)
