@@ -251,3 +251,53 @@ def test_a_schedule_or_event_rule_started_run_records_its_trigger_from_the_input
     assert record.trigger == {"type": "event", "workflow": compiled.name, "name": "orders",
                               "source": "shop.orders", "detailType": "order.created",
                               "eventId": "ev-1", "time": "2027-01-15T08:00:00Z"}
+
+
+def test_a_redriven_execution_runs_again_in_its_record_then_ends_with_its_redrive_count(
+        engine: LocalEngine, manifests: Path, recorder_env: Any) -> None:
+    import time
+
+    from tests.loopback import Request, loopback
+
+    calls: list[str] = []
+
+    def respond(request: Request) -> tuple[int, bytes, float]:
+        calls.append(request.path)
+        return (503 if len(calls) == 1 else 200), b'{"v": 1}', 0.0
+
+    with loopback(respond) as server:
+        compiled = compile_text(f"""
+name: flaky-call
+type: standard
+blocks:
+  - {{id: start, type: start}}
+  - {{id: ok, name: Ok, type: function, params: {{code: "return 1"}}}}
+  - {{id: call, name: Call, type: api, params: {{url: "{server.url}/x", method: POST, retries: 0}}}}
+edges: [start -> ok, ok -> call]
+""")
+        result, desc = _run(engine, compiled, manifests)
+        assert result.status == "FAILED"
+        handler.lambda_handler(_event(desc, "RUNNING"), None)
+        handler.lambda_handler(_event(desc, "FAILED"), None)
+        arn = result.execution_arn
+        engine.sfn.redrive_execution(executionArn=arn)
+        running = engine.sfn.describe_execution(executionArn=arn)
+        event = _event(running, "RUNNING")
+        event["detail"].update(redriveCount=1, redriveDate=int(running["redriveDate"].timestamp() * 1000))
+        assert handler.lambda_handler(event, None)["written"] is True
+        record = _detail(recorder_env, arn).record
+        assert record.status == "running" and record.redrive_count == 1 and record.redriven_at
+        assert record.stopped_at is None and record.error is None
+        assert handler.lambda_handler(event, None)["written"] is False  # delivered twice
+        while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.02)
+        done = engine.sfn.describe_execution(executionArn=arn)
+        final = _event(done, "SUCCEEDED")
+        final["detail"]["redriveCount"] = 1
+        out = handler.lambda_handler(final, None)
+        assert out["status"] == "succeeded" and out["written"]
+    detail = _detail(recorder_env, arn)
+    assert detail.record.status == "succeeded" and detail.record.redrive_count == 1
+    assert [(b.name, b.success) for b in detail.blocks] == [
+        ("start", True), ("Ok", True), ("Call", False), ("Call", True)]
+    assert calls == ["/x", "/x"]
