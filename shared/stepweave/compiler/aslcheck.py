@@ -14,7 +14,10 @@ compile error naming the block, not a failed deployment. Checked here:
 * state names: at most 80 characters, no control characters, unique across the machine;
 * JSONata strings are one whole ``{% ... %}`` and their expressions read no field of the
   state's input at the top level (AWS: ``UNSUPPORTED_JSONATA_EXPRESSION``); see
-  ``top_level_fields``.
+  ``top_level_fields``;
+* a distributed Map's ``ItemProcessor`` runs as child executions, which do not see the
+  parent's variables nor ``$states.context.Map``: every variable it reads, it assigns
+  (the parent passes values in through ``ItemSelector``); see ``outer_reads``.
 
 The definition size (1 MB) is checked by the caller, which knows the serialised text.
 """
@@ -26,7 +29,8 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
-__all__ = ["check_definition", "top_level_fields", "MAX_STATE_NAME"]
+__all__ = ["check_definition", "top_level_fields", "MAX_STATE_NAME", "variables_read",
+           "assigned_variables", "outer_reads"]
 
 MAX_STATE_NAME = 80
 _COMMON = {"Type", "Comment", "QueryLanguage"}
@@ -105,6 +109,7 @@ def _machine_steps(machine: dict[str, Any], report: Report,
         seen[name] = seen.get(name, 0) + 1
         _check_name(name, report)
         _check_state(name, state, states, report)
+        _check_child_execution(name, state, report)
         yield from state.get("Branches") or []
         if isinstance(state.get("ItemProcessor"), dict):
             yield state["ItemProcessor"]
@@ -120,6 +125,95 @@ def _machine_steps(machine: dict[str, Any], report: Report,
         if name not in reached:
             report(name, f"state {name!r} is not reachable from {start!r}; Step Functions "
                          "refuses a state nothing transitions to")
+
+
+def _check_child_execution(name: str, state: dict[str, Any], report: Report) -> None:
+    """A distributed Map's children see only their input: no parent variable, no Map
+    context (on AWS they would read nothing; the embedded engine refuses it the same way)."""
+    processor = state.get("ItemProcessor")
+    if not isinstance(processor, dict) or (processor.get("ProcessorConfig") or {}).get("Mode") != "DISTRIBUTED":
+        return
+    unknown = outer_reads(processor)
+    if unknown:
+        report(name, f"the distributed Map {name!r} runs child executions that read "
+                     f"{', '.join('$' + v for v in unknown)}, which they do not assign: a child "
+                     "execution does not see its parent's variables (pass them in through "
+                     "ItemSelector and assign them when the child starts)")
+    # the child's own states (an inline Map inside it has a Map context of its own)
+    for state_name, child in (processor.get("States") or {}).items():
+        own = {k: v for k, v in _own_fields(child).items() if k != "ItemSelector"}
+        for text in _all_strings(own):
+            if "$states.context.Map" in text:
+                report(state_name, f"state {state_name!r} of the distributed Map {name!r} reads "
+                                   "$states.context.Map: a child execution has no Map context "
+                                   "(the ItemSelector, evaluated in the parent, has)")
+                break
+
+
+# -- the variables a machine reads and assigns ----------------------------------------------
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])(?!\s*\()")
+_BOUND = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*:=")
+_PARAMS = re.compile(r"function\s*\(([^)]*)\)")
+
+
+def variables_read(expression: str) -> set[str]:
+    """The variables a JSONata expression reads that it does not bind itself (``$x :=``, a
+    function's parameters); ``$states`` and function calls are not variables. String
+    literals are skipped; a name bound anywhere in the expression counts as bound."""
+    code = _STRING.sub('""', expression)
+    bound = set(_BOUND.findall(code))
+    for params in _PARAMS.findall(code):
+        bound.update(p.strip().lstrip("$") for p in params.split(",") if p.strip())
+    return {name for name in _VAR.findall(code) if name not in bound and name != "states"}
+
+
+def _machine_states(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (name, state) of ``machine``, nested Parallel branches and inline Maps included
+    (a distributed Map's own ItemProcessor is another execution: not included)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    pending = [machine]
+    while pending:
+        current = pending.pop()
+        for name, state in (current.get("States") or {}).items():
+            found.append((name, state))
+            pending.extend(state.get("Branches") or [])
+            processor = state.get("ItemProcessor")
+            if isinstance(processor, dict) and \
+                    (processor.get("ProcessorConfig") or {}).get("Mode") != "DISTRIBUTED":
+                pending.append(processor)
+    return found
+
+
+def _own_fields(state: dict[str, Any]) -> dict[str, Any]:
+    """A state's fields evaluated in its own execution (a distributed Map's ItemSelector
+    is; its ItemProcessor is not)."""
+    return {k: v for k, v in state.items() if k not in ("Branches", "ItemProcessor")}
+
+
+def _all_strings(value: Any) -> Iterator[str]:
+    return (text for _path, text in _strings(value, ""))
+
+
+def assigned_variables(machine: dict[str, Any]) -> set[str]:
+    """The variables some state of ``machine`` assigns (Assign, Choice rules', Catches')."""
+    names: set[str] = set()
+    for _name, state in _machine_states(machine):
+        names.update(state.get("Assign") or {})
+        for holder in [*(state.get("Choices") or []), *(state.get("Catch") or [])]:
+            names.update(holder.get("Assign") or {})
+    return names
+
+
+def outer_reads(machine: dict[str, Any]) -> list[str]:
+    """The variables ``machine`` reads that none of its states assigns."""
+    read: set[str] = set()
+    for _name, state in _machine_states(machine):
+        for text in _all_strings(_own_fields(state)):
+            for expr in _expressions(text):
+                read |= variables_read(expr)
+    return sorted(read - assigned_variables(machine))
 
 
 def _check_name(name: str, report: Report) -> None:

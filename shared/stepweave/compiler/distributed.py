@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from stepweave.compiler.aslcheck import assigned_variables, outer_reads, variables_read
 from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state, task_state
 from stepweave.compiler.keep import param_strings
 from stepweave.compiler.native import wait_seconds
@@ -62,11 +63,6 @@ PARENT_EXECUTION = "parentExecution"
 #: Express executions run at most 5 minutes: a longer wait needs a Standard child
 EXPRESS_WAIT_SECONDS = 300
 _LABEL = re.compile(r"[^A-Za-z0-9]")
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
-_VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])(?!\s*\()")
-_BOUND = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\s*:=")
-_PARAMS = re.compile(r"function\s*\(([^)]*)\)")
-_EXPR = re.compile(r"\{%(.*?)%\}", re.S)
 
 
 def body_nodes(lw: Lowering, node: str) -> list[str]:
@@ -133,57 +129,6 @@ def child_execution_type(lw: Lowering, node: str, *, sequential: bool = False) -
 
 
 # -- the variables a child execution reads -------------------------------------------------
-
-def variables_read(expression: str) -> set[str]:
-    """The variables a JSONata expression reads that it does not bind itself (``$x :=``,
-    a function's parameters); ``$states`` and function calls are not variables."""
-    code = _STRING.sub('""', expression)
-    bound = set(_BOUND.findall(code))
-    for params in _PARAMS.findall(code):
-        bound.update(p.strip().lstrip("$") for p in params.split(",") if p.strip())
-    return {name for name in _VAR.findall(code) if name not in bound and name != "states"}
-
-
-def _states_of(program: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every state of ``program``, nested Parallel branches and inline Maps included (a
-    distributed Map's own ItemProcessor is another execution: not included)."""
-    found: list[dict[str, Any]] = []
-    pending = [program]
-    while pending:
-        machine = pending.pop()
-        for state in machine.get("States", {}).values():
-            found.append(state)
-            pending.extend(state.get("Branches", []))
-            processor = state.get("ItemProcessor")
-            if processor is not None and processor.get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
-                pending.append(processor)
-    return found
-
-
-def _own_fields(state: dict[str, Any]) -> dict[str, Any]:
-    """A state's fields evaluated in its own execution."""
-    fields = {k: v for k, v in state.items() if k not in ("Branches", "ItemProcessor")}
-    return fields
-
-
-def assigned_variables(program: dict[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for state in _states_of(program):
-        names.update(state.get("Assign", {}))
-        for holder in [*state.get("Choices", []), *state.get("Catch", [])]:
-            names.update(holder.get("Assign", {}))
-    return names
-
-
-def outer_reads(program: dict[str, Any]) -> list[str]:
-    """The variables ``program`` reads that none of its states assigns: outer variables."""
-    read: set[str] = set()
-    for state in _states_of(program):
-        for text in param_strings(_own_fields(state)):
-            for expr in _EXPR.findall(text):
-                read |= variables_read(expr)
-    return sorted(read - assigned_variables(program))
-
 
 def isolate(program: dict[str, Any], start: str, *, keep: tuple[str, ...] = (),
             assign: dict[str, Any] | None = None) -> list[str]:

@@ -5,7 +5,9 @@ locally). Loops and parallels whose number of iterations is in the file (a ``for
 ``count``, a count parallel, a literal collection) make a run's size predictable: about two
 events per native state a block compiles to, five per Lambda task (entered, scheduled,
 started, succeeded, exited) and two per iteration. When the estimate passes the limit the
-compiler warns, naming the container with the most iterations; the run would fail there.
+compiler warns, naming the container with the most iterations; the run would fail there. A
+distributed Map's iterations are child executions with histories of their own
+(``stepweave.compiler.distributed``): they add none to the run's.
 """
 
 from __future__ import annotations
@@ -79,7 +81,11 @@ def estimate_events(graph: Graph, definition: dict[str, Any],
         for name, state in states.items():
             kind = state.get("Type")
             own = _TASK if kind == "Task" else _NATIVE
-            if kind == "Map":
+            if kind == "Map" and (state.get("ItemProcessor", {}).get("ProcessorConfig") or {}).get(
+                    "Mode") == "DISTRIBUTED":
+                # child executions: their events are theirs (the parent's Map Run: two more)
+                own += _CONTAINER + 2
+            elif kind == "Map":
                 node = state_map.get(name, (None, ""))[0]
                 inner = yield state.get("ItemProcessor", {}).get("States", {})
                 own += _CONTAINER + times(node) * (_PER_ITERATION + inner)
