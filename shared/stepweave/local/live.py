@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -103,7 +104,9 @@ def _open(manager: Any) -> IO[str] | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         live_file(folder, arn).with_suffix(".done").unlink(missing_ok=True)  # running (again)
-        out = open(live_file(folder, arn), "w", encoding="utf-8")  # noqa: SIM115 - closed at the end
+        # readable by its owner only: like the records, a history holds the blocks' inputs and outputs
+        fd = os.open(live_file(folder, arn), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        out = os.fdopen(fd, "w", encoding="utf-8")
         out.write(json.dumps({"executionArn": arn, "name": name, "stateMachineArn": machine}) + "\n")
     except OSError:
         return None
