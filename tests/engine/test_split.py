@@ -212,14 +212,6 @@ def test_support_timeline_split_runs_as_unsplit(engine: LocalEngine, timeline: A
         assert b.transitions == 4  # stretch, its exit Choice, the approval, the stretch after it
 
 
-def test_support_timeline_failure_is_the_same_error_and_cause(engine: LocalEngine, timeline: Any,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("INTERNAL_API_URL", "http://127.0.0.1:9")  # nothing listens: Enrich fails
-    a, _b = _run_both(engine, *timeline, ORDER)
-    assert a.status == "FAILED" and a.error == "Stepweave.BlockFailed"
-    assert a.cause is not None and a.cause.startswith("Enrich customer: ")
-
-
 def test_an_approval_in_the_middle_with_a_condition_around_it(engine: LocalEngine, middle: Any) -> None:
     unsplit, split = middle
     assert len(split.stretches) == 1 and "Ok" in split.definition["States"]

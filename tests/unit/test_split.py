@@ -100,7 +100,8 @@ def test_a_linear_workflow_splits_around_the_approval_with_only_the_variables_ne
     assert parent["B1 (express)"]["End"] is True
     assert parent["B1 (express)"]["Arguments"]["Input"] == (
         '{% {"input": $states.input, "vars": {"a2": $a2, "w": $w}, '
-        '"execution": $states.context.Execution.Id} %}')
+        '"execution": $states.context.Execution.Id, '
+        '"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": $states.context.Execution.Id} %}')
     child = first.definition["States"]
     assert child["A3"]["Next"] == "Exit to W" and child["Exit to W"]["End"] is True
     ends = second.definition["States"]

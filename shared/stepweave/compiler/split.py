@@ -11,7 +11,8 @@ runs with ``states:startExecution.sync:2`` (one transition for the whole stretch
 A child execution does not see the parent's variables, so each stretch is given, in its
 input, the variables it reads (and those it may leave unchanged but returns), and returns
 the variables it assigns that are read after it; the parent's task assigns them from the
-child's output. The child's input is ``{"entry", "input", "vars", "execution"}``: which
+child's output. The child's input is ``{"entry", "input", "vars", "execution"}`` (and
+``AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID``, which links it to the parent in the console): which
 state to start at (a stretch may be entered at several states, e.g. after an approval and
 when it is skipped), what that state's input is in the unsplit machine, the variables, and
 the parent's execution id (``$states.context.Execution.Id`` in the stretch reads it, so
@@ -398,7 +399,9 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
             argument = ("{" + (f'"entry": {_jstr(entry)}, ' if len(plan.entries) > 1 else "")
                         + f'"input": $states.input, '
                         + f'"vars": {_vars_object(v for v in vars_in if v in before)}, '
-                        + f'"execution": {_EXECUTION_ID}' + "}")
+                        + f'"execution": {_EXECUTION_ID}, '
+                        # the console links the child execution to the parent's
+                        + f'"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": {_EXECUTION_ID}' + "}")
             state: dict[str, Any] = {
                 "Type": "Task", "Resource": START_SYNC,
                 "Arguments": {"StateMachineArn": machine_placeholder(ref), "Input": "{% " + argument + " %}"},
