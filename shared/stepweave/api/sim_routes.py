@@ -410,9 +410,57 @@ def _run_of(ctx: ApiContext, who: Tenant, workflow: str, run_id: str) -> Executi
     return detail
 
 
+def _schema(properties: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"type": "object", "description": description, "properties": properties}
+
+
+_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+_RUN_ERROR = {"type": ["object", "null"], "description": "code (BLOCK_EXECUTION_FAILED, EXECUTION_FAILED, "
+              "TIMEOUT, CANCELLED), message; blockName when a block failed",
+              "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                             "blockName": {"type": "string"}}}
+_RUN_RESULT = _schema({"runId": {"type": "string"}, "workflowId": {"type": "string"},
+                       "status": {"enum": ["completed", "failed", "paused", "cancelled"]}, "output": {},
+                       "error": _RUN_ERROR, "startedAt": {"type": "string"}, "endedAt": {"type": "string"},
+                       "durationMs": {"type": "integer"}}, "a finished run (a failed one too)")
+_RUN = _schema({"runId": {"type": "string"}, "workflowId": {"type": "string"},
+                "status": {"enum": sorted(set(RUN_STATUS.values()))}, "trigger": _TEXT,
+                "startedAt": _TEXT, "endedAt": _TEXT, "durationMs": {"type": ["integer", "null"]},
+                "paused": {"type": ["object", "null"]}, "cost": {"type": "null"}, "error": _RUN_ERROR,
+                "output": {"description": "with includeOutput=true, once completed"},
+                "blockOutputs": {"type": ["object", "null"], "description": "the selectedOutputs"}},
+               "a run, as Sim's run resource")
+
+
+def _data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": ["data"], "properties": {"data": schema}}
+
+
+def _ok_doc(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def openapi_paths() -> dict[str, Any]:
-    """What the resolver cannot say of Sim's routes (their bodies are read by hand, to answer
-    Sim's error shape): the execute route's request body."""
-    schema = ExecuteRequest.model_json_schema(by_alias=True)
-    return {"/api/v2/workflows/{workflow_id}/execute": {"post": {"requestBody": {
-        "required": False, "content": {"application/json": {"schema": schema}}}}}}
+    """What the resolver cannot say of Sim's routes (their bodies are read and written by
+    hand, to answer Sim's shapes): the execute body and every route's answer."""
+    queued = _schema({"runId": {"type": "string"}, "statusUrl": {"type": "string"}}, "a started run")
+    job = _schema({"success": {"type": "boolean"}, "taskId": {"type": "string"},
+                   "status": {"enum": sorted(set(JOB_STATUS.values()))}, "metadata": {"type": "object"},
+                   "output": {}, "error": {"type": "string"}}, "a run as Sim's job")
+    status = _schema({"isDeployed": {"type": "boolean"}, "deployedAt": {"type": "null"},
+                      "needsRedeployment": {"type": "boolean"}}, "a workflow of this deployment")
+    usage = _schema({"success": {"type": "boolean"}, "rateLimit": {"type": "object"},
+                     "usage": {"type": "object"}}, "the key's rate limit (sync and async: the same)")
+    return {
+        "/api/v2/workflows/{workflow_id}/execute": {"post": {
+            "requestBody": {"required": False, "content": {"application/json": {
+                "schema": ExecuteRequest.model_json_schema(by_alias=True)}}},
+            "responses": {"200": _ok_doc("the run, finished (a failed run too: status failed)",
+                                         _data(_RUN_RESULT)),
+                          "202": _ok_doc("async: started; poll statusUrl", _data(queued))}}},
+        "/api/v2/workflows/{workflow_id}/runs/{run_id}": {"get": {
+            "responses": {"200": _ok_doc("the run", _data(_RUN))}}},
+        "/api/jobs/{job_id}": {"get": {"responses": {"200": _ok_doc("the run as a job", job)}}},
+        "/api/workflows/{workflow_id}/status": {"get": {"responses": {"200": _ok_doc("deployed", status)}}},
+        "/api/users/me/usage-limits": {"get": {"responses": {"200": _ok_doc("the key's limit", usage)}}},
+    }
