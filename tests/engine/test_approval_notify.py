@@ -92,8 +92,8 @@ def test_notifications_carry_the_approvals_own_links_and_failures_do_not_stop_it
 def test_an_unknown_notify_tool_is_a_validation_error() -> None:
     with pytest.raises(WorkflowError) as info:
         compile_text(FLOW.replace("tool: slack", "tool: teams", 1))
-    assert "field 'params.notify.0.tool': unknown tool 'teams' (available: api, email, http, slack)" \
-        in info.value.report()
+    assert "field 'params.notify.0.tool': unknown tool 'teams' (available: api, email, " \
+        "file_parser, http, slack and " in info.value.report()
 
 
 def _sim_hitl(notification: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,9 +144,11 @@ def test_a_sim_notification_with_no_tool_keeps_the_block_unsupported(tmp_path: A
     from stepweave.workflow.loader import load_workflow
     from tests.engine.sim_export import write
 
-    path = write(tmp_path, _sim_hitl([{"type": "gmail", "title": "Gmail", "toolId": "gmail_send",
-                                       "params": {"to": "a@example.com"}}]), "review.json")
+    # (Gmail's send is an integration now: Microsoft Teams has none)
+    path = write(tmp_path, _sim_hitl([{"type": "microsoft_teams", "title": "Teams",
+                                       "toolId": "microsoft_teams_write_channel",
+                                       "params": {"channelId": "c1"}}]), "review.json")
     workflow = load_workflow(path)
     with pytest.raises(UnsupportedBlocks) as info:
         compile_workflow(workflow, str(path))
-    assert "notification tool 'gmail' has no Stepweave tool" in info.value.report()
+    assert "notification tool 'microsoft_teams' has no Stepweave tool" in info.value.report()
