@@ -120,6 +120,8 @@ def _local(args: argparse.Namespace, settings: Settings, workflows: dict[str, Co
                  *([f"schedules: {len(upcoming)} fire here (next: {upcoming[0][1]} of {upcoming[0][0]} "
                     f"at {upcoming[0][2].strftime('%Y-%m-%d %H:%M UTC')}; all: stepweave schedules)"]
                    if upcoming else []),
+                 *(["polls: " + ", ".join(f"{t.label} of {w} ({t.provider}, every {t.rate})"
+                                          for w, t in scheduler.polls)] if scheduler.polls else []),
                  f"API key of tenant '{LOCAL_TENANT}': " + ("$STEPWEAVE_API_KEY" if given else key),
                  "run API: /v1/workflows/<workflow>/executions, /v1/workflows/<workflow>/run, "
                  "/v1/executions[/<id>[/cancel]]; /health",
