@@ -293,3 +293,31 @@ def test_rate_limit_headers_count_each_keys_requests(served: dict[str, Any]) -> 
     # another key's requests are its own
     with SimStudioClient(api_key=served["other"], base_url=served["url"]) as other:
         assert other.get_usage_limits().rate_limit["async"]["remaining"] > 0
+
+
+def test_the_answers_are_the_ones_the_openapi_document_describes(served: dict[str, Any]) -> None:
+    doc = httpx.get(f"{served['url']}/openapi.json").json()
+
+    def documented(path: str, method: str, status: str) -> dict[str, Any]:
+        answer = doc["paths"][path][method]["responses"][status]
+        schema: dict[str, Any] = answer["content"]["application/json"]["schema"]
+        return schema["properties"]["data"] if "data" in schema["properties"] else schema
+
+    headers = {"x-api-key": KEY}
+    done = httpx.post(f"{served['url']}/api/v2/workflows/echo/execute", json={"input": {"n": 1}}, headers=headers)
+    queued = httpx.post(f"{served['url']}/api/v2/workflows/echo/execute", json={"input": {"n": 1}, "async": True},
+                        headers=headers)
+    run_id = done.json()["data"]["runId"]
+    answers = {
+        ("/api/v2/workflows/{workflow_id}/execute", "post", "200"): done.json()["data"],
+        ("/api/v2/workflows/{workflow_id}/execute", "post", "202"): queued.json()["data"],
+        ("/api/v2/workflows/{workflow_id}/runs/{run_id}", "get", "200"):
+            httpx.get(f"{served['url']}/api/v2/workflows/echo/runs/{run_id}", headers=headers).json()["data"],
+        ("/api/jobs/{job_id}", "get", "200"): httpx.get(f"{served['url']}/api/jobs/{run_id}", headers=headers).json(),
+        ("/api/workflows/{workflow_id}/status", "get", "200"):
+            httpx.get(f"{served['url']}/api/workflows/echo/status", headers=headers).json(),
+        ("/api/users/me/usage-limits", "get", "200"):
+            httpx.get(f"{served['url']}/api/users/me/usage-limits", headers=headers).json(),
+    }
+    for (path, method, status), answer in answers.items():
+        assert set(answer) <= set(documented(path, method, status)["properties"]), (path, status, answer)
