@@ -24,6 +24,7 @@ from stepweave.errors import BlockError
 from stepweave.integrations import oauth
 from stepweave.integrations.registry import load_operation, operation_index
 from stepweave.runtime.settings import Settings
+from tests.authored import authored
 from tests.conftest import ROOT
 from tests.fakeapi import FakeApi, fake_api
 
@@ -54,8 +55,10 @@ def _call(server: FakeApi, fixture: dict[str, Any], case: dict[str, Any], tmp_pa
     params = {**case["params"], "baseUrl": server.url + fixture.get("base_path", "")}
     if operation.provider.auth.type == "oauth2":
         params["tokenUrl"] = server.url + "/token"
-    return run_tool_block({"tool": case["tool"], "params": params}, fixture["secrets"],
-                          settings=Settings(local_dir=tmp_path), sleep=waits.append)
+    # as a deployed block: only the secrets the compiler lets this block read (its tool's)
+    filled, scope = authored("tool", {"tool": case["tool"], "params": params}, fixture["secrets"])
+    return run_tool_block(filled, scope, settings=Settings(local_dir=tmp_path),
+                          sleep=waits.append)
 
 
 def _check_requests(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from stepweave.runtime.settings import Settings
 from stepweave.tools import get_tool, tool_for_sim_block
 from stepweave.tools.base import ToolContext
 from stepweave.workflow.loader import load_workflow
+from tests.authored import authored
 from tests.engine.sim_export import block, edge, export, start, write
 from tests.fakeapi import FakeApi, fake_api
 
@@ -186,3 +187,20 @@ def test_a_param_reads_the_sim_ids_it_declares_in_order(tmp_path: Path) -> None:
         searchQuery="stepweave", searchSort="new", searchLimit="5"))
     assert workflow.block("r").params == {"tool": "reddit_search", "params": {
         "subreddit": "aws", "query": "stepweave", "sort": "new", "limit": "5"}}
+
+
+def test_one_secret_may_hold_the_whole_refresh_grant(server: FakeApi, tmp_path: Path) -> None:
+    """As a Gmail poll trigger's credential: ``{"refresh_token", "client_id", "client_secret"}``."""
+    oauth.clear_cache()
+    server.reset({"POST /token": [(200, {}, {"access_token": "ya29.grant", "expires_in": 3600})],
+                  "GET /gmail/v1/users/me/messages/m": [(200, {}, {"id": "m"})]})
+    grant = json.dumps({"refresh_token": "1//in-json", "client_id": "cid-json",
+                        "client_secret": "csecret-json"})
+    params, scope = authored("tool", {"tool": "gmail_read", "params": {
+        "messageId": "m", "refreshToken": "{{GMAIL_OAUTH}}", "baseUrl": server.url + "/gmail/v1",
+        "tokenUrl": server.url + "/token"}}, {"GMAIL_OAUTH": grant})
+    out = run_tool_block(params, scope, settings=Settings(local_dir=tmp_path))
+    assert out["id"] == "m"
+    assert server.requests[0]["body"] == {"grant_type": "refresh_token",
+                                          "refresh_token": "1//in-json", "client_id": "cid-json",
+                                          "client_secret": "csecret-json"}

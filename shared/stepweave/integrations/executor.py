@@ -101,12 +101,18 @@ class _Call:
         refresh = self.credential("refreshToken")
         client_id = self.credential("clientId")
         client_secret = self.credential("clientSecret") if "clientSecret" in self.values else None
+        token_url = str(self.values.get("tokenUrl") or auth.token_url)
+        grant = _json_grant(refresh)
+        if grant is not None:  # one secret holding the whole grant (as poll triggers take it)
+            refresh, client_id = grant["refresh_token"], grant["client_id"]
+            client_secret = grant.get("client_secret") or client_secret
+            self.secret_values.update(v for v in (refresh, client_secret) if v)
         if client_id is None or (refresh is None and not (auth.client_credentials
                                                           and client_secret)):
             raise self.not_set("accessToken", "refreshToken", "clientId")
         self.token_request = oauth.TokenRequest(
-            self.label.removesuffix(" tool"), str(self.values.get("tokenUrl") or auth.token_url),
-            client_id, client_secret, refresh, auth.client_auth, auth.scope)
+            self.label.removesuffix(" tool"), token_url, client_id, client_secret, refresh,
+            auth.client_auth, auth.scope)
         if renew:
             oauth.forget(self.token_request)
         token = oauth.access_token(self.token_request, transport=self.ctx.transport,
@@ -267,6 +273,20 @@ def _put(data: Any, path: str, value: Any) -> Any:
         node = node[key]
     node[keys[-1]] = value
     return out
+
+
+def _json_grant(value: str | None) -> dict[str, str] | None:
+    """``{"refresh_token", "client_id"[, "client_secret"]}`` held in one secret, or None."""
+    if not value or not value.lstrip().startswith("{"):
+        return None
+    try:
+        grant = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(grant, dict) or not all(isinstance(grant.get(k), str) and grant[k]
+                                              for k in ("refresh_token", "client_id")):
+        return None
+    return {k: str(v) for k, v in grant.items() if isinstance(v, str)}
 
 
 def _same_origin_redirect(response: httpx.Response, url: str) -> str | None:
