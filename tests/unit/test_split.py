@@ -181,3 +181,4 @@ def test_stepweave_compile_writes_each_stretch_beside_the_definition(tmp_path: P
     assert main(["compile", str(source)]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out) == parent and "Express stretch 1" in out.err
+

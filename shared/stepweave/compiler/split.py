@@ -42,6 +42,7 @@ from typing import Any
 
 from stepweave.compiler.aslcheck import check_definition
 from stepweave.compiler.compiled import CompiledWorkflow
+from stepweave.compiler.estimate import history_warnings
 from stepweave.compiler.graph import Graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.subworkflow import START_SYNC, machine_placeholder
@@ -594,5 +595,9 @@ def split_compiled(compiled: CompiledWorkflow, graph: Graph, file: str,
         check_definition(definition, report, fields)
     if problems:
         raise WorkflowError(sorted(set(problems)))
+    # the history limit applies to the parent alone: Express stretches keep no history
+    others = tuple(w for w in compiled.warnings if "history events" not in w.message)
+    warnings = others + tuple(Problem(file, message, block) for block, message in
+                              history_warnings(graph, "STANDARD", split.definition, compiled.state_map))
     return replace(compiled, definition=split.definition, stretches=stretches,
-                   split_states=dict(split.added))
+                   split_states=dict(split.added), warnings=warnings)
