@@ -74,7 +74,7 @@ class Stage:
 @pytest.fixture
 def stage() -> Iterator[Stage]:
     moto_versions.install()
-    with mock_aws():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):  # executions run
         stage = Stage(boto3.client("stepfunctions", region_name=REGION))
         for n in (1, 2, 3):
             stage.deploy("triage", f"S{n}", f"{n}" * 64)

@@ -28,7 +28,8 @@ PASS = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}
 @pytest.fixture()
 def handler(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     moto_versions.install()  # moto starts versions and aliases
-    with mock_aws():
+    # executions run (moto's interpreter), as the embedded engine's do
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         ddb, sfn = local_client("dynamodb"), local_client("stepfunctions")
         create_table(ddb, TABLE)
         # deployed as the CDK app deploys it: a published version and the `live` alias
