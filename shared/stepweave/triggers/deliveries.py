@@ -79,10 +79,11 @@ def delivery_key(key: DeliveryKey) -> dict[str, Any]:
     return {"pk": {"S": f"DELIVERY#{key.workflow}#{key.delivery_id}"}, "sk": {"S": _SK}}
 
 
-def execution_name(key: DeliveryKey) -> str:
-    """Deterministic, within Step Functions' 80 characters and alphabet."""
+def execution_name(key: DeliveryKey, prefix: str = "wh") -> str:
+    """Deterministic, within Step Functions' 80 characters and alphabet (``wh-<sha256>``;
+    a poll's: ``poll-<sha256>``)."""
     digest = hashlib.sha256(f"{key.workflow}\n{key.delivery_id}".encode()).hexdigest()
-    return f"wh-{digest}"
+    return f"{prefix}-{digest}"
 
 
 def _claim(ddb: Any, table: str, key: DeliveryKey, item: dict[str, Any]) -> bool:
@@ -154,11 +155,12 @@ def _start(sfn: Any, state_machine_arn: str, name: str, run_input: str) -> tuple
 
 
 def accept(ddb: Any, sfn: Any, settings: Settings, key: DeliveryKey, state_machine_arn: str,
-           run_input: dict[str, Any], *, now: float, extra: dict[str, Any] | None = None) -> Accepted:
+           run_input: dict[str, Any], *, now: float, extra: dict[str, Any] | None = None,
+           name_prefix: str = "wh") -> Accepted:
     """Start the delivery's execution once (see the module doc). ``extra``: attributes
-    stored on a new item (provider, trigger name)."""
+    stored on a new item (provider, trigger name); ``name_prefix``: of the execution name."""
     table = settings.require_table()
-    name = execution_name(key)
+    name = execution_name(key, name_prefix)
     token = uuid.uuid4().hex
     text = json.dumps(run_input, separators=(",", ":"), ensure_ascii=False)
     item = {**delivery_key_plain(key), **(extra or {}), "workflow": key.workflow,

@@ -9,7 +9,7 @@ concurrently it polls.
    in the feed stays in the snapshot, so it is never new again, however long it stays;
 2. for each other item (at most the trigger's ``maxItems`` per poll; the rest wait for the
    next one), claims it with a **conditional put** and starts its execution under a name
-   derived from the item (``stepweave.triggers.deliveries.accept``, keyed
+   derived from the item, ``poll-<sha256>`` (``stepweave.triggers.deliveries.accept``, keyed
    ``poll:<trigger>:<digest of the item id>``): a concurrent or repeated poll finds the claim
    (the same execution, or 409 while the first is starting it) and starts nothing. Claims
    expire (TTL) after ``webhook_dedup_days``: memory of items no longer in the feed is bounded;
@@ -162,7 +162,8 @@ def _start(target: PollTarget, item: PolledItem, digest: str, clients: Clients,
         accepted = accept(clients.ddb, clients.sfn, settings,
                           DeliveryKey(target.workflow, f"poll:{trigger.label}:{digest}"),
                           target.state_machine_arn, data, now=now,
-                          extra={"provider": trigger.provider, "trigger": trigger.label})
+                          extra={"provider": trigger.provider, "trigger": trigger.label},
+                          name_prefix="poll")
     except Conflict:  # another poll is starting it right now
         result.busy += 1
         return False
