@@ -90,6 +90,8 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
 RECORD_RETENTION_RANGE = (1, 3650)
 #: Sim workflow ids -> workflows, for Sim's routes (``read_sim_workflow_ids``).
 SIM_IDS_CONTEXT = "simWorkflowIds"
+#: Requests each API key may make a minute on Sim's routes (``read_rate_limit``).
+RATE_LIMIT_CONTEXT = "apiRateLimitPerMinute"
 #: Every context key the app reads.
 CONTEXT_KEYS = ("stage", "logRetentionDays", "recordRetentionDays", "alarmEmail",
                 "approverEmailSender", "logLevel", "workflowsDir")
@@ -256,6 +258,17 @@ def read_sim_workflow_ids(value: Any, workflows: list[CompiledWorkflow]) -> dict
     return ids
 
 
+def read_rate_limit(value: Any) -> int | None:
+    """The ``apiRateLimitPerMinute`` context (none: the run API's default, 600)."""
+    if value is None or value == "":
+        return None
+    limit = _integer(value)
+    if limit is None or not 1 <= limit <= 1_000_000:
+        raise ContextError(f"context value '{RATE_LIMIT_CONTEXT}' must be a whole number of requests "
+                           f"from 1 to 1000000; got {value!r}")
+    return limit
+
+
 def check_state_machine_names(stage: str, workflows: list[CompiledWorkflow]) -> None:
     """Every ``<stage>-<workflow>`` name must fit Step Functions' limit."""
     for workflow in workflows:
@@ -346,6 +359,7 @@ def build_app(
     except ValueError as exc:
         raise ContextError(str(exc)) from None
     sim_ids = read_sim_workflow_ids(app.node.try_get_context(SIM_IDS_CONTEXT), workflows)
+    rate_limit = read_rate_limit(app.node.try_get_context(RATE_LIMIT_CONTEXT))
     memory = check_memory(config, workflows, functions_dir or EngineSettings.functions_dir)
     data = DataStack(
         app,
@@ -363,6 +377,7 @@ def build_app(
         sources=sources,
         canaries=canaries,
         sim_workflow_ids=sim_ids,
+        rate_limit_per_minute=rate_limit,
     )
     if functions_dir is not None:
         engine_settings = dataclasses.replace(engine_settings, functions_dir=functions_dir)

@@ -88,10 +88,12 @@ class RunApiFunction(Construct):
                  table: dynamodb.ITable, workflows: Mapping[str, WorkflowStateMachine], stage: str,
                  version: str, record_retention_days: int, log_retention: logs.RetentionDays,
                  log_level: str, payload_bucket: s3.IBucket | None = None,
-                 sim_workflow_ids: Mapping[str, str] | None = None) -> None:
+                 sim_workflow_ids: Mapping[str, str] | None = None,
+                 rate_limit_per_minute: int | None = None) -> None:
         """``payload_bucket``: where handlers store outputs over the inline budget; ``/run``
         reads a run's stored output parts back from it (``s3:GetObject`` only).
-        ``sim_workflow_ids``: the Sim workflow ids Sim's routes take for workflows."""
+        ``sim_workflow_ids``: the Sim workflow ids Sim's routes take for workflows;
+        ``rate_limit_per_minute``: each key's requests a minute there (none: the default)."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         prefix = stack.format_arn(service="states", resource="stateMachine", resource_name=f"{stage}-",
@@ -110,7 +112,9 @@ class RunApiFunction(Construct):
                          **({"STEPWEAVE_PAYLOAD_BUCKET": payload_bucket.bucket_name}
                             if payload_bucket is not None else {}),
                          **({"STEPWEAVE_SIM_WORKFLOW_IDS": json.dumps(dict(sim_workflow_ids), sort_keys=True)}
-                            if sim_workflow_ids else {})})
+                            if sim_workflow_ids else {}),
+                         **({"STEPWEAVE_RATE_LIMIT_PER_MINUTE": str(rate_limit_per_minute)}
+                            if rate_limit_per_minute else {})})
         self.payload_bucket = payload_bucket
         if payload_bucket is not None:
             self.function.add_to_role_policy(iam.PolicyStatement(

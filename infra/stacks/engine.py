@@ -79,6 +79,8 @@ class EngineSettings:
     canaries: Mapping[str, Canary] = field(default_factory=dict)
     #: Sim workflow id -> workflow, for Sim's routes (``-c simWorkflowIds=...``)
     sim_workflow_ids: Mapping[str, str] = field(default_factory=dict)
+    #: requests each API key may make a minute on Sim's routes (none: the run API's default)
+    rate_limit_per_minute: int | None = None
 
 
 class EngineStack(Stack):
@@ -200,6 +202,7 @@ class EngineStack(Stack):
             record_retention_days=settings.record_retention_days,
             log_retention=settings.log_retention, log_level=settings.log_level,
             payload_bucket=payload_bucket, sim_workflow_ids=settings.sim_workflow_ids,
+            rate_limit_per_minute=settings.rate_limit_per_minute,
         ) if (settings.functions_dir / RUN_API_FOLDER / "handler.py").is_file() else None
         self.api = None if self.run_api is None else StepweaveApi(
             self, "Api", stage=settings.stage, run_api_function=self.run_api.function,

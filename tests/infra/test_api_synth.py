@@ -40,8 +40,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             shutil.copy(path, workflows / path.name)
     (workflows / "nightly.yaml").write_text(STANDARD)
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app({"workflowsDir": str(workflows), "stage": STAGE, "simWorkflowIds": {SIM_ID: "nightly"}},
-                    outdir=str(outdir))
+    app = build_app({"workflowsDir": str(workflows), "stage": STAGE, "simWorkflowIds": {SIM_ID: "nightly"},
+                     "apiRateLimitPerMinute": "120"}, outdir=str(outdir))
     assembly = app.synth()  # cdk-nag findings that are not acknowledged fail here
     (stack,) = [c for c in app.node.children if isinstance(c, EngineStack)]
     (data,) = [c for c in app.node.children if isinstance(c, DataStack)]
@@ -123,19 +123,24 @@ def test_sims_routes_go_to_the_run_api_function_as_v1_does(synth: dict[str, Any]
     assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["HttpMethod"] == "POST"
     # the Sim workflow ids of the context reach the function
     fn = next(f for k, f in _resources(template, "AWS::Lambda::Function").items() if "RunApi" in k)
-    ids = fn["Properties"]["Environment"]["Variables"]["STEPWEAVE_SIM_WORKFLOW_IDS"]
-    assert json.loads(ids) == {SIM_ID: "nightly"}
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert json.loads(env["STEPWEAVE_SIM_WORKFLOW_IDS"]) == {SIM_ID: "nightly"}
+    assert env["STEPWEAVE_RATE_LIMIT_PER_MINUTE"] == "120"
 
 
-def test_sim_workflow_ids_must_name_workflows(tmp_path: Path) -> None:
+def test_sim_workflow_ids_must_name_workflows_and_the_rate_limit_be_a_count(tmp_path: Path) -> None:
     (tmp_path / "nightly.yaml").write_text(STANDARD)
     for ids, message in (({SIM_ID: "nope"}, f"no workflow of that name: '{SIM_ID}' -> 'nope'"),
-                         ('{"a/b": "nightly"}', "'a/b' is not a Sim workflow id"),
-                         ("[1]", "not a JSON object")):
+                         ('{"a/b": "nightly"}',
+                          "'a/b' is not a Sim workflow id (1 to 128 letters, digits, '-', '_', '.' or ':')"),
+                         ("[1]", 'not a JSON object {"<Sim workflow id>": "<workflow>"}')):
         with pytest.raises(ContextError) as info:
             build_app({"workflowsDir": str(tmp_path), "stage": STAGE, "simWorkflowIds": ids},
                       outdir=str(tmp_path / "out"))
-        assert str(info.value) == f"context value 'simWorkflowIds': {message}" or message in str(info.value)
+        assert str(info.value) == f"context value 'simWorkflowIds': {message}"
+    with pytest.raises(ContextError, match="'apiRateLimitPerMinute' must be a whole number"):
+        build_app({"workflowsDir": str(tmp_path), "stage": STAGE, "apiRateLimitPerMinute": "0"},
+                  outdir=str(tmp_path / "out"))
 
 
 def test_gateway_errors_use_the_api_error_shape(synth: dict[str, Any]) -> None:
