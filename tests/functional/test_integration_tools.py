@@ -204,3 +204,40 @@ def test_one_secret_may_hold_the_whole_refresh_grant(server: FakeApi, tmp_path: 
     assert server.requests[0]["body"] == {"grant_type": "refresh_token",
                                           "refresh_token": "1//in-json", "client_id": "cid-json",
                                           "client_secret": "csecret-json"}
+
+
+def test_a_literal_credential_is_a_validation_error(tmp_path: Path) -> None:
+    from stepweave.compiler import compile_workflow
+    from stepweave.errors import WorkflowError
+    from stepweave.workflow.loader import parse_workflow
+    from stepweave.workflow.loader import parse_yaml
+
+    text = """
+name: literal
+blocks:
+  - {id: start, type: start}
+  - id: page
+    type: tool
+    params: {tool: notion_append, params: {pageId: p, content: x, accessToken: secret_live_123}}
+  - id: ask
+    type: agent
+    params:
+      model: local
+      messages: [{role: user, content: hi}]
+      tools: [{tool: exa_search, params: {apiKey: exa-live-key}}]
+  - id: ok
+    type: tool
+    params: {tool: notion_append, params: {pageId: p, content: x, accessToken: "{{MY_NOTION}}"}}
+edges: [start -> page, page -> ask, ask -> ok]
+"""
+    with pytest.raises(WorkflowError) as info:
+        compile_workflow(parse_workflow(parse_yaml(text), "l.yaml"), "l.yaml")
+    report = info.value.report()
+    assert ("block 'page', field 'params.params.accessToken': is a literal credential, which "
+            "would be written into the state machine: name a secret instead, e.g. "
+            "{{NOTION_TOKEN}}") in report
+    assert ("block 'ask', field 'params.tools.0.params.apiKey': is a literal credential, which "
+            "would be written into the state machine: name a secret instead, e.g. "
+            "{{EXA_API_KEY}}") in report
+    assert "secret_live_123" not in report and "exa-live-key" not in report
+    assert "block 'ok'" not in report

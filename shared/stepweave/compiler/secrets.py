@@ -22,7 +22,7 @@ from typing import Any
 from stepweave.refs import find_refs
 from stepweave.runtime.secrets import PLACEHOLDER, placeholder_name
 
-__all__ = ["SecretPlan", "plan_secrets", "template_parts"]
+__all__ = ["SecretPlan", "plan_secrets", "template_parts", "literal_credentials"]
 
 Path = list[str | int]
 _MODEL_BLOCKS = frozenset({"agent", "router", "evaluator"})
@@ -114,6 +114,36 @@ def _tools_of(block_type: str, params: dict[str, Any]) -> list[str]:
     if not isinstance(specs, list):
         return []
     return [spec["tool"] for spec in specs if isinstance(spec, dict) and isinstance(spec.get("tool"), str)]
+
+
+def literal_credentials(block_type: str, params: dict[str, Any]) -> list[tuple[Path, str]]:
+    """Credential params (``Tool.credentials``: an integration's API key, tokens) that hold a
+    literal value rather than a ``{{SECRET}}`` or a reference: (param path, the secret the
+    tool would read by default). Such a value would be written into the definition."""
+    from stepweave.tools import TOOLS
+
+    entries: list[tuple[Path, Any]] = []
+    if block_type == "tool":
+        entries = [([], params)]
+    elif block_type in ("agent", "approval"):
+        key = "tools" if block_type == "agent" else "notify"
+        specs = params.get(key)
+        if isinstance(specs, list):
+            entries = [([key, i], spec) for i, spec in enumerate(specs)]
+    found: list[tuple[Path, str]] = []
+    for prefix, spec in entries:
+        name = spec.get("tool") if isinstance(spec, dict) else None
+        tool = TOOLS.get(name) if isinstance(name, str) else None
+        given = spec.get("params") if isinstance(spec, dict) else None
+        if tool is None or not isinstance(given, dict):
+            continue
+        for param in tool.credentials:
+            value = given.get(param)
+            if isinstance(value, str) and value.strip() and template_parts(value) is None \
+                    and not find_refs(value):
+                default = tool.params.model_fields[param].default
+                found.append(([*prefix, "params", param], str(default or "{{NAME}}")))
+    return found
 
 
 def _tool_default_secrets(name: str) -> set[str]:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from stepweave.blocks.catalog import block_type
 from stepweave.compiler.code import syntax_problems
 from stepweave.compiler.graph import Graph, back_edges
+from stepweave.compiler.secrets import literal_credentials
 from stepweave.compiler.unsupported import is_unsupported
 from stepweave.errors import Problem
 from stepweave.workflow.model import RESERVED_NAMES
@@ -44,6 +45,10 @@ def _block_problems(graph: Graph) -> list[Problem]:
                 msg = "unknown param" if err["type"] == "extra_forbidden" else \
                     str(err["msg"]).removeprefix("Value error, ")
                 problems.append(Problem(file, msg, block.id, field))
+        for path, hint in literal_credentials(block.type, block.params):
+            problems.append(Problem(file, "is a literal credential, which would be written into "
+                                          f"the state machine: name a secret instead, e.g. {hint}",
+                                    block.id, ".".join(["params", *(str(p) for p in path)])))
         if block.parent is not None:
             parent_type = block_type(graph.blocks[block.parent].type) if block.parent in graph.blocks else None
             if parent_type is None or not parent_type.is_container:

@@ -167,4 +167,5 @@ def integration_tool(name: str) -> Tool | None:
         model_params=tuple(n for n, p in params.items() if p.model and not p.secret),
         sim_operations=tuple((b, o) for b in spec.sim.blocks for o in spec.sim.operations),
         sim_params=aliases,
+        credentials=tuple(n for n, p in params.items() if p.secret),
     )

@@ -83,6 +83,9 @@ class Tool:
     #: Sim sub-block ids / tool param names -> this tool's params (``manualCalendarId`` ->
     #: ``calendarId``), for the importer.
     sim_params: tuple[tuple[str, str], ...] = ()
+    #: Params that only ever hold a ``{{SECRET}}`` (an integration's API key or tokens):
+    #: a literal value is a validation error, as it would be written into the definition.
+    credentials: tuple[str, ...] = ()
 
     def model_fields(self, fixed: Mapping[str, Any]) -> set[str]:
         """The params the model may supply: allowed ones the workflow did not fix."""
