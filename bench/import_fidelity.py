@@ -6,8 +6,8 @@ Default folders: the Sim scenario exports (tests/fixtures/sim-cases) and any Sim
 under examples/ and workflows/. Per export: blocks mapped onto Stepweave block types
 (``stepweave import``'s report) and whether it compiles as is (no unsupported block a run
 would reach, every check passing); per Sim type: how many blocks of it were seen; and how
-many integration blocks (Sim types with a registry tool: ``stepweave.tools``) import as
-``tool`` blocks.
+many integration blocks (Sim types, and operations, with a registry tool: ``stepweave.tools``,
+the integrations) import as ``tool`` blocks.
 """
 
 from __future__ import annotations
@@ -47,9 +47,20 @@ def _sim_types(path: Path) -> Counter[str]:
     return Counter(str(b.get("type")) for b in blocks.values() if b.get("type") != "note")
 
 
+def _integrations(path: Path) -> int:
+    """Blocks whose Sim type (and operation) has a registry tool: Slack, the integrations'
+    operations, the file parser (a trigger-mode block has no operation and is not counted)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data = data.get("data", data)
+    blocks = data.get("state", data).get("blocks") or {}
+    return sum(1 for b in blocks.values() if b.get("type") not in ("api", "note")
+               and tool_for_sim_block(str(b.get("type")), str(
+                   ((b.get("subBlocks") or {}).get("operation") or {}).get("value") or "")))
+
+
 def main() -> None:
     folders = [Path(a) for a in sys.argv[1:]] or [f for f in DEFAULT if f.is_dir()]
-    supported = total = files = clean = compiles = tool_blocks = 0
+    supported = total = files = clean = compiles = tool_blocks = integrations = 0
     types: Counter[str] = Counter()
     for export in (p for folder in folders for p in _exports(folder)):
         _, fidelity = convert_export(export)
@@ -58,6 +69,7 @@ def main() -> None:
         supported += fidelity.supported
         total += fidelity.total
         types += _sim_types(export)
+        integrations += _integrations(export)
         workflow = load_workflow(export)
         tool_blocks += sum(b.type == "tool" for b in workflow.blocks)
         try:
@@ -74,7 +86,6 @@ def main() -> None:
     print(f"{supported} of {total} blocks ({supported / total:.1%}) in {files} exports map onto "
           f"Stepweave block types; {clean} of {files} exports import completely; "
           f"{compiles} of {files} compile as exported")
-    integrations = sum(n for t, n in types.items() if t != "api" and tool_for_sim_block(t))
     print(f"integration blocks with a registry tool: {integrations} seen, {tool_blocks} import "
           "as tool blocks")
 
