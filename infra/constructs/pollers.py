@@ -28,6 +28,7 @@ from constructs import Construct
 from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.triggers.declare import PollTrigger
 from stepweave.triggers.poll import POLLS_FILE, polls_document
+from stepweave.triggers.pollers import secret_names
 from stepweave.triggers.rules import poll_expression, poll_input
 
 from infra.constructs.handlers import (
@@ -64,8 +65,8 @@ class Pollers(Construct):
         super().__init__(scope, construct_id)
         self.workflows = {n: w for n, w in workflows.items() if poll_triggers(w)}
         #: the credentials the polls name: what the poller may read, exactly
-        self.credentials = sorted({t.credential for w in self.workflows.values()
-                                   for t in poll_triggers(w) if t.credential})
+        self.credentials = sorted({name for w in self.workflows.values()
+                                   for t in poll_triggers(w) for name in secret_names(t)})
         code_dir = functions_dir / POLLER_FOLDER
         document = polls_document([w.compiled for w in self.workflows.values()],
                                   lambda n: f"{self.workflows[n].state_machine_name}:{LIVE_ALIAS}")

@@ -294,6 +294,13 @@ def test_google_sheets_remembers_the_rows_there_and_starts_one_run_per_new_row(w
     assert data["row"] == {"Name": "Grace", "Email": "grace@example.com"}
     assert (data["rowNumber"], data["headers"], data["sheetName"]) == (3, ["Name", "Email"], "Leads")
     assert not _poll(world, target, env).started
+    # without a credential: the Google integration's secrets (here an access token)
+    world.provider.rows.append(["Linus", "linus@example.com"])
+    default = _target(world, name="leads", provider="google_sheets", spreadsheetId="sheet-1", sheetName="Leads")
+    (arn,) = _poll(world, default, {"GOOGLE_ACCESS_TOKEN": "ya29.fresh"}).started
+    assert world.run_input(arn)["row"]["Name"] == "Linus"
+    with pytest.raises(PollError, match="set 'credential', or the secrets GOOGLE_ACCESS_TOKEN"):
+        _poll(world, default, {})
 
 
 def test_outlook_polls_microsoft_graph_and_gives_sims_email_fields(world: World) -> None:

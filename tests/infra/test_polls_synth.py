@@ -36,8 +36,8 @@ blocks:
 edges: [start -> step]
 triggers:
   - {type: poll, name: headlines, provider: rss, feedUrl: "https://news.example/feed.xml", rate: 1 minute}
-  - {type: poll, name: inbox, provider: gmail, credential: NEWS_GMAIL_CREDENTIAL, rate: 5 minutes,
-     enabled: false}
+  - {type: poll, name: inbox, provider: gmail, rate: 5 minutes, enabled: false}
+  - {type: poll, name: orders, provider: outlook, credential: NEWS_OUTLOOK_CREDENTIAL}
 """
 QUIET = """\
 version: 1
@@ -76,7 +76,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         (workflows / f"{name}.yaml").write_text(text)
     outdir = tmp_path_factory.mktemp("cdk.out")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NEWS_GMAIL_CREDENTIAL", SECRET_VALUE)
+        patch.setenv("NEWS_OUTLOOK_CREDENTIAL", SECRET_VALUE)
         app = build_app({"workflowsDir": str(workflows)}, outdir=str(outdir))
         assembly = app.synth()
     (stack,) = [c for c in app.node.children if isinstance(c, EngineStack)]
@@ -110,7 +110,10 @@ def test_the_poller_may_start_only_the_polling_workflow_and_read_only_its_creden
     assert "*" not in json.dumps(table) and "index" not in json.dumps(table)
     (ssm,) = [s for s in statements if any(a.startswith("ssm:") for a in _actions(s))]
     assert _actions(ssm) == ["ssm:GetParameter"]
-    assert re.findall(r":parameter/stepweave/dev/(\w+)", json.dumps(ssm["Resource"])) == ["NEWS_GMAIL_CREDENTIAL"]
+    # exactly what the polls read: Outlook's credential, Gmail's default Google secrets
+    assert sorted(re.findall(r":parameter/stepweave/dev/(\w+)", json.dumps(ssm["Resource"]))) == [
+        "GOOGLE_ACCESS_TOKEN", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_REFRESH_TOKEN",
+        "NEWS_OUTLOOK_CREDENTIAL"]
     # a failed poll is not retried by Lambda: the next scheduled poll is the retry
     (config,) = [c for c in synth.resources("AWS::Lambda::EventInvokeConfig").values()
                  if c["Properties"]["FunctionName"] == {"Ref": synth.logical_id(pollers.function)}]
@@ -124,7 +127,7 @@ def test_each_poll_trigger_has_a_schedule_invoking_the_poller_with_its_name(synt
                  for p in synth.resources("AWS::Scheduler::Schedule").values()}
     headlines = schedules['{"workflow":"news","trigger":"headlines"}']
     inbox = schedules['{"workflow":"news","trigger":"inbox"}']
-    assert len(schedules) == 2
+    assert len(schedules) == 3
     assert (headlines["ScheduleExpression"], headlines["State"]) == ("rate(1 minute)", "ENABLED")
     assert (inbox["ScheduleExpression"], inbox["State"]) == ("rate(5 minutes)", "DISABLED")
     function_arn = {"Fn::GetAtt": [synth.logical_id(pollers.function), "Arn"]}
@@ -148,8 +151,8 @@ def test_the_poller_asset_lists_the_polls_without_secret_values(synth: Synth) ->
     document = json.loads(path.read_text())
     assert sorted(document) == ["news"]
     assert document["news"]["stateMachine"] == "dev-news:live"
-    assert sorted(document["news"]["triggers"]) == ["headlines", "inbox"]
-    assert document["news"]["triggers"]["inbox"]["credential"] == "NEWS_GMAIL_CREDENTIAL"
+    assert sorted(document["news"]["triggers"]) == ["headlines", "inbox", "orders"]
+    assert document["news"]["triggers"]["orders"]["credential"] == "NEWS_OUTLOOK_CREDENTIAL"
     everything = "".join(p.read_text() for p in synth.outdir.glob("*.json")) + path.read_text()
     assert SECRET_VALUE not in everything
 

@@ -13,15 +13,15 @@ BASE = "version: 1\nname: news\nblocks:\n  - {id: start, type: start}\ntriggers:
 
 
 @pytest.mark.parametrize(("trigger", "message"), [
-    ("{type: poll, provider: rss}", "a 'rss' poll needs 'feedUrl'"),
+    ("{type: poll, provider: rss}", "provider 'rss' needs 'feedUrl'"),
     ("{type: poll, provider: rss, feedUrl: 'ftp://x.example/feed'}", "String should match pattern"),
     ("{type: poll, provider: rss, feedUrl: 'https://x.example/f', credential: TOKEN}",
      "an 'rss' poll takes no 'credential'"),
     ("{type: poll, provider: rss, feedUrl: 'https://x.example/f', rate: '30 seconds'}",
      "'30 seconds' is not a rate like '1 minute'"),
-    ("{type: poll, provider: gmail}", "a 'gmail' poll needs 'credential'"),
+    ("{type: poll, provider: outlook}", "provider 'outlook' needs 'credential'"),
     ("{type: poll, provider: gmail, credential: 'not a name'}", "String should match pattern"),
-    ("{type: poll, provider: imap, credential: PW}", "a 'imap' poll needs 'host' and 'username'"),
+    ("{type: poll, provider: imap, credential: PW}", "provider 'imap' needs 'host' and 'username'"),
     ("{type: poll, provider: imap, host: h.example, username: me, credential: PW, mailboxes: ['a\"b']}",
      "is not a mailbox name"),
     ("{type: poll, provider: dropbox, credential: X}", "triggers.0.poll.provider"),

@@ -62,11 +62,11 @@ def test_a_stripe_trigger_is_a_stripe_signed_webhook_taking_its_event_types(tmp_
     ("gmail_v2", {"labelIds": ["INBOX", "Label_7"], "labelFilterBehavior": "EXCLUDE",
                   "searchQuery": "has:attachment", "markAsRead": True, "triggerCredentials": "cred-1"},
      {"provider": "gmail", "labelIds": ["INBOX", "Label_7"], "labelFilterBehavior": "EXCLUDE",
-      "searchQuery": "has:attachment", "markAsRead": True, "credential": "LEAD_FLOW_GMAIL_CREDENTIAL"}),
+      "searchQuery": "has:attachment", "markAsRead": True, "credential": None}),  # GOOGLE_* secrets
     ("google_sheets_v2", {"manualSpreadsheetId": "1AbC-d", "manualSheetName": "Leads",
                           "valueRenderOption": "UNFORMATTED_VALUE"},
      {"provider": "google_sheets", "spreadsheetId": "1AbC-d", "sheetName": "Leads",
-      "valueRenderOption": "UNFORMATTED_VALUE", "credential": "LEAD_FLOW_GOOGLE_SHEETS_CREDENTIAL"}),
+      "valueRenderOption": "UNFORMATTED_VALUE", "credential": None}),
     ("outlook", {"folderIds": ["AAMkAD="], "markAsRead": False},
      {"provider": "outlook", "folder": "AAMkAD=", "markAsRead": False,
       "credential": "LEAD_FLOW_OUTLOOK_CREDENTIAL"}),
@@ -88,7 +88,7 @@ def test_polling_triggers_become_poll_triggers_with_sims_settings(
 
 
 def test_a_polling_trigger_missing_its_setting_names_it(tmp_path: Path) -> None:
-    with pytest.raises(WorkflowError, match="a 'google_sheets' poll needs 'spreadsheetId' and 'sheetName'"):
+    with pytest.raises(WorkflowError, match="provider 'google_sheets' needs 'spreadsheetId' and 'sheetName'"):
         _load(tmp_path, "google_sheets_v2")
 
 
@@ -110,6 +110,6 @@ def test_the_gmail_templates_start_from_a_gmail_poll(template: str, block: str) 
     workflow = load_workflow(ROOT / "tests" / "fixtures" / "sim-templates" / f"{template}.json")
     (trigger,) = workflow.triggers
     assert isinstance(trigger, PollTrigger) and trigger.provider == "gmail"
-    assert trigger.credential == f"{template.upper().replace('-', '_')}_GMAIL_CREDENTIAL"
+    assert trigger.credential is None  # the Google integration's secrets, as the Gmail blocks
     assert trigger.labelFilterBehavior == "INCLUDE" and trigger.rate == "1 minute"
     assert [b.type for b in workflow.blocks if b.name == block] == ["start"]

@@ -272,9 +272,11 @@ class PollTrigger(_Strict):
                                 description="rss: the RSS or Atom feed's URL.")
     credential: str | None = Field(
         default=None, pattern=_SECRET,
-        description="gmail, google_sheets, outlook: the name of the secret holding an OAuth "
-                    "access token, or a JSON refresh grant {refresh_token, client_id, "
-                    "client_secret[, token_uri]}.")
+        description="the name of the secret holding an OAuth access token or a JSON refresh "
+                    "grant {refresh_token, client_id, client_secret[, token_uri]} (outlook; "
+                    "gmail and google_sheets default to the Google integration's secrets "
+                    "GOOGLE_ACCESS_TOKEN or GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_ID, "
+                    "GOOGLE_CLIENT_SECRET), or imap's password.")
     labelIds: list[str] = Field(default_factory=list, max_length=20,
                                 description="gmail: the labels to take or leave (none: all mail).")
     labelFilterBehavior: Literal["INCLUDE", "EXCLUDE"] = "INCLUDE"
@@ -330,12 +332,12 @@ class PollTrigger(_Strict):
 
     @model_validator(mode="after")
     def _fits_provider(self) -> PollTrigger:
-        needs = {"rss": ("feedUrl",), "gmail": ("credential",), "outlook": ("credential",),
-                 "google_sheets": ("credential", "spreadsheetId", "sheetName"),
+        needs = {"rss": ("feedUrl",), "gmail": (), "outlook": ("credential",),
+                 "google_sheets": ("spreadsheetId", "sheetName"),
                  "imap": ("host", "username", "credential")}[self.provider]
         missing = [field for field in needs if getattr(self, field) is None]
         if missing:
-            raise ValueError(f"a '{self.provider}' poll needs {' and '.join(repr(m) for m in missing)}")
+            raise ValueError(f"provider '{self.provider}' needs {' and '.join(repr(m) for m in missing)}")
         if self.provider == "rss" and self.credential:
             raise ValueError("an 'rss' poll takes no 'credential' (feeds are public)")
         return self

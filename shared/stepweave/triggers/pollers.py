@@ -12,7 +12,11 @@ input Sim's trigger outputs for it (httpx; the trigger's schema is ``declare.Pol
 OAuth providers read the trigger's ``credential`` secret: an access token, or a JSON refresh
 grant ``{"refresh_token", "client_id", "client_secret"[, "token_uri"]}`` exchanged at the
 token endpoint (Google's by default) for an access token kept until a minute before it
-expires (per process; never logged or recorded). Answers are bounded (``MAX_RESPONSE_BYTES``);
+expires (per process; never logged or recorded). Without ``credential``, Gmail and Google
+Sheets read the Google integration's secrets (``GOOGLE_SECRETS``: ``GOOGLE_ACCESS_TOKEN``,
+else a refresh grant from ``GOOGLE_REFRESH_TOKEN``, ``GOOGLE_CLIENT_ID``,
+``GOOGLE_CLIENT_SECRET``), so a workflow's Gmail trigger and Gmail blocks share them;
+``secret_names`` lists what a trigger reads (the deployed poller may read exactly those). Answers are bounded (``MAX_RESPONSE_BYTES``);
 failures raise ``PollError`` with a message naming the provider and the HTTP status, never
 a token.
 """
@@ -36,13 +40,24 @@ from stepweave.errors import StepweaveError
 from stepweave.triggers.declare import PollTrigger
 from stepweave.triggers.feeds import MAX_FEED_BYTES, FeedError, parse_feed
 
-__all__ = ["Endpoints", "MAX_RESPONSE_BYTES", "PollError", "PolledItem", "SEEDED_PROVIDERS",
-           "SecretSource", "close_sessions", "fetch_items"]
+__all__ = ["Endpoints", "GOOGLE_SECRETS", "MAX_RESPONSE_BYTES", "PollError", "PolledItem",
+           "SEEDED_PROVIDERS", "SecretSource", "close_sessions", "fetch_items", "secret_names"]
 
 MAX_RESPONSE_BYTES = MAX_FEED_BYTES
 #: Providers whose first poll only remembers what is there (Sim: a sheet's existing rows
 #: are not new rows); the others start a run for each item found (up to ``maxItems``).
 SEEDED_PROVIDERS = frozenset({"google_sheets"})
+#: The Google integration's secrets (``stepweave.integrations``): an access token, else a
+#: refresh token with its OAuth client.
+GOOGLE_SECRETS = ("GOOGLE_ACCESS_TOKEN", "GOOGLE_REFRESH_TOKEN", "GOOGLE_CLIENT_ID",
+                  "GOOGLE_CLIENT_SECRET")
+
+
+def secret_names(trigger: PollTrigger) -> list[str]:
+    """The secrets a poll trigger reads."""
+    if trigger.credential:
+        return [trigger.credential]
+    return list(GOOGLE_SECRETS) if trigger.provider in ("gmail", "google_sheets") else []
 _TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
@@ -122,10 +137,26 @@ _TOKENS: dict[str, tuple[str, float]] = {}
 _TOKENS_LOCK = threading.Lock()
 
 
+def _google_default(trigger: PollTrigger, secrets: SecretSource) -> str:
+    """The Google integration's secrets as a credential value (a token, or a grant)."""
+    access = secrets.lookup("GOOGLE_ACCESS_TOKEN")
+    if access:
+        return access
+    refresh, client, client_secret = (secrets.lookup(n) for n in GOOGLE_SECRETS[1:])
+    if not (refresh and client and client_secret):
+        raise PollError(f"{trigger.provider}: set 'credential', or the secrets GOOGLE_ACCESS_TOKEN "
+                        "or GOOGLE_REFRESH_TOKEN, GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET")
+    return json.dumps({"refresh_token": refresh, "client_id": client, "client_secret": client_secret})
+
+
 def _access_token(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
                   token_uri: str) -> str:
     name = trigger.credential or ""
-    value = secrets.lookup(name)
+    if not name and trigger.provider in ("gmail", "google_sheets"):
+        value: str | None = _google_default(trigger, secrets)
+        name = "GOOGLE_REFRESH_TOKEN"
+    else:
+        value = secrets.lookup(name)
     if not value:
         raise PollError(f"{trigger.provider}: the secret {name} is not set")
     text = value.strip()

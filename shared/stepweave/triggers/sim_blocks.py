@@ -18,8 +18,9 @@
 - ``rss``, ``gmail``/``gmail_v2``, ``google_sheets``/``google_sheets_v2``, ``outlook``,
   ``imap`` in trigger mode: a ``poll`` trigger checking every minute (as Sim does), with Sim's
   settings (feed URL; labels, search query, mark as read; spreadsheet and sheet; folder; host,
-  port, TLS, user, mailboxes, search criteria); the credential (OAuth grant or token, IMAP
-  password) is the secret ``<WORKFLOW>_<PROVIDER>_CREDENTIAL``. The run input has Sim's
+  port, TLS, user, mailboxes, search criteria). Gmail and Sheets read the Google
+  integration's secrets (``GOOGLE_REFRESH_TOKEN``...), as the workflow's Google blocks do;
+  Outlook's OAuth grant and IMAP's password are the secret ``<WORKFLOW>_<PROVIDER>_CREDENTIAL``. The run input has Sim's
   outputs (``<rss.item.title>``, ``<gmail1.email.subject>``, ``<sheets.row.Email>``).
 """
 
@@ -163,7 +164,8 @@ def _poll(provider: str, sub_blocks: dict[str, Any], workflow: str) -> dict[str,
         if (url := _value(sub_blocks, "feedUrl")) is not None:
             trigger["feedUrl"] = str(url).strip()
         return trigger
-    trigger["credential"] = secret_name(workflow, f"{provider.upper()}_CREDENTIAL")
+    if provider in ("outlook", "imap"):  # Google's: the integration's GOOGLE_* secrets
+        trigger["credential"] = secret_name(workflow, f"{provider.upper()}_CREDENTIAL")
     if _value(sub_blocks, "markAsRead") is True and provider in ("gmail", "outlook"):
         trigger["markAsRead"] = True
     if provider == "gmail":
