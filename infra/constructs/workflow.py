@@ -220,7 +220,7 @@ class WorkflowStateMachine(Construct):
             scope, "StateMachine", state_machine_name=name,
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_string(definition),
-            definition_substitutions=substitutions,
+            definition_substitutions=substitutions or None,  # CloudFormation refuses an empty map
             logs=sfn.LogOptions(destination=log_group, level=_LOG_LEVELS["EXPRESS"],
                                 include_execution_data=False),
             tracing_enabled=True)
@@ -243,10 +243,14 @@ class WorkflowStateMachine(Construct):
             return
         stack = Stack.of(self)
         names = sorted(name for name, _, _ in self.stretches.values())
+        # IAM authorizes a start of a version against the unqualified state machine ARN
+        # (docs: "Authorization for versions and aliases"). No qualifier condition: a parent
+        # version deployed earlier (waiting on an approval) starts the stretch versions it
+        # was deployed with, whose numbers this deploy's policy cannot name.
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["states:StartExecution"],
             resources=[stack.format_arn(service="states", resource="stateMachine",
-                                        resource_name=f"{n}:*", arn_format=ArnFormat.COLON_RESOURCE_NAME)
+                                        resource_name=n, arn_format=ArnFormat.COLON_RESOURCE_NAME)
                        for n in names]))
         self.state_machine.add_to_role_policy(iam.PolicyStatement(
             actions=["states:DescribeExecution", "states:StopExecution"],

@@ -75,7 +75,13 @@ def test_the_parent_runs_the_stretch_version_deployed_with_it(template: dict[str
 def test_grants_are_least_privilege(template: dict[str, Any]) -> None:
     statements = _policy(template, _machine(template, "dev-support-timeline"))
     start = [s for s in statements if "states:StartExecution" in _text(s["Action"])]
-    assert len(start) == 1 and "stateMachine:dev-support-timeline-express-1:*" in _text(start[0]["Resource"])
+    # a version's start is authorized against the unqualified ARN (not ``:*``), and only
+    # the stretch's: never the parent itself or another workflow
+    assert len(start) == 1
+    resource = _text(start[0]["Resource"])
+    assert resource.endswith(":stateMachine:dev-support-timeline-express-1") or \
+        "stateMachine:dev-support-timeline-express-1\"" in resource, resource
+    assert "express-1:*" not in resource and "dev-support-timeline\"" not in resource
     executions = next(s for s in statements if "states:DescribeExecution" in _text(s["Action"]))
     assert sorted(executions["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
     assert "execution:dev-support-timeline-express-1:*" in _text(executions["Resource"])
