@@ -8,6 +8,7 @@ Routes (Lambda proxy integrations; authentication is done by the functions: API 
   /v1/workflows/{workflow}/run``, ``GET /v1/executions``, ``GET /v1/executions/{id}``,
   ``POST /v1/executions/{id}/cancel``, ``POST /v1/executions/{id}/rerun``, ``POST
   /v1/executions/{id}/retry`` and Sim's routes (``POST /api/v2/workflows/{workflow_id}/execute``,
+  ``POST /api/workflows/{workflow_id}/execute``,
   ``GET .../runs/{run_id}``, ``GET /api/jobs/{job_id}``, ``GET /api/workflows/{workflow_id}/status``,
   ``GET /api/users/me/usage-limits``: ``stepweave.api.sim_routes``) -> the run-API function;
 * ``POST /webhooks/{workflow}`` -> ``ingest_function`` (when given);
@@ -64,7 +65,8 @@ RUN_API_ROUTES = (
     *SIM_ROUTES,
 )
 #: The routes that may run a workflow synchronously: the stage's lower rate.
-SYNC_ROUTES = ("/v1/workflows/{workflow}/run", "/api/v2/workflows/{workflow_id}/execute")
+SYNC_ROUTES = ("/v1/workflows/{workflow}/run", "/api/v2/workflows/{workflow_id}/execute",
+               "/api/workflows/{workflow_id}/execute")
 _R = apigw.ResponseType
 #: API Gateway's own errors -> (status, code) of the API's error shape.
 ERROR_RESPONSES: Mapping[str, tuple[apigw.ResponseType, str, str]] = {

@@ -308,7 +308,11 @@ def test_the_answers_are_the_ones_the_openapi_document_describes(served: dict[st
     queued = httpx.post(f"{served['url']}/api/v2/workflows/echo/execute", json={"input": {"n": 1}, "async": True},
                         headers=headers)
     run_id = done.json()["data"]["runId"]
+    older = f"{served['url']}/api/workflows/echo/execute"
     answers = {
+        ("/api/workflows/{workflow_id}/execute", "post", "200"): httpx.post(older, json={"n": 1}, headers=headers).json(),
+        ("/api/workflows/{workflow_id}/execute", "post", "202"):
+            httpx.post(older, json={"n": 1}, headers={**headers, "X-Execution-Mode": "async"}).json(),
         ("/api/v2/workflows/{workflow_id}/execute", "post", "200"): done.json()["data"],
         ("/api/v2/workflows/{workflow_id}/execute", "post", "202"): queued.json()["data"],
         ("/api/v2/workflows/{workflow_id}/runs/{run_id}", "get", "200"):
@@ -321,3 +325,39 @@ def test_the_answers_are_the_ones_the_openapi_document_describes(served: dict[st
     }
     for (path, method, status), answer in answers.items():
         assert set(answer) <= set(documented(path, method, status)["properties"]), (path, status, answer)
+
+
+def test_sims_older_execute_route_as_its_typescript_sdk_calls_it(served: dict[str, Any]) -> None:
+    """``simstudio-ts-sdk`` 0.1.2 posts the input itself to ``/api/workflows/{id}/execute``
+    (``X-Execution-Mode: async`` to start it) and reads the older answers and headers."""
+    url, headers = f"{served['url']}/api/workflows/echo/execute", {"X-API-Key": KEY, "Content-Type": "application/json"}
+    done = httpx.post(url, json={"n": 4, "selectedOutputs": ["Double.result"]}, headers=headers)
+    assert done.status_code == 200
+    body = done.json()
+    assert body["success"] is True and body["error"] is None and body["output"]["data"] == {"n": 4, "twice": 8}
+    assert set(body["metadata"]) == {"duration", "startTime", "endTime"} and body["metadata"]["duration"] >= 0
+    reset = int(done.headers["X-RateLimit-Reset"])  # epoch seconds, as the older routes sent it
+    assert reset % 60 == 0 and int(done.headers["X-RateLimit-Limit"]) == LIMIT
+    # a body of control fields only: its `input`
+    assert httpx.post(url, json={"input": {"n": 2}, "stream": False}, headers=headers).json()["output"]["data"] == {
+        "n": 2, "twice": 4}
+    failed = httpx.post(f"{served['url']}/api/workflows/boom/execute", json={}, headers=headers)
+    assert failed.status_code == 500
+    assert failed.json()["success"] is False and failed.json()["code"] == "BLOCK_EXECUTION_FAILED"
+    assert "no luck" in failed.json()["error"]
+    queued = httpx.post(url, json={"n": 5}, headers={**headers, "X-Execution-Mode": "async"})
+    assert queued.status_code == 202
+    started = queued.json()
+    assert started["success"] is True and started["async"] is True and started["jobId"] == started["executionId"]
+    assert started["statusUrl"] == f"{served['url']}/api/jobs/{started['jobId']}"
+    with SimStudioClient(api_key=KEY, base_url=served["url"]) as sim:
+        assert _settled(sim, "echo", started["jobId"], ("completed", "failed"))["status"] == "completed"
+        assert sim.get_job_status(started["jobId"])["output"]["data"] == {"n": 5, "twice": 10}
+    for body, headers_, field in (({"n": 1, "stream": True}, headers, "stream"),
+                                  ({"n": 1, "workflowStateOverride": {}}, headers, "workflowStateOverride"),
+                                  ([1, 2], headers, "body")):
+        refused = httpx.post(url, json=body, headers=headers_)
+        assert refused.status_code == 400 and refused.json()["code"] == "BAD_REQUEST"
+        assert field in refused.json()["error"] or field == "body"
+    unknown = httpx.post(f"{served['url']}/api/workflows/nope/execute", json={}, headers=headers)
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "Workflow not found", "code": "NOT_FOUND"})

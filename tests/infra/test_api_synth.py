@@ -121,6 +121,7 @@ def test_sims_routes_go_to_the_run_api_function_as_v1_does(synth: dict[str, Any]
     # Sim's execute may run a workflow synchronously: the synchronous rate, as /v1/.../run
     assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["ThrottlingRateLimit"] == 10
     assert settings["/~1api~1v2~1workflows~1{workflow_id}~1execute"]["HttpMethod"] == "POST"
+    assert settings["/~1api~1workflows~1{workflow_id}~1execute"]["ThrottlingRateLimit"] == 10
     # the Sim workflow ids of the context reach the function
     fn = next(f for k, f in _resources(template, "AWS::Lambda::Function").items() if "RunApi" in k)
     env = fn["Properties"]["Environment"]["Variables"]

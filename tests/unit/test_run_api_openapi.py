@@ -25,7 +25,7 @@ def test_the_document_describes_every_route_and_both_key_headers() -> None:
                                  "/v1/executions/{execution_id}/retry",
                                  "/v1/approvals", "/v1/approvals/{approval_id}/decision",
                                  "/approvals/{approval_id}", "/webhooks/{workflow}",
-                                 "/api/v2/workflows/{workflow_id}/execute",
+                                 "/api/v2/workflows/{workflow_id}/execute", "/api/workflows/{workflow_id}/execute",
                                  "/api/v2/workflows/{workflow_id}/runs/{run_id}", "/api/jobs/{job_id}",
                                  "/api/workflows/{workflow_id}/status", "/api/users/me/usage-limits"}
     assert set(doc["components"]["securitySchemes"]) == {"bearer", "apiKey"}

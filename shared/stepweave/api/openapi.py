@@ -38,6 +38,7 @@ _ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("get", "/approvals/{approval_id}"): (404, 409, 410),
     ("post", "/approvals/{approval_id}"): (400, 403, 404, 409, 410),
     ("post", "/api/v2/workflows/{workflow_id}/execute"): (400, 401, 403, 404, 409, 413, 429, 500, 502, 504),
+    ("post", "/api/workflows/{workflow_id}/execute"): (400, 401, 403, 404, 409, 413, 429, 500, 502, 504),
     ("get", "/api/v2/workflows/{workflow_id}/runs/{run_id}"): (400, 401, 403, 404, 429),
     ("get", "/api/jobs/{job_id}"): (401, 403, 404, 429),
     ("get", "/api/workflows/{workflow_id}/status"): (401, 403, 404),
@@ -66,6 +67,12 @@ _ERROR_TEXT_OF: dict[str, dict[int, str]] = {
         500: "internal error (a failed run is a 200 with status failed)",
         502: "the run succeeded but a stored part of its output cannot be read",
         504: "still running: poll details.statusUrl"},
+    "/api/workflows/{workflow_id}/execute": {
+        409: "the X-Run-Id is taken", 413: "too large (the input; or the run's output)",
+        429: "over the key's rate limit (Retry-After, X-RateLimit-*; the reset in epoch seconds)",
+        500: "the run failed: {success: false, error, code, output, metadata}",
+        502: "the run succeeded but a stored part of its output cannot be read",
+        504: "still running: poll /api/jobs/{runId}"},
     "/api/v2/workflows/{workflow_id}/runs/{run_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
     "/api/jobs/{job_id}": {429: "over the key's rate limit (Retry-After, X-RateLimit-*)"},
     "/v1/executions/{execution_id}/retry": {

@@ -56,9 +56,11 @@ class Quota:
     def retry_after_s(self) -> int:
         return max(1, math.ceil(self.reset - self.now))
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, epoch_reset: bool = False) -> dict[str, str]:
+        """The headers; ``epoch_reset``: the reset as epoch seconds, as Sim's older routes
+        sent it (its older SDKs read an integer), else ISO 8601."""
         values = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(self.remaining),
-                  "X-RateLimit-Reset": self.reset_at}
+                  "X-RateLimit-Reset": str(self.reset) if epoch_reset else self.reset_at}
         return {**values, "Retry-After": str(self.retry_after_s)} if self.exceeded else values
 
 

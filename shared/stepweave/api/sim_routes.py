@@ -4,6 +4,7 @@ SDK) call, with Sim's JSON shapes, on the same resolver, tenants, keys and execu
 | route | what |
 |---|---|
 | ``POST /api/v2/workflows/{id}/execute`` | ``{"input": {...}}``: run and answer the run (200); with ``"async": true``, start it and answer ``{"data": {"runId", "statusUrl"}}`` (202) |
+| ``POST /api/workflows/{id}/execute`` | Sim's older execute (``simstudio-ts-sdk``): the body is the input; ``{success, executionId, output, error, metadata}``, with ``X-Execution-Mode: async`` 202 and the job's ``statusUrl`` |
 | ``GET /api/v2/workflows/{id}/runs/{runId}`` | the run: status, times, error; ``?includeOutput=true`` its output, ``?selectedOutputs=Block.path,...`` block outputs |
 | ``GET /api/jobs/{jobId}`` | the same run as Sim's job (``taskId``, ``status`` pending/processing/completed/failed/cancelled) |
 | ``GET /api/workflows/{id}/status`` | ``{"isDeployed", "deployedAt", "needsRedeployment"}`` |
@@ -19,7 +20,8 @@ Sim's: queued -> ``queued``, running -> ``running``, paused (waiting for an appr
 cancelled. A failed run is answered in band (200, ``status: "failed"``), as Sim does.
 
 Errors have Sim's shapes: ``{"error": {"code": "NOT_FOUND", "message", "details"?}}`` on the
-v2 routes, ``{"error": "<message>", "code": "..."}`` on the older ones (jobs, status, usage).
+v2 routes, ``{"error": "<message>", "code": "..."}`` on the older ones (execute, jobs, status,
+usage).
 The execute, runs and jobs routes count against the key's per-minute limit
 (``stepweave.api.ratelimit``) and say where it stands in ``X-RateLimit-*`` headers; over it,
 429 ``RATE_LIMITED`` with ``Retry-After``.
@@ -69,14 +71,15 @@ __all__ = ["JOB_STATUS", "LEGACY_ROUTES", "RUN_ID_HEADER", "RUN_STATUS", "SIM_RO
 #: (method, path) of Sim's routes, as API Gateway names them.
 SIM_ROUTES = (
     ("POST", "/api/v2/workflows/{workflow_id}/execute"),
+    ("POST", "/api/workflows/{workflow_id}/execute"),
     ("GET", "/api/v2/workflows/{workflow_id}/runs/{run_id}"),
     ("GET", "/api/jobs/{job_id}"),
     ("GET", "/api/workflows/{workflow_id}/status"),
     ("GET", "/api/users/me/usage-limits"),
 )
 #: Sim's older routes, which answer errors as ``{"error": "<message>", "code"}``.
-LEGACY_ROUTES = ("/api/jobs/{job_id}", "/api/workflows/{workflow_id}/status",
-                 "/api/users/me/usage-limits")
+LEGACY_ROUTES = ("/api/workflows/{workflow_id}/execute", "/api/jobs/{job_id}",
+                 "/api/workflows/{workflow_id}/status", "/api/users/me/usage-limits")
 #: The header naming a run (given by the caller to choose its id; answered on every run).
 RUN_ID_HEADER = "X-Run-Id"
 #: A Stepweave execution status -> Sim's run status, and Sim's (older) job status.
@@ -96,6 +99,16 @@ _UNSERVED = {"stream": "Stepweave does not stream runs (Server-Sent Events): lea
              "base64MaxBytes": "Stepweave does not inline files as base64"}
 
 
+#: What Sim's older execute route takes out of the body before the rest is the input.
+_V1_CONTROL = frozenset({
+    "selectedOutputs", "triggerType", "stream", "useDraftState", "inputFromExecutionId", "includeFileBase64",
+    "base64MaxBytes", "workflowStateOverride", "deploymentVersionId", "triggerBlockId", "stopAfterBlockId",
+    "runFromBlock", "copilotToolCallId", "workflowId", "parentWorkspaceId"})
+#: ... and of those, what would change the run in ways Stepweave does not do: refused.
+_V1_UNSERVED = ("useDraftState", "inputFromExecutionId", "workflowStateOverride", "deploymentVersionId",
+                "triggerBlockId", "stopAfterBlockId", "runFromBlock")
+
+
 class ExecuteRequest(BaseModel):
     """Sim's execute body (``v2ExecuteWorkflowBodySchema``)."""
 
@@ -112,8 +125,23 @@ class ExecuteRequest(BaseModel):
 
 
 def _ok(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[Any]:
-    return Response(status_code=status, content_type="application/json",
-                    body=json.dumps(body, ensure_ascii=False), headers={**JSON_HEADERS, **(headers or {})})
+    return _json_text(status, json.dumps(body, ensure_ascii=False), headers)
+
+
+def _json_text(status: int, text: str, headers: Mapping[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json", body=text,
+                    headers={**JSON_HEADERS, **(headers or {})})
+
+
+def _run_answer(status: int, body: Any, outcome: Outcome, workflow: str, run_id: str) -> Response[Any]:
+    """A finished run's answer, unless it is over what a response carries: then, as Sim
+    answers it, ``413`` (``workflow_response_too_large``)."""
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        fits(text, outcome, workflow)
+    except OutputUnavailable as exc:
+        raise PayloadTooLarge(exc.message, code="workflow_response_too_large", runId=run_id) from None
+    return _json_text(status, text, {RUN_ID_HEADER: run_id})
 
 
 def _v2_error(exc: ApiError) -> Response[Any]:
@@ -131,14 +159,19 @@ def _legacy_error(exc: ApiError) -> Response[Any]:
 
 
 def _status_url(event: dict[str, Any], workflow: str, run_id: str) -> str:
-    """The run's absolute URL, as the caller reached this API (the stage in the path on
+    """The run's absolute URL."""
+    return _url(event, f"/api/v2/workflows/{workflow}/runs/{run_id}")
+
+
+def _url(event: dict[str, Any], path: str) -> str:
+    """``path``'s absolute URL, as the caller reached this API (the stage in the path on
     API Gateway's own domain; a custom domain maps it away)."""
     headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
     context = event.get("requestContext") or {}
     host = str(context.get("domainName") or headers.get("host") or "localhost")
     scheme = headers.get("x-forwarded-proto") or ("https" if context.get("domainName") else "http")
     stage = f"/{context['stage']}" if ".execute-api." in host and context.get("stage") else ""
-    return f"{scheme}://{host}{stage}/api/v2/workflows/{workflow}/runs/{run_id}"
+    return f"{scheme}://{host}{stage}{path}"
 
 
 def _error_of(status: str, error: str | None, cause: str | None, workflow: str) -> dict[str, Any] | None:
@@ -249,7 +282,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
     """Register Sim's routes on the run API's resolver (``tenant()`` authenticates the request)."""
 
     def answer(work: Callable[[ApiContext, Tenant], Response[Any]], *, legacy: bool,
-               limited: bool) -> Response[Any]:
+               limited: bool, epoch_reset: bool = False) -> Response[Any]:
         """``work``'s answer for the authenticated tenant, errors in Sim's shape (``legacy``:
         the older routes'); ``limited``: counted against the key's limit, which the answer
         reports in its headers."""
@@ -265,7 +298,7 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
         except ApiError as exc:
             response = _legacy_error(exc) if legacy else _v2_error(exc)
         if quota is not None:
-            response.headers.update(quota.headers())
+            response.headers.update(quota.headers(epoch_reset))
         return response
 
     def parsed(model: type[ExecuteRequest]) -> ExecuteRequest:
@@ -290,6 +323,25 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
         except Conflict:
             raise Conflict("Run ID has already been used", code="RUN_ID_CONFLICT", runId=requested) from None
 
+    def run_sync(ctx: ApiContext, who: Tenant, workflow: str, payload: str, name: str,
+                 poll_url: str) -> tuple[Outcome, Any]:
+        """Run to the end and record the start: the outcome and, when it succeeded, its output.
+        A run longer than the wait is a 504 saying where to poll it."""
+        run_id = client_name(name)
+        try:
+            outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
+        except SyncTimeout as exc:
+            arn = exc.details.get("executionId")
+            if arn:
+                record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
+            raise SyncTimeout(f"the run is still going after {ctx.sync_timeout_s:g} s: poll {poll_url}",
+                              headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=poll_url) from None
+        if outcome.execution_arn:
+            record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
+        succeeded = outcome.status == "SUCCEEDED"
+        return outcome, run_output(outcome, workflow, store=ctx.store,
+                                   bucket=ctx.settings.payload_bucket) if succeeded else None
+
     @app.post("/api/v2/workflows/<workflow_id>/execute",
               summary="Sim: run a workflow (its name) and answer the run; async: start it (202)")
     def sim_execute(workflow_id: str) -> Response[Any]:
@@ -310,28 +362,51 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
                 record_start(ctx, who, workflow, started.execution_arn, name, payload, started.start_date)
                 url = _status_url(app.current_event.raw_event, workflow_id, run_id)
                 return _ok(202, {"data": {"runId": run_id, "statusUrl": url}}, {RUN_ID_HEADER: run_id})
-            try:
-                outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
-            except SyncTimeout as exc:
-                arn = exc.details.get("executionId")
-                if arn:
-                    record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
-                url = _status_url(app.current_event.raw_event, workflow_id, run_id)
-                raise SyncTimeout(f"the run is still going after {ctx.sync_timeout_s:g} s: poll {url}",
-                                  headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=url) from None
-            if outcome.execution_arn:
-                record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
-            output = run_output(outcome, workflow, store=ctx.store, bucket=ctx.settings.payload_bucket) \
-                if outcome.status == "SUCCEEDED" else None
-            body = json.dumps({"data": _sync_data(outcome, run_id, workflow_id, output)}, ensure_ascii=False)
-            try:
-                fits(body, outcome, workflow)
-            except OutputUnavailable as exc:  # as Sim answers an output over what it can send
-                raise PayloadTooLarge(exc.message, code="workflow_response_too_large", runId=run_id) from None
-            return Response(status_code=200, content_type="application/json", body=body,
-                            headers={**JSON_HEADERS, RUN_ID_HEADER: run_id})
+            outcome, output = run_sync(ctx, who, workflow, payload, name,
+                                       _status_url(app.current_event.raw_event, workflow_id, run_id))
+            return _run_answer(200, {"data": _sync_data(outcome, run_id, workflow_id, output)}, outcome,
+                               workflow, run_id)
 
         return answer(work, legacy=False, limited=True)
+
+    @app.post("/api/workflows/<workflow_id>/execute",
+              summary="Sim (older): the body is the input; answer the run, or start it "
+                      "(X-Execution-Mode: async)")
+    def sim_execute_v1(workflow_id: str) -> Response[Any]:
+        def work(ctx: ApiContext, who: Tenant) -> Response[Any]:
+            body = app.current_event.json_body if app.current_event.body else {}
+            if not isinstance(body, dict):
+                raise InvalidInput("Invalid request body: the input, a JSON object")
+            event = app.current_event
+            streamed = body.get("stream") is True or event.headers.get("X-Stream-Response") == "true"
+            unserved = [k for k in _V1_UNSERVED if body.get(k) not in (None, False)]
+            unserved += ["stream"] if streamed else []
+            if unserved:
+                raise InvalidInput(f"{unserved[0]}: not served by Stepweave", field=unserved[0])
+            given = {k: v for k, v in body.items() if k not in _V1_CONTROL}
+            # as Sim does for a key: the body but its control fields is the input, else its `input`
+            payload = payload_of(given if given else body.get("input") or {})
+            workflow = _workflow(ctx, workflow_id)
+            name = run_name(ctx, who, workflow)
+            run_id = client_name(name)
+            if (event.headers.get("X-Execution-Mode") or "").lower() == "async":
+                started = ctx.executions.start(workflow, payload, name)
+                record_start(ctx, who, workflow, started.execution_arn, name, payload, started.start_date)
+                return _ok(202, {"success": True, "async": True, "jobId": run_id, "executionId": run_id,
+                                 "message": "Workflow execution queued",
+                                 "statusUrl": _url(event.raw_event, f"/api/jobs/{run_id}")})
+            outcome, output = run_sync(ctx, who, workflow, payload, name,
+                                       _url(event.raw_event, f"/api/jobs/{run_id}"))
+            data = _sync_data(outcome, run_id, workflow_id, output)
+            error = data["error"]
+            result = {"success": error is None, "executionId": run_id, "output": data["output"],
+                      "error": error["message"] if error else None,
+                      "metadata": {"duration": data.get("durationMs"), "startTime": data["startedAt"],
+                                   "endTime": data.get("endedAt")},
+                      **({"code": error["code"]} if error else {})}
+            return _run_answer(500 if error else 200, result, outcome, workflow, run_id)
+
+        return answer(work, legacy=True, limited=True, epoch_reset=True)
 
     @app.get("/api/v2/workflows/<workflow_id>/runs/<run_id>",
              summary="Sim: a run's status, times and error (includeOutput, selectedOutputs)")
@@ -451,7 +526,26 @@ def openapi_paths() -> dict[str, Any]:
                       "needsRedeployment": {"type": "boolean"}}, "a workflow of this deployment")
     usage = _schema({"success": {"type": "boolean"}, "rateLimit": {"type": "object"},
                      "usage": {"type": "object"}}, "the key's rate limit (sync and async: the same)")
+    v1_done = _schema({"success": {"type": "boolean"}, "executionId": {"type": "string"}, "output": {},
+                       "error": _TEXT, "code": {"type": "string"},
+                       "metadata": {"type": "object", "properties": {"duration": {"type": ["integer", "null"]},
+                                                                     "startTime": {"type": "string"},
+                                                                     "endTime": _TEXT}}},
+                      "a finished run (a failed one: 500, success false)")
+    v1_queued = _schema({"success": {"type": "boolean"}, "async": {"type": "boolean"}, "jobId": {"type": "string"},
+                         "executionId": {"type": "string"}, "message": {"type": "string"},
+                         "statusUrl": {"type": "string"}}, "a started run: poll statusUrl (its job)")
     return {
+        "/api/workflows/{workflow_id}/execute": {"post": {
+            "parameters": [{"name": "workflow_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "X-Execution-Mode", "in": "header", "required": False,
+                            "description": "async: start the run and answer 202",
+                            "schema": {"enum": ["async", "sync"]}}],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "description": "the input (Sim's control fields, e.g. selectedOutputs, "
+                                                 "are taken out; a body of only those: its `input`)"}}}},
+            "responses": {"200": _ok_doc("the run, finished", v1_done),
+                          "202": _ok_doc("X-Execution-Mode: async: started", v1_queued)}}},
         "/api/v2/workflows/{workflow_id}/execute": {"post": {
             "requestBody": {"required": False, "content": {"application/json": {
                 "schema": ExecuteRequest.model_json_schema(by_alias=True)}}},
