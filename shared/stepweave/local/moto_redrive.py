@@ -375,6 +375,8 @@ def _describe_execution(self: Any) -> Any:
     """moto's answer with AWS's redrive fields (and the stop date of a timed-out run)."""
     result = _moto_describe(self)
     execution = _find(self.stepfunction_backend, self._get_param("executionArn"))
+    if not hasattr(execution, "exec_status"):  # moto's basic backend (no interpreter): as it is
+        return result
     answer = result.result if isinstance(result, ActionResult) else None
     if isinstance(answer, dict):
         count = getattr(execution, "stepweave_redrive_count", 0)
