@@ -115,3 +115,87 @@ def test_sims_brand_mention_template_runs_end_to_end(engine: Any, server: FakeAp
     assert "Total Mentions:" in json.dumps(page["body"]["children"])
     history = json.dumps(result.events, default=str)
     assert not any(v in history for v in secrets.values()) and "reddit-app" not in history
+
+
+def _template(name: str, tmp_path: Path, tools: dict[str, dict[str, Any]],
+              blocks: dict[str, dict[str, Any]]) -> Path:
+    """Sim's template ``name`` with the offline model and the given fixed params added to its
+    agent tools (by Sim type) and sub-block values to its blocks (by Sim type)."""
+    data = json.loads((Path(__file__).parents[1] / "fixtures" / "sim-templates" /
+                       f"{name}.json").read_text(encoding="utf-8"))
+    for raw in data["state"]["blocks"].values():
+        if raw["type"] == "agent":
+            raw["subBlocks"]["model"]["value"] = "local"
+            entries = raw["subBlocks"]["tools"]["value"]
+            for entry in entries if isinstance(entries, list) else []:
+                entry["params"].update(tools.get(entry["type"], {}))
+        for key, value in blocks.get(raw["type"], {}).items():
+            raw["subBlocks"][key] = {"id": key, "type": "short-input", "value": value}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_sims_customer_feedback_digest_runs_end_to_end(
+        engine: Any, server: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent lists the Airtable table's records (every page) and the digest goes to
+    Slack (the local outbox: no Slack secret is set)."""
+    monkeypatch.setenv("AIRTABLE_API_KEY", "pat-e2e-secret")
+    monkeypatch.setenv("STEPWEAVE_OUTBOX_DIR", str(tmp_path / "outbox"))
+    for name in ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    server.reset({"GET /v0/appFeedback/Responses": [
+        (200, {}, {"records": [{"id": "rec1", "fields": {"Text": "Love it"}}], "offset": "o1"}),
+        (200, {}, {"records": [{"id": "rec2", "fields": {"Text": "Too slow"}}]})]})
+    path = _template("customer-feedback-digest", tmp_path, {"airtable": {
+        "baseId": "appFeedback", "tableId": "Responses", "baseUrl": server.url + "/v0"}}, {})
+    result = engine.run(compile_workflow(load_workflow(path), str(path)), {})
+    assert result.status == "SUCCEEDED", result.error
+    assert [(r["path"], r["query"]) for r in server.requests] == [
+        ("/v0/appFeedback/Responses", {}), ("/v0/appFeedback/Responses", {"offset": "o1"})]
+    assert all(r["headers"]["authorization"] == "Bearer pat-e2e-secret" for r in server.requests)
+    history = json.dumps(result.events, default=str)
+    assert "Too slow" in history and "pat-e2e-secret" not in history
+    (digest,) = (tmp_path / "outbox" / "slack").glob("*.json")  # the Slack block's message
+    assert "Too slow" in json.loads(digest.read_text(encoding="utf-8"))["text"]
+
+
+def test_sims_resume_parser_runs_end_to_end(engine: Any, server: FakeApi, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agent must OCR the uploaded resume (Mistral, forced), and the parsed fields are
+    appended to the candidates sheet with a Google token from the refresh token."""
+    from stepweave.integrations import oauth
+
+    oauth.clear_cache()
+    for name, value in {"MISTRAL_API_KEY": "mistral-e2e", "GOOGLE_REFRESH_TOKEN": "1//e2e",
+                        "GOOGLE_CLIENT_ID": "cid-e2e", "GOOGLE_CLIENT_SECRET": "cs-e2e"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GOOGLE_ACCESS_TOKEN", raising=False)
+    server.reset({
+        "POST /v1/ocr": [(200, {}, {"model": "mistral-ocr", "pages": [
+            {"index": 0, "markdown": "# Ada Lovelace\nada@example.com"}], "usage_info": {}})],
+        "POST /token": [(200, {}, {"access_token": "ya29.e2e", "expires_in": 3600})],
+        "POST /v4/spreadsheets/Candidates/values/Sheet1:append": [(200, {}, {
+            "tableRange": "Sheet1!A1:G1", "updates": {"updatedRange": "Sheet1!A2:G2",
+                                                      "updatedRows": 1}})]})
+    path = _template("resume-parser", tmp_path,
+                     {"mistral_parse_v3": {"baseUrl": server.url + "/v1"}},
+                     {"google_sheets_v2": {"baseUrl": server.url + "/v4",
+                                           "tokenUrl": server.url + "/token"},
+                      # the template's agent has a system message only, which Stepweave's
+                      # agent refuses ("no user message"): a user prompt is added here
+                      "agent": {"userPrompt": "Parse the attached resume."}})
+    resume = [{"name": "cv.pdf", "url": "https://files.example/cv.pdf", "size": 1000,
+               "type": "application/pdf"}]
+    result = engine.run(compile_workflow(load_workflow(path), str(path)), {"resumeFile": resume})
+    assert result.status == "SUCCEEDED", result.cause
+    ocr, token, append = server.requests
+    assert ocr["body"]["document"] == {"type": "document_url",
+                                       "document_url": "https://files.example/cv.pdf"}
+    assert token["body"]["refresh_token"] == "1//e2e"
+    assert append["headers"]["authorization"] == "Bearer ya29.e2e"
+    assert append["query"] == {"valueInputOption": "USER_ENTERED",
+                               "insertDataOption": "INSERT_ROWS"}
+    assert len(append["body"]["values"]) == 1 and len(append["body"]["values"][0]) == 7
+    history = json.dumps(result.events, default=str)
+    assert not any(s in history for s in ("mistral-e2e", "1//e2e", "cs-e2e", "ya29.e2e"))
