@@ -361,3 +361,15 @@ def test_sims_older_execute_route_as_its_typescript_sdk_calls_it(served: dict[st
         assert field in refused.json()["error"] or field == "body"
     unknown = httpx.post(f"{served['url']}/api/workflows/nope/execute", json={}, headers=headers)
     assert (unknown.status_code, unknown.json()) == (404, {"error": "Workflow not found", "code": "NOT_FOUND"})
+
+
+def test_a_body_that_is_not_json_is_refused_in_sims_shape(served: dict[str, Any]) -> None:
+    headers = {"X-API-Key": KEY, "Content-Type": "application/json"}
+    v2 = httpx.post(f"{served['url']}/api/v2/workflows/echo/execute", content=b'{"input": {"n": NaN}}',
+                    headers=headers)
+    assert v2.status_code == 400 and v2.json()["error"]["code"] == "BAD_REQUEST"
+    assert "input.n" in v2.json()["error"]["message"]
+    older = httpx.post(f"{served['url']}/api/workflows/echo/execute", content=b'{"n": ', headers=headers)
+    assert older.status_code == 400 and older.json()["code"] == "BAD_REQUEST"
+    v1 = httpx.post(f"{served['url']}/v1/workflows/echo/run", content=b'{"n": ', headers=headers)
+    assert v1.json()["error"]["code"] == "invalid_input"  # /v1 keeps its own shape

@@ -37,7 +37,7 @@ from stepweave.api.errors import (
 )
 from stepweave.api.events import BadBody, request_body
 from stepweave.api.health import check_health
-from stepweave.api.sim_routes import add_sim_routes
+from stepweave.api.sim_routes import add_sim_routes, sim_error_response
 from stepweave.api.starts import (
     MAX_INPUT_BYTES,
     SYNC_TIMEOUT_S,
@@ -223,7 +223,7 @@ def resolve(resolver: APIGatewayRestResolver, event: dict[str, Any], lambda_cont
     route reads them: else 400."""
     refused = _refused_body(event)
     if refused is not None:
-        return refused.response()
+        return sim_error_response(str(event.get("path") or ""), refused) or refused.response()
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
     if event.get("body"):
         headers["Content-Type"] = "application/json"

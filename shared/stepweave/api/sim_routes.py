@@ -66,7 +66,7 @@ from stepweave.runtime.recorder import iso
 from stepweave.runtime.records import ExecutionRecord
 
 __all__ = ["JOB_STATUS", "LEGACY_ROUTES", "RUN_ID_HEADER", "RUN_STATUS", "SIM_ROUTES", "add_sim_routes",
-           "openapi_paths"]
+           "openapi_paths", "sim_error", "sim_error_response"]
 
 #: (method, path) of Sim's routes, as API Gateway names them.
 SIM_ROUTES = (
@@ -122,6 +122,23 @@ class ExecuteRequest(BaseModel):
     includeToolCalls: bool = False  # noqa: N815
     includeFileBase64: bool | None = None  # noqa: N815
     base64MaxBytes: int | None = None  # noqa: N815
+
+
+def sim_error(path: str, exc: ApiError) -> Response[Any] | None:
+    """``exc`` in Sim's shape when ``path`` is one of Sim's (``/api/...``), else None: what
+    is refused before a route answers (a body that is not JSON)."""
+    if path.startswith("/api/v2/"):
+        return _v2_error(exc)
+    return _legacy_error(exc) if path.startswith("/api/") else None
+
+
+def sim_error_response(path: str, exc: ApiError) -> dict[str, Any] | None:
+    """``sim_error`` as an API Gateway proxy response."""
+    answer = sim_error(path, exc)
+    if answer is None:
+        return None
+    return {"statusCode": answer.status_code, "body": answer.body, "isBase64Encoded": False,
+            "headers": {k: v if isinstance(v, str) else ",".join(v) for k, v in answer.headers.items()}}
 
 
 def _ok(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response[Any]:
