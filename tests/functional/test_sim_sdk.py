@@ -43,6 +43,13 @@ blocks:
   - {id: fail, name: Fail, type: function, params: {code: "throw new Error('no luck')"}}
 edges: [start -> fail]
 """
+PAIR = """
+name: pair
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: n, type: number}]}}
+  - {id: pair, name: Pair, type: function, params: {code: "return [<start.n>, <start.n> + 1]"}}
+edges: [start -> pair]
+"""
 KEY = "swk_sim-sdk-test-key-for-the-local-tenant-01"
 #: the id a Sim application knows the echo workflow by
 SIM_ID = "4a7d3c1e-93b0-4c1f-8e5a-0c9d2f6b71e4"
@@ -63,7 +70,7 @@ def _key(local_dir: Path, tenant: str) -> str:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("sim-sdk")
     (root / "workflows").mkdir()
-    for name, text in (("echo", ECHO), ("boom", BOOM), ("refund", FLOW)):
+    for name, text in (("echo", ECHO), ("boom", BOOM), ("refund", FLOW), ("pair", PAIR)):
         (root / "workflows" / f"{name}.yaml").write_text(text, encoding="utf-8")
     local_dir = root / ".stepweave"
     url = f"http://127.0.0.1:{free_port()}"
@@ -132,13 +139,17 @@ def test_an_asynchronous_run_is_polled_as_a_run_and_as_a_job(sim: SimStudioClien
     assert isinstance(queued, AsyncExecutionResult) and queued.success
     assert queued.status_url == f"{served['url']}/api/v2/workflows/echo/runs/{queued.run_id}"
     run = _settled(sim, "echo", queued.run_id, ("completed", "failed"), include_output=True,
-                   selected_outputs=["Double.result", "double", "Nowhere.x"])
+                   selected_outputs=["Double.result", "double", "Nowhere.x", "Done.data.n", "Done.data.n.0"])
     assert run["status"] == "completed" and run["error"] is None and run["trigger"] == "api"
     assert run["output"]["data"] == {"n": 5, "twice": 10}
     assert run["blockOutputs"] == {"Double.result": 10, "double": {"result": 10, "stdout": ""},
-                                   "Nowhere.x": None}
+                                   "Nowhere.x": None, "Done.data.n": 5, "Done.data.n.0": None}
     assert run["durationMs"] >= 0 and run["startedAt"] <= run["endedAt"]
     assert sim.get_workflow_run("echo", queued.run_id)["output"] is None  # only with includeOutput
+    pair = sim.execute_workflow("pair", {"n": 7})
+    assert pair.metadata is not None and pair.output == {"result": [7, 8], "stdout": ""}
+    outputs = sim.get_workflow_run("pair", pair.metadata["runId"], selected_outputs=["Pair.result.1", "pair.result.2"])
+    assert outputs["blockOutputs"] == {"Pair.result.1": 8, "pair.result.2": None}
     job = sim.get_job_status(queued.run_id)
     assert job["success"] is True and job["taskId"] == queued.run_id and job["status"] == "completed"
     assert job["output"]["data"] == {"n": 5, "twice": 10}

@@ -269,7 +269,8 @@ def _normal(name: str) -> str:
 
 
 def _block_outputs(detail: ExecutionDetail, selectors: list[str]) -> dict[str, Any]:
-    """``Block name.path`` (or ``blockId.path``) -> that value of the block's last output."""
+    """``Block name.path`` (or ``blockId.path``; object keys and list indexes) -> that value
+    of the block's last output (None when there is none)."""
     found: dict[str, Any] = {}
     for selector in selectors:
         block, _, path = selector.partition(".")
@@ -281,7 +282,10 @@ def _block_outputs(detail: ExecutionDetail, selectors: list[str]) -> dict[str, A
             except ValueError:
                 value = logs[-1].output
             for part in [p for p in path.split(".") if p]:
-                value = value.get(part) if isinstance(value, dict) else None
+                if isinstance(value, list) and part.isdigit():
+                    value = value[int(part)] if int(part) < len(value) else None
+                else:
+                    value = value.get(part) if isinstance(value, dict) else None
         found[selector] = value
     return found
 
