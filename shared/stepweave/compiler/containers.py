@@ -390,7 +390,7 @@ def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]
         f"r_{stem}": [], f"more_{stem}": False})
     kind = distributed.child_execution_type(lw, node, sequential=True)
     chunk = distributed.distributed_map(lw, node, program, kind,
-                                        {"v": distributed.selector_vars(names)}, 1)
+                                        {"v": distributed.selector_vars(names, program, tuple(carried))}, 1)
     chunk.update(Items=[0], Output=_js("$states.result[0]"),
                  Assign={**{name: _js(f"$states.result[0].v.{name}") for name in back},
                          f"more_{stem}": _js(f"$states.result[0].more")},

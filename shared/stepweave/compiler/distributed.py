@@ -130,6 +130,36 @@ def child_execution_type(lw: Lowering, node: str, *, sequential: bool = False) -
 
 # -- the variables a child execution reads -------------------------------------------------
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_EXPR = re.compile(r"\{%(.*?)%\}", re.S)
+_USE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)(?![A-Za-z0-9_])(\.[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_(]))?")
+
+
+def field_reads(program: dict[str, Any], names: list[str]) -> dict[str, list[str] | None]:
+    """For each variable in ``names``: the fields the program reads of it when it only ever
+    reads ``$name.field...`` (so the child needs only those), else None (the whole value)."""
+    fields: dict[str, set[str] | None] = {name: set() for name in names}
+    for text in param_strings(program):
+        for expr in _EXPR.findall(text):
+            for name, field in _USE.findall(_STRING.sub('""', expr)):
+                if name not in fields:
+                    continue
+                found = fields[name]
+                if not field:
+                    fields[name] = None
+                elif found is not None:
+                    found.add(field[1:])
+    return {name: None if found is None else sorted(found) for name, found in fields.items()}
+
+
+def _passed(name: str, fields: list[str] | None) -> str:
+    """What the ItemSelector passes of variable ``name``: the value, or only the fields
+    the child reads (an item must not carry the whole start input, say, for one field)."""
+    if fields is None:
+        return js(f"${name}")
+    return js("{" + ", ".join(f'"{f}": ${name}.{f}' for f in fields) + "}")
+
+
 def isolate(program: dict[str, Any], start: str, *, keep: tuple[str, ...] = (),
             assign: dict[str, Any] | None = None) -> list[str]:
     """Make ``program`` a child execution's: it reads the parent's execution ARN from
@@ -167,8 +197,12 @@ def _replace_execution(value: Any) -> bool:
     return found
 
 
-def selector_vars(names: list[str]) -> dict[str, Any]:
-    return {name: js(f"${name}") for name in names}
+def selector_vars(names: list[str], program: dict[str, Any] | None = None,
+                  whole: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ItemSelector's ``v``: each variable, or (``program`` given) only the fields of
+    it the program reads; those in ``whole`` always whole."""
+    reads = field_reads(program, [n for n in names if n not in whole]) if program is not None else {}
+    return {name: _passed(name, reads.get(name)) for name in names}
 
 
 def distributed_map(lw: Lowering, node: str, program: dict[str, Any], execution_type: str,
@@ -216,7 +250,7 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], ite
     name = lw.block_state(node)
     label = lw.names.take(f"{block.name} vars")
     names = isolate(program, label)
-    selector = {**selector, "v": selector_vars(names)} if names else dict(selector)
+    selector = {**selector, "v": selector_vars(names, program)} if names else dict(selector)
     state = distributed_map(lw, node, program, child_execution_type(lw, node), selector,
                             int(params.get("batchSize") or 20))
     state["Items"] = js(items)

@@ -81,7 +81,7 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
-from stepweave.local import live, moto_history, moto_redrive
+from stepweave.local import jsonata_fast, live, moto_history, moto_redrive
 from stepweave.local.jsonata_eval import (
     UNDEFINED,
     JSONataEvaluationError,
@@ -210,7 +210,25 @@ def _program_body(self: Any, env: Any) -> None:
             raise
 
 
+def _variable(env: Any, with_states: bool) -> Callable[[str], Any]:
+    store = env.variable_store
+
+    def value(name: str) -> Any:
+        if name == "states":
+            return _aws_states(env.states._states_data) if with_states else jsonata_fast.SLOW  # noqa: SLF001
+        for scope in (store._inner_scope, store._outer_scope):  # noqa: SLF001
+            if name in scope:
+                return scope[name]
+        return jsonata_fast.SLOW
+    return value
+
+
 def _eval_jsonata(env: Any, expression: str, with_states: bool = True) -> Any:
+    quick = jsonata_fast.evaluate(expression, _variable(env, with_states))
+    if quick is not jsonata_fast.SLOW:  # a variable or a path into one, answered here
+        if env.is_frame() and not env.is_running():
+            raise _FrameStopped()
+        return quick
     try:
         result = evaluate(expression, _bindings(env, expression, with_states))
     except JSONataEvaluationError as exc:
