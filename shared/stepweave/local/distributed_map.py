@@ -81,13 +81,26 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from stepweave.local import limits
 
-__all__ = ["install", "for_moto", "PATCHED_ATTRIBUTES", "TOLERANCE_CAUSE"]
+__all__ = ["install", "for_moto", "PATCHED_ATTRIBUTES", "TOLERANCE_CAUSE", "child_history_peak",
+           "reset_child_history_peak"]
 
 TOLERANCE_CAUSE = "The specified tolerated failure threshold was exceeded"
 _Worker = dipw.DistributedItemProcessorWorker
 _Component = dic.DistributedIterationComponent
 _installed = False
 _lock = threading.Lock()
+_child_events_peak = 0
+
+
+def child_history_peak() -> int:
+    """The most events any child execution had since ``reset_child_history_peak`` (an
+    Express child's are counted, though Express keeps no history)."""
+    return _child_events_peak
+
+
+def reset_child_history_peak() -> None:
+    global _child_events_peak
+    _child_events_peak = 0
 
 
 class _NoHistory(EventManager):
@@ -117,6 +130,7 @@ def _now() -> str:
 
 
 def _eval_job(self: Any, env: Any, job: Any) -> None:
+    global _child_events_peak
     record = self._map_run_record
     record.item_counter.total.count()
     record.item_counter.running.count()
@@ -167,8 +181,10 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         record.item_counter.running.offset(-1)
         job.job_output = job_output
         row["stopped"] = _now()
+        events = env.event_manager._event_id_gen._next_id  # noqa: SLF001
         with _lock:
             record.stepweave_rows.append(row)
+            _child_events_peak = max(_child_events_peak, int(events) - 1)
 
 
 def _eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
