@@ -316,6 +316,7 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
             "matches versions and aliases of that one function, nothing else.",
         )
     _acknowledge_stretches(workflow)
+    _acknowledge_distributed(workflow)
     for child in sorted(set(workflow.child_machines.values())):
         _acknowledge(
             machine,
@@ -324,6 +325,32 @@ def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:
             "states:DescribeExecution and states:StopExecution (which .sync needs) name that "
             "one state machine's executions with a trailing '*'.",
         )
+
+
+def _acknowledge_distributed(workflow: WorkflowStateMachine) -> None:
+    """A distributed Map starts child executions of its own state machine under generated
+    names and writes its results under one prefix of the payload bucket."""
+    if workflow.results_bucket is None:
+        return
+    name, machine = workflow.state_machine_name, workflow.state_machine
+    states = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
+    for resource, what in ((f"stateMachine:{name}:*", "its versions and aliases (the Map starts "
+                            "its children on the version that runs)"),
+                           (f"execution:{name}/*", "its Standard child executions"),
+                           (f"express:{name}/*", "its Express child executions"),
+                           (f"execution:{name}:*", "its executions, which ListMapRuns names"),
+                           (f"mapRun:{name}/*", "its Map Runs")):
+        _acknowledge(
+            machine, f"AwsSolutions-IAM5[Resource::{states}:{resource}]",
+            f"A distributed Map (docs/how-it-compiles.md) runs each item as a child execution "
+            f"of '{name}' under a generated name: the grant names {what}, of that one state "
+            "machine only.")
+    objects = _bucket_objects(workflow.results_bucket, workflow).removesuffix("/*")
+    _acknowledge(
+        machine, f"AwsSolutions-IAM5[Resource::{objects}/stepweave-map-results/*]",
+        "A distributed Map's ResultWriter writes a manifest and result files under keys Step "
+        "Functions chooses (<prefix>/<map run id>/...), so the grant names the objects under "
+        "the results prefix of the payload bucket only.")
 
 
 def _acknowledge_stretches(workflow: WorkflowStateMachine) -> None:

@@ -153,6 +153,8 @@ class WorkflowStateMachine(Construct):
             fn.grant_invoke(self.state_machine)
         self._grant_children()
         self._grant_stretches()
+        #: the payload bucket its distributed Maps write results to (None: it has none)
+        self.results_bucket = payload_bucket if distributed else None
         if distributed and payload_bucket is not None:
             self._grant_distributed(payload_bucket)
         #: the SHA-256 of what the version pins (``infra.versions.definition_hash``): the

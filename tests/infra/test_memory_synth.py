@@ -116,7 +116,7 @@ def _task(definition: dict[str, Any], block: str) -> dict[str, Any]:
 
 def test_each_handler_function_has_the_chosen_memory(synth: Synth) -> None:
     handlers = synth.stack.handlers.functions
-    assert set(handlers) == {"agent", "api", "evaluator", "function", "router", "tool"}
+    assert set(handlers) == {"agent", "api", "collect", "evaluator", "function", "router", "tool"}
     expected = {**CHOSEN,
                 "agent": 384,  # lambdaMemoryMb:agent
                 "function": sandbox_need_mb(256)}  # block 'medium' asks for a 256 MB sandbox
