@@ -12,7 +12,7 @@ from pathlib import Path
 import moto
 import pytest
 
-from stepweave.local import limits, moto_adapter, moto_imports
+from stepweave.local import distributed_map, limits, moto_adapter, moto_imports
 from stepweave.local.engine import LocalEngine
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
 from tests.engine.helpers import compile_text
@@ -28,7 +28,8 @@ def test_moto_is_pinned_exactly_to_the_adapted_version() -> None:
 
 
 @pytest.mark.parametrize(("owner", "attribute"),
-                         [*moto_adapter.PATCHED_ATTRIBUTES, *limits.PATCHED_ATTRIBUTES],
+                         [*moto_adapter.PATCHED_ATTRIBUTES, *limits.PATCHED_ATTRIBUTES,
+                          *distributed_map.PATCHED_ATTRIBUTES],
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_patched_attributes_still_exist(owner: object, attribute: str) -> None:
     assert hasattr(owner, attribute)
