@@ -86,8 +86,9 @@ def test_mode_distributed_makes_the_workflow_standard_and_express_refuses_it() -
 def test_a_distributed_parallel_passes_the_outer_variables_its_children_read() -> None:
     compiled = _parallel(1000)
     [state] = _maps(compiled.definition).values()
-    # the body reads <start.tag>: the child gets $b_start through ItemSelector...
-    assert state["ItemSelector"]["v"] == {"b_start": "{% $b_start %}"}
+    # the body reads <start.tag>: the child gets that field of $b_start through ItemSelector
+    # (not the whole start input in each item)...
+    assert state["ItemSelector"]["v"] == {"b_start": '{% {"tag": $b_start.tag} %}'}
     program = state["ItemProcessor"]
     first = program["States"][program["StartAt"]]
     assert first["Assign"]["b_start"] == "{% $states.input.v.b_start %}"
