@@ -192,10 +192,10 @@ def test_records_and_the_outbox_are_private(workdir: Path, capsys: pytest.Captur
                  "--approve", 'Approval={"approved": true}']) == 0
     capsys.readouterr()
     local = workdir / ".stepweave"
-    folders = [local, local / "outbox", local / "outbox" / "slack", local / "outbox" / "email"]
+    folders = [local, local / "outbox", local / "outbox" / "slack", local / "outbox" / "email", local / "live"]
     files = [p for p in local.rglob("*") if p.is_file()]
     assert {p.relative_to(local).parts[:-1] for p in files} == {(), ("outbox",), ("outbox", "slack"),
-                                                                ("outbox", "email")}
+                                                                ("outbox", "email"), ("live",)}
     for folder in folders:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for file in files:

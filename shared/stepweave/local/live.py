@@ -67,7 +67,7 @@ def finish(folder: Path | None, execution_arn: str) -> None:
 
     mark = live_file(folder, execution_arn).with_suffix(".done")
     try:
-        mark.touch()
+        os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     except OSError:
         return
     cutoff = time.time() - KEEP_SECONDS
@@ -102,7 +102,7 @@ def _open(manager: Any) -> IO[str] | None:
     folder, arn, name, machine = getattr(manager, "stepweave_live_to")  # noqa: B009 - our attribute
     manager.stepweave_live_to = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         live_file(folder, arn).with_suffix(".done").unlink(missing_ok=True)  # running (again)
         # readable by its owner only: like the records, a history holds the blocks' inputs and outputs
         fd = os.open(live_file(folder, arn), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

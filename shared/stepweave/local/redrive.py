@@ -76,7 +76,7 @@ def keep(engine: LocalEngine, execution_arn: str) -> Path | None:
         return None
     saved["workflow"] = compiled.name
     saved["definitionHash"] = definition_hash(compiled)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
