@@ -270,6 +270,8 @@ def _machine_of(arn: str) -> str:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    if not 0.01 <= args.poll <= 60:
+        raise UsageError(f"--poll: {args.poll:g} seconds; give 0.01 to 60")
     arn, record = _resolve(args)
     out = sys.stderr
     show_progress = not args.quiet and not args.json
