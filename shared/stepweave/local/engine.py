@@ -210,10 +210,11 @@ class LocalEngine:
             self._payloads, self._s3 = False, None
 
     def __exit__(self, *exc: object) -> None:
-        from stepweave.local import live, moto_adapter
+        from stepweave.local import live, moto_adapter, moto_redrive
 
         if self.live_dir is not None:
             live.use(None)
+        moto_redrive.forget()  # the executions go with moto's state; failed ones were kept on disk
 
         for handler in list(moto_adapter.LAMBDA_HANDLERS):
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)

@@ -70,7 +70,7 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 from moto.stepfunctions.responses import StepFunctionResponse
 
-__all__ = ["JOURNALS", "REDRIVE_DAYS", "Journal", "install", "restore", "saved_state",
+__all__ = ["JOURNALS", "REDRIVE_DAYS", "Journal", "forget", "install", "restore", "saved_state",
            "PATCHED_ATTRIBUTES"]
 
 #: AWS redrives an execution up to 14 days after it stopped.
@@ -154,6 +154,14 @@ def _journal(env: Any) -> Journal | None:
             return None
         journal = JOURNALS[arn] = Journal()
         return journal
+
+
+def forget() -> None:
+    """Drop every journal (the engine stopped: its executions are gone with moto's state; the
+    failed ones were kept on disk)."""
+    with _journals_lock:
+        JOURNALS.clear()
+        _EXPRESS.clear()
 
 
 def _machine_type(machine_arn: str) -> str:
