@@ -289,6 +289,8 @@ edges: [start -> ok, ok -> call]
         assert record.status == "running" and record.redrive_count == 1 and record.redriven_at
         assert record.stopped_at is None and record.error is None
         assert handler.lambda_handler(event, None)["written"] is False  # delivered twice
+        late = handler.lambda_handler(_event(desc, "FAILED"), None)  # the first attempt's, late
+        assert late["written"] is False and _detail(recorder_env, arn).record.status == "running"
         while engine.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
             time.sleep(0.02)
         done = engine.sfn.describe_execution(executionArn=arn)

@@ -333,7 +333,9 @@ def put_final(ddb: Any, settings: Settings, record: ExecutionRecord, *, start_kn
     is computed from the stored start."""
     if record.status not in FINAL_STATUSES or record.stopped_at is None:
         raise ValueError("put_final: needs a final status and stoppedAt")
-    condition = "attribute_not_exists(pk) OR attribute_not_exists(stoppedAt) OR stoppedAt < :stopped"
+    # ...and never one of an attempt before the last redrive (an event delivered late)
+    condition = ("(attribute_not_exists(pk) OR attribute_not_exists(stoppedAt) OR stoppedAt < :stopped) "
+                 "AND (attribute_not_exists(redrivenAt) OR redrivenAt <= :stopped)")
     if_absent = frozenset() if start_known else frozenset({"startedAt", "gsi1sk", "input", "durationMs"})
     written = _update(ddb, settings, record, condition, {":stopped": record.stopped_at},
                       remove_missing=True, if_absent=if_absent)
