@@ -344,6 +344,8 @@ def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]
         init_assign[lw.bvar(child, ctx.scope)] = None
         init_assign[lw.tvar(child, ctx.scope)] = None
     cond, sandboxed = _continue_condition(lw, node, ctx)
+    # the items' count, once per chunk (not a count of the whole collection per iteration)
+    cond = cond.replace(f"$count($its_{stem})", f"$n_{stem}")
     init_name = lw.block_state(node, "start")
     chunk_name = lw.block_state(node)
     # the chunk: a program of its own (its own Fail state: the parent's is not in it)
@@ -387,7 +389,8 @@ def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]
         "r": _js(f"$r_{stem}"), "more": _js(f"$more_{stem}")}}
     names = distributed.isolate(program, lw.block_state(node, "resume"), keep=tuple(carried), assign={
         f"k_{stem}": _js(f"$states.input.v.i_{stem} + {distributed.chunk_size(lw, node)}"),
-        f"r_{stem}": [], f"more_{stem}": False})
+        f"r_{stem}": [], f"more_{stem}": False,
+        **({f"n_{stem}": _js(f"$count($states.input.v.its_{stem})")} if ltype == "forEach" else {})})
     kind = distributed.child_execution_type(lw, node, sequential=True)
     chunk = distributed.distributed_map(lw, node, program, kind,
                                         {"v": distributed.selector_vars(names, program, tuple(carried))}, 1)
