@@ -28,7 +28,7 @@ NEVER = {
     # the emitters see the lowerer through compiler.states.Lowering, never its class
     **{f"stepweave.compiler.{m}": {"stepweave.compiler.lower", "stepweave.compiler.emitters"}
        for m in ("states", "blocks", "native", "containers", "sandbox", "exclusive",
-                 "subworkflow")},
+                 "subworkflow", "distributed")},
     "stepweave.runtime": {"stepweave.api", "stepweave.triggers", "stepweave.workflow",
                           "stepweave.blocks", "stepweave.ai", "stepweave.params",
                           "stepweave.tools", "stepweave.compiler", "stepweave.local",

@@ -39,7 +39,8 @@ __all__ = [
     "PAYLOAD_BUCKET", "PARENT_EXECUTION", "RESULTS_PREFIX", "EXPRESS_WAIT_SECONDS",
     "choose", "blocked", "chunk_size", "iteration_events", "child_execution_type",
     "variables_read", "assigned_variables", "outer_reads", "isolate", "emit_parallel",
-    "distributed_map", "failure_catch",
+    "distributed_map", "failure_catch", "collect_task", "field_reads", "selector_vars",
+    "body_nodes",
 ]
 
 #: a parallel over at least this many items (known when compiling) is distributed
