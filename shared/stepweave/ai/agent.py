@@ -76,6 +76,10 @@ def run_agent(raw: Mapping[str, Any], *, secrets: Mapping[str, str],
     return _output(response.content, schema, session.outputs(), records)
 
 
+#: The user turn Sim's providers send for an agent with a system message only
+SIM_EMPTY_USER_MESSAGE = "Hello"
+
+
 def _conversation(params: AgentParams) -> tuple[str, list[Message]]:
     system_parts = [params.systemPrompt.strip()] if params.systemPrompt.strip() else []
     turns: list[Message] = []
@@ -96,8 +100,13 @@ def _conversation(params: AgentParams) -> tuple[str, list[Message]]:
             turns.append(Message(role=role, content=text))
     if not any(t.role == "user" for t in turns) and params.userPrompt not in (None, ""):
         turns.append(Message(role="user", content=_text(params.userPrompt)))
+    if not turns and system_parts:
+        # a system message only: Sim sends it as it is, and its providers that need a user
+        # turn (Anthropic, its default model's) get "Hello" (SIM_EMPTY_USER_MESSAGE)
+        turns.append(Message(role="user", content=SIM_EMPTY_USER_MESSAGE))
     if not turns:
-        raise BlockInputError("agent block: no user message (set 'messages' or 'userPrompt')")
+        raise BlockInputError("agent block: no message (set 'systemPrompt', 'messages' or "
+                              "'userPrompt')")
     return "\n\n".join(system_parts), turns
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from stepweave.integrations import oauth
 from stepweave.integrations.template import (MISSING, TemplateError, extract, render,
                                              render_text)
+from stepweave.refs import SECRET_PLACEHOLDER
 from stepweave.tools.base import ToolContext, ToolError, ToolParams, mask, unresolved
 from stepweave.tools.transport import RetryPolicy, Unreachable, send
 
@@ -205,8 +206,21 @@ class _Call:
 
     # -- the whole operation ----------------------------------------------------------------
 
+    def unfilled(self) -> None:
+        """A param that is still a ``{{NAME}}`` setting nobody set (an imported template's
+        "fill in before running"): fail naming it rather than send the placeholder."""
+        for name, param in self.op.params().items():
+            value = self.values.get(name)
+            if param.secret or not isinstance(value, str):
+                continue
+            match = SECRET_PLACEHOLDER.fullmatch(value.strip())
+            if match is not None:
+                raise self.fail(f"'{name}' is required: fill in the secret {match.group(1)} "
+                                f"(it is not set) or give '{name}' a value")
+
     def run(self) -> dict[str, Any]:
         spec = self.op.spec
+        self.unfilled()
         response = self.request(spec.request, self.values)
         data = _json(response)
         if spec.ok is not None and not extract(spec.ok, data):

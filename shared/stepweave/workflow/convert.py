@@ -25,7 +25,7 @@ from stepweave.blocks.catalog import block_type
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.limits import loads_json
 from stepweave.workflow.loader import is_sim_export, read_text
-from stepweave.workflow.sim import import_sim_export
+from stepweave.workflow.sim import IMPORT_NOTES, import_sim_export
 from stepweave.workflow.sim_blocks import SIM_PREFIX
 
 __all__ = ["Fidelity", "convert_export", "slug", "SCHEMA_FILE"]
@@ -41,12 +41,14 @@ class Fidelity:
     supported: int
     total: int
     unsupported: tuple[tuple[str, str], ...]  # (block id, Sim type)
+    #: what the import filled in as Sim does, and what to fill in before running
+    notes: tuple[str, ...] = ()
 
     def line(self) -> str:
         text = f"{self.supported} of {self.total} blocks map onto Stepweave block types"
         if self.unsupported:
             text += "; not yet supported: " + ", ".join(f"{b} ({t})" for b, t in self.unsupported)
-        return text
+        return "\n".join([text, *(f"note: {n}" for n in self.notes)])
 
 
 def _edge(edge: dict[str, Any]) -> Any:
@@ -177,4 +179,5 @@ def convert_export(path: str | Path, output: str | Path | None = None,
     header = (f"# Converted from the Sim export {Path(path).name} by `stepweave import`.\n"
               f"# yaml-language-server: $schema={schema or schema_reference(output)}\n")
     text = header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    return text, Fidelity(len(blocks) - len(unsupported), len(blocks), unsupported)
+    return text, Fidelity(len(blocks) - len(unsupported), len(blocks), unsupported,
+                          tuple(converted.get(IMPORT_NOTES) or ()))

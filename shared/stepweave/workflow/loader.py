@@ -272,9 +272,10 @@ def parse_workflow(data: Any, file: str) -> Workflow:
     if nesting_exceeds(data, MAX_FILE_DEPTH):
         raise WorkflowError([Problem(file, f"nested more than {MAX_FILE_DEPTH} levels deep")])
     if is_sim_export(data):
-        from stepweave.workflow.sim import import_sim_export
+        from stepweave.workflow.sim import IMPORT_NOTES, import_sim_export
 
         data = import_sim_export(data, file)
+        data.pop(IMPORT_NOTES, None)  # for `stepweave import`'s report
     if not isinstance(data, dict):
         raise WorkflowError([Problem(file, "a workflow file must contain a mapping at the top")])
     problems = _size_problems(data, file) or _depth_problems(data, file)

@@ -16,11 +16,17 @@ from stepweave.blocks.catalog import block_type as catalog_type
 from stepweave.params.router import SIM_ROUTER_PARAMS
 from stepweave.errors import Problem, WorkflowError
 from stepweave.workflow.limits import MAX_PARAMS_DEPTH, loads_json
-from stepweave.workflow.sim_blocks import (SIM_PREFIX, notification_tools, sim_block_params,
+from stepweave.workflow.sim_blocks import (NOTES, SIM_DEFAULT_MODEL, SIM_PREFIX,
+                                          notification_tools, sim_block_params,
                                           unsupported_block)
 from stepweave.workflow.sim_shape import checked_export
 
-__all__ = ["import_sim_export"]
+__all__ = ["import_sim_export", "IMPORT_NOTES"]
+
+#: The key of the converted workflow holding the import's notes (values Sim fills in that
+#: the export leaves empty, settings to fill in before running); ``stepweave import``
+#: reports them and the loader drops them.
+IMPORT_NOTES = "importNotes"
 
 _LEGACY_SOURCE = {"source-left", "source-right", "source-top", "source-bottom"}
 
@@ -135,6 +141,10 @@ def _params(block_type: str, sub_blocks: dict[str, Any]) -> dict[str, Any]:
             {k: v for k, v in row.items() if k in ("variableName", "value", "type", "id", "variableId")}
             for row in params.get("variables") or [] if isinstance(row, dict) and row.get("variableName")
         ]
+    if block_type == "router" and not str(params.get("model") or "").strip():
+        params["model"] = SIM_DEFAULT_MODEL  # Sim's ROUTER.DEFAULT_MODEL
+        params[NOTES] = [f"its model is empty in the export: Sim's default model "
+                         f"{SIM_DEFAULT_MODEL} is used, as Sim does"]
     if block_type == "response":
         params.setdefault("dataMode", "structured")
         params["builderData"] = _rows(params.get("builderData"), ("id", "name", "type", "value"))
@@ -180,8 +190,11 @@ def _block(raw: dict[str, Any]) -> dict[str, Any] | None:
             block_type, params = unsupported_block(sim_type, sub_blocks, reason)
     else:
         params = _params(block_type, sub_blocks)
+    notes = params.pop(NOTES, None) if isinstance(params, dict) else None
     block: dict[str, Any] = {"id": raw["id"], "type": block_type, "name": raw.get("name") or raw["id"],
                              "params": params, "enabled": raw.get("enabled", True) is not False}
+    if notes:
+        block[NOTES] = notes
     if data.get("parentId"):
         block["parent"] = data["parentId"]
     retry = raw.get("retry")
@@ -281,6 +294,8 @@ def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
     if problems:
         raise WorkflowError(problems)
     blocks = [b for b in converted if b]
+    notes = [f"block '{b['name']}': {note}" for b in blocks for note in b.pop(NOTES, ())
+             if b.get("enabled", True)]
     kept = {b["id"] for b in blocks}
     edges = [_edge(e) for e in state.get("edges") or []
              if e.get("source") in kept and e.get("target") in kept]
@@ -292,4 +307,5 @@ def import_sim_export(data: dict[str, Any], file: str) -> dict[str, Any]:
     return {"version": 1, "name": name,
             "description": str(meta.get("description") or ""),
             "variables": _variables(state.get("variables")), "blocks": blocks, "edges": edges,
-            **({"triggers": triggers} if triggers else {})}
+            **({"triggers": triggers} if triggers else {}),
+            **({IMPORT_NOTES: notes} if notes else {})}

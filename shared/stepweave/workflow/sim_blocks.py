@@ -30,8 +30,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["SIM_PREFIX", "notification_tools", "sim_block_params", "tool_block", "unsupported_block",
-           "unsupported_reason"]
+__all__ = ["SIM_PREFIX", "SIM_DEFAULT_MODEL", "NOTES", "notification_tools", "sim_block_params",
+           "tool_block", "unsupported_block", "unsupported_reason", "fill_in_name"]
 
 SIM_PREFIX = "sim:"
 _SECRET = re.compile(r"^\{\{[^{}]+\}\}$")
@@ -41,6 +41,37 @@ _TOOL_ALIASES = {"botToken": "token", "thread_ts": "threadTs", "manualChannel": 
 _TOOL_OPERATIONS = {"slack": ("send", "slack_message")}
 #: Tool params kept only as {{SECRET}} placeholders (a literal credential never enters a file)
 _CREDENTIALS = frozenset({"token", "webhookUrl", "apiKey", "password", "auth"})
+#: The model Sim's executor uses for an agent, evaluator or router whose model is left
+#: empty (``AGENT.DEFAULT_MODEL`` in Sim's ``executor/constants.ts``; its editor pre-selects it)
+SIM_DEFAULT_MODEL = "claude-sonnet-5"
+#: Where a converted block's import notes go (``stepweave.workflow.sim`` collects them)
+NOTES = "_importNotes"
+
+
+def fill_in_name(tool: str, param: str) -> str:
+    """The ``{{NAME}}`` setting an integration param a template leaves empty imports as:
+    ``<PROVIDER>_<PARAM>`` (``supabase`` / ``projectId`` -> ``SUPABASE_PROJECT_ID``, the
+    name Sim's own template asks for)."""
+    from stepweave.integrations.registry import operation_index
+
+    provider = operation_index().get(tool, (tool, ""))[0]
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", param)
+    return f"{provider}_{words}".upper()
+
+
+def _fill_in(name: str, tool: Any, fixed: dict[str, Any], required: set[str]) -> list[str]:
+    """Put a ``{{NAME}}`` setting in for each required param the template leaves empty
+    (the user fills it in before running: an unset one fails the block at run time, naming
+    the param); the notes saying so."""
+    notes = []
+    for param in sorted(required - set(fixed)):
+        if param in tool.credentials:
+            continue
+        setting = fill_in_name(name, param)
+        fixed[param] = "{{" + setting + "}}"
+        notes.append(f"fill in before running: tool '{name}' param '{param}' is empty in the "
+                     f"export; it reads the secret {setting} (set it, or edit the block)")
+    return notes
 
 
 def _values(sub_blocks: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,8 +97,10 @@ def _only(rows: Any, keys: tuple[str, ...]) -> Any:
             for row in rows]
 
 
-def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """A Sim agent tool entry -> our ToolSpec, or the reason it has none."""
+def _tool(entry: Any, block: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """A Sim agent tool entry (or, ``block``, an integration block's values) -> our ToolSpec
+    (its import notes under ``NOTES``), or the reason it has none."""
+    from stepweave.integrations.registry import operation_index
     from stepweave.tools import TOOLS, available, tool_for_sim_block
 
     if not isinstance(entry, dict):
@@ -97,11 +130,20 @@ def _tool(entry: Any) -> tuple[dict[str, Any] | None, str | None]:
                                   if isinstance(f.default, str) and _SECRET.match(f.default)}
     fixed = {k: v for k, v in raw.items() if k in fields and v not in (None, "")
              and (k not in credentials or _SECRET.match(str(v).strip()))}
+    notes: list[str] = []
+    if name in operation_index():
+        fields_required = {k for k, f in tool.params.model_fields.items() if f.is_required()}
+        # an agent's model supplies what it may; the rest the template's user fills in
+        if not block:
+            fields_required -= set(tool.model_params or ())
+        notes = _fill_in(name, tool, fixed, fields_required)
     if name == "slack" and fixed.get("channel") and "token" not in fixed:
         # Sim posts to the channel with the workspace's bot (its OAuth credential is not
         # exported): the bot token secret does the same (the webhook stays the fallback)
         fixed["token"] = "{{SLACK_BOT_TOKEN}}"
     spec: dict[str, Any] = {"tool": name, "params": fixed}
+    if notes:
+        spec[NOTES] = notes
     if entry.get("usageControl") in ("auto", "force", "none"):
         spec["usageControl"] = entry["usageControl"]
     return spec, None
@@ -113,6 +155,10 @@ def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, A
 
     keys = SIM_AGENT_PARAMS if block_type == "agent" else SIM_EVALUATOR_PARAMS
     params = _values(sub_blocks, keys)
+    if not str(params.get("model") or "").strip():
+        params["model"] = SIM_DEFAULT_MODEL  # what Sim's executor runs an empty model with
+        params[NOTES] = [f"its model is empty in the export: Sim's default model "
+                         f"{SIM_DEFAULT_MODEL} is used, as Sim does (set 'model' to change it)"]
     if not _SECRET.match(str(params.get("apiKey", "")).strip()):
         params.pop("apiKey", None)
     if "messages" in params:
@@ -125,15 +171,19 @@ def _ai_params(block_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, A
                                           "usageControl"))
         if not isinstance(entries, list):
             return params, "its tools are not a list of tool entries"
+        notes: list[str] = []
         for entry in entries:
             spec, reason = _tool(entry)
             if spec is None:
                 reasons.append(str(reason))
-            elif spec is not None:
+            else:
+                notes.extend(spec.pop(NOTES, ()))
                 tools.append(spec)
         if reasons:
             return params, "; ".join(reasons)
         params["tools"] = tools
+        if notes:
+            params[NOTES] = params.get(NOTES, []) + notes
     return params, None
 
 
@@ -194,10 +244,13 @@ def tool_block(sim_type: str, sub_blocks: dict[str, Any]) -> tuple[dict[str, Any
               if isinstance(sub, dict) and key != "operation"}
     if values.get("channel") not in (None, ""):
         values.pop("manualChannel", None)  # basic mode's channel wins, as in Sim
-    spec, reason = _tool({"type": sim_type, "operation": operation, "params": values})
+    spec, reason = _tool({"type": sim_type, "operation": operation, "params": values}, block=True)
     if spec is None:
         return None, str(reason)
-    return {"tool": spec["tool"], "params": spec["params"]}, ""
+    out = {"tool": spec["tool"], "params": spec["params"]}
+    if spec.get(NOTES):
+        out[NOTES] = spec[NOTES]
+    return out, ""
 
 
 def unsupported_block(sim_type: str, sub_blocks: dict[str, Any],
