@@ -8,7 +8,8 @@ CloudWatch Logs subscriptions on Express workflows' log groups (``{"awslogs": ..
 by default ``manifests/`` beside this file. Logs carry the execution ARN as correlation
 id, the workflow and the status — never inputs, outputs or errors' causes. An event that
 is not a status change is logged and dropped; AWS errors are raised so that Lambda
-retries the event.
+retries the event, and so is the final status of a split run whose Express stretches'
+logs (``stepweave.runtime.stretch_logs``) are not all delivered yet.
 """
 
 from __future__ import annotations
@@ -23,10 +24,15 @@ from stepweave.runtime.express import is_log_delivery, record_log_delivery
 from stepweave.runtime.manifests import load_manifest
 from stepweave.runtime.recorder import Clients, InvalidEvent, ManifestSource, record
 from stepweave.runtime.settings import Settings
+from stepweave.runtime.stretch_logs import StretchLogsPending
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
 
 MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
+#: How long to wait (seconds, each) for a split run's stretch log still being delivered
+#: before failing the event, which Lambda then retries (after 1, then 2 minutes) and at
+#: last sends to the dead-letter queue: nothing is written from a partial log.
+STRETCH_LOG_WAITS = (2.0, 4.0, 8.0)
 
 
 @functools.cache
@@ -34,7 +40,8 @@ def clients() -> Clients:
     """boto3 clients, created on first use (not at import) and reused while warm."""
     import boto3
 
-    return Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"))
+    return Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"),
+                   logs=boto3.client("logs"), log_waits=STRETCH_LOG_WAITS)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -60,6 +67,10 @@ def _record(event: dict[str, Any]) -> dict[str, Any]:
     except InvalidEvent as exc:
         logger.warning("event ignored", extra={"reason": str(exc)})
         return {"recorded": False, "reason": str(exc)}
+    except StretchLogsPending as exc:  # raised again: Lambda delivers the event later
+        logger.warning("stretch log not delivered yet: nothing written, to be retried",
+                       extra={"reason": str(exc)})
+        raise
     logger.append_keys(workflow=outcome.workflow)
     if not outcome.manifest_found:
         logger.warning("no manifest for this state machine: block logs cannot be derived")

@@ -53,6 +53,8 @@ class Manifest(BaseModel):
     type: str = "STANDARD"
     blocks: dict[str, ManifestBlock]
     states: dict[str, tuple[str, str]]
+    #: a split workflow's added states (``stepweave.runtime.stretches``); absent when unsplit
+    split: dict[str, str] | None = None
 
 
 def state_machine_name(state_machine_arn: str) -> str:
@@ -101,4 +103,4 @@ def load_manifest(directory: Path | None, state_machine_arn: str) -> dict[str, A
         manifest = Manifest.model_validate(_read_json(path))
     except ValidationError as exc:
         raise ManifestError(f"{path}: not a workflow manifest ({exc.error_count()} problems)") from None
-    return manifest.model_dump()
+    return manifest.model_dump(exclude_none=True)

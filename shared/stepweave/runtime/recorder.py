@@ -7,7 +7,10 @@ engine feeds it the same events, built by ``status_change_event``):
   of order);
 - a final status: ``DescribeExecution`` and the whole ``GetExecutionHistory``, block logs
   derived with the workflow's manifest (``stepweave.runtime.history``), written first,
-  then the final record (so a retried event completes what a failed one started).
+  then the final record (so a retried event completes what a failed one started). A split
+  workflow's Express stretches are spliced in (``stepweave.runtime.stretches``), read from
+  their logs when deployed (``stepweave.runtime.stretch_logs``): while one is still being
+  delivered, nothing is written and ``StretchLogsPending`` is raised (retry the event later).
 
 Step Functions sends these events for Standard workflows only; Express executions have
 no execution history API either: their statuses come from their logs
@@ -40,6 +43,7 @@ from stepweave.runtime.records import (
     tenant_of,
 )
 from stepweave.runtime.settings import Settings
+from stepweave.runtime.stretch_logs import StretchLogs
 from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
@@ -80,6 +84,11 @@ class InvalidEvent(ValueError):
 class Clients:
     sfn: Any  # boto3 "stepfunctions" client
     ddb: Any  # boto3 "dynamodb" client
+    #: boto3 "logs" client: a split workflow's Express stretches are read from their logs
+    #: (deployed: they have no history API); None: from their history (the embedded engine)
+    logs: Any = None
+    #: with ``logs``: how long to wait (seconds, each) for a stretch's log still being delivered
+    log_waits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,7 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
     # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
-    whole = spliced(events, manifest or {}, lambda child: fetch_history(clients.sfn, child))
+    whole = spliced(events, manifest or {}, _child_events(clients, detail))
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
     runs = block_runs(whole, manifest) if manifest else []
@@ -250,6 +259,14 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     written = put_final(clients.ddb, settings, final)
     _inherit_tenant(clients.ddb, settings, final)
     return Outcome(final.status, written, len(logs), workflow, manifest is not None)
+
+
+def _child_events(clients: Clients, detail: StatusChange) -> Callable[[str], list[dict[str, Any]]]:
+    """How a split run's stretch executions are read: from their logs when deployed (raising
+    ``StretchLogsPending`` while one is incomplete: nothing is written, the event is retried)."""
+    if clients.logs is None:
+        return lambda child: fetch_history(clients.sfn, child)
+    return StretchLogs(clients.sfn, clients.logs, since_ms=detail.start_date, waits=clients.log_waits).events
 
 
 def _inherit_tenant(ddb: Any, settings: Settings, record: ExecutionRecord) -> None:

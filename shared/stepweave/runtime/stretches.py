@@ -12,7 +12,9 @@ predecessor was left out points at the last event kept before it).
 The manifest's ``split`` (``CompiledWorkflow.split_states``) names the added states. A
 child's execution is found in its task's ``TaskSubmitted`` (or ``TaskSucceeded`` /
 ``TaskFailed``) event. Reading a child's history can fail (Express executions have no
-history API on AWS): its events are then missing, and everything else is as described.
+history API on AWS): its events are then missing, and everything else is as described --
+unless the reader raises ``ChildEventsPending`` (a deployed child's log still being
+delivered: ``stepweave.runtime.stretch_logs``), which ``poll`` passes on.
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Splicer", "spliced", "ChildEvents"]
+__all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending"]
 
 #: (execution ARN, events already read) -> the events after those (all of them when
 #: the execution has ended, else those so far)
 ChildEvents = Callable[[str, int], list[dict[str, Any]]]
+
+
+class ChildEventsPending(Exception):
+    """A child's events cannot be read yet, but will be: the splice stops (nothing is
+    spliced without them)."""
+
+
 _END = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
 
 
@@ -82,6 +91,8 @@ class Splicer:
                 arn = self._child
                 try:
                     new = self._child_events(arn, self._child_seen)
+                except ChildEventsPending:
+                    raise
                 except Exception:  # noqa: BLE001 - no history (an Express child on AWS)
                     new, ended = [], True
                 else:
