@@ -1,14 +1,15 @@
 """Sim's own landing-page templates (tests/fixtures/sim-templates), imported as they are.
 
-GIVEN each template THEN ``stepweave validate`` either accepts it or names, per block, the
-real reason it cannot run yet (an integration or agent tool without a Stepweave equivalent,
-a trigger without one, a required value the template leaves empty): never a misleading "no enabled block inside" or a bare "no start
-block"; and the GitHub-triggered ones become GitHub-signed webhooks taking Sim's event.
+GIVEN each template THEN ``stepweave validate`` accepts it and ``stepweave compile`` compiles
+it as exported (never a misleading "no enabled block inside" or a bare "no start block");
+``stepweave import`` notes what it filled in as Sim does (an empty model: Sim's default) and
+each value the template's user fills in before running (a ``{{SETTING}}``); Stepweave's own
+format stays strict about both; and the GitHub-triggered ones become GitHub-signed webhooks
+taking Sim's event. tests/engine/test_sim_templates_engine.py runs them all.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,32 +20,28 @@ from tests.conftest import ROOT
 
 TEMPLATES = sorted((ROOT / "tests" / "fixtures" / "sim-templates").glob("*.json"))
 #: template -> what the report must name (a fragment per reason); [] = it compiles as it is
-EXPECTED = {
-    "brand-mention": [],  # Notion block, Reddit and X agent tools: integrations
-    # the agent's model is left empty in the template (Sim fills in its own default)
-    "competitor-monitor": ["field 'params.model': Field required"],
-    "customer-feedback-digest": ["field 'params.model': Field required"],
-    "email-triage": [],  # a Gmail poll trigger; Linear and Slack agent tools
-    "gh-release-agent": [],
-    "knowledge-base-qa": ["agent tool 'knowledge'"],
-    # the Google Sheets block's spreadsheet and the agent's model are left empty
-    "lead-enricher": ["field 'params.params.spreadsheetId': Field required",
-                      "field 'params.model': Field required"],
-    "meeting-followup-agent": [],  # Google Calendar and Gmail blocks: integrations
-    # the Supabase block's project is left empty in the template
-    "ocr-invoice-db": ["field 'params.params.projectId': Field required"],
-    "pr-review": [],
-    "resume-parser": ["field 'params.model': Field required"],
-}
-#: what a user fills in where a template leaves a required value empty (Sim block type ->
-#: sub-block -> value): then these compile too
-FILLED = {
-    "competitor-monitor": {"agent": {"model": "grok-4"}},
-    "customer-feedback-digest": {"agent": {"model": "gpt-4o"}},
-    "lead-enricher": {"google_sheets_v2": {"manualSpreadsheetId": "1AbC"},
-                      "agent": {"model": "gpt-4o"}},
-    "ocr-invoice-db": {"supabase": {"projectId": "abcdefgh"}},
-    "resume-parser": {"agent": {"model": "gpt-4o"}},
+EXPECTED: dict[str, list[str]] = {name: [] for name in (
+    "brand-mention",  # Notion block, Reddit and X agent tools: integrations
+    "competitor-monitor", "customer-feedback-digest", "email-triage", "gh-release-agent",
+    "knowledge-base-qa",  # Sim's knowledge tool: sim_knowledge_search
+    "lead-enricher", "meeting-followup-agent", "ocr-invoice-db", "pr-review", "resume-parser")}
+#: template -> what ``stepweave import`` notes: the model Sim fills in when it is empty, and
+#: the values the template's user fills in before running ({{SETTING}}s)
+NOTES = {
+    "competitor-monitor": ["block 'competitorMonitor': its model is empty in the export: "
+                           "Sim's default model claude-sonnet-5 is used"],
+    "customer-feedback-digest": ["block 'Agent': its model is empty"],
+    "knowledge-base-qa": ["block 'Agent': fill in before running: tool 'sim_knowledge_search' "
+                          "param 'workspaceId' is empty in the export; it reads the secret "
+                          "SIM_WORKSPACE_ID"],
+    "lead-enricher": ["block 'Agent': its model is empty",
+                      "block 'GoogleSheets': fill in before running: tool "
+                      "'google_sheets_append' param 'spreadsheetId' is empty in the export; it "
+                      "reads the secret GOOGLE_SHEETS_SPREADSHEET_ID"],
+    "ocr-invoice-db": ["block 'supabaseInvoices': fill in before running: tool "
+                       "'supabase_insert' param 'projectId' is empty in the export; it reads "
+                       "the secret SUPABASE_PROJECT_ID"],
+    "resume-parser": ["block 'resumeParser': its model is empty"],
 }
 
 
@@ -68,20 +65,44 @@ def test_a_template_validates_or_names_the_real_cause(path: Path,
         assert fragment in report, report
 
 
-@pytest.mark.parametrize("template", sorted(FILLED))
-def test_a_template_compiles_once_its_empty_values_are_filled_in(
-        template: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    data = json.loads((ROOT / "tests" / "fixtures" / "sim-templates" / f"{template}.json")
-                      .read_text(encoding="utf-8"))
-    for raw in data["state"]["blocks"].values():
-        for key, value in FILLED[template].get(raw["type"], {}).items():
-            assert not raw["subBlocks"][key]["value"]  # the template leaves it empty
-            raw["subBlocks"][key]["value"] = value
-    path = tmp_path / f"{template}.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    code = main(["compile", str(path), "-o", str(tmp_path / "out")])
-    out = capsys.readouterr()
-    assert code == 0, out.err
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.stem)
+def test_a_template_compiles_as_exported_and_import_notes_what_to_fill_in(
+        path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", str(path), "-o", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["import", str(path), "-o", str(tmp_path / "out.yaml")]) == 0
+    notes = [line.removeprefix("note: ") for line in capsys.readouterr().err.splitlines()
+             if line.startswith("note: ")]
+    expected = NOTES.get(path.stem, [])
+    assert len(notes) == len(expected), notes
+    for note, fragment in zip(notes, expected):
+        assert note.startswith(fragment), notes
+    written = (tmp_path / "out.yaml").read_text(encoding="utf-8")
+    assert main(["validate", str(tmp_path / "out.yaml")]) == 0  # the written file too
+    for fragment in expected:
+        if "reads the secret " in fragment:
+            assert "'{{" + fragment.rsplit(" ", 1)[1] + "}}'" in written
+        else:
+            assert "model: claude-sonnet-5" in written
+
+
+def test_our_own_format_stays_strict_about_an_empty_model_or_a_missing_param(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only Sim's import fills in: a Stepweave file without them is a validation error."""
+    path = tmp_path / "w.yaml"
+    path.write_text("""version: 1
+name: strict
+blocks:
+  - {id: start, type: start}
+  - {id: a, type: agent, params: {messages: [{role: user, content: hi}]}}
+  - {id: s, type: tool, params: {tool: supabase_insert, params: {table: t, data: {}}}}
+edges: [start -> a, a -> s]
+""", encoding="utf-8")
+    assert main(["validate", str(path)]) != 0
+    report = capsys.readouterr()
+    text = report.out + report.err
+    assert "field 'params.model': Field required" in text
+    assert "field 'params.params.projectId': Field required" in text
 
 
 @pytest.mark.parametrize(("template", "event", "action"), [
