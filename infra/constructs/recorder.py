@@ -12,7 +12,10 @@ events to EventBridge:
 * **Standard**: an EventBridge rule on ``Step Functions Execution Status Change``
   events of exactly these state machines. The recorder may call
   ``states:DescribeExecution`` and ``states:GetExecutionHistory`` on their executions
-  (nothing else) to record each block.
+  (nothing else) to record each block. A split workflow's blocks also run in its Express
+  stretches, whose events the recorder reads from their log groups: ``logs:FilterLogEvents``
+  on those log groups and ``states:DescribeStateMachine`` on those stretches (to name the
+  group), nothing else.
 * **Express**: Express executions send no EventBridge events and have no
   ``DescribeExecution`` or ``GetExecutionHistory``. A CloudWatch Logs subscription on
   the state machine's log group delivers the execution-level events
@@ -59,6 +62,7 @@ __all__ = [
     "MANIFESTS_DIR",
     "RECORDER_FOLDER",
     "RECORDER_SETTINGS",
+    "STRETCH_LOG_ACTIONS",
     "TABLE_ACTIONS",
     "Recorder",
     "RecorderBundler",
@@ -76,6 +80,9 @@ MANIFESTS_DIR = "manifests"
 RECORDER_SETTINGS = HandlerSettings(memory_mb=256, timeout_seconds=120)
 #: On the executions of the Standard state machines only.
 EXECUTION_HISTORY_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory")
+#: On the log groups of split workflows' Express stretches only (``log_group_arn``, which
+#: ends with ``:*``: the group's streams), to read a stretch execution's events back.
+STRETCH_LOG_ACTIONS = ("logs:FilterLogEvents",)
 #: On the records table only, not its index (writes maintain it). What
 #: ``stepweave.runtime.records`` calls: conditional UpdateItem for the execution record,
 #: BatchWriteItem for block logs. The recorder reads nothing back.
@@ -233,6 +240,7 @@ class Recorder(Construct):
                 resources=[execution_arn_pattern(stack, w.state_machine_name)
                            for w in standard.values()],
             ))
+            self._grant_stretch_logs(role, standard)
             self.rule = events.Rule(
                 self,
                 "StatusChanges",
@@ -263,6 +271,23 @@ class Recorder(Construct):
                     for event_type in EXPRESS_LOG_EVENTS)),
                 filter_name=f"stepweave-recorder-{name}",
             )
+
+
+    @staticmethod
+    def _grant_stretch_logs(role: iam.IRole, standard: Mapping[str, WorkflowStateMachine]) -> None:
+        """A split workflow's Express stretches have no history: the recorder reads their
+        events from their log groups (``STRETCH_LOG_ACTIONS``), after naming each stretch's
+        group with ``states:DescribeStateMachine`` on that stretch."""
+        machines = [machine for w in standard.values() for _, machine, _ in w.stretches.values()]
+        groups = [group for w in standard.values() for group in w.stretch_log_groups.values()]
+        if not machines:
+            return
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:DescribeStateMachine"],
+            resources=[m.state_machine_arn for m in machines]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(STRETCH_LOG_ACTIONS),
+            resources=[g.log_group_arn for g in groups]))
 
 
 def execution_arn_pattern(stack: Stack, state_machine_name: str) -> str:

@@ -37,6 +37,9 @@ _TYPES = {"STANDARD": sfn.StateMachineType.STANDARD, "EXPRESS": sfn.StateMachine
 #: Express executions have no history: their log is the only trace, so it keeps every
 #: event. Standard executions keep their history in Step Functions; errors suffice.
 _LOG_LEVELS = {"STANDARD": sfn.LogLevel.ERROR, "EXPRESS": sfn.LogLevel.ALL}
+#: A split workflow's Express stretches log their execution data (inputs, outputs, assigned
+#: variables): the recorder derives their blocks' logs from it, as from a Standard history.
+STRETCH_EXECUTION_DATA = True
 #: The managed rule through which Step Functions learns that a nested execution ended.
 SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 #: Step Functions' limit on a definition's size (bytes); the block summary is left out past it.
@@ -116,6 +119,9 @@ class WorkflowStateMachine(Construct):
         self._stretch_hashes: dict[str, str] = {}
         #: stretch -> the (handler or variant name, function) pairs its state machine invokes
         self.stretch_functions: dict[str, list[tuple[str, lambda_.IFunction]]] = {}
+        #: stretch -> its log group: every event with its execution data, which the recorder
+        #: reads back (``stepweave.runtime.stretch_logs``: Express executions have no history)
+        self.stretch_log_groups: dict[str, logs.LogGroup] = {}
         #: a split workflow's Express stretches (``stepweave.compiler.split``): reference ->
         #: (state machine name, its state machine, the version the parent's definition runs)
         self.stretches: dict[str, tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]] = {
@@ -208,8 +214,9 @@ class WorkflowStateMachine(Construct):
                  log_retention: logs.RetentionDays,
                  ) -> tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]:
         """An Express stretch's state machine (named after its parent: ``<parent>-express-<k>``),
-        logged and traced as an Express workflow is, invoking only its own handlers, and
-        the version of it that this deploy's parent version runs."""
+        logged (every event, with its execution data: the recorder reads its blocks back from
+        the log) and traced, invoking only its own handlers, and the version of it that this
+        deploy's parent version runs."""
         suffix = f"-express-{ref.lstrip('~')}"
         name = parent_name[: 80 - len(suffix)] + suffix
         definition, routed = _route_blocks(part, block_functions)
@@ -224,12 +231,13 @@ class WorkflowStateMachine(Construct):
             definition_body=sfn.DefinitionBody.from_string(definition),
             definition_substitutions=substitutions or None,  # CloudFormation refuses an empty map
             logs=sfn.LogOptions(destination=log_group, level=_LOG_LEVELS["EXPRESS"],
-                                include_execution_data=False),
+                                include_execution_data=STRETCH_EXECUTION_DATA),
             tracing_enabled=True)
         for fn in [*used.values(), *(fn for _, (_, fn) in routed.items())]:
             fn.grant_invoke(machine)
         digest = definition_hash(definition, "EXPRESS", substitutions)
         self._stretch_hashes[ref] = digest
+        self.stretch_log_groups[ref] = log_group
         self.stretch_functions[ref] = [*used.items(), *((n, fn) for n, (_, fn) in routed.items())]
         version = sfn.CfnStateMachineVersion(
             scope, f"Version{digest[:12]}", state_machine_arn=machine.state_machine_arn,

@@ -89,3 +89,36 @@ def test_grants_are_least_privilege(template: dict[str, Any]) -> None:
     invoked = _text([s["Resource"] for s in stretch if "lambda:InvokeFunction" in _text(s["Action"])])
     assert "Handlersapi" in invoked and "Handlersfunction" in invoked and "Handlersapproval" not in invoked
     assert "states:StartExecution" not in _text(stretch)
+
+
+def _recorder_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    (recorder,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                   and "Stepweave recorder" in r["Properties"].get("Description", "")]
+    role = recorder["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+            and {"Ref": role} in r["Properties"]["Roles"]
+            for s in r["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def test_the_stretch_logs_its_execution_data_which_only_the_recorder_may_read(
+        template: dict[str, Any]) -> None:
+    """Express executions have no history: the recorder reads a stretch's blocks back from
+    its log (every event, with execution data), on that log group and nothing else."""
+    stretch = _machine(template, "dev-support-timeline-express-1")
+    logging = stretch["Properties"]["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", True)
+    group = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    assert group["Fn::GetAtt"][1] == "Arn"
+    parent = _machine(template, "dev-support-timeline")
+    assert parent["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+    statements = _recorder_statements(template)
+    reads = [s for s in statements if "logs:FilterLogEvents" in _text(s["Action"])]
+    assert [(s["Action"], s["Resource"]) for s in reads] == [("logs:FilterLogEvents", group)]
+    assert not any(_text(group) in _text(s["Resource"]) for s in statements if s is not reads[0])
+    (describe,) = [s for s in statements if "states:DescribeStateMachine" in _text(s["Action"])]
+    stretch_id = next(k for k, r in template["Resources"].items() if r is stretch)
+    assert (describe["Action"], describe["Resource"]) == ("states:DescribeStateMachine", {"Ref": stretch_id})
+    # the recorder is not subscribed to the stretch's log group (its runs are the parent's)
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::SubscriptionFilter"
+                and r["Properties"]["LogGroupName"] == {"Ref": group["Fn::GetAtt"][0]}]
