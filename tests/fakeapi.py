@@ -1,6 +1,7 @@
 """A fake provider API on 127.0.0.1 for the integration tests: it records every request
 (method, path, query, headers, JSON or form body) and answers each ``METHOD /path`` from a
-script of replies, in order (the last one repeats). ``{server}`` in a reply's headers or
+script of replies, in order (the last one repeats); a reply may also be a function of the
+request (a fake model answering what it is asked). ``{server}`` in a reply's headers or
 body is the server's own URL (a GitHub ``Link`` header naming the next page)."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-#: (status, headers, body: JSON-able, str sent as text, or bytes sent as they are)
-Reply = tuple[int, dict[str, str], Any]
+#: (status, headers, body: JSON-able, str sent as text, or bytes sent as they are), or a
+#: function of the recorded request returning one
+Reply = Any
 
 
 class FakeApi:
@@ -35,13 +37,15 @@ class FakeApi:
                     body = json.loads(raw)
                 elif raw:
                     body = dict(parse_qsl(raw.decode()))
-                fake.requests.append({
+                request = {
                     "method": self.command, "path": path,
                     "query": dict(parse_qsl(parts.query, keep_blank_values=True)),
-                    "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                    "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                fake.requests.append(request)
                 queue = fake.script.get(f"{self.command} {path}") or [
                     (599, {}, {"error": f"unscripted {self.command} {path}"})]
-                status, headers, answer = queue.pop(0) if len(queue) > 1 else queue[0]
+                reply = queue.pop(0) if len(queue) > 1 else queue[0]
+                status, headers, answer = reply(request) if callable(reply) else reply
                 if isinstance(answer, bytes):  # a file, sent as it is
                     data, kind = answer, "application/octet-stream"
                 else:

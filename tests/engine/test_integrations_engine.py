@@ -181,10 +181,7 @@ def test_sims_resume_parser_runs_end_to_end(engine: Any, server: FakeApi, tmp_pa
     path = _template("resume-parser", tmp_path,
                      {"mistral_parse_v3": {"baseUrl": server.url + "/v1"}},
                      {"google_sheets_v2": {"baseUrl": server.url + "/v4",
-                                           "tokenUrl": server.url + "/token"},
-                      # the template's agent has a system message only, which Stepweave's
-                      # agent refuses ("no user message"): a user prompt is added here
-                      "agent": {"userPrompt": "Parse the attached resume."}})
+                                           "tokenUrl": server.url + "/token"}})
     resume = [{"name": "cv.pdf", "url": "https://files.example/cv.pdf", "size": 1000,
                "type": "application/pdf"}]
     result = engine.run(compile_workflow(load_workflow(path), str(path)), {"resumeFile": resume})

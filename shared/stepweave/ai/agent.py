@@ -138,6 +138,8 @@ def _memory(params: AgentParams, deps: Deps) -> tuple[ConversationMemory | None,
 
 def _schema_name(params: AgentParams) -> str:
     raw = params.responseFormat
+    if isinstance(raw, dict) and isinstance(raw.get("json_schema"), dict):
+        raw = raw["json_schema"]  # OpenAI's response_format
     name = raw.get("name") if isinstance(raw, dict) and isinstance(raw.get("schema"), dict) else None
     cleaned = _SCHEMA_NAME.sub("_", str(name or "response"))[:64]
     return cleaned or "response"

@@ -120,7 +120,8 @@ class AgentParams(ModelParams):
 
 
 def response_schema(value: Any) -> dict[str, Any] | None:
-    """The JSON schema of a ``responseFormat``: Sim's ``{name, schema, strict}`` or a bare schema."""
+    """The JSON schema of a ``responseFormat``: Sim's ``{name, schema, strict}``, OpenAI's
+    ``{type: json_schema, json_schema: {name, schema}}`` or a bare schema."""
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else None
@@ -128,6 +129,8 @@ def response_schema(value: Any) -> dict[str, Any] | None:
             return None
     if not isinstance(value, dict):
         return None
+    if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), dict):
+        value = value["json_schema"]  # OpenAI's response_format, as some Sim templates hold it
     inner = value.get("schema")
     return inner if isinstance(inner, dict) else value
 
