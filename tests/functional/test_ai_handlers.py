@@ -120,3 +120,26 @@ def test_memory_without_a_table_is_a_clear_error(tmp_path: Any) -> None:
         run_agent({"model": "local", "memoryType": "conversation", "conversationId": "c",
                    "messages": [{"role": "user", "content": "x"}]}, secrets={},
                   deps=Deps(settings=Settings(local_dir=tmp_path)))
+
+
+def test_agent_with_a_system_message_only_sends_it_with_sims_user_turn() -> None:
+    """As Sim: the system message goes as it is, with the user turn "Hello" its providers
+    add; no message at all is an error naming what to set."""
+    out = agent_handler(_event("agent", {
+        "model": "local/echo", "messages": [{"role": "system", "content": "Parse resume fields"}]}),
+        None)
+    assert out["content"] == "Hello"
+    with pytest.raises(BlockInputError, match="no message .set 'systemPrompt', 'messages'"):
+        agent_handler(_event("agent", {"model": "local/echo", "messages": []}), None)
+
+
+def test_agent_response_format_in_openais_form() -> None:
+    """``{type: json_schema, json_schema: {name, schema}}`` (as Sim's meeting follow-up
+    template holds it) is the schema inside: its fields are the block's outputs."""
+    out = agent_handler(_event("agent", {
+        "model": "local", "messages": [{"role": "user", "content": "Draft it"}],
+        "responseFormat": {"type": "json_schema", "json_schema": {"name": "email_output", "schema": {
+            "type": "object", "required": ["subject", "body"],
+            "properties": {"subject": {"type": "string"}, "body": {"type": "string"}}}}}}), None)
+    assert isinstance(out["subject"], str) and isinstance(out["body"], str)
+    assert "content" not in out
