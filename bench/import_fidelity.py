@@ -7,7 +7,9 @@ under examples/ and workflows/. Per export: blocks mapped onto Stepweave block t
 (``stepweave import``'s report) and whether it compiles as is (no unsupported block a run
 would reach, every check passing); per Sim type: how many blocks of it were seen; and how
 many integration blocks (Sim types, and operations, with a registry tool: ``stepweave.tools``,
-the integrations) import as ``tool`` blocks.
+the integrations) import as ``tool`` blocks; and the import's notes: values Sim fills in
+that the export leaves empty (an agent's model: Sim's default) and values to fill in before
+running (``{{SETTING}}``s).
 """
 
 from __future__ import annotations
@@ -61,11 +63,15 @@ def _integrations(path: Path) -> int:
 def main() -> None:
     folders = [Path(a) for a in sys.argv[1:]] or [f for f in DEFAULT if f.is_dir()]
     supported = total = files = clean = compiles = tool_blocks = integrations = 0
+    defaults = fill_ins = noted = 0
     types: Counter[str] = Counter()
     for export in (p for folder in folders for p in _exports(folder)):
         _, fidelity = convert_export(export)
         files += 1
         clean += not fidelity.unsupported
+        noted += bool(fidelity.notes)
+        fill_ins += sum("fill in before running" in n for n in fidelity.notes)
+        defaults += sum("Sim's default model" in n for n in fidelity.notes)
         supported += fidelity.supported
         total += fidelity.total
         types += _sim_types(export)
@@ -88,6 +94,8 @@ def main() -> None:
           f"{compiles} of {files} compile as exported")
     print(f"integration blocks with a registry tool: {integrations} seen, {tool_blocks} import "
           "as tool blocks")
+    print(f"import notes: {noted} of {files} exports; {defaults} empty models get Sim's default "
+          f"model, {fill_ins} values to fill in before running")
 
 
 if __name__ == "__main__":
