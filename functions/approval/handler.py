@@ -28,6 +28,9 @@ logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
 
 #: The workflows' manifests, generated into the code asset at synth (as the recorder's).
 MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
+#: A split run's stretch that ran just before the approval is read from its log: how long
+#: to wait (seconds, each) for it to be delivered before going on without a snapshot
+PAUSE_LOG_WAITS = (1.0, 2.0, 4.0)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -49,8 +52,9 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     # the run's state so far, before the approval becomes visible (whoever sees the approval
     # sees the blocks that led to it); the approval is requested whatever happens here
     try:
-        written = record_pause(Clients(sfn=boto3.client("stepfunctions"), ddb=ddb), settings,
-                               block_event.context.execution)
+        clients = Clients(sfn=boto3.client("stepfunctions"), ddb=ddb, logs=boto3.client("logs"),
+                          log_waits=PAUSE_LOG_WAITS)
+        written = record_pause(clients, settings, block_event.context.execution)
     except Exception as exc:  # noqa: BLE001 - a snapshot must never fail the block
         logger.warning("pause snapshot not written", extra={"error": type(exc).__name__})
     else:

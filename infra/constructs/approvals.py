@@ -201,6 +201,17 @@ class Approvals(Construct):
             self.notifier.add_to_role_policy(iam.PolicyStatement(
                 actions=["states:GetExecutionHistory"], resources=[_executions_of(self, name)]))
 
+    def allow_stretch_logs(self, machines: list[sfn.StateMachine], log_groups: list[logs.ILogGroup]) -> None:
+        """The notifier reads the Express stretches of split workflows that use approvals
+        from their logs (the blocks before a pause): ``logs:FilterLogEvents`` on those log
+        groups and ``states:DescribeStateMachine`` on those stretches (to name the group)."""
+        if not machines:
+            return
+        self.notifier.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeStateMachine"], resources=[m.state_machine_arn for m in machines]))
+        self.notifier.add_to_role_policy(iam.PolicyStatement(
+            actions=["logs:FilterLogEvents"], resources=[g.log_group_arn for g in log_groups]))
+
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""
         self.notifier.add_environment("STEPWEAVE_PUBLIC_URL", url)

@@ -170,6 +170,10 @@ class EngineStack(Stack):
             self.approvals.allow_decisions({
                 w.state_machine_name: w.state_machine for w in self.workflows.values()
                 if APPROVAL_HANDLER in w.compiled.handlers})
+            split = [w for w in self.workflows.values() if APPROVAL_HANDLER in w.compiled.handlers]
+            self.approvals.allow_stretch_logs(
+                [m for w in split for _, m, _ in w.stretches.values()],
+                [g for w in split for g in w.stretch_log_groups.values()])
 
         # The recorder ships only once functions/recorder/handler.py exists.
         code_dir = recorder_code_dir(settings.functions_dir)

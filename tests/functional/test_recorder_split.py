@@ -242,3 +242,28 @@ def test_gaps_and_duplicates_in_a_stretch_log(engine: LocalEngine, runs: dict[st
                           sleep=lambda s: (waited.append(s), late.messages.append(messages[-1])))
     assert patient.events(child) == events and waited == [1.0]
 
+
+
+def test_the_pause_snapshot_reads_the_stretch_logs_as_the_recorder_does(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, tmp_path: Path) -> None:
+    """What the approval notifier writes when a run pauses (``record_pause``), deployed: a
+    stretch log still being delivered means no snapshot, not one missing its blocks."""
+    from stepweave.runtime.pause import record_pause
+    from stepweave.runtime.recorder import Clients
+
+    split, b = runs["split"]
+    desc = engine.sfn.describe_execution(executionArn=b.execution_arn)
+    delivered = _log_stretches(engine, b, engine.stretches[desc["stateMachineArn"]], "pause")
+    (first_group, first), (second_group, second) = delivered.values()
+    _put(first_group, first)
+    _put(second_group, second[:1])
+    (tmp_path / f"{split.name}.json").write_text(json.dumps(split.manifest()))
+    (tmp_path / "index.json").write_text(json.dumps({desc["stateMachineArn"].rsplit(":", 1)[-1]: split.name}))
+    settings = Settings(table=TABLE, manifests_dir=tmp_path)
+    clients = Clients(sfn=local_client("stepfunctions"), ddb=deployed, logs=local_client("logs"))
+    with pytest.raises(StretchLogsPending):
+        record_pause(clients, settings, b.execution_arn)
+    assert get_execution(deployed, Settings(table=TABLE), b.execution_arn) is None
+    _put(second_group, second[1:])
+    assert record_pause(clients, settings, b.execution_arn) == len(_dumped(
+        get_execution(engine.records.ddb, engine.records.settings, b.execution_arn).blocks))  # type: ignore[union-attr]

@@ -122,3 +122,20 @@ def test_the_stretch_logs_its_execution_data_which_only_the_recorder_may_read(
     # the recorder is not subscribed to the stretch's log group (its runs are the parent's)
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::Logs::SubscriptionFilter"
                 and r["Properties"]["LogGroupName"] == {"Ref": group["Fn::GetAtt"][0]}]
+
+
+def test_the_approval_notifier_reads_the_stretch_logs_too(template: dict[str, Any]) -> None:
+    """At a pause it writes the blocks so far, those of the stretch before the approval too."""
+    (notifier,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                   and "Approvals" in _text(r["Properties"]["Role"]) and "notif" in _text(r).lower()
+                   and "STEPWEAVE_MANIFESTS_DIR" in _text(r["Properties"].get("Environment"))]
+    role = notifier["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  and {"Ref": role} in r["Properties"]["Roles"]
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    stretch = _machine(template, "dev-support-timeline-express-1")
+    group = stretch["Properties"]["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    assert [s["Resource"] for s in statements if s["Action"] == "logs:FilterLogEvents"] == [group]
+    stretch_id = next(k for k, r in template["Resources"].items() if r is stretch)
+    assert [s["Resource"] for s in statements if s["Action"] == "states:DescribeStateMachine"] == [
+        {"Ref": stretch_id}]

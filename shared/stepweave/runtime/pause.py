@@ -6,7 +6,9 @@ recorder does at the end), so the execution record shows ``paused`` *with* the b
 led to the question while the run waits — for days, possibly. The block logs have the keys
 the recorder writes at the end (their order of completion in an append-only history), so
 the final record replaces them without duplicates; a later pause (another approval) rewrites
-the same prefix and adds what ran since.
+the same prefix and adds what ran since. A split run's stretches are read as the recorder
+reads them (``child_events_reader``): while a stretch's log is still being delivered there
+is no snapshot, rather than one without that stretch's blocks.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 from typing import Any
 
 from stepweave.runtime.arns import state_machine_arn
-from stepweave.runtime.history import block_runs
+from stepweave.runtime.history import block_runs, event_time
 from stepweave.runtime.manifests import load_manifest
-from stepweave.runtime.recorder import Clients, block_logs, fetch_history
+from stepweave.runtime.recorder import Clients, block_logs, child_events_reader, fetch_history
 from stepweave.runtime.records import put_block_logs
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretches import spliced
@@ -31,8 +33,12 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
     manifest = load_manifest(settings.manifests_dir, state_machine_arn(execution_arn))
     if manifest is None:
         return 0
-    events: list[dict[str, Any]] = spliced(fetch_history(clients.sfn, execution_arn), manifest,
-                                           lambda child: fetch_history(clients.sfn, child))
+    history = fetch_history(clients.sfn, execution_arn)
+    started = event_time(history[0]) if history else None
+    since = round(started.timestamp() * 1000) if started is not None else 0
+    # a split run's stretches: from their logs when deployed (StretchLogsPending, raised,
+    # while one is still being delivered: no snapshot rather than one without its blocks)
+    events: list[dict[str, Any]] = spliced(history, manifest, child_events_reader(clients, since))
     now = time.time() if now is None else now
     logs = block_logs(execution_arn, block_runs(events, manifest), int(now) + settings.retention_seconds)
     put_block_logs(clients.ddb, settings, logs)

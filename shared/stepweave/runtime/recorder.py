@@ -48,7 +48,7 @@ from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
-           "fetch_history", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
+           "fetch_history", "child_events_reader", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
            "trigger_in_input"]
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -250,7 +250,7 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
     # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
-    whole = spliced(events, manifest or {}, _child_events(clients, detail))
+    whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date))
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
     runs = block_runs(whole, manifest) if manifest else []
@@ -261,12 +261,13 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     return Outcome(final.status, written, len(logs), workflow, manifest is not None)
 
 
-def _child_events(clients: Clients, detail: StatusChange) -> Callable[[str], list[dict[str, Any]]]:
-    """How a split run's stretch executions are read: from their logs when deployed (raising
-    ``StretchLogsPending`` while one is incomplete: nothing is written, the event is retried)."""
+def child_events_reader(clients: Clients, since_ms: int = 0) -> Callable[[str], list[dict[str, Any]]]:
+    """How a split run's stretch executions are read (``since_ms``: the run's start): from
+    their logs when deployed (``StretchLogsPending`` while one is incomplete), else from their
+    history."""
     if clients.logs is None:
         return lambda child: fetch_history(clients.sfn, child)
-    return StretchLogs(clients.sfn, clients.logs, since_ms=detail.start_date, waits=clients.log_waits).events
+    return StretchLogs(clients.sfn, clients.logs, since_ms=since_ms, waits=clients.log_waits).events
 
 
 def _inherit_tenant(ddb: Any, settings: Settings, record: ExecutionRecord) -> None:
