@@ -20,10 +20,14 @@ size bills less waiting and the same CPU, stretched out. An Express run's durati
 its invocations' stretch (summed: an upper bound). "before" prices the handlers at the
 sizes deployed until they were chosen from measurements, "now" at ``infra/memory.py``'s.
 
-"split" is the same workflow with ``split: auto`` (``stepweave.compiler.split``): a Standard
-parent holding only the approval, each stretch between a nested Express execution; it is
-priced the same way (the parent's transitions, each stretch's Express request and duration)
-and compared with today's compile ("ours") measured in the same run.
+"split" is the same workflow with ``split: auto`` (``stepweave.compiler.split``, the default
+of a Standard workflow): a Standard parent holding only the approval, each stretch between a
+nested Express execution; it is priced the same way (the parent's transitions, each stretch's
+Express request and duration) plus the CloudWatch Logs its stretches write (every event with
+its execution data, which the recorder reads the stretches' block logs from: the bytes of
+each event as Step Functions logs it, at the vended-logs ingestion price and a month of
+storage), and compared with the same workflow compiled ``split: off`` ("ours") measured in
+the same run.
 
 The baseline is the naive compile in which every block is a Lambda task: the same
 state machine, but each native block (start, condition, variables, wait, response)
@@ -62,12 +66,18 @@ from stepweave.local.engine import LocalEngine, RunResult  # noqa: E402
 from stepweave.local.progress import workflow_cost  # noqa: E402
 from stepweave.runtime.arns import state_machine_arn  # noqa: E402
 from stepweave.runtime.history import billed_transitions  # noqa: E402
+from stepweave.runtime.recorder import fetch_history  # noqa: E402
+from stepweave.runtime.stretch_logs import log_message  # noqa: E402
 from stepweave.workflow.loader import load_workflow  # noqa: E402
 
 PRICE_REQUEST = 0.0000002  # Lambda, per request
 PRICE_GB_S_ARM = 0.0000133334  # Lambda arm64, per GB-second
 #: a Lambda function has one vCPU's worth of CPU at this size, a proportional share below
 FULL_VCPU_MB = 1769
+#: CloudWatch Logs, vended logs (what Step Functions writes): ingestion per GB (first 10 TB),
+#: and storage per GB-month (a month of it is priced)
+PRICE_LOG_INGEST_GB = 0.50
+PRICE_LOG_STORE_GB_MONTH = 0.03
 #: the baseline's extra Lambda for each native block: 128 MB running 20 ms
 NOOP_MB, NOOP_S = 128, 0.020
 
@@ -132,6 +142,8 @@ class Execution:
     workflow_type: str
     transitions: int
     duration_s: float
+    #: bytes it writes to CloudWatch Logs with its execution data (a split run's stretches)
+    log_bytes: int = 0
 
 
 class Timed:
@@ -164,14 +176,17 @@ def executions(engine: LocalEngine, result: RunResult, compiled: CompiledWorkflo
     """The run's execution and every nested one it started, each with its own type."""
     out = [Execution(compiled.workflow_type, result.transitions, result.duration_s)]
     root = state_machine_arn(result.execution_arn)
-    for machine in [*engine.descendants(root), *engine.stretches.get(root, [])]:
+    stretches = set(engine.stretches.get(root, []))
+    for machine in [*engine.descendants(root), *stretches]:
         child = engine.machines[machine]
         for page in engine.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
             for execution in page["executions"]:
-                events = engine.sfn.get_execution_history(
-                    executionArn=execution["executionArn"], maxResults=1000)["events"]
+                arn = execution["executionArn"]
+                events = fetch_history(engine.sfn, arn)
                 duration = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds()
-                out.append(Execution(child.workflow_type, billed_transitions(events), duration))
+                logged = sum(len(json.dumps(log_message(e, arn), separators=(",", ":")).encode())
+                             for e in events) if machine in stretches else 0
+                out.append(Execution(child.workflow_type, billed_transitions(events), duration, logged))
     return out
 
 
@@ -193,10 +208,12 @@ class Bill:
     invocations: int
     workflow_dollars: float
     lambda_dollars: float
+    log_bytes: int = 0
+    log_dollars: float = 0.0
 
     @property
     def dollars(self) -> float:
-        return self.workflow_dollars + self.lambda_dollars
+        return self.workflow_dollars + self.lambda_dollars + self.log_dollars
 
 
 def bill(runs: list[Execution], calls: list[Invocation], memory: dict[str, int],
@@ -213,7 +230,9 @@ def bill(runs: list[Execution], calls: list[Invocation], memory: dict[str, int],
     # the transitions Standard bills (a split run's Express stretches bill duration instead);
     # an Express run's own, for comparison, when nothing is Standard
     standard = [r for r in runs if r.workflow_type == "STANDARD"]
-    return Bill(sum(r.transitions for r in standard or runs), len(calls), workflow, lambdas)
+    logged = sum(r.log_bytes for r in runs)
+    logs = logged / 1024 ** 3 * (PRICE_LOG_INGEST_GB + PRICE_LOG_STORE_GB_MONTH)
+    return Bill(sum(r.transitions for r in standard or runs), len(calls), workflow, lambdas, logged, logs)
 
 
 # -- the examples ------------------------------------------------------------------------
@@ -234,11 +253,14 @@ def examples(w: World) -> list[tuple[str, CompiledWorkflow, Any]]:
             block.params.update(model="gpt-4o-mini", baseUrl=w.fake.url + "/openai/v1")
     message = {"message": "I was charged twice for my order, please refund one of the charges.",
                "customer": "Ada"}
+    # "ours": split off (a Standard workflow's stretches are compared in the "split" rows)
     return [("support-timeline", compile_workflow(
-                load_workflow(ROOT / "workflows" / "support-timeline.yaml"), "support-timeline"), order),
+                load_workflow(ROOT / "workflows" / "support-timeline.yaml"), "support-timeline",
+                split=False), order),
             ("containers-showcase", compile_workflow(
-                load_workflow(ROOT / "workflows" / "containers-showcase.yaml"), "containers-showcase"), {}),
-            ("support-triage", compile_workflow(triage, "support-triage"), message)]
+                load_workflow(ROOT / "workflows" / "containers-showcase.yaml"), "containers-showcase",
+                split=False), {}),
+            ("support-triage", compile_workflow(triage, "support-triage", split=False), message)]
 
 
 def main() -> None:
@@ -295,7 +317,11 @@ def main() -> None:
                     o3, n3 = rows[2]
                     print(f"{'':20} {'':8} {'split/':6} {n3.transitions / n1.transitions:11.2f} "
                           f"{n3.invocations / n1.invocations:7.2f} {o3.dollars / o1.dollars:12.2f} "
-                          f"{n3.dollars / n1.dollars:10.2f}   (split: auto vs today's compile)")
+                          f"{n3.dollars / n1.dollars:10.2f}   (split: auto vs split: off)")
+                    print(f"{'':20} {'':8} {'logs':6} stretch logs with execution data: "
+                          f"{n3.log_bytes / 1024:.1f} KiB per run, ${n3.log_dollars * 1e6:.2f} per 1M runs "
+                          f"(${PRICE_LOG_INGEST_GB:.2f}/GB ingested + ${PRICE_LOG_STORE_GB_MONTH:.2f}/GB "
+                          f"for a month), included above")
 
 
 if __name__ == "__main__":
