@@ -117,3 +117,21 @@ def test_a_github_trigger_becomes_a_signed_webhook_taking_sims_event(
     assert trigger.signature.scheme == "github" and trigger.signature.secret
     assert trigger.when == {"headers.X-GitHub-Event": [event], "body.action": [action]}
     assert [b.type for b in workflow.blocks if b.name == "githubtrigger"] == ["start"]
+
+
+def test_an_empty_router_or_evaluator_model_gets_sims_default_too(tmp_path: Path) -> None:
+    from stepweave.workflow.convert import convert_export
+    from tests.engine.sim_export import block, edge, export, start, write
+
+    path = write(tmp_path, export(
+        [start(q="string"),
+         block("route", "router_v2", "Route", context="<start.q>", model="",
+               routes='[{"id": "route-a", "title": "A", "value": "a"}]'),
+         block("judge", "evaluator", "Judge", content="<start.q>", model="",
+               metrics='[{"name": "ok", "description": "ok", "range": {"min": 0, "max": 1}}]')],
+        [edge("start", "route"), edge("route", "judge", "router-route-a")]))
+    workflow = load_workflow(path)
+    assert {b.name: b.params["model"] for b in workflow.blocks if b.type != "start"} == {
+        "Route": "claude-sonnet-5", "Judge": "claude-sonnet-5"}
+    _, fidelity = convert_export(path)
+    assert [n.split(":")[0] for n in fidelity.notes] == ["block 'Route'", "block 'Judge'"]
