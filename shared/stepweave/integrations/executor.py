@@ -138,6 +138,7 @@ class _Call:
             body = render(spec.body, values) if spec.body is not None else MISSING
             headers = {k: render_text(v, values) for k, v in
                        {**self.op.provider.headers, **spec.headers}.items()}
+            url = self.url(spec.path, values)
         except TemplateError as exc:
             raise self.fail(f"invalid arguments: {exc}") from None
         if cursor is not None:
@@ -146,8 +147,7 @@ class _Call:
                 query[name] = str(cursor[1])
             else:
                 body = {**(body if isinstance(body, dict) else {}), name: cursor[1]}
-        return self.send(spec.method, self.url(spec.path, values), query, headers, body,
-                         spec.body_type)
+        return self.send(spec.method, url, query, headers, body, spec.body_type)
 
     def send(self, method: str, url: str, query: dict[str, Any], headers: dict[str, str],
              body: Any, body_type: str, *, retried: bool = False) -> httpx.Response:

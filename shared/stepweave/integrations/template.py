@@ -253,6 +253,8 @@ def render_text(text: str, values: Mapping[str, Any], *, encode: bool = False) -
         out = value if isinstance(value, str) else json.dumps(value) if isinstance(
             value, (dict, list)) else str(value).lower() if isinstance(value, bool) else str(value)
         raw = "|raw" in match.group(2)  # already encoded (a query string, a filter)
+        if encode and not raw and out in (".", ".."):  # a dot segment would climb the API's path
+            raise TemplateError(f"{match.group(1)}: {out!r} is not a valid path segment")
         return quote(out, safe="") if encode and not raw else out
 
     return _PART.sub(put, text)
