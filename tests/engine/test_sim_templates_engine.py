@@ -140,7 +140,8 @@ def server() -> Iterator[FakeApi]:
 def providers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """Every integration's default secrets, the model keys, the settings to fill in; Slack
     to the local outbox."""
-    secrets = {"ANTHROPIC_API_KEY": "sk-ant-e2e", "OPENAI_API_KEY": "sk-openai-e2e", **NAMED}
+    secrets = {"ANTHROPIC_API_KEY": "sk-ant-e2e", "OPENAI_API_KEY": "sk-openai-e2e",
+               "GEMINI_API_KEY": "gemini-e2e-key", **NAMED}
     for operation in operations():
         for name in operation.secrets():
             secrets[name] = f"e2e-{name.lower().replace('_', '-')}"
@@ -171,7 +172,8 @@ def imported(name: str, url: str) -> dict[str, Any]:
     for block in workflow["blocks"]:
         params = block["params"]
         if block["type"] == "agent":
-            provider = provider_for(params["model"], None, "x")
+            # the model's own provider (anthropic, openai, gemini), its endpoint here
+            provider = provider_for(params["model"])
             params["baseUrl"] = f"{url}/anthropic" if provider == "anthropic" else f"{url}/openai"
             for tool in params.get("tools") or []:
                 _pointed(tool["tool"], tool["params"], url)
@@ -409,6 +411,8 @@ MODELS = {"brand-mention": "gemini-2.5-flash", "competitor-monitor": "claude-son
           "lead-enricher": "claude-sonnet-5", "meeting-followup-agent": "gemini-2.5-pro",
           "ocr-invoice-db": "gpt-5.2", "pr-review": "gpt-5.2", "resume-parser": "claude-sonnet-5"}
 
+KEYS = {"claude": "sk-ant-e2e", "gemini": "gemini-e2e-key", "gpt": "sk-openai-e2e"}
+
 
 def test_every_template_has_a_case() -> None:
     assert sorted(CASES) == sorted(p.stem for p in TEMPLATES.glob("*.json"))
@@ -426,6 +430,11 @@ def test_a_sim_template_runs_end_to_end(name: str, engine: Any, server: FakeApi,
     assert sorted(ran) == sorted(case.ran)
     turns = [r for r in server.requests if r["path"].startswith(("/anthropic/", "/openai/"))]
     assert turns and {r["body"]["model"] for r in turns} == {MODELS[name]}
+    # each provider's default key (Anthropic's header, a bearer token for the others), but
+    # for the key competitor-monitor names itself
+    key = "xai-e2e-key" if name == "competitor-monitor" else KEYS[MODELS[name].split("-")[0]]
+    assert all(key == r["headers"].get("x-api-key")
+               or r["headers"].get("authorization") == f"Bearer {key}" for r in turns)
     requests = [r for r in server.requests if r not in turns]
     # (in order but for a parallel's branches)
     assert sorted(f"{r['method']} {r['path']}" for r in requests) == sorted(case.requests)

@@ -17,7 +17,11 @@ from stepweave.errors import BlockInputError
     ("anthropic.claude-3-haiku-20240307-v1:0", None, "bedrock"),
     ("us.amazon.nova-lite-v1:0", None, "bedrock"), ("bedrock/meta.llama3", None, "bedrock"),
     ("llama3.1", "http://127.0.0.1:11434/v1", "openai-compatible"),
-    ("local", None, "local"), ("local/echo", None, "local")])
+    ("local", None, "local"), ("local/echo", None, "local"),
+    # the models Sim's templates name: Gemini and Grok through their OpenAI-compatible APIs
+    ("gemini-2.5-pro", None, "gemini"), ("gemini/gemini-2.5-flash", None, "gemini"),
+    ("gemini-2.5-pro", "http://127.0.0.1:9/v1", "gemini"), ("grok-4", None, "xai"),
+    ("xai/grok-4", None, "xai")])
 def test_provider_mapping(model: str, base_url: str | None, provider: str) -> None:
     assert provider_for(model, None, base_url) == provider
 
@@ -53,3 +57,17 @@ def test_local_model_is_deterministic() -> None:
     assert pick_route("green apples", routes)[0] == "a"
     assert pick_route("nothing in common", routes)[0] == "z"
     assert pick_route("nothing in common", routes[:1])[0] == "NO_MATCH"
+
+
+def test_gemini_and_xai_use_their_own_endpoints_and_keys() -> None:
+    from stepweave.ai.providers import ProviderOptions, build_provider
+    from stepweave.errors import ProviderAuthError
+
+    gemini = build_provider("gemini", ProviderOptions(), {"GEMINI_API_KEY": "g-key"})
+    assert gemini.settings.base_url == "https://generativelanguage.googleapis.com/v1beta/openai"  # type: ignore[attr-defined]
+    xai = build_provider("xai", ProviderOptions(base_url="http://127.0.0.1:9/v1"),
+                         {"XAI_API_KEY": "x-key"})
+    assert xai.settings.base_url == "http://127.0.0.1:9/v1"  # type: ignore[attr-defined]
+    assert api_model_id("gemini/gemini-2.5-flash", "gemini") == "gemini-2.5-flash"
+    with pytest.raises(ProviderAuthError, match="GEMINI_API_KEY"):
+        build_provider("gemini", ProviderOptions(), {})

@@ -6,6 +6,8 @@
 | ``bedrock/...``, or a Bedrock id (``anthropic.``, ``amazon.``, ``meta.``, ``mistral.``, ``cohere.``, ``ai21.``, ``deepseek.``, ``writer.``, with an optional ``us.``/``eu.``/``apac.``/``global.`` inference-profile prefix) | ``bedrock`` |
 | ``claude-...``, ``anthropic/...`` | ``anthropic`` |
 | ``gpt-...``, ``o1``/``o3``/``o4...``, ``chatgpt-...``, ``openai/...`` | ``openai`` |
+| ``gemini-...``, ``gemini/...`` | ``gemini`` (Google's OpenAI-compatible endpoint) |
+| ``grok-...``, ``xai/...`` | ``xai`` (xAI's OpenAI-compatible API) |
 | anything else with ``baseUrl`` | ``openai-compatible`` |
 
 ``provider`` overrides the mapping; a ``provider/`` prefix is removed before the id is sent.
@@ -28,13 +30,19 @@ from stepweave.tools.transport import RetryPolicy
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PROVIDERS", "DEFAULT_KEY_SECRETS", "provider_for", "build_provider", "ProviderOptions",
+__all__ = ["PROVIDERS", "DEFAULT_KEY_SECRETS", "COMPATIBLE_BASE_URLS", "provider_for", "build_provider",
+           "ProviderOptions",
            "api_model_id"]
 
-PROVIDERS = ("openai", "anthropic", "bedrock", "openai-compatible", "local")
+PROVIDERS = ("openai", "anthropic", "bedrock", "openai-compatible", "gemini", "xai", "local")
 #: The secret each provider reads when a workflow names none.
 DEFAULT_KEY_SECRETS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                       "openai-compatible": "OPENAI_COMPATIBLE_API_KEY"}
+                       "openai-compatible": "OPENAI_COMPATIBLE_API_KEY",
+                       "gemini": "GEMINI_API_KEY", "xai": "XAI_API_KEY"}
+#: OpenAI-compatible providers with an endpoint of their own (``baseUrl`` overrides it)
+COMPATIBLE_BASE_URLS = {"gemini": "https://generativelanguage.googleapis.com/v1beta/openai",
+                        "xai": "https://api.x.ai/v1"}
+_PREFIXES = ("bedrock", "anthropic", "openai", "gemini", "xai")
 _BEDROCK = re.compile(r"^((us|eu|apac|global|us-gov)\.)?(anthropic|amazon|meta|mistral|cohere|ai21|"
                       r"deepseek|writer|qwen|openai)\.")
 _OPENAI = re.compile(r"^(gpt-|o[134]\b|o[134]-|chatgpt-|text-|davinci|babbage)")
@@ -51,7 +59,7 @@ def provider_for(model: str, override: str | None = None, base_url: str | None =
     prefix = lowered.split("/", 1)[0] if "/" in lowered else ""
     if lowered == "local" or prefix == "local":
         return "local"
-    if prefix in ("bedrock", "anthropic", "openai"):
+    if prefix in _PREFIXES:
         return prefix
     if _BEDROCK.match(lowered):
         return "bedrock"
@@ -59,6 +67,10 @@ def provider_for(model: str, override: str | None = None, base_url: str | None =
         return "anthropic"
     if _OPENAI.match(lowered):
         return "openai"
+    if lowered.startswith("gemini-"):
+        return "gemini"
+    if lowered.startswith("grok-"):
+        return "xai"
     if base_url:
         return "openai-compatible"
     raise BlockInputError(f"no provider is known for model {model!r}: set 'provider' "
@@ -68,7 +80,7 @@ def provider_for(model: str, override: str | None = None, base_url: str | None =
 def api_model_id(model: str, provider: str) -> str:
     """The id sent to the provider (``openai/gpt-4o`` -> ``gpt-4o``)."""
     head, _, rest = model.strip().partition("/")
-    return rest if rest and head.lower() in ("bedrock", "anthropic", "openai") else model.strip()
+    return rest if rest and head.lower() in _PREFIXES else model.strip()
 
 
 @dataclass(frozen=True)
@@ -131,5 +143,6 @@ def build_provider(name: str, options: ProviderOptions, secrets: Mapping[str, st
 
     if name == "openai-compatible" and not options.base_url:
         raise BlockInputError("an openai-compatible provider needs 'baseUrl'")
-    return OpenAIProvider(HttpSettings(options.base_url or OPENAI_BASE_URL, key, options.policy,
+    default_url = COMPATIBLE_BASE_URLS.get(name, OPENAI_BASE_URL)
+    return OpenAIProvider(HttpSettings(options.base_url or default_url, key, options.policy,
                                        options.transport, options.sleep), name=name)
