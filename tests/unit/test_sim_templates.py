@@ -135,3 +135,19 @@ def test_an_empty_router_or_evaluator_model_gets_sims_default_too(tmp_path: Path
         "Route": "claude-sonnet-5", "Judge": "claude-sonnet-5"}
     _, fidelity = convert_export(path)
     assert [n.split(":")[0] for n in fidelity.notes] == ["block 'Route'", "block 'Judge'"]
+
+
+def test_sims_knowledge_block_imports_as_the_knowledge_search_tool(tmp_path: Path) -> None:
+    """Sim's Knowledge block (search) searches the knowledge base in Sim; its own ``apiKey``
+    (the reranker's) is not the Sim API key, and the workspace is a value to fill in."""
+    from tests.engine.sim_export import block, edge, export, start, write
+
+    path = write(tmp_path, export(
+        [start(q="string"),
+         block("kb", "knowledge", "Docs", operation="search", knowledgeBaseSelector="kb-9",
+               query="<start.q>", topK="3", apiKey="{{COHERE_KEY}}")],
+        [edge("start", "kb")]))
+    (kb,) = [b for b in load_workflow(path).blocks if b.name == "Docs"]
+    assert kb.type == "tool" and kb.params["tool"] == "sim_knowledge_search"
+    assert kb.params["params"] == {"knowledgeBaseId": "kb-9", "query": "<start.q>", "topK": "3",
+                                   "workspaceId": "{{SIM_WORKSPACE_ID}}"}

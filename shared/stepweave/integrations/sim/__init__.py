@@ -4,7 +4,8 @@
 PROVIDER = {
     "title": "Sim",
     "base_url": "https://www.sim.ai/api/v2",
-    "auth": {"type": "header", "name": "X-API-Key", "param": "apiKey", "secret": "SIM_API_KEY"},
+    # not ``apiKey``: Sim's Knowledge block has an ``apiKey`` of its own (its reranker's)
+    "auth": {"type": "header", "name": "X-API-Key", "param": "simApiKey", "secret": "SIM_API_KEY"},
     "error_message": ["error.message", "error", "message"],
     "docs": "https://docs.sim.ai/api-reference",
     "params": {
