@@ -20,8 +20,7 @@ size bills less waiting and the same CPU, stretched out. An Express run's durati
 its invocations' stretch (summed: an upper bound). "before" prices the handlers at the
 sizes deployed until they were chosen from measurements, "now" at ``infra/memory.py``'s.
 
-"split" is the same workflow with ``split: auto`` (``stepweave.compiler.split``, the default
-of a Standard workflow): a Standard parent holding only the approval, each stretch between a
+"split" is the same workflow with ``split: auto`` (``stepweave.compiler.split``): a Standard parent holding only the approval, each stretch between a
 nested Express execution; it is priced the same way (the parent's transitions, each stretch's
 Express request and duration) plus the CloudWatch Logs its stretches write (every event with
 its execution data, which the recorder reads the stretches' block logs from: the bytes of

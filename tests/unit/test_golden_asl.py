@@ -22,13 +22,21 @@ EXAMPLES = workflow_files(ROOT / "workflows")
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_matches_golden_asl(path: Path) -> None:
-    text = compile_workflow(load_workflow(path), str(path)).definition_json()
-    golden = GOLDEN / f"{path.stem}.asl.json"
+    """The definition, and a split workflow's Express stretches (``<name>.express-<k>.asl.json``)."""
+    compiled = compile_workflow(load_workflow(path), str(path))
+    texts = {f"{path.stem}.asl.json": compiled.definition_json(),
+             **{f"{path.stem}.express-{ref.lstrip('~')}.asl.json": part.definition_json()
+                for ref, part in compiled.stretches.items()}}
     if os.environ.get("STEPWEAVE_UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(exist_ok=True)
-        golden.write_text(text)
-    assert golden.exists(), f"no golden file; run with STEPWEAVE_UPDATE_GOLDEN=1 to create {golden}"
-    assert text == golden.read_text(), "compiled ASL changed; review and regenerate the golden file"
+        GOLDEN.mkdir(exist_ok=True)
+        for name, text in texts.items():
+            (GOLDEN / name).write_text(text)
+    for name, text in texts.items():
+        golden = GOLDEN / name
+        assert golden.exists(), f"no golden file; run with STEPWEAVE_UPDATE_GOLDEN=1 to create {golden}"
+        assert text == golden.read_text(), f"compiled ASL changed ({name}); review and regenerate the golden file"
+    stale = {g.name for g in GOLDEN.glob(f"{path.stem}.express-*.asl.json")} - set(texts)
+    assert not stale, f"golden files of stretches it no longer has: {sorted(stale)}"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
