@@ -110,3 +110,16 @@ def test_round_trip_of_constructed_exports(kind: str, tmp_path: Path) -> None:
     direct = compile_workflow(load_workflow(export), "same-name", folder=tmp_path)
     again = compile_workflow(load_workflow(converted), "same-name", folder=tmp_path)
     assert again.definition_json() == direct.definition_json()
+
+
+@pytest.mark.parametrize("template", ["pr-review", "email-triage"])
+def test_the_written_file_keeps_the_triggers_of_sim_trigger_blocks(template: str, tmp_path: Path) -> None:
+    """A Sim trigger-mode block (a GitHub webhook, a Gmail poll) is a trigger of the workflow
+    loaded from the export: the YAML `stepweave import` writes declares the same triggers."""
+    export = Path(__file__).resolve().parents[1] / "fixtures" / "sim-templates" / f"{template}.json"
+    text, _ = convert_export(export)
+    converted = tmp_path / f"{template}.yaml"
+    converted.write_text(text)
+    direct, written = load_workflow(export), load_workflow(converted)
+    assert written.triggers and [t.model_dump() for t in written.triggers] == [
+        t.model_dump() for t in direct.triggers]

@@ -174,6 +174,8 @@ def convert_export(path: str | Path, output: str | Path | None = None,
         doc["description"] = converted["description"]
     if converted.get("variables"):
         doc["variables"] = converted["variables"]
+    if converted.get("triggers"):  # Sim's trigger-mode blocks: the written file keeps them
+        doc["triggers"] = converted["triggers"]
     doc["blocks"] = [_block(b) for b in blocks]
     doc["edges"] = [_edge(e) for e in converted["edges"]]
     header = (f"# Converted from the Sim export {Path(path).name} by `stepweave import`.\n"
