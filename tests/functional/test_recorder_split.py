@@ -28,6 +28,7 @@ from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretch_logs import (
     StretchLogs,
     StretchLogsPending,
+    child_starts,
     history_event,
     log_message,
 )
@@ -211,6 +212,7 @@ class _Logs:
         self.messages = messages
 
     def filter_log_events(self, **kwargs: Any) -> dict[str, Any]:
+        self.asked = kwargs
         start = int(kwargs.get("nextToken") or 0)
         page = self.messages[start:start + 2]
         more = start + 2 < len(self.messages)
@@ -236,6 +238,13 @@ def test_gaps_and_duplicates_in_a_stretch_log(engine: LocalEngine, runs: dict[st
     gap = StretchLogs(_Sfn(), _Logs(messages[:3] + messages[4:]))
     with pytest.raises(StretchLogsPending, match="1 event.s. missing"):
         gap.events(child)
+    # each child is read from its own start on (the parent's TaskSubmitted dates it)
+    starts = child_starts(fetch_history(engine.sfn, b.execution_arn))
+    assert set(starts) == set(_children(fetch_history(engine.sfn, b.execution_arn)))
+    dated = _Logs(messages)
+    assert StretchLogs(_Sfn(), dated, since_ms=1, starts=starts).events(child) == events
+    assert dated.asked["startTime"] == starts[child] - 60_000 > 0
+    assert dated.asked["filterPattern"] == f'"{child}"' and dated.asked["logGroupName"] == f"/g/{child.split(':')[6][-3:]}"
     waited: list[float] = []
     late = _Logs(messages[:-1])
     patient = StretchLogs(_Sfn(), late, waits=(1.0, 2.0),

@@ -38,7 +38,7 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
     since = round(started.timestamp() * 1000) if started is not None else 0
     # a split run's stretches: from their logs when deployed (StretchLogsPending, raised,
     # while one is still being delivered: no snapshot rather than one without its blocks)
-    events: list[dict[str, Any]] = spliced(history, manifest, child_events_reader(clients, since))
+    events: list[dict[str, Any]] = spliced(history, manifest, child_events_reader(clients, since, history))
     now = time.time() if now is None else now
     logs = block_logs(execution_arn, block_runs(events, manifest), int(now) + settings.retention_seconds)
     put_block_logs(clients.ddb, settings, logs)

@@ -43,7 +43,7 @@ from stepweave.runtime.records import (
     tenant_of,
 )
 from stepweave.runtime.settings import Settings
-from stepweave.runtime.stretch_logs import StretchLogs
+from stepweave.runtime.stretch_logs import StretchLogs, child_starts
 from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
@@ -250,7 +250,7 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
     # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
-    whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date))
+    whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date, events))
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
     runs = block_runs(whole, manifest) if manifest else []
@@ -261,13 +261,15 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     return Outcome(final.status, written, len(logs), workflow, manifest is not None)
 
 
-def child_events_reader(clients: Clients, since_ms: int = 0) -> Callable[[str], list[dict[str, Any]]]:
-    """How a split run's stretch executions are read (``since_ms``: the run's start): from
-    their logs when deployed (``StretchLogsPending`` while one is incomplete), else from their
-    history."""
+def child_events_reader(clients: Clients, since_ms: int = 0, parent: list[dict[str, Any]] | None = None,
+                        ) -> Callable[[str], list[dict[str, Any]]]:
+    """How a split run's stretch executions are read (``since_ms``: the run's start;
+    ``parent``: its history, which dates each child's start): from their logs when deployed
+    (``StretchLogsPending`` while one is incomplete), else from their history."""
     if clients.logs is None:
         return lambda child: fetch_history(clients.sfn, child)
-    return StretchLogs(clients.sfn, clients.logs, since_ms=since_ms, waits=clients.log_waits).events
+    return StretchLogs(clients.sfn, clients.logs, since_ms=since_ms, waits=clients.log_waits,
+                       starts=child_starts(parent or [])).events
 
 
 def _inherit_tenant(ddb: Any, settings: Settings, record: ExecutionRecord) -> None:

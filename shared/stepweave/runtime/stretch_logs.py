@@ -32,7 +32,7 @@ from typing import Any
 from stepweave.runtime.stretches import ChildEventsPending
 
 __all__ = ["StretchLogs", "StretchLogsPending", "history_event", "log_message", "machine_of",
-           "END_EVENTS"]
+           "child_starts", "END_EVENTS"]
 
 END_EVENTS = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
 #: how far before the parent's start a child's events are searched (clock skew)
@@ -101,14 +101,16 @@ class StretchLogs:
     """Reads stretch executions' events from their log groups (``sfn``: a Step Functions
     client, to name each stretch's log group; ``logs``: a CloudWatch Logs client).
 
-    ``since_ms``: no event of the run is older (the parent's start, epoch ms). ``waits``:
+    ``since_ms``: no event of the run is older (the parent's start, epoch ms); ``starts``:
+    each child's own start, when known (``child_starts``), read from there on. ``waits``:
     how long to wait for a log still being delivered before giving up (seconds each,
     before reading again)."""
 
     def __init__(self, sfn: Any, logs: Any, since_ms: int = 0, waits: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, starts: Mapping[str, int] | None = None) -> None:
         self._sfn, self._logs = sfn, logs
-        self._since = max(0, since_ms - _SKEW_MS)
+        self._since = since_ms
+        self._starts = dict(starts or {})
         self._waits, self._sleep = waits, sleep
         self._groups: dict[str, str] = {}
 
@@ -138,7 +140,8 @@ class StretchLogs:
     def _read(self, execution_arn: str) -> list[dict[str, Any]]:
         # a quoted term matches the ARN as a phrase; the messages are then checked exactly
         kwargs: dict[str, Any] = {"logGroupName": self.log_group(execution_arn),
-                                  "filterPattern": json.dumps(execution_arn), "startTime": self._since}
+                                  "filterPattern": json.dumps(execution_arn),
+                                  "startTime": max(0, self._starts.get(execution_arn, self._since) - _SKEW_MS)}
         by_id: dict[int, dict[str, Any]] = {}
         while True:
             page = self._logs.filter_log_events(**kwargs)
@@ -155,6 +158,23 @@ class StretchLogs:
             if not token or token == kwargs.get("nextToken"):
                 return [by_id[i] for i in sorted(by_id)]
             kwargs["nextToken"] = token
+
+
+def child_starts(events: list[dict[str, Any]]) -> dict[str, int]:
+    """Child execution ARN -> its start (epoch ms), from the ``startExecution.sync`` tasks'
+    ``TaskSubmitted`` outputs in a parent's history."""
+    found: dict[str, int] = {}
+    for event in events:
+        details = event.get("taskSubmittedEventDetails")
+        text = details.get("output") if isinstance(details, dict) else None
+        try:
+            output = json.loads(text) if isinstance(text, str) else None
+        except ValueError:
+            continue
+        if isinstance(output, dict) and isinstance(output.get("ExecutionArn"), str) \
+                and isinstance(output.get("StartDate"), (int, float)):
+            found[output["ExecutionArn"]] = int(output["StartDate"])
+    return found
 
 
 def _incomplete(events: list[dict[str, Any]]) -> str | None:
