@@ -197,6 +197,31 @@ class _LocalHistory:
         return [], _final_of_record(record)
 
 
+class _Spliced:
+    """A split run's events as the unsplit run's (``stepweave.runtime.stretches``, as ``stepweave
+    run`` shows them): each stretch's events, read from its live file, in place of the task
+    that ran it, rather than the stretch as a nested run."""
+
+    def __init__(self, poll: Callable[[], tuple[list[dict[str, Any]], Final | None]], added: dict[str, str],
+                 folder: Path) -> None:
+        from stepweave.runtime.stretches import Splicer
+
+        self.poll, self.folder = poll, folder
+        self.offsets: dict[str, int] = {}
+        self.splicer = Splicer(added, self._child)
+
+    def _child(self, arn: str, seen: int) -> list[dict[str, Any]]:
+        from stepweave.local.live import live_file, read_events
+
+        events, self.offsets[arn] = read_events(live_file(self.folder, arn), self.offsets.get(arn, 0))
+        return events
+
+    def __call__(self) -> tuple[list[dict[str, Any]], Final | None]:
+        events, final = self.poll()
+        self.splicer.feed(events)
+        return self.splicer.poll(), final
+
+
 def _recorded(args: argparse.Namespace, arn: str) -> Any:
     from stepweave.cli.records import execution_detail
 
@@ -298,6 +323,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 _print_blocks(out, args, arn)
             return _finish(args, arn, name, _final_of_record(record), [])
     root = follow(arn, compiled, out)
+    if sfn is None and compiled is not None and compiled.split_states:  # its stretches spliced in
+        root.poll = _Spliced(root.poll, dict(compiled.split_states), _live_folder())
     followed = [root]
     by_machine = {} if compiled is None else {c.name: c for c in _family(compiled)}
     while True:
