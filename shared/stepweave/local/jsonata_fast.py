@@ -20,6 +20,14 @@ index within its bounds, when that element is not itself an array; jsonata-js ev
 the index once per element, which at 10,000 items costs milliseconds) and ``$millis()``
 (the time in milliseconds, as ``Date.now()``).
 
+Anything else in the subset of :mod:`stepweave.local.jsonata_subset` (the templates a
+container's body and a loop's bookkeeping compile to: object and array constructors,
+blocks, conditions, comparisons and arithmetic on numbers, ``$type``/``$string``/
+``$append``...) is answered there, under the same rule: exactly jsonata-js's value, or V8.
+A value checked as plain JSON once (a variable's, or a result given here) is remembered by
+identity for a while, so that a loop's growing results list is not checked again each
+iteration.
+
 ``tests/engine/test_jsonata_fast.py`` compares it with jsonata-js.
 """
 
@@ -27,9 +35,13 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from stepweave.local import jsonata_subset
 
 __all__ = ["evaluate", "SLOW"]
 
@@ -64,7 +76,7 @@ def _other(expression: str, variable: Callable[[str], Any]) -> Any:
         return int(time.time() * 1000)
     match = _INDEX.fullmatch(expression)
     if match is None:
-        return SLOW
+        return _subset(expression, variable)
     items, index = variable(match.group(1)), variable(match.group(2))
     if not isinstance(items, list) or isinstance(index, bool) or not isinstance(index, (int, float)) \
             or not float(index).is_integer():
@@ -126,3 +138,68 @@ def _integral(value: Any) -> Any:
     if isinstance(value, list):
         return [_integral(v) for v in value]
     return value
+
+
+_TREES_LIMIT = 4096
+_trees: OrderedDict[str, Any] = OrderedDict()  # expression -> its tree, or None
+_CHECKED_LIMIT = 4096
+_checked: dict[int, tuple[Any, Any]] = {}  # id -> (a value, its plain JSON form)
+_cache_lock = threading.Lock()
+
+
+def _tree(expression: str) -> Any:
+    with _cache_lock:
+        if expression in _trees:
+            _trees.move_to_end(expression)
+            return _trees[expression]
+    tree = jsonata_subset.compile_expression(expression)
+    with _cache_lock:
+        _trees[expression] = tree
+        if len(_trees) > _TREES_LIMIT:
+            _trees.popitem(last=False)
+    return tree
+
+
+def _remember(value: Any, plain: Any) -> None:
+    if isinstance(value, (dict, list)):
+        with _cache_lock:
+            if len(_checked) >= _CHECKED_LIMIT:
+                _checked.clear()
+            _checked[id(value)] = (value, plain)
+
+
+def _checked_plain(value: Any) -> Any:
+    """``value`` as plain JSON (see ``_plain``), raising ``Slow`` where ``_plain`` says SLOW."""
+    if isinstance(value, (dict, list)):
+        known = _checked.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+    plain = _plain(value)
+    if plain is SLOW:
+        raise jsonata_subset.Slow()
+    _remember(value, plain)
+    _remember(plain, plain)
+    return plain
+
+
+def _subset(expression: str, variable: Callable[[str], Any]) -> Any:
+    tree = _tree(expression)
+    if tree is None:
+        return SLOW
+
+    def value_of(name: str, check: Any) -> Any:
+        if not name:
+            return _checked_plain(check)
+        value = variable(name)
+        if value is SLOW:
+            raise jsonata_subset.Slow()
+        return _checked_plain(value) if check else value
+
+    try:
+        result = jsonata_subset.run(tree, value_of)
+    except jsonata_subset.Slow:
+        return SLOW
+    if result is jsonata_subset.UNDEFINED:
+        return SLOW  # reported by V8, as it reports it
+    _remember(result, result)
+    return result
