@@ -7,10 +7,8 @@ history holds a few dozen events whatever the count; the same workflow compiled 
 gives the same output (chunk boundaries included); a failing item fails the run naming
 the parallel unless tolerated; and a child execution does not see its parent's variables.
 
-Counts: each item or iteration costs the embedded engine about 5 ms (parallel) or 9 ms
-(loop) here, so the end-to-end runs use 3,000 items (past where an inline Map fails on AWS)
-and 1,500 iterations (two chunks); 10,000 is checked at compile level
-(tests/unit/test_distributed_compile.py) and measured by ``bench/scale.py``.
+Counts: 10,000 items and 10,000 iterations (ten chunks), end to end; each costs the
+embedded engine well under a millisecond here (``bench/scale.py`` measures it).
 """
 
 from __future__ import annotations
@@ -22,13 +20,16 @@ from typing import Any
 import pytest
 
 from stepweave.compiler import distributed
+from stepweave.local import distributed_map
 from stepweave.local.distributed_map import TOLERANCE_CAUSE, for_moto
 from stepweave.local.engine import LocalEngine
 from stepweave.runtime import payloads
 from tests.engine.helpers import run_text
 
-PARALLEL_ITEMS = 3_000
-LOOP_ITERATIONS = 1_500
+PARALLEL_ITEMS = 10_000
+LOOP_ITERATIONS = 10_000
+#: AWS's limit of events in one execution's history
+HISTORY_LIMIT = 25_000
 
 PARALLEL = """
 name: fan
@@ -37,7 +38,7 @@ blocks:
   - {id: start, type: start, params: {inputFormat: [{name: items, type: array}, {name: tag, type: string}]}}
   - {id: par, name: Fan, type: parallel, params: {parallelType: collection, collection: "<start.items>", mode: MODE}}
   - {id: each, type: variables, parent: par, params: {variables: [{variableName: v, value: "<start.tag><parallel.currentItem>"}]}}
-  - {id: count, type: function, params: {code: "const r = <fan.results>; return {n: r.length, first: r[0][0].v, last: r[r.length - 1][0].v}"}}
+  - {id: count, type: function, params: {code: "const r = <fan.results>; return {n: r.length, first: r[0][0].v, last: r[r.length - 1][0].v, ordered: r.every((x, i) => x.length === 1 && x[0].v === 't' + i)}"}}
   - {id: done, type: response, params: {data: {count: "<count.result>", branch0: "<each.v>"}}}
 edges: [start -> par, "par -[parallel-start-source]-> each", par -> count, count -> done]
 """
@@ -50,7 +51,7 @@ blocks:
   - {id: L, name: Lap, type: loop, params: {loopType: forEach, collection: "<start.items>", mode: MODE}}
   - {id: prev, type: variables, parent: L, params: {variables: [{variableName: p, value: "<nxt.v>|<loop.index>"}]}}
   - {id: nxt, type: variables, parent: L, params: {variables: [{variableName: v, value: "<loop.currentItem>"}]}}
-  - {id: count, type: function, params: {code: "const r = <lap.results>; return {n: r.length, last: r[r.length - 1]}"}}
+  - {id: count, type: function, params: {code: "const r = <lap.results>; return {n: r.length, last: r[r.length - 1], chained: r.every((x, i) => x[1].v === String(i) && x[0].p === (i === 0 ? '' : String(i - 1)) + '|' + i)}"}}
   - {id: done, type: response, params: {data: {count: "<count.result>", prev: "<prev.p>", last: "<nxt.v>"}}}
 edges: [start -> L, "L -[loop-start-source]-> prev", prev -> nxt, L -> count, count -> done]
 """
@@ -64,15 +65,19 @@ def _data(result: Any) -> Any:
 @pytest.mark.usefixtures("engine")
 def test_a_parallel_of_thousands_of_items_runs_distributed(engine: LocalEngine) -> None:
     items = list(range(PARALLEL_ITEMS))
+    distributed_map.reset_child_history_peak()
     began = time.monotonic()
     result, _ = run_text(engine, PARALLEL.replace("MODE", "distributed"), {"items": items, "tag": "t"})
     print(f"{PARALLEL_ITEMS} items: {time.monotonic() - began:.1f} s")  # noqa: T201 - the figure
     data = _data(result)
-    assert data == {"count": {"n": PARALLEL_ITEMS, "first": "t0", "last": f"t{PARALLEL_ITEMS - 1}"},
+    # every item's output is there, in the items' order
+    assert data == {"count": {"n": PARALLEL_ITEMS, "first": "t0", "last": f"t{PARALLEL_ITEMS - 1}",
+                              "ordered": True},
                     "branch0": "t0"}
     # every item ran in a child execution: the run's own history is a few states long
     assert len(result.events) < 40
     assert any(e["type"] == "MapRunStarted" for e in result.events)
+    assert distributed_map.child_history_peak() < HISTORY_LIMIT
     # the results list is over the inline budget: the parallel's output holds it as a stub
     # in the payload bucket, which the function block read back
     [assigned] = [e["stateExitedEventDetails"]["assignedVariables"] for e in result.events
@@ -83,17 +88,21 @@ def test_a_parallel_of_thousands_of_items_runs_distributed(engine: LocalEngine) 
 @pytest.mark.usefixtures("engine")
 def test_a_loop_of_thousands_of_iterations_runs_in_chunks(engine: LocalEngine) -> None:
     items = list(range(LOOP_ITERATIONS))
+    distributed_map.reset_child_history_peak()
     began = time.monotonic()
     result, _ = run_text(engine, LOOP.replace("MODE", "distributed"), {"items": items})
     print(f"{LOOP_ITERATIONS} iterations: {time.monotonic() - began:.1f} s")  # noqa: T201
     data = _data(result)
     last = LOOP_ITERATIONS - 1
     # each iteration saw the previous one's output (Sim), across chunk boundaries too
-    assert data == {"count": {"n": LOOP_ITERATIONS, "last": [{"p": f"{last - 1}|{last}"}, {"v": str(last)}]},
+    # and every iteration's output is there, in order ("chained": iteration i saw i - 1's)
+    assert data == {"count": {"n": LOOP_ITERATIONS, "last": [{"p": f"{last - 1}|{last}"}, {"v": str(last)}],
+                              "chained": True},
                     "prev": f"{last - 1}|{last}", "last": str(last)}
     chunks = sum(1 for e in result.events if e["type"] == "MapRunStarted")
     assert chunks == -(-LOOP_ITERATIONS // distributed.MAX_CHUNK)
     assert len(result.events) < 25 + 15 * chunks
+    assert distributed_map.child_history_peak() < HISTORY_LIMIT
 
 
 @pytest.mark.parametrize("text, size", [(PARALLEL, 7), (LOOP, 7), (LOOP, 6), (LOOP, 0)])

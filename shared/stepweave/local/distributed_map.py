@@ -19,6 +19,9 @@ depend on it. These patches make it behave as AWS documents:
   (``SUCCEEDED_0.json``, ``FAILED_0.json``: arrays of the child executions with their
   ``Input`` and ``Output`` as JSON text) under ``<Prefix>/<map run id>/``; moto wrote an
   empty manifest.
+* **A child without ``TimeoutSeconds`` runs on its worker's thread.** moto's program
+  starts a thread per execution to time it out (and keeps each in a list for good);
+  without a timeout it only waited for it.
 * **Workers loop instead of recursing.** moto's worker recursed once per item, which
   overflows the stack of a worker thread running thousands of items.
 """
@@ -37,6 +40,7 @@ from stepweave.local.moto_imports import defer_batch
 defer_batch()
 
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
     FailureEventException,
@@ -106,6 +110,8 @@ def reset_child_history_peak() -> None:
 class _NoHistory(EventManager):
     """An Express child execution's events: counted, not kept (Express has no history)."""
 
+    stepweave_keeps_none = True  # its states' exit details are not written (moto_speed)
+
     def add_event(self, context: Any, event_type: Any, event_details: Any = None,
                   timestamp: Any = None, update_source_event_id: bool = True) -> int:
         with self._mutex:
@@ -150,7 +156,12 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         env.variable_store = VariableStore()  # type: ignore[no-untyped-call]
         env.states.context_object.context_object_data.pop("Map", None)
         env.event_manager = _child_events(env, getattr(self, "stepweave_standard", True))
-        job.job_program.eval(env)
+        program = job.job_program
+        if program.timeout_seconds is None:  # moto's eval, without a thread to time it out
+            env.next_state_name = program.start_at.start_at_name
+            EvalComponent.eval(program, env)
+        else:
+            program.eval(env)
         end = env.program_state()
         if isinstance(end, ProgramError):
             details = end.error or {}

@@ -197,7 +197,7 @@ def _subset(expression: str, variable: Callable[[str], Any]) -> Any:
 
     try:
         result = jsonata_subset.run(tree, value_of)
-    except jsonata_subset.Slow:
+    except (jsonata_subset.Slow, RecursionError):
         return SLOW
     if result is jsonata_subset.UNDEFINED:
         return SLOW  # reported by V8, as it reports it

@@ -24,7 +24,10 @@ the expression in V8). What is answered, and only with these types:
   ``<``, ``<=``, ``>``, ``>=``, ``+``, ``-`` on numbers; ``&`` on strings, booleans, null and
   whole numbers below 10^15 (as ``$string`` writes them);
 * ``$type``, ``$exists``, ``$string`` (as ``&``), ``$count`` (of an array), ``$append``
-  (of arrays), and the sort above (its entries' ``t`` numbers or null, ``o`` objects).
+  (of arrays), and the sort above (its entries' ``t`` numbers or null, ``o`` objects);
+* ``function($a, ...){ ... }`` bound to a name in a block and called by it (a block's
+  text interpolation: ``$__s := function($v){ ... }; $__s($x) & $__s($y)``); a function
+  value in a result is left to V8.
 
 Values are never changed in place: a result may share parts with the variables it came from.
 ``tests/engine/test_jsonata_fast.py`` compares every form with jsonata-js.
@@ -134,6 +137,21 @@ class _Parser:
             if value > _MAX_INT:
                 raise Slow()
             node = ("lit", value)
+        elif kind == "name" and text == "function":
+            self.take("(")
+            params: list[str] = []
+            while self.peek() != ("op", ")"):
+                if params:
+                    self.take(",")
+                param_kind, param = self.take()
+                if param_kind != "var":
+                    raise Slow()
+                params.append(param[1:])
+            self.take(")")
+            self.take("{")
+            body = self.expression()
+            self.take("}")
+            return ("lambda", tuple(params), body)
         elif kind == "name" and text in ("true", "false", "null"):
             node = ("lit", {"true": True, "false": False, "null": None}[text])
         elif kind == "var":
@@ -199,13 +217,13 @@ class _Parser:
         if name == "$sort":
             return self.sort()
         arity = _FUNCTIONS.get(name)
-        if arity is None:
-            raise Slow()
         args = [self.expression()]
         while self.peek() == ("op", ","):
             self.take()
             args.append(self.expression())
         self.take(")")
+        if arity is None:  # a function bound in the expression (``$f := function($v){...}``)
+            return ("apply", name[1:], tuple(args))
         if len(args) != arity:
             raise Slow()
         return ("call", name, tuple(args))
@@ -246,8 +264,10 @@ Variable = Callable[[str, Any], Any]
 
 def run(tree: Node, variable: Variable) -> Any:
     """The tree's value (``UNDEFINED`` for JSONata's undefined); raises ``Slow``."""
-    value = _eval(tree, [], variable)
-    return _final(value)
+    value = _final(_eval(tree, [], variable))
+    if isinstance(value, _Lambda):
+        raise Slow()
+    return value
 
 
 def _final(value: Any) -> Any:
@@ -308,6 +328,8 @@ def _eval(node: Node, scopes: list[dict[str, Any]], variable: Variable) -> Any: 
         out: dict[str, Any] = {}
         for key, part in node[1]:
             value = _final(_eval(part, scopes, variable))
+            if isinstance(value, _Lambda):
+                raise Slow()
             if value is not UNDEFINED:
                 out[key] = value
         return out
@@ -317,6 +339,8 @@ def _eval(node: Node, scopes: list[dict[str, Any]], variable: Variable) -> Any: 
             value = _eval(part, scopes, variable)
             if value is UNDEFINED:
                 continue
+            if isinstance(value, _Lambda):
+                raise Slow()
             if part[0] == "array" or not isinstance(value, list):
                 items.append(value)
             else:
@@ -326,7 +350,27 @@ def _eval(node: Node, scopes: list[dict[str, Any]], variable: Variable) -> Any: 
         return _call(node[1], [_final(_eval(a, scopes, variable)) for a in node[2]])
     if kind == "sort":
         return _sort(node[1], scopes, variable)
+    if kind == "lambda":
+        return _Lambda(node[1], node[2], list(scopes))
+    if kind == "apply":
+        function = UNDEFINED
+        for scope in reversed(scopes):
+            if node[1] in scope:
+                function = scope[node[1]]
+                break
+        if not isinstance(function, _Lambda) or len(node[2]) > len(function.params):
+            raise Slow()  # a variable's value, a built-in function not in the subset...
+        args = [_final(_eval(a, scopes, variable)) for a in node[2]]
+        frame = dict(zip(function.params, args + [UNDEFINED] * (len(function.params) - len(args))))
+        return _eval(function.body, [*function.scopes, frame], variable)
     raise Slow()
+
+
+class _Lambda:
+    """A function defined in the expression, with the scopes it was defined in."""
+
+    def __init__(self, params: tuple[str, ...], body: Node, scopes: list[dict[str, Any]]) -> None:
+        self.params, self.body, self.scopes = params, body, scopes
 
 
 def _step(value: Any, field: str) -> Any:

@@ -32,6 +32,7 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
 - ``RedriveExecution``, which moto lacks (:mod:`stepweave.local.moto_redrive`), and each
   execution's history written as it grows, for another process (:mod:`stepweave.local.live`):
   installed by the engine after these patches and the limits'.
+- Per-state costs of moto's interpreter (:mod:`stepweave.local.moto_speed`).
 - moto lists a service's regions (when it first makes the service's backend) with a botocore
   session of its own, which loads the service's model and the endpoint data again (~50 ms
   for the first state machine); it is given boto3's default session instead, whose loader
@@ -81,7 +82,7 @@ from moto.stepfunctions.parser.api import ExecutionStatus
 from moto.stepfunctions.parser.backend import execution as backend_execution
 from moto.stepfunctions.parser.backend import execution_worker
 
-from stepweave.local import jsonata_fast, live, moto_history, moto_redrive
+from stepweave.local import jsonata_fast, live, moto_history, moto_redrive, moto_speed
 from stepweave.local.jsonata_eval import (
     UNDEFINED,
     JSONataEvaluationError,
@@ -166,8 +167,23 @@ def _aws_states(states: dict[str, Any]) -> dict[str, Any]:
     for key, field in (("Execution", "StartTime"), ("State", "EnteredTime")):
         part = context.get(key)
         if isinstance(part, dict) and part.get(field) is not None:
-            context[key] = {**part, field: aws_timestamp(part[field])}
+            context[key] = {**part, field: _timestamp(part[field])}
     return {**states, "context": context}
+
+
+_timestamps: dict[Any, str] = {}
+
+
+def _timestamp(value: Any) -> str:
+    """``aws_timestamp``, remembered for the last few thousand times (a state's expressions
+    read its entered time several times, a run's its start time throughout)."""
+    known = _timestamps.get(value)
+    if known is None:
+        known = aws_timestamp(value)
+        if len(_timestamps) >= 4096:
+            _timestamps.clear()
+        _timestamps[value] = known
+    return known
 
 
 def _evaluation_failure(env: Any, cause: str) -> FailureEventException:
@@ -418,6 +434,7 @@ def install() -> None:
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign]
         AccountSpecificBackend.get_session = classmethod(_regions_session)  # type: ignore[method-assign,assignment]
         moto_history.install()
+        moto_speed.install()
         _installed = True
 
 
@@ -436,6 +453,7 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (AmazonStateLanguageParser, "parse"),
     (AccountSpecificBackend, "get_session"),
     *moto_history.PATCHED_ATTRIBUTES,
+    *moto_speed.PATCHED_ATTRIBUTES,
     *moto_redrive.PATCHED_ATTRIBUTES,
     *live.PATCHED_ATTRIBUTES,
 )

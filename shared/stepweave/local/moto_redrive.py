@@ -185,11 +185,36 @@ def _key(name: str, env: Any) -> str:
     data = env.states.context_object.context_object_data
     index = ((data.get("Map") or {}).get("Item") or {}).get("Index")
     store = env.variable_store
-    seen = {k: v for k, v in {**store._outer_scope, **store._inner_scope}.items()  # noqa: SLF001
-            if not _TIME_MARK.match(k)}
-    digest = hashlib.blake2b(json.dumps([env.states.get_input(), seen], default=str,
-                                        separators=(",", ":")).encode("utf-8"), digest_size=12)
+    digest = hashlib.blake2b(_part(env.states._states_data["input"]), digest_size=12)  # noqa: SLF001
+    for k, v in {**store._outer_scope, **store._inner_scope}.items():  # noqa: SLF001
+        if not _TIME_MARK.match(k):
+            digest.update(b"\x00" + k.encode("utf-8") + b"\x00" + _part(v))
     return f"{name}|{'' if index is None else index}|{digest.hexdigest()}"
+
+
+#: A large value's part of a key is its own digest, remembered by identity (values are
+#: replaced, never changed in place): a loop's states see its whole collection and its
+#: results so far, which would otherwise be written out again for every state.
+_LARGE = 32
+_parts: dict[int, tuple[Any, bytes]] = {}
+_parts_lock = threading.Lock()
+
+
+def _part(value: Any) -> bytes:
+    large = isinstance(value, (dict, list)) and len(value) >= _LARGE
+    if large:
+        known = _parts.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+    text = json.dumps(value, default=str, separators=(",", ":")).encode("utf-8")
+    if not large:
+        return text
+    part = b"#" + hashlib.blake2b(text, digest_size=16).digest()
+    with _parts_lock:
+        if len(_parts) >= 1024:
+            _parts.clear()
+        _parts[id(value)] = (value, part)
+    return part
 
 
 _moto_eval_body = CommonStateField._eval_body

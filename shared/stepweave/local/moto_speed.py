@@ -1,0 +1,70 @@
+"""Per-state costs of moto's interpreter, cut where the answer stays the same.
+
+A distributed Map runs each item as a child execution: a few states, so what moto spends per
+state is most of what 10,000 items cost. Patched here (installed by
+:mod:`stepweave.local.moto_adapter`):
+
+* ``ResultPath``: moto parsed its JSONPath (``$`` in every JSONata state) on every state,
+  and ``jsonpath_ng`` builds its parser tables anew for each parse (about 0.3 ms). The
+  parsed path is kept per path text: a parsed path holds no state, ``update_or_create``
+  builds its result from its arguments.
+* A state's ``StateExited`` details in an execution that keeps no history (an Express child
+  of a distributed Map: its event manager says ``stepweave_keeps_none``) are not written:
+  moto wrote the state's output and every variable it assigned as JSON for an event that
+  is dropped (a loop's results so far, at every iteration). The variables' tracing is
+  reset as moto resets it.
+"""
+
+# ruff: noqa: E402 - moto is imported once its Batch backend is deferred
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any
+
+from stepweave.local.moto_imports import defer_batch
+
+defer_batch()
+
+from moto.stepfunctions.parser.api import StateExitedEventDetails
+from moto.stepfunctions.parser.asl.component.common.path import result_path
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+
+__all__ = ["install", "PATCHED_ATTRIBUTES"]
+
+_installed = False
+_lock = threading.Lock()
+_moto_parse = result_path.parse
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(path: str) -> Any:
+    return _moto_parse(path)
+
+
+_moto_exited_details = CommonStateField._get_state_exited_event_details
+
+
+def _exited_details(self: Any, env: Any) -> Any:
+    if getattr(env.event_manager, "stepweave_keeps_none", False):
+        env.variable_store.reset_tracing()
+        return StateExitedEventDetails(name=self.name)
+    return _moto_exited_details(self, env)
+
+
+def install() -> None:
+    """Apply the patches (idempotent)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        result_path.parse = _parse
+        CommonStateField._get_state_exited_event_details = _exited_details  # type: ignore[method-assign]
+        _installed = True
+
+
+# Kept for the adapter test: the attributes this module replaces must exist.
+PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
+    (result_path, "parse"),
+    (CommonStateField, "_get_state_exited_event_details"),
+)
