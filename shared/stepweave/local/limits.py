@@ -30,6 +30,7 @@ import json
 import threading
 from typing import Any
 
+from stepweave.local import json_text
 from stepweave.local.moto_imports import defer_batch
 
 defer_batch()  # before moto's parser is imported: it would load moto's Batch and EC2 backends
@@ -144,9 +145,9 @@ def _add_event(self: Any, context: Any, event_type: Any, event_details: Any = No
 
 
 def _size(value: Any) -> int:
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
-                                                           ensure_ascii=False, default=str)
-    return len(text.encode("utf-8"))
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    return json_text.size_and_digest(value)[0]  # a growing array: only its new part written
 
 
 def _assign(self: Any, env: Any) -> None:

@@ -48,6 +48,7 @@ from collections import deque
 from threading import Thread
 from typing import Any
 
+from stepweave.local import json_text
 from stepweave.local.moto_imports import defer_batch
 
 defer_batch()
@@ -192,29 +193,13 @@ def _key(name: str, env: Any) -> str:
     return f"{name}|{'' if index is None else index}|{digest.hexdigest()}"
 
 
-#: A large value's part of a key is its own digest, remembered by identity (values are
-#: replaced, never changed in place): a loop's states see its whole collection and its
-#: results so far, which would otherwise be written out again for every state.
-_LARGE = 32
-_parts: dict[int, tuple[Any, bytes]] = {}
-_parts_lock = threading.Lock()
-
-
 def _part(value: Any) -> bytes:
-    large = isinstance(value, (dict, list)) and len(value) >= _LARGE
-    if large:
-        known = _parts.get(id(value))
-        if known is not None and known[0] is value:
-            return known[1]
-    text = json.dumps(value, default=str, separators=(",", ":")).encode("utf-8")
-    if not large:
-        return text
-    part = b"#" + hashlib.blake2b(text, digest_size=16).digest()
-    with _parts_lock:
-        if len(_parts) >= 1024:
-            _parts.clear()
-        _parts[id(value)] = (value, part)
-    return part
+    """A value's part of a key: its JSON text, or for a large array the digest of it
+    (:mod:`stepweave.local.json_text`: a loop's collection and results so far, seen by every
+    state of the loop, are not written out again for each)."""
+    if isinstance(value, list) and len(value) >= json_text.LARGE:
+        return b"#" + json_text.size_and_digest(value)[1]
+    return json_text.text(value)
 
 
 _moto_eval_body = CommonStateField._eval_body
