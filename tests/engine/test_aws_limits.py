@@ -90,8 +90,11 @@ def test_assigning_within_the_limit_succeeds(engine: Any) -> None:
     assert result.status == "SUCCEEDED", result.cause
 
 
-def test_the_failure_is_the_last_event_at_the_limit(small_history: LocalEngine) -> None:
-    result, _ = run_text(small_history, HISTORY, {"items": list(range(50))})
+@pytest.mark.parametrize("count", [50, 400, 400])
+def test_the_failure_is_the_last_event_at_the_limit(small_history: LocalEngine, count: int) -> None:
+    # with hundreds of iterations adding events from their threads at once, none gets past
+    # the limit either
+    result, _ = run_text(small_history, HISTORY, {"items": list(range(count))})
     assert len(result.events) == 300
     assert result.events[-1]["type"] == "ExecutionFailed"
 

@@ -174,12 +174,12 @@ class _Parser:
                     raise Slow()
                 node = ("states", tuple(steps))
         elif text == "(" and kind == "op":
-            body = [self.expression()]
+            parts = [self.expression()]
             while self.peek() == ("op", ";"):
                 self.take()
-                body.append(self.expression())
+                parts.append(self.expression())
             self.take(")")
-            node = ("block", tuple(body))
+            node = ("block", tuple(parts))
         elif text == "{" and kind == "op":
             pairs: list[tuple[str, Node]] = []
             while self.peek() != ("op", "}"):

@@ -102,6 +102,7 @@ _moto_assign = AssignDecl._eval_body
 _moto_error_equals = ErrorEqualsDecl._eval_body
 _installed = False
 _lock = threading.Lock()
+_add_lock = threading.RLock()
 
 
 def _env_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -124,7 +125,13 @@ def _set_error(self: Any, error: Any) -> None:
 
 def _add_event(self: Any, context: Any, event_type: Any, event_details: Any = None,
                timestamp: Any = None, update_source_event_id: bool = True) -> int:
-    if getattr(self, "stepweave_limited", False) and event_type not in _FINAL_EVENTS:
+    if not getattr(self, "stepweave_limited", False) or event_type in _FINAL_EVENTS:
+        final_id: int = _moto_add_event(self, context, event_type, event_details, timestamp,
+                                        update_source_event_id)
+        return final_id
+    # the check and the event in one step: a Map's iterations add events from many threads,
+    # and each seeing room for one more would take the history past the limit
+    with _add_lock:
         next_id: int = self._event_id_gen._next_id
         if getattr(self, "stepweave_over", False):
             return next_id - 1  # the run is failing: nothing more is recorded
@@ -139,8 +146,8 @@ def _add_event(self: Any, context: Any, event_type: Any, event_details: Any = No
                 error=StatesErrorNameType.StatesRuntime.to_name(),
                 cause=_history_cause(limit)))
             return next_id - 1
-    event_id: int = _moto_add_event(self, context, event_type, event_details, timestamp,
-                                    update_source_event_id)
+        event_id: int = _moto_add_event(self, context, event_type, event_details, timestamp,
+                                        update_source_event_id)
     return event_id
 
 

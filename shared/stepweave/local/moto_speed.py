@@ -34,7 +34,7 @@ __all__ = ["install", "PATCHED_ATTRIBUTES"]
 
 _installed = False
 _lock = threading.Lock()
-_moto_parse = result_path.parse
+_moto_parse = getattr(result_path, "parse")  # noqa: B009 - not re-exported by moto
 
 
 @functools.lru_cache(maxsize=256)
@@ -58,7 +58,7 @@ def install() -> None:
     with _lock:
         if _installed:
             return
-        result_path.parse = _parse
+        setattr(result_path, "parse", _parse)  # noqa: B010 - a module attribute
         CommonStateField._get_state_exited_event_details = _exited_details  # type: ignore[method-assign]
         _installed = True
 
