@@ -4,8 +4,8 @@ GIVEN a Standard workflow whose parallel has thousands of items, or whose loop h
 thousands of iterations WHEN it runs locally THEN it succeeds with the results in order,
 downstream blocks read them (through the payload bucket when large), and the run's own
 history holds a few dozen events whatever the count; the same workflow compiled inline
-gives the same output (chunk boundaries included); a failing item fails the run naming
-the parallel unless tolerated; and a child execution does not see its parent's variables.
+gives the same output (chunk boundaries included); a failing item fails the run with its
+block's error unless tolerated; and a child execution does not see its parent's variables.
 
 Counts: 10,000 items and 10,000 iterations (ten chunks), end to end; each costs the
 embedded engine well under a millisecond here (``bench/scale.py`` measures it).
@@ -130,11 +130,13 @@ edges: [start -> par, "par -[parallel-start-source]-> each", par -> done]
 
 
 @pytest.mark.usefixtures("engine")
-def test_a_failed_item_fails_the_run_naming_the_parallel(engine: LocalEngine) -> None:
+def test_a_failed_item_fails_the_run_with_its_blocks_error(engine: LocalEngine) -> None:
+    # as inline (tests/engine/test_distributed_failures.py compares the two)
     result, _ = run_text(engine, FAILING.replace(" TOLERATE", ""), {"items": [0, 1, 2, 3]})
     assert result.status == "FAILED"
     assert result.error == "Stepweave.BlockFailed"
-    assert result.cause == f"Fan: {TOLERANCE_CAUSE}"
+    assert result.cause.startswith("each: ") and result.cause.endswith(" - bad item")
+    assert TOLERANCE_CAUSE not in result.cause
 
 
 @pytest.mark.usefixtures("engine")

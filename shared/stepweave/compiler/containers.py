@@ -387,6 +387,7 @@ def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]
     inner[pause_name] = {"Type": "Pass", "End": True, "Output": {
         "v": {name: _js(f"${name}") for name in back},
         "r": _js(f"$r_{stem}"), "more": _js(f"$more_{stem}")}}
+    distributed.record_failures(lw, node, program)
     names = distributed.isolate(program, lw.block_state(node, "resume"), keep=tuple(carried), assign={
         f"k_{stem}": _js(f"$states.input.v.i_{stem} + {distributed.chunk_size(lw, node)}"),
         f"r_{stem}": [], f"more_{stem}": False,
@@ -397,7 +398,7 @@ def _emit_chunked_loop(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]
     chunk.update(Items=[0], Output=_js("$states.result[0]"),
                  Assign={**{name: _js(f"$states.result[0].v.{name}") for name in back},
                          f"more_{stem}": _js(f"$states.result[0].more")},
-                 Catch=[distributed.failure_catch(lw, node, ctx, states)])
+                 Catch=distributed.map_catches(lw, node, ctx, states))
     states[init_name] = {"Type": "Pass", "Assign": init_assign, "Output": {}, "Next": chunk_name}
     states[chunk_name] = chunk
     collect, task = distributed.collect_task(lw, node, ctx, states, "results", {

@@ -33,6 +33,7 @@ from stepweave.compiler.blocks import FAILED_BLOCK, ensure_fail_state, task_stat
 from stepweave.compiler.keep import param_strings
 from stepweave.compiler.native import wait_seconds
 from stepweave.compiler.states import Ctx, Dangling, Lowering, js
+from stepweave.errors import BLOCK_FAILED_ERROR
 
 __all__ = [
     "DISTRIBUTED_MIN_ITEMS", "EVENT_BUDGET", "CHUNK_EVENTS", "MAX_CHUNK", "COLLECT_HANDLER",
@@ -40,7 +41,7 @@ __all__ = [
     "choose", "blocked", "chunk_size", "iteration_events", "child_execution_type",
     "variables_read", "assigned_variables", "outer_reads", "isolate", "emit_parallel",
     "distributed_map", "failure_catch", "collect_task", "field_reads", "selector_vars",
-    "body_nodes",
+    "body_nodes", "map_catches", "FAILURES_FOLDER", "failure_key", "record_failures",
 ]
 
 #: a parallel over at least this many items (known when compiling) is distributed
@@ -58,6 +59,9 @@ COLLECT_HANDLER = "collect"
 PAYLOAD_BUCKET = "${PayloadBucket}"
 #: where a distributed Map writes its results in the payload bucket
 RESULTS_PREFIX = "stepweave-map-results"
+#: where (under the results prefix) a failed child execution records its error for the
+#: parent (``record_failures``): the first failed item's, as an inline container fails with
+FAILURES_FOLDER = "failed"
 #: the variable holding the parent execution's ARN in a child execution (handlers use it
 #: for the payload bucket's keys: stubs are resolved under their execution's prefix)
 PARENT_EXECUTION = "parentExecution"
@@ -218,11 +222,97 @@ def distributed_map(lw: Lowering, node: str, program: dict[str, Any], execution_
 
 
 def failure_catch(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> dict[str, Any]:
-    """A failed child fails the Map (``States.ExceedToleratedFailureThreshold``; a Map Run
-    that cannot start, ``States.ItemReaderFailed``/``States.ResultWriterFailed``): the run
-    fails naming the container, as a failed block does."""
+    """A Map Run that cannot start or finish (``States.ItemReaderFailed``,
+    ``States.ResultWriterFailed``...), or a collect task that fails: the run fails naming
+    the container, as a failed block does."""
     return {"ErrorEquals": ["States.ALL"], "Next": ensure_fail_state(lw, ctx.scope, states),
             "Assign": {FAILED_BLOCK: lw.graph.blocks[node].name}}
+
+
+# -- a failed item fails the run as inline ---------------------------------------------------
+#
+# Inline, a block failing in a parallel or loop fails the run with that block's error. A
+# distributed Map fails with ``States.ExceedToleratedFailureThreshold`` instead, and its
+# error does not say which item failed nor why (nor, on AWS, are its results written when
+# it fails). So each child execution records its own error before it fails, in the payload
+# bucket at one key per run and container; the first to fail wins (``IfNoneMatch``, a
+# conditional write), as an inline Map fails with its first failure. When the Map fails,
+# the collect task reads that record back and the run fails through the same Fail state,
+# with the same error and cause, as inline.
+
+_RECORD = "arn:aws:states:::aws-sdk:s3:putObject"
+_THRESHOLD = "States.ExceedToleratedFailureThreshold"
+
+
+def failure_key(lw: Lowering, node: str) -> str:
+    """The record's key (JSONata): in a child program, ``$states.context.Execution.Id``
+    becomes the parent's (``isolate``), so child and parent compute the same key."""
+    import json
+
+    head = f"{RESULTS_PREFIX}/{lw.graph.workflow.name}/{FAILURES_FOLDER}/"
+    return (f'{json.dumps(head)} & $split($states.context.Execution.Id, ":")[-1] & '
+            f'{json.dumps("/" + lw.stems[node] + ".json")}')
+
+
+def _retarget(states: dict[str, Any], old: str, new: str) -> None:
+    """Every transition to ``old`` among ``states`` (one program's level) goes to ``new``."""
+    for state in states.values():
+        for holder in [state, *state.get("Catch", []), *state.get("Choices", [])]:
+            for field in ("Next", "Default"):
+                if holder.get(field) == old:
+                    holder[field] = new
+
+
+def record_failures(lw: Lowering, node: str, program: dict[str, Any]) -> None:
+    """Make the child ``program`` record its error (``{"Error", "Cause"}`` as the inline
+    container would raise it to the run's Catch) before it fails: a Task writing it to the
+    payload bucket in front of each block-failure Fail state, and for a nested container
+    that fails without a Catch, a Catch recording its error and failing with it. Costs
+    nothing until an item fails (one state transition then)."""
+    states: dict[str, Any] = program["States"]
+    key = js(failure_key(lw, node))
+    block_error = ('$string({"Error": "' + BLOCK_FAILED_ERROR + '", "Cause": $string({"block": $'
+                   + FAILED_BLOCK + ', "Error": $states.input.Error, "Cause": $states.input.Cause})})')
+
+    def recorder(name: str, body: str, following: str) -> str:
+        record = lw.names.take(f"{name} (record)")
+        states[record] = {
+            "Type": "Task", "Resource": _RECORD,
+            "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key, "IfNoneMatch": "*",
+                          "ContentType": "application/json", "Body": js(body)},
+            "Output": js("$states.input"), "Next": following,
+            # an item that failed later (the record exists) fails all the same
+            "Catch": [{"ErrorEquals": ["States.ALL"], "Output": js("$states.input"),
+                       "Next": following}]}
+        return record
+
+    for name, state in list(states.items()):
+        if state.get("Type") == "Fail" and state.get("Error") == BLOCK_FAILED_ERROR:
+            before = dict(states)  # what transitions to the Fail state now (not its recorder)
+            _retarget(before, name, recorder(name, block_error, name))
+        elif state.get("Type") in ("Map", "Parallel") and not any(
+                "States.ALL" in c.get("ErrorEquals", []) for c in state.get("Catch", [])):
+            rethrow = lw.names.take(f"{name} failed")
+            states[rethrow] = {"Type": "Fail", "Error": js("$states.input.Error"),
+                               "Cause": js("$states.input.Cause")}
+            raw = '$string({"Error": $states.input.Error, "Cause": $states.input.Cause})'
+            state.setdefault("Catch", []).append(
+                {"ErrorEquals": ["States.ALL"], "Next": recorder(name, raw, rethrow)})
+
+
+def map_catches(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> list[dict[str, Any]]:
+    """The distributed Map's Catch: past its tolerated failures, the collect task reads the
+    first failed item's record and the run fails with that item's error, through the Fail
+    state an inline container's failure goes to; anything else names the container."""
+    task = task_state(lw, node, ctx, COLLECT_HANDLER, {
+        "op": "failed", "bucket": PAYLOAD_BUCKET, "key": js(failure_key(lw, node)),
+        "container": lw.graph.blocks[node].name, "error": js("$states.input")}, 60)
+    fail = ensure_fail_state(lw, ctx.scope, states)
+    task.update(Assign={FAILED_BLOCK: js("$states.result.block")}, Output=js("$states.result"),
+                Next=fail, Catch=[failure_catch(lw, node, ctx, states)])
+    name = lw.block_state(node, "failed item")
+    states[name] = task
+    return [{"ErrorEquals": [_THRESHOLD], "Next": name}, failure_catch(lw, node, ctx, states)]
 
 
 def collect_task(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], role: str,
@@ -250,19 +340,22 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], ite
     params = block.params
     name = lw.block_state(node)
     label = lw.names.take(f"{block.name} vars")
+    record_failures(lw, node, program)
     names = isolate(program, label)
     selector = {**selector, "v": selector_vars(names, program)} if names else dict(selector)
     state = distributed_map(lw, node, program, child_execution_type(lw, node), selector,
                             int(params.get("batchSize") or 20))
     state["Items"] = js(items)
-    for field in ("toleratedFailurePercentage", "toleratedFailureCount"):
-        if params.get(field) is not None:
-            state[field[0].upper() + field[1:]] = params[field]
+    if params.get("toleratedFailureCount") is not None:
+        state["ToleratedFailureCount"] = int(params["toleratedFailureCount"])
+    if params.get("toleratedFailurePercentage") is not None:
+        # a number with a fraction (25.0): moto's parser refuses an integer here; AWS takes both
+        state["ToleratedFailurePercentage"] = float(params["toleratedFailurePercentage"])
     state["ResultWriter"] = {"Resource": "arn:aws:states:::s3:putObject",
                              "Arguments": {"Bucket": PAYLOAD_BUCKET,
                                            "Prefix": f"{RESULTS_PREFIX}/{lw.graph.workflow.name}"}}
     state["Output"] = js("$states.result.ResultWriterDetails")
-    state["Catch"] = [failure_catch(lw, node, ctx, states)]
+    state["Catch"] = map_catches(lw, node, ctx, states)
     states[name] = state
     collect, task = collect_task(lw, node, ctx, states, "results", {
         "op": "parallel", "bucket": js("$states.input.Bucket"), "key": js("$states.input.Key")})

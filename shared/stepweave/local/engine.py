@@ -550,6 +550,9 @@ def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = N
         return Progress("started", event["stateEnteredEventDetails"]["name"], at)
     if kind.endswith("StateExited"):
         details = event["stateExitedEventDetails"]
+        failed = _caught_container(event, by_id or {})
+        if failed is not None:
+            return Progress("failed", details["name"], at, failed)
         assigned = tuple(k for k, v in (details.get("assignedVariables") or {}).items() if v != "null")
         return Progress("succeeded", details["name"], at, assigned=assigned)
     if kind in ("TaskFailed", "LambdaFunctionFailed", "ExecutionFailed"):
@@ -562,6 +565,24 @@ def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = N
             state = _entered_state(event, by_id or {})
         return Progress("failed", state or kind, at, describe(details.get("error"), details.get("cause")))
     return None
+
+
+def _caught_container(event: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -> str | None:
+    """A Map or Parallel state that exits through a Catch failed (its items' or branches'
+    failure, caught to end the run as the failing block's): why, else None."""
+    before = by_id.get(event.get("previousEventId"))
+    if before is None or before.get("type") not in ("MapStateFailed", "ParallelStateFailed"):
+        return None
+    from stepweave.local.failures import describe
+
+    try:
+        out = json.loads(event["stateExitedEventDetails"].get("output") or "null")
+    except ValueError:
+        out = None
+    if not isinstance(out, dict) or not out.get("Error"):
+        return "failed"
+    why = describe(str(out["Error"]), out.get("Cause") if isinstance(out.get("Cause"), str) else None)
+    return f"{out['block']}: {why}" if isinstance(out.get("block"), str) else why
 
 
 @contextmanager

@@ -13,6 +13,11 @@ through ``stepweave.runtime.payloads.offload``, so a long ``results`` list becom
 
 ``append_results``: a chunked loop's results so far (resolved from their stub by the
 handler) and one chunk's.
+
+``failed_item``: when a distributed Map fails past its tolerated failures, the first
+failed item's error, which its child execution recorded in the payload bucket
+(``stepweave.compiler.distributed.record_failures``), as the run's Fail state reads an
+inline container's failure: ``{"block", "Error", "Cause"}``.
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from stepweave.errors import BlockInputError
+from stepweave.errors import BLOCK_FAILED_ERROR, BlockInputError
 from stepweave.runtime.payloads import PayloadStore, default_store
 
-__all__ = ["parallel_results", "append_results", "collect"]
+__all__ = ["parallel_results", "append_results", "failed_item", "collect"]
 
 
 def _json(store: PayloadStore, bucket: str, key: str) -> Any:
@@ -62,6 +67,29 @@ def append_results(acc: Any, add: Any) -> dict[str, Any]:
     return {"results": before + more}
 
 
+def failed_item(bucket: str, key: str, container: str, error: Any,
+                store: PayloadStore | None = None) -> dict[str, Any]:
+    """The failure the run reports: the recorded item's (a block failure: that block's
+    error; another: named after the container), else (no record: an item timed out or
+    could not start) the Map's own ``error``, named after the container."""
+    store = store or default_store()
+    fallback = error if isinstance(error, dict) else {}
+    try:
+        record = json.loads(store.get(bucket, key))
+    except Exception:  # noqa: BLE001 - no record (or unreadable): the Map's own error
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("Error"), str):
+        return {"block": container, "Error": fallback.get("Error"), "Cause": fallback.get("Cause")}
+    if record["Error"] == BLOCK_FAILED_ERROR:
+        try:
+            inner = json.loads(record.get("Cause") or "")
+        except ValueError:
+            inner = None
+        if isinstance(inner, dict) and isinstance(inner.get("block"), str):
+            return {"block": inner["block"], "Error": inner.get("Error"), "Cause": inner.get("Cause")}
+    return {"block": container, "Error": record["Error"], "Cause": record.get("Cause")}
+
+
 def collect(params: dict[str, Any], store: PayloadStore | None = None) -> dict[str, Any]:
     """The ``collect`` handler's work: ``op`` is ``parallel`` or ``append``."""
     op = params.get("op")
@@ -72,4 +100,9 @@ def collect(params: dict[str, Any], store: PayloadStore | None = None) -> dict[s
         return parallel_results(bucket, key, store)
     if op == "append":
         return append_results(params.get("acc"), params.get("add"))
-    raise BlockInputError(f"collect: unknown op {op!r} (parallel or append)")
+    if op == "failed":
+        bucket, key = params.get("bucket"), params.get("key")
+        if not isinstance(bucket, str) or not isinstance(key, str):
+            raise BlockInputError("collect: 'bucket' and 'key' of the failure record are needed")
+        return failed_item(bucket, key, str(params.get("container") or ""), params.get("error"), store)
+    raise BlockInputError(f"collect: unknown op {op!r} (parallel, append or failed)")
