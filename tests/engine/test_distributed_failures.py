@@ -45,11 +45,11 @@ edges: [start -> L, "L -[loop-start-source]-> each", L -> after]
 ITEMS = {"items": [0, 1, 2, 3]}
 
 
-def _run(engine: LocalEngine, text: str, mode: str, extra: str = "") -> tuple[Any, Any]:
+def _run(engine: LocalEngine, text: str, mode: str, extra: str = "") -> tuple[Any, Any, Any]:
     result, _ = run_text(engine, text.replace("MODE", mode).replace(" EXTRA", extra), ITEMS)
     detail = get_execution(engine.records.ddb, engine.records.settings, result.execution_arn)
     assert detail is not None
-    return result, detail.record
+    return result, detail.record, detail.blocks
 
 
 @pytest.mark.parametrize("text, extra", [
@@ -62,8 +62,8 @@ def _run(engine: LocalEngine, text: str, mode: str, extra: str = "") -> tuple[An
 @pytest.mark.usefixtures("engine")
 def test_a_failing_item_fails_the_run_with_its_blocks_error(engine: LocalEngine, text: str,
                                                            extra: str) -> None:
-    spread, spread_record = _run(engine, text, "distributed", extra)
-    inline, inline_record = _run(engine, text, "inline", extra)
+    spread, spread_record, spread_logs = _run(engine, text, "distributed", extra)
+    inline, inline_record, inline_logs = _run(engine, text, "inline", extra)
     assert spread.status == inline.status == "FAILED"
     assert (spread.error, spread.cause) == (inline.error, inline.cause)
     assert spread.error == "Stepweave.BlockFailed"
@@ -72,6 +72,15 @@ def test_a_failing_item_fails_the_run_with_its_blocks_error(engine: LocalEngine,
     assert (spread_record.status, spread_record.error, spread_record.cause) == \
         (inline_record.status, inline_record.error, inline_record.cause) == \
         ("failed", spread.error, spread.cause)
+    # the container's block log says it failed, with the failed block's error (the items'
+    # own logs are the child executions'), never that it succeeded
+    container = "Fan" if text is PARALLEL else "Lap"
+    [log] = [b for b in spread_logs if b.name == container]
+    assert not log.success and log.error == spread.cause
+    if text is PARALLEL:  # inline, the Map state fails the same way (an inline loop has none)
+        [log] = [b for b in inline_logs if b.name == container]
+        assert not log.success and log.error == spread.cause
+    assert "After" not in {b.name for b in spread_logs} | {b.name for b in inline_logs}
 
 
 @pytest.mark.usefixtures("engine")

@@ -568,8 +568,8 @@ def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = N
 
 
 def _caught_container(event: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -> str | None:
-    """A Map or Parallel state that exits through a Catch failed (its items' or branches'
-    failure, caught to end the run as the failing block's): why, else None."""
+    """A Map or Parallel state that exits through a Catch with an error failed (its items'
+    or branches' failure, caught to end the run as the failing block's): why, else None."""
     before = by_id.get(event.get("previousEventId"))
     if before is None or before.get("type") not in ("MapStateFailed", "ParallelStateFailed"):
         return None
@@ -579,8 +579,8 @@ def _caught_container(event: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -
         out = json.loads(event["stateExitedEventDetails"].get("output") or "null")
     except ValueError:
         out = None
-    if not isinstance(out, dict) or not out.get("Error"):
-        return "failed"
+    if not isinstance(out, dict) or not isinstance(out.get("Error"), str):
+        return None  # caught, not failed: a response inside it ended the run
     why = describe(str(out["Error"]), out.get("Cause") if isinstance(out.get("Cause"), str) else None)
     return f"{out['block']}: {why}" if isinstance(out.get("block"), str) else why
 

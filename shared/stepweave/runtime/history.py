@@ -217,6 +217,45 @@ def _run(node: str, m: _Manifest, output: Any, error: str | None, failed: bool,
                     started, ended)
 
 
+_THRESHOLD = "States.ExceedToleratedFailureThreshold"
+
+
+def _container_failure(by_id: Mapping[int, Mapping[str, Any]], event: Mapping[str, Any],
+                       entry: tuple[str, str] | None, m: _Manifest) -> str | None:
+    """Why a parallel or loop failed (None: it did not end here, or not failed): its Map
+    state exited through a Catch (inline: with the failed block's ``{block, Error,
+    Cause}``), or a distributed one's ``failed item`` task read the failed item's."""
+    if entry is None or entry[0] not in m.blocks or m.type(entry[0]) not in ("parallel", "loop"):
+        return None
+    node, role = entry
+    if role == "main" and _caught(by_id, event):
+        out = _json_output(event)
+        if out.get("Error") == _THRESHOLD and (node, "failed item") in m.state_of:
+            return None  # the failed item's task says why
+    elif role != "failed item":
+        return None
+    out = _json_output(event)
+    if not isinstance(out.get("Error"), str):
+        return None  # caught, not failed: a response inside it ended the run
+    why = _error_text({"error": out.get("Error"), "cause": out.get("Cause")}) or "failed"
+    return f"{out['block']}: {why}" if isinstance(out.get("block"), str) else why
+
+
+def _json_output(event: Mapping[str, Any]) -> dict[str, Any]:
+    text = (event.get("stateExitedEventDetails") or {}).get("output")
+    try:
+        out = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        out = None
+    return out if isinstance(out, dict) else {}
+
+
+def _container_start(by_id: Mapping[int, Mapping[str, Any]], event: Mapping[str, Any], node: str,
+                     m: _Manifest) -> Mapping[str, Any] | None:
+    first = m.state_of.get((node, "start" if m.type(node) == "loop" else "main"))
+    return next((e for e in _walk_back(by_id, event) if _entered_name(e) == first), None)
+
+
 def block_runs(events: list[dict[str, Any]], manifest: Mapping[str, Any]) -> list[BlockRun]:
     """Every block execution (loop iterations and parallel branches included), in the
     order they completed. ``manifest`` has the shape of ``CompiledWorkflow.manifest()``."""
@@ -234,6 +273,13 @@ def block_runs(events: list[dict[str, Any]], manifest: Mapping[str, Any]) -> lis
             continue
         exited = _exited_name(event)
         entry = m.states.get(exited) if exited is not None else None
+        failure = _container_failure(by_id, event, entry, m)
+        if failure is not None and entry is not None:
+            start = _container_start(by_id, event, entry[0], m)
+            first = start if start is not None else event
+            runs.append(_run(entry[0], m, None, failure, True, where.get(int(first["id"]), {}),
+                             event_time(first), event_time(event)))
+            continue
         if entry is None or entry[1] not in _COMPLETION_ROLES or entry[0] not in m.blocks:
             continue
         node = entry[0]
