@@ -5,7 +5,8 @@ runs distributed (``mode: distributed``: child executions) and inline THEN both 
 with the same error and cause (that block's, as SIM-COMPAT says), recorded the same way;
 the user's tolerated-failure settings still let a parallel succeed while few enough items
 fail, and past them the run fails with the first failed item's error; the progress shows
-the container failed, never succeeded.
+the container failed, never succeeded; the run's Lambda invocations include its child
+executions'.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def test_tolerated_failures_still_let_the_parallel_succeed(engine: LocalEngine) 
                          .replace(" EXTRA", ", toleratedFailureCount: 2"), ITEMS)
     assert result.status == "SUCCEEDED", result.cause
     assert [r[0]["result"] if r else r for r in result.output["result"]] == [0, 1, None, None]
+    # the bill counts the children's Lambda invocations: 4 items, the collect step, After
+    assert result.lambda_invocations == 6
 
 
 @pytest.mark.usefixtures("engine")

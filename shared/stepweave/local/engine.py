@@ -121,6 +121,10 @@ class LocalEngine:
         self._children: dict[str, list[str]] = {}
         #: state machine -> the state machines of its Express stretches (a split workflow)
         self.stretches: dict[str, list[str]] = {}
+        #: (execution, block id) -> handler calls: a distributed container's children call
+        #: handlers outside the run's history (their events are the child executions')
+        self._calls: dict[tuple[str, str], int] = {}
+        self._calls_lock = threading.Lock()
 
     def __enter__(self) -> LocalEngine:
         with _long_lived_setup():
@@ -235,7 +239,26 @@ class LocalEngine:
             fn = self._custom.get(handler)
             if fn is None:
                 fn = _bind_context(_load_handler(handler))
-            moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = fn
+            moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = self._counted(fn)
+
+    def _counted(self, fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        def call(event: dict[str, Any]) -> Any:
+            context, block = event.get("context"), event.get("block")
+            if isinstance(context, dict) and isinstance(block, dict):
+                key = (str(context.get("execution")), str(block.get("id")))
+                with self._calls_lock:
+                    self._calls[key] = self._calls.get(key, 0) + 1
+            return fn(event)
+        return call
+
+    def child_invocations(self, compiled: CompiledWorkflow, execution: str) -> int:
+        """The Lambda invocations of ``execution``'s distributed containers' child
+        executions (its blocks inside them: a child passes its parent's ARN as the event's
+        execution)."""
+        inside = {node for node, containers in compiled.containers.items()
+                  if set(containers) & _distributed_containers(compiled)}
+        with self._calls_lock:
+            return sum(self._calls.get((execution, node), 0) for node in inside)
 
     def create(self, compiled: CompiledWorkflow, name: str | None = None) -> str:
         """The state machine of ``compiled`` (named ``name``, as a deployment names it, or
@@ -385,8 +408,9 @@ class LocalEngine:
         status, error, cause = desc["status"], desc.get("error"), desc.get("cause")
         if timed_out and status == "ABORTED":
             status, error, cause = "TIMED_OUT", "States.Timeout", EXPRESS_TIMEOUT_CAUSE
+        invocations = lambda_invocations(events) + self.child_invocations(compiled, execution)
         return RunResult(status, output, error, cause, execution,
-                         billed_transitions(own), lambda_invocations(events), duration, events,
+                         billed_transitions(own), invocations, duration, events,
                          stretches_s=self._stretch_seconds(arn))
 
     def _stretch_seconds(self, machine: str) -> tuple[float, ...]:
@@ -565,6 +589,17 @@ def _progress(event: dict[str, Any], by_id: dict[Any, dict[str, Any]] | None = N
             state = _entered_state(event, by_id or {})
         return Progress("failed", state or kind, at, describe(details.get("error"), details.get("cause")))
     return None
+
+
+def _distributed_containers(compiled: CompiledWorkflow) -> set[str]:
+    """The blocks of ``compiled`` that run as distributed Maps (child executions)."""
+    found = set()
+    for name, state in compiled.definition.get("States", {}).items():
+        config = (state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}
+        entry = compiled.state_map.get(name)
+        if config.get("Mode") == "DISTRIBUTED" and entry is not None:
+            found.add(entry[0])
+    return found
 
 
 def _caught_container(event: dict[str, Any], by_id: dict[Any, dict[str, Any]]) -> str | None:

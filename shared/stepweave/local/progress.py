@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import IO
 
@@ -32,9 +33,17 @@ def workflow_cost(workflow_type: str, transitions: int, duration_s: float) -> fl
     return transitions * PRICE_PER_TRANSITION
 
 
-def bill(workflow_type: str, result: RunResult) -> str:
-    """What AWS would bill for this run, priced as its workflow type is."""
+#: what the figure leaves out for a workflow with distributed parallels or chunked loops
+CHILDREN_NOT_BILLED = " (not counted: the child executions' own transitions or requests)"
+
+
+def bill(workflow_type: str, result: RunResult, distributed: bool = False) -> str:
+    """What AWS would bill for this run, priced as its workflow type is. ``distributed``:
+    the run has distributed containers, whose child executions' Lambda invocations are
+    counted, not their own Step Functions charges (docs/how-it-compiles.md)."""
     lambdas = f"{result.lambda_invocations} Lambda invocations"
+    if distributed:
+        lambdas += CHILDREN_NOT_BILLED
     cost = workflow_cost(workflow_type, result.transitions, result.duration_s)
     if workflow_type == "EXPRESS":
         return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
@@ -113,7 +122,8 @@ class ProgressPrinter:
             entry = self.compiled.state_map.get(state or "")
             where = f"{self.compiled.blocks[entry[0]][0]}: " if entry else ""
             self.out.write(f"  error: {where}{describe(result.error, result.cause)}\n")
-        self.out.write(f"  AWS would bill: {bill(self.compiled.workflow_type, result)}\n")
+        distributed = '"DISTRIBUTED"' in json.dumps(self.compiled.definition)
+        self.out.write(f"  AWS would bill: {bill(self.compiled.workflow_type, result, distributed)}\n")
         name = result.execution_arn.rsplit(":", 1)[-1]
         self.out.write(f"  block logs: stepweave execution {name}\n")
         self.out.flush()
