@@ -233,12 +233,12 @@ def failure_catch(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
 #
 # Inline, a block failing in a parallel or loop fails the run with that block's error. A
 # distributed Map fails with ``States.ExceedToleratedFailureThreshold`` instead, and its
-# error does not say which item failed nor why (nor, on AWS, are its results written when
-# it fails). So each child execution records its own error before it fails, in the payload
-# bucket at one key per run and container; the first to fail wins (``IfNoneMatch``, a
-# conditional write), as an inline Map fails with its first failure. When the Map fails,
-# the collect task reads that record back and the run fails through the same Fail state,
-# with the same error and cause, as inline.
+# error does not say which item failed nor why (nor where ResultWriter put the results:
+# the Catch gets only the error). So each child execution records its own error before it
+# fails, in the payload bucket at one key per run and container; the first to fail wins
+# (``IfNoneMatch``, a conditional write), as an inline Map fails with its first failure.
+# When the Map fails, the collect task reads that record back and the run fails through
+# the same Fail state, with the same error and cause, as inline.
 
 _RECORD = "arn:aws:states:::aws-sdk:s3:putObject"
 _THRESHOLD = "States.ExceedToleratedFailureThreshold"
