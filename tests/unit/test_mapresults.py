@@ -74,3 +74,24 @@ def test_a_missing_manifest_and_an_unknown_op_are_clear_errors() -> None:
         collect({"op": "parallel", "bucket": "b", "key": "nope.json"}, Store({}))
     with pytest.raises(BlockInputError, match="unknown op 'merge'"):
         collect({"op": "merge"})
+
+
+MAP_ERROR = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "threshold exceeded"}
+
+
+@pytest.mark.parametrize("record, expected", [
+    # a block failed in the child: its error, named after that block (as inline)
+    ({"Error": "Stepweave.BlockFailed",
+      "Cause": json.dumps({"block": "Each", "Error": "BlockError", "Cause": "bad item"})},
+     {"block": "Each", "Error": "BlockError", "Cause": "bad item"}),
+    # another error of the child: named after the container
+    ({"Error": "States.QueryEvaluationError", "Cause": "no such field"},
+     {"block": "Fan", "Error": "States.QueryEvaluationError", "Cause": "no such field"}),
+    # no record (an item timed out): the Map's own error, named after the container
+    (None, {"block": "Fan", **MAP_ERROR}),
+])
+def test_a_failed_maps_error_is_its_first_failed_items(record: Any, expected: dict[str, Any]) -> None:
+    store = Store({} if record is None else {"b/failed/run/par.json": record})
+    params = {"op": "failed", "bucket": "b", "key": "failed/run/par.json", "container": "Fan",
+              "error": MAP_ERROR}
+    assert collect(params, store) == expected
