@@ -85,19 +85,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    from stepweave.cli.run import add_run_options
+
     p = sub.add_parser("rerun", help="run a recorded execution's workflow again, with its input",
                        description="Start a new run of a recorded execution's workflow with the "
                                    "same input (or --input), locally or with --aws.")
     p.add_argument("execution", help="execution ARN, name, or a unique end of its ARN")
     p.add_argument("--input", help="the input to use instead (inline JSON, or a JSON file)")
-    p.add_argument("--workflows", default="workflows", help="folder of workflow files (default workflows/)")
-    p.add_argument("--env", action="append", metavar="NAME=VALUE", help="as for run")
-    p.add_argument("--approve", action="append", metavar="NAME=JSON", help="as for run")
-    p.add_argument("--reject", action="append", metavar="NAME", help="as for run")
-    p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
-    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
-    p.add_argument("--aws", action="store_true",
-                   help="rerun a deployed execution (records table and state machine on AWS)")
-    p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
-    p.add_argument("--region", help="the AWS region for --aws")
+    add_run_options(p, "rerun a deployed execution (records table and state machine on AWS)")
     p.set_defaults(func=cmd_rerun)

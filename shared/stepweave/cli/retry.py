@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stepweave.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from stepweave.cli.errors import EXIT_OK, UsageError
 
 __all__ = ["add_parser", "cmd_retry", "not_retriable"]
 
@@ -70,7 +70,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def _retry_local(args: argparse.Namespace, record: Any, path: str) -> int:
     from stepweave.cli.pages import PagesWhileWaiting
-    from stepweave.cli.run import _apply_env, _load
+    from stepweave.cli.run import _apply_env, _load, report_outcome
     from stepweave.local.approvals import parse_answers
     from stepweave.local.engine import LocalEngine
     from stepweave.local.progress import ProgressPrinter
@@ -108,19 +108,7 @@ def _retry_local(args: argparse.Namespace, record: Any, path: str) -> int:
                 return 128 + 15
             raise
         count = engine.sfn.describe_execution(executionArn=record.execution_arn).get("redriveCount", 0)
-    summary = {
-        "execution": result.execution_arn, "status": result.status, "output": result.output,
-        "error": result.error, "cause": result.cause, "redriveCount": count,
-        "durationMs": round(result.duration_s * 1000), "stateTransitions": result.transitions,
-        "lambdaInvocations": result.lambda_invocations, "workflowType": compiled.workflow_type,
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        printer.summary(result)
-        if result.status == "SUCCEEDED":
-            print(json.dumps(result.output, indent=2))
-    return EXIT_OK if result.status == "SUCCEEDED" else EXIT_FAILED
+    return report_outcome(args, printer, result, compiled, redriveCount=count)
 
 
 def _retry_aws(args: argparse.Namespace) -> int:
@@ -158,20 +146,13 @@ def _retry_aws(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    from stepweave.cli.run import add_run_options
+
     p = sub.add_parser("retry", help="resume a failed run from the block that failed (redrive)",
                        description="Resume a failed, timed-out or aborted Standard run from where it "
                                    "stopped, with Step Functions' RedriveExecution: the same execution "
                                    "goes on, the blocks that succeeded are not run again. Locally on the "
                                    "embedded engine, or with --aws on the deployed state machine.")
     p.add_argument("execution", help="execution ARN, name, or a unique end of its ARN")
-    p.add_argument("--workflows", default="workflows", help="folder of workflow files (default workflows/)")
-    p.add_argument("--env", action="append", metavar="NAME=VALUE", help="as for run")
-    p.add_argument("--approve", action="append", metavar="NAME=JSON", help="as for run")
-    p.add_argument("--reject", action="append", metavar="NAME", help="as for run")
-    p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
-    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
-    p.add_argument("--aws", action="store_true",
-                   help="redrive a deployed execution (then: stepweave watch <execution> --aws)")
-    p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
-    p.add_argument("--region", help="the AWS region for --aws")
+    add_run_options(p, "redrive a deployed execution (then: stepweave watch <execution> --aws)")
     p.set_defaults(func=cmd_retry)

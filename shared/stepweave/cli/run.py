@@ -196,9 +196,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             if isinstance(exc, Terminated):
                 return 128 + 15
             raise
+    return report_outcome(args, printer, result, compiled)
+
+
+def report_outcome(args: argparse.Namespace, printer: Any, result: Any, compiled: Any,
+                   **extra: Any) -> int:
+    """What ``run``, ``rerun`` and ``retry`` print once an embedded-engine run ends (``--json``:
+    one document with ``extra`` in it), and their exit code."""
     summary = {
         "execution": result.execution_arn, "status": result.status, "output": result.output, "error": result.error,
-        "cause": result.cause, "durationMs": round(result.duration_s * 1000),
+        "cause": result.cause, **extra, "durationMs": round(result.duration_s * 1000),
         "stateTransitions": result.transitions, "lambdaInvocations": result.lambda_invocations,
         "workflowType": compiled.workflow_type,
     }
@@ -209,4 +216,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if result.status == "SUCCEEDED":
             print(json.dumps(result.output, indent=2))
     return EXIT_OK if result.status == "SUCCEEDED" else EXIT_FAILED
+
+
+def add_run_options(p: argparse.ArgumentParser, aws_help: str) -> None:
+    """The options ``rerun`` and ``retry`` share with ``run`` (and ``--aws`` with its table and region)."""
+    p.add_argument("--workflows", default="workflows", help="folder of workflow files (default workflows/)")
+    p.add_argument("--env", action="append", metavar="NAME=VALUE", help="as for run")
+    p.add_argument("--approve", action="append", metavar="NAME=JSON", help="as for run")
+    p.add_argument("--reject", action="append", metavar="NAME", help="as for run")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live progress")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    p.add_argument("--aws", action="store_true", help=aws_help)
+    p.add_argument("--table", help="the records table for --aws (default: $STEPWEAVE_TABLE)")
+    p.add_argument("--region", help="the AWS region for --aws")
 
