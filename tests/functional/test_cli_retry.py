@@ -95,7 +95,7 @@ def test_a_failed_run_resumes_from_the_failed_block(workdir: Path, server: tuple
     assert sorted(logs, key=str) == sorted([
         ("start", True, None), ("Fetch", True, None), ("Use", False, None), ("Use", True, None),
         ("After", True, None), ("Item", True, 0), ("Item", False, 1), ("Item", True, 1), ("Item", True, 2),
-        ("Each", True, None)], key=str)
+        ("Each", False, None), ("Each", True, None)], key=str)
     assert [b["seq"] for b in shown["blocks"]] == list(range(1, len(logs) + 1))  # type: ignore[attr-defined]
 
 
