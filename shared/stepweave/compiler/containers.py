@@ -243,9 +243,33 @@ def known_count(raw: Any) -> int | None:
     return len(parsed) if isinstance(parsed, (list, dict)) else None
 
 
+
+def _iteration(lw: Lowering, node: str, ctx: Ctx, name: str, item_expr: str,
+               items_var: Any) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """A parallel's iteration, inline or distributed: its program, its scope and the Map's
+    ItemSelector. Each iteration carries the whole collection only when its blocks read
+    ``<parallel.items>`` (folded into the first state, the body reads them as
+    ``$states.input.items`` there)."""
+    stem = lw.stems[node]
+    inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
+    init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
+            f"its_{stem}": _js("$states.input.items")}
+    program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,
+                                       tail=lw.graph.region(node), first=f"$i_{stem} = 0")
+    selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
+                                "item": _js(item_expr), "items": items_var}
+    head = dict(program["States"].get(program["StartAt"], {}))
+    head["Assign"] = {k: v for k, v in head.get("Assign", {}).items() if k != f"its_{stem}"}
+    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items"):
+        del selector["items"]
+        for inner in program["States"].values():
+            inner.get("Assign", {}).pop(f"its_{stem}", None)
+    return program, scope, selector
+
+
 def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> tuple[str, Dangling]:
     block = lw.graph.blocks[node]
-    params, stem = block.params, lw.stems[node]
+    params = block.params
     count: int | None
     if params.get("parallelType", "count") == "collection":
         items = _collection(lw, node, ctx, params.get("collection"), "Parallel")
@@ -260,21 +284,7 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> 
     if spread:
         return _emit_distributed_parallel(lw, node, ctx, states, items, item_expr, items_var)
     name = lw.block_state(node)
-    inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
-    init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
-            f"its_{stem}": _js("$states.input.items")}
-    program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, name, init=init,
-                                       tail=lw.graph.region(node), first=f"$i_{stem} = 0")
-    # each iteration carries the whole collection only when its blocks read <parallel.items>
-    selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
-                                "item": _js(item_expr), "items": items_var}
-    # (folded into the first state, the body reads the items as $states.input.items there)
-    head = dict(program["States"].get(program["StartAt"], {}))
-    head["Assign"] = {k: v for k, v in head.get("Assign", {}).items() if k != f"its_{stem}"}
-    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items"):
-        del selector["items"]
-        for inner in program["States"].values():
-            inner.get("Assign", {}).pop(f"its_{stem}", None)
+    program, scope, selector = _iteration(lw, node, ctx, name, item_expr, items_var)
     assign = lw.import_exports([scope], ctx, "$states.result", first_only=True)
     assign[lw.bvar(node, ctx.scope)] = _js(_parallel_output(
         lw, node, '$reduce($states.result, function($acc, $r){ $append($acc, [[$r.entries]]) }, [])'))
@@ -294,21 +304,8 @@ def _emit_distributed_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[s
                                item_expr: str, items_var: Any) -> tuple[str, Dangling]:
     """The parallel as a distributed Map (``stepweave.compiler.distributed``): the same
     iteration as the inline Map's, run as a child execution."""
-    stem = lw.stems[node]
     label = lw.graph.blocks[node].name
-    inner_ctx = Ctx(ctx.scope, [node, *ctx.containers], False)
-    init = {f"i_{stem}": _js("$states.input.index"), f"it_{stem}": _js("$states.input.item"),
-            f"its_{stem}": _js("$states.input.items")}
-    program, scope = lw.branch_program(lw.region_tree(node), inner_ctx, label, init=init,
-                                       tail=lw.graph.region(node), first=f"$i_{stem} = 0")
-    selector: dict[str, Any] = {"index": _js("$states.context.Map.Item.Index"),
-                                "item": _js(item_expr), "items": items_var}
-    head = dict(program["States"].get(program["StartAt"], {}))
-    head["Assign"] = {k: v for k, v in head.get("Assign", {}).items() if k != f"its_{stem}"}
-    if not _reads(program, f"its_{stem}") and not _reads(head, "states.input.items"):
-        del selector["items"]
-        for inner in program["States"].values():
-            inner.get("Assign", {}).pop(f"its_{stem}", None)
+    program, scope, selector = _iteration(lw, node, ctx, label, item_expr, items_var)
     assign = lw.import_exports([scope], ctx, "$states.result.heads", first_only=True)
     results = "$states.result.results"
     if _final(lw, node):
