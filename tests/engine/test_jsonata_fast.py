@@ -126,6 +126,7 @@ SUBSET_LEFT = [
     '($f := function($v){ $v }; {"f": $f})',  # a function in a result
     '($f := function($v){ $f($v) }; $f(1))',  # endless recursion: V8 reports it
     '$string(1, 2)',                  # a built-in with the wrong arguments
+    '($string := function($v){ 1 }; $string(2))',  # a built-in's name bound
 ]
 
 

@@ -347,6 +347,8 @@ def _eval(node: Node, scopes: list[dict[str, Any]], variable: Variable) -> Any: 
                 items.extend(value)
         return items
     if kind == "call":
+        if any(node[1][1:] in scope for scope in scopes):
+            raise Slow()  # a built-in's name bound in the expression
         return _call(node[1], [_final(_eval(a, scopes, variable)) for a in node[2]])
     if kind == "sort":
         return _sort(node[1], scopes, variable)
