@@ -189,16 +189,16 @@ def test_the_run_api_may_only_touch_this_deployments_workflows(synth: dict[str, 
     assert {"STEPWEAVE_TABLE", "STEPWEAVE_WORKFLOWS", "STEPWEAVE_STATE_MACHINE_PREFIX", "STEPWEAVE_VERSION",
             "STEPWEAVE_PAYLOAD_BUCKET"} <= set(env)
     assert env["STEPWEAVE_STATE_MACHINE_ALIAS"] == "live"
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
     assert fn["Properties"]["Timeout"] == 29
     # /run reads stored output parts back: s3:GetObject on the payload bucket's objects only
     s3 = [s for s in statements if any(str(a).startswith("s3:") for a in
                                        ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))]
     assert [s["Action"] for s in s3] == ["s3:GetObject"]
     assert json.dumps(s3[0]["Resource"]).endswith('"/*"]]}')
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_the_records_table_has_the_tenant_index(synth: dict[str, Any]) -> None:

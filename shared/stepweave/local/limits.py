@@ -26,7 +26,6 @@ Every limit is a module constant, so tests and the docs name the same figures.
 # ruff: noqa: E402 - moto is imported once its Batch backend is deferred
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
