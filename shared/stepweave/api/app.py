@@ -50,7 +50,7 @@ from stepweave.api.starts import (
 from stepweave.api.strict_json import BadJson
 from stepweave.api.strict_json import loads as strict_loads
 from stepweave.api.sync import sync_response
-from stepweave.runtime.query import CursorError, list_executions
+from stepweave.runtime.query import CursorError, filter_time, list_executions
 from stepweave.runtime.recorder import iso
 from stepweave.runtime.rerun import RerunError, rerun_input
 
@@ -69,15 +69,10 @@ def _json(status: int, model: BaseModel, headers: dict[str, str] | None = None) 
 
 
 def _timestamp(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{field}: not an ISO-8601 date or time", field=field) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment)
+        return filter_time(value, field)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=field) from None
 
 
 def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:

@@ -49,8 +49,7 @@ from stepweave.api.viewer_html import (
     value_html,
 )
 from stepweave.runtime.payloads import PayloadStore, default_store, execution_prefix, resolve
-from stepweave.runtime.query import CursorError, get_execution, list_executions
-from stepweave.runtime.recorder import iso
+from stepweave.runtime.query import CursorError, filter_time, get_execution, list_executions
 from stepweave.runtime.records import ExecutionRecord, Status
 from stepweave.runtime.settings import Settings
 
@@ -256,7 +255,7 @@ class RunViewer:
         if status is not None and status not in STATUSES:
             return self._bad(event, f"status: one of {', '.join(STATUSES)}")
         try:
-            since, until = _timestamp(filters.get("since"), "since"), _timestamp(filters.get("until"), "until")
+            since, until = filter_time(filters.get("since"), "since"), filter_time(filters.get("until"), "until")
         except ValueError as exc:
             return self._bad(event, str(exc))
         operator = tenant == self.settings.operator_tenant
@@ -334,13 +333,3 @@ def _loads(text: str) -> Any:
         return None
 
 
-def _timestamp(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{field}: not an ISO-8601 date or time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return iso(moment)

@@ -26,7 +26,8 @@ from stepweave.runtime.records import (
 )
 from stepweave.runtime.settings import Settings
 
-__all__ = ["Page", "ExecutionDetail", "CursorError", "list_executions", "get_execution", "find_execution"]
+__all__ = ["Page", "ExecutionDetail", "CursorError", "filter_time", "list_executions", "get_execution",
+           "find_execution"]
 
 INDEX = "byWorkflow"
 TENANT_INDEX = "byTenant"
@@ -169,6 +170,24 @@ def _all_workflows(ddb: Any, table: str, status: str | None, since: str | None, 
     more = len(items) > limit
     next_cursor = _encode({**scope, "after": page[-1]["gsi1sk"]["S"]}) if more and page else None
     return Page([r for r in map(record_from_item, page) if isinstance(r, ExecutionRecord)], next_cursor)
+
+
+def filter_time(value: str | None, field: str) -> str | None:
+    """A ``since``/``until`` filter as the records store times (ISO-8601 UTC with
+    milliseconds); a time without a zone is UTC. ``ValueError`` names the field."""
+    from datetime import UTC, datetime
+
+    from stepweave.runtime.recorder import iso
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{field}: not an ISO-8601 date or time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return iso(moment)
 
 
 def list_executions(ddb: Any, settings: Settings, *, workflow: str | None = None, status: str | None = None,
