@@ -162,6 +162,11 @@ def test_the_list_shows_the_tenants_runs_and_filters_them(world: World) -> None:
     assert world.running in running_only["body"] and world.done not in running_only["body"]
     bad = world.get("/runs?status=exploded", key=world.key)
     assert bad["statusCode"] == 400 and "status: one of" in bad["body"]
+    bad = world.get("/runs?" + urlencode({"since": "last tuesday"}), key=world.key)
+    assert bad["statusCode"] == 400 and "since: not an ISO-8601 date or time" in bad["body"]
+    # a time without a zone is UTC: a day after every run lists none of them
+    later = world.get("/runs?" + urlencode({"since": "2999-01-01T00:00:00"}), key=world.key)
+    assert later["statusCode"] == 200 and world.done not in later["body"] and world.running not in later["body"]
 
 
 def test_a_finished_run_shows_its_blocks_escaped(world: World) -> None:
