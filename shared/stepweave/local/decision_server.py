@@ -127,9 +127,12 @@ def announce(local_dir: Path, url: str, kind: str, key: str | None) -> Iterator[
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{os.getpid()}.json"
     text = json.dumps({"url": url, "pid": os.getpid(), "kind": kind, "key": key})
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # written beside it, then renamed: a reader never sees a half-written file
+    partial = folder / f".{os.getpid()}.json.partial"
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(text + "\n")
+    os.replace(partial, path)
     try:
         yield path
     finally:
