@@ -9,8 +9,10 @@ depend on it. These patches make it behave as AWS documents:
   body reading a parent variable that was not passed in worked locally and not on AWS), nor
   the parent's ``$states.context.Map`` (only the ``ItemSelector``, evaluated in the parent,
   sees the item). Its events are its own: none enter the parent's history (moto's did not
-  either); an ``EXPRESS`` child keeps none (Express executions have no history), and a
-  ``STANDARD`` child has its own 25,000-event limit (``stepweave.local.limits``).
+  either), and a ``STANDARD`` child has its own 25,000-event limit
+  (``stepweave.local.limits``). Each child's events are kept, an ``EXPRESS`` child's too
+  (AWS keeps none), by parent execution and Map Run (``item_events``): the run's records
+  derive the block logs of the blocks inside from them (``stepweave.runtime.map_items``).
 * **Failures fail the Map Run.** AWS fails the Map state with
   ``States.ExceedToleratedFailureThreshold`` once more items fail than
   ``ToleratedFailureCount`` / ``ToleratedFailurePercentage`` allow (none by default); moto
@@ -86,7 +88,7 @@ from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from stepweave.local import limits
 
 __all__ = ["install", "for_moto", "PATCHED_ATTRIBUTES", "TOLERANCE_CAUSE", "child_history_peak",
-           "reset_child_history_peak"]
+           "reset_child_history_peak", "item_events", "forget_items"]
 
 TOLERANCE_CAUSE = "The specified tolerated failure threshold was exceeded"
 _Worker = dipw.DistributedItemProcessorWorker
@@ -94,6 +96,26 @@ _Component = dic.DistributedIterationComponent
 _installed = False
 _lock = threading.Lock()
 _child_events_peak = 0
+#: parent execution ARN -> map run ARN -> [(item index, the child execution's events, as
+#: moto keeps them)]: what the run's block logs are derived from (``item_events``)
+_ITEMS: dict[str, dict[str, list[tuple[int, list[Any]]]]] = {}
+
+
+def item_events(execution_arn: str) -> dict[str, list[tuple[int, list[Any]]]]:
+    """The events of each child execution the distributed Maps of ``execution_arn`` ran, by
+    Map Run ARN, in item order (moto's history events: ``moto_history.parse_events`` gives
+    them as ``GetExecutionHistory`` would). An Express child's are kept too, though AWS
+    keeps none: a run's records hold every block's log, as inline."""
+    with _lock:
+        runs = {arn: sorted(items, key=lambda item: item[0])
+                for arn, items in _ITEMS.get(execution_arn, {}).items()}
+    return runs
+
+
+def forget_items(execution_arn: str) -> None:
+    """Drop what ``item_events`` keeps for ``execution_arn`` (once its records are written)."""
+    with _lock:
+        _ITEMS.pop(execution_arn, None)
 
 
 def child_history_peak() -> int:
@@ -107,24 +129,14 @@ def reset_child_history_peak() -> None:
     _child_events_peak = 0
 
 
-class _NoHistory(EventManager):
-    """An Express child execution's events: counted, not kept (Express has no history)."""
-
-    stepweave_keeps_none = True  # its states' exit details are not written (moto_speed)
-
-    def add_event(self, context: Any, event_type: Any, event_details: Any = None,
-                  timestamp: Any = None, update_source_event_id: bool = True) -> int:
-        with self._mutex:
-            event_id: int = self._event_id_gen.get()
-        if update_source_event_id:
-            context.source_event_id = event_id
-        return event_id
-
-
 def _child_events(env: Any, standard: bool) -> EventManager:
-    if not standard:
-        return _NoHistory()
+    """A child execution's event manager: an Express child's events are kept, unlimited
+    (AWS keeps none; the run's block logs are read from them), a Standard child's have
+    their own history limit."""
     manager: Any = EventManager()
+    if not standard:
+        manager.stepweave_blocks_only = True  # its exit details: what block logs read (moto_speed)
+        return manager  # type: ignore[no-any-return]
     manager.stepweave_root = env
     manager.stepweave_limited = True
     manager.stepweave_limit = limits.history_limit()
@@ -145,6 +157,7 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
     row: dict[str, Any] = {"index": job.job_index, "started": _now(), "status": "FAILED",
                            "name": uuid.uuid4().hex}
     job_output = None
+    parent = str(env.states.context_object.context_object_data["Execution"]["Id"])
     try:
         env.states.context_object.context_object_data["Map"] = MapData(
             Item=ItemData(Index=job.job_index, Value=job.job_input))
@@ -193,9 +206,13 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         job.job_output = job_output
         row["stopped"] = _now()
         events = env.event_manager._event_id_gen._next_id  # noqa: SLF001
+        kept = list(getattr(env.event_manager, "_history_event_list", ()))
         with _lock:
             record.stepweave_rows.append(row)
             _child_events_peak = max(_child_events_peak, int(events) - 1)
+            if kept:
+                runs = _ITEMS.setdefault(parent, {})
+                runs.setdefault(str(record.map_run_arn), []).append((job.job_index, kept))
 
 
 def _eval_pool(self: Any, job: Any, worker_frame: Any) -> None:

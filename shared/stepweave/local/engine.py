@@ -396,6 +396,9 @@ class LocalEngine:
         duration = time.monotonic() - started
         events += self._read(execution, since, own, splicer)
         self.records.record_run(self._sfn, execution, compiled.manifest())
+        from stepweave.local.distributed_map import forget_items
+
+        forget_items(execution)  # its distributed Maps' items are in its block logs now
         self.record_children(arn)
         from stepweave.local.live import finish
 

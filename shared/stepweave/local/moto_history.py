@@ -36,7 +36,7 @@ from moto.core.responses import ActionResult
 from moto.core.serialize import BaseJSONSerializer, TimestampSerializer
 from moto.stepfunctions.responses import StepFunctionResponse
 
-__all__ = ["events_since", "write_events", "install", "PATCHED_ATTRIBUTES"]
+__all__ = ["events_since", "plain_events", "write_events", "install", "PATCHED_ATTRIBUTES"]
 
 OPERATION = "GetExecutionHistory"
 
@@ -121,6 +121,29 @@ def events_since(sfn: Any, execution_arn: str, since: int = 0) -> list[dict[str,
     manager = env.event_manager
     with manager._mutex:  # noqa: SLF001 - what moto's get_event_history holds while it copies
         body = write_events(manager._history_event_list[since:], operation.output_shape)  # noqa: SLF001
+    return _parsed(sfn, body)
+
+
+def plain_events(events: list[Any]) -> list[dict[str, Any]]:
+    """moto's history ``events`` (a distributed Map's child execution's, which no API
+    reads) with the members and values ``GetExecutionHistory`` gives, read directly (ten
+    thousand children's events are read for one run's block logs): enumerations as their
+    strings, timestamps as datetimes, empty members left out."""
+    return [_plain(event) for event in events]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(member) for key, member in value.items() if member not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_plain(member) for member in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _parsed(sfn: Any, body: str) -> list[dict[str, Any]]:
+    operation = sfn.meta.service_model.operation_model(OPERATION)
     parser = create_parser(sfn.meta.service_model.protocol)
     parsed = parser.parse({"body": body.encode("utf-8"), "headers": {}, "status_code": 200},
                           operation.output_shape)

@@ -10,8 +10,10 @@ from boto3's default session (the in-process Lambda handlers' ``boto3.client("dy
 reach it too, for requests naming its table.
 
 After a run the recorder is fed the status-change events AWS would send (``RUNNING``, then
-the final one), built from ``DescribeExecution``. A ``records.json`` left by an older
-version is imported once, when ``records.db`` is created, and is not read afterwards.
+the final one), built from ``DescribeExecution``, with the events the engine kept of its
+distributed Maps' child executions (their blocks' logs: ``stepweave.runtime.map_items``).
+A ``records.json`` left by an older version is imported once, when ``records.db`` is
+created, and is not read afterwards.
 """
 
 from __future__ import annotations
@@ -77,11 +79,12 @@ def create_table(ddb: Any, table: str) -> None:
                                                                        "AttributeName": "expiresAt"})
 
 
-def local_client(service: str) -> Any:
+def local_client(service: str, validate: bool = True) -> Any:
     import boto3
+    from botocore.config import Config
 
     return boto3.client(service, region_name=REGION, aws_access_key_id="local",
-                        aws_secret_access_key="local")
+                        aws_secret_access_key="local", config=Config(parameter_validation=validate))
 
 
 class LocalRecords:
@@ -101,6 +104,12 @@ class LocalRecords:
         self.ddb = local_client("dynamodb")
         # first: before the default session's routing hook, which the client's events copied
         self.ddb.meta.events.register_first("before-call.dynamodb", _Answer(self), unique_id=f"{_HOOK}-own")
+        # what records runs: the recorder's requests unchecked by botocore (checking a run's
+        # ten thousand block logs took longer than writing them; the functional tests check
+        # the recorder's requests against moto's DynamoDB)
+        self._writer = local_client("dynamodb", validate=False)
+        self._writer.meta.events.register_first("before-call.dynamodb", _Answer(self),
+                                                unique_id=f"{_HOOK}-own")
         _activate(self)
 
     @classmethod
@@ -143,7 +152,7 @@ class LocalRecords:
     def record_run(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
         """Feed the recorder the events of a finished run (RUNNING, then its final status)."""
         description = sfn.describe_execution(executionArn=execution_arn)
-        clients = Clients(sfn=sfn, ddb=self.ddb)
+        clients = Clients(sfn=sfn, ddb=self._writer, map_items=_map_items)
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))
@@ -214,6 +223,16 @@ def _deactivate(records: LocalRecords) -> None:
     with _open_lock:
         if records in _open:
             _open.remove(records)
+
+
+def _map_items(execution_arn: str) -> dict[str, list[tuple[int, list[dict[str, Any]]]]]:
+    """The events of the child executions a run's distributed Maps ran, as the engine kept
+    them (``stepweave.local.distributed_map``), for their blocks' logs."""
+    from stepweave.local.distributed_map import item_events
+    from stepweave.local.moto_history import plain_events
+
+    return {run: [(index, plain_events(events)) for index, events in items]
+            for run, items in item_events(execution_arn).items()}
 
 
 def _trigger(description: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Native blocks leave no Lambda trace, so everything is read from the history, whi
 carries the same fields on AWS and on the embedded engine:
 
 - **ran**: the state that completes a block (its main state, or a loop's ``continue?``
-  Choice when it assigns the loop's output) assigned the block's end-time variable
+  Choice when it assigns the loop's output; distributed: a parallel's ``results`` task, a
+  chunked loop's ``more?`` Choice) assigned the block's end-time variable
   (``t<scope>_<stem>``, else its output ``b<scope>_<stem>``) a non-null value; skipped
   blocks assign null. A response inside a branch is its ``Fail`` state being entered.
 - **output**: the ``b<scope>_<stem>`` value assigned on completion (a top-level response:
@@ -34,7 +35,9 @@ from typing import Any
 
 __all__ = ["BlockRun", "block_runs", "billed_transitions", "lambda_invocations", "event_time"]
 
-_COMPLETION_ROLES = ("main", "end", "continue?")
+#: ... a distributed parallel's ``results`` task and a chunked loop's last ``more?`` Choice
+#: (``stepweave.compiler.distributed``) assign the container's output
+_COMPLETION_ROLES = ("main", "end", "continue?", "results", "more?")
 _FAILURE_SUFFIXES = ("Failed", "TimedOut")
 
 
@@ -141,6 +144,8 @@ def _exited_name(event: Mapping[str, Any]) -> str | None:
 def _start_event(by_id: Mapping[int, Mapping[str, Any]], done: Mapping[str, Any], node: str,
                  m: _Manifest) -> Mapping[str, Any] | None:
     first = m.state_of.get((node, "start")) if m.type(node) == "loop" else _exited_name(done)
+    if m.states.get(str(first)) == (node, "results"):  # a distributed parallel: from its Map
+        first = m.state_of.get((node, "main"))
     entered = next((e for e in _walk_back(by_id, done) if _entered_name(e) == first), None)
     guard = m.state_of.get((node, "?"))
     if entered is None or guard is None:

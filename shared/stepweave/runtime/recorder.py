@@ -11,6 +11,8 @@ engine feeds it the same events, built by ``status_change_event``):
   workflow's Express stretches are spliced in (``stepweave.runtime.stretches``), read from
   their logs when deployed (``stepweave.runtime.stretch_logs``): while one is still being
   delivered, nothing is written and ``StretchLogsPending`` is raised (retry the event later).
+  The items of distributed parallels and chunked loops are spliced in too, when
+  ``Clients.map_items`` reads them (``stepweave.runtime.map_items``: the embedded engine).
 
 Step Functions sends these events for Standard workflows only; Express executions have
 no execution history API either: their statuses come from their logs
@@ -44,6 +46,7 @@ from stepweave.runtime.records import (
 )
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretch_logs import StretchLogs, child_starts
+from stepweave.runtime.map_items import ItemEvents, with_items
 from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
@@ -89,6 +92,9 @@ class Clients:
     logs: Any = None
     #: with ``logs``: how long to wait (seconds, each) for a stretch's log still being delivered
     log_waits: tuple[float, ...] = ()
+    #: a run's distributed Map items' events, for their blocks' logs
+    #: (``stepweave.runtime.map_items``; the embedded engine's), None: not read
+    map_items: ItemEvents | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +259,8 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date, events))
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
+    if manifest and clients.map_items is not None:  # the blocks inside distributed containers
+        whole = with_items(whole, clients.map_items(detail.execution_arn))
     runs = block_runs(whole, manifest) if manifest else []
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
