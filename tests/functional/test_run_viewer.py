@@ -201,6 +201,11 @@ def test_a_running_run_is_read_from_its_execution_history_with_its_approval(worl
     assert 'data-block="review" data-state="waiting"' in body and 'data-block="ship" data-state="pending"' in body
     assert '<a class="approval" href="/approvals/apr_review1">Ship &lt;b&gt;order&lt;/b&gt;?</a>' in body
     assert "lead@example.com" in body
+    # a run still going reloads itself, now and then while it waits on an approval (a finished
+    # one does not: see below)
+    assert '<meta http-equiv="refresh" content="30">' in body and 'id="refreshing"' in body
+    finished = world.get(_run(world.done), key=world.key)["body"]
+    assert 'http-equiv="refresh"' not in finished and 'id="refreshing"' not in finished
 
 
 def test_the_decision_page_links_to_its_run_where_the_viewer_is_served(world: World) -> None:

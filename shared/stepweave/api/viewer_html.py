@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from stepweave.api.run_view import BlockState, Graph, RunView, parse_time, stubs_in
-from stepweave.runtime.records import ExecutionRecord
+from stepweave.runtime.records import FINAL_STATUSES, ExecutionRecord
 
 __all__ = ["page", "run_href", "login_page", "list_page", "run_page", "message_page", "value_html", "VIEWER_JS",
            "COLLAPSE_CHARS"]
@@ -87,11 +87,14 @@ document.addEventListener("click", function (event) {
 """.lstrip()
 
 
-def page(title: str, body: str, *, base: str = "", signed_in: bool = True) -> str:
-    """A whole viewer page around ``body`` (already HTML); ``base`` prefixes the viewer's links."""
+def page(title: str, body: str, *, base: str = "", signed_in: bool = True,
+         refresh_s: int | None = None) -> str:
+    """A whole viewer page around ``body`` (already HTML); ``base`` prefixes the viewer's links;
+    ``refresh_s``: the browser reloads it that often (a run still going)."""
     out = (f"<form method=\"post\" action=\"{escape(base)}/runs/logout\"><button type=\"submit\">"
            "Forget the key</button></form>") if signed_in else ""
-    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    reload = f"<meta http-equiv=\"refresh\" content=\"{int(refresh_s)}\">" if refresh_s else ""
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">" + reload +
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta name=\"robots\" content=\"noindex, nofollow\">"
             f"<title>{escape(title)}</title><style>{_CSS}</style>"
@@ -444,7 +447,12 @@ def run_page(view: RunView, *, base: str = "", now: datetime | None = None) -> s
             f"<h2>Timeline</h2><section class=\"card\">{timeline(view, anchors, names, now)}</section>"
             f"{io}<h2>Blocks</h2><section class=\"card\" id=\"blocks\"><p class=\"muted\">{source}</p>"
             f"{_block_details(view, base, anchors, names)}</section>")
-    return page(f"{record.workflow}: {record.name}", body, base=base)
+    # a run still going reloads itself: often while it runs, now and then while it waits
+    refresh = None if record.status in FINAL_STATUSES else 30 if record.status == "paused" else 5
+    if refresh:
+        body = (f"<p class=\"muted\" id=\"refreshing\">This page reloads every {refresh} s until the run "
+                "ends.</p>") + body
+    return page(f"{record.workflow}: {record.name}", body, base=base, refresh_s=refresh)
 
 
 def _loads(text: str) -> Any:
