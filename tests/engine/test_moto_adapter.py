@@ -12,7 +12,16 @@ from pathlib import Path
 import moto
 import pytest
 
-from stepweave.local import distributed_map, limits, moto_adapter, moto_imports
+from stepweave.local import (
+    distributed_map,
+    limits,
+    live,
+    moto_adapter,
+    moto_history,
+    moto_imports,
+    moto_redrive,
+    moto_speed,
+)
 from stepweave.local.engine import LocalEngine
 from stepweave.local.jsonata_eval import UNDEFINED, JSONataEvaluationError, evaluate
 from tests.engine.helpers import compile_text
@@ -28,8 +37,9 @@ def test_moto_is_pinned_exactly_to_the_adapted_version() -> None:
 
 
 @pytest.mark.parametrize(("owner", "attribute"),
-                         [*moto_adapter.PATCHED_ATTRIBUTES, *limits.PATCHED_ATTRIBUTES,
-                          *distributed_map.PATCHED_ATTRIBUTES],
+                         [attribute for module in (moto_adapter, limits, distributed_map, live, moto_history,
+                                                   moto_redrive, moto_speed)
+                          for attribute in module.PATCHED_ATTRIBUTES],
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_patched_attributes_still_exist(owner: object, attribute: str) -> None:
     assert hasattr(owner, attribute)
