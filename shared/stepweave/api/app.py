@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -33,7 +32,6 @@ from stepweave.api.errors import (
     InternalError,
     InvalidInput,
     NotFound,
-    SyncTimeout,
 )
 from stepweave.api.events import BadBody, request_body
 from stepweave.api.health import check_health
@@ -46,6 +44,7 @@ from stepweave.api.starts import (
     owned,
     payload_of,
     record_start,
+    start_sync,
 )
 from stepweave.api.strict_json import BadJson
 from stepweave.api.strict_json import loads as strict_loads
@@ -108,15 +107,7 @@ def build_resolver(context: Callable[[], ApiContext]) -> APIGatewayRestResolver:
         request = request or models.StartRequest()
         payload = payload_of(request.input)
         name = new_name(ctx, who, workflow, request.name)
-        try:
-            outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
-        except SyncTimeout as exc:
-            arn = exc.details.get("executionId")
-            if arn:
-                record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
-            raise
-        if outcome.execution_arn:
-            record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
+        outcome = start_sync(ctx, who, workflow, payload, name)
         status, headers, body = sync_response(outcome, workflow, store=ctx.store,
                                               bucket=ctx.settings.payload_bucket)
         return Response(status_code=status, headers=headers, body=body)

@@ -58,7 +58,7 @@ from stepweave.api.errors import (
 from stepweave.api.executions import Outcome
 from stepweave.api.models import NAME_PATTERN, client_name
 from stepweave.api.ratelimit import Quota, peek, take
-from stepweave.api.starts import ApiContext, new_name, owned, payload_of, record_start
+from stepweave.api.starts import ApiContext, new_name, owned, payload_of, record_start, start_sync
 from stepweave.api.sync import failure, fits, run_output
 from stepweave.runtime.approvals import pending_approvals
 from stepweave.runtime.query import ExecutionDetail
@@ -350,15 +350,10 @@ def add_sim_routes(app: APIGatewayRestResolver, context: Callable[[], ApiContext
         A run longer than the wait is a 504 saying where to poll it."""
         run_id = client_name(name)
         try:
-            outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
-        except SyncTimeout as exc:
-            arn = exc.details.get("executionId")
-            if arn:
-                record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
+            outcome = start_sync(ctx, who, workflow, payload, name)
+        except SyncTimeout:
             raise SyncTimeout(f"the run is still going after {ctx.sync_timeout_s:g} s: poll {poll_url}",
                               headers={RUN_ID_HEADER: run_id}, runId=run_id, statusUrl=poll_url) from None
-        if outcome.execution_arn:
-            record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
         succeeded = outcome.status == "SUCCEEDED"
         return outcome, run_output(outcome, workflow, store=ctx.store,
                                    bucket=ctx.settings.payload_bucket) if succeeded else None

@@ -4,8 +4,9 @@
 ``ApiContext`` is what a request works with (clients, settings, ``Executions``).
 ``payload_of`` checks an input against Step Functions' limit, ``new_name`` gives a run its
 ``<tenant>.<name>`` (a given name that is taken is a 409), ``record_start`` writes the
-started record (with the key that started it) and the name -> ARN link, and ``owned``
-finds an execution by its ARN or name -- another tenant's is a 404.
+started record (with the key that started it) and the name -> ARN link, ``start_sync``
+runs to the end (or the wait) and records the start either way, and ``owned`` finds an
+execution by its ARN or name -- another tenant's is a 404.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from stepweave.api.auth import Tenant
-from stepweave.api.errors import Conflict, NotFound, PayloadTooLarge
-from stepweave.api.executions import Executions
+from stepweave.api.errors import Conflict, NotFound, PayloadTooLarge, SyncTimeout
+from stepweave.api.executions import Executions, Outcome
 from stepweave.runtime.arns import execution_arn
 from stepweave.runtime.payloads import PayloadStore
 from stepweave.runtime.query import ExecutionDetail, get_execution
@@ -27,7 +28,7 @@ from stepweave.runtime.records import ExecutionRecord, arn_of_name, name_pk, put
 from stepweave.runtime.settings import Settings
 
 __all__ = ["MAX_INPUT_BYTES", "SYNC_TIMEOUT_S", "ApiContext", "new_name", "owned", "payload_of",
-           "record_start"]
+           "record_start", "start_sync"]
 
 #: Step Functions' limit on an execution's input.
 MAX_INPUT_BYTES = 262_144
@@ -73,6 +74,21 @@ def record_start(ctx: ApiContext, who: Tenant, workflow: str, arn: str, name: st
         started_at=iso(started), expires_at=expires_at, tenant=who.name))
     _link_name(ctx, name, arn, expires_at)
 
+
+
+def start_sync(ctx: ApiContext, who: Tenant, workflow: str, payload: str, name: str) -> Outcome:
+    """Run ``workflow`` to its end (at most ``ctx.sync_timeout_s``) and record its start: a run
+    still going after the wait is recorded too, then its ``SyncTimeout`` raised."""
+    try:
+        outcome = ctx.executions.start_sync(workflow, payload, name, ctx.sync_timeout_s)
+    except SyncTimeout as exc:
+        arn = exc.details.get("executionId")
+        if arn:
+            record_start(ctx, who, workflow, str(arn), name, payload, datetime.now(UTC))
+        raise
+    if outcome.execution_arn:
+        record_start(ctx, who, workflow, outcome.execution_arn, name, payload, outcome.start_date)
+    return outcome
 
 def owned(ctx: ApiContext, who: Tenant, execution_id: str) -> ExecutionDetail:
     # an ARN; or a name: the one the caller gave (or was given), or the <tenant>.<name>
