@@ -26,8 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -133,10 +131,6 @@ def _json(response: httpx.Response, provider: str) -> dict[str, Any]:
 
 # -- OAuth ---------------------------------------------------------------------------------
 
-_TOKENS: dict[str, tuple[str, float]] = {}
-_TOKENS_LOCK = threading.Lock()
-
-
 def _google_default(trigger: PollTrigger, secrets: SecretSource) -> str:
     """The Google integration's secrets as a credential value (a token, or a grant)."""
     access = secrets.lookup("GOOGLE_ACCESS_TOKEN")
@@ -149,7 +143,7 @@ def _google_default(trigger: PollTrigger, secrets: SecretSource) -> str:
     return json.dumps({"refresh_token": refresh, "client_id": client, "client_secret": client_secret})
 
 
-def _access_token(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
+def _access_token(trigger: PollTrigger, secrets: SecretSource,
                   token_uri: str) -> str:
     name = trigger.credential or ""
     if not name and trigger.provider in ("gmail", "google_sheets"):
@@ -169,31 +163,16 @@ def _access_token(trigger: PollTrigger, http: httpx.Client, secrets: SecretSourc
     except (ValueError, KeyError, TypeError):
         raise PollError(f"{trigger.provider}: the secret {name} is neither an access token nor "
                         "a JSON refresh grant {refresh_token, client_id, client_secret}") from None
-    uri = str(grant.get("token_uri") or token_uri)
-    key = f"{uri}\n{client}\n{refresh}"
-    with _TOKENS_LOCK:
-        cached = _TOKENS.get(key)
-        if cached and cached[1] > time.time():
-            return cached[0]
+    from stepweave.integrations.oauth import TokenRequest, access_token
+    from stepweave.tools.base import ToolError
+
+    # the integrations' token cache: one refresh per token lifetime, keyed by a digest
+    request = TokenRequest(what=f"{trigger.provider} poll", token_url=str(grant.get("token_uri") or token_uri),
+                           client_id=client, client_secret=client_secret, refresh_token=refresh)
     try:
-        response = http.post(uri, timeout=_TIMEOUT, data={
-            "grant_type": "refresh_token", "refresh_token": refresh, "client_id": client,
-            "client_secret": client_secret})
-    except httpx.HTTPError as exc:
-        raise PollError(f"{trigger.provider}: the token endpoint did not answer "
-                        f"({type(exc).__name__})") from None
-    if response.status_code >= 400:
-        raise PollError(f"{trigger.provider}: the token endpoint refused the refresh grant "
-                        f"(HTTP {response.status_code})")
-    answer = _json(response, trigger.provider)
-    token = answer.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise PollError(f"{trigger.provider}: the token endpoint gave no access_token")
-    lifetime = answer.get("expires_in")
-    expires = time.time() + (float(lifetime) if isinstance(lifetime, (int, float)) else 3600) - 60
-    with _TOKENS_LOCK:
-        _TOKENS[key] = (token, expires)
-    return token
+        return access_token(request)
+    except ToolError as exc:
+        raise PollError(str(exc)) from None
 
 
 # -- RSS -----------------------------------------------------------------------------------
@@ -265,7 +244,7 @@ def _gmail_email(message: dict[str, Any]) -> dict[str, Any]:
 
 def _gmail(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
            endpoints: Endpoints) -> list[PolledItem]:
-    token = _access_token(trigger, http, secrets, endpoints.google_token)
+    token = _access_token(trigger, secrets, endpoints.google_token)
     auth = {"Authorization": f"Bearer {token}"}
     base = endpoints.gmail.rstrip("/") + "/users/me/messages"
     listing = _json(_get(http, "gmail", base, headers=auth, params={
@@ -294,7 +273,7 @@ def _gmail(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
 
 def _sheets(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
             endpoints: Endpoints) -> list[PolledItem]:
-    token = _access_token(trigger, http, secrets, endpoints.google_token)
+    token = _access_token(trigger, secrets, endpoints.google_token)
     assert trigger.spreadsheetId is not None and trigger.sheetName is not None
     url = (f"{endpoints.sheets.rstrip('/')}/spreadsheets/{quote(trigger.spreadsheetId, safe='')}"
            f"/values/{quote(trigger.sheetName, safe='')}")
@@ -351,7 +330,7 @@ def _outlook_email(message: dict[str, Any]) -> dict[str, Any]:
 
 def _outlook(trigger: PollTrigger, http: httpx.Client, secrets: SecretSource,
              endpoints: Endpoints) -> list[PolledItem]:
-    token = _access_token(trigger, http, secrets, endpoints.microsoft_token)
+    token = _access_token(trigger, secrets, endpoints.microsoft_token)
     auth = {"Authorization": f"Bearer {token}"}
     base = endpoints.graph.rstrip("/")
     data = _json(_get(http, "outlook", f"{base}/me/mailFolders/{quote(trigger.folder, safe='')}/messages",
