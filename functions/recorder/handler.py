@@ -9,7 +9,9 @@ by default ``manifests/`` beside this file. Logs carry the execution ARN as corr
 id, the workflow and the status — never inputs, outputs or errors' causes. An event that
 is not a status change is logged and dropped; AWS errors are raised so that Lambda
 retries the event, and so is the final status of a split run whose Express stretches'
-logs (``stepweave.runtime.stretch_logs``) are not all delivered yet.
+logs (``stepweave.runtime.stretch_logs``) are not all delivered yet -- or the log of an
+Express child execution of a distributed Map it reads (``stepweave.runtime.map_runs``: at
+most ``ITEM_BOUND`` of a run's items are read; the record counts the others).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from aws_lambda_powertools.logging import Logger
 from stepweave.runtime.express import is_log_delivery, record_log_delivery
 from stepweave.runtime.manifests import load_manifest
+from stepweave.runtime.map_runs import ItemBound
 from stepweave.runtime.recorder import Clients, InvalidEvent, ManifestSource, record
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretch_logs import StretchLogsPending
@@ -33,6 +36,11 @@ MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
 #: before failing the event, which Lambda then retries (after 1, then 2 minutes) and at
 #: last sends to the dead-letter queue: nothing is written from a partial log.
 STRETCH_LOG_WAITS = (2.0, 4.0, 8.0)
+#: Which child executions of a run's distributed parallels and chunked loops are read for
+#: their blocks' logs: the first 50 started and up to 50 more that failed -- at most 100
+#: GetExecutionHistory reads (or log searches) per run, within the function's timeout and
+#: Step Functions' API rate; the record counts the others (``unloggedItems``).
+ITEM_BOUND = ItemBound(first=50, failed=50)
 
 
 @functools.cache
@@ -41,7 +49,7 @@ def clients() -> Clients:
     import boto3
 
     return Clients(sfn=boto3.client("stepfunctions"), ddb=boto3.client("dynamodb"),
-                   logs=boto3.client("logs"), log_waits=STRETCH_LOG_WAITS)
+                   logs=boto3.client("logs"), log_waits=STRETCH_LOG_WAITS, item_bound=ITEM_BOUND)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -68,15 +76,17 @@ def _record(event: dict[str, Any]) -> dict[str, Any]:
         logger.warning("event ignored", extra={"reason": str(exc)})
         return {"recorded": False, "reason": str(exc)}
     except StretchLogsPending as exc:  # raised again: Lambda delivers the event later
-        logger.warning("stretch log not delivered yet: nothing written, to be retried",
+        logger.warning("an Express execution's log is not delivered yet: nothing written, to be retried",
                        extra={"reason": str(exc)})
         raise
     logger.append_keys(workflow=outcome.workflow)
     if not outcome.manifest_found:
         logger.warning("no manifest for this state machine: block logs cannot be derived")
-    logger.info("execution recorded", extra={"written": outcome.written, "block_logs": outcome.block_logs})
-    return {"recorded": True, "status": outcome.status, "written": outcome.written,
-            "blockLogs": outcome.block_logs, "workflow": outcome.workflow}
+    logger.info("execution recorded", extra={"written": outcome.written, "block_logs": outcome.block_logs,
+                                             "unlogged_items": outcome.unlogged_items})
+    out = {"recorded": True, "status": outcome.status, "written": outcome.written,
+           "blockLogs": outcome.block_logs, "workflow": outcome.workflow}
+    return {**out, "unloggedItems": outcome.unlogged_items} if outcome.unlogged_items else out
 
 
 def _record_express(event: dict[str, Any], settings: Settings, manifests: ManifestSource) -> dict[str, Any]:

@@ -11,8 +11,11 @@ engine feeds it the same events, built by ``status_change_event``):
   workflow's Express stretches are spliced in (``stepweave.runtime.stretches``), read from
   their logs when deployed (``stepweave.runtime.stretch_logs``): while one is still being
   delivered, nothing is written and ``StretchLogsPending`` is raised (retry the event later).
-  The items of distributed parallels and chunked loops are spliced in too, when
-  ``Clients.map_items`` reads them (``stepweave.runtime.map_items``: the embedded engine).
+  The items of distributed parallels and chunked loops are spliced in too
+  (``stepweave.runtime.map_items``): all of them from ``Clients.map_items`` (the embedded
+  engine keeps them), or deployed, those ``Clients.item_bound`` allows, read back from
+  their Map Runs (``stepweave.runtime.map_runs``); how many were not is the record's
+  ``unlogged_items``.
 
 Step Functions sends these events for Standard workflows only; Express executions have
 no execution history API either: their statuses come from their logs
@@ -47,6 +50,7 @@ from stepweave.runtime.records import (
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretch_logs import StretchLogs, child_starts
 from stepweave.runtime.map_items import ItemEvents, with_items
+from stepweave.runtime.map_runs import ItemBound, map_run_arns, read_items
 from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
@@ -95,6 +99,9 @@ class Clients:
     #: a run's distributed Map items' events, for their blocks' logs
     #: (``stepweave.runtime.map_items``; the embedded engine's), None: not read
     map_items: ItemEvents | None = None
+    #: deployed (no ``map_items``): how many of a run's distributed Map items the recorder
+    #: reads back, from their Map Runs (``stepweave.runtime.map_runs``); None: none
+    item_bound: ItemBound | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class Outcome:
     block_logs: int
     workflow: str
     manifest_found: bool = True
+    #: distributed Map items whose blocks were not logged (``Clients.item_bound``)
+    unlogged_items: int = 0
 
 
 class StatusChange(BaseModel):
@@ -261,12 +270,19 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
     if manifest and clients.map_items is not None:  # the blocks inside distributed containers
         whole = with_items(whole, clients.map_items(detail.execution_arn))
+    elif manifest and clients.item_bound is not None and map_run_arns(events):
+        read = read_items(clients.sfn, clients.logs, detail.execution_arn, events,
+                          bound=clients.item_bound, waits=clients.log_waits)
+        whole = with_items(whole, read.items)
+        if read.skipped:
+            final = final.model_copy(update={"unlogged_items": read.skipped})
     runs = block_runs(whole, manifest) if manifest else []
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
     written = put_final(clients.ddb, settings, final)
     _inherit_tenant(clients.ddb, settings, final)
-    return Outcome(final.status, written, len(logs), workflow, manifest is not None)
+    return Outcome(final.status, written, len(logs), workflow, manifest is not None,
+                   final.unlogged_items or 0)
 
 
 def child_events_reader(clients: Clients, since_ms: int = 0, parent: list[dict[str, Any]] | None = None,

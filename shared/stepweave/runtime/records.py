@@ -77,6 +77,9 @@ class ExecutionRecord(_Item):
     #: how many times it was redriven (``stepweave retry``, ``RedriveExecution``), and the last time
     redrive_count: int | None = None
     redriven_at: str | None = None
+    #: items (child executions) of its distributed parallels and chunked loops whose blocks
+    #: have no block logs: past what the recorder reads of them (``stepweave.runtime.map_runs``)
+    unlogged_items: int | None = None
 
     def keys(self) -> dict[str, str]:
         keys = {"pk": exec_pk(self.execution_arn), "sk": "META", "gsi1pk": f"WF#{self.workflow}",

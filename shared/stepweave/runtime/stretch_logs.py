@@ -104,18 +104,22 @@ class StretchLogs:
     ``since_ms``: no event of the run is older (the parent's start, epoch ms); ``starts``:
     each child's own start, when known (``child_starts``), read from there on. ``waits``:
     how long to wait for a log still being delivered before giving up (seconds each,
-    before reading again)."""
+    before reading again). ``machine_for``: the state machine whose log group holds an
+    execution's events (by default its own; a distributed Map's Express children log to
+    their parent's: ``stepweave.runtime.map_runs``)."""
 
     def __init__(self, sfn: Any, logs: Any, since_ms: int = 0, waits: tuple[float, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep, starts: Mapping[str, int] | None = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, starts: Mapping[str, int] | None = None,
+                 machine_for: Callable[[str], str] = machine_of) -> None:
         self._sfn, self._logs = sfn, logs
+        self._machine_for = machine_for
         self._since = since_ms
         self._starts = dict(starts or {})
         self._waits, self._sleep = waits, sleep
         self._groups: dict[str, str] = {}
 
     def log_group(self, execution_arn: str) -> str:
-        machine = machine_of(execution_arn)
+        machine = self._machine_for(execution_arn)
         if machine not in self._groups:
             name = _log_group_name(self._sfn.describe_state_machine(stateMachineArn=machine))
             if name is None:
@@ -132,7 +136,7 @@ class StretchLogs:
             if missing is None:
                 return found
             if wait is None:
-                raise StretchLogsPending(f"the log of stretch execution {execution_arn} is "
+                raise StretchLogsPending(f"the log of Express execution {execution_arn} is "
                                          f"incomplete ({missing}): not delivered yet")
             self._sleep(wait)
         raise AssertionError("unreachable")
