@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
+from stepweave.compiler.distributed import distributed_maps
 
 from infra.constructs.api import RunApiFunction, StepweaveApi
 from infra.constructs.approvals import Approvals
@@ -276,6 +277,7 @@ def _acknowledge_recorder(recorder: Recorder) -> None:
             f"state machine '{workflow.state_machine_name}' with a trailing '*'. It matches "
             "executions of that one state machine only (the name is followed by ':').",
         )
+        _acknowledge_recorder_map_runs(fn.role or fn, workflow)
     _acknowledge(
         recorder.dead_letter_queue,
         "AwsSolutions-SQS3",
@@ -283,6 +285,27 @@ def _acknowledge_recorder(recorder: Recorder) -> None:
         "recorder's asynchronous invocations (on-failure destination). cdk-nag only "
         "recognises queues named in another queue's redrive policy as dead-letter queues.",
     )
+
+
+def _acknowledge_recorder_map_runs(role: IConstruct, workflow: WorkflowStateMachine) -> None:
+    """The recorder reads the child executions of a workflow's distributed Maps
+    (``Recorder._grant_map_runs``), whose ids Step Functions generates."""
+    states = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
+    name = workflow.state_machine_name
+    for label, execution_type in distributed_maps(workflow.compiled.definition):
+        _acknowledge(
+            role, f"AwsSolutions-IAM5[Resource::{states}:mapRun:{name}/{label}:*]",
+            f"states:ListExecutions lists the child executions of the Map Runs of the distributed "
+            f"Map labelled '{label}' of '{name}', to log the blocks inside it; Step Functions "
+            "generates each Map Run's id, so the grant names that one Map's Map Runs with a "
+            "trailing '*' (<state machine>/<label>:<id>), nothing else.")
+        if execution_type == "STANDARD":
+            _acknowledge(
+                role, f"AwsSolutions-IAM5[Resource::{states}:execution:{name}/{label}:*]",
+                f"states:GetExecutionHistory reads the Standard child executions of the "
+                f"distributed Map labelled '{label}' of '{name}' (a bounded number per run), to "
+                "log the blocks inside it; Step Functions names each child with a generated id, "
+                "so the grant names that one Map's children with a trailing '*', nothing else.")
 
 
 def _acknowledge_workflow(workflow: WorkflowStateMachine) -> None:

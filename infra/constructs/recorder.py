@@ -15,7 +15,12 @@ events to EventBridge:
   (nothing else) to record each block. A split workflow's blocks also run in its Express
   stretches, whose events the recorder reads from their log groups: ``logs:FilterLogEvents``
   on those log groups and ``states:DescribeStateMachine`` on those stretches (to name the
-  group), nothing else.
+  group), nothing else. The blocks of distributed parallels and chunked loops run in the
+  child executions of their Map Runs (``stepweave.runtime.map_runs``): the recorder lists
+  them (``states:ListExecutions`` on the Map Runs of each distributed Map, named by its
+  ``Label``), reads a Standard child's history (``states:GetExecutionHistory`` on that
+  Map's child executions) and an Express child's events in the parent's log group
+  (``logs:FilterLogEvents`` on it, ``states:DescribeStateMachine`` on the parent).
 * **Express**: Express executions send no EventBridge events and have no
   ``DescribeExecution`` or ``GetExecutionHistory``. A CloudWatch Logs subscription on
   the state machine's log group delivers the execution-level events
@@ -51,6 +56,7 @@ from aws_cdk import aws_logs_destinations as log_destinations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
+from stepweave.compiler.distributed import distributed_maps
 
 from infra.constructs.handlers import HANDLER_MODULE, HandlerSettings, python_function
 from infra.constructs.layer import locally_bundled_code
@@ -64,6 +70,8 @@ __all__ = [
     "RECORDER_SETTINGS",
     "STRETCH_LOG_ACTIONS",
     "TABLE_ACTIONS",
+    "MAP_RUN_ACTIONS",
+    "MAP_CHILD_ACTIONS",
     "Recorder",
     "RecorderBundler",
     "execution_arn_pattern",
@@ -83,6 +91,10 @@ EXECUTION_HISTORY_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHis
 #: On the log groups of split workflows' Express stretches only (``log_group_arn``, which
 #: ends with ``:*``: the group's streams), to read a stretch execution's events back.
 STRETCH_LOG_ACTIONS = ("logs:FilterLogEvents",)
+#: On the Map Runs of the workflows' distributed Maps only: to list their child executions.
+MAP_RUN_ACTIONS = ("states:ListExecutions",)
+#: On the Standard child executions of those Map Runs only: their events.
+MAP_CHILD_ACTIONS = ("states:GetExecutionHistory",)
 #: On the records table only, not its index (writes maintain it). What
 #: ``stepweave.runtime.records`` calls: conditional UpdateItem for the execution record,
 #: BatchWriteItem for block logs. The recorder reads nothing back.
@@ -241,6 +253,7 @@ class Recorder(Construct):
                            for w in standard.values()],
             ))
             self._grant_stretch_logs(role, standard)
+            self._grant_map_runs(role, standard)
             self.rule = events.Rule(
                 self,
                 "StatusChanges",
@@ -288,6 +301,45 @@ class Recorder(Construct):
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(STRETCH_LOG_ACTIONS),
             resources=[g.log_group_arn for g in groups]))
+
+
+    @staticmethod
+    def _grant_map_runs(role: iam.IRole, standard: Mapping[str, WorkflowStateMachine]) -> None:
+        """The child executions of distributed Maps (``stepweave.runtime.map_runs``): list
+        each Map's Map Runs' children, read its Standard children's histories, and its
+        Express children's events in the parent's log group (after naming the group with
+        ``states:DescribeStateMachine`` on the parent). Each Map's Map Runs and children are
+        named by its ``Label`` (``<machine>/<label>:<id>``): nothing of another Map."""
+        runs: list[str] = []
+        children: list[str] = []
+        logged: list[WorkflowStateMachine] = []
+        for workflow in standard.values():
+            stack = Stack.of(workflow)
+            maps = distributed_maps(workflow.compiled.definition)
+            for label, execution_type in maps:
+                name = f"{workflow.state_machine_name}/{label}:*"
+                runs.append(stack.format_arn(service="states", resource="mapRun", resource_name=name,
+                                             arn_format=ArnFormat.COLON_RESOURCE_NAME))
+                if execution_type == "STANDARD":
+                    children.append(stack.format_arn(service="states", resource="execution",
+                                                     resource_name=name,
+                                                     arn_format=ArnFormat.COLON_RESOURCE_NAME))
+            if any(kind == "EXPRESS" for _, kind in maps):
+                logged.append(workflow)
+        if runs:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(MAP_RUN_ACTIONS), resources=sorted(set(runs))))
+        if children:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(MAP_CHILD_ACTIONS), resources=sorted(set(children))))
+        if logged:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["states:DescribeStateMachine"],
+                resources=[w.state_machine.state_machine_arn for w in logged]))
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(STRETCH_LOG_ACTIONS),
+                resources=[w.log_group.log_group_arn for w in logged]))
+
 
 
 def execution_arn_pattern(stack: Stack, state_machine_name: str) -> str:

@@ -23,7 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
-from stepweave.compiler.distributed import PAYLOAD_BUCKET, RESULTS_PREFIX
+from stepweave.compiler.distributed import PAYLOAD_BUCKET, RESULTS_PREFIX, distributed_maps
 from stepweave.compiler.subworkflow import machine_key
 from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.workflow.summary import encode
@@ -136,6 +136,10 @@ class WorkflowStateMachine(Construct):
             **{machine_key(ref): version.attr_arn for ref, (_, _, version) in self.stretches.items()},
         }
         distributed = PAYLOAD_BUCKET in definition
+        #: its distributed Maps' Express children log with its logging configuration, and
+        #: have no history: it logs every event with its data, from which the recorder reads
+        #: their blocks back (``stepweave.runtime.map_runs``); else no data
+        self.logs_item_data = any(kind == "EXPRESS" for _, kind in distributed_maps(compiled.definition))
         if distributed:
             if payload_bucket is None:
                 raise ValueError(f"workflow '{compiled.name}' has distributed Map states: they "
@@ -150,8 +154,8 @@ class WorkflowStateMachine(Construct):
             definition_substitutions=substitutions or None,  # CloudFormation refuses an empty map
             logs=sfn.LogOptions(
                 destination=self.log_group,
-                level=_LOG_LEVELS[compiled.workflow_type],
-                include_execution_data=False,
+                level=sfn.LogLevel.ALL if self.logs_item_data else _LOG_LEVELS[compiled.workflow_type],
+                include_execution_data=self.logs_item_data,
             ),
             tracing_enabled=True,
         )

@@ -26,6 +26,7 @@ not. Distributed Maps exist in Standard workflows only, at the top level of the 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from stepweave.compiler.aslcheck import assigned_variables, outer_reads, variables_read
@@ -42,6 +43,7 @@ __all__ = [
     "variables_read", "assigned_variables", "outer_reads", "isolate", "emit_parallel",
     "distributed_map", "failure_catch", "collect_task", "field_reads", "selector_vars",
     "body_nodes", "map_catches", "FAILURES_FOLDER", "failure_key", "record_failures",
+    "distributed_maps",
 ]
 
 #: a parallel over at least this many items (known when compiling) is distributed
@@ -364,3 +366,24 @@ def emit_parallel(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any], ite
     task["Assign"] = {**import_assign, lw.bvar(node, ctx.scope): js(output),
                       **lw.timed(node, ctx.scope, js("$millis()"))}
     return name, [(task, "Next")]
+
+
+def distributed_maps(definition: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(Label, child execution type) of each distributed Map state in a definition: the
+    deployment grants the recorder what reading their children needs (a Map Run's ARN is
+    ``mapRun:<state machine>/<Label>:<id>``, a child's ``execution:`` or ``express:`` the
+    same), and logs a parent with Express children with their execution data."""
+    found: list[tuple[str, str]] = []
+    pending: list[Any] = [definition]
+    while pending:
+        machine = pending.pop()
+        for state in (machine.get("States") or {}).values():
+            pending.extend(state.get("Branches") or [])
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if not isinstance(processor, dict):
+                continue
+            pending.append(processor)
+            config = processor.get("ProcessorConfig") or {}
+            if config.get("Mode") == "DISTRIBUTED":
+                found.append((str(state.get("Label") or ""), str(config.get("ExecutionType") or "STANDARD")))
+    return sorted(found)
