@@ -13,8 +13,8 @@ at its item's ``MapIterationStarted``.
 
 Only the block logs are read from this history: the run's billed transitions and Lambda
 invocations stay its own history's. The children's events come from ``ItemEvents`` (the
-embedded engine keeps them: ``stepweave.local.distributed_map``); deployed, nothing reads
-them yet, and the blocks inside a distributed container have no block logs there.
+embedded engine keeps them: ``stepweave.local.distributed_map``) or, deployed, from the Map
+Runs' child executions (``stepweave.runtime.map_runs``, a bounded number of them).
 """
 
 from __future__ import annotations
