@@ -391,6 +391,16 @@ def _acknowledge_stretches(workflow: WorkflowStateMachine) -> None:
         for ref, functions in workflow.stretch_functions.items():
             if workflow.stretches[ref][1] is not machine:
                 continue
+            if ref in workflow.stretch_checkpoints and workflow.checkpoint_bucket is not None:
+                objects = _bucket_objects(workflow.checkpoint_bucket, machine).removesuffix("/*")
+                _acknowledge(
+                    machine,
+                    f"AwsSolutions-IAM5[Resource::{objects}/{workflow.stretch_checkpoints[ref]}/*]",
+                    "A stretch that fails keeps a checkpoint for a redrive to resume at, one object "
+                    "per run (<workflow>/<execution name>/<stretch>.json, the execution named at "
+                    "start), which the redriven stretch reads and deletes: s3:PutObject, GetObject "
+                    "and DeleteObject on its own workflow's checkpoint folder only.",
+                )
             for handler, fn in functions:
                 resource = fn.node.default_child
                 if not isinstance(resource, cdk.CfnElement):

@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 from stepweave.compiler.distributed import PAYLOAD_BUCKET, RESULTS_PREFIX, distributed_maps
+from stepweave.compiler.split import CHECKPOINTS_PREFIX
 from stepweave.compiler.subworkflow import machine_key
 from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.workflow.summary import encode
@@ -122,11 +123,15 @@ class WorkflowStateMachine(Construct):
         #: stretch -> its log group: every event with its execution data, which the recorder
         #: reads back (``stepweave.runtime.stretch_logs``: Express executions have no history)
         self.stretch_log_groups: dict[str, logs.LogGroup] = {}
+        #: stretch -> the folder of the payload bucket it keeps its checkpoints in
+        self.stretch_checkpoints: dict[str, str] = {}
+        #: the bucket those are in (None: no stretch keeps any)
+        self.checkpoint_bucket: s3.IBucket | None = None
         #: a split workflow's Express stretches (``stepweave.compiler.split``): reference ->
         #: (state machine name, its state machine, the version the parent's definition runs)
         self.stretches: dict[str, tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]] = {
             ref: self._stretch(ref, part, state_machine_name, handlers, block_functions or {},
-                               log_retention)
+                               log_retention, payload_bucket)
             for ref, part in compiled.stretches.items()}
         substitutions = {
             **{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
@@ -215,7 +220,7 @@ class WorkflowStateMachine(Construct):
     def _stretch(self, ref: str, part: CompiledWorkflow, parent_name: str,
                  handlers: Mapping[str, lambda_.IFunction],
                  block_functions: Mapping[str, tuple[str, lambda_.IFunction]],
-                 log_retention: logs.RetentionDays,
+                 log_retention: logs.RetentionDays, payload_bucket: s3.IBucket | None = None,
                  ) -> tuple[str, sfn.StateMachine, sfn.CfnStateMachineVersion]:
         """An Express stretch's state machine (named after its parent: ``<parent>-express-<k>``),
         logged (every event, with its execution data: the recorder reads its blocks back from
@@ -229,6 +234,12 @@ class WorkflowStateMachine(Construct):
         log_group = logs.LogGroup(scope, "Logs", retention=log_retention)
         substitutions = {**{handler_placeholder_key(h): fn.function_arn for h, fn in used.items()},
                          **{key: fn.function_arn for _, (key, fn) in routed.items()}}
+        checkpoints = PAYLOAD_BUCKET in definition  # a failed stretch keeps a checkpoint
+        if checkpoints:
+            if payload_bucket is None:
+                raise ValueError(f"workflow '{part.name}' keeps checkpoints of its Express stretches "
+                                 "in the payload bucket, and none was given")
+            substitutions[PAYLOAD_BUCKET[2:-1]] = payload_bucket.bucket_name
         machine = sfn.StateMachine(
             scope, "StateMachine", state_machine_name=name,
             state_machine_type=sfn.StateMachineType.EXPRESS,
@@ -239,6 +250,13 @@ class WorkflowStateMachine(Construct):
             tracing_enabled=True)
         for fn in [*used.values(), *(fn for _, (_, fn) in routed.items())]:
             fn.grant_invoke(machine)
+        if checkpoints and payload_bucket is not None:
+            # its own checkpoints only: <prefix>/<workflow>/<parent execution>/<stretch>.json
+            machine.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                resources=[payload_bucket.arn_for_objects(f"{checkpoint_folder(part)}/*")]))
+            self.stretch_checkpoints[ref] = checkpoint_folder(part)
+            self.checkpoint_bucket = payload_bucket
         digest = definition_hash(definition, "EXPRESS", substitutions)
         self._stretch_hashes[ref] = digest
         self.stretch_log_groups[ref] = log_group
@@ -318,6 +336,12 @@ class WorkflowStateMachine(Construct):
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[stack.format_arn(service="events", resource="rule",
                                         resource_name=SYNC_RULE)]))
+
+
+def checkpoint_folder(stretch: CompiledWorkflow) -> str:
+    """Where ``stretch`` keeps its checkpoints (``stepweave.compiler.split``): under its
+    workflow's folder of the checkpoints prefix."""
+    return f"{CHECKPOINTS_PREFIX}/{stretch.name.rsplit('-express-', 1)[0]}"
 
 
 def _with_summary(compiled: CompiledWorkflow, source: DeploySource | None) -> CompiledWorkflow:

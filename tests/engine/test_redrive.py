@@ -20,6 +20,7 @@ from stepweave.workflow.loader import load_workflow
 PARENT = """
 name: parent
 type: standard
+split: off  # the replay of one Standard state machine (a split one: below)
 blocks:
   - {id: start, type: start}
   - {id: child, name: Child, type: workflow, params: {workflow: child, input: '{}'}}
@@ -139,3 +140,55 @@ def test_an_answered_approval_is_not_asked_again() -> None:
         again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=approver)
         assert again.status == "SUCCEEDED" and again.output["result"] == "paid: true"
     assert len(asked) == 1 and handler.calls == Counter({"Check": 2})
+
+
+SPLIT = """
+name: refund
+type: standard
+split: auto
+blocks:
+  - {id: start, type: start}
+  - {id: quote, name: Quote, type: function, params: {code: "return 40"}}
+  - {id: fee, name: Fee, type: function, params: {code: "return <quote.result> + 2"}}
+  - {id: ask, name: Approval, type: approval, params: {form: [{name: approved, type: boolean, required: true}]}}
+  - {id: fetch, name: Fetch, type: function, params: {code: "return 'fetched'"}}
+  - {id: charge, name: Charge, type: function, params: {code: "return 'charged ' + <fee.result>"}}
+  - {id: check, name: Check, type: function, params: {code: "return <charge.result> + ' and ' + <fetch.result>"}}
+edges: [start -> quote, quote -> fee, fee -> ask, ask -> fetch, fetch -> charge, charge -> check]
+"""
+
+
+def test_a_split_run_failed_in_a_stretch_resumes_there(tmp_path: Path) -> None:
+    """The stretch after the approval fails at Check: the redrive starts a new Express child,
+    which resumes at Check with the stretch's variables (Fetch and Charge do not run again,
+    nor does the approval nor the stretch before it), and the block logs are the unsplit
+    redrive's: every block once, Check's failed attempt and its successful one."""
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(SPLIT)
+    assert flow.stretches, "the workflow is split"
+    asked: list[str] = []
+
+    def approver(approval: Any) -> dict[str, Any]:
+        asked.append(approval.execution_arn)
+        return {"approved": True}
+
+    with LocalEngine(handlers={"function": handler}) as engine:
+        first = engine.run(flow, {}, poll_s=0.01, approver=approver)
+        assert first.status == "FAILED" and "not yet" in (first.cause or "")
+        assert handler.calls == Counter({"Quote": 1, "Fee": 1, "Fetch": 1, "Charge": 1, "Check": 1})
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=approver)
+        assert again.status == "SUCCEEDED", again.cause
+        assert again.output["result"] == "charged 42 and fetched"
+        assert handler.calls == Counter({"Quote": 1, "Fee": 1, "Fetch": 1, "Charge": 1, "Check": 2})
+        assert len(asked) == 1
+        runs = [(r.name, r.failed) for r in block_runs(first.events + again.events, flow.manifest())]
+        assert Counter(runs) == Counter({("start", False): 1, ("Quote", False): 1, ("Fee", False): 1,
+                                         ("Approval", False): 1, ("Fetch", False): 1,
+                                         ("Charge", False): 1, ("Check", True): 1, ("Check", False): 1})
+        # the checkpoint was read and deleted: nothing is left under the prefix
+        from stepweave.compiler.split import CHECKPOINTS_PREFIX
+        from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
+        left = engine.s3.list_objects_v2(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix=CHECKPOINTS_PREFIX)
+        assert left.get("KeyCount", 0) == 0

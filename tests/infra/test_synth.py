@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from stepweave.compiler.subworkflow import machine_key
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 cdk = pytest.importorskip("aws_cdk")
 pytest.importorskip("cdk_nag")
@@ -192,7 +194,9 @@ def _state_machines(synth: Synth) -> Iterator[tuple[CompiledWorkflow, dict[str, 
 def test_one_state_machine_per_workflow_with_the_compiled_type(synth: Synth) -> None:
     assert synth.compiled, "workflows/ holds no workflow"
     assert set(synth.stack.workflows) == set(synth.compiled)
-    assert len(synth.resources("AWS::StepFunctions::StateMachine")) == len(synth.compiled)
+    # one per workflow, and one per Express stretch of a split workflow
+    assert len(synth.resources("AWS::StepFunctions::StateMachine")) == len(synth.compiled) + sum(
+        len(c.stretches) for c in synth.compiled.values())
     for compiled, props, _ in _state_machines(synth):
         assert props["StateMachineType"] == compiled.workflow_type, compiled.name
         assert props["TracingConfiguration"] == {"Enabled": True}
@@ -233,8 +237,11 @@ def test_definition_is_the_compiled_one_and_every_placeholder_is_substituted(syn
         assert deployed.pop("Comment").startswith(compiled.definition["Comment"] + " stepweave-file:sha256:")
         assert deployed == {k: v for k, v in compiled.definition.items() if k != "Comment"}
         substitutions = props["DefinitionSubstitutions"]
-        assert set(substitutions) == {f"Handler_{h}" for h in compiled.handlers}
-        for handler in compiled.handlers:
+        # the handlers this state machine invokes (a split parent: those outside its stretches)
+        handlers = _handlers_named(compiled)
+        stretches = {machine_key(ref) for ref in compiled.stretches}
+        assert set(substitutions) == {f"Handler_{h}" for h in handlers} | stretches
+        for handler in handlers:
             assert substitutions[f"Handler_{handler}"] == {
                 "Fn::GetAtt": [synth.logical_id(functions[handler]), "Arn"]}
         # what CloudFormation does with DefinitionSubstitutions
@@ -257,13 +264,19 @@ def test_state_machine_role_invokes_exactly_the_functions_it_uses(synth: Synth) 
             assert statement["Effect"] == "Allow"
             assert _as_list(statement["Action"]) == ["lambda:InvokeFunction"], statement
             granted += _as_list(statement["Resource"])
-        arns = [{"Fn::GetAtt": [synth.logical_id(functions[h]), "Arn"]} for h in compiled.handlers]
+        arns = [{"Fn::GetAtt": [synth.logical_id(functions[h]), "Arn"]} for h in _handlers_named(compiled)]
         expected = arns + [{"Fn::Join": ["", [arn, ":*"]]} for arn in arns]
         assert sorted(map(json.dumps, granted)) == sorted(map(json.dumps, expected)), compiled.name
         # no statement on the role reaches another function through a wildcard
         for statement in statements:
             if "*" in _as_list(statement["Resource"]):
                 assert not any(a.startswith("lambda:") or a == "*" for a in _as_list(statement["Action"]))
+
+
+def _handlers_named(compiled: Any) -> list[str]:
+    """The handlers ``compiled``'s own definition invokes (``${Handler_<name>}``)."""
+    text = json.dumps(compiled.definition)
+    return [h for h in compiled.handlers if "${Handler_" + h + "}" in text]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -544,6 +557,11 @@ def test_recorder_role_grants_exactly_what_it_needs(synth: Synth) -> None:
         (("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"), (queue,)),
         (tuple(sorted(TABLE_ACTIONS)), (table_export,)),
         (tuple(sorted(EXECUTION_HISTORY_ACTIONS)), executions),
+        # a split workflow's Express stretches: their blocks are read back from their logs
+        *((("logs:FilterLogEvents",), (f"<{synth.logical_id(w.stretch_log_groups[ref])}.Arn>",))
+          for w in synth.stack.workflows.values() for ref in w.stretches),
+        *((("states:DescribeStateMachine",), (f"<{synth.logical_id(machine)}>",))
+          for w in synth.stack.workflows.values() for _, machine, _ in w.stretches.values()),
     ])
     # Express executions have no history and no DescribeExecution: nothing granted on them
     assert not any(":express:" in r for _, resources in granted for r in resources)

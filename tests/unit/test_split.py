@@ -155,12 +155,13 @@ def test_every_standard_example_splits_into_definitions_step_functions_accepts()
     assert seen >= 1
 
 
-def test_split_is_opt_in_per_workflow() -> None:
+def test_split_is_the_default_and_a_workflow_can_opt_out() -> None:
     text = (ROOT / "workflows" / "support-timeline.yaml").read_text(encoding="utf-8")
-    assert compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>").stretches == {}
-    opted = text.replace("\nblocks:\n", "\nsplit: auto\nblocks:\n", 1)
-    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>").stretches != {}
-    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>", split=False).stretches == {}
+    assert compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>").stretches != {}
+    opted = text.replace("\nblocks:\n", "\nsplit: off\nblocks:\n", 1)
+    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>").stretches == {}
+    assert compile_workflow(parse_workflow(parse_yaml(opted), "<t>"), "<t>", split=True).stretches != {}
+    assert compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>", split=False).stretches == {}
     with pytest.raises(Exception, match="split"):
         parse_workflow(parse_yaml(text.replace("\nblocks:\n", "\nsplit: always\nblocks:\n", 1)), "<t>")
 

@@ -29,6 +29,7 @@ from stepweave.runtime.history import BlockRun, billed_transitions, block_runs, 
 from stepweave.runtime.payloads import stub_ref
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.recorder import fetch_history
+from stepweave.runtime.stretches import spliced
 from stepweave.runtime.records import FINAL_STATUSES, BlockLog, ExecutionRecord
 from stepweave.runtime.settings import Settings
 from stepweave.workflow.model import Workflow
@@ -202,6 +203,26 @@ def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]] | None:
         return None
 
 
+def _spliced(sfn: Any, events: list[dict[str, Any]],
+             manifest: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A split run's history with its Express stretches' events in place
+    (``stepweave.runtime.stretches``), or None when a stretch's history cannot be read
+    (deployed, an Express execution has none: the records have its blocks)."""
+    if not manifest.get("split"):
+        return events
+    missing: list[str] = []
+
+    def read(child: str) -> list[dict[str, Any]]:
+        try:
+            return fetch_history(sfn, child)
+        except Exception:
+            missing.append(child)
+            raise
+
+    whole = spliced(events, manifest, read)
+    return None if missing else whole
+
+
 def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = None,
              manifest: Mapping[str, Any] | None = None, graph: Graph | None = None,
              price: Priced | None = None) -> RunView | None:
@@ -215,12 +236,13 @@ def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = Non
     transitions, lambdas = record.transitions, record.lambda_invocations
     live = record.status not in FINAL_STATUSES
     if sfn is not None and manifest is not None:
-        events = _history(sfn, execution_arn)
-        if events is not None:
+        own = _history(sfn, execution_arn)
+        events = _spliced(sfn, own, manifest) if own is not None else None
+        if own is not None and events is not None:
             runs = _with_inputs([_from_run(run) for run in block_runs(events, manifest)], events)
             source = "history"
-            if transitions is None:
-                transitions, lambdas = billed_transitions(events), lambda_invocations(events)
+            if transitions is None:  # billed: the parent's own transitions
+                transitions, lambdas = billed_transitions(own), lambda_invocations(events)
     blocks = (manifest or {}).get("blocks") or {}
     # the execution's pointer items hold less than the request (no subject, no approvers)
     approvals = [get_approval(ddb, settings, a.id) or a for a in detail.approvals]

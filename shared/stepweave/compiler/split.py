@@ -42,6 +42,7 @@ from typing import Any
 
 from stepweave.compiler.aslcheck import check_definition
 from stepweave.compiler.compiled import CompiledWorkflow
+from stepweave.compiler.distributed import PAYLOAD_BUCKET
 from stepweave.compiler.estimate import history_warnings
 from stepweave.compiler.graph import Graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
@@ -50,7 +51,8 @@ from stepweave.errors import Problem, WorkflowError
 
 __all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
            "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
-           "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled"]
+           "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled", "CHECKPOINTS_PREFIX",
+           "RESUMABLE_TYPES"]
 
 #: A stretch's exit that ends the run (its output is the run's output).
 END = "!end"
@@ -65,6 +67,10 @@ EXPRESS_TASK_SECONDS = 300
 #: The variable a stretch reads the parent's execution id from.
 EXECUTION_VAR = "sw_execution"
 _EXECUTION_ID = "$states.context.Execution.Id"
+#: Where a stretch that failed keeps its checkpoint (the payload bucket's objects under
+#: ``<prefix>/<workflow>/<parent execution name>/<stretch>.json``) for a redrive to resume at.
+CHECKPOINTS_PREFIX = "stepweave-checkpoints"
+_S3 = "arn:aws:states:::aws-sdk:s3:"
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_CONTEXT = re.compile(r"\$states\.context\.(?!Execution\.Id\b|Map\.Item\b)")
 
@@ -381,7 +387,8 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
         reentrant = len(plan.entries) > 1 or _reaches(states, exit_targets, inside)
         vars_out = sorted(in_assigned & (out_read | (in_read if reentrant else set())))
         vars_in = sorted((in_read | set(vars_out)) & (out_assigned | (in_assigned if reentrant else set())))
-        child = _child(states, plan, names, vars_in, vars_out, added)
+        child = _child(states, plan, names, vars_in, vars_out, added, workflow, k)
+        resumable = any(s.get("Type") in RESUMABLE_TYPES for s in (states[n] for n in plan.states))
         stretches.append(Stretch(ref, {"Comment": f"Stepweave workflow {workflow}: express stretch {k}",
                                        "QueryLanguage": "JSONata", "StartAt": child[0],
                                        "States": child[1]},
@@ -401,6 +408,8 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
                         + f'"input": $states.input, '
                         + f'"vars": {_vars_object(v for v in vars_in if v in before)}, '
                         + f'"execution": {_EXECUTION_ID}, '
+                        # a redriven run's stretch resumes where it failed (``_resume``)
+                        + ('"redrive": $states.context.Execution.RedriveCount, ' if resumable else "")
                         # the console links the child execution to the parent's
                         + f'"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": {_EXECUTION_ID}' + "}")
             state: dict[str, Any] = {
@@ -471,13 +480,15 @@ def _failure() -> dict[str, Any]:
 
 
 def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str],
-           vars_out: list[str], added: dict[str, str]) -> tuple[str, dict[str, Any]]:
+           vars_out: list[str], added: dict[str, str], workflow: str = "",
+           index: int = 1) -> tuple[str, dict[str, Any]]:
     """(StartAt, States) of a stretch's own state machine."""
     inside = set(plan.states)
     out: dict[str, Any] = {}
     enter = names.take("Enter express stretch")
     added[enter] = ""
-    uses_execution = any(_EXECUTION_ID in t for n in plan.states for t in _strings(states[n]))
+    resumable = [n for n in plan.states if states[n].get("Type") in RESUMABLE_TYPES]
+    uses_execution = bool(resumable) or any(_EXECUTION_ID in t for n in plan.states for t in _strings(states[n]))
     assign = {v: "{% " + _or_null(f"$states.input.vars.{v}") + " %}" for v in vars_in}
     if uses_execution:
         assign[EXECUTION_VAR] = "{% $states.input.execution %}"
@@ -519,7 +530,134 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
         body = (f'{{"exit": {_jstr(target)}, "output": $states.input}}' if target == END
                 else f'{{"exit": {_jstr(target)}, "output": $states.input, "vars": {vars_value}}}')
         out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
-    return enter, out
+    if not resumable:
+        return enter, out
+    return _resume(out, enter, resumable, names, added,
+                   f"{CHECKPOINTS_PREFIX}/{workflow}", f"/{index}.json"), out
+
+
+# -- a redrive resumes a stretch where it failed -------------------------------------------
+#
+# Step Functions redrives a failed Standard execution from its failed state. When that is a
+# stretch's task, a new Express child starts: an Express execution cannot itself be redriven,
+# and without more, the stretch would run again from its first state, running again the
+# blocks that had succeeded in it. So a stretch keeps a checkpoint when it fails: each of its
+# top-level Task, Map and Parallel states that fails the stretch (a Catch to a Fail state, or
+# an error nothing catches) first writes which state failed, that state's input and every
+# variable of the stretch to the payload bucket (one object per parent execution and
+# stretch; a failed write does not stop the failure). A stretch started by a redriven parent
+# (its input's ``redrive``, the parent's ``RedriveCount``, above 0) reads that checkpoint,
+# deletes it (a later run of the same stretch, after the redrive, starts afresh), restores
+# the variables and goes on at the failed state with its input, as the unsplit run's redrive
+# would. Without a checkpoint (none written, or it cannot be read or deleted, or it belongs to
+# another entry of the stretch) the stretch starts from its entry, as before. Costs nothing
+# until a stretch fails: on the way through, one Choice in an Express execution.
+
+#: The top-level states a stretch resumes at: those that may fail it.
+RESUMABLE_TYPES = ("Task", "Map", "Parallel")
+#: A larger checkpoint is not kept (the stretch then starts afresh when redriven).
+CHECKPOINT_MAX_BYTES = 240_000
+_AT, _AT_INPUT = "sw_at", "sw_at_input"
+
+
+def _js(text: str) -> str:
+    return "{% " + text + " %}"
+
+
+def _resume(out: dict[str, Any], enter: str, resumable: list[str], names: _Names,
+            added: dict[str, str], folder: str, leaf: str) -> str:
+    """Add checkpoints and resumption to the stretch ``out``; its new StartAt."""
+    every = sorted(set().union(*(variables_assigned(s) for s in out.values())))
+    vars_value = "{" + ", ".join(f"{_jstr(v)}: {_or_null('$' + v)}" for v in every) + "}"
+
+    def key(execution: str) -> str:
+        return _js(f"{_jstr(folder + '/')} & $split({execution}, \":\")[-1] & {_jstr(leaf)}")
+
+    saves: dict[str, str] = {}
+
+    def save(target: str) -> str:
+        """The task writing the checkpoint, then going on to ``target`` (a Fail state)."""
+        if target not in saves:
+            name = names.take(f"Keep checkpoint ({target})")
+            fits = names.take(f"Checkpoint fits ({target})?")
+            added[name] = added[fits] = ""
+            body = ('$string({"at": $' + _AT + ', "input": $' + _AT_INPUT + ', "entry": '
+                    + _or_null("$states.context.Execution.Input.entry") + f', "vars": {vars_value}}})')
+            # read back, it must fit in a state's result (256 KiB): at most 240,000 bytes
+            # (a URL-encoded character stands for at most one byte, each byte for at most 3)
+            out[fits] = {"Type": "Choice", "Choices": [{
+                "Condition": _js(f"($b := {body}; $length($b) <= {CHECKPOINT_MAX_BYTES // 4} or "
+                                 f"$length($encodeUrlComponent($b)) <= {CHECKPOINT_MAX_BYTES})"),
+                "Next": name}], "Default": target}
+            out[name] = {
+                "Type": "Task", "Resource": _S3 + "putObject",
+                "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key("$" + EXECUTION_VAR),
+                              "ContentType": "application/json", "Body": _js(body)},
+                "Output": _js("$states.input"), "Next": target,
+                # no checkpoint: a redrive runs the stretch from its entry
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Output": _js("$states.input"), "Next": target}]}
+            saves[target] = fits
+        return saves[target]
+
+    rethrow: str | None = None
+    for name in resumable:
+        state = out[name]
+        mark = {_AT: name, _AT_INPUT: _js("$states.input")}
+        catches = state.setdefault("Catch", [])
+        for catch in catches:
+            if out.get(catch["Next"], {}).get("Type") == "Fail":
+                catch["Assign"] = {**catch.get("Assign", {}), **mark}
+                catch["Next"] = save(catch["Next"])
+        if not any("States.ALL" in c["ErrorEquals"] for c in catches):
+            if rethrow is None:
+                rethrow = names.take("Raise what failed the stretch")
+                added[rethrow] = ""
+                # a Fail state may not raise States.*: as the parent would name it
+                error = "$states.input.Error"
+                out[rethrow] = {
+                    "Type": "Fail",
+                    "Error": _js(f'$substring({error}, 0, 7) = "States." ? {_jstr(STRETCH_FAILED_ERROR)} : {error}'),
+                    "Cause": _js(f'$substring({error}, 0, 7) = "States." ? {error} & ": " & '
+                                 '$states.input.Cause : $states.input.Cause')}
+            catches.append({"ErrorEquals": ["States.ALL"], "Assign": mark, "Next": save(rethrow)})
+    start, read, delete, check, restore, route, afresh = (
+        names.take(n) for n in ("Resume express stretch?", "Read checkpoint", "Delete checkpoint",
+                                "Checkpoint of this entry?", "Restore checkpoint", "Resume at",
+                                "Start express stretch afresh"))
+    for name in (start, read, delete, check, restore, route, afresh):
+        added[name] = ""
+    # each state's data stays small: the checkpoint alone (the stretch's own input is read
+    # back from the context object when it starts afresh)
+    out[afresh] = {"Type": "Pass", "Output": _js("$states.context.Execution.Input"), "Next": enter}
+    failed_over = {"ErrorEquals": ["States.ALL"], "Next": afresh}
+    out[start] = {"Type": "Choice",
+                  "Choices": [{"Condition": _js("$type($states.input.redrive) = \"number\" "
+                                                "and $states.input.redrive > 0"), "Next": read}],
+                  "Default": enter}
+    out[read] = {"Type": "Task", "Resource": _S3 + "getObject",
+                 "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key("$states.input.execution")},
+                 "Output": _js("$parse($states.result.Body)"), "Next": delete, "Catch": [failed_over]}
+    out[delete] = {"Type": "Task", "Resource": _S3 + "deleteObject",
+                   "Arguments": {"Bucket": PAYLOAD_BUCKET,
+                                 "Key": key("$states.context.Execution.Input.execution")},
+                   "Output": _js("$states.input"), "Next": check, "Catch": [failed_over]}
+    entry = ('($e := $states.context.Execution.Input.entry; $c := $states.input; '
+             '$type($c) = "object" and $c.at in ' + json.dumps(resumable, ensure_ascii=False)
+             + ' and ($exists($c.entry) ? $c.entry : null) = ($exists($e) ? $e : null))')
+    out[check] = {"Type": "Choice", "Choices": [{"Condition": _js(entry), "Next": restore}],
+                  "Default": afresh}
+    out[restore] = {"Type": "Pass",
+                    "Assign": {**{v: _js(_or_null(f"$states.input.vars.{v}")) for v in every},
+                               _AT: _js("$states.input.at")},
+                    "Output": _js(_or_null("$states.input.input")), "Next": route}
+    if len(resumable) == 1:  # a Choice needs a rule
+        out[restore]["Next"] = resumable[0]
+        del out[route], added[route]
+    else:
+        out[route] = {"Type": "Choice",
+                      "Choices": [{"Condition": _js(f"${_AT} = {_jstr(n)}"), "Next": n} for n in resumable[:-1]],
+                      "Default": resumable[-1]}
+    return start
 
 
 def _rewrite_execution(state: dict[str, Any]) -> dict[str, Any]:

@@ -296,6 +296,11 @@ class LocalEngine:
         records in memory)."""
         return None if self._records_file is None else Path(self._records_file).parent / "redrive"
 
+    def stretch_machines(self) -> set[str]:
+        """The state machines of split workflows' Express stretches (runs of their parents',
+        not runs of their own)."""
+        return {arn for arns in self.stretches.values() for arn in arns}
+
     def descendants(self, machine: str) -> list[str]:
         """The state machines ``machine``'s sub-workflow blocks run, at any depth."""
         found: list[str] = []

@@ -45,7 +45,9 @@ class LocalExecutions(AwsExecutions):
                                                    "EXPRESS" if c.workflow_type == "EXPRESS" else "STANDARD")
                                       for name, c in self.compiled.items()})
         # the workflows' state machines and their sub-workflows': nested runs are recorded too
-        self._manifests = {arn: c.manifest() for arn, c in engine.machines.items()}
+        # (not a split workflow's Express stretches: their blocks are their parent run's)
+        self._manifests = {arn: c.manifest() for arn, c in engine.machines.items()
+                           if arn not in engine.stretch_machines()}
         self._recorded: set[str] = set()
         self._lock = threading.Lock()  # one recording at a time (the sweep and synchronous runs)
         self._stop = threading.Event()
@@ -98,7 +100,7 @@ class LocalExecutions(AwsExecutions):
             except NotRedrivable as exc:
                 raise Conflict(f"the execution cannot be retried: {exc}") from None
             self._manifests.update({arn: c.manifest() for arn, c in self.engine.machines.items()
-                                    if arn not in self._manifests})
+                                    if arn not in self._manifests and arn not in self.engine.stretch_machines()})
             self._manifests[machine] = compiled.manifest()
         with self._lock:  # recorded again when the redrive ends
             when = super().redrive(execution_arn)

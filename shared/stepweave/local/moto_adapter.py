@@ -42,6 +42,7 @@ its internals; ``tests/engine/test_moto_adapter.py`` fails if an upgrade moves t
 # ruff: noqa: E402 - moto is imported once its Batch backend is deferred
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 import uuid
@@ -70,6 +71,7 @@ from moto.stepfunctions.parser.asl.component.common.string import string_express
 from moto.stepfunctions.parser.asl.component.program import program
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
     state_task_service_sfn,
 )
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
@@ -336,6 +338,32 @@ def _sfn_eval_service_task(self: Any, env: Any, resource_runtime_part: Any,
     env.stack.append(response)
 
 
+_moto_aws_sdk_eval = state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task
+
+
+def _aws_sdk_eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+    """An ``aws-sdk:*`` task's result as AWS gives it: JSON. boto3 answers S3 GetObject's
+    ``Body`` as a stream and times as datetimes; Step Functions gives the body as text and
+    times as ISO 8601 strings."""
+    _moto_aws_sdk_eval(self, env, *args, **kwargs)
+    env.stack.append(_as_json(env.stack.pop()))
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if hasattr(value, "read"):
+        body = value.read()
+        return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
 def _sfn_normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
                             service_action_name: str | None = None) -> None:
     if isinstance(response, dict):
@@ -426,6 +454,8 @@ def install() -> None:
         lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
         lambda_eval_utils.exec_lambda_function = _exec_lambda_function
         sfn_task = state_task_service_sfn.StateTaskServiceSfn
+        state_task_service_aws_sdk.StateTaskServiceAwsSdk._eval_service_task = (  # type: ignore[method-assign]
+            _aws_sdk_eval_service_task)
         sfn_task._eval_service_task = _sfn_eval_service_task  # type: ignore[method-assign]
         sfn_task._normalise_response = _sfn_normalise_response  # type: ignore[method-assign]
         execution_worker.ExecutionWorker.stop = _worker_stop  # type: ignore[method-assign]
@@ -446,6 +476,7 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (lambda_eval_utils, "_invoke_lambda_function"),
     (lambda_eval_utils, "exec_lambda_function"),
     (state_task_service_sfn.StateTaskServiceSfn, "_eval_service_task"),
+    (state_task_service_aws_sdk.StateTaskServiceAwsSdk, "_eval_service_task"),
     (state_task_service_sfn.StateTaskServiceSfn, "_normalise_response"),
     (execution_worker.ExecutionWorker, "stop"),
     (backend_execution.BaseExecutionWorkerCommunication, "terminated"),

@@ -57,12 +57,15 @@ def record_stopped(engine: LocalEngine, cause: str = "the command was interrupte
 
     records, sfn = engine.records, engine.sfn
     recorded = []
+    stretches = engine.stretch_machines()
     for machine, compiled in list(engine.machines.items()):
         for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
             for execution in page["executions"]:
                 arn = execution["executionArn"]
                 if execution["status"] == "RUNNING":
                     sfn.stop_execution(executionArn=arn, error=INTERRUPTED, cause=cause)
+                if machine in stretches:
+                    continue  # a stretch's blocks are recorded with its parent's run
                 records.record_run(sfn, arn, compiled.manifest())
                 for approval in pending_approvals(records.ddb, records.settings, arn):
                     try:

@@ -121,9 +121,10 @@ class Workflow(_Strict):
         default="auto", description="Step Functions workflow type; 'auto' lets the compiler choose."
     )
     split: Literal["auto", "off"] = Field(
-        default="off", description="A Standard workflow as a Standard parent holding only what needs "
-        "Standard, each stretch between those states run as a nested Express execution ('auto': "
-        "when it lowers the cost; see docs/how-it-compiles.md).")
+        default="auto", description="A Standard workflow as a Standard parent holding only what needs "
+        "Standard, each stretch between those states run as a nested Express execution ('auto', "
+        "the default: when it lowers the cost; 'off': one Standard state machine; see "
+        "docs/how-it-compiles.md).")
     variables: list[Variable] = Field(default_factory=list)
     blocks: list[Block] = Field(min_length=1)
     edges: list[Edge] = Field(default_factory=list)
