@@ -244,7 +244,7 @@ def test_a_distributed_parallels_express_children_are_read_from_the_parents_log(
 
 def test_past_the_bound_the_first_items_and_every_failed_one_are_logged_and_the_rest_counted(
         engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     compiled, result, kept = runs["parallel"]
     group = f"/aws/vendedlogs/states/{compiled.name}-bound"
     for delivered in _present(engine, result, kept, express=True, group=group).values():
@@ -276,6 +276,14 @@ def test_past_the_bound_the_first_items_and_every_failed_one_are_logged_and_the_
     assert [(b["where"], b["success"]) for b in got if b["name"] == "Each"] == [
         ({"par": 0}, True), ({"par": 2}, False), ({"par": 3}, False)]
     assert len(searched) == 3 and all(":express:" in arn for arn in searched)  # item 1's log not searched
+    # what the run API and `stepweave execution` show of it
+    from stepweave.api.models import view
+    from stepweave.cli.app import main
+
+    assert view(detail.record, detail.blocks).model_dump(by_alias=True, exclude_none=True)["unloggedItems"] == 1
+    capsys.readouterr()
+    assert main(["execution", result.execution_arn, "--aws", "--table", TABLE]) == 0
+    assert "unlogged:  1 item(s) of distributed parallels or loops" in capsys.readouterr().out
 
 
 def test_express_children_of_a_parent_that_logs_without_their_data_are_counted_not_awaited(

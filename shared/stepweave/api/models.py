@@ -102,6 +102,9 @@ class ExecutionView(ExecutionSummary):
     trigger: dict[str, Any] = Field(default_factory=dict)
     redrive_count: int | None = Field(default=None, description="times it was retried (redriven)")
     redriven_at: str | None = None
+    unlogged_items: int | None = Field(default=None, description=(
+        "items of its distributed parallels and chunked loops whose blocks have no block logs "
+        "(past what the recorder reads of them; absent when every item's are logged)"))
     blocks: list[BlockView] = Field(default_factory=list)
 
 
@@ -164,6 +167,7 @@ def view(record: ExecutionRecord, blocks: list[BlockLog]) -> ExecutionView:
         output=_parsed(record.output, record.output_truncated), output_truncated=record.output_truncated,
         error=record.error, cause=record.cause, trigger=record.trigger,
         redrive_count=record.redrive_count, redriven_at=record.redriven_at,
+        unlogged_items=record.unlogged_items,
         blocks=[BlockView(seq=b.seq, block_id=b.block_id, name=b.name, type=b.type, success=b.success,
                           started_at=b.started_at, ended_at=b.ended_at, duration_ms=b.duration_ms,
                           iteration=b.iteration, branch=b.branch,

@@ -95,6 +95,9 @@ def _print_execution(record: ExecutionRecord, blocks: list[BlockLog]) -> None:
               f"{record.lambda_invocations or 0} Lambda invocations")
     if record.error or record.cause:
         print(f"  error:     {record.error}: {record.cause}")
+    if record.unlogged_items:
+        print(f"  unlogged:  {record.unlogged_items} item(s) of distributed parallels or loops: "
+              "their blocks have no block logs (the recorder reads the first and the failed ones)")
     if record.output is not None:
         cut = " (preview)" if record.output_truncated else ""
         print(f"  output{cut}: {record.output[:200]}{'...' if len(record.output) > 200 else ''}")
