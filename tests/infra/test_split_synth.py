@@ -89,6 +89,12 @@ def test_grants_are_least_privilege(template: dict[str, Any]) -> None:
     invoked = _text([s["Resource"] for s in stretch if "lambda:InvokeFunction" in _text(s["Action"])])
     assert "Handlersapi" in invoked and "Handlersfunction" in invoked and "Handlersapproval" not in invoked
     assert "states:StartExecution" not in _text(stretch)
+    # its checkpoints (a redrive resumes it where it failed): its own workflow's folder only
+    (checkpoints,) = [s for s in stretch if "s3:" in _text(s["Action"])]
+    assert sorted(checkpoints["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert _text(checkpoints["Resource"]).endswith('"/stepweave-checkpoints/support-timeline/*"]]}')
+    definition = _text(_machine(template, "dev-support-timeline-express-1")["Properties"])
+    assert "stepweave-checkpoints/support-timeline/" in definition and "${PayloadBucket}" in definition
 
 
 def _recorder_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
