@@ -295,7 +295,8 @@ def _acknowledge_recorder_map_runs(role: IConstruct, workflow: WorkflowStateMach
     for label, execution_type in distributed_maps(workflow.compiled.definition):
         _acknowledge(
             role, f"AwsSolutions-IAM5[Resource::{states}:mapRun:{name}/{label}:*]",
-            f"states:ListExecutions lists the child executions of the Map Runs of the distributed "
+            f"states:ListExecutions and states:DescribeMapRun list and count the child executions "
+            f"of the Map Runs of the distributed "
             f"Map labelled '{label}' of '{name}', to log the blocks inside it; Step Functions "
             "generates each Map Run's id, so the grant names that one Map's Map Runs with a "
             "trailing '*' (<state machine>/<label>:<id>), nothing else.")

@@ -17,8 +17,8 @@ events to EventBridge:
   on those log groups and ``states:DescribeStateMachine`` on those stretches (to name the
   group), nothing else. The blocks of distributed parallels and chunked loops run in the
   child executions of their Map Runs (``stepweave.runtime.map_runs``): the recorder lists
-  them (``states:ListExecutions`` on the Map Runs of each distributed Map, named by its
-  ``Label``), reads a Standard child's history (``states:GetExecutionHistory`` on that
+  them (``states:ListExecutions`` and ``states:DescribeMapRun`` on the Map Runs of each
+  distributed Map, named by its ``Label``), reads a Standard child's history (``states:GetExecutionHistory`` on that
   Map's child executions) and an Express child's events in the parent's log group
   (``logs:FilterLogEvents`` on it, ``states:DescribeStateMachine`` on the parent).
 * **Express**: Express executions send no EventBridge events and have no
@@ -91,8 +91,9 @@ EXECUTION_HISTORY_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHis
 #: On the log groups of split workflows' Express stretches only (``log_group_arn``, which
 #: ends with ``:*``: the group's streams), to read a stretch execution's events back.
 STRETCH_LOG_ACTIONS = ("logs:FilterLogEvents",)
-#: On the Map Runs of the workflows' distributed Maps only: to list their child executions.
-MAP_RUN_ACTIONS = ("states:ListExecutions",)
+#: On the Map Runs of the workflows' distributed Maps only: to list and count their child
+#: executions.
+MAP_RUN_ACTIONS = ("states:DescribeMapRun", "states:ListExecutions")
 #: On the Standard child executions of those Map Runs only: their events.
 MAP_CHILD_ACTIONS = ("states:GetExecutionHistory",)
 #: On the records table only, not its index (writes maintain it). What

@@ -31,7 +31,8 @@ from stepweave.local.engine import LocalEngine, RunResult
 from stepweave.local.moto_history import plain_events
 from stepweave.local.records import create_table, local_client
 from stepweave.runtime.history import event_time
-from stepweave.runtime.map_runs import ItemBound
+from stepweave.runtime.map_runs import ItemBound, map_run_arns
+from stepweave.runtime.recorder import fetch_history
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretch_logs import StretchLogsPending, log_message
@@ -242,14 +243,19 @@ def test_a_distributed_parallels_express_children_are_read_from_the_parents_log(
     assert each == [({"par": 0}, True), ({"par": 1}, True), ({"par": 2}, False), ({"par": 3}, False)]
 
 
-def test_past_the_bound_the_first_items_and_every_failed_one_are_logged_and_the_rest_counted(
+@pytest.mark.parametrize("bound, read", [
+    (ItemBound(first=1, failed=5), [0, 2, 3]),  # the first started, and every failed one
+    (ItemBound(first=1, failed=1), [0, 2]),  # the failed ones too are bounded: the first
+])
+def test_past_the_bound_the_first_items_and_the_failed_ones_are_logged_and_the_rest_counted(
         engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], bound: ItemBound, read: list[int]) -> None:
     compiled, result, kept = runs["parallel"]
-    group = f"/aws/vendedlogs/states/{compiled.name}-bound"
+    unlogged = len(ITEMS) - len(read)
+    group = f"/aws/vendedlogs/states/{compiled.name}-bound-{bound.failed}"
     for delivered in _present(engine, result, kept, express=True, group=group).values():
         _put(group, delivered)
-    monkeypatch.setattr(handler, "ITEM_BOUND", ItemBound(first=1, failed=5))
+    monkeypatch.setattr(handler, "ITEM_BOUND", bound)
     searched: list[str] = []
     logs = local_client("logs")
     original = logs.filter_log_events
@@ -263,27 +269,27 @@ def test_past_the_bound_the_first_items_and_every_failed_one_are_logged_and_the_
     monkeypatch.setattr(handler, "clients", functools.cache(lambda: handler.Clients(
         sfn=local_client("stepfunctions"), ddb=deployed, logs=logs, item_bound=handler.ITEM_BOUND)))
     out = _record(engine, result, monkeypatch, tmp_path, compiled)
-    assert out["unloggedItems"] == 1 and out["status"] == "failed"
+    assert out["unloggedItems"] == unlogged and out["status"] == "failed"
     detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
-    assert detail is not None and detail.record.unlogged_items == 1
-    # item 0 (the first started) and items 2 and 3 (failed) are logged; item 1 is not, nor read
+    assert detail is not None and detail.record.unlogged_items == unlogged
+    # the items read are logged as the embedded engine logs them; the others not, nor read
     local = get_execution(engine.records.ddb, engine.records.settings, result.execution_arn)
     assert local is not None
-    expected = [b for b in _dumped(local.blocks) if b["where"] != {"par": 1}]
+    expected = [b for b in _dumped(local.blocks) if not b["where"] or b["where"]["par"] in read]
     got = _dumped(detail.blocks)
     assert [(b["name"], b["where"], b["success"]) for b in got] == [
         (b["name"], b["where"], b["success"]) for b in expected]
     assert [(b["where"], b["success"]) for b in got if b["name"] == "Each"] == [
-        ({"par": 0}, True), ({"par": 2}, False), ({"par": 3}, False)]
-    assert len(searched) == 3 and all(":express:" in arn for arn in searched)  # item 1's log not searched
+        ({"par": i}, i < 2) for i in read]
+    assert len(searched) == len(read) and all(":express:" in arn for arn in searched)
     # what the run API and `stepweave execution` show of it
     from stepweave.api.models import view
     from stepweave.cli.app import main
 
-    assert view(detail.record, detail.blocks).model_dump(by_alias=True, exclude_none=True)["unloggedItems"] == 1
+    assert view(detail.record, detail.blocks).model_dump(by_alias=True, exclude_none=True)["unloggedItems"] == unlogged
     capsys.readouterr()
     assert main(["execution", result.execution_arn, "--aws", "--table", TABLE]) == 0
-    assert "unlogged:  1 item(s) of distributed parallels or loops" in capsys.readouterr().out
+    assert f"unlogged:  {unlogged} item(s) of distributed parallels or loops" in capsys.readouterr().out
 
 
 def test_express_children_of_a_parent_that_logs_without_their_data_are_counted_not_awaited(
@@ -300,3 +306,21 @@ def test_express_children_of_a_parent_that_logs_without_their_data_are_counted_n
     detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
     assert detail is not None and detail.record.unlogged_items == 4
     assert [(b.name, b.success) for b in detail.blocks] == [("start", True), ("Fan", False)]
+
+
+def test_a_child_the_map_run_counts_but_the_listing_lacks_is_counted_unlogged(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """DescribeMapRun's count of the children against ListExecutions': what the recorder was
+    not shown is counted, as what it did not read (not silently missing)."""
+    compiled, result, kept = runs["loop"]
+    _present(engine, result, kept, express=False, group=None)
+    first_run = map_run_arns(fetch_history(engine.sfn, result.execution_arn))[0]  # iterations 0 and 1
+    assert len(_LISTED[first_run]) == 1
+    _LISTED[first_run] = []
+    out = _record(engine, result, monkeypatch, tmp_path, compiled)
+    assert (out["status"], out["unloggedItems"]) == ("succeeded", 1)
+    detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
+    assert detail is not None and detail.record.unlogged_items == 1
+    assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
+        ("Prev", {"L": 2}), ("Nxt", {"L": 2})]  # the second chunk's iteration only

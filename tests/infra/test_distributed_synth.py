@@ -128,6 +128,7 @@ def test_the_recorder_may_list_each_maps_children_and_read_only_what_they_need(t
     assert len(listed) == 2
     assert [f":mapRun:dev-chunky/{chunky}:*" in r for r in listed].count(True) == 1
     assert [f":mapRun:dev-wide/{wide}:*" in r for r in listed].count(True) == 1
+    assert sorted(_resources(statements, "states:DescribeMapRun")) == sorted(listed)  # and counted
     # a Standard child's history (the chunked loop's), not the Express ones' (no history)
     histories = [r for r in _resources(statements, "states:GetExecutionHistory") if "/" in r]
     assert len(histories) == 1 and f":execution:dev-chunky/{chunky}:*" in histories[0]

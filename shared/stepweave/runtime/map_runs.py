@@ -7,7 +7,9 @@ for ``stepweave.runtime.map_items.with_items`` (which splices them into the run'
 as an inline container's iterations):
 
 * the run's history names each Map Run (``MapRunStarted``: ``mapRunArn``);
-  ``ListExecutions(mapRunArn=...)`` lists its child executions, with their status and start;
+  ``ListExecutions(mapRunArn=...)`` lists its child executions, with their status and start,
+  and ``DescribeMapRun`` counts them (a child it counts that the listing lacks is counted
+  as not read);
 * a **Standard** child (``arn:...:execution:<machine>/<label>:<id>``) is read with
   ``GetExecutionHistory``;
 * an **Express** child (``arn:...:express:...``) has no history API: its events are in the
@@ -24,7 +26,7 @@ recorder invocation would take minutes and exhaust Step Functions' API rate. ``I
 says how many are read: the first ``first`` children started (over all the run's Map
 Runs), and every child that failed or timed out, up to ``failed`` more -- a failed item's
 blocks, and its error, are what is looked for. Listing the children costs one
-``ListExecutions`` call per 1,000. What is not read is counted (``ItemsRead.skipped``): the
+``ListExecutions`` call per 1,000 and a ``DescribeMapRun``. What is not read is counted (``ItemsRead.skipped``): the
 recorder writes it in the run's record (``unloggedItems``), and the blocks of those items
 have no block logs.
 
@@ -62,7 +64,8 @@ class ItemBound:
 @dataclass
 class ItemsRead:
     """Map Run ARN -> [(item index, the child's events as ``GetExecutionHistory`` gives
-    them)], and how many children were listed and not read."""
+    them)], how many children were listed, and how many the Map Runs started that were not
+    read (listed or not)."""
 
     items: dict[str, list[tuple[int, list[dict[str, Any]]]]] = field(default_factory=dict)
     listed: int = 0
@@ -140,6 +143,7 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
         return out
     listed = [(run, child) for run in runs for child in _children(sfn, run)]
     out.listed = len(listed)
+    unlisted = sum(max(0, _total(sfn, run) - sum(1 for r, _ in listed if r == run)) for run in runs)
     order = sorted(range(len(listed)), key=lambda i: (_start_ms(listed[i][1]), i))
     chosen = set(order[:max(0, bound.first)])
     failed = [i for i in order if i not in chosen and listed[i][1].get("status") in FAILED_STATUSES]
@@ -160,8 +164,15 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
         else:
             history = _history(sfn, arn)
         out.items.setdefault(run, []).append((_index(history, position), history))
-    out.skipped = out.listed - sum(len(items) for items in out.items.values())
+    out.skipped = out.listed - sum(len(items) for items in out.items.values()) + unlisted
     return out
+
+
+def _total(sfn: Any, map_run: str) -> int:
+    """How many child executions the Map Run started (``DescribeMapRun``)."""
+    counts = sfn.describe_map_run(mapRunArn=map_run).get("executionCounts") or {}
+    total = counts.get("total")
+    return int(total) if isinstance(total, int) else 0
 
 
 def _express_reader(sfn: Any, logs: Any, execution_arn: str, listed: list[tuple[str, dict[str, Any]]],
