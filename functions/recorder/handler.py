@@ -37,10 +37,11 @@ MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
 #: last sends to the dead-letter queue: nothing is written from a partial log.
 STRETCH_LOG_WAITS = (2.0, 4.0, 8.0)
 #: Which child executions of a run's distributed parallels and chunked loops are read for
-#: their blocks' logs: the first 50 started and up to 50 more that failed -- at most 100
-#: GetExecutionHistory reads (or log searches) per run, within the function's timeout and
-#: Step Functions' API rate; the record counts the others (``unloggedItems``).
-ITEM_BOUND = ItemBound(first=50, failed=50)
+#: their blocks' logs: the first 50 started (no more once 100,000 events were read: a chunk
+#: holds up to 10,000) and up to 50 more that failed -- at most 100 GetExecutionHistory
+#: reads (or log searches) per run, within the function's timeout, memory and Step
+#: Functions' API rate; the record counts the others (``unloggedItems``).
+ITEM_BOUND = ItemBound(first=50, failed=50, events=100_000)
 
 
 @functools.cache

@@ -166,6 +166,15 @@ def _present(engine: LocalEngine, result: RunResult, kept: dict[str, Any], expre
     return messages
 
 
+def _run(kept: dict[str, Any]) -> str:
+    [run] = kept
+    return str(run)
+
+
+def _epoch_ms(moment: Any) -> int:
+    return round(moment.timestamp() * 1000)
+
+
 def _put(group: str, messages: list[dict[str, Any]]) -> None:
     if messages:
         local_client("logs").put_log_events(logGroupName=group, logStreamName="states/stream", logEvents=[
@@ -246,22 +255,23 @@ def test_a_distributed_parallels_express_children_are_read_from_the_parents_log(
 @pytest.mark.parametrize("bound, read", [
     (ItemBound(first=1, failed=5), [0, 2, 3]),  # the first started, and every failed one
     (ItemBound(first=1, failed=1), [0, 2]),  # the failed ones too are bounded: the first
+    (ItemBound(first=4, failed=4, events=1), [0, 2, 3]),  # past the events read, only failed ones
 ])
 def test_past_the_bound_the_first_items_and_the_failed_ones_are_logged_and_the_rest_counted(
         engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path, capsys: pytest.CaptureFixture[str], bound: ItemBound, read: list[int]) -> None:
     compiled, result, kept = runs["parallel"]
     unlogged = len(ITEMS) - len(read)
-    group = f"/aws/vendedlogs/states/{compiled.name}-bound-{bound.failed}"
+    group = f"/aws/vendedlogs/states/{compiled.name}-bound-{bound.first}-{bound.failed}"
     for delivered in _present(engine, result, kept, express=True, group=group).values():
         _put(group, delivered)
     monkeypatch.setattr(handler, "ITEM_BOUND", bound)
-    searched: list[str] = []
+    searched: list[dict[str, Any]] = []
     logs = local_client("logs")
     original = logs.filter_log_events
 
     def counted(**kwargs: Any) -> Any:
-        searched.append(json.loads(kwargs["filterPattern"]))
+        searched.append(kwargs)
         return original(**kwargs)
 
     monkeypatch.setattr(logs, "filter_log_events", counted)
@@ -281,7 +291,12 @@ def test_past_the_bound_the_first_items_and_the_failed_ones_are_logged_and_the_r
         (b["name"], b["where"], b["success"]) for b in expected]
     assert [(b["where"], b["success"]) for b in got if b["name"] == "Each"] == [
         ({"par": i}, i < 2) for i in read]
-    assert len(searched) == len(read) and all(":express:" in arn for arn in searched)
+    assert len(searched) == len(read)
+    by_item = sorted(_LISTED[_run(kept)], key=lambda c: c["startDate"])  # items start in order
+    for search, child in zip(searched, [by_item[i] for i in read], strict=True):
+        # each child read, searched for between its start and stop (a minute either side)
+        assert (json.loads(search["filterPattern"]), search["startTime"], search["endTime"]) == (
+            child["executionArn"], _epoch_ms(child["startDate"]) - 60_000, _epoch_ms(child["stopDate"]) + 60_000)
     # what the run API and `stepweave execution` show of it
     from stepweave.api.models import view
     from stepweave.cli.app import main

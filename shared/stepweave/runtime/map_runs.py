@@ -25,10 +25,11 @@ as an inline container's iterations):
 recorder invocation would take minutes and exhaust Step Functions' API rate. ``ItemBound``
 says how many are read: the first ``first`` children started (over all the run's Map
 Runs), and every child that failed or timed out, up to ``failed`` more -- a failed item's
-blocks, and its error, are what is looked for. Listing the children costs one
-``ListExecutions`` call per 1,000 and a ``DescribeMapRun``. What is not read is counted (``ItemsRead.skipped``): the
-recorder writes it in the run's record (``unloggedItems``), and the blocks of those items
-have no block logs.
+blocks, and its error, are what is looked for -- and no more of the first once ``events``
+history events were read (a chunked loop's chunks are large). Listing the children costs
+one ``ListExecutions`` call per 1,000 and a ``DescribeMapRun``. What is not read is counted
+(``ItemsRead.skipped``): the recorder writes it in the run's record (``unloggedItems``), and
+the blocks of those items have no block logs.
 
 An item's index (a parallel's branch) is its child's input ``index`` (the Map's
 ``ItemSelector``); a chunk (one item per Map Run) has index 0.
@@ -55,10 +56,12 @@ FAILED_STATUSES = ("FAILED", "TIMED_OUT")
 @dataclass(frozen=True)
 class ItemBound:
     """How many of a run's distributed Map children the recorder reads: the ``first``
-    started, and up to ``failed`` more that failed."""
+    started, and up to ``failed`` more that failed; past ``events`` events read (a chunked
+    loop's chunk holds up to 10,000), no more of the first (the failed ones still)."""
 
     first: int = 50
     failed: int = 50
+    events: int = 100_000
 
 
 @dataclass
@@ -98,11 +101,15 @@ def _express(execution_arn: str) -> bool:
     return len(parts) > 5 and parts[5] == "express"
 
 
+def _ms(child: Mapping[str, Any], key: str = "startDate") -> int | None:
+    value = child.get(key)
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1000)
+    return int(value) if isinstance(value, (int, float)) else None
+
+
 def _start_ms(child: Mapping[str, Any]) -> int:
-    start = child.get("startDate")
-    if isinstance(start, datetime):
-        return round(start.timestamp() * 1000)
-    return int(start) if isinstance(start, (int, float)) else 0
+    return _ms(child) or 0
 
 
 def _children(sfn: Any, map_run: str) -> list[dict[str, Any]]:
@@ -150,6 +157,7 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
     chosen.update(failed[:max(0, bound.failed)])
     reader = _express_reader(sfn, logs, execution_arn, listed, chosen, waits, sleep)
     positions: dict[str, int] = {}
+    read = 0
     for i in order:
         run, child = listed[i]
         position = positions.get(run, 0)
@@ -157,12 +165,15 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
         arn = str(child.get("executionArn") or "")
         if i not in chosen or not arn:
             continue
+        if read >= bound.events and child.get("status") not in FAILED_STATUSES:
+            continue
         if _express(arn):
             if reader is None:
                 continue
             history = reader.events(arn)
         else:
             history = _history(sfn, arn)
+        read += len(history)
         out.items.setdefault(run, []).append((_index(history, position), history))
     out.skipped = out.listed - sum(len(items) for items in out.items.values()) + unlisted
     return out
@@ -180,12 +191,13 @@ def _express_reader(sfn: Any, logs: Any, execution_arn: str, listed: list[tuple[
                     sleep: Callable[[float], None]) -> StretchLogs | None:
     """Reads Express children from the parent state machine's log group (None: there are
     none to read, no logs client, or the parent does not log what they need)."""
-    express = {str(listed[i][1].get("executionArn")): _start_ms(listed[i][1]) for i in chosen
-               if _express(str(listed[i][1].get("executionArn") or ""))}
-    if not express or logs is None:
+    children = [listed[i][1] for i in chosen if _express(str(listed[i][1].get("executionArn") or ""))]
+    if not children or logs is None:
         return None
     machine = machine_of(execution_arn)
     if not execution_data_logged(sfn.describe_state_machine(stateMachineArn=machine)):
         return None
-    return StretchLogs(sfn, logs, since_ms=min(express.values()), waits=waits, sleep=sleep,
-                       starts=express, machine_for=lambda _child: machine)
+    starts = {str(c["executionArn"]): _start_ms(c) for c in children}
+    ends = {str(c["executionArn"]): stop for c in children if (stop := _ms(c, "stopDate")) is not None}
+    return StretchLogs(sfn, logs, since_ms=min(starts.values()), waits=waits, sleep=sleep,
+                       starts=starts, ends=ends, machine_for=lambda _child: machine)

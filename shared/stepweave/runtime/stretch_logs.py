@@ -102,7 +102,9 @@ class StretchLogs:
     client, to name each stretch's log group; ``logs``: a CloudWatch Logs client).
 
     ``since_ms``: no event of the run is older (the parent's start, epoch ms); ``starts``:
-    each child's own start, when known (``child_starts``), read from there on. ``waits``:
+    each child's own start, when known (``child_starts``), read from there on; ``ends``:
+    each child's own stop, when known, read up to there (a search of a busy log group stays
+    short). ``waits``:
     how long to wait for a log still being delivered before giving up (seconds each,
     before reading again). ``machine_for``: the state machine whose log group holds an
     execution's events (by default its own; a distributed Map's Express children log to
@@ -110,11 +112,12 @@ class StretchLogs:
 
     def __init__(self, sfn: Any, logs: Any, since_ms: int = 0, waits: tuple[float, ...] = (),
                  sleep: Callable[[float], None] = time.sleep, starts: Mapping[str, int] | None = None,
-                 machine_for: Callable[[str], str] = machine_of) -> None:
+                 machine_for: Callable[[str], str] = machine_of, ends: Mapping[str, int] | None = None) -> None:
         self._sfn, self._logs = sfn, logs
         self._machine_for = machine_for
         self._since = since_ms
         self._starts = dict(starts or {})
+        self._ends = dict(ends or {})
         self._waits, self._sleep = waits, sleep
         self._groups: dict[str, str] = {}
 
@@ -146,6 +149,8 @@ class StretchLogs:
         kwargs: dict[str, Any] = {"logGroupName": self.log_group(execution_arn),
                                   "filterPattern": json.dumps(execution_arn),
                                   "startTime": max(0, self._starts.get(execution_arn, self._since) - _SKEW_MS)}
+        if execution_arn in self._ends:
+            kwargs["endTime"] = self._ends[execution_arn] + _SKEW_MS
         by_id: dict[int, dict[str, Any]] = {}
         while True:
             page = self._logs.filter_log_events(**kwargs)
