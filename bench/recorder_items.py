@@ -40,7 +40,7 @@ from stepweave.local.engine import LocalEngine  # noqa: E402
 from stepweave.local.moto_history import plain_events  # noqa: E402
 from stepweave.local.records import create_table, local_client  # noqa: E402
 from stepweave.runtime.history import event_time  # noqa: E402
-from stepweave.runtime.recorder import status_change_event  # noqa: E402
+from stepweave.runtime.recorder import Clients, status_change_event  # noqa: E402
 from stepweave.workflow.loader import parse_workflow, parse_yaml  # noqa: E402
 
 from functions.recorder import handler  # noqa: E402
@@ -69,7 +69,7 @@ def _list_executions(self: Any) -> Any:
     children = sorted(_LISTED.get(run, []), key=lambda c: c["startDate"], reverse=True)
     start = int(self._get_param("nextToken") or 0)
     size = int(self._get_param("maxResults") or PAGE)
-    page = {"executions": children[start:start + size]}
+    page: dict[str, Any] = {"executions": children[start:start + size]}
     if start + size < len(children):
         page["nextToken"] = str(start + size)
     return ActionResult(page)
@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
     with LocalEngine() as engine:
         original = distributed_map.forget_items
-        distributed_map.forget_items = lambda _arn: None  # kept for the recorder below
+        distributed_map.forget_items = lambda execution_arn: None  # kept for the recorder below
         try:
             compiled = compile_workflow(parse_workflow(parse_yaml(WORKFLOW), "<bench>"), "<bench>", split=False)
             result = engine.run(compiled, {"items": list(range(args.items))}, timeout_s=600)
@@ -128,7 +128,7 @@ def main() -> None:
             calls: collections.Counter[str] = collections.Counter()
             sfn = local_client("stepfunctions", validate=False)
             sfn.meta.events.register("before-call.states.*", lambda model, **_: calls.update([model.name]))
-            handler.clients = functools.cache(lambda: handler.Clients(  # type: ignore[assignment]
+            handler.clients = functools.cache(lambda: Clients(
                 sfn=sfn, ddb=ddb, logs=local_client("logs"), item_bound=handler.ITEM_BOUND))
             started = time.perf_counter()
             out = handler.lambda_handler(status_change_event(desc), None)
