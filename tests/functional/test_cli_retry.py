@@ -5,6 +5,8 @@ again, and the record shows the retry with every block log once."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,3 +173,41 @@ def test_retry_and_watch_with_aws_call_step_functions(workdir: Path, server: tup
         assert main(["retry", arn, *aws]) == 2
         assert "Execution is SUCCEEDED and cannot be redriven" in capsys.readouterr().err
     assert hits["/value"] == 1 and hits["/item/1"] == 1
+
+
+def test_a_split_run_resumes_inside_its_stretch_from_another_process(
+        workdir: Path, server: tuple[Server, Loopback], capsys: pytest.CaptureFixture[str]) -> None:
+    """An approval splits the workflow (a Standard parent, Express stretches): the stretch
+    after it fails at /flaky; `stepweave retry` (a new engine: the run, its journal and its
+    stretch's checkpoint put back from disk) resumes that stretch at the failed block, so
+    /value is not called again, nor the approval asked again."""
+    url = server[1].url
+    (workdir / "workflows" / "approved.yaml").write_text(f"""
+name: approved
+blocks:
+  - {{id: start, type: start}}
+  - {{id: ask, name: Ask, type: approval, params: {{form: [{{name: ok, type: boolean, required: true}}]}}}}
+  - {{id: fetch, name: Fetch, type: api, params: {{url: "{url}/value", method: POST, timeout: 5000}}}}
+  - {{id: use, name: Use, type: api, params: {{url: "{url}/flaky", method: POST, body: "<fetch.data>", retries: 0,
+                                              timeout: 5000}}}}
+  - {{id: after, name: After, type: function, params: {{code: "return <use.data.v> + 1"}}}}
+edges: [start -> ask, ask -> fetch, fetch -> use, use -> after]
+""")
+    # api blocks that may not run past Express's 5 minutes: they move into a stretch
+    assert main(["compile", "workflows/approved.yaml", "-o", "approved.json"]) == 0
+    assert (workdir / "approved.express-1.json").is_file()
+    hits = server[0].hits
+    first = _json(capsys, ["run", "workflows/approved.yaml", "--approve", "Ask={\"ok\": true}", "-q", "--json"], 1)
+    assert first["status"] == "FAILED" and hits == Counter({"/value": 1, "/flaky": 1})
+    name = str(first["execution"]).rsplit(":", 1)[-1]
+    # another process: nothing of the first one's engine (its moto S3 included) is left
+    proc = subprocess.run([str(Path(sys.executable).with_name("stepweave")), "retry", name, "-q", "--json"],
+                          cwd=workdir, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads(proc.stdout)
+    assert again["status"] == "SUCCEEDED" and again["output"]["result"] == 8
+    assert hits == Counter({"/value": 1, "/flaky": 2})
+    shown = _json(capsys, ["execution", name, "--json"], 0)
+    logs = [(b["name"], b["success"]) for b in shown["blocks"]]  # type: ignore[attr-defined]
+    assert sorted(logs, key=str) == sorted([("start", True), ("Ask", True), ("Fetch", True), ("Use", False),
+                                            ("Use", True), ("After", True)], key=str)

@@ -436,7 +436,17 @@ class LocalEngine:
 
         if not compiled.split_states:
             return None
-        return Splicer(compiled.split_states, lambda child, seen: events_since(self._sfn, child, seen))
+        def read(child: str, seen: int) -> list[dict[str, Any]]:
+            try:
+                return events_since(self._sfn, child, seen)
+            except Exception:  # a stretch run by another process (a run put back to be redriven)
+                from stepweave.local.redrive import KEPT_HISTORIES
+
+                if child in KEPT_HISTORIES:
+                    return KEPT_HISTORIES[child][seen:]
+                raise
+
+        return Splicer(compiled.split_states, read)
 
     def _read(self, execution: str, since: int, own: list[dict[str, Any]],
               splicer: Splicer | None) -> list[dict[str, Any]]:

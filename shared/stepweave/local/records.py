@@ -152,7 +152,10 @@ class LocalRecords:
     def record_run(self, sfn: Any, execution_arn: str, manifest: dict[str, Any]) -> Outcome:
         """Feed the recorder the events of a finished run (RUNNING, then its final status)."""
         description = sfn.describe_execution(executionArn=execution_arn)
-        clients = Clients(sfn=sfn, ddb=self._writer, map_items=_map_items)
+        from stepweave.local.redrive import child_history
+
+        clients = Clients(sfn=sfn, ddb=self._writer, map_items=_map_items,
+                          child_history=lambda child: child_history(sfn, child))
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))

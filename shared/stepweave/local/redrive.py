@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 #: ``stepweave.local.engine.LocalEngine`` (which imports this module: named here, not imported)
 LocalEngine = Any
 
-__all__ = ["NotRedrivable", "definition_hash", "keep", "load", "redrive", "restore", "saved_file"]
+__all__ = ["NotRedrivable", "definition_hash", "keep", "load", "redrive", "restore", "saved_file",
+           "child_history", "KEPT_HISTORIES"]
 
 #: AWS redrives an execution up to 14 days after it stopped.
 REDRIVE_DAYS = 14
@@ -52,6 +53,8 @@ def definition_hash(compiled: CompiledWorkflow) -> str:
     digest = hashlib.sha256(compiled.definition_string().encode("utf-8"))
     for ref in sorted(compiled.children):
         digest.update(f"\0{ref}\0{definition_hash(compiled.children[ref])}".encode())
+    for ref in sorted(compiled.stretches):  # a split workflow's Express stretches
+        digest.update(f"\0{ref}\0{definition_hash(compiled.stretches[ref])}".encode())
     return digest.hexdigest()
 
 
@@ -76,6 +79,8 @@ def keep(engine: LocalEngine, execution_arn: str) -> Path | None:
         return None
     saved["workflow"] = compiled.name
     saved["definitionHash"] = definition_hash(compiled)
+    saved["checkpoints"] = _checkpoints(engine, compiled, execution_arn)
+    saved["stretchHistories"] = _stretch_histories(engine, compiled, execution_arn)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -141,7 +146,68 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
     from stepweave.local.moto_redrive import restore as put_back
 
     put_back(saved)
+    for child, events in (saved.get("stretchHistories") or {}).items():
+        KEPT_HISTORIES[child] = [{**e, "timestamp": datetime.fromisoformat(e["timestamp"])} for e in events]
+    checkpoints = saved.get("checkpoints") or {}
+    if checkpoints and engine.s3 is not None:
+        from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
+
+        for key, body in checkpoints.items():
+            engine.s3.put_object(Bucket=LOCAL_PAYLOAD_BUCKET, Key=key, Body=body.encode("utf-8"))
     return str(machine)
+
+
+#: the histories of split runs' stretch executions ran by another process (put back with
+#: their run by :func:`restore`): child execution ARN -> its events
+KEPT_HISTORIES: dict[str, list[dict[str, Any]]] = {}
+
+
+def child_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """A stretch execution's history: from the engine, or kept with a run put back."""
+    from stepweave.runtime.recorder import fetch_history
+
+    try:
+        return fetch_history(sfn, execution_arn)
+    except Exception:
+        if execution_arn in KEPT_HISTORIES:
+            return list(KEPT_HISTORIES[execution_arn])
+        raise
+
+
+def _stretch_histories(engine: LocalEngine, compiled: CompiledWorkflow,
+                       execution_arn: str) -> dict[str, list[dict[str, Any]]]:
+    """The history of each stretch execution a split run started (every attempt's: its
+    block logs are derived from them again when the redriven run ends), timestamps as text."""
+    if not compiled.stretches:
+        return {}
+    from stepweave.runtime.recorder import fetch_history
+    from stepweave.runtime.stretches import child_executions
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for child in child_executions(fetch_history(engine.sfn, execution_arn)):
+        try:
+            events = child_history(engine.sfn, child)
+        except Exception:  # noqa: BLE001 - gone: its blocks are missing from the logs, as deployed when late
+            continue
+        out[child] = [{**e, "timestamp": e["timestamp"].isoformat()} for e in events]
+    return out
+
+
+def _checkpoints(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str) -> dict[str, str]:
+    """The checkpoints a split run's failed stretch kept in the payload bucket
+    (``stepweave.compiler.split``), which its redrive resumes from: key -> body."""
+    if not compiled.stretches or engine.s3 is None:
+        return {}
+    from stepweave.compiler.split import CHECKPOINTS_PREFIX
+    from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
+
+    folder = f"{CHECKPOINTS_PREFIX}/{compiled.name}/{execution_arn.rsplit(':', 1)[-1]}/"
+    out: dict[str, str] = {}
+    for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix=folder):
+        for item in page.get("Contents", []):
+            body = engine.s3.get_object(Bucket=LOCAL_PAYLOAD_BUCKET, Key=item["Key"])["Body"].read()
+            out[item["Key"]] = body.decode("utf-8")
+    return out
 
 
 def redrive(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str, *,

@@ -99,6 +99,9 @@ class Clients:
     #: a run's distributed Map items' events, for their blocks' logs
     #: (``stepweave.runtime.map_items``; the embedded engine's), None: not read
     map_items: ItemEvents | None = None
+    #: without ``logs``: how a stretch execution's history is read (None: GetExecutionHistory;
+    #: the embedded engine also reads those it kept of a run redriven in another process)
+    child_history: Callable[[str], list[dict[str, Any]]] | None = None
     #: deployed (no ``map_items``): how many of a run's distributed Map items the recorder
     #: reads back, from their Map Runs (``stepweave.runtime.map_runs``); None: none
     item_bound: ItemBound | None = None
@@ -291,7 +294,7 @@ def child_events_reader(clients: Clients, since_ms: int = 0, parent: list[dict[s
     ``parent``: its history, which dates each child's start): from their logs when deployed
     (``StretchLogsPending`` while one is incomplete), else from their history."""
     if clients.logs is None:
-        return lambda child: fetch_history(clients.sfn, child)
+        return clients.child_history or (lambda child: fetch_history(clients.sfn, child))
     return StretchLogs(clients.sfn, clients.logs, since_ms=since_ms, waits=clients.log_waits,
                        starts=child_starts(parent or [])).events
 

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending"]
+__all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions"]
 
 #: (execution ARN, events already read) -> the events after those (all of them when
 #: the execution has ended, else those so far)
@@ -51,6 +51,11 @@ def _child_arn(event: Mapping[str, Any]) -> str | None:
         if isinstance(parsed, dict) and isinstance(parsed.get("ExecutionArn"), str):
             return str(parsed["ExecutionArn"])
     return None
+
+
+def child_executions(events: list[dict[str, Any]]) -> list[str]:
+    """The executions a history's tasks started (a split run's stretches among them), in order."""
+    return list(dict.fromkeys(arn for arn in map(_child_arn, events) if arn is not None))
 
 
 def _entered(event: Mapping[str, Any]) -> str | None:
