@@ -339,3 +339,22 @@ def test_a_child_the_map_run_counts_but_the_listing_lacks_is_counted_unlogged(
     assert detail is not None and detail.record.unlogged_items == 1
     assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
         ("Prev", {"L": 2}), ("Nxt", {"L": 2})]  # the second chunk's iteration only
+
+
+def test_a_child_still_running_when_the_run_ended_is_counted_not_awaited(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """A Map Run stopping its children as the run fails: one not ended yet has no complete
+    history or log, and may never have; the record is written without it."""
+    compiled, result, kept = runs["loop"]
+    _present(engine, result, kept, express=False, group=None)
+    second = map_run_arns(fetch_history(engine.sfn, result.execution_arn))[1]
+    [child] = _LISTED[second]
+    child["status"] = "RUNNING"
+    _HISTORIES[child["executionArn"]] = _HISTORIES[child["executionArn"]][:-1]  # no end yet
+    out = _record(engine, result, monkeypatch, tmp_path, compiled)
+    assert (out["status"], out["unloggedItems"]) == ("succeeded", 1)
+    detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
+    assert detail is not None
+    assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
+        (name, {"L": i}) for i in (0, 1) for name in ("Prev", "Nxt")]

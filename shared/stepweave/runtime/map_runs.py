@@ -29,7 +29,8 @@ blocks, and its error, are what is looked for -- and no more of the first once `
 history events were read (a chunked loop's chunks are large). Listing the children costs
 one ``ListExecutions`` call per 1,000 and a ``DescribeMapRun``. What is not read is counted
 (``ItemsRead.skipped``): the recorder writes it in the run's record (``unloggedItems``), and
-the blocks of those items have no block logs.
+the blocks of those items have no block logs. A child still running when the run ended (a
+Map Run stopping its children as the run fails) is not read either, nor waited for: counted.
 
 An item's index (a parallel's branch) is its child's input ``index`` (the Map's
 ``ItemSelector``); a chunk (one item per Map Run) has index 0.
@@ -37,6 +38,7 @@ An item's index (a parallel's branch) is its child's input ``index`` (the Map's
 
 from __future__ import annotations
 
+import collections
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,11 +48,15 @@ from typing import Any
 
 from stepweave.runtime.stretch_logs import StretchLogs, machine_of
 
-__all__ = ["ItemBound", "ItemsRead", "read_items", "map_run_arns", "FAILED_STATUSES", "execution_data_logged"]
+__all__ = ["ItemBound", "ItemsRead", "read_items", "map_run_arns", "FAILED_STATUSES", "ENDED_STATUSES",
+           "execution_data_logged"]
 
 #: a child in one of these statuses is a failed item (an ABORTED one was stopped because
 #: another failed, or the run was)
 FAILED_STATUSES = ("FAILED", "TIMED_OUT")
+#: a child still running when the run ended (a Map Run aborting its children) is not read:
+#: its events are not all there, and may never be (it is counted as not read)
+ENDED_STATUSES = ("SUCCEEDED", "ABORTED", *FAILED_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -150,9 +156,10 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
         return out
     listed = [(run, child) for run in runs for child in _children(sfn, run)]
     out.listed = len(listed)
-    unlisted = sum(max(0, _total(sfn, run) - sum(1 for r, _ in listed if r == run)) for run in runs)
+    per_run = collections.Counter(run for run, _ in listed)
+    unlisted = sum(max(0, _total(sfn, run) - per_run[run]) for run in runs)
     order = sorted(range(len(listed)), key=lambda i: (_start_ms(listed[i][1]), i))
-    chosen = set(order[:max(0, bound.first)])
+    chosen = {i for i in order[:max(0, bound.first)] if listed[i][1].get("status") in ENDED_STATUSES}
     failed = [i for i in order if i not in chosen and listed[i][1].get("status") in FAILED_STATUSES]
     chosen.update(failed[:max(0, bound.failed)])
     reader = _express_reader(sfn, logs, execution_arn, listed, chosen, waits, sleep)
