@@ -53,7 +53,7 @@ _HISTORIES: dict[str, list[dict[str, Any]]] = {}
 
 
 @pytest.fixture(scope="module")
-def runs(engine: LocalEngine) -> dict[str, tuple[CompiledWorkflow, RunResult, dict[str, Any]]]:
+def runs(engine: LocalEngine) -> Iterator[dict[str, tuple[CompiledWorkflow, RunResult, dict[str, Any]]]]:
     """The distributed parallel (Express children: items 2 and 3 fail) and the chunked loop
     (Standard children, chunks of two iterations), each with the events the engine kept of
     its children."""
@@ -71,7 +71,9 @@ def runs(engine: LocalEngine) -> dict[str, tuple[CompiledWorkflow, RunResult, di
             kept = distributed_map.item_events(result.execution_arn)
             out[key] = (compiled, result, kept)
     assert out["parallel"][1].status == "FAILED" and out["loop"][1].status == "SUCCEEDED"
-    return out
+    yield out
+    for _compiled, result, _kept in out.values():
+        distributed_map.forget_items(result.execution_arn)
 
 
 def _list_executions(self: Any) -> Any:
