@@ -15,10 +15,6 @@ state is most of what 10,000 items cost. Patched here (installed by
   assigns (``b…_``, ``t…_``, ``i_…``), and a Map or Parallel state's output. moto wrote the
   state's output and every variable it assigned as JSON (a loop's results so far, at every
   iteration). The variables' tracing is reset as moto resets it.
-* A ``.sync`` task (a sub-workflow, a split workflow's stretch) checked whether its child had
-  ended every 0.5 s, sleeping in between: each nested execution added up to half a second to
-  a run. Its wait now ends when any execution ends (``moto_adapter.ENDED``), or after those
-  0.5 s at the latest, as before: no polling in between.
 """
 
 # ruff: noqa: E402 - moto is imported once its Batch backend is deferred
@@ -27,7 +23,6 @@ from __future__ import annotations
 import functools
 import re
 import threading
-import time
 from typing import Any
 
 from stepweave.local.moto_imports import defer_batch
@@ -35,9 +30,6 @@ from stepweave.local.moto_imports import defer_batch
 defer_batch()
 
 from moto.stepfunctions.parser.api import StateExitedEventDetails
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-    state_task_service_callback,
-)
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
 from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import (
@@ -85,20 +77,6 @@ def _exited_details(self: Any, env: Any) -> Any:
     return details
 
 
-class _WakingTime:
-    """``time`` for moto's callback module: its ``sleep`` (between checks whether a ``.sync``
-    task's child ended) returns as soon as an execution ends."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        from stepweave.local.moto_adapter import ENDED
-
-        ENDED.wait(ENDED.count(), seconds)
-
-
 def install() -> None:
     """Apply the patches (idempotent)."""
     global _installed
@@ -107,7 +85,6 @@ def install() -> None:
             return
         setattr(result_path, "parse", _parse)  # noqa: B010 - a module attribute
         CommonStateField._get_state_exited_event_details = _exited_details  # type: ignore[method-assign]
-        setattr(state_task_service_callback, "time", _WakingTime())  # noqa: B010 - a module attribute
         _installed = True
 
 
@@ -115,6 +92,4 @@ def install() -> None:
 PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (result_path, "parse"),
     (CommonStateField, "_get_state_exited_event_details"),
-    (state_task_service_callback, "time"),
-    (state_task_service_callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK"),
 )
