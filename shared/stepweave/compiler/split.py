@@ -493,16 +493,22 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
     if uses_execution:
         assign[EXECUTION_VAR] = "{% $states.input.execution %}"
     entry_choice = None
-    if len(plan.entries) > 1:
+    read = None
+    if len(plan.entries) > 1 or resumable:
         entry_choice = names.take("Express stretch entry")
         added[entry_choice] = ""
+    if len(plan.entries) > 1:
         assign["sw_entry"] = "{% $states.input.entry %}"
+    if resumable:  # a redriven parent's stretch first looks for its checkpoint (``_resume``)
+        read = names.take("Read checkpoint")
+        assign[_REDRIVE] = _js('$type($states.input.redrive) = "number" ? $states.input.redrive : 0')
     out[enter] = {"Type": "Pass", **({"Assign": assign} if assign else {}),
                   "Output": "{% $states.input.input %}", "Next": entry_choice or plan.entries[0]}
     if entry_choice is not None:
         out[entry_choice] = {"Type": "Choice",
-                             "Choices": [{"Condition": "{% $sw_entry = " + _jstr(e) + " %}", "Next": e}
-                                         for e in plan.entries[1:]],
+                             "Choices": ([{"Condition": _js(f"${_REDRIVE} > 0"), "Next": read}] if read else [])
+                             + [{"Condition": "{% $sw_entry = " + _jstr(e) + " %}", "Next": e}
+                                for e in plan.entries[1:]],
                              "Default": plan.entries[0]}
     exits: dict[str, str] = {}
 
@@ -530,10 +536,10 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
         body = (f'{{"exit": {_jstr(target)}, "output": $states.input}}' if target == END
                 else f'{{"exit": {_jstr(target)}, "output": $states.input, "vars": {vars_value}}}')
         out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
-    if not resumable:
-        return enter, out
-    return _resume(out, enter, resumable, names, added,
-                   f"{CHECKPOINTS_PREFIX}/{workflow}", f"/{index}.json"), out
+    if entry_choice is not None and read is not None:
+        _resume(out, entry_choice, read, resumable, names, added,
+                f"{CHECKPOINTS_PREFIX}/{workflow}", f"/{index}.json")
+    return enter, out
 
 
 # -- a redrive resumes a stretch where it failed -------------------------------------------
@@ -557,17 +563,18 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
 RESUMABLE_TYPES = ("Task", "Map", "Parallel")
 #: A larger checkpoint is not kept (the stretch then starts afresh when redriven).
 CHECKPOINT_MAX_BYTES = 240_000
-_AT, _AT_INPUT = "sw_at", "sw_at_input"
+_AT, _AT_INPUT, _REDRIVE = "sw_at", "sw_at_input", "sw_redrive"
 
 
 def _js(text: str) -> str:
     return "{% " + text + " %}"
 
 
-def _resume(out: dict[str, Any], enter: str, resumable: list[str], names: _Names,
-            added: dict[str, str], folder: str, leaf: str) -> str:
-    """Add checkpoints and resumption to the stretch ``out``; its new StartAt."""
-    every = sorted(set().union(*(variables_assigned(s) for s in out.values())))
+def _resume(out: dict[str, Any], entry: str, read: str, resumable: list[str], names: _Names,
+            added: dict[str, str], folder: str, leaf: str) -> None:
+    """Add checkpoints and resumption to the stretch ``out``, whose ``entry`` Choice goes to
+    ``read`` when the parent was redriven."""
+    every = sorted(set().union(*(variables_assigned(s) for s in out.values())) - {_REDRIVE})
     vars_value = "{" + ", ".join(f"{_jstr(v)}: {_or_null('$' + v)}" for v in every) + "}"
 
     def key(execution: str) -> str:
@@ -620,35 +627,30 @@ def _resume(out: dict[str, Any], enter: str, resumable: list[str], names: _Names
                     "Cause": _js(f'$substring({error}, 0, 7) = "States." ? {error} & ": " & '
                                  '$states.input.Cause : $states.input.Cause')}
             catches.append({"ErrorEquals": ["States.ALL"], "Assign": mark, "Next": save(rethrow)})
-    start, read, delete, check, restore, route, afresh = (
-        names.take(n) for n in ("Resume express stretch?", "Read checkpoint", "Delete checkpoint",
-                                "Checkpoint of this entry?", "Restore checkpoint", "Resume at",
-                                "Start express stretch afresh"))
-    for name in (start, read, delete, check, restore, route, afresh):
+    delete, check, restore, route, afresh = (
+        names.take(n) for n in ("Delete checkpoint", "Checkpoint of this entry?", "Restore checkpoint",
+                                "Resume at", "Start express stretch afresh"))
+    for name in (read, delete, check, restore, route, afresh):
         added[name] = ""
-    # each state's data stays small: the checkpoint alone (the stretch's own input is read
-    # back from the context object when it starts afresh)
-    out[afresh] = {"Type": "Pass", "Output": _js("$states.context.Execution.Input"), "Next": enter}
+    # without a checkpoint: on at the entry, with the entry's input (from the context object:
+    # each state's data stays the checkpoint alone) and the variables the stretch was given
+    out[afresh] = {"Type": "Pass", "Assign": {_REDRIVE: 0},
+                   "Output": _js("$states.context.Execution.Input.input"), "Next": entry}
     failed_over = {"ErrorEquals": ["States.ALL"], "Next": afresh}
-    out[start] = {"Type": "Choice",
-                  "Choices": [{"Condition": _js("$type($states.input.redrive) = \"number\" "
-                                                "and $states.input.redrive > 0"), "Next": read}],
-                  "Default": enter}
     out[read] = {"Type": "Task", "Resource": _S3 + "getObject",
-                 "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key("$states.input.execution")},
+                 "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key("$" + EXECUTION_VAR)},
                  "Output": _js("$parse($states.result.Body)"), "Next": delete, "Catch": [failed_over]}
     out[delete] = {"Type": "Task", "Resource": _S3 + "deleteObject",
-                   "Arguments": {"Bucket": PAYLOAD_BUCKET,
-                                 "Key": key("$states.context.Execution.Input.execution")},
+                   "Arguments": {"Bucket": PAYLOAD_BUCKET, "Key": key("$" + EXECUTION_VAR)},
                    "Output": _js("$states.input"), "Next": check, "Catch": [failed_over]}
-    entry = ('($e := $states.context.Execution.Input.entry; $c := $states.input; '
-             '$type($c) = "object" and $c.at in ' + json.dumps(resumable, ensure_ascii=False)
-             + ' and ($exists($c.entry) ? $c.entry : null) = ($exists($e) ? $e : null))')
-    out[check] = {"Type": "Choice", "Choices": [{"Condition": _js(entry), "Next": restore}],
+    same = ('($e := $states.context.Execution.Input.entry; $c := $states.input; '
+            '$type($c) = "object" and $c.at in ' + json.dumps(resumable, ensure_ascii=False)
+            + ' and ($exists($c.entry) ? $c.entry : null) = ($exists($e) ? $e : null))')
+    out[check] = {"Type": "Choice", "Choices": [{"Condition": _js(same), "Next": restore}],
                   "Default": afresh}
     out[restore] = {"Type": "Pass",
                     "Assign": {**{v: _js(_or_null(f"$states.input.vars.{v}")) for v in every},
-                               _AT: _js("$states.input.at")},
+                               _AT: _js("$states.input.at"), _REDRIVE: 0},
                     "Output": _js(_or_null("$states.input.input")), "Next": route}
     if len(resumable) == 1:  # a Choice needs a rule
         out[restore]["Next"] = resumable[0]
@@ -657,7 +659,6 @@ def _resume(out: dict[str, Any], enter: str, resumable: list[str], names: _Names
         out[route] = {"Type": "Choice",
                       "Choices": [{"Condition": _js(f"${_AT} = {_jstr(n)}"), "Next": n} for n in resumable[:-1]],
                       "Default": resumable[-1]}
-    return start
 
 
 def _rewrite_execution(state: dict[str, Any]) -> dict[str, Any]:
