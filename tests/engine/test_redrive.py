@@ -123,16 +123,24 @@ edges: [start -> ask, ask -> pay]
 """
 
 
+class Approver:
+    """Approves every approval, keeping the executions that asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, approval: Any) -> dict[str, Any]:
+        self.asked.append(approval.execution_arn)
+        return {"approved": True}
+
+
 def test_an_answered_approval_is_not_asked_again() -> None:
     from tests.engine.helpers import compile_text
 
     handler = Counting()
     flow = compile_text(APPROVAL.replace("Pay", "Check"))  # Check fails its first call
-    asked: list[str] = []
-
-    def approver(approval: Any) -> dict[str, Any]:
-        asked.append(approval.execution_arn)
-        return {"approved": True}
+    approver = Approver()
+    asked = approver.asked
 
     with LocalEngine(handlers={"function": handler}) as engine:
         first = engine.run(flow, {}, poll_s=0.01, approver=approver)
@@ -168,11 +176,8 @@ def test_a_split_run_failed_in_a_stretch_resumes_there(tmp_path: Path) -> None:
     handler = Counting()
     flow = compile_text(SPLIT)
     assert flow.stretches, "the workflow is split"
-    asked: list[str] = []
-
-    def approver(approval: Any) -> dict[str, Any]:
-        asked.append(approval.execution_arn)
-        return {"approved": True}
+    approver = Approver()
+    asked = approver.asked
 
     with LocalEngine(handlers={"function": handler}) as engine:
         first = engine.run(flow, {}, poll_s=0.01, approver=approver)
