@@ -122,6 +122,13 @@ def engine(name: str, setup: Callable[[MiniRacer], None]) -> MiniRacer:
         return mr
 
 
+def is_open(name: str, mr: MiniRacer) -> bool:
+    """Whether ``mr`` is still the open context called ``name`` (not closed since)."""
+    with _lock:
+        opened = _engines.get(name)
+        return opened is not None and opened[0] is mr
+
+
 def close() -> None:
     """Close the long-lived contexts (the checker, every :func:`engine`), if open
     (idempotent)."""

@@ -284,3 +284,32 @@ def test_run_without_the_library_exits_with_a_clear_message(tmp_path: Path) -> N
 def test_no_nan_reaches_the_engine() -> None:
     with pytest.raises(JSONataEvaluationError, match="not a JSON value"):
         evaluate("$x", {"x": math.nan})
+
+
+def test_an_evaluation_whose_context_is_closed_under_it_runs_again() -> None:
+    """A command that ends closes the V8 contexts (``stepweave.v8.close``) while an engine of
+    the same process may still be evaluating a state's expression in another thread: that
+    evaluation runs again in a new context instead of failing the state."""
+    import threading
+    import time
+
+    from stepweave import v8
+
+    slow = "$sum([1..700].($x := $; $sum([1..700].($ * $x))))"  # most of a second
+    jsonata_eval.evaluate("1", {})
+    opened = v8.engine("jsonata", lambda _mr: None)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = jsonata_eval.evaluate(slow, {})
+        except Exception as exc:  # noqa: BLE001 - the assertion below says what it was
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.2)
+    v8.close()  # as `stepweave ...`'s main() does when it returns
+    worker.join(60)
+    assert not v8.is_open("jsonata", opened), "the context the evaluation started in was closed"
+    assert outcome == {"value": 60196622500}

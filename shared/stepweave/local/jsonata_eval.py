@@ -152,19 +152,32 @@ def evaluate(expression: str, bindings: dict[str, Any]) -> Any:
 
     bound = json.dumps(_bindings_json(bindings))
     with _lock:
-        mr = _context()
-        if _compiled is None or _compiled.context() is not mr:  # new, or reopened after close
-            _compiled = _Compiled(mr)
-        number, prelude = _compiled.id_of(expression)
-        call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"
-        try:
-            outcome = asyncio.run_coroutine_threadsafe(_run(mr, call), v8.event_loop()).result()
-        except TimeoutError as exc:
-            raise JSONataEvaluationError(
-                f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
-        except JSEvalException as exc:
-            raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
+        for attempt in (1, 2):
+            mr = _context()
+            if _compiled is None or _compiled.context() is not mr:  # new, or reopened after close
+                _compiled = _Compiled(mr)
+            number, prelude = _compiled.id_of(expression)
+            call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"
+            try:
+                outcome = asyncio.run_coroutine_threadsafe(_run(mr, call), v8.event_loop()).result()
+                break
+            except TimeoutError as exc:
+                raise JSONataEvaluationError(
+                    f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
+            except JSEvalException as exc:
+                # the context was closed under this evaluation (``stepweave.v8.close`` from
+                # another thread: a command ending while an engine of the same process still
+                # runs): that says nothing of the expression, which runs again in a new one
+                if attempt == 1 and _context_closed(mr):
+                    continue
+                raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
     return _outcome(outcome)
+
+
+def _context_closed(mr: MiniRacer) -> bool:
+    from stepweave import v8
+
+    return not v8.is_open("jsonata", mr)
 
 
 async def _run(mr: MiniRacer, call: str) -> Any:
