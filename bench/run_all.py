@@ -13,7 +13,8 @@ BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["run_wall.py", "local_run_speed.py", "cost.py", "handler_memory.py", "concurrency.py",
            "compile_size.py", "compile_scale.py", "synth_and_cold_start.py", "import_fidelity.py",
            "ai_overhead.py", "webhook_load.py", "api_load.py", "records.py", "fuzz_workflows.py",
-           "jsonata.py", "secret_cache.py", "scale.py"]
+           "jsonata.py", "secret_cache.py", "scale.py", "redrive_journal.py", "map_logs.py",
+           "recorder_items.py"]
 
 
 def main() -> int:
