@@ -209,6 +209,10 @@ def report_outcome(args: argparse.Namespace, printer: Any, result: Any, compiled
         "stateTransitions": result.transitions, "lambdaInvocations": result.lambda_invocations,
         "workflowType": compiled.workflow_type,
     }
+    from stepweave.local.progress import children_bill
+
+    # what the run's distributed Maps' child executions are billed (zeros without any)
+    summary["childExecutions"] = children_bill(getattr(result, "children", ())).as_json()
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -13,6 +13,8 @@ depend on it. These patches make it behave as AWS documents:
   (``stepweave.local.limits``). Each child's events are kept, an ``EXPRESS`` child's too
   (AWS keeps none), by parent execution and Map Run (``item_events``): the run's records
   derive the block logs of the blocks inside from them (``stepweave.runtime.map_items``).
+  Each child is also noted as Step Functions bills it (``child_executions``): its type, its
+  billed state transitions and how long it ran.
 * **Failures fail the Map Run.** AWS fails the Map state with
   ``States.ExceedToleratedFailureThreshold`` once more items fail than
   ``ToleratedFailureCount`` / ``ToleratedFailurePercentage`` allow (none by default); moto
@@ -34,7 +36,9 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from stepweave.local.moto_imports import defer_batch
@@ -86,9 +90,11 @@ from moto.stepfunctions.parser.asl.eval.variable_store import VariableStore
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
 from stepweave.local import limits
+from stepweave.runtime.history import billed_transitions
 
 __all__ = ["install", "for_moto", "PATCHED_ATTRIBUTES", "TOLERANCE_CAUSE", "child_history_peak",
-           "reset_child_history_peak", "item_events", "forget_items"]
+           "reset_child_history_peak", "item_events", "forget_items", "ChildExecution",
+           "child_executions"]
 
 TOLERANCE_CAUSE = "The specified tolerated failure threshold was exceeded"
 _Worker = dipw.DistributedItemProcessorWorker
@@ -99,6 +105,33 @@ _child_events_peak = 0
 #: parent execution ARN -> map run ARN -> [(item index, the child execution's events, as
 #: moto keeps them)]: what the run's block logs are derived from (``item_events``)
 _ITEMS: dict[str, dict[str, list[tuple[int, list[Any]]]]] = {}
+
+
+@dataclass(frozen=True)
+class ChildExecution:
+    """One child execution a distributed Map started, with what Step Functions bills it
+    on: a ``STANDARD`` child its state transitions, an ``EXPRESS`` child a request and its
+    duration (``stepweave.local.progress.children_bill`` prices them)."""
+
+    workflow_type: str  # EXPRESS | STANDARD
+    #: its billed state transitions (``stepweave.runtime.history.billed_transitions`` of
+    #: its own events), an Express child's counted too
+    transitions: int
+    duration_s: float  # how long it ran
+    map_run: str  # the Map Run ARN that started it
+    status: str  # SUCCEEDED | FAILED | ABORTED
+
+
+#: parent execution ARN -> the child executions its distributed Maps started (at any depth:
+#: a child's own distributed Maps' too), as they ended
+_CHILDREN: dict[str, list[ChildExecution]] = {}
+
+
+def child_executions(execution_arn: str) -> tuple[ChildExecution, ...]:
+    """The child executions the distributed Maps of ``execution_arn`` started since this
+    was last asked, and forgets them (a redrive's are its own)."""
+    with _lock:
+        return tuple(_CHILDREN.pop(execution_arn, ()))
 
 
 def item_events(execution_arn: str) -> dict[str, list[tuple[int, list[Any]]]]:
@@ -158,6 +191,8 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
                            "name": uuid.uuid4().hex}
     job_output = None
     parent = str(env.states.context_object.context_object_data["Execution"]["Id"])
+    standard = getattr(self, "stepweave_standard", True)
+    began, manager = time.monotonic(), None
     try:
         env.states.context_object.context_object_data["Map"] = MapData(
             Item=ItemData(Index=job.job_index, Value=job.job_input))
@@ -168,7 +203,7 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         # from here on, the child execution: its own variables, context and history
         env.variable_store = VariableStore()  # type: ignore[no-untyped-call]
         env.states.context_object.context_object_data.pop("Map", None)
-        env.event_manager = _child_events(env, getattr(self, "stepweave_standard", True))
+        env.event_manager = manager = _child_events(env, standard)
         program = job.job_program
         if program.timeout_seconds is None:  # moto's eval, without a thread to time it out
             env.next_state_name = program.start_at.start_at_name
@@ -207,8 +242,13 @@ def _eval_job(self: Any, env: Any, job: Any) -> None:
         row["stopped"] = _now()
         events = env.event_manager._event_id_gen._next_id  # noqa: SLF001
         kept = list(getattr(env.event_manager, "_history_event_list", ()))
+        child = None if manager is None else ChildExecution(  # None: its ItemSelector failed
+            "STANDARD" if standard else "EXPRESS", billed_transitions(kept),
+            time.monotonic() - began, str(record.map_run_arn), row["status"])
         with _lock:
             record.stepweave_rows.append(row)
+            if child is not None:
+                _CHILDREN.setdefault(parent, []).append(child)
             _child_events_peak = max(_child_events_peak, int(events) - 1)
             if kept:
                 runs = _ITEMS.setdefault(parent, {})

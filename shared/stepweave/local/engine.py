@@ -38,7 +38,7 @@ from typing import Any
 from stepweave.compiler import CompiledWorkflow
 from stepweave.compiler.distributed import PAYLOAD_BUCKET
 from stepweave.local.approvals import ApprovalDesk, Approver
-from stepweave.local.distributed_map import for_moto
+from stepweave.local.distributed_map import ChildExecution, for_moto
 from stepweave.runtime import payloads
 from stepweave.runtime.approvals import ApprovalError
 from stepweave.runtime.history import billed_transitions, lambda_invocations
@@ -81,6 +81,9 @@ class RunResult:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: a split workflow's Express stretch executions, each one's duration (seconds)
     stretches_s: tuple[float, ...] = ()
+    #: the child executions its distributed Maps started (distributed parallels' items,
+    #: chunked loops' chunks), each with what it is billed on
+    children: tuple[ChildExecution, ...] = ()
 
 
 #: AWS's limit on an Express execution's duration.
@@ -401,9 +404,10 @@ class LocalEngine:
         duration = time.monotonic() - started
         events += self._read(execution, since, own, splicer)
         self.records.record_run(self._sfn, execution, compiled.manifest())
-        from stepweave.local.distributed_map import forget_items
+        from stepweave.local.distributed_map import child_executions, forget_items
 
         forget_items(execution)  # its distributed Maps' items are in its block logs now
+        children = child_executions(execution)
         self.record_children(arn)
         from stepweave.local.live import finish
 
@@ -419,7 +423,7 @@ class LocalEngine:
         invocations = lambda_invocations(events) + self.child_invocations(compiled, execution)
         return RunResult(status, output, error, cause, execution,
                          billed_transitions(own), invocations, duration, events,
-                         stretches_s=self._stretch_seconds(arn))
+                         stretches_s=self._stretch_seconds(arn), children=children)
 
     def _stretch_seconds(self, machine: str) -> tuple[float, ...]:
         """How long each execution of ``machine``'s Express stretches ran."""

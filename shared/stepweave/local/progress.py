@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
-from typing import IO
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import IO, Any
 
 from stepweave.compiler import CompiledWorkflow
+from stepweave.local.distributed_map import ChildExecution
 from stepweave.local.engine import Progress, RunResult
 from stepweave.local.failures import describe, failed_state
 
-__all__ = ["ProgressPrinter", "bill", "workflow_cost", "billed_seconds"]
+__all__ = ["ProgressPrinter", "bill", "workflow_cost", "billed_seconds", "ChildrenBill",
+           "children_bill"]
 
 #: AWS list prices (us-east-1): Standard per state transition; Express per request and per
 #: GB-second of duration (billed in 64 MB steps, 100 ms minimum; 64 MB assumed here).
@@ -33,28 +36,97 @@ def workflow_cost(workflow_type: str, transitions: int, duration_s: float) -> fl
     return transitions * PRICE_PER_TRANSITION
 
 
-#: what the figure leaves out for a workflow with distributed parallels or chunked loops
-CHILDREN_NOT_BILLED = " (not counted: the child executions' own transitions or requests)"
+@dataclass(frozen=True)
+class ChildrenBill:
+    """What Step Functions bills for the child executions a run's distributed Maps started
+    (distributed parallels' items, chunked loops' chunks), in dollars: each Express child a
+    request and its duration (``workflow_cost``), each Standard child its state transitions,
+    and each child's start one state transition of the Distributed Map state that started it
+    (the Step Functions Developer Guide, "Transitions in Distributed Map state";
+    docs/how-it-compiles.md)."""
+
+    express: int = 0  # Express child executions
+    express_seconds: float = 0.0  # their duration as billed (each rounded up to 100 ms)
+    express_cost: float = 0.0
+    standard: int = 0  # Standard child executions
+    standard_transitions: int = 0  # their own state transitions
+    standard_cost: float = 0.0
+    starts: int = 0  # the children's starts, billed to the Map Runs as state transitions
+    starts_cost: float = 0.0
+
+    @property
+    def executions(self) -> int:
+        return self.express + self.standard
+
+    @property
+    def cost(self) -> float:
+        return self.express_cost + self.standard_cost + self.starts_cost
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures as ``stepweave run --json`` gives them (``costUsd``: per run)."""
+        return {"executions": self.executions, "express": self.express,
+                "expressBilledSeconds": round(self.express_seconds, 1),
+                "standard": self.standard, "standardTransitions": self.standard_transitions,
+                "startTransitions": self.starts, "costUsd": round(self.cost, 9)}
+
+    def describe(self) -> str:
+        """e.g. ``10,000 Express child executions (1,000.0 s at 64 MB) and their 10,000
+        starts as state transitions ($261.0419 per 1,000 runs)``; empty without children."""
+        if not self.executions:
+            return ""
+        kinds = []
+        if self.express:
+            kinds.append(f"{self.express:,} Express child executions "
+                         f"({self.express_seconds:,.1f} s at 64 MB)")
+        if self.standard:
+            kinds.append(f"{self.standard:,} Standard child executions "
+                         f"({self.standard_transitions:,} state transitions)")
+        return (f"{' and '.join(kinds)} and their {self.starts:,} starts as state transitions "
+                f"(${self.cost * 1000:.4f} per 1,000 runs)")
 
 
-def bill(workflow_type: str, result: RunResult, distributed: bool = False) -> str:
-    """What AWS would bill for this run, priced as its workflow type is. ``distributed``:
-    the run has distributed containers, whose child executions' Lambda invocations are
-    counted, not their own Step Functions charges (docs/how-it-compiles.md)."""
+def children_bill(children: Iterable[ChildExecution]) -> ChildrenBill:
+    """What the child executions ``children`` (``RunResult.children``) are billed, each
+    priced by ``workflow_cost`` as its own type."""
+    express = standard = transitions = 0
+    seconds = express_cost = standard_cost = 0.0
+    for child in children:
+        if child.workflow_type == "EXPRESS":
+            express += 1
+            seconds += billed_seconds(child.duration_s)
+            express_cost += workflow_cost("EXPRESS", 0, child.duration_s)
+        else:
+            standard += 1
+            transitions += child.transitions
+            standard_cost += workflow_cost("STANDARD", child.transitions, 0.0)
+    starts = express + standard
+    return ChildrenBill(express, seconds, express_cost, standard, transitions, standard_cost,
+                        starts, workflow_cost("STANDARD", starts, 0.0))
+
+
+def bill(workflow_type: str, result: RunResult) -> str:
+    """What AWS would bill for this run, priced as its workflow type is: the execution's
+    own charges, its Express stretches' (a split workflow) and the child executions of its
+    distributed containers (``children_bill``), and its Lambda invocations (counted)."""
     lambdas = f"{result.lambda_invocations} Lambda invocations"
-    if distributed:
-        lambdas += CHILDREN_NOT_BILLED
     cost = workflow_cost(workflow_type, result.transitions, result.duration_s)
-    if workflow_type == "EXPRESS":
-        return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
-                f"(${cost * 1000:.4f} per 1,000 runs on Express), {lambdas}")
-    stretches = ""
+    extra = 0.0
+    more = ""
     if result.stretches_s:  # a split workflow's Express stretches bill requests and duration
         express = sum(workflow_cost("EXPRESS", 0, s) for s in result.stretches_s)
-        stretches = (f" + {len(result.stretches_s)} Express stretch executions "
-                     f"(${express * 1000:.4f} per 1,000 runs)")
+        extra += express
+        more += (f" + {len(result.stretches_s)} Express stretch executions "
+                 f"(${express * 1000:.4f} per 1,000 runs)")
+    children = children_bill(result.children)
+    if children.executions:
+        extra += children.cost
+        more += f" + {children.describe()}"
+    total = f", ${(cost + extra) * 1000:.4f} per 1,000 runs in all" if more else ""
+    if workflow_type == "EXPRESS":
+        return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
+                f"(${cost * 1000:.4f} per 1,000 runs on Express){more}{total}, {lambdas}")
     return (f"{result.transitions} state transitions (${cost * 1000:.4f} per 1,000 runs on "
-            f"Standard){stretches}, {lambdas}")
+            f"Standard){more}{total}, {lambdas}")
 
 
 class ProgressPrinter:
@@ -122,8 +194,7 @@ class ProgressPrinter:
             entry = self.compiled.state_map.get(state or "")
             where = f"{self.compiled.blocks[entry[0]][0]}: " if entry else ""
             self.out.write(f"  error: {where}{describe(result.error, result.cause)}\n")
-        distributed = '"DISTRIBUTED"' in json.dumps(self.compiled.definition)
-        self.out.write(f"  AWS would bill: {bill(self.compiled.workflow_type, result, distributed)}\n")
+        self.out.write(f"  AWS would bill: {bill(self.compiled.workflow_type, result)}\n")
         name = result.execution_arn.rsplit(":", 1)[-1]
         self.out.write(f"  block logs: stepweave execution {name}\n")
         self.out.flush()
