@@ -108,14 +108,14 @@ def bill(workflow_type: str, result: RunResult) -> str:
     """What AWS would bill for this run, priced as its workflow type is: the execution's
     own charges, its Express stretches' (a split workflow) and the child executions of its
     distributed containers (``children_bill``), and its Lambda invocations (counted)."""
-    lambdas = f"{result.lambda_invocations} Lambda invocations"
+    lambdas = _count(result.lambda_invocations, "Lambda invocation")
     cost = workflow_cost(workflow_type, result.transitions, result.duration_s)
     extra = 0.0
     more = ""
     if result.stretches_s:  # a split workflow's Express stretches bill requests and duration
         express = sum(workflow_cost("EXPRESS", 0, s) for s in result.stretches_s)
         extra += express
-        more += (f" + {len(result.stretches_s)} Express stretch executions "
+        more += (f" + {_count(len(result.stretches_s), 'Express stretch execution')} "
                  f"(${express * 1000:.4f} per 1,000 runs)")
     children = children_bill(result.children)
     if children.executions:
@@ -125,8 +125,13 @@ def bill(workflow_type: str, result: RunResult) -> str:
     if workflow_type == "EXPRESS":
         return (f"1 Express request, {billed_seconds(result.duration_s):.1f} s at 64 MB "
                 f"(${cost * 1000:.4f} per 1,000 runs on Express){more}{total}, {lambdas}")
-    return (f"{result.transitions} state transitions (${cost * 1000:.4f} per 1,000 runs on "
+    return (f"{_count(result.transitions, 'state transition')} (${cost * 1000:.4f} per 1,000 runs on "
             f"Standard){more}{total}, {lambdas}")
+
+
+def _count(n: int, thing: str) -> str:
+    """``1 Lambda invocation``, ``6 Lambda invocations``."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
 
 
 class ProgressPrinter:
