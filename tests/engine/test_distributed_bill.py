@@ -165,3 +165,24 @@ def test_a_run_without_distributed_containers_has_no_children(engine: LocalEngin
     assert result.status == "SUCCEEDED"
     assert result.children == ()
     assert "child executions" not in _printed_bill(compiled, result)
+
+
+def test_a_server_keeps_nothing_of_a_distributed_run_once_it_is_recorded() -> None:
+    """``stepweave serve``'s executions (``LocalExecutions``) record a run when it ends;
+    what the engine kept of its distributed Map's children (their events, for block logs;
+    their bill) is then dropped, so a long-lived server does not grow with every run."""
+    import json
+
+    from stepweave.local.executions import LocalExecutions
+    from stepweave.runtime.query import get_execution
+
+    compiled = _compile(PARALLEL)
+    with LocalEngine() as engine, LocalExecutions(engine, {"fanbill": compiled}, poll_s=0.01) as runs:
+        outcome = runs.start_sync("fanbill", json.dumps({"items": ITEMS}), "run-kept", 60)
+        assert outcome.status == "SUCCEEDED"
+        assert runs.wait_recorded()
+        recorded = get_execution(engine.records.ddb, engine.records.settings, outcome.execution_arn)
+        assert recorded is not None
+        assert sum(1 for b in recorded.blocks if b.block_id == "each") == len(ITEMS)
+        assert distributed_map.item_events(outcome.execution_arn) == {}
+        assert distributed_map.child_executions(outcome.execution_arn) == ()

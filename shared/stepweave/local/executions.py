@@ -76,6 +76,10 @@ class LocalExecutions(AwsExecutions):
             machine = state_machine_arn(execution_arn)
             self.engine.records.record_run(self.engine.sfn, execution_arn, self._manifests[machine])
             self._recorded.add(execution_arn)
+            from stepweave.local.distributed_map import child_executions, forget_items
+
+            forget_items(execution_arn)  # its distributed Maps' items are in its block logs now
+            child_executions(execution_arn)  # and their bill is not printed: a long-lived server keeps neither
             from stepweave.local.live import finish
 
             finish(self.engine.live_dir, execution_arn)
