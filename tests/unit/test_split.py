@@ -183,3 +183,31 @@ def test_stepweave_compile_writes_each_stretch_beside_the_definition(tmp_path: P
     out = capsys.readouterr()
     assert json.loads(out.out) == parent and "Express stretch 1" in out.err
 
+
+
+SLOW = """
+name: slow
+blocks:
+  - {id: start, type: start}
+  - {id: ask, name: Ask, type: approval, params: {form: [{name: ok, type: boolean, required: true}]}}
+""" + "".join(f"""  - {{id: c{i}, name: C{i}, type: api, params: {{url: "https://example.com/{i}", method: GET, timeout: 30000}}}}
+""" for i in range(1, 7)) + """edges: [start -> ask, ask -> c1, c1 -> c2, c2 -> c3, c3 -> c4, c4 -> c5, c5 -> c6]
+"""
+
+
+def test_no_stretch_may_outrun_an_express_execution() -> None:
+    """Six calls of up to 60 s each (their tasks' timeouts) after an approval: one stretch
+    of all six could run 360 s, past the 5 minutes an Express execution may run, and fail
+    the run where the unsplit one goes on. The path is cut in its middle: what fits is a
+    stretch, what does not stays in the parent."""
+    from stepweave.compiler.split import EXPRESS_TASK_SECONDS, seconds
+
+    compiled = compile_workflow(parse_workflow(parse_yaml(SLOW), "<t>"), "<t>")
+    (stretch,) = compiled.stretches.values()
+    tasks = {n: s for n, s in stretch.definition["States"].items() if "Handler_api" in str(s.get("Resource"))}
+    assert sorted(tasks) == ["C4", "C5", "C6"]
+    assert sum(seconds(s) for s in tasks.values()) <= EXPRESS_TASK_SECONDS
+    parent = compiled.definition["States"]
+    assert {"C1", "C2", "C3"} <= set(parent)  # two left before the cut save too little to split
+    unsplit = compile_workflow(parse_workflow(parse_yaml(SLOW), "<t>"), "<t>", split=False)
+    assert sum(seconds(s) for n, s in unsplit.definition["States"].items() if n.startswith("C")) > EXPRESS_TASK_SECONDS

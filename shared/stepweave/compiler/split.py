@@ -52,7 +52,7 @@ from stepweave.errors import Problem, WorkflowError
 __all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
            "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
            "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled", "CHECKPOINTS_PREFIX",
-           "RESUMABLE_TYPES"]
+           "RESUMABLE_TYPES", "seconds"]
 
 #: A stretch's exit that ends the run (its output is the run's output).
 END = "!end"
@@ -247,6 +247,80 @@ class _Names:
         return name
 
 
+def seconds(state: dict[str, Any]) -> int:
+    """How long ``state`` may take, once through, by its own limits: a Task its
+    ``TimeoutSeconds``, a Wait its ``Seconds``, a Map or Parallel its longest branch (one
+    iteration), anything else nothing."""
+    kind = state.get("Type")
+    if kind == "Task":
+        timeout = state.get("TimeoutSeconds")
+        return timeout if isinstance(timeout, int) else EXPRESS_TASK_SECONDS + 1
+    if kind == "Wait":
+        wait = state.get("Seconds")
+        return wait if isinstance(wait, int) else EXPRESS_TASK_SECONDS + 1
+    if kind in ("Map", "Parallel"):
+        inner = [state.get("ItemProcessor") or state.get("Iterator") or {}] if kind == "Map" \
+            else list(state.get("Branches", []))
+        return max((_longest(m.get("States", {}), set(m.get("States", {})))[0] for m in inner), default=0)
+    return 0
+
+
+def _longest(states: dict[str, Any], group: set[str]) -> tuple[int, list[str]]:
+    """The heaviest path (by ``seconds``) through ``group``'s states, a cycle's states
+    counted once (an edge back into the path is not followed), and its states in order."""
+    weight = {n: seconds(states[n]) for n in group}
+    best: dict[str, tuple[int, str | None]] = {}  # state -> (seconds from it to the end, next)
+    for root in group:
+        if root in best:
+            continue
+        on_path: set[str] = {root}
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(_targets(states[root])))]
+        while work:
+            node, it = work[-1]
+            nxt = next((t for t in it if t in group and t not in on_path and t not in best), None)
+            if nxt is not None:
+                on_path.add(nxt)
+                work.append((nxt, iter(_targets(states[nxt]))))
+                continue
+            work.pop()
+            on_path.discard(node)
+            after = [(best[t][0], t) for t in _targets(states[node]) if t in best]
+            tail, following = max(after, default=(0, None))
+            best[node] = (weight[node] + tail, following)
+    if not best:
+        return 0, []
+    start = max(best, key=lambda n: best[n][0])
+    path: list[str] = []
+    walked: set[str] = set()
+    step: str | None = start
+    while step is not None and step not in walked:
+        path.append(step)
+        walked.add(step)
+        step = best[step][1]
+    return best[start][0], path
+
+
+def _within_express_time(states: dict[str, Any], movable: set[str]) -> list[list[str]]:
+    """The connected groups of ``movable`` states, each cut (its heaviest path's middle
+    state kept in the parent) until no path through it may take longer than an Express
+    execution may run (``EXPRESS_TASK_SECONDS``, by the states' own timeouts, once through
+    a loop): a stretch that overran would fail the run where the unsplit one goes on."""
+    movable = set(movable)
+    while True:
+        groups = _components(states, movable)
+        over = [(g, *_longest(states, set(g))) for g in groups]
+        over = [(g, total, path) for g, total, path in over if total > EXPRESS_TASK_SECONDS]
+        if not over:
+            return groups
+        for _group, total, path in over:
+            running = 0
+            for name in path:  # the state where the path passes half its time
+                running += seconds(states[name])
+                if running * 2 >= total:
+                    movable.discard(name)
+                    break
+
+
 def _components(states: dict[str, Any], movable: set[str]) -> list[list[str]]:
     """Connected components (edges either way) of the movable states, in definition order."""
     neighbours: dict[str, set[str]] = {n: set() for n in movable}
@@ -360,7 +434,8 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
     if not fixed:
         return None  # nothing needs Standard: the whole workflow would be Express
     movable = {n for n, s in states.items() if n not in fixed and s.get("Type") not in ("Fail", "Succeed")}
-    plans = [p for p in (_plan(states, g, definition["StartAt"]) for g in _components(states, movable))
+    groups = _within_express_time(states, movable)
+    plans = [p for p in (_plan(states, g, definition["StartAt"]) for g in groups)
              if _saving(p) >= MIN_SAVING]
     if not plans:
         return None
