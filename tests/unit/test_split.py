@@ -211,3 +211,36 @@ def test_no_stretch_may_outrun_an_express_execution() -> None:
     assert {"C1", "C2", "C3"} <= set(parent)  # two left before the cut save too little to split
     unsplit = compile_workflow(parse_workflow(parse_yaml(SLOW), "<t>"), "<t>", split=False)
     assert sum(seconds(s) for n, s in unsplit.definition["States"].items() if n.startswith("C")) > EXPRESS_TASK_SECONDS
+
+
+DYNAMIC = """
+name: dyn
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: items, type: array}]}}
+  - {id: ask, name: Ask, type: approval, params: {form: [{name: ok, type: boolean, required: true}]}}
+  - {id: each, name: Each, type: loop, params: {loopType: forEach, collection: "COLLECTION"}}
+  - {id: body, name: Body, type: function, parent: each, params: {code: "return <loop.currentItem>"}}
+  - {id: fan, name: Fan, type: parallel, params: {parallelType: collection, collection: "COLLECTION"}}
+  - {id: leaf, name: Leaf, type: function, parent: fan, params: {code: "return <parallel.currentItem>"}}
+  - {id: a, name: A, type: function, params: {code: "return 2"}}
+  - {id: b, name: B, type: function, params: {code: "return 3"}}
+  - {id: c, name: C, type: function, params: {code: "return 4"}}
+edges: [start -> ask, ask -> each, "each -[loop-start-source]-> body", each -> fan,
+        "fan -[parallel-start-source]-> leaf", fan -> a, a -> b, b -> c]
+"""
+
+
+@pytest.mark.parametrize("collection, moved", [("<start.items>", False), ("[1, 2, 3]", True)],
+                         ids=["known-at-run-time", "literal"])
+def test_a_container_over_a_collection_known_at_run_time_stays_in_the_parent(collection: str,
+                                                                            moved: bool) -> None:
+    """A loop or parallel whose blocks do work over a collection the run brings could take
+    any time: in a stretch it could outrun the Express execution's 5 minutes, so its states
+    stay in the parent. Over a literal collection it moves, like the blocks after it."""
+    text = DYNAMIC.replace("COLLECTION", collection)
+    compiled = compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>")
+    inside = set().union(*(s.definition["States"] for s in compiled.stretches.values()))
+    assert {"A", "B", "C"} <= inside
+    for state in ("Body", "Each continue_", "Fan"):
+        assert (state in inside) is moved, state
+        assert (state in compiled.definition["States"]) is not moved, state

@@ -43,7 +43,7 @@ from typing import Any
 from stepweave.compiler.aslcheck import check_definition
 from stepweave.compiler.compiled import CompiledWorkflow
 from stepweave.compiler.distributed import PAYLOAD_BUCKET
-from stepweave.compiler.estimate import history_warnings
+from stepweave.compiler.estimate import history_warnings, iterations
 from stepweave.compiler.graph import Graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.subworkflow import START_SYNC, machine_placeholder
@@ -174,8 +174,8 @@ def _needs_standard(state: dict[str, Any]) -> bool:
 
 def anchors(states: dict[str, Any], unbounded: Iterable[str] = ()) -> set[str]:
     """The top-level states that stay in the Standard parent: those that need Standard,
-    states reading context a child would not have, and every state on a cycle through one
-    of ``unbounded`` (an unbounded loop's states)."""
+    states reading context a child would not have, every state on a cycle through one of
+    ``unbounded`` (an unbounded loop's states) and its Map states (an unbounded parallel's)."""
     found = {n for n, s in states.items()
              if s.get("Type") not in ("Fail", "Succeed")
              and (_needs_standard(s) or any(_OTHER_CONTEXT.search(t) for t in _strings(s)))}
@@ -184,6 +184,7 @@ def anchors(states: dict[str, Any], unbounded: Iterable[str] = ()) -> set[str]:
         for component in _cycles(states):
             if component & loops:
                 found |= component
+        found |= {n for n in loops if states[n].get("Type") == "Map"}  # a parallel's own Map
     return found
 
 
@@ -774,6 +775,30 @@ def _drop_unreachable(states: dict[str, Any], start: str) -> None:
 
 # -- on a compiled workflow ---------------------------------------------------------------
 
+def _works(graph: Graph, container: str, state_map: dict[str, tuple[str, str]],
+           states: dict[str, Any]) -> bool:
+    """Whether a block inside ``container`` (at any depth) runs as a Task, Map or Parallel
+    (does work that takes time), by the top-level states: a loop's body is on its cycle,
+    a parallel's inside its Map state."""
+    inside = {n for n in graph.blocks if container in _containers_of(graph, n)}
+    for name, state in states.items():
+        node = state_map.get(name, (None, ""))[0]
+        if node in inside and state.get("Type") in RESUMABLE_TYPES:
+            return True
+        if node == container and state.get("Type") == "Map" and seconds(state) > 0:
+            return True
+    return False
+
+
+def _containers_of(graph: Graph, node: str) -> list[str]:
+    out: list[str] = []
+    parent = graph.blocks[node].parent
+    while parent is not None and parent not in out:
+        out.append(parent)
+        parent = graph.blocks[parent].parent if parent in graph.blocks else None
+    return out
+
+
 def split_compiled(compiled: CompiledWorkflow, graph: Graph, file: str,
                    wanted: bool | None = None) -> CompiledWorkflow:
     """``compiled`` with its Express stretches split off, when its file asks for it
@@ -783,9 +808,13 @@ def split_compiled(compiled: CompiledWorkflow, graph: Graph, file: str,
         wanted = graph.workflow.split == "auto"
     if not wanted or compiled.workflow_type != "STANDARD":
         return compiled
+    # loops without a fixed bound, and containers over a collection known at run time only
+    # whose blocks do work: how long they take has no bound a stretch could keep to
+    states = compiled.definition["States"]
     unbounded = {state for state, (node, _role) in compiled.state_map.items()
-                 if node in graph.types and graph.types[node].name == "loop"
-                 and graph.blocks[node].params.get("loopType") in ("while", "doWhile")}
+                 if node in graph.types and graph.types[node].name in ("loop", "parallel")
+                 and (graph.blocks[node].params.get("loopType") in ("while", "doWhile")
+                      or (iterations(graph, node) is None and _works(graph, node, compiled.state_map, states)))}
     split = split_definition(compiled.definition, unbounded, compiled.name)
     if split is None:
         return compiled
