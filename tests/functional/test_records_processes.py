@@ -157,7 +157,17 @@ def test_a_run_with_an_approval_reads_back(workdir: Path, capsys: pytest.Capture
     assert detail["waitingFor"] == []
 
 
-def test_a_waiting_run_stopped_with_sigterm_is_recorded_aborted(workdir: Path) -> None:
+#: the refund with three blocks before its approval: they run in an Express stretch
+SPLIT_APPROVAL = APPROVAL.replace(
+    "  - {id: ask,", "".join(f"  - {{id: p{i}, name: P{i}, type: function, params: {{code: 'return {i}'}}}}\n"
+                             for i in (1, 2, 3)) + "  - {id: ask,", 1).replace(
+    "edges: [start -> ask,", "edges: [start -> p1, p1 -> p2, p2 -> p3, p3 -> ask,")
+
+
+@pytest.mark.parametrize("text", [APPROVAL, SPLIT_APPROVAL], ids=["one-machine", "split"])
+def test_a_waiting_run_stopped_with_sigterm_is_recorded_aborted(workdir: Path, text: str) -> None:
+    """Split, the run's Express stretch is part of the run: one record, not one per execution."""
+    (workdir / "refund.yaml").write_text(text)
     run = subprocess.Popen([STEPWEAVE, "run", "refund.yaml", "--input", '{"amount": 5}'], cwd=workdir,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
