@@ -197,3 +197,37 @@ def test_a_split_run_failed_in_a_stretch_resumes_there(tmp_path: Path) -> None:
         from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
         left = engine.s3.list_objects_v2(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix=CHECKPOINTS_PREFIX)
         assert left.get("KeyCount", 0) == 0
+
+
+BIG = """
+name: big
+type: standard
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: blob, type: string}]}}
+  - {id: ask, name: Approval, type: approval, params: {form: [{name: approved, type: boolean, required: true}]}}
+  - {id: size, name: Size, type: function, params: {code: "return (<start.blob>).length"}}
+  - {id: twice, name: Twice, type: function, params: {code: "return <size.result> * 2"}}
+  - {id: check, name: Check, type: function, params: {code: "return <twice.result> + (<start.blob>).length"}}
+edges: [start -> ask, ask -> size, size -> twice, twice -> check]
+"""
+
+
+def test_a_checkpoint_over_its_size_limit_is_not_kept() -> None:
+    """The stretch after the approval holds the run's input (250,000 characters, read by its
+    blocks): its checkpoint would be over the 240,000 bytes one may have (read back, it must
+    fit into a state's result, 256 KiB, beside the object's metadata), so none is kept and
+    the redrive runs the stretch again from its start -- Size and Twice run twice -- rather
+    than risk failing the redrive on reading it."""
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(BIG)
+    assert flow.stretches, "the workflow is split"
+    blob = "x" * 250_000
+    with LocalEngine(handlers={"function": handler}) as engine:
+        first = engine.run(flow, {"blob": blob}, poll_s=0.01, approver=Approver())
+        assert first.status == "FAILED" and "not yet" in (first.cause or "")
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=Approver())
+        assert again.status == "SUCCEEDED", again.cause
+        assert again.output["result"] == 750_000
+    assert handler.calls == Counter({"Size": 2, "Twice": 2, "Check": 2})
