@@ -66,6 +66,21 @@ def _run(engine: LocalEngine, compiled: CompiledWorkflow, manifests: Path,
     return result, desc
 
 
+def deployed_recorder(monkeypatch: pytest.MonkeyPatch, table: str) -> Any:
+    """The recorder handler as deployed, on an empty records table ``table`` (moto's
+    DynamoDB; its DynamoDB client), not waiting for late stretch logs. Clear
+    ``handler.clients`` after the test."""
+    ddb = local_client("dynamodb")
+    if table in ddb.list_tables()["TableNames"]:
+        ddb.delete_table(TableName=table)
+    create_table(ddb, table)
+    monkeypatch.setenv("STEPWEAVE_TABLE", table)
+    monkeypatch.setenv("STEPWEAVE_RETENTION_DAYS", "3")
+    monkeypatch.setattr(handler, "STRETCH_LOG_WAITS", ())  # no waiting in tests
+    handler.clients.cache_clear()
+    return ddb
+
+
 def _event(desc: dict[str, Any], status: str) -> dict[str, Any]:
     """As EventBridge delivers it (dates in epoch ms; output/error only when final)."""
     final = status != "RUNNING"

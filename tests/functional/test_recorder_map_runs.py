@@ -29,7 +29,7 @@ from stepweave.compiler import CompiledWorkflow, compile_workflow
 from stepweave.local import distributed_map
 from stepweave.local.engine import LocalEngine, RunResult
 from stepweave.local.moto_history import plain_events
-from stepweave.local.records import create_table, local_client
+from stepweave.local.records import local_client
 from stepweave.runtime.history import event_time
 from stepweave.runtime.map_runs import ItemBound, map_run_arns
 from stepweave.runtime.recorder import fetch_history
@@ -40,7 +40,7 @@ from stepweave.workflow.loader import parse_workflow, parse_yaml
 
 from functions.recorder import handler
 from tests.engine.test_distributed_block_logs import LOOP, PARALLEL
-from tests.functional.test_recorder import _event
+from tests.functional.test_recorder import _event, deployed_recorder
 
 pytestmark = pytest.mark.usefixtures("engine")
 TABLE = "stepweave-records-map-runs"
@@ -97,16 +97,9 @@ _moto_get_execution_history = StepFunctionResponse.get_execution_history
 
 @pytest.fixture()
 def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    ddb = local_client("dynamodb")
-    if TABLE in ddb.list_tables()["TableNames"]:
-        ddb.delete_table(TableName=TABLE)
-    create_table(ddb, TABLE)
-    monkeypatch.setenv("STEPWEAVE_TABLE", TABLE)
-    monkeypatch.setenv("STEPWEAVE_RETENTION_DAYS", "3")
-    monkeypatch.setattr(handler, "STRETCH_LOG_WAITS", ())  # no waiting in tests
+    ddb = deployed_recorder(monkeypatch, TABLE)
     monkeypatch.setattr(StepFunctionResponse, "list_executions", _list_executions)
     monkeypatch.setattr(StepFunctionResponse, "get_execution_history", _get_execution_history)
-    handler.clients.cache_clear()
     yield ddb
     handler.clients.cache_clear()
     _LISTED.clear()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from stepweave.compiler import CompiledWorkflow, compile_workflow
 from stepweave.local.engine import LocalEngine, RunResult
-from stepweave.local.records import create_table, local_client
+from stepweave.local.records import local_client
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.recorder import fetch_history
 from stepweave.runtime.settings import Settings
@@ -36,7 +36,7 @@ from stepweave.workflow.loader import load_workflow
 
 from functions.recorder import handler
 from tests.engine.test_split import _stable
-from tests.functional.test_recorder import _event
+from tests.functional.test_recorder import _event, deployed_recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -72,15 +72,7 @@ def runs(engine: LocalEngine) -> dict[str, Any]:
 
 @pytest.fixture()
 def deployed(engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    ddb = local_client("dynamodb")
-    if TABLE in ddb.list_tables()["TableNames"]:
-        ddb.delete_table(TableName=TABLE)
-    create_table(ddb, TABLE)
-    monkeypatch.setenv("STEPWEAVE_TABLE", TABLE)
-    monkeypatch.setenv("STEPWEAVE_RETENTION_DAYS", "3")
-    monkeypatch.setattr(handler, "STRETCH_LOG_WAITS", ())  # no waiting in tests
-    handler.clients.cache_clear()
-    yield ddb
+    yield deployed_recorder(monkeypatch, TABLE)
     handler.clients.cache_clear()
 
 
