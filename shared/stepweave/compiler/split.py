@@ -633,7 +633,7 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
 # the variables and goes on at the failed state with its input, as the unsplit run's redrive
 # would. Without a checkpoint (none written, or it cannot be read or deleted, or it belongs to
 # another entry of the stretch) the stretch starts from its entry, as before. Costs nothing
-# until a stretch fails: on the way through, one Choice in an Express execution.
+# until a stretch fails: on the way through, one rule of the Choice that picks the entry.
 
 #: The top-level states a stretch resumes at: those that may fail it.
 RESUMABLE_TYPES = ("Task", "Map", "Parallel")
@@ -666,8 +666,9 @@ def _resume(out: dict[str, Any], entry: str, read: str, resumable: list[str], na
             added[name] = added[fits] = ""
             body = ('$string({"at": $' + _AT + ', "input": $' + _AT_INPUT + ', "entry": '
                     + _or_null("$states.context.Execution.Input.entry") + f', "vars": {vars_value}}})')
-            # read back, it must fit in a state's result (256 KiB): at most 240,000 bytes
-            # (a URL-encoded character stands for at most one byte, each byte for at most 3)
+            # read back, it must fit in a state's result (256 KiB): at most 240,000 bytes. A
+            # character is at most 4 bytes; URL-encoded, every byte is 1 or 3 characters, so
+            # the encoded length is never less than the length in bytes
             out[fits] = {"Type": "Choice", "Choices": [{
                 "Condition": _js(f"($b := {body}; $length($b) <= {CHECKPOINT_MAX_BYTES // 4} or "
                                  f"$length($encodeUrlComponent($b)) <= {CHECKPOINT_MAX_BYTES})"),
@@ -697,11 +698,11 @@ def _resume(out: dict[str, Any], entry: str, read: str, resumable: list[str], na
                 added[rethrow] = ""
                 # a Fail state may not raise States.*: as the parent would name it
                 error = "$states.input.Error"
+                cause = '($type($states.input.Cause) = "string" ? $states.input.Cause : "")'
                 out[rethrow] = {
                     "Type": "Fail",
                     "Error": _js(f'$substring({error}, 0, 7) = "States." ? {_jstr(STRETCH_FAILED_ERROR)} : {error}'),
-                    "Cause": _js(f'$substring({error}, 0, 7) = "States." ? {error} & ": " & '
-                                 '$states.input.Cause : $states.input.Cause')}
+                    "Cause": _js(f'$substring({error}, 0, 7) = "States." ? {error} & ": " & {cause} : {cause}')}
             catches.append({"ErrorEquals": ["States.ALL"], "Assign": mark, "Next": save(rethrow)})
     delete, check, restore, route, afresh = (
         names.take(n) for n in ("Delete checkpoint", "Checkpoint of this entry?", "Restore checkpoint",
