@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["BlockRun", "block_runs", "billed_transitions", "lambda_invocations", "event_time"]
+__all__ = ["BlockRun", "block_runs", "billed_transitions", "lambda_invocations", "event_time",
+           "fetch_history"]
 
 #: ... a distributed parallel's ``results`` task and a chunked loop's last ``more?`` Choice
 #: (``stepweave.compiler.distributed``) assign the container's output
@@ -314,3 +315,15 @@ def lambda_invocations(events: list[dict[str, Any]]) -> int:
     return sum(1 for e in events if e["type"] == "LambdaFunctionScheduled"
                or (e["type"] == "TaskScheduled"
                    and (e.get("taskScheduledEventDetails") or {}).get("resourceType") == "lambda"))
+
+
+def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The whole execution history (every page), as ``GetExecutionHistory`` gives it."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]

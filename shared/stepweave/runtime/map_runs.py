@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from stepweave.runtime.history import fetch_history
 from stepweave.runtime.stretch_logs import StretchLogs, machine_of
 
 __all__ = ["ItemBound", "ItemsRead", "read_items", "map_run_arns", "FAILED_STATUSES", "ENDED_STATUSES",
@@ -124,12 +125,6 @@ def _children(sfn: Any, map_run: str) -> list[dict[str, Any]]:
     return [dict(child) for page in pages for child in page.get("executions") or []]
 
 
-def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    pages = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=execution_arn, PaginationConfig={"PageSize": 1000})
-    return [dict(event) for page in pages for event in page.get("events") or []]
-
-
 def _index(events: Sequence[Mapping[str, Any]], default: int) -> int:
     """The item's index: its execution input's ``index`` (a parallel's ItemSelector)."""
     for event in events[:1]:
@@ -179,7 +174,7 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
                 continue
             history = reader.events(arn)
         else:
-            history = _history(sfn, arn)
+            history = fetch_history(sfn, arn)
         read += len(history)
         out.items.setdefault(run, []).append((_index(history, position), history))
     out.skipped = out.listed - sum(len(items) for items in out.items.values()) + unlisted

@@ -33,7 +33,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stepweave.runtime.history import BlockRun, billed_transitions, block_runs, lambda_invocations
+from stepweave.runtime.history import (
+    BlockRun,
+    billed_transitions,
+    block_runs,
+    fetch_history,
+    lambda_invocations,
+)
 from stepweave.runtime.manifests import state_machine_name
 from stepweave.runtime.records import (
     BlockLog,
@@ -182,18 +188,6 @@ def status_change_event(description: Mapping[str, Any], status: str | None = Non
     return {"version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE, "source": "aws.states",
             "account": account, "time": iso(stop if final and stop else start or 0)[:19] + "Z",
             "region": region, "resources": [arn], "detail": detail}
-
-
-def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """The whole execution history (every page)."""
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
 
 
 def _json_ms(moment: datetime | None) -> str | None:
