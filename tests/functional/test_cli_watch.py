@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -50,16 +52,21 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_watch_follows_a_running_run_and_its_sub_workflow(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def watch_while_held(workdir: Path, capsys: pytest.CaptureFixture[str], files: Callable[[str], dict[str, str]],
+                     shown: str) -> tuple[str, list[int], str, dict[str, Any]]:
+    """Start workflow ``parent`` (``files``: the workflow files, given the URL of a server
+    whose answer is held back) through ``stepweave serve``'s run API and ``stepweave watch``
+    it from this process until its output has ``shown``; then let the answer go and wait for
+    the end: (the run's ARN, watch's exit codes, what it printed, the compiled workflows)."""
     release = threading.Event()
 
     def respond(request: Request) -> tuple[int, bytes, float]:
-        release.wait(30)  # the child's call waits until the watch has shown it started
+        release.wait(30)  # the call waits until the watch has shown it started
         return 200, b'{"ok": true}', 0.0
 
     with loopback(respond) as server:
-        (workdir / "workflows" / "parent.yaml").write_text(PARENT)
-        (workdir / "workflows" / "child.yaml").write_text(_child(server.url))
+        for name, text in files(server.url).items():
+            (workdir / "workflows" / f"{name}.yaml").write_text(text)
         workflows = load_folder(workdir / "workflows")
         with LocalEngine(records_file=workdir / ".stepweave" / "records.db") as engine, \
                 LocalApi(engine, workflows, poll_s=0.02) as local, Gateway(local.routes, port=0) as gateway:
@@ -73,13 +80,19 @@ def test_watch_follows_a_running_run_and_its_sub_workflow(workdir: Path, capsys:
             watcher.start()
             seen = ""
             deadline = time.monotonic() + 30
-            while "↳ child:   ▶ Call (api)" not in seen and time.monotonic() < deadline:
+            while shown not in seen and time.monotonic() < deadline:
                 seen += capsys.readouterr().err
                 time.sleep(0.02)
             release.set()
             watcher.join(30)
             seen += capsys.readouterr().err
             local.executions.wait_recorded()
+    return str(arn), codes, seen, workflows
+
+
+def test_watch_follows_a_running_run_and_its_sub_workflow(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arn, codes, seen, _ = watch_while_held(workdir, capsys, lambda url: {"parent": PARENT, "child": _child(url)},
+                                        "↳ child:   ▶ Call (api)")
     assert codes == [0]
     lines = [line for line in seen.splitlines() if not line.startswith("{")]
     assert "watching " + arn.rsplit(":", 1)[-1] + " (parent)" in lines

@@ -4,19 +4,11 @@ nested run."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from stepweave.cli import main
-from stepweave.cli.serve import load_folder
-from stepweave.local.api import LocalApi
-from stepweave.local.engine import LocalEngine
-from stepweave.local.gateway import Gateway
-from tests.loopback import Request, loopback
+from tests.functional.test_cli_watch import watch_while_held
 
 CHILD = """
 name: child
@@ -54,36 +46,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_watch_shows_a_split_runs_stretch_blocks_as_its_own(workdir: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    release = threading.Event()
-
-    def respond(request: Request) -> tuple[int, bytes, float]:
-        release.wait(30)  # the call in the stretch waits until the watch has shown it started
-        return 200, b'{"ok": true}', 0.0
-
-    with loopback(respond) as server:
-        (workdir / "workflows" / "parent.yaml").write_text(_parent(server.url))
-        (workdir / "workflows" / "child.yaml").write_text(CHILD)
-        workflows = load_folder(workdir / "workflows")
-        assert workflows["parent"].stretches, "the parent must split for this test"
-        with LocalEngine(records_file=workdir / ".stepweave" / "records.db") as engine, \
-                LocalApi(engine, workflows, poll_s=0.02) as local, Gateway(local.routes, port=0) as gateway:
-            key = local.api_key(tenant="acme")
-            started = httpx.post(f"{gateway.url}/v1/workflows/parent/executions", json={"input": {}},
-                                 headers={"Authorization": f"Bearer {key}"}, timeout=30)
-            assert started.status_code == 202, started.text
-            arn = started.json()["executionId"]
-            codes: list[int] = []
-            watcher = threading.Thread(target=lambda: codes.append(main(["watch", arn, "--poll", "0.05"])))
-            watcher.start()
-            seen = ""
-            deadline = time.monotonic() + 30
-            while "▶ Call (api)" not in seen and time.monotonic() < deadline:
-                seen += capsys.readouterr().err
-                time.sleep(0.02)
-            release.set()
-            watcher.join(30)
-            seen += capsys.readouterr().err
-            local.executions.wait_recorded()
+    _arn, codes, seen, workflows = watch_while_held(
+        workdir, capsys, lambda url: {"parent": _parent(url), "child": CHILD}, "▶ Call (api)")
+    assert workflows["parent"].stretches, "the parent must split for this test"
     assert codes == [0]
     lines = [line for line in seen.splitlines() if not line.startswith("{")]
     assert "  ▶ Call (api)" in lines, lines
