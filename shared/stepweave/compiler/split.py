@@ -159,11 +159,9 @@ def _needs_standard(state: dict[str, Any]) -> bool:
         resource = str(state.get("Resource", ""))
         if ".waitForTaskToken" in resource or ".sync" in resource:
             return True
-        timeout = state.get("TimeoutSeconds")
-        return not isinstance(timeout, int) or timeout > EXPRESS_TASK_SECONDS
+        return seconds(state) > EXPRESS_TASK_SECONDS  # no timeout: unbounded
     if kind == "Wait":
-        seconds = state.get("Seconds")
-        return not (isinstance(seconds, int) and seconds <= EXPRESS_WAIT_SECONDS)
+        return seconds(state) > EXPRESS_WAIT_SECONDS  # a timestamp, or seconds from data: unbounded
     if kind == "Map" and (state.get("ItemProcessor", {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
         return True
     if kind in ("Map", "Parallel"):
@@ -781,7 +779,7 @@ def _works(graph: Graph, container: str, state_map: dict[str, tuple[str, str]],
     """Whether a block inside ``container`` (at any depth) runs as a Task, Map or Parallel
     (does work that takes time), by the top-level states: a loop's body is on its cycle,
     a parallel's inside its Map state."""
-    inside = {n for n in graph.blocks if container in _containers_of(graph, n)}
+    inside = {n for n in graph.blocks if container in graph.ancestors_containers(n)}
     for name, state in states.items():
         node = state_map.get(name, (None, ""))[0]
         if node in inside and state.get("Type") in RESUMABLE_TYPES:
@@ -789,15 +787,6 @@ def _works(graph: Graph, container: str, state_map: dict[str, tuple[str, str]],
         if node == container and state.get("Type") == "Map" and seconds(state) > 0:
             return True
     return False
-
-
-def _containers_of(graph: Graph, node: str) -> list[str]:
-    out: list[str] = []
-    parent = graph.blocks[node].parent
-    while parent is not None and parent not in out:
-        out.append(parent)
-        parent = graph.blocks[parent].parent if parent in graph.blocks else None
-    return out
 
 
 def split_compiled(compiled: CompiledWorkflow, graph: Graph, file: str,
