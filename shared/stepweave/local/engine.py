@@ -436,21 +436,11 @@ class LocalEngine:
         return tuple(out)
 
     def _splicer(self, compiled: CompiledWorkflow) -> Splicer | None:
-        from stepweave.local.moto_history import events_since
-
         if not compiled.split_states:
             return None
-        def read(child: str, seen: int) -> list[dict[str, Any]]:
-            try:
-                return events_since(self._sfn, child, seen)
-            except Exception:  # a stretch run by another process (a run put back to be redriven)
-                from stepweave.local.redrive import KEPT_HISTORIES
+        from stepweave.local.redrive import child_history  # a stretch another process ran too
 
-                if child in KEPT_HISTORIES:
-                    return KEPT_HISTORIES[child][seen:]
-                raise
-
-        return Splicer(compiled.split_states, read)
+        return Splicer(compiled.split_states, lambda child, seen: child_history(self._sfn, child, seen))
 
     def _read(self, execution: str, since: int, own: list[dict[str, Any]],
               splicer: Splicer | None) -> list[dict[str, Any]]:

@@ -162,15 +162,16 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
 KEPT_HISTORIES: dict[str, list[dict[str, Any]]] = {}
 
 
-def child_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """A stretch execution's history: from the engine, or kept with a run put back."""
-    from stepweave.runtime.recorder import fetch_history
+def child_history(sfn: Any, execution_arn: str, since: int = 0) -> list[dict[str, Any]]:
+    """A stretch execution's history after its first ``since`` events: from the engine, or
+    kept with a run put back."""
+    from stepweave.local.moto_history import events_since
 
     try:
-        return fetch_history(sfn, execution_arn)
+        return events_since(sfn, execution_arn, since)
     except Exception:
         if execution_arn in KEPT_HISTORIES:
-            return list(KEPT_HISTORIES[execution_arn])
+            return KEPT_HISTORIES[execution_arn][since:]
         raise
 
 
