@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from stepweave.compiler.compile import CompiledWorkflow
 from stepweave.compiler.distributed import PAYLOAD_BUCKET, RESULTS_PREFIX, distributed_maps
-from stepweave.compiler.split import CHECKPOINTS_PREFIX
+from stepweave.compiler.split import checkpoint_folder
 from stepweave.compiler.subworkflow import machine_key
 from stepweave.runtime.arns import LIVE_ALIAS
 from stepweave.workflow.summary import encode
@@ -254,8 +254,8 @@ class WorkflowStateMachine(Construct):
             # its own checkpoints only: <prefix>/<workflow>/<parent execution>/<stretch>.json
             machine.add_to_role_policy(iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
-                resources=[payload_bucket.arn_for_objects(f"{checkpoint_folder(part)}/*")]))
-            self.stretch_checkpoints[ref] = checkpoint_folder(part)
+                resources=[payload_bucket.arn_for_objects(f"{checkpoint_folder(self.compiled.name)}/*")]))
+            self.stretch_checkpoints[ref] = checkpoint_folder(self.compiled.name)
             self.checkpoint_bucket = payload_bucket
         digest = definition_hash(definition, "EXPRESS", substitutions)
         self._stretch_hashes[ref] = digest
@@ -336,12 +336,6 @@ class WorkflowStateMachine(Construct):
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
             resources=[stack.format_arn(service="events", resource="rule",
                                         resource_name=SYNC_RULE)]))
-
-
-def checkpoint_folder(stretch: CompiledWorkflow) -> str:
-    """Where ``stretch`` keeps its checkpoints (``stepweave.compiler.split``): under its
-    workflow's folder of the checkpoints prefix."""
-    return f"{CHECKPOINTS_PREFIX}/{stretch.name.rsplit('-express-', 1)[0]}"
 
 
 def _with_summary(compiled: CompiledWorkflow, source: DeploySource | None) -> CompiledWorkflow:

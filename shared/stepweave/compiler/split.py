@@ -51,7 +51,7 @@ from stepweave.errors import Problem, WorkflowError
 
 __all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
            "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
-           "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled", "CHECKPOINTS_PREFIX",
+           "EXPRESS_WAIT_SECONDS", "EXECUTION_VAR", "split_compiled", "CHECKPOINTS_PREFIX", "checkpoint_folder",
            "RESUMABLE_TYPES", "seconds"]
 
 #: A stretch's exit that ends the run (its output is the run's output).
@@ -73,6 +73,12 @@ CHECKPOINTS_PREFIX = "stepweave-checkpoints"
 _S3 = "arn:aws:states:::aws-sdk:s3:"
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_CONTEXT = re.compile(r"\$states\.context\.(?!Execution\.Id\b|Map\.Item\b)")
+
+
+def checkpoint_folder(workflow: str) -> str:
+    """Where the stretches of ``workflow`` keep their checkpoints in the payload bucket
+    (``<folder>/<parent execution name>/<stretch>.json``)."""
+    return f"{CHECKPOINTS_PREFIX}/{workflow}"
 
 
 def stretch_ref(index: int) -> str:
@@ -612,7 +618,7 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
         out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
     if entry_choice is not None and read is not None:
         _resume(out, entry_choice, read, resumable, names, added,
-                f"{CHECKPOINTS_PREFIX}/{workflow}", f"/{index}.json")
+                checkpoint_folder(workflow), f"/{index}.json")
     return enter, out
 
 

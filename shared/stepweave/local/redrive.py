@@ -199,10 +199,10 @@ def _checkpoints(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn:
     (``stepweave.compiler.split``), which its redrive resumes from: key -> body."""
     if not compiled.stretches or engine.s3 is None:
         return {}
-    from stepweave.compiler.split import CHECKPOINTS_PREFIX
+    from stepweave.compiler.split import checkpoint_folder
     from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
 
-    folder = f"{CHECKPOINTS_PREFIX}/{compiled.name}/{execution_arn.rsplit(':', 1)[-1]}/"
+    folder = f"{checkpoint_folder(compiled.name)}/{execution_arn.rsplit(':', 1)[-1]}/"
     out: dict[str, str] = {}
     for page in engine.s3.get_paginator("list_objects_v2").paginate(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix=folder):
         for item in page.get("Contents", []):
