@@ -197,9 +197,9 @@ def _express_reader(sfn: Any, logs: Any, execution_arn: str, listed: list[tuple[
     if not children or logs is None:
         return None
     machine = machine_of(execution_arn)
-    if not execution_data_logged(sfn.describe_state_machine(stateMachineArn=machine)):
-        return None
     starts = {str(c["executionArn"]): _start_ms(c) for c in children}
     ends = {str(c["executionArn"]): stop for c in children if (stop := _ms(c, "stopDate")) is not None}
-    return StretchLogs(sfn, logs, since_ms=min(starts.values()), waits=waits, sleep=sleep,
-                       starts=starts, ends=ends, machine_for=lambda _child: machine)
+    reader = StretchLogs(sfn, logs, since_ms=min(starts.values()), waits=waits, sleep=sleep,
+                         starts=starts, ends=ends, machine_for=lambda _child: machine)
+    # the description it reads its log group from, asked once
+    return reader if execution_data_logged(reader.description(machine)) else None

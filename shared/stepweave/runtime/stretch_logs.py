@@ -120,11 +120,18 @@ class StretchLogs:
         self._ends = dict(ends or {})
         self._waits, self._sleep = waits, sleep
         self._groups: dict[str, str] = {}
+        self._descriptions: dict[str, Mapping[str, Any]] = {}
+
+    def description(self, machine: str) -> Mapping[str, Any]:
+        """``DescribeStateMachine`` of ``machine`` (asked once)."""
+        if machine not in self._descriptions:
+            self._descriptions[machine] = self._sfn.describe_state_machine(stateMachineArn=machine)
+        return self._descriptions[machine]
 
     def log_group(self, execution_arn: str) -> str:
         machine = self._machine_for(execution_arn)
         if machine not in self._groups:
-            name = _log_group_name(self._sfn.describe_state_machine(stateMachineArn=machine))
+            name = _log_group_name(self.description(machine))
             if name is None:
                 raise StretchLogsPending(f"state machine {machine} logs to no CloudWatch Logs log group")
             self._groups[machine] = name
