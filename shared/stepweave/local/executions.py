@@ -46,8 +46,8 @@ class LocalExecutions(AwsExecutions):
                                       for name, c in self.compiled.items()})
         # the workflows' state machines and their sub-workflows': nested runs are recorded too
         # (not a split workflow's Express stretches: their blocks are their parent run's)
-        self._manifests = {arn: c.manifest() for arn, c in engine.machines.items()
-                           if arn not in engine.stretch_machines()}
+        stretches = engine.stretch_machines()
+        self._manifests = {arn: c.manifest() for arn, c in engine.machines.items() if arn not in stretches}
         self._recorded: set[str] = set()
         self._lock = threading.Lock()  # one recording at a time (the sweep and synchronous runs)
         self._stop = threading.Event()
@@ -103,8 +103,9 @@ class LocalExecutions(AwsExecutions):
                 machine = restore(self.engine, compiled, execution_arn)
             except NotRedrivable as exc:
                 raise Conflict(f"the execution cannot be retried: {exc}") from None
+            stretches = self.engine.stretch_machines()
             self._manifests.update({arn: c.manifest() for arn, c in self.engine.machines.items()
-                                    if arn not in self._manifests and arn not in self.engine.stretch_machines()})
+                                    if arn not in self._manifests and arn not in stretches})
             self._manifests[machine] = compiled.manifest()
         with self._lock:  # recorded again when the redrive ends
             when = super().redrive(execution_arn)
