@@ -195,3 +195,41 @@ def test_while_it_waits_the_record_shows_paused_with_the_blocks_so_far(engine: L
     final = get_execution(engine.records.ddb, engine.records.settings, result.execution_arn)
     assert final is not None and final.record.status == "succeeded" and final.approvals == []
     assert [b.name for b in final.blocks][:2] == ["start", "Approval"]
+
+
+SPLIT_FLOW = """
+name: split-refund-approval
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: amount, type: number}]}}
+  - {id: fee, name: Fee, type: function, params: {code: "return <start.amount> * 2"}}
+  - {id: tax, name: Tax, type: function, params: {code: "return <fee.result> / 2"}}
+  - {id: net, name: Net, type: function, params: {code: "return <fee.result> - <tax.result>"}}
+  - {id: ask, name: Approval, type: approval,
+     params: {display: [{name: fee, type: number, value: "<fee.result>"}],
+              form: [{name: approved, type: boolean, required: true}],
+              approvers: [lead@example.com], subject: "Refund <start.amount>"}}
+  - {id: pay, name: Pay, type: function, params: {code: "return 'paid ' + <fee.result>"}}
+edges: [start -> fee, fee -> tax, tax -> net, net -> ask, ask -> pay]
+"""
+
+
+def test_a_split_runs_pause_shows_the_blocks_its_stretch_ran(engine: LocalEngine) -> None:
+    # the blocks before the approval ran in an Express stretch: the approval notifier's
+    # snapshot reads them from that stretch (deployed: its log; here: its history)
+    from stepweave.runtime.query import get_execution
+
+    compiled = compile_text(SPLIT_FLOW)
+    assert compiled.stretches, "the blocks before the approval should run in a stretch"
+    seen: list[Any] = []
+
+    def approver(approval: Approval) -> dict[str, Any] | None:
+        seen.append(get_execution(engine.records.ddb, engine.records.settings, approval.execution_arn))
+        return {"approved": True}
+
+    result = engine.run(compiled, {"amount": 7}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED", result.error
+    (paused,) = seen
+    assert paused is not None and paused.record.status == "paused"
+    assert [(b.name, b.success) for b in paused.blocks] == [
+        ("start", True), ("Fee", True), ("Tax", True), ("Net", True)]
+    assert json.loads(paused.blocks[3].output or "null") == {"result": 7, "stdout": ""}
