@@ -153,6 +153,9 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
         )
         if "email" in approvals.notify_tools:
             _acknowledge_ses_identities(notifier, "an approval block's notify tool")
+    for workflow in approvals.map_run_workflows.values():
+        _acknowledge_recorder_map_runs(notifier.role or notifier, workflow,
+                                       "to snapshot the blocks inside it when the run pauses")
     _acknowledge(
         approvals.csrf_secret,
         "AwsSolutions-SMG4",
@@ -287,9 +290,11 @@ def _acknowledge_recorder(recorder: Recorder) -> None:
     )
 
 
-def _acknowledge_recorder_map_runs(role: IConstruct, workflow: WorkflowStateMachine) -> None:
-    """The recorder reads the child executions of a workflow's distributed Maps
-    (``Recorder._grant_map_runs``), whose ids Step Functions generates."""
+def _acknowledge_recorder_map_runs(role: IConstruct, workflow: WorkflowStateMachine,
+                                   why: str = "to log the blocks inside it") -> None:
+    """The recorder (and the approval notifier, for its pause snapshot) reads the child
+    executions of a workflow's distributed Maps (``infra.constructs.recorder.grant_map_runs``),
+    whose ids Step Functions generates."""
     states = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
     name = workflow.state_machine_name
     for label, execution_type in distributed_maps(workflow.compiled.definition):
@@ -297,15 +302,15 @@ def _acknowledge_recorder_map_runs(role: IConstruct, workflow: WorkflowStateMach
             role, f"AwsSolutions-IAM5[Resource::{states}:mapRun:{name}/{label}:*]",
             f"states:ListExecutions and states:DescribeMapRun list and count the child executions "
             f"of the Map Runs of the distributed "
-            f"Map labelled '{label}' of '{name}', to log the blocks inside it; Step Functions "
+            f"Map labelled '{label}' of '{name}', {why}; Step Functions "
             "generates each Map Run's id, so the grant names that one Map's Map Runs with a "
             "trailing '*' (<state machine>/<label>:<id>), nothing else.")
         if execution_type == "STANDARD":
             _acknowledge(
                 role, f"AwsSolutions-IAM5[Resource::{states}:execution:{name}/{label}:*]",
                 f"states:GetExecutionHistory reads the Standard child executions of the "
-                f"distributed Map labelled '{label}' of '{name}' (a bounded number per run), to "
-                "log the blocks inside it; Step Functions names each child with a generated id, "
+                f"distributed Map labelled '{label}' of '{name}' (a bounded number per run), "
+                f"{why}; Step Functions names each child with a generated id, "
                 "so the grant names that one Map's children with a trailing '*', nothing else.")
 
 

@@ -18,6 +18,8 @@ from aws_lambda_powertools.logging import Logger
 from stepweave.blocks.approval_block import request_approval
 from stepweave.blocks.entry import declared_secrets, parse_event
 from stepweave.errors import BlockError
+from stepweave.runtime.map_items import IN_PROCESS_ITEMS
+from stepweave.runtime.map_runs import ItemBound
 from stepweave.runtime.pause import record_pause
 from stepweave.runtime.payloads import execution_prefix, resolve
 from stepweave.runtime.recorder import Clients
@@ -31,6 +33,10 @@ MANIFESTS_DIR = Path(__file__).resolve().parent / "manifests"
 #: A split run's stretch that ran just before the approval is read from its log: how long
 #: to wait (seconds, each) for it to be delivered before going on without a snapshot
 PAUSE_LOG_WAITS = (1.0, 2.0, 4.0)
+#: The items of the run's distributed parallels and chunked loops that the snapshot reads
+#: (the first 10 and up to 10 failed: at most 20 reads, well within the notifier's 30 s;
+#: the final record reads more)
+PAUSE_ITEM_BOUND = ItemBound(first=10, failed=10, events=20_000)
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
@@ -53,7 +59,8 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     # sees the blocks that led to it); the approval is requested whatever happens here
     try:
         clients = Clients(sfn=boto3.client("stepfunctions"), ddb=ddb, logs=boto3.client("logs"),
-                          log_waits=PAUSE_LOG_WAITS)
+                          log_waits=PAUSE_LOG_WAITS, item_bound=PAUSE_ITEM_BOUND,
+                          map_items=IN_PROCESS_ITEMS.get())
         written = record_pause(clients, settings, block_event.context.execution)
     except Exception as exc:  # noqa: BLE001 - a snapshot must never fail the block
         logger.warning("pause snapshot not written", extra={"error": type(exc).__name__})

@@ -43,7 +43,8 @@ from infra.constructs.handlers import (
     secrets_read_statement,
 )
 from infra.constructs.layer import locally_bundled_code
-from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler
+from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler, grant_map_runs
+from infra.constructs.workflow import WorkflowStateMachine
 from infra.memory import HANDLER_MEMORY_MB
 from stepweave.tools import tool_permissions
 
@@ -132,6 +133,8 @@ class Approvals(Construct):
         self.payload_bucket = payload_bucket
         #: the state machine names of the workflows with approvals (``allow_decisions``)
         self.state_machine_names: list[str] = []
+        #: the workflows whose distributed Maps' items the pause snapshot reads (by name)
+        self.map_run_workflows: dict[str, WorkflowStateMachine] = {}
         self._grant_records()
         # display data may quote large outputs of earlier blocks (stored objects)
         self.notifier.add_to_role_policy(iam.PolicyStatement(
@@ -211,6 +214,14 @@ class Approvals(Construct):
             actions=["states:DescribeStateMachine"], resources=[m.state_machine_arn for m in machines]))
         self.notifier.add_to_role_policy(iam.PolicyStatement(
             actions=["logs:FilterLogEvents"], resources=[g.log_group_arn for g in log_groups]))
+
+    def allow_map_runs(self, workflows: Mapping[str, WorkflowStateMachine]) -> None:
+        """The notifier's pause snapshot reads the items of these workflows' distributed
+        Maps that ran before the pause (``stepweave.runtime.map_runs``), as the recorder does:
+        ``infra.constructs.recorder.grant_map_runs``."""
+        self.map_run_workflows = dict(workflows)
+        if self.notifier.role is not None:
+            grant_map_runs(self.notifier.role, workflows)
 
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""

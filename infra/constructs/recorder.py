@@ -75,6 +75,7 @@ __all__ = [
     "Recorder",
     "RecorderBundler",
     "execution_arn_pattern",
+    "grant_map_runs",
     "manifest_files",
     "NamedWorkflow",
     "recorder_code_dir",
@@ -254,7 +255,7 @@ class Recorder(Construct):
                            for w in standard.values()],
             ))
             self._grant_stretch_logs(role, standard)
-            self._grant_map_runs(role, standard)
+            grant_map_runs(role, standard)
             self.rule = events.Rule(
                 self,
                 "StatusChanges",
@@ -304,43 +305,42 @@ class Recorder(Construct):
             resources=[g.log_group_arn for g in groups]))
 
 
-    @staticmethod
-    def _grant_map_runs(role: iam.IRole, standard: Mapping[str, WorkflowStateMachine]) -> None:
-        """The child executions of distributed Maps (``stepweave.runtime.map_runs``): list
-        each Map's Map Runs' children, read its Standard children's histories, and its
-        Express children's events in the parent's log group (after naming the group with
-        ``states:DescribeStateMachine`` on the parent). Each Map's Map Runs and children are
-        named by its ``Label`` (``<machine>/<label>:<id>``): nothing of another Map."""
-        runs: list[str] = []
-        children: list[str] = []
-        logged: list[WorkflowStateMachine] = []
-        for workflow in standard.values():
-            stack = Stack.of(workflow)
-            maps = distributed_maps(workflow.compiled.definition)
-            for label, execution_type in maps:
-                name = f"{workflow.state_machine_name}/{label}:*"
-                runs.append(stack.format_arn(service="states", resource="mapRun", resource_name=name,
-                                             arn_format=ArnFormat.COLON_RESOURCE_NAME))
-                if execution_type == "STANDARD":
-                    children.append(stack.format_arn(service="states", resource="execution",
-                                                     resource_name=name,
-                                                     arn_format=ArnFormat.COLON_RESOURCE_NAME))
-            if any(kind == "EXPRESS" for _, kind in maps):
-                logged.append(workflow)
-        if runs:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=list(MAP_RUN_ACTIONS), resources=sorted(set(runs))))
-        if children:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=list(MAP_CHILD_ACTIONS), resources=sorted(set(children))))
-        if logged:
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=["states:DescribeStateMachine"],
-                resources=[w.state_machine.state_machine_arn for w in logged]))
-            role.add_to_principal_policy(iam.PolicyStatement(
-                actions=list(STRETCH_LOG_ACTIONS),
-                resources=[w.log_group.log_group_arn for w in logged]))
-
+def grant_map_runs(role: iam.IRole, standard: Mapping[str, WorkflowStateMachine]) -> None:
+    """``role`` may read the child executions of ``standard``'s distributed Maps
+    (``stepweave.runtime.map_runs``; the recorder, and the approval notifier for its pause
+    snapshot): list each Map's Map Runs' children, read its Standard children's histories, and its
+    Express children's events in the parent's log group (after naming the group with
+    ``states:DescribeStateMachine`` on the parent). Each Map's Map Runs and children are
+    named by its ``Label`` (``<machine>/<label>:<id>``): nothing of another Map."""
+    runs: list[str] = []
+    children: list[str] = []
+    logged: list[WorkflowStateMachine] = []
+    for workflow in standard.values():
+        stack = Stack.of(workflow)
+        maps = distributed_maps(workflow.compiled.definition)
+        for label, execution_type in maps:
+            name = f"{workflow.state_machine_name}/{label}:*"
+            runs.append(stack.format_arn(service="states", resource="mapRun", resource_name=name,
+                                         arn_format=ArnFormat.COLON_RESOURCE_NAME))
+            if execution_type == "STANDARD":
+                children.append(stack.format_arn(service="states", resource="execution",
+                                                 resource_name=name,
+                                                 arn_format=ArnFormat.COLON_RESOURCE_NAME))
+        if any(kind == "EXPRESS" for _, kind in maps):
+            logged.append(workflow)
+    if runs:
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(MAP_RUN_ACTIONS), resources=sorted(set(runs))))
+    if children:
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(MAP_CHILD_ACTIONS), resources=sorted(set(children))))
+    if logged:
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["states:DescribeStateMachine"],
+            resources=[w.state_machine.state_machine_arn for w in logged]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(STRETCH_LOG_ACTIONS),
+            resources=[w.log_group.log_group_arn for w in logged]))
 
 
 def execution_arn_pattern(stack: Stack, state_machine_name: str) -> str:

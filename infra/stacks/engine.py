@@ -174,6 +174,7 @@ class EngineStack(Stack):
             self.approvals.allow_stretch_logs(
                 [m for w in split for _, m, _ in w.stretches.values()],
                 [g for w in split for g in w.stretch_log_groups.values()])
+            self.approvals.allow_map_runs({w.state_machine_name: w for w in split})
 
         # The recorder ships only once functions/recorder/handler.py exists.
         code_dir = recorder_code_dir(settings.functions_dir)

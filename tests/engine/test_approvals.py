@@ -233,3 +233,36 @@ def test_a_split_runs_pause_shows_the_blocks_its_stretch_ran(engine: LocalEngine
     assert [(b.name, b.success) for b in paused.blocks] == [
         ("start", True), ("Fee", True), ("Tax", True), ("Net", True)]
     assert json.loads(paused.blocks[3].output or "null") == {"result": 7, "stdout": ""}
+
+
+FAN_THEN_ASK = """
+name: fan-then-ask
+type: standard
+blocks:
+  - {id: start, type: start, params: {inputFormat: [{name: items, type: array}]}}
+  - {id: par, name: Fan, type: parallel, params: {parallelType: collection, collection: "<start.items>", mode: distributed}}
+  - {id: each, name: Each, type: function, parent: par, params: {code: "return <parallel.currentItem> * 10"}}
+  - {id: ask, name: Approval, type: approval,
+     params: {form: [{name: approved, type: boolean, required: true}], approvers: [lead@example.com]}}
+edges: [start -> par, "par -[parallel-start-source]-> each", par -> ask]
+"""
+
+
+def test_the_pause_shows_the_blocks_a_distributed_parallel_ran(engine: LocalEngine) -> None:
+    # the items ran as child executions of a distributed Map: the pause snapshot reads
+    # them as the recorder does (here, from what the engine keeps of them)
+    from stepweave.runtime.query import get_execution
+
+    seen: list[Any] = []
+
+    def approver(approval: Approval) -> dict[str, Any] | None:
+        seen.append(get_execution(engine.records.ddb, engine.records.settings, approval.execution_arn))
+        return {"approved": True}
+
+    result = engine.run(compile_text(FAN_THEN_ASK), {"items": [1, 2, 3]}, poll_s=0.01, approver=approver)
+    assert result.status == "SUCCEEDED", result.error
+    (paused,) = seen
+    assert paused is not None and paused.record.status == "paused"
+    inside = sorted((b.branch, json.loads(b.output or "null")["result"])
+                    for b in paused.blocks if b.name == "Each")
+    assert inside == [(0, 10), (1, 20), (2, 30)]

@@ -353,3 +353,26 @@ def test_a_child_still_running_when_the_run_ended_is_counted_not_awaited(
     assert detail is not None
     assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
         (name, {"L": i}) for i in (0, 1) for name in ("Prev", "Nxt")]
+
+
+def test_the_pause_snapshot_reads_the_items_as_the_recorder_does_within_its_own_bound(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    # the approval notifier, deployed, snapshots the run at a pause: the items of the
+    # distributed containers that ran before it are read back from their Map Runs, as many
+    # as its bound allows (here the first chunk of the loop's two)
+    from stepweave.runtime.pause import record_pause
+    from stepweave.runtime.recorder import Clients
+
+    compiled, result, kept = runs["loop"]
+    _present(engine, result, kept, express=False, group=None)
+    desc = engine.sfn.describe_execution(executionArn=result.execution_arn)
+    _use_manifest(monkeypatch, tmp_path, compiled, desc["stateMachineArn"])
+    handler.lambda_handler(_event(desc, "RUNNING"), None)  # the record a waiting run has
+    settings = Settings(table=TABLE, manifests_dir=tmp_path)
+    clients = Clients(sfn=engine.sfn, ddb=deployed, item_bound=ItemBound(first=1, failed=1))
+    written = record_pause(clients, settings, result.execution_arn)
+    detail = get_execution(deployed, settings, result.execution_arn)
+    assert detail is not None and written == len(detail.blocks)
+    assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
+        (name, {"L": i}) for i in range(2) for name in ("Prev", "Nxt")]

@@ -42,12 +42,17 @@ blocks:
   - {id: nxt, type: function, parent: L, params: {code: "return 1"}}
 edges: [start -> L, "L -[loop-start-source]-> nxt"]
 """
+#: a chunked loop, then an approval: the notifier's pause snapshot reads the loop's chunks
+ASKING = CHUNKY.replace("name: chunky", "name: asking").replace(
+    'edges: [start -> L, "L -[loop-start-source]-> nxt"]',
+    """  - {id: ask, type: approval, params: {form: [{name: ok, type: boolean}], approvers: [a@example.com]}}
+edges: [start -> L, "L -[loop-start-source]-> nxt", L -> ask]""")
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workflows = tmp_path_factory.mktemp("workflows")
-    for name, text in (("wide", WIDE), ("narrow", NARROW), ("chunky", CHUNKY)):
+    for name, text in (("wide", WIDE), ("narrow", NARROW), ("chunky", CHUNKY), ("asking", ASKING)):
         (workflows / f"{name}.yaml").write_text(text)
     app = build_app({"workflowsDir": str(workflows)}, outdir=str(tmp_path_factory.mktemp("out")))
     assembly = app.synth()
@@ -99,9 +104,10 @@ def test_a_workflow_without_one_gets_none_of_it(template: dict[str, Any]) -> Non
     assert not {"states:StartExecution", "s3:PutObject"} & _actions(_statements(template, narrow))
 
 
-def _recorder_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+def _recorder_statements(template: dict[str, Any], description: str = "Stepweave recorder") -> list[dict[str, Any]]:
+    """The statements of the role of the function whose description starts with ``description``."""
     recorder = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-                    and str(r["Properties"].get("Description", "")).startswith("Stepweave recorder"))
+                    and str(r["Properties"].get("Description", "")).startswith(description))
     role = recorder["Properties"]["Role"]["Fn::GetAtt"][0]
     return [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
             and {"Ref": role} in r["Properties"]["Roles"]
@@ -125,13 +131,14 @@ def test_the_recorder_may_list_each_maps_children_and_read_only_what_they_need(t
     statements = _recorder_statements(template)
     wide, chunky = _label(template, "dev-wide"), _label(template, "dev-chunky")
     listed = _resources(statements, "states:ListExecutions")
-    assert len(listed) == 2
+    assert len(listed) == 3  # wide's, chunky's and asking's
     assert [f":mapRun:dev-chunky/{chunky}:*" in r for r in listed].count(True) == 1
     assert [f":mapRun:dev-wide/{wide}:*" in r for r in listed].count(True) == 1
     assert sorted(_resources(statements, "states:DescribeMapRun")) == sorted(listed)  # and counted
     # a Standard child's history (the chunked loop's), not the Express ones' (no history)
     histories = [r for r in _resources(statements, "states:GetExecutionHistory") if "/" in r]
-    assert len(histories) == 1 and f":execution:dev-chunky/{chunky}:*" in histories[0]
+    assert [f":execution:dev-chunky/{chunky}:*" in r for r in histories].count(True) == 1
+    assert not any(f":execution:dev-wide/" in r for r in histories)
     # an Express child's events: the parent's log group, named by its DescribeStateMachine
     described = _resources(statements, "states:DescribeStateMachine")
     wide_machine = next(k for k, r in template["Resources"].items()
@@ -156,3 +163,15 @@ def test_a_parent_with_express_children_logs_every_event_with_its_data(template:
 
     assert logging("dev-wide") == ("ALL", True)  # its children's blocks are read from it
     assert logging("dev-chunky") == logging("dev-narrow") == ("ERROR", False)
+
+
+def test_the_approval_notifier_may_read_the_maps_of_workflows_that_ask_and_no_other(
+        template: dict[str, Any]) -> None:
+    # its pause snapshot reads the chunks the loop ran before the approval
+    statements = _recorder_statements(template, "Stepweave approval notifier")
+    asking = _label(template, "dev-asking")
+    listed = _resources(statements, "states:ListExecutions")
+    assert len(listed) == 1 and f":mapRun:dev-asking/{asking}:*" in listed[0]
+    assert _resources(statements, "states:DescribeMapRun") == listed
+    histories = [r for r in _resources(statements, "states:GetExecutionHistory") if "/" in r]
+    assert len(histories) == 1 and f":execution:dev-asking/{asking}:*" in histories[0]

@@ -245,13 +245,20 @@ class LocalEngine:
             moto_adapter.LAMBDA_HANDLERS[f"stepweave-{handler}"] = self._counted(fn)
 
     def _counted(self, fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+        from stepweave.local.records import kept_map_items
+        from stepweave.runtime.map_items import IN_PROCESS_ITEMS
+
         def call(event: dict[str, Any]) -> Any:
             context, block = event.get("context"), event.get("block")
             if isinstance(context, dict) and isinstance(block, dict):
                 key = (str(context.get("execution")), str(block.get("id")))
                 with self._calls_lock:
                     self._calls[key] = self._calls.get(key, 0) + 1
-            return fn(event)
+            token = IN_PROCESS_ITEMS.set(kept_map_items)  # a handler reads the kept items
+            try:
+                return fn(event)
+            finally:
+                IN_PROCESS_ITEMS.reset(token)
         return call
 
     def child_invocations(self, compiled: CompiledWorkflow, execution: str) -> int:

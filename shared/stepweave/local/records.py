@@ -154,7 +154,7 @@ class LocalRecords:
         description = sfn.describe_execution(executionArn=execution_arn)
         from stepweave.local.redrive import child_history
 
-        clients = Clients(sfn=sfn, ddb=self._writer, map_items=_map_items,
+        clients = Clients(sfn=sfn, ddb=self._writer, map_items=kept_map_items,
                           child_history=lambda child: child_history(sfn, child))
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
@@ -228,7 +228,7 @@ def _deactivate(records: LocalRecords) -> None:
             _open.remove(records)
 
 
-def _map_items(execution_arn: str) -> dict[str, list[tuple[int, list[dict[str, Any]]]]]:
+def kept_map_items(execution_arn: str) -> dict[str, list[tuple[int, list[dict[str, Any]]]]]:
     """The events of the child executions a run's distributed Maps ran, as the engine kept
     them (``stepweave.local.distributed_map``), for their blocks' logs."""
     from stepweave.local.distributed_map import item_events

@@ -20,13 +20,20 @@ Runs' child executions (``stepweave.runtime.map_runs``, a bounded number of them
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["ItemEvents", "with_items"]
+__all__ = ["ItemEvents", "with_items", "IN_PROCESS_ITEMS"]
 
 #: execution ARN -> Map Run ARN -> [(item index, the child execution's events, as
 #: ``GetExecutionHistory`` gives them)]
 ItemEvents = Callable[[str], Mapping[str, Sequence[tuple[int, list[dict[str, Any]]]]]]
+
+#: Where a handler reads a run's items while the embedded engine calls it in-process: the
+#: events the engine keeps (the approval notifier's pause snapshot reads them, as the local
+#: recorder does: moto keeps no Map Run children to list). Deployed: None, and the items are
+#: read back from the Map Runs (``stepweave.runtime.map_runs``).
+IN_PROCESS_ITEMS: ContextVar[ItemEvents | None] = ContextVar("IN_PROCESS_ITEMS", default=None)
 
 _OWN = ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted",
         "ExecutionTimedOut")

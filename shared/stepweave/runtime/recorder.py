@@ -61,7 +61,8 @@ from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
-           "fetch_history", "child_events_reader", "block_logs", "iso", "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
+           "fetch_history", "child_events_reader", "with_map_items", "block_logs", "iso",
+           "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
            "trigger_in_input"]
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
@@ -265,14 +266,10 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date, events))
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
-    if manifest and clients.map_items is not None:  # the blocks inside distributed containers
-        whole = with_items(whole, clients.map_items(detail.execution_arn))
-    elif manifest and clients.item_bound is not None and map_run_arns(events):
-        read = read_items(clients.sfn, clients.logs, detail.execution_arn, events,
-                          bound=clients.item_bound, waits=clients.log_waits)
-        whole = with_items(whole, read.items)
-        if read.skipped:
-            final = final.model_copy(update={"unlogged_items": read.skipped})
+    if manifest:  # the blocks inside distributed containers
+        whole, unlogged = with_map_items(clients, detail.execution_arn, events, whole)
+        if unlogged:
+            final = final.model_copy(update={"unlogged_items": unlogged})
     runs = block_runs(whole, manifest) if manifest else []
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
@@ -280,6 +277,22 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     _inherit_tenant(clients.ddb, settings, final)
     return Outcome(final.status, written, len(logs), workflow, manifest is not None,
                    final.unlogged_items or 0)
+
+
+def with_map_items(clients: Clients, execution_arn: str, history: list[dict[str, Any]],
+                   events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """``events`` (the run's, its stretches spliced in) with the events of its distributed
+    Maps' items (``stepweave.runtime.map_items``): all of them from ``Clients.map_items``, or
+    those ``Clients.item_bound`` allows, read back from the Map Runs ``history`` (the run's
+    own) started; and how many items were not read. ``StretchLogsPending`` while an Express
+    item's log is still being delivered."""
+    if clients.map_items is not None:
+        return with_items(events, clients.map_items(execution_arn)), 0
+    if clients.item_bound is None or not map_run_arns(history):
+        return events, 0
+    read = read_items(clients.sfn, clients.logs, execution_arn, history,
+                      bound=clients.item_bound, waits=clients.log_waits)
+    return with_items(events, read.items), read.skipped
 
 
 def child_events_reader(clients: Clients, since_ms: int = 0, parent: list[dict[str, Any]] | None = None,
