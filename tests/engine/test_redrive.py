@@ -231,3 +231,33 @@ def test_a_checkpoint_over_its_size_limit_is_not_kept() -> None:
         assert again.status == "SUCCEEDED", again.cause
         assert again.output["result"] == 750_000
     assert handler.calls == Counter({"Size": 2, "Twice": 2, "Check": 2})
+
+
+def test_a_retry_from_another_engine_lets_go_of_the_stretch_histories_it_put_back(tmp_path: Path) -> None:
+    """A run put back from disk brings its stretches' histories with it (their blocks are
+    logged again when the retry ends); once the retry has ended and is recorded, the process
+    holds them no more -- a long-lived ``stepweave serve`` does not grow with each retry."""
+    from stepweave.local import redrive as kept
+    from stepweave.local.records import RECORDS_FILE
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(SPLIT)
+    records = tmp_path / RECORDS_FILE
+    with LocalEngine(handlers={"function": handler}, records_file=records) as engine:
+        first = engine.run(flow, {}, poll_s=0.01, approver=Approver())
+        assert first.status == "FAILED"
+    with LocalEngine(handlers={"function": handler}, records_file=records) as engine:
+        kept.restore(engine, flow, first.execution_arn)
+        assert len(kept.KEPT_HISTORIES) == 2  # the stretch before the approval and the failed one
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01)
+        assert again.status == "SUCCEEDED", again.cause
+        assert kept.KEPT_HISTORIES == {}
+        # the record still has every block, the stretches' included
+        from stepweave.runtime.query import get_execution
+
+        detail = get_execution(engine.records.ddb, engine.records.settings, first.execution_arn)
+        assert detail is not None
+        assert Counter((b.name, b.success) for b in detail.blocks) == Counter({
+            ("start", True): 1, ("Quote", True): 1, ("Fee", True): 1, ("Approval", True): 1,
+            ("Fetch", True): 1, ("Charge", True): 1, ("Check", False): 1, ("Check", True): 1})

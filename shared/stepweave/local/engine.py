@@ -222,6 +222,9 @@ class LocalEngine:
         if self.live_dir is not None:
             live.use(None)
         moto_redrive.forget()  # the executions go with moto's state; failed ones were kept on disk
+        from stepweave.local.redrive import release
+
+        release()  # and the stretch histories put back with them
 
         for handler in list(moto_adapter.LAMBDA_HANDLERS):
             moto_adapter.LAMBDA_HANDLERS.pop(handler, None)

@@ -84,9 +84,10 @@ class LocalExecutions(AwsExecutions):
 
             finish(self.engine.live_dir, execution_arn)
             if self._manifests[machine].get("type") == "STANDARD":
-                from stepweave.local.redrive import keep
+                from stepweave.local.redrive import keep, release
 
                 keep(self.engine, execution_arn)
+                release(execution_arn)  # the stretch histories a retry put back: kept again if need be
 
     def redrive(self, execution_arn: str) -> datetime:
         """``RedriveExecution``; a run of an earlier process is put back first (from what was

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 LocalEngine = Any
 
 __all__ = ["NotRedrivable", "definition_hash", "keep", "load", "redrive", "restore", "saved_file",
-           "child_history", "KEPT_HISTORIES"]
+           "child_history", "KEPT_HISTORIES", "release"]
 
 #: AWS redrives an execution up to 14 days after it stopped.
 REDRIVE_DAYS = 14
@@ -146,8 +146,10 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
     from stepweave.local.moto_redrive import restore as put_back
 
     put_back(saved)
-    for child, events in (saved.get("stretchHistories") or {}).items():
+    children = saved.get("stretchHistories") or {}
+    for child, events in children.items():
         KEPT_HISTORIES[child] = [{**e, "timestamp": datetime.fromisoformat(e["timestamp"])} for e in events]
+    _RESTORED[execution_arn] = list(children)
     checkpoints = saved.get("checkpoints") or {}
     if checkpoints and engine.s3 is not None:
         from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
@@ -158,8 +160,21 @@ def restore(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str)
 
 
 #: the histories of split runs' stretch executions ran by another process (put back with
-#: their run by :func:`restore`): child execution ARN -> its events
+#: their run by :func:`restore`, until that run has ended again, been recorded and, if it
+#: failed again, kept again: :func:`release`): child execution ARN -> its events
 KEPT_HISTORIES: dict[str, list[dict[str, Any]]] = {}
+#: run put back -> the stretch executions whose histories came back with it
+_RESTORED: dict[str, list[str]] = {}
+
+
+def release(execution_arn: str | None = None) -> None:
+    """Forget the stretch histories put back with a run (every run's: ``None``), once they
+    are no longer read: its redrive has ended (the record and, if it failed again, the file
+    kept on disk hold them), or the engine that ran it has closed."""
+    runs = list(_RESTORED) if execution_arn is None else [execution_arn]
+    for run in runs:
+        for child in _RESTORED.pop(run, []):
+            KEPT_HISTORIES.pop(child, None)
 
 
 def child_history(sfn: Any, execution_arn: str, since: int = 0) -> list[dict[str, Any]]:
@@ -229,8 +244,11 @@ def redrive(engine: LocalEngine, compiled: CompiledWorkflow, execution_arn: str,
             raise NotRedrivable(f"{_name(execution_arn)}: {_message(exc)}") from None
         raise
     engine.records.record_start(engine.sfn, execution_arn, compiled.manifest())  # running again
-    return engine.follow(compiled, execution_arn, started, since=since, on_progress=on_progress,
-                         timeout_s=timeout_s, approver=approver, poll_s=poll_s)
+    result = engine.follow(compiled, execution_arn, started, since=since, on_progress=on_progress,
+                           timeout_s=timeout_s, approver=approver, poll_s=poll_s)
+    if result.status != "RUNNING":  # recorded (and kept again if it failed): read no more
+        release(execution_arn)
+    return result
 
 
 def _event_count(engine: LocalEngine, execution_arn: str) -> int:
