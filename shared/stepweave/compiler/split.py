@@ -672,7 +672,10 @@ def _resume(out: dict[str, Any], entry: str, read: str, resumable: list[str], na
                     + _or_null("$states.context.Execution.Input.entry") + f', "vars": {vars_value}}})')
             # read back, it must fit in a state's result (256 KiB): at most 240,000 bytes. A
             # character is at most 4 bytes; URL-encoded, every byte is 1 or 3 characters, so
-            # the encoded length is never less than the length in bytes
+            # the encoded length is never less than the length in bytes. The body is built
+            # twice (here, local to the condition, and in the write): kept in a variable
+            # between the two, one over 256 KiB would fail the stretch with
+            # States.DataLimitExceeded, which nothing catches, instead of its own error
             out[fits] = {"Type": "Choice", "Choices": [{
                 "Condition": _js(f"($b := {body}; $length($b) <= {CHECKPOINT_MAX_BYTES // 4} or "
                                  f"$length($encodeUrlComponent($b)) <= {CHECKPOINT_MAX_BYTES})"),
