@@ -57,7 +57,10 @@ def test_runs_are_recorded_and_listed_with_their_block_logs(workdir: Path,
     assert main(["execution", name]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith(f"{name}  containers-showcase  succeeded")
-    assert "trigger: local" in shown and f"{ran['stateTransitions']} state transitions" in shown
+    assert "trigger: local" in shown
+    # the bill in the words of `stepweave run` (an Express run: its request and duration)
+    assert ("AWS would bill: 1 Express request, " in shown
+            and f", {ran['lambdaInvocations']} Lambda invocations\n" in shown), shown
     assert any(line.split()[:2] == ["Line", "total"] and "Price lines #3" in line for line in shown.splitlines())
     assert any("Schedule reminder" in line and "Follow-ups #2" in line for line in shown.splitlines())
 

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from stepweave.cli.aws import records_table
+from stepweave.runtime.pricing import record_bill
 from stepweave.runtime.records import BlockLog, ExecutionRecord
 
 __all__ = ["add_parsers", "cmd_executions", "cmd_execution", "execution_detail"]
@@ -90,7 +91,10 @@ def _print_execution(record: ExecutionRecord, blocks: list[BlockLog]) -> None:
     if record.redrive_count:
         print(f"  retried:   {record.redrive_count} time{'s' if record.redrive_count > 1 else ''} "
               f"(redriven from where it stopped), last at {_when(str(record.redriven_at))} UTC")
-    if record.transitions is not None:
+    bill = record_bill(record)
+    if bill is not None:  # in the words of `stepweave run`
+        print(f"  AWS would bill: {bill.text()}")
+    elif record.transitions is not None:  # recorded without its workflow type: its own figures
         print(f"  billed:    {record.transitions} state transitions, "
               f"{record.lambda_invocations or 0} Lambda invocations")
     if record.error or record.cause:

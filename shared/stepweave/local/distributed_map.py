@@ -94,7 +94,7 @@ from stepweave.runtime.history import billed_transitions
 
 __all__ = ["install", "for_moto", "PATCHED_ATTRIBUTES", "TOLERANCE_CAUSE", "child_history_peak",
            "reset_child_history_peak", "item_events", "forget_items", "ChildExecution",
-           "child_executions"]
+           "child_executions", "noted_children"]
 
 TOLERANCE_CAUSE = "The specified tolerated failure threshold was exceeded"
 _Worker = dipw.DistributedItemProcessorWorker
@@ -111,7 +111,7 @@ _ITEMS: dict[str, dict[str, list[tuple[int, list[Any]]]]] = {}
 class ChildExecution:
     """One child execution a distributed Map started, with what Step Functions bills it
     on: a ``STANDARD`` child its state transitions, an ``EXPRESS`` child a request and its
-    duration (``stepweave.local.progress.children_bill`` prices them)."""
+    duration (``stepweave.runtime.pricing.children_bill`` prices them)."""
 
     workflow_type: str  # EXPRESS | STANDARD
     #: its billed state transitions (``stepweave.runtime.history.billed_transitions`` of
@@ -132,6 +132,13 @@ def child_executions(execution_arn: str) -> tuple[ChildExecution, ...]:
     was last asked, and forgets them (a redrive's are its own)."""
     with _lock:
         return tuple(_CHILDREN.pop(execution_arn, ()))
+
+
+def noted_children(execution_arn: str) -> tuple[ChildExecution, ...]:
+    """The child executions ``child_executions`` would give, left noted (the run's record
+    bills them: ``stepweave.runtime.recorder.Clients.map_children``)."""
+    with _lock:
+        return tuple(_CHILDREN.get(execution_arn, ()))
 
 
 def item_events(execution_arn: str) -> dict[str, list[tuple[int, list[Any]]]]:

@@ -154,8 +154,11 @@ class LocalRecords:
         description = sfn.describe_execution(executionArn=execution_arn)
         from stepweave.local.redrive import child_history
 
+        from stepweave.local.distributed_map import noted_children
+
         clients = Clients(sfn=sfn, ddb=self._writer, map_items=kept_map_items,
-                          child_history=lambda child: child_history(sfn, child))
+                          child_history=lambda child: child_history(sfn, child),
+                          map_children=noted_children)
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from stepweave.runtime.history import fetch_history
+from stepweave.runtime.history import billed_transitions, fetch_history
+from stepweave.runtime.pricing import ChildrenBill, billed_seconds
 from stepweave.runtime.stretch_logs import StretchLogs, machine_of
 
 __all__ = ["ItemBound", "ItemsRead", "read_items", "map_run_arns", "FAILED_STATUSES", "ENDED_STATUSES",
@@ -80,6 +81,10 @@ class ItemsRead:
     items: dict[str, list[tuple[int, list[dict[str, Any]]]]] = field(default_factory=dict)
     listed: int = 0
     skipped: int = 0
+    #: what the children are billed (``stepweave.runtime.pricing``): every listed Express
+    #: child that ended by its listed start and stop dates, every Standard child read by its
+    #: history's transitions; the others' own charges are not known (``unread``)
+    children: ChildrenBill = field(default_factory=ChildrenBill)
 
 
 def map_run_arns(events: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -160,11 +165,13 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
     reader = _express_reader(sfn, logs, execution_arn, listed, chosen, waits, sleep)
     positions: dict[str, int] = {}
     read = 0
+    bill = _Bill()
     for i in order:
         run, child = listed[i]
         position = positions.get(run, 0)
         positions[run] = position + 1
         arn = str(child.get("executionArn") or "")
+        bill.listed(child)
         if i not in chosen or not arn:
             continue
         if read >= bound.events and child.get("status") not in FAILED_STATUSES:
@@ -175,10 +182,37 @@ def read_items(sfn: Any, logs: Any, execution_arn: str, events: Sequence[Mapping
             history = reader.events(arn)
         else:
             history = fetch_history(sfn, arn)
+            bill.standard_read(history)
         read += len(history)
         out.items.setdefault(run, []).append((_index(history, position), history))
     out.skipped = out.listed - sum(len(items) for items in out.items.values()) + unlisted
+    out.children = bill.children(out.listed + unlisted)
     return out
+
+
+class _Bill:
+    """The children's billed figures, as ``read_items`` lists and reads them."""
+
+    def __init__(self) -> None:
+        self.express = self.standard = self.transitions = 0
+        self.seconds = 0.0
+
+    def listed(self, child: Mapping[str, Any]) -> None:
+        """An Express child that ended: its duration from its listed start and stop dates."""
+        start, stop = _ms(child), _ms(child, "stopDate")
+        if _express(str(child.get("executionArn") or "")) and start is not None and stop is not None \
+                and child.get("status") in ENDED_STATUSES:
+            self.express += 1
+            self.seconds += billed_seconds(max(0, stop - start) / 1000)
+
+    def standard_read(self, history: list[dict[str, Any]]) -> None:
+        self.standard += 1
+        self.transitions += billed_transitions(history)
+
+    def children(self, started: int) -> ChildrenBill:
+        """The bill of ``started`` children: those not priced are ``unread``."""
+        return ChildrenBill.of(self.express, round(self.seconds, 1), self.standard, self.transitions,
+                               max(0, started - self.express - self.standard))
 
 
 def _total(sfn: Any, map_run: str) -> int:

@@ -15,7 +15,9 @@ engine feeds it the same events, built by ``status_change_event``):
   (``stepweave.runtime.map_items``): all of them from ``Clients.map_items`` (the embedded
   engine keeps them), or deployed, those ``Clients.item_bound`` allows, read back from
   their Map Runs (``stepweave.runtime.map_runs``); how many were not is the record's
-  ``unlogged_items``.
+  ``unlogged_items``. What the stretches and the items' child executions are billed is
+  gathered on the way (``stepweave.runtime.billing``): the record's billed figures beside
+  the run's own transitions, which ``stepweave.runtime.pricing.record_bill`` prices.
 
 Step Functions sends these events for Standard workflows only; Express executions have
 no execution history API either: their statuses come from their logs
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,6 +56,8 @@ from stepweave.runtime.records import (
     tenant_of,
 )
 from stepweave.runtime.settings import Settings
+from stepweave.runtime.billing import StretchTimes, billed_figures
+from stepweave.runtime.pricing import BilledChild, ChildrenBill, children_bill
 from stepweave.runtime.stretch_logs import StretchLogs, child_starts
 from stepweave.runtime.map_items import ItemEvents, with_items
 from stepweave.runtime.map_runs import ItemBound, map_run_arns, read_items
@@ -61,7 +65,8 @@ from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
-           "fetch_history", "child_events_reader", "with_map_items", "block_logs", "iso",
+           "fetch_history", "child_events_reader", "with_map_items", "read_map_items", "MapItems",
+           "block_logs", "iso",
            "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
            "trigger_in_input"]
 
@@ -112,6 +117,10 @@ class Clients:
     #: deployed (no ``map_items``): how many of a run's distributed Map items the recorder
     #: reads back, from their Map Runs (``stepweave.runtime.map_runs``); None: none
     item_bound: ItemBound | None = None
+    #: the child executions a run's distributed Maps started, each as billed (the embedded
+    #: engine notes them: ``stepweave.local.distributed_map.noted_children``); None: deployed,
+    #: priced from what ``item_bound`` lists and reads of the Map Runs
+    map_children: Callable[[str], Sequence[BilledChild]] | None = None
 
 
 @dataclass(frozen=True)
@@ -263,13 +272,17 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
     # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
-    whole = spliced(events, manifest or {}, child_events_reader(clients, detail.start_date, events))
+    stretches = StretchTimes(child_events_reader(clients, detail.start_date, events))
+    whole = spliced(events, manifest or {}, stretches)
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
     if manifest:  # the blocks inside distributed containers
-        whole, unlogged = with_map_items(clients, detail.execution_arn, events, whole)
-        if unlogged:
-            final = final.model_copy(update={"unlogged_items": unlogged})
+        items = read_map_items(clients, detail.execution_arn, events, whole)
+        whole = items.events
+        if items.unlogged:
+            final = final.model_copy(update={"unlogged_items": items.unlogged})
+        # what its stretches and children are billed, beside its own transitions
+        final = final.model_copy(update=billed_figures(manifest, stretches.bill(), items.children))
     runs = block_runs(whole, manifest) if manifest else []
     logs = block_logs(detail.execution_arn, runs, final.expires_at)
     put_block_logs(clients.ddb, settings, logs)
@@ -286,13 +299,32 @@ def with_map_items(clients: Clients, execution_arn: str, history: list[dict[str,
     those ``Clients.item_bound`` allows, read back from the Map Runs ``history`` (the run's
     own) started; and how many items were not read. ``StretchLogsPending`` while an Express
     item's log is still being delivered."""
+    items = read_map_items(clients, execution_arn, history, events)
+    return items.events, items.unlogged
+
+
+@dataclass(frozen=True)
+class MapItems:
+    """``read_map_items``: the events with the items', how many items were not read, and
+    what the children are billed (None: not known)."""
+
+    events: list[dict[str, Any]]
+    unlogged: int = 0
+    children: ChildrenBill | None = None
+
+
+def read_map_items(clients: Clients, execution_arn: str, history: list[dict[str, Any]],
+                   events: list[dict[str, Any]]) -> MapItems:
+    """``with_map_items``, and the bill of the children: from ``Clients.map_children``, or
+    as ``read_items`` prices them from the Map Runs (``stepweave.runtime.billing``)."""
+    children = children_bill(clients.map_children(execution_arn)) if clients.map_children else None
     if clients.map_items is not None:
-        return with_items(events, clients.map_items(execution_arn)), 0
+        return MapItems(with_items(events, clients.map_items(execution_arn)), 0, children)
     if clients.item_bound is None or not map_run_arns(history):
-        return events, 0
+        return MapItems(events, 0, children if map_run_arns(history) else ChildrenBill())
     read = read_items(clients.sfn, clients.logs, execution_arn, history,
                       bound=clients.item_bound, waits=clients.log_waits)
-    return with_items(events, read.items), read.skipped
+    return MapItems(with_items(events, read.items), read.skipped, children or read.children)
 
 
 def child_events_reader(clients: Clients, since_ms: int = 0, parent: list[dict[str, Any]] | None = None,

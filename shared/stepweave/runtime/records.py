@@ -80,6 +80,21 @@ class ExecutionRecord(_Item):
     #: items (child executions) of its distributed parallels and chunked loops whose blocks
     #: have no block logs: past what the recorder reads of them (``stepweave.runtime.map_runs``)
     unlogged_items: int | None = None
+    #: what it is billed on beside ``transitions`` (``stepweave.runtime.pricing.record_bill``
+    #: prices them; None on records written before they were recorded): the workflow's type
+    workflow_type: Literal["STANDARD", "EXPRESS"] | None = None
+    #: a split workflow's Express stretch executions, and their duration as billed (each
+    #: rounded up to 100 ms)
+    stretch_executions: int | None = None
+    stretch_billed_seconds: float | None = None
+    #: the child executions of its distributed parallels and chunked loops: the Express ones
+    #: and their duration as billed (each rounded up to 100 ms), the Standard ones and their
+    #: state transitions, and (deployed) those whose own charges are not known (not read)
+    child_express_executions: int | None = None
+    child_express_billed_seconds: float | None = None
+    child_standard_executions: int | None = None
+    child_standard_transitions: int | None = None
+    unread_child_executions: int | None = None
 
     def keys(self) -> dict[str, str]:
         keys = {"pk": exec_pk(self.execution_arn), "sk": "META", "gsi1pk": f"WF#{self.workflow}",
