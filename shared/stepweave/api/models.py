@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from stepweave.api.bill import BillView, bill_view
 from stepweave.runtime.records import BlockLog, ExecutionRecord
 
 __all__ = [
@@ -105,6 +106,9 @@ class ExecutionView(ExecutionSummary):
     unlogged_items: int | None = Field(default=None, description=(
         "items of its distributed parallels and chunked loops whose blocks have no block logs "
         "(past what the recorder reads of them; absent when every item's are logged)"))
+    bill: BillView | None = Field(default=None, description=(
+        "what AWS bills for the run: its own charges, its Express stretches' and its distributed "
+        "containers' child executions' (absent while it runs, and for runs recorded without them)"))
     blocks: list[BlockView] = Field(default_factory=list)
 
 
@@ -167,7 +171,7 @@ def view(record: ExecutionRecord, blocks: list[BlockLog]) -> ExecutionView:
         output=_parsed(record.output, record.output_truncated), output_truncated=record.output_truncated,
         error=record.error, cause=record.cause, trigger=record.trigger,
         redrive_count=record.redrive_count, redriven_at=record.redriven_at,
-        unlogged_items=record.unlogged_items,
+        unlogged_items=record.unlogged_items, bill=bill_view(record),
         blocks=[BlockView(seq=b.seq, block_id=b.block_id, name=b.name, type=b.type, success=b.success,
                           started_at=b.started_at, ended_at=b.ended_at, duration_ms=b.duration_ms,
                           iteration=b.iteration, branch=b.branch,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from stepweave.runtime.approvals import Approval, get_approval
 from stepweave.runtime.history import BlockRun, billed_transitions, block_runs, lambda_invocations
 from stepweave.runtime.payloads import stub_ref
+from stepweave.runtime.pricing import RunBill, record_bill
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.recorder import fetch_history
 from stepweave.runtime.stretches import spliced
@@ -105,6 +106,9 @@ class RunView:
     workflow_type: str | None = None
     #: what Step Functions bills for the run, in dollars (None when unknown)
     cost: float | None = None
+    #: the whole bill of a recorded run (its stretches' and child executions' too), from its
+    #: record (``stepweave.runtime.pricing.record_bill``); None: not recorded so
+    bill: RunBill | None = None
 
 
 def _edge_label(handle: str | None) -> str:
@@ -262,7 +266,7 @@ def read_run(ddb: Any, settings: Settings, execution_arn: str, *, sfn: Any = Non
         duration_s = (record.duration_ms or 0) / 1000
         cost = price(workflow_type, transitions, duration_s)
     return RunView(record, runs, outcomes, approvals, graph, source, transitions, lambdas,
-                   workflow_type, cost)
+                   workflow_type, cost, record_bill(record))
 
 
 def _outcomes(runs: list[BlockState], graph: Graph | None, blocks: Mapping[str, Any], *,

@@ -349,7 +349,9 @@ def _figures(view: RunView) -> str:
         items.append(("stopped", escape(_short_time(r.stopped_at)) + " UTC"))
     if r.duration_ms is not None:
         items.append(("duration", escape(_duration(r.duration_ms))))
-    if view.transitions is not None:
+    if view.bill is not None:  # recorded: the whole bill, in the words of `stepweave run`
+        items.append(("AWS would bill", f"<span id=\"billed\">{escape(view.bill.text())}</span>"))
+    elif view.transitions is not None:
         express = view.workflow_type == "EXPRESS"
         billed = (f"1 Express request of {_duration(r.duration_ms or 0)}" if express
                   else f"{view.transitions} state transitions")

@@ -135,8 +135,10 @@ def cmd_execution(args: argparse.Namespace) -> int:
         return 1
     waiting = [approval_summary(a) for a in detail.approvals]
     if args.json:
+        bill = record_bill(detail.record)
         print(json.dumps({"execution": _dump(detail.record), "blocks": [_dump(b) for b in detail.blocks],
-                          "waitingFor": waiting}, indent=2))
+                          "waitingFor": waiting, "bill": None if bill is None else bill.as_json()},
+                         indent=2))
     else:
         _print_execution(detail.record, detail.blocks)
         for a in waiting:
