@@ -376,3 +376,63 @@ def test_the_pause_snapshot_reads_the_items_as_the_recorder_does_within_its_own_
     assert detail is not None and written == len(detail.blocks)
     assert [(b.name, b.where) for b in detail.blocks if b.name in ("Prev", "Nxt")] == [
         (name, {"L": i}) for i in range(2) for name in ("Prev", "Nxt")]
+
+
+def test_the_record_bills_the_express_children_by_their_listing_read_or_not(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """An Express child is priced by its listed start and stop dates, whether the recorder
+    reads its events or not (here it reads one of four)."""
+    from stepweave.runtime.pricing import billed_seconds
+
+    compiled, result, kept = runs["parallel"]
+    group = f"/aws/vendedlogs/states/{compiled.name}-bill"
+    for delivered in _present(engine, result, kept, express=True, group=group).values():
+        _put(group, delivered)
+    monkeypatch.setattr(handler, "ITEM_BOUND", ItemBound(first=1, failed=0))
+    out = _record(engine, result, monkeypatch, tmp_path, compiled)
+    assert (out["status"], out["unloggedItems"]) == ("failed", 3)
+    detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
+    assert detail is not None
+    record = detail.record
+    listed = _LISTED[_run(kept)]
+    seconds = sum(billed_seconds((c["stopDate"] - c["startDate"]).total_seconds()) for c in listed)
+    assert (record.child_express_executions, record.child_standard_executions,
+            record.unread_child_executions) == (4, 0, None)
+    assert record.child_express_billed_seconds == pytest.approx(seconds)
+
+
+def test_the_record_bills_the_standard_children_it_read_and_counts_the_others(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Standard child is priced by the transitions of the history the recorder reads; one
+    it does not read is counted, its start priced and its own charges said to be unknown, in
+    the record, `stepweave execution` and the run API."""
+    from stepweave.api.models import view
+    from stepweave.cli.app import main
+    from stepweave.runtime.history import billed_transitions
+
+    compiled, result, kept = runs["loop"]
+    _present(engine, result, kept, express=False, group=None)
+    monkeypatch.setattr(handler, "ITEM_BOUND", ItemBound(first=1, failed=0))
+    out = _record(engine, result, monkeypatch, tmp_path, compiled)
+    assert (out["status"], out["unloggedItems"]) == ("succeeded", 1)
+    detail = get_execution(deployed, Settings(table=TABLE), result.execution_arn)
+    assert detail is not None
+    record = detail.record
+    first = min((c for children in _LISTED.values() for c in children), key=lambda c: c["startDate"])
+    transitions = billed_transitions(_HISTORIES[first["executionArn"]])
+    assert (record.child_standard_executions, record.child_standard_transitions,
+            record.unread_child_executions, record.child_express_executions) == (1, transitions, 1, 0)
+    # read in full, the children's transitions are those the embedded engine billed
+    assert transitions in [c.transitions for c in result.children]
+    bill = view(record, detail.blocks).model_dump(by_alias=True)["bill"]
+    assert {k: bill["childExecutions"][k] for k in ("executions", "standard", "standardTransitions",
+                                                    "startTransitions", "unread")} == {
+        "executions": 2, "standard": 1, "standardTransitions": transitions, "startTransitions": 2, "unread": 1}
+    capsys.readouterr()
+    assert main(["execution", result.execution_arn, "--aws", "--table", TABLE]) == 0
+    shown = capsys.readouterr().out
+    assert (f"+ 1 Standard child executions ({transitions:,} state transitions) and 1 child execution "
+            "not read (their own charges not known) and their 2 starts as state transitions ($") in shown
+    assert bill["text"] in shown

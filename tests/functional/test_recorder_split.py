@@ -268,3 +268,40 @@ def test_the_pause_snapshot_reads_the_stretch_logs_as_the_recorder_does(
     _put(second_group, second[1:])
     assert record_pause(clients, settings, b.execution_arn) == len(_dumped(
         get_execution(engine.records.ddb, engine.records.settings, b.execution_arn).blocks))  # type: ignore[union-attr]
+
+
+def test_a_split_runs_record_bills_its_express_stretches_read_from_their_logs(
+        engine: LocalEngine, runs: dict[str, Any], deployed: Any, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each stretch's duration is its last logged event's time minus its first's, billed
+    rounded up to 100 ms: the record holds how many stretches ran and those seconds, as the
+    embedded engine's record of the same run does, and `stepweave execution` prices them."""
+    from stepweave.cli.app import main
+    from stepweave.runtime.history import event_time
+    from stepweave.runtime.pricing import billed_seconds
+
+    split, b = runs["split"]
+    desc = engine.sfn.describe_execution(executionArn=b.execution_arn)
+    for group, messages in _log_stretches(engine, b, engine.stretches[desc["stateMachineArn"]], "bill").values():
+        _put(group, messages)
+    _use_manifest(monkeypatch, tmp_path, split, desc["stateMachineArn"])
+    handler.lambda_handler(_event(desc, "RUNNING"), None)
+    assert handler.lambda_handler(_event(desc, "SUCCEEDED"), None)["written"]
+    detail = get_execution(deployed, Settings(table=TABLE), b.execution_arn)
+    assert detail is not None
+    record = detail.record
+    seconds = 0.0
+    for child in _children(fetch_history(engine.sfn, b.execution_arn)):
+        times = [event_time(e) for e in fetch_history(engine.sfn, child)]
+        seconds += billed_seconds((times[-1] - times[0]).total_seconds())  # type: ignore[operator]
+    assert (record.workflow_type, record.transitions, record.stretch_executions) == ("STANDARD", b.transitions, 2)
+    assert record.stretch_billed_seconds == pytest.approx(seconds)
+    local = get_execution(engine.records.ddb, engine.records.settings, b.execution_arn)
+    assert local is not None
+    assert (local.record.stretch_executions, local.record.stretch_billed_seconds) == (
+        record.stretch_executions, record.stretch_billed_seconds)
+    capsys.readouterr()
+    assert main(["execution", b.execution_arn, "--aws", "--table", TABLE]) == 0
+    shown = capsys.readouterr().out
+    assert f"AWS would bill: {b.transitions} state transitions (" in shown
+    assert "+ 2 Express stretch executions ($" in shown and "per 1,000 runs in all" in shown
