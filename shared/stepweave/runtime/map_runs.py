@@ -34,6 +34,12 @@ Map Run stopping its children as the run fails) is not read either, nor waited f
 
 An item's index (a parallel's branch) is its child's input ``index`` (the Map's
 ``ItemSelector``); a chunk (one item per Map Run) has index 0.
+
+**What the children are billed** (``ItemsRead.children``, the record's billed figures:
+``stepweave.runtime.billing``): every Express child that ended, by its listed start and stop
+dates, read or not; every Standard child read, by its history's transitions; the others
+(Standard children not read, children still running, children the listing lacks) are
+``unread``: their starts are priced, their own charges are not known.
 """
 
 from __future__ import annotations
