@@ -289,3 +289,17 @@ def test_serve_aws_mounts_the_viewer_over_the_deployment(world: World, tmp_path:
     approval = mounted.get("/approvals/apr_review1")
     assert approval["statusCode"] == 200 and f'href="{_run(world.running)}"' in approval["body"]
 
+
+
+def test_a_recorded_run_shows_its_whole_bill_in_the_words_of_stepweave_run(world: World) -> None:
+    # a split run's two Express stretches and its distributed parallel's three Express children
+    billed = _record("acme.billed", "acme", workflow_type="STANDARD", stretch_executions=2,
+                     stretch_billed_seconds=0.3, child_express_executions=3,
+                     child_express_billed_seconds=0.3, child_standard_executions=0,
+                     child_standard_transitions=0)
+    put_final(world.ddb, world.settings, billed)
+    body = world.get(_run(billed.execution_arn), key=world.key)["body"]
+    assert ('<span id="billed">7 state transitions ($0.1750 per 1,000 runs on Standard) + 2 Express '
+            "stretch executions ($0.0023 per 1,000 runs) + 3 Express child executions (0.3 s at 64 MB) "
+            "and their 3 starts as state transitions ($0.0783 per 1,000 runs), $0.2556 per 1,000 runs "
+            "in all, 2 Lambda invocations</span>") in body
