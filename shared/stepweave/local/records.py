@@ -158,7 +158,7 @@ class LocalRecords:
 
         clients = Clients(sfn=sfn, ddb=self._writer, map_items=kept_map_items,
                           child_history=lambda child: child_history(sfn, child),
-                          map_children=noted_children)
+                          map_children=noted_children, execution_span=lambda child: _span(sfn, child))
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))
@@ -229,6 +229,17 @@ def _deactivate(records: LocalRecords) -> None:
     with _open_lock:
         if records in _open:
             _open.remove(records)
+
+
+def _span(sfn: Any, execution_arn: str) -> float | None:
+    """How long an execution ran, by its start and stop dates (as ``stepweave run`` measures
+    a split run's stretches); None when they are not known."""
+    try:
+        found = sfn.describe_execution(executionArn=execution_arn)
+    except Exception:  # noqa: BLE001 - kept from another process's run: measured by its events
+        return None
+    start, stop = found.get("startDate"), found.get("stopDate")
+    return (stop - start).total_seconds() if start is not None and stop is not None else None
 
 
 def kept_map_items(execution_arn: str) -> dict[str, list[tuple[int, list[dict[str, Any]]]]]:

@@ -121,6 +121,9 @@ class Clients:
     #: engine notes them: ``stepweave.local.distributed_map.noted_children``); None: deployed,
     #: priced from what ``item_bound`` lists and reads of the Map Runs
     map_children: Callable[[str], Sequence[BilledChild]] | None = None
+    #: how long a stretch execution ran, by its start and stop dates (the embedded engine's
+    #: ``DescribeExecution``, as ``stepweave run`` measures it); None: by its events' times
+    execution_span: Callable[[str], float | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,7 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
     events = fetch_history(clients.sfn, detail.execution_arn)
     final = final_record(detail, workflow, settings, trigger, description=desc, events=events)
     # a split workflow's blocks ran in its Express stretches too (stepweave.runtime.stretches)
-    stretches = StretchTimes(child_events_reader(clients, detail.start_date, events))
+    stretches = StretchTimes(child_events_reader(clients, detail.start_date, events), clients.execution_span)
     whole = spliced(events, manifest or {}, stretches)
     if whole is not events:
         final = final.model_copy(update={"lambda_invocations": lambda_invocations(whole)})
