@@ -188,6 +188,8 @@ def test_a_split_run_failed_in_a_stretch_resumes_there(tmp_path: Path) -> None:
         assert again.output["result"] == "charged 42 and fetched"
         assert handler.calls == Counter({"Quote": 1, "Fee": 1, "Fetch": 1, "Charge": 1, "Check": 2})
         assert len(asked) == 1
+        # billed: the stretches each attempt started (the redrive, one: the resumed stretch)
+        assert (len(first.stretches_s), len(again.stretches_s)) == (2, 1)
         runs = [(r.name, r.failed) for r in block_runs(first.events + again.events, flow.manifest())]
         assert Counter(runs) == Counter({("start", False): 1, ("Quote", False): 1, ("Fee", False): 1,
                                          ("Approval", False): 1, ("Fetch", False): 1,

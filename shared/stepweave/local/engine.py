@@ -433,16 +433,22 @@ class LocalEngine:
         invocations = lambda_invocations(events) + self.child_invocations(compiled, execution)
         return RunResult(status, output, error, cause, execution,
                          billed_transitions(own), invocations, duration, events,
-                         stretches_s=self._stretch_seconds(arn), children=children)
+                         stretches_s=self._stretch_seconds(arn, own), children=children)
 
-    def _stretch_seconds(self, machine: str) -> tuple[float, ...]:
-        """How long each execution of ``machine``'s Express stretches ran."""
+    def _stretch_seconds(self, machine: str, own: list[dict[str, Any]]) -> tuple[float, ...]:
+        """How long each Express stretch execution the run's own events ``own`` started ran
+        (the run's alone: other runs of ``machine`` start executions of the same stretches)."""
+        from stepweave.runtime.stretch_logs import machine_of
+        from stepweave.runtime.stretches import child_executions
+
+        stretches = set(self.stretches.get(machine, []))
         out = []
-        for stretch in self.stretches.get(machine, []):
-            for page in self._sfn.get_paginator("list_executions").paginate(stateMachineArn=stretch):
-                for execution in page["executions"]:
-                    if execution.get("stopDate") is not None:
-                        out.append((execution["stopDate"] - execution["startDate"]).total_seconds())
+        for child in child_executions(own):
+            if machine_of(child) not in stretches:
+                continue  # a sub-workflow's execution: billed as its own run
+            execution = self._sfn.describe_execution(executionArn=child)
+            if execution.get("stopDate") is not None:
+                out.append((execution["stopDate"] - execution["startDate"]).total_seconds())
         return tuple(out)
 
     def _splicer(self, compiled: CompiledWorkflow) -> Splicer | None:
