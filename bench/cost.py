@@ -2,7 +2,8 @@
 chosen from measured peaks, and our compile versus every-block-a-Lambda.
 
 Each example runs on the embedded engine with its input: support-timeline (Standard; its
-refund needs approval, which the bench gives), containers-showcase (Express) and
+refund needs approval, which the bench gives; and the same order without a refund, which
+ends without asking), containers-showcase (Express) and
 support-triage (Express; its models on an OpenAI-compatible server on loopback that answers
 after ``--model-latency`` seconds, 1.0 by default: a short chat completion). What AWS bills
 is priced for every execution a run makes, nested ones included, each as its own state
@@ -245,6 +246,7 @@ def split(compiled: CompiledWorkflow, path: Path) -> CompiledWorkflow | None:
 
 
 def examples(w: World) -> list[tuple[str, CompiledWorkflow, Any]]:
+    """(label, compiled ``split: off``, input); a label's first word names its workflow file."""
     order = json.loads((ROOT / "examples" / "shopify-order.json").read_text())
     triage = load_workflow(ROOT / "workflows" / "support-triage.yaml")
     for block in triage.blocks:  # the offline model -> an OpenAI-compatible server
@@ -253,9 +255,12 @@ def examples(w: World) -> list[tuple[str, CompiledWorkflow, Any]]:
     message = {"message": "I was charged twice for my order, please refund one of the charges.",
                "customer": "Ada"}
     # "ours": split off (a Standard workflow's stretches are compared in the "split" rows)
-    return [("support-timeline", compile_workflow(
-                load_workflow(ROOT / "workflows" / "support-timeline.yaml"), "support-timeline",
-                split=False), order),
+    timeline = compile_workflow(load_workflow(ROOT / "workflows" / "support-timeline.yaml"),
+                                "support-timeline", split=False)
+    # most orders ask for no refund: the run ends in the first stretch, no approval asked
+    no_refund = {k: v for k, v in order.items() if k != "refund"}
+    return [("support-timeline", timeline, order),
+            ("support-timeline (no refund)", timeline, no_refund),
             ("containers-showcase", compile_workflow(
                 load_workflow(ROOT / "workflows" / "containers-showcase.yaml"), "containers-showcase",
                 split=False), {}),
@@ -280,14 +285,14 @@ def main() -> None:
         print("warm CPU per call with the deployed settings: " + ", ".join(
             f"{h} {cpu[h] * 1000:.0f} ms" for h in sorted(cpu)))
         print(f"model latency on the fake server: {args.model_latency:.1f} s per call\n")
-        print(f"{'workflow':20} {'type':8} {'compile':6} {'transitions':>11} {'lambdas':>7} "
+        print(f"{'workflow':28} {'type':8} {'compile':6} {'transitions':>11} {'lambdas':>7} "
               f"{'$/1M before':>12} {'$/1M now':>10} {'now/before':>10} "
               f"{'Lambda share':>16}  status")
         timed = Timed()
         with LocalEngine(handlers=timed.handlers()) as engine:
             for name, ours, payload in examples(w):
                 rows = []
-                split_compile = split(ours, ROOT / "workflows" / f"{name}.yaml")
+                split_compile = split(ours, ROOT / "workflows" / f"{name.split()[0]}.yaml")
                 compiles = [("ours", ours), ("naive", naive(ours))]
                 if split_compile is not None:
                     compiles.append(("split", split_compile))
@@ -303,21 +308,21 @@ def main() -> None:
                     old, new = (bill(runs, timed.calls, memory, cpu) for memory in (before, now))
                     rows.append((old, new))
                     types = "+".join(sorted({x.workflow_type.lower() for x in runs}))
-                    print(f"{name:20} {types:8} {label:6} {new.transitions:11d} {new.invocations:7d} "
+                    print(f"{name:28} {types:8} {label:6} {new.transitions:11d} {new.invocations:7d} "
                           f"{old.dollars * 1e6:12.2f} {new.dollars * 1e6:10.2f} "
                           f"{new.dollars / old.dollars:10.2f} "
                           f"{old.lambda_dollars / old.dollars:7.0%} -> {new.lambda_dollars / new.dollars:4.0%}"
                           f"  {r.status}")
                 (o1, n1), (o2, n2) = rows[:2]
-                print(f"{'':20} {'':8} {'ratio':6} {n1.transitions / n2.transitions:11.2f} "
+                print(f"{'':28} {'':8} {'ratio':6} {n1.transitions / n2.transitions:11.2f} "
                       f"{n1.invocations / n2.invocations:7.2f} {o1.dollars / o2.dollars:12.2f} "
                       f"{n1.dollars / n2.dollars:10.2f}")
                 if len(rows) > 2:  # split / unsplit ("ours"), both measured in this run
                     o3, n3 = rows[2]
-                    print(f"{'':20} {'':8} {'split/':6} {n3.transitions / n1.transitions:11.2f} "
+                    print(f"{'':28} {'':8} {'split/':6} {n3.transitions / n1.transitions:11.2f} "
                           f"{n3.invocations / n1.invocations:7.2f} {o3.dollars / o1.dollars:12.2f} "
                           f"{n3.dollars / n1.dollars:10.2f}   (split: auto vs split: off)")
-                    print(f"{'':20} {'':8} {'logs':6} stretch logs with execution data: "
+                    print(f"{'':28} {'':8} {'logs':6} stretch logs with execution data: "
                           f"{n3.log_bytes / 1024:.1f} KiB per run, ${n3.log_dollars * 1e6:.2f} per 1M runs "
                           f"(${PRICE_LOG_INGEST_GB:.2f}/GB ingested + ${PRICE_LOG_STORE_GB_MONTH:.2f}/GB "
                           f"for a month), included above")
