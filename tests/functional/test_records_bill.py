@@ -34,17 +34,10 @@ from stepweave.workflow.loader import load_workflow
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
 from internal_api import InternalApi  # noqa: E402
+from tests.functional.test_cli_children_bill import WORKFLOW  # noqa: E402
 
-FAN = """
-name: fan-record
-type: standard
-blocks:
-  - {id: start, type: start, params: {inputFormat: [{name: items, type: array}]}}
-  - {id: par, name: Fan, type: parallel, params: {parallelType: collection, collection: "<start.items>", mode: distributed}}
-  - {id: each, type: variables, parent: par, params: {variables: [{variableName: v, value: "<parallel.currentItem>"}]}}
-  - {id: done, type: response, params: {data: {results: "<fan.results>"}}}
-edges: [start -> par, "par -[parallel-start-source]-> each", par -> done]
-"""
+#: a distributed parallel whose items are Express child executions
+FAN = WORKFLOW.replace("name: fan-bill", "name: fan-record")
 
 
 @pytest.fixture()
