@@ -10,7 +10,7 @@ the same prefix and adds what ran since. A split run's stretches are read as the
 reads them (``child_events_reader``): while a stretch's log is still being delivered there
 is no snapshot, rather than one without that stretch's blocks. The items of distributed
 parallels and chunked loops that ran before the pause are read as the recorder reads them
-(``with_map_items``), within the notifier's own, smaller, ``Clients.item_bound``.
+(``read_map_items``), within the notifier's own, smaller, ``Clients.item_bound``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from stepweave.runtime.arns import state_machine_arn
 from stepweave.runtime.history import block_runs, event_time
 from stepweave.runtime.manifests import load_manifest
-from stepweave.runtime.recorder import Clients, block_logs, child_events_reader, fetch_history, with_map_items
+from stepweave.runtime.recorder import Clients, block_logs, child_events_reader, fetch_history, read_map_items
 from stepweave.runtime.records import put_block_logs
 from stepweave.runtime.settings import Settings
 from stepweave.runtime.stretches import spliced
@@ -43,7 +43,7 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
     events: list[dict[str, Any]] = spliced(history, manifest, child_events_reader(clients, since, history))
     # the items of distributed parallels and chunked loops that ran before the pause, as
     # many as ``Clients.item_bound`` allows (the final record reads its own, more, bound)
-    events, _ = with_map_items(clients, execution_arn, history, events)
+    events = read_map_items(clients, execution_arn, history, events).events
     now = time.time() if now is None else now
     logs = block_logs(execution_arn, block_runs(events, manifest), int(now) + settings.retention_seconds)
     put_block_logs(clients.ddb, settings, logs)

@@ -136,19 +136,15 @@ def children_bill(children: Iterable[BilledChild]) -> ChildrenBill:
     """What the child executions ``children`` (``RunResult.children``) are billed, each
     priced by ``workflow_cost`` as its own type."""
     express = standard = transitions = 0
-    seconds = express_cost = standard_cost = 0.0
+    seconds = 0.0
     for child in children:
         if child.workflow_type == "EXPRESS":
             express += 1
             seconds += billed_seconds(child.duration_s)
-            express_cost += workflow_cost("EXPRESS", 0, child.duration_s)
         else:
             standard += 1
             transitions += child.transitions
-            standard_cost += workflow_cost("STANDARD", child.transitions, 0.0)
-    starts = express + standard
-    return ChildrenBill(express, seconds, express_cost, standard, transitions, standard_cost,
-                        starts, workflow_cost("STANDARD", starts, 0.0))
+    return ChildrenBill.of(express, seconds, standard, transitions)
 
 
 @dataclass(frozen=True)

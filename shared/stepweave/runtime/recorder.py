@@ -65,7 +65,7 @@ from stepweave.runtime.stretches import spliced
 
 __all__ = ["Clients", "Outcome", "StatusChange", "InvalidEvent", "record", "status_change_event",
            "started_record", "final_record",
-           "fetch_history", "child_events_reader", "with_map_items", "read_map_items", "MapItems",
+           "fetch_history", "child_events_reader", "read_map_items", "MapItems",
            "block_logs", "iso",
            "ManifestSource", "DETAIL_TYPE", "EXTERNAL_TRIGGER",
            "trigger_in_input"]
@@ -295,17 +295,6 @@ def record(event: object, *, settings: Settings, clients: Clients, manifests: Ma
                    final.unlogged_items or 0)
 
 
-def with_map_items(clients: Clients, execution_arn: str, history: list[dict[str, Any]],
-                   events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-    """``events`` (the run's, its stretches spliced in) with the events of its distributed
-    Maps' items (``stepweave.runtime.map_items``): all of them from ``Clients.map_items``, or
-    those ``Clients.item_bound`` allows, read back from the Map Runs ``history`` (the run's
-    own) started; and how many items were not read. ``StretchLogsPending`` while an Express
-    item's log is still being delivered."""
-    items = read_map_items(clients, execution_arn, history, events)
-    return items.events, items.unlogged
-
-
 @dataclass(frozen=True)
 class MapItems:
     """``read_map_items``: the events with the items', how many items were not read, and
@@ -318,13 +307,20 @@ class MapItems:
 
 def read_map_items(clients: Clients, execution_arn: str, history: list[dict[str, Any]],
                    events: list[dict[str, Any]]) -> MapItems:
-    """``with_map_items``, and the bill of the children: from ``Clients.map_children``, or
-    as ``read_items`` prices them from the Map Runs (``stepweave.runtime.billing``)."""
+    """``events`` (the run's, its stretches spliced in) with the events of its distributed
+    Maps' items (``stepweave.runtime.map_items``): all of them from ``Clients.map_items``, or
+    those ``Clients.item_bound`` allows, read back from the Map Runs ``history`` (the run's
+    own) started; how many items were not read; and the bill of the children: from
+    ``Clients.map_children``, or as ``read_items`` prices them from the Map Runs
+    (``stepweave.runtime.billing``). ``StretchLogsPending`` while an Express item's log is
+    still being delivered."""
     children = children_bill(clients.map_children(execution_arn)) if clients.map_children else None
     if clients.map_items is not None:
         return MapItems(with_items(events, clients.map_items(execution_arn)), 0, children)
-    if clients.item_bound is None or not map_run_arns(history):
-        return MapItems(events, 0, children if map_run_arns(history) else ChildrenBill())
+    if not map_run_arns(history):
+        return MapItems(events, 0, ChildrenBill())
+    if clients.item_bound is None:
+        return MapItems(events, 0, children)
     read = read_items(clients.sfn, clients.logs, execution_arn, history,
                       bound=clients.item_bound, waits=clients.log_waits)
     return MapItems(with_items(events, read.items), read.skipped, children or read.children)
