@@ -438,18 +438,14 @@ class LocalEngine:
     def _stretch_seconds(self, machine: str, own: list[dict[str, Any]]) -> tuple[float, ...]:
         """How long each Express stretch execution the run's own events ``own`` started ran
         (the run's alone: other runs of ``machine`` start executions of the same stretches)."""
+        from stepweave.local.records import execution_span
         from stepweave.runtime.stretch_logs import machine_of
         from stepweave.runtime.stretches import child_executions
 
         stretches = set(self.stretches.get(machine, []))
-        out = []
-        for child in child_executions(own):
-            if machine_of(child) not in stretches:
-                continue  # a sub-workflow's execution: billed as its own run
-            execution = self._sfn.describe_execution(executionArn=child)
-            if execution.get("stopDate") is not None:
-                out.append((execution["stopDate"] - execution["startDate"]).total_seconds())
-        return tuple(out)
+        spans = (execution_span(self._sfn, child) for child in child_executions(own)
+                 if machine_of(child) in stretches)  # not a sub-workflow's: billed as its own run
+        return tuple(span for span in spans if span is not None)
 
     def _splicer(self, compiled: CompiledWorkflow) -> Splicer | None:
         if not compiled.split_states:

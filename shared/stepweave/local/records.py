@@ -46,6 +46,7 @@ __all__ = [
     "LocalRecords",
     "LocalRecordsError",
     "create_table",
+    "execution_span",
     "local_client",
     "local_records",
     "records_path",
@@ -158,7 +159,7 @@ class LocalRecords:
 
         clients = Clients(sfn=sfn, ddb=self._writer, map_items=kept_map_items,
                           child_history=lambda child: child_history(sfn, child),
-                          map_children=noted_children, execution_span=lambda child: _span(sfn, child))
+                          map_children=noted_children, execution_span=lambda child: execution_span(sfn, child))
         for event in (status_change_event(description, "RUNNING"), status_change_event(description)):
             outcome = record(event, settings=self.settings, clients=clients,
                              manifests=lambda _arn: manifest, trigger=_trigger(description))
@@ -231,9 +232,9 @@ def _deactivate(records: LocalRecords) -> None:
             _open.remove(records)
 
 
-def _span(sfn: Any, execution_arn: str) -> float | None:
+def execution_span(sfn: Any, execution_arn: str) -> float | None:
     """How long an execution ran, by its start and stop dates (as ``stepweave run`` measures
-    a split run's stretches); None when they are not known."""
+    a split run's stretches: ``LocalEngine``); None when they are not known."""
     try:
         found = sfn.describe_execution(executionArn=execution_arn)
     except Exception:  # noqa: BLE001 - kept from another process's run: measured by its events
