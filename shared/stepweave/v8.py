@@ -11,7 +11,8 @@ forever after it has printed its result. Hence:
 * short-lived contexts (a function block's call) are context managers: :func:`context`;
 * the long-lived contexts (the syntax checker, reused across checks because a new
   context costs 50-120 ms; the embedded engine's JSONata evaluator, :func:`engine`, which
-  keeps a library loaded and its compiled expressions) are closed by :func:`close`, which
+  keeps a library loaded and its compiled expressions; used through :func:`using`, which
+  :func:`close` waits for) are closed by :func:`close`, which
   the CLI calls before it returns and which is registered with :mod:`atexit` (atexit
   handlers run before daemon threads are frozen) for every other entry point.
 
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from py_mini_racer import MiniRacer
 
-__all__ = ["event_loop", "context", "syntax_error", "syntax_errors", "engine", "close"]
+__all__ = ["event_loop", "context", "syntax_error", "syntax_errors", "engine", "using", "close"]
 
 _lock = threading.RLock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -39,6 +40,9 @@ _checker: MiniRacer | None = None
 _checker_stack: ExitStack | None = None
 #: name -> (context, what closes it): the long-lived contexts opened by :func:`engine`.
 _engines: dict[str, tuple[MiniRacer, ExitStack]] = {}
+#: name -> held while a caller uses that long-lived context (:func:`using`): :func:`close`
+#: waits for it, so no context is closed under a running evaluation
+_in_use: dict[str, threading.Lock] = {}
 
 #: ``new Function(body)`` parses the body without running it; a SyntaxError names the fault.
 _CHECK = ("(function (kind, s) { try { if (kind === 'async') "
@@ -122,6 +126,17 @@ def engine(name: str, setup: Callable[[MiniRacer], None]) -> MiniRacer:
         return mr
 
 
+@contextmanager
+def using(name: str, setup: Callable[[MiniRacer], None]) -> Iterator[MiniRacer]:
+    """:func:`engine`'s context ``name``, kept open while the block runs: a :func:`close`
+    meanwhile (a command returning while an engine of the same process still evaluates in
+    another thread) waits for the block to end. Callers serialise their own use of it."""
+    with _lock:
+        guard = _in_use.setdefault(name, threading.Lock())
+    with guard:
+        yield engine(name, setup)
+
+
 def is_open(name: str, mr: MiniRacer) -> bool:
     """Whether ``mr`` is still the open context called ``name`` (not closed since)."""
     with _lock:
@@ -135,12 +150,16 @@ def close() -> None:
     global _checker, _checker_stack
     with _lock:
         stack, _checker, _checker_stack = _checker_stack, None, None
-        engines = list(_engines.values())
+        engines = [(name, opened[1], _in_use.get(name)) for name, opened in _engines.items()]
         _engines.clear()
     if stack is not None:
         stack.close()
-    for _, engine_stack in engines:
-        engine_stack.close()
+    for _, engine_stack, guard in engines:
+        if guard is None:
+            engine_stack.close()
+            continue
+        with guard:  # after the evaluation in progress, if any
+            engine_stack.close()
 
 
 atexit.register(close)

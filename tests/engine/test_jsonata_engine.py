@@ -313,3 +313,32 @@ def test_an_evaluation_whose_context_is_closed_under_it_runs_again() -> None:
     worker.join(60)
     assert not v8.is_open("jsonata", opened), "the context the evaluation started in was closed"
     assert outcome == {"value": 60196622500}
+
+
+def test_contexts_closed_again_and_again_never_fail_an_evaluation_in_progress() -> None:
+    """Commands ending one after another in a process whose engine keeps evaluating (as a
+    test suite's CLI calls do): each ``close`` waits for the evaluation in progress, which
+    neither fails nor hangs until its time limit."""
+    import threading
+    import time
+
+    from stepweave import v8
+
+    outcomes: list[object] = []
+    until = time.monotonic() + 1.5
+
+    def run() -> None:
+        while time.monotonic() < until:
+            try:
+                outcomes.append(jsonata_eval.evaluate("$x + 1", {"x": 1}))
+            except Exception as exc:  # noqa: BLE001 - the assertion below says what it was
+                outcomes.append(exc)
+                return
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    while time.monotonic() < until:
+        time.sleep(0.003)
+        v8.close()
+    worker.join(60)
+    assert outcomes and set(map(repr, outcomes)) == {"2"}

@@ -49,8 +49,7 @@ def parse_all(expressions: list[str]) -> list[dict[str, Any]]:
     ``JSONataUnavailable`` without the library."""
     from stepweave import v8
 
-    with _lock:
-        mr = v8.engine("jsonata-syntax", _setup)
+    with _lock, v8.using("jsonata-syntax", _setup) as mr:  # not closed while it parses
         text = mr.eval(_PARSE % json.dumps(expressions), timeout=30_000)
     parsed: list[dict[str, Any]] = json.loads(str(text))
     return parsed

@@ -3,8 +3,8 @@
 AWS evaluates JSONata with the JavaScript ``jsonata`` library (version 2.0.6) plus the
 functions Step Functions adds. So does this module: the library's ``jsonata.js`` (the
 project's pinned npm dependency, ``node_modules/jsonata``; ``STEPWEAVE_JSONATA_JS`` names
-another copy) runs in one long-lived V8 context (:func:`stepweave.v8.engine`, closed by
-``stepweave.v8.close``) with the Step Functions functions of
+another copy) runs in one long-lived V8 context (:func:`stepweave.v8.using`, closed by
+``stepweave.v8.close``, never during an evaluation) with the Step Functions functions of
 :mod:`stepweave.local.jsonata_aws` registered on every expression. Numbers, strings and
 regular expressions therefore behave as on AWS: ``$number("5.")`` is error D3030, ``\\d``
 matches ASCII digits only, ``$string`` writes numbers to 15 significant digits and
@@ -80,12 +80,6 @@ def _setup(mr: MiniRacer) -> None:
     mr.eval(RUNNER, timeout_sec=TIMEOUT_SECONDS)
 
 
-def _context() -> MiniRacer:
-    from stepweave import v8
-
-    return v8.engine("jsonata", _setup)
-
-
 def aws_timestamp(value: dt.datetime | str) -> str:
     """A time as the Step Functions context object gives it: ISO 8601 in UTC with
     milliseconds, ``2024-11-27T00:23:19.123Z``."""
@@ -151,33 +145,22 @@ def evaluate(expression: str, bindings: dict[str, Any]) -> Any:
     from stepweave import v8
 
     bound = json.dumps(_bindings_json(bindings))
-    with _lock:
-        for attempt in (1, 2):
-            mr = _context()
-            if _compiled is None or _compiled.context() is not mr:  # new, or reopened after close
-                _compiled = _Compiled(mr)
-            number, prelude = _compiled.id_of(expression)
-            call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"
-            try:
-                outcome = asyncio.run_coroutine_threadsafe(_run(mr, call), v8.event_loop()).result()
-                break
-            except TimeoutError as exc:
-                raise JSONataEvaluationError(
-                    f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
-            except JSEvalException as exc:
-                # the context was closed under this evaluation (``stepweave.v8.close`` from
-                # another thread: a command ending while an engine of the same process still
-                # runs): that says nothing of the expression, which runs again in a new one
-                if attempt == 1 and _context_closed(mr):
-                    continue
-                raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
+    # ``v8.using``: a command that ends meanwhile (``stepweave.v8.close`` from another
+    # thread, an engine of the same process still running) closes the context after this
+    # evaluation, never under it
+    with _lock, v8.using("jsonata", _setup) as mr:
+        if _compiled is None or _compiled.context() is not mr:  # new, or reopened after close
+            _compiled = _Compiled(mr)
+        number, prelude = _compiled.id_of(expression)
+        call = f"{prelude}__stepweave_jsonata.run({number}, {bound})"
+        try:
+            outcome = asyncio.run_coroutine_threadsafe(_run(mr, call), v8.event_loop()).result()
+        except TimeoutError as exc:
+            raise JSONataEvaluationError(
+                f"the expression ran for more than {TIMEOUT_SECONDS:g} s and was stopped") from exc
+        except JSEvalException as exc:
+            raise JSONataEvaluationError(f"{type(exc).__name__}: {exc}") from exc
     return _outcome(outcome)
-
-
-def _context_closed(mr: MiniRacer) -> bool:
-    from stepweave import v8
-
-    return not v8.is_open("jsonata", mr)
 
 
 async def _run(mr: MiniRacer, call: str) -> Any:
