@@ -6,6 +6,9 @@ tools run last, with the secrets the workflow names for them. First it writes th
 block logs so far (``stepweave.runtime.pause``; the manifests are bundled beside this file,
 ``STEPWEAVE_MANIFESTS_DIR``). Logs ids only (never
 display data, addresses or the token). boto3 is imported on first use, not here.
+
+A lead-in (``stepweave.runtime.lead_in``) first runs the stretch before the approval: when it
+fails or ends the run, the task is answered at once and nothing is asked.
 """
 
 from __future__ import annotations
@@ -19,12 +22,22 @@ from stepweave.blocks.approval_block import request_approval
 from stepweave.blocks.entry import declared_secrets, parse_event
 from stepweave.errors import BlockError
 from stepweave.runtime.map_items import IN_PROCESS_ITEMS
+from stepweave.runtime.lead_in import (
+    IN_PROCESS_RUNNER,
+    SYNC_TIMEOUT_S,
+    LeadIn,
+    aws_runner,
+    ended_output,
+    failure_cause,
+    run_lead_in,
+)
 from stepweave.runtime.map_runs import ItemBound
 from stepweave.runtime.pause import record_pause
 from stepweave.runtime.payloads import execution_prefix, resolve
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.secrets import fill_secrets
 from stepweave.runtime.settings import Settings, SettingsError
+from stepweave.runtime.stretches import LEAD_FAILED_ERROR
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "stepweave"))
 
@@ -50,18 +63,25 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         settings = Settings.from_env(default_manifests_dir=MANIFESTS_DIR)
     except SettingsError as exc:
         raise BlockError(f"Invalid handler configuration: {exc}") from None
+    ddb = boto3.client("dynamodb")
+    lead: LeadIn | None = None
+    if block_event.stretch is not None:
+        lead = _lead_in(block_event.stretch, block_event.taskToken, block_event.block.name)
+        if lead.exit != block_event.block.name:
+            return {"ExecutionArn": lead.arn}  # answered: the run failed or ended before it
+        block_event = block_event.model_copy(update={"params": lead.params or {}})
     if settings.payload_bucket:  # display data may read large outputs of earlier blocks
         params = resolve(dict(block_event.params), None, bucket=settings.payload_bucket,
                          prefix=execution_prefix(block_event.context.execution))
         block_event = block_event.model_copy(update={"params": params})
-    ddb = boto3.client("dynamodb")
     # the run's state so far, before the approval becomes visible (whoever sees the approval
     # sees the blocks that led to it); the approval is requested whatever happens here
     try:
         clients = Clients(sfn=boto3.client("stepfunctions"), ddb=ddb, logs=boto3.client("logs"),
                           log_waits=PAUSE_LOG_WAITS, item_bound=PAUSE_ITEM_BOUND,
                           map_items=IN_PROCESS_ITEMS.get())
-        written = record_pause(clients, settings, block_event.context.execution)
+        written = record_pause(clients, settings, block_event.context.execution,
+                               lead_in=(block_event.block.name, lead.arn) if lead else None)
     except Exception as exc:  # noqa: BLE001 - a snapshot must never fail the block
         logger.warning("pause snapshot not written", extra={"error": type(exc).__name__})
     else:
@@ -72,9 +92,30 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     block_event = block_event.model_copy(update={"params": fill_secrets(
         dict(block_event.params), block_event.secrets.at, secrets)})
     approval = request_approval(block_event, ddb=ddb, ses=ses, settings=settings,
-                                secrets=secrets)
+                                secrets=secrets, carry=(lead.vars or {}) if lead else None)
     logger.info("approval requested", extra={
         "approvers": len(approval.approvers), "deadline": approval.deadline,
         "notifications": len(approval.notifications or []),
         "notifications_failed": sum(1 for n in approval.notifications or [] if not n["ok"])})
-    return {"requested": True}
+    return {"requested": True, **({"ExecutionArn": lead.arn} if lead else {})}
+
+
+def _lead_in(stretch: dict[str, Any], token: str | None, block: str) -> LeadIn:
+    """Run the stretch before the approval; answer the task at once when it failed or
+    ended the run (``stepweave.runtime.lead_in``)."""
+    import boto3
+
+    from stepweave.api.executions import sync_client
+
+    if not token:
+        raise BlockError("approval block invoked without a task token")
+    sfn = boto3.client("stepfunctions")
+    runner = IN_PROCESS_RUNNER.get() or aws_runner(sync_client(SYNC_TIMEOUT_S))
+    lead = run_lead_in(stretch, runner)
+    if lead.status != "SUCCEEDED":
+        logger.info("stretch before the approval failed", extra={"stretch": lead.arn, "error": lead.error})
+        sfn.send_task_failure(taskToken=token, error=LEAD_FAILED_ERROR, cause=failure_cause(lead))
+    elif lead.exit != block:
+        logger.info("run ended before the approval", extra={"stretch": lead.arn})
+        sfn.send_task_success(taskToken=token, output=ended_output(lead))
+    return lead

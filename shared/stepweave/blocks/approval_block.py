@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepweave.blocks.contract import BlockEvent
-from stepweave.errors import BlockInputError
+from stepweave.errors import BlockError, BlockInputError
 from stepweave.runtime.approvals import (
     Approval,
     approval_items,
@@ -46,6 +46,8 @@ __all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "N
 
 #: Without a timeout the task may wait as long as a Standard run lives: a year.
 NO_DEADLINE_SECONDS = 366 * 86_400
+#: A lead-in's carried values are kept in the request item (at most 400 KB with the rest)
+MAX_CARRY_BYTES = 300_000
 APPROVAL_ID_PREFIX = "apr_"
 #: the approval's own links a ``notify`` tool may quote -> their stand-in in the compiled
 #: params (``stepweave.compiler.notify``), replaced by ``fill_links``
@@ -124,13 +126,15 @@ def new_approval_id() -> str:
 
 def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Settings,
                      now: float | None = None, secrets: Mapping[str, str] | None = None,
-                     transport: httpx.BaseTransport | None = None) -> Approval:
+                     transport: httpx.BaseTransport | None = None,
+                     carry: dict[str, Any] | None = None) -> Approval:
     """Store the request, run the ``notify`` tools (``secrets``: the named secrets they may
     use; ``transport``: an httpx transport, for tests) and keep what they did, then list the
     approval (the run's pointer, the waiting list), mark the run paused and send the email.
     Whoever finds the approval through a listing or the email finds the notifications
     recorded; a decision made from a notification's link while later tools still run has
-    the results recorded so far."""
+    the results recorded so far. ``carry``: the variables a lead-in's stretch returned, kept
+    with the request for the decision to give back (``stepweave.runtime.lead_in``)."""
     if not event.taskToken:
         raise BlockInputError("approval block invoked without a task token")
     params = event.params
@@ -149,7 +153,12 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
         accept_extra_fields=params.get("acceptExtraFields") is True,
         created_at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
         deadline=int(now + int(timeout)) if timeout else None,
-        expires_at=int(now + int(timeout or NO_DEADLINE_SECONDS) + settings.retention_seconds))
+        expires_at=int(now + int(timeout or NO_DEADLINE_SECONDS) + settings.retention_seconds),
+        carry=carry)
+    if carry is not None and len(json.dumps(carry).encode()) > MAX_CARRY_BYTES:
+        raise BlockError(f"the run's values before the approval take more than {MAX_CARRY_BYTES:,} "
+                         "bytes, more than the request can keep: keep large outputs out of the "
+                         "blocks before it, or set the workflow's split: off")
     if settings.approval_sender and not approval.approvers:
         raise BlockInputError("approvers: no email address to send the approval to")
     table = settings.require_table()

@@ -85,3 +85,6 @@ class BlockEvent(BaseModel):
     secrets: SecretSpec = Field(default_factory=SecretSpec)
     #: Approval blocks only: the task token the run waits on (kept server-side).
     taskToken: str | None = None
+    #: Approval blocks only: the Express stretch it runs first (``{"StateMachineArn",
+    #: "Input"}``; ``stepweave.runtime.lead_in``)
+    stretch: dict[str, Any] | None = None

@@ -249,6 +249,7 @@ class LocalEngine:
 
     def _counted(self, fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
         from stepweave.local.records import kept_map_items
+        from stepweave.runtime.lead_in import IN_PROCESS_RUNNER
         from stepweave.runtime.map_items import IN_PROCESS_ITEMS
 
         def call(event: dict[str, Any]) -> Any:
@@ -258,11 +259,30 @@ class LocalEngine:
                 with self._calls_lock:
                     self._calls[key] = self._calls.get(key, 0) + 1
             token = IN_PROCESS_ITEMS.set(kept_map_items)  # a handler reads the kept items
+            runner = IN_PROCESS_RUNNER.set(self._run_sync)  # and runs a lead-in's stretch
             try:
                 return fn(event)
             finally:
+                IN_PROCESS_RUNNER.reset(runner)
                 IN_PROCESS_ITEMS.reset(token)
         return call
+
+    def _run_sync(self, machine: str, payload: str) -> dict[str, Any]:
+        """``StartSyncExecution``, which moto lacks: start the execution, wait for its end
+        (an Express execution runs at most 5 minutes)."""
+        arn = self.sfn.start_execution(stateMachineArn=machine, input=payload)["executionArn"]
+        deadline, delay = time.monotonic() + 300, 0.002
+        while True:
+            described = self.sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                return {"executionArn": arn, **{k: described[k] for k in ("status", "output", "error", "cause")
+                                                 if k in described}}
+            if time.monotonic() > deadline:
+                self.sfn.stop_execution(executionArn=arn, error="States.Timeout")
+                return {"executionArn": arn, "status": "TIMED_OUT", "error": "States.Timeout",
+                        "cause": "the Express execution ran for more than 5 minutes"}
+            time.sleep(delay)
+            delay = min(0.02, delay * 1.5)
 
     def child_invocations(self, compiled: CompiledWorkflow, execution: str) -> int:
         """The Lambda invocations of ``execution``'s distributed containers' child

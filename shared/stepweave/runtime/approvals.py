@@ -45,7 +45,7 @@ __all__ = ["Approval", "ApprovalError", "ApprovalNotFound", "ApprovalDecided", "
 PENDING_PK = "APPROVALS#PENDING"
 _NO_DEADLINE = 9_999_999_999
 
-_JSON_FIELDS = ("display", "form", "position", "decision", "notifications")
+_JSON_FIELDS = ("display", "form", "position", "decision", "notifications", "carry")
 
 
 class ApprovalError(StepweaveError):
@@ -98,6 +98,9 @@ class Approval:
     accept_extra_fields: bool = False
     #: what each ``notify`` tool did: ``{"tool", "ok", "output" | "error"}`` (None: no tools)
     notifications: list[dict[str, Any]] | None = None
+    #: the variables a lead-in's stretch returned (``stepweave.runtime.lead_in``): the
+    #: decision gives them back to the task with its output; None for any other approval
+    carry: dict[str, Any] | None = None
 
 
 _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
@@ -106,7 +109,8 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
           "display": "display", "form": "form", "approvers": "approvers", "subject": "subject",
           "message": "message", "deadline": "deadline", "decision": "decision",
           "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant",
-          "accept_extra_fields": "acceptExtraFields", "notifications": "notifications"}
+          "accept_extra_fields": "acceptExtraFields", "notifications": "notifications",
+          "carry": "carry"}
 _POINTER = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
             "deadline", "expires_at", "position", "display", "form", "tenant")
 _WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
@@ -285,8 +289,10 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
     except clients.ddb.exceptions.ConditionalCheckFailedException:
         raise ApprovalDecided(f"approval '{approval.block_name}' was already decided") from None
     status = "decided"
+    # a lead-in's task also takes back the variables its stretch returned
+    result = output if approval.carry is None else {"output": output, "vars": approval.carry}
     try:
-        clients.sfn.send_task_success(taskToken=token, output=json.dumps(output, allow_nan=False))
+        clients.sfn.send_task_success(taskToken=token, output=json.dumps(result, allow_nan=False))
     except (clients.sfn.exceptions.TaskTimedOut, clients.sfn.exceptions.InvalidToken,
             clients.sfn.exceptions.TaskDoesNotExist):
         status = "lapsed"

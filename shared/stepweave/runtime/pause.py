@@ -10,12 +10,16 @@ the same prefix and adds what ran since. A split run's stretches are read as the
 reads them (``child_events_reader``): while a stretch's log is still being delivered there
 is no snapshot, rather than one without that stretch's blocks. The items of distributed
 parallels and chunked loops that ran before the pause are read as the recorder reads them
-(``read_map_items``), within the notifier's own, smaller, ``Clients.item_bound``.
+(``read_map_items``), within the notifier's own, smaller, ``Clients.item_bound``. A
+lead-in's stretch (run by the notifier itself, ``stepweave.runtime.lead_in``) is not in the
+history yet: the notifier names it (``lead_in``), and it is read as if the task had.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from stepweave.runtime.arns import state_machine_arn
@@ -30,12 +34,21 @@ __all__ = ["record_pause"]
 
 
 def record_pause(clients: Clients, settings: Settings, execution_arn: str,
-                 now: float | None = None) -> int:
-    """Write the block logs of the run so far; the number written (0 without a manifest)."""
+                 now: float | None = None, lead_in: tuple[str, str] | None = None) -> int:
+    """Write the block logs of the run so far; the number written (0 without a manifest).
+    ``lead_in``: (the approval's state, its stretch's execution ARN) when the notifier ran
+    the stretch before it."""
     manifest = load_manifest(settings.manifests_dir, state_machine_arn(execution_arn))
     if manifest is None:
         return 0
     history = fetch_history(clients.sfn, execution_arn)
+    if lead_in is not None and history:
+        # as the task will show it once the notifier answers
+        last = history[-1]
+        history.append({"id": int(last["id"]) + 1, "previousEventId": int(last["id"]),
+                        "type": "TaskSubmitted", "timestamp": datetime.now(timezone.utc),
+                        "taskSubmittedEventDetails": {"output": json.dumps(
+                            {"Payload": {"ExecutionArn": lead_in[1]}})}})
     started = event_time(history[0]) if history else None
     since = round(started.timestamp() * 1000) if started is not None else 0
     # a split run's stretches: from their logs when deployed (StretchLogsPending, raised,

@@ -11,7 +11,13 @@ predecessor was left out points at the last event kept before it).
 
 The manifest's ``split`` (``CompiledWorkflow.split_states``) names the added states. A
 child's execution is found in its task's ``TaskSubmitted`` (or ``TaskSucceeded`` /
-``TaskFailed``) event. Reading a child's history can fail (Express executions have no
+``TaskFailed``) event -- or, for a *lead-in* (an approval task that runs the stretch before
+it itself, ``stepweave.compiler.split``; the manifest names it ``lead:<stretch>``), in the
+``ExecutionArn`` its Lambda answers (the ``Payload`` of its ``TaskSubmitted`` event) or in
+its result's ``stretch``. A lead-in's own events are held back until its stretch's are
+spliced in (the stretch ran first); they are kept when the stretch left towards it (the
+approval was asked) and left out when it did not (the run ended, or failed, in the stretch:
+the unsplit run never reached the approval). Reading a child's history can fail (Express executions have no
 history API on AWS): its events are then missing, and everything else is as described --
 unless the reader raises ``ChildEventsPending`` (a deployed child's log still being
 delivered: ``stepweave.runtime.stretch_logs``), which ``poll`` passes on.
@@ -23,7 +29,14 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions"]
+__all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions", "LEAD",
+           "lead_ins", "LEAD_FAILED_ERROR"]
+
+#: The prefix of a lead-in's value in the manifest's ``split`` (``lead:<stretch ref>``).
+LEAD = "lead:"
+#: The error a lead-in's task fails with when its stretch failed (its cause: the stretch's
+#: ``{"Error", "Cause"}``, which the parent raises as a failed stretch's task would).
+LEAD_FAILED_ERROR = "Stepweave.LeadInStretchFailed"
 
 #: (execution ARN, events already read) -> the events after those (all of them when
 #: the execution has ended, else those so far)
@@ -48,14 +61,35 @@ def _child_arn(event: Mapping[str, Any]) -> str | None:
             parsed = json.loads(text) if isinstance(text, str) else None
         except ValueError:
             parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("ExecutionArn"), str):
-            return str(parsed["ExecutionArn"])
+        if not isinstance(parsed, dict):
+            continue
+        # a stretch's task: the child's description; a lead-in: its Lambda's answer
+        # (``Payload``) or the result it was sent (``stretch``)
+        for found in (parsed.get("ExecutionArn"), (parsed.get("Payload") or {}).get("ExecutionArn")
+                      if isinstance(parsed.get("Payload"), dict) else None, parsed.get("stretch")):
+            if isinstance(found, str) and found:
+                return found
     return None
+
+
+def lead_ins(added: Mapping[str, str]) -> dict[str, str]:
+    """The lead-ins of a manifest's ``split``: state -> the stretch it runs."""
+    return {k: v[len(LEAD):] for k, v in added.items() if v.startswith(LEAD)}
 
 
 def child_executions(events: list[dict[str, Any]]) -> list[str]:
     """The executions a history's tasks started (a split run's stretches among them), in order."""
     return list(dict.fromkeys(arn for arn in map(_child_arn, events) if arn is not None))
+
+
+def _exit_of(event: Mapping[str, Any]) -> str | None:
+    details = event.get("executionSucceededEventDetails")
+    text = details.get("output") if isinstance(details, dict) else None
+    try:
+        parsed = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return str(parsed["exit"]) if isinstance(parsed, dict) and isinstance(parsed.get("exit"), str) else None
 
 
 def _entered(event: Mapping[str, Any]) -> str | None:
@@ -73,7 +107,8 @@ class Splicer:
     events that are ready (a running child's so far, read through ``child_events``)."""
 
     def __init__(self, added: Mapping[str, str], child_events: ChildEvents) -> None:
-        self._added = dict(added)
+        self._leads = lead_ins(added)
+        self._added = {k: v for k, v in added.items() if k not in self._leads}
         self._child_events = child_events
         self._parent: list[dict[str, Any]] = []
         self._pos = 0
@@ -85,6 +120,10 @@ class Splicer:
         self._child_seen = 0
         self._child_done: set[str] = set()
         self._child_skip: str | None = None  # the child's added state being left out
+        self._lead: str | None = None  # the lead-in whose events are held back
+        self._held: list[dict[str, Any]] = []
+        self._child_exit: str | None = None  # where the child being spliced left to
+        self._child_time: Any = None  # when its last event was
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         self._parent += events
@@ -104,6 +143,9 @@ class Splicer:
                     self._child_seen += len(new)
                     ended = any(e["type"] in _END for e in new)
                 for event in new:
+                    if event["type"] == "ExecutionSucceeded":
+                        self._child_exit = _exit_of(event)
+                    self._child_time = event.get("timestamp", self._child_time)
                     kept = self._take(f"child:{arn}", event, child=True)
                     if kept is not None:
                         out.append(kept)
@@ -111,14 +153,67 @@ class Splicer:
                     return out
                 self._child_done.add(arn)
                 self._child, self._child_seen, self._child_skip = None, 0, None
+                if self._lead is not None:
+                    out += self._release()
                 continue
             if self._pos >= len(self._parent):
                 return out
             event = self._parent[self._pos]
             self._pos += 1
+            if self._holds(event):
+                continue
             kept = self._take("parent", event, child=False)
             if kept is not None:
                 out.append(kept)
+
+    def _holds(self, event: dict[str, Any]) -> bool:
+        """Whether ``event`` is a lead-in's, held back until its stretch is spliced in."""
+        if self._lead is None:
+            name = _entered(event)
+            if name is None or name not in self._leads or self._in_added is not None:
+                return False
+            self._lead, self._held, self._child_exit = name, [], None
+        self._held.append(event)
+        arn = _child_arn(event)
+        if arn is not None and arn not in self._child_done:
+            self._child, self._child_seen = arn, 0  # its events come next, then the held ones
+        elif _exited(event) == self._lead or event["type"] in _END or (
+                _entered(event) is not None and _entered(event) != self._lead):
+            # the lead-in ended without naming its stretch (its Lambda failed before it
+            # ran one): its events as they were
+            lead, self._lead = self._lead, None
+            held, self._held = self._held, []
+            self._parent[self._pos - len(held):self._pos] = held
+            self._pos -= len(held)
+            self._leads.pop(lead, None)
+            return True
+        return True
+
+    def _release(self) -> list[dict[str, Any]]:
+        """The held lead-in's events: kept when its stretch left towards it, else left out
+        with the rest of that state."""
+        lead, held = self._lead, self._held
+        self._lead, self._held = None, []
+        out: list[dict[str, Any]] = []
+        if self._child_exit == lead:
+            first = True
+            for event in held:
+                kept = self._take("parent", event, child=False)
+                if kept is not None:
+                    if first:  # it follows the stretch's last event, as unsplit
+                        kept["previousEventId"] = max(0, kept["id"] - 1)
+                        first = False
+                    # and starts when the stretch ended (the task ran it first)
+                    at = kept.get("timestamp")
+                    if type(at) is type(self._child_time) and at is not None and at < self._child_time:
+                        kept["timestamp"] = self._child_time
+                    out.append(kept)
+            return out
+        for event in held:
+            self._ids[("parent", int(event["id"]))] = self._last
+        if not any(_exited(e) == lead for e in held):
+            self._in_added = lead  # the rest of it is left out too
+        return out
 
     def _take(self, source: str, event: dict[str, Any], child: bool) -> dict[str, Any] | None:
         """The event renumbered, or None when it is left out (its id then stands for the

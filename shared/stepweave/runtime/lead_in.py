@@ -1,0 +1,115 @@
+"""An approval that runs the stretch before it: the notifier's half of a lead-in.
+
+``stepweave.compiler.split`` lets an approval task run the Express stretch that comes before
+it (a *lead-in*): the task's event carries the stretch (``stretch``: its state machine and
+input), and the notifier starts it with ``StartSyncExecution`` before anything else. Then
+
+- the stretch failed: the task fails at once (``SendTaskFailure``) with
+  ``stepweave.runtime.stretches.LEAD_FAILED_ERROR`` and, as its cause, the stretch's ``{"Error", "Cause"}``, which the
+  parent raises as it would a failed stretch task's;
+- the stretch ended the run (it did not leave towards this approval): the task succeeds at
+  once with ``{"ended": <the run's output>, "stretch": <its execution ARN>}``, and the
+  stretch after the approval passes that output through;
+- else the approval is asked, with the parameters the stretch computed, and the variables it
+  returned are kept with the request (``Approval.carry``): the decision gives them back to
+  the task (``{"output": <the decision>, "vars": ...}``).
+
+The notifier answers Step Functions with the stretch's ``ExecutionArn`` (the ``Payload`` of
+the task's ``TaskSubmitted`` event), where the recorder finds it.
+
+Deployed, the stretch runs through the notifier's own Step Functions client (a read timeout
+past the 5 minutes an Express execution may run). On the embedded engine, which has no
+``StartSyncExecution``, the engine runs it (``IN_PROCESS_RUNNER``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
+           "MAX_CAUSE_CHARS", "ended_output", "SYNC_TIMEOUT_S"]
+
+#: (state machine ARN, input JSON) -> a ``StartSyncExecution`` answer: ``executionArn``,
+#: ``status``, and ``output`` or ``error`` / ``cause``
+SyncRunner = Callable[[str, str], Mapping[str, Any]]
+
+#: The embedded engine's runner while it calls a handler in-process; deployed: None
+IN_PROCESS_RUNNER: ContextVar[SyncRunner | None] = ContextVar("IN_PROCESS_RUNNER", default=None)
+
+#: An Express execution runs at most 5 minutes: the client waits a little longer
+SYNC_TIMEOUT_S = 310.0
+#: ``SendTaskFailure`` takes a cause of at most 32,768 characters
+MAX_CAUSE_CHARS = 32_768
+#: Keys the console reads to link a child to its parent: only Step Functions may set it
+_CONSOLE_LINK = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+
+
+@dataclass(frozen=True)
+class LeadIn:
+    """What the stretch did: its execution, and (when it succeeded) where it left, its
+    output, the variables it returned and the approval's parameters."""
+
+    arn: str
+    status: str
+    exit: str | None = None
+    output: Any = None
+    vars: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    error: str = ""
+    cause: str = ""
+
+
+def aws_runner(sfn: Any) -> SyncRunner:
+    """The deployed runner: ``StartSyncExecution`` through ``sfn`` (a client whose read
+    timeout is ``SYNC_TIMEOUT_S``)."""
+    def run(machine: str, payload: str) -> Mapping[str, Any]:
+        answer: Mapping[str, Any] = sfn.start_sync_execution(stateMachineArn=machine, input=payload)
+        return answer
+    return run
+
+
+def run_lead_in(stretch: Mapping[str, Any], runner: SyncRunner) -> LeadIn:
+    """Run the stretch of a lead-in's event (``{"StateMachineArn", "Input"}``)."""
+    machine = str(stretch.get("StateMachineArn") or "")
+    given = stretch.get("Input")
+    payload = dict(given) if isinstance(given, dict) else {}
+    payload.pop(_CONSOLE_LINK, None)
+    answer = runner(machine, json.dumps(payload, allow_nan=False))
+    arn, status = str(answer.get("executionArn") or ""), str(answer.get("status") or "")
+    if status != "SUCCEEDED":
+        error = str(answer.get("error") or "")
+        if not error:
+            error = "States.Timeout" if status == "TIMED_OUT" else f"States.{status.title() or 'Failed'}"
+        return LeadIn(arn, status, error=error, cause=str(answer.get("cause") or ""))
+    try:
+        output = json.loads(answer.get("output") or "null")
+    except ValueError:
+        output = None
+    if not isinstance(output, dict):
+        return LeadIn(arn, "FAILED", error="Stepweave.LeadInStretchOutput",
+                      cause="the stretch before the approval answered without its exit")
+    return LeadIn(arn, status, exit=output.get("exit") if isinstance(output.get("exit"), str) else None,
+                  output=output.get("output"),
+                  vars=output["vars"] if isinstance(output.get("vars"), dict) else None,
+                  params=output["params"] if isinstance(output.get("params"), dict) else None)
+
+
+def failure_cause(lead: LeadIn) -> str:
+    """The ``SendTaskFailure`` cause of a failed stretch: its ``{"Error", "Cause"}`` (the
+    cause shortened to fit)."""
+    cause = lead.cause
+    while True:
+        text = json.dumps({"Error": lead.error[:256], "Cause": cause})
+        if len(text) <= MAX_CAUSE_CHARS:
+            return text
+        cause = cause[: max(0, len(cause) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"
+
+
+def ended_output(lead: LeadIn) -> str:
+    """The task's result when the stretch ended the run."""
+    return json.dumps({"ended": lead.output, "stretch": lead.arn}, allow_nan=False)
+
