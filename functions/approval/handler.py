@@ -68,7 +68,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     if block_event.stretch is not None:
         lead = _lead_in(block_event.stretch, block_event.taskToken, block_event.block.name)
         if lead.exit != block_event.block.name:
-            return {"ExecutionArn": lead.arn}  # answered: the run failed or ended before it
+            return lead.answer()  # answered: the run failed or ended before it
         block_event = block_event.model_copy(update={"params": lead.params or {}})
     if settings.payload_bucket:  # display data may read large outputs of earlier blocks
         params = resolve(dict(block_event.params), None, bucket=settings.payload_bucket,
@@ -81,7 +81,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
                           log_waits=PAUSE_LOG_WAITS, item_bound=PAUSE_ITEM_BOUND,
                           map_items=IN_PROCESS_ITEMS.get())
         written = record_pause(clients, settings, block_event.context.execution,
-                               lead_in=(block_event.block.name, lead.arn) if lead else None)
+                               lead_in=lead.answer() if lead else None)
     except Exception as exc:  # noqa: BLE001 - a snapshot must never fail the block
         logger.warning("pause snapshot not written", extra={"error": type(exc).__name__})
     else:
@@ -97,7 +97,7 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         "approvers": len(approval.approvers), "deadline": approval.deadline,
         "notifications": len(approval.notifications or []),
         "notifications_failed": sum(1 for n in approval.notifications or [] if not n["ok"])})
-    return {"requested": True, **({"ExecutionArn": lead.arn} if lead else {})}
+    return {"requested": True, **(lead.answer() if lead else {})}
 
 
 def _lead_in(stretch: dict[str, Any], token: str | None, block: str) -> LeadIn:

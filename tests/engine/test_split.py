@@ -165,8 +165,18 @@ def _run_both(engine: LocalEngine, unsplit: CompiledWorkflow, split: CompiledWor
                 server.server_close()
     a, b = results
     assert _stable((a.status, a.output, a.error, a.cause)) == _stable((b.status, b.output, b.error, b.cause))
-    assert _blocks(engine, a, unsplit) == _blocks(engine, b, split)
-    assert a.lambda_invocations == b.lambda_invocations
+    # the same Lambda invocations, and the approval's that ran the stretch before it when the
+    # run did not reach the approval (it was invoked all the same)
+    ran = {r.block for r in block_runs(a.events, unsplit.manifest())}
+    unasked = [n for n, v in split.split_states.items()
+               if v.startswith("lead:") and split.state_map[n][0] not in ran]
+    assert b.lambda_invocations == a.lambda_invocations + len(unasked)
+    (runs_a, (logs_a, *record_a)), (runs_b, (logs_b, *record_b)) = (
+        _blocks(engine, a, unsplit), _blocks(engine, b, split))
+    assert (runs_a, logs_a) == (runs_b, logs_b)
+    invocations = 4  # the record's lambda_invocations (its other fields are equal)
+    assert record_a[:invocations] + record_a[invocations + 1:] == record_b[:invocations] + record_b[invocations + 1:]
+    assert (record_a[invocations], record_b[invocations]) == (a.lambda_invocations, b.lambda_invocations)
     return a, b
 
 
@@ -189,17 +199,28 @@ def test_support_timeline_compiles_to_a_parent_with_the_approval_and_one_express
     assert split.workflow_type == "STANDARD"
     assert [s.workflow_type for s in split.stretches.values()] == ["EXPRESS"]
     parent = split.definition["States"]
-    assert parent["Approve refund"] == unsplit.definition["States"]["Approve refund"] | {
-        "Next": "Refund approved (express)"}
+    # the approval runs the stretch before it (a lead-in): first, and alone before it
+    assert split.definition["StartAt"] == "Approve refund"
+    approval, before = parent["Approve refund"], unsplit.definition["States"]["Approve refund"]
+    payload = approval["Arguments"]["Payload"]
+    assert payload["params"] == {} and payload["stretch"]["StateMachineArn"] == "${StateMachine__1}"
+    assert '"entry": "Start"' in payload["stretch"]["Input"]
+    assert approval["TimeoutSeconds"] == before["TimeoutSeconds"] + 300
+    assert approval["Catch"][1:] == before["Catch"] and approval["Next"] == "Refund approved (express)"
+    assert split.split_states["Approve refund"] == "lead:~1"
     kinds = sorted(s["Type"] for s in parent.values())
-    assert kinds == ["Choice", "Fail", "Fail", "Succeed", "Task", "Task", "Task"]
+    assert kinds == ["Fail", "Fail", "Task", "Task"]
     stretch = next(iter(split.stretches.values()))
+    # the stretch computes the approval's parameters, where its variables are
+    exit_to = stretch.definition["States"]["Exit to Approve refund"]["Output"]
+    assert exit_to["exit"] == "Approve refund"
+    assert exit_to["params"] == before["Arguments"]["Payload"]["params"]
     assert set(unsplit.definition["States"]) - set(parent) <= set(stretch.definition["States"])
     assert split.manifest()["split"] == split.split_states
 
 
-@pytest.mark.parametrize("refund, approve", [(250, True), (20, True)],
-                         ids=["approved", "small"])
+@pytest.mark.parametrize("refund, approve", [(250, True), (250, False), (20, True), (None, True)],
+                         ids=["approved", "rejected", "small", "none"])
 def test_support_timeline_split_runs_as_unsplit(engine: LocalEngine, timeline: Any, refund: Any,
                                                 approve: bool) -> None:
     order = {k: v for k, v in ORDER.items() if k != "refund"}
@@ -208,8 +229,10 @@ def test_support_timeline_split_runs_as_unsplit(engine: LocalEngine, timeline: A
     a, b = _run_both(engine, *timeline, order, approve=approve, api=True)
     assert a.status == "SUCCEEDED"
     assert b.transitions < a.transitions
-    if refund == 250:
-        assert b.transitions == 4  # stretch, its exit Choice, the approval, the stretch after it
+    # the approval (which runs the stretch before it) and the stretch after it, whether the
+    # approval was asked or the run ended before it
+    assert b.transitions == 2
+    assert len(b.stretches_s) == 2
 
 
 def test_an_approval_in_the_middle_with_a_condition_around_it(engine: LocalEngine, middle: Any) -> None:

@@ -25,6 +25,7 @@ from stepweave.local.records import local_client
 from stepweave.runtime.query import get_execution
 from stepweave.runtime.recorder import fetch_history
 from stepweave.runtime.settings import Settings
+from stepweave.runtime.stretches import child_executions
 from stepweave.runtime.stretch_logs import (
     StretchLogs,
     StretchLogsPending,
@@ -84,10 +85,9 @@ def _use_manifest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiled: Com
 
 
 def _children(events: list[dict[str, Any]]) -> list[str]:
-    """The stretch executions the parent ran, from its tasks' TaskSucceeded outputs."""
-    return [json.loads(e["taskSucceededEventDetails"]["output"])["ExecutionArn"] for e in events
-            if e["type"] == "TaskSucceeded"
-            and (e["taskSucceededEventDetails"].get("resource") or "").startswith("startExecution")]
+    """The stretch executions the parent ran (its tasks', and the approval's that runs the
+    stretch before it)."""
+    return child_executions(events)
 
 
 def _log_stretches(engine: LocalEngine, result: RunResult, stretch_machines: list[str],

@@ -270,13 +270,15 @@ class LocalEngine:
     def _run_sync(self, machine: str, payload: str) -> dict[str, Any]:
         """``StartSyncExecution``, which moto lacks: start the execution, wait for its end
         (an Express execution runs at most 5 minutes)."""
-        arn = self.sfn.start_execution(stateMachineArn=machine, input=payload)["executionArn"]
+        # named as AWS names it (moto would leave an Express execution unnamed)
+        arn = self.sfn.start_execution(stateMachineArn=machine, input=payload,
+                                       name=str(uuid.uuid4()))["executionArn"]
         deadline, delay = time.monotonic() + 300, 0.002
         while True:
             described = self.sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
-                return {"executionArn": arn, **{k: described[k] for k in ("status", "output", "error", "cause")
-                                                 if k in described}}
+                return {"executionArn": arn, **{k: described[k] for k in ("status", "output", "error", "cause",
+                                                                          "startDate") if k in described}}
             if time.monotonic() > deadline:
                 self.sfn.stop_execution(executionArn=arn, error="States.Timeout")
                 return {"executionArn": arn, "status": "TIMED_OUT", "error": "States.Timeout",

@@ -61,6 +61,7 @@ from stepweave.local.moto_imports import defer_batch
 defer_batch()  # before moto's parser is imported: it would load moto's Batch and EC2 backends
 
 from moto.core.base_backend import AccountSpecificBackend
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -458,6 +459,15 @@ def _publish_history_event(self: Any, *args: Any, **kwargs: Any) -> None:
     _moto_publish_history_event(self, *args, **kwargs)
     CHANGES.bump()
 
+def _send_task_failure(self: Any) -> Any:
+    """moto's ``SendTaskFailure`` drops the ``cause`` it is given; AWS fails the task with it."""
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+                                                cause=self._get_param("cause"))
+    return EmptyResult()
+
+
 def install() -> None:
     """Apply the patches (idempotent)."""
     global _installed
@@ -482,6 +492,7 @@ def install() -> None:
         EventManager._publish_history_event = _publish_history_event  # type: ignore[method-assign]
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign]
         AccountSpecificBackend.get_session = classmethod(_regions_session)  # type: ignore[method-assign,assignment]
+        StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
         moto_history.install()
         moto_speed.install()
         _installed = True
@@ -504,6 +515,7 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (EventManager, "_publish_history_event"),
     (AmazonStateLanguageParser, "parse"),
     (AccountSpecificBackend, "get_session"),
+    (StepFunctionResponse, "send_task_failure"),
     *moto_history.PATCHED_ATTRIBUTES,
     *moto_speed.PATCHED_ATTRIBUTES,
     *moto_redrive.PATCHED_ATTRIBUTES,

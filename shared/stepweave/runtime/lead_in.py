@@ -28,6 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 __all__ = ["SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
@@ -61,6 +62,13 @@ class LeadIn:
     params: dict[str, Any] | None = None
     error: str = ""
     cause: str = ""
+    #: when it started (epoch ms), when known
+    started_ms: int | None = None
+
+    def answer(self) -> dict[str, Any]:
+        """What the notifier answers Step Functions with (the ``Payload`` of the task's
+        ``TaskSubmitted`` event): where the recorder finds the stretch."""
+        return {"ExecutionArn": self.arn, **({"StartDate": self.started_ms} if self.started_ms else {})}
 
 
 def aws_runner(sfn: Any) -> SyncRunner:
@@ -80,19 +88,22 @@ def run_lead_in(stretch: Mapping[str, Any], runner: SyncRunner) -> LeadIn:
     payload.pop(_CONSOLE_LINK, None)
     answer = runner(machine, json.dumps(payload, allow_nan=False))
     arn, status = str(answer.get("executionArn") or ""), str(answer.get("status") or "")
+    started = answer.get("startDate")
+    started_ms = round(started.timestamp() * 1000) if isinstance(started, datetime) else None
     if status != "SUCCEEDED":
         error = str(answer.get("error") or "")
         if not error:
             error = "States.Timeout" if status == "TIMED_OUT" else f"States.{status.title() or 'Failed'}"
-        return LeadIn(arn, status, error=error, cause=str(answer.get("cause") or ""))
+        return LeadIn(arn, status, error=error, cause=str(answer.get("cause") or ""), started_ms=started_ms)
     try:
         output = json.loads(answer.get("output") or "null")
     except ValueError:
         output = None
     if not isinstance(output, dict):
         return LeadIn(arn, "FAILED", error="Stepweave.LeadInStretchOutput",
-                      cause="the stretch before the approval answered without its exit")
-    return LeadIn(arn, status, exit=output.get("exit") if isinstance(output.get("exit"), str) else None,
+                      cause="the stretch before the approval answered without its exit",
+                      started_ms=started_ms)
+    return LeadIn(arn, status, started_ms=started_ms, exit=output.get("exit") if isinstance(output.get("exit"), str) else None,
                   output=output.get("output"),
                   vars=output["vars"] if isinstance(output.get("vars"), dict) else None,
                   params=output["params"] if isinstance(output.get("params"), dict) else None)

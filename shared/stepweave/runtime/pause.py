@@ -34,10 +34,10 @@ __all__ = ["record_pause"]
 
 
 def record_pause(clients: Clients, settings: Settings, execution_arn: str,
-                 now: float | None = None, lead_in: tuple[str, str] | None = None) -> int:
+                 now: float | None = None, lead_in: dict[str, Any] | None = None) -> int:
     """Write the block logs of the run so far; the number written (0 without a manifest).
-    ``lead_in``: (the approval's state, its stretch's execution ARN) when the notifier ran
-    the stretch before it."""
+    ``lead_in``: what the notifier will answer when it ran the stretch before the approval
+    (``LeadIn.answer``: the stretch's ``ExecutionArn`` and ``StartDate``)."""
     manifest = load_manifest(settings.manifests_dir, state_machine_arn(execution_arn))
     if manifest is None:
         return 0
@@ -47,8 +47,7 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
         last = history[-1]
         history.append({"id": int(last["id"]) + 1, "previousEventId": int(last["id"]),
                         "type": "TaskSubmitted", "timestamp": datetime.now(timezone.utc),
-                        "taskSubmittedEventDetails": {"output": json.dumps(
-                            {"Payload": {"ExecutionArn": lead_in[1]}})}})
+                        "taskSubmittedEventDetails": {"output": json.dumps({"Payload": lead_in})}})
     started = event_time(history[0]) if history else None
     since = round(started.timestamp() * 1000) if started is not None else 0
     # a split run's stretches: from their logs when deployed (StretchLogsPending, raised,

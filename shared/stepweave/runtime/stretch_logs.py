@@ -184,7 +184,7 @@ class StretchLogs:
 
 def child_starts(events: list[dict[str, Any]]) -> dict[str, int]:
     """Child execution ARN -> its start (epoch ms), from the ``startExecution.sync`` tasks'
-    ``TaskSubmitted`` outputs in a parent's history."""
+    ``TaskSubmitted`` outputs in a parent's history (a lead-in's: its Lambda's ``Payload``)."""
     found: dict[str, int] = {}
     for event in events:
         details = event.get("taskSubmittedEventDetails")
@@ -193,6 +193,8 @@ def child_starts(events: list[dict[str, Any]]) -> dict[str, int]:
             output = json.loads(text) if isinstance(text, str) else None
         except ValueError:
             continue
+        if isinstance(output, dict) and isinstance(output.get("Payload"), dict):
+            output = output["Payload"]
         if isinstance(output, dict) and isinstance(output.get("ExecutionArn"), str) \
                 and isinstance(output.get("StartDate"), (int, float)):
             found[output["ExecutionArn"]] = int(output["StartDate"])

@@ -17,7 +17,8 @@ it itself, ``stepweave.compiler.split``; the manifest names it ``lead:<stretch>`
 its result's ``stretch``. A lead-in's own events are held back until its stretch's are
 spliced in (the stretch ran first); they are kept when the stretch left towards it (the
 approval was asked) and left out when it did not (the run ended, or failed, in the stretch:
-the unsplit run never reached the approval). Reading a child's history can fail (Express executions have no
+the unsplit run never reached the approval; its ``TaskScheduled`` stays, the Lambda
+invocation it counts). Reading a child's history can fail (Express executions have no
 history API on AWS): its events are then missing, and everything else is as described --
 unless the reader raises ``ChildEventsPending`` (a deployed child's log still being
 delivered: ``stepweave.runtime.stretch_logs``), which ``poll`` passes on.
@@ -210,7 +211,12 @@ class Splicer:
                     out.append(kept)
             return out
         for event in held:
-            self._ids[("parent", int(event["id"]))] = self._last
+            if event["type"] == "TaskScheduled":  # its Lambda was invoked (and billed) all the same
+                kept = self._take("parent", event, child=False)
+                if kept is not None:
+                    out.append(kept)
+            else:
+                self._ids[("parent", int(event["id"]))] = self._last
         if not any(_exited(e) == lead for e in held):
             self._in_added = lead  # the rest of it is left out too
         return out
