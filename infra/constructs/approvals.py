@@ -5,9 +5,12 @@
   the run paused (records table), reads large display values (payload bucket), sends the
   email through SES from the sender identity (when one is configured).
 - **decision** (``functions/decision``): behind API Gateway (``GET|POST /approvals/{id}``,
-  ``/v1/approvals...``). The only function allowed to answer the workflows' task tokens
-  (``states:SendTaskSuccess``/``SendTaskFailure`` on the state machines with approvals). Its
-  CSRF key is a generated Secrets Manager secret it alone reads.
+  ``/v1/approvals...``). Answers the workflows' task tokens (``states:SendTaskSuccess``/
+  ``SendTaskFailure`` on the state machines with approvals). Its CSRF key is a generated
+  Secrets Manager secret it alone reads. The notifier answers them too, on the state
+  machines whose approvals run the stretch before them (lead-ins,
+  ``stepweave.runtime.lead_in``): when that stretch failed or ended the run; it may start
+  those stretches (``states:StartSyncExecution``) and runs up to ``LEAD_IN_TIMEOUT_SECONDS``.
 - **sweeper** (``functions/sweeper``): every 15 minutes, lapses overdue approvals whose run
   stopped waiting and publishes ``ApprovalsStuck`` (runs still waiting past the deadline):
   ``stuck_metric``, which the monitoring alarms on.
@@ -46,6 +49,7 @@ from infra.constructs.layer import locally_bundled_code
 from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler, grant_map_runs
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.memory import HANDLER_MEMORY_MB
+from stepweave.runtime.stretches import lead_ins
 from stepweave.tools import tool_permissions
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
@@ -61,6 +65,9 @@ _SIZES = {"approval": HandlerSettings(memory_mb=HANDLER_MEMORY_MB["approval"], t
           "sweeper": HandlerSettings(memory_mb=256, timeout_seconds=300)}
 #: The notifier when approval blocks notify with tools (HTTP calls with their retries).
 _NOTIFYING = HandlerSettings(memory_mb=HANDLER_MEMORY_MB["approval"], timeout_seconds=300)
+#: The notifier when an approval runs the stretch before it: an Express execution's 5
+#: minutes, then the request (and its notify tools)
+LEAD_IN_TIMEOUT_SECONDS = 660
 _DESCRIPTIONS = {
     "approval": "Stepweave approval notifier: stores approval requests and emails approvers",
     "decision": "Stepweave approval decisions: decision pages and /v1/approvals",
@@ -88,12 +95,14 @@ class Approvals(Construct):
         secrets_prefix: str | None = None,
         secret_names: Collection[str] = (),
         notifier_memory_mb: int | None = None,
+        lead_ins: bool = False,
     ) -> None:
         """``manifests``: the generated manifest files (``recorder.manifest_files``) bundled
         beside the notifier, which records the run's block logs at a pause. ``notify_tools``:
         the registry tools approval blocks notify with; the notifier then reads exactly the
         secrets ``secret_names`` (under ``secrets_prefix``) and gets what those tools need.
-        ``notifier_memory_mb``: the notifier's memory, when not the ``approval`` handler's."""
+        ``notifier_memory_mb``: the notifier's memory, when not the ``approval`` handler's.
+        ``lead_ins``: some approval runs the stretch before it (``allow_lead_ins``)."""
         super().__init__(scope, construct_id)
         self.table = table
         self.sender = sender
@@ -121,6 +130,8 @@ class Approvals(Construct):
             else:
                 code = lambda_.Code.from_asset(f"{functions_dir}/{name}", exclude=["__pycache__", "*.pyc"])
             settings = _NOTIFYING if name == "approval" and notify_tools else _SIZES[name]
+            if name == "approval" and lead_ins:
+                settings = HandlerSettings(settings.memory_mb, LEAD_IN_TIMEOUT_SECONDS)
             if name == "approval" and notifier_memory_mb is not None:
                 settings = HandlerSettings(notifier_memory_mb, settings.timeout_seconds)
             self.functions[name] = python_function(
@@ -222,6 +233,21 @@ class Approvals(Construct):
         self.map_run_workflows = dict(workflows)
         if self.notifier.role is not None:
             grant_map_runs(self.notifier.role, workflows)
+
+    def allow_lead_ins(self, workflows: Mapping[str, WorkflowStateMachine]) -> None:
+        """These workflows' approvals run the stretch before them (``lead:`` in their
+        manifests' ``split``): the notifier starts those stretches' versions
+        (``states:StartSyncExecution``, authorized on the unqualified state machines) and
+        answers those workflows' task tokens when a stretch failed or ended the run."""
+        for workflow in workflows.values():
+            refs = set(lead_ins(workflow.compiled.split_states).values())
+            machines = [m for ref, (_, m, _) in workflow.stretches.items() if ref in refs]
+            if not machines:
+                continue
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=["states:StartSyncExecution"],
+                resources=[m.state_machine_arn for m in machines]))
+            workflow.state_machine.grant_task_response(self.notifier)
 
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""

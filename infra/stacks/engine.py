@@ -21,6 +21,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 from stepweave import __version__
 from stepweave.compiler.compile import CompiledWorkflow
+from stepweave.runtime.stretches import lead_ins
 
 from infra import ROOT
 from infra.constructs.api import RUN_API_FOLDER, RunApiFunction, StepweaveApi
@@ -131,6 +132,7 @@ class EngineStack(Stack):
             secret_names=_secrets_by_handler(workflows).get(APPROVAL_HANDLER, set()),
             notifier_memory_mb=(settings.memory.handlers.get(APPROVAL_HANDLER)
                                 if settings.memory else None),
+            lead_ins=any(lead_ins(c.split_states) for c in workflows),
         ) if any(APPROVAL_HANDLER in c.handlers for c in workflows) else None
         handlers: dict[str, lambda_.IFunction] = dict(self.handlers.functions)
         if self.approvals is not None:
@@ -175,6 +177,7 @@ class EngineStack(Stack):
                 [m for w in split for _, m, _ in w.stretches.values()],
                 [g for w in split for g in w.stretch_log_groups.values()])
             self.approvals.allow_map_runs({w.state_machine_name: w for w in split})
+            self.approvals.allow_lead_ins({w.state_machine_name: w for w in split})
 
         # The recorder ships only once functions/recorder/handler.py exists.
         code_dir = recorder_code_dir(settings.functions_dir)

@@ -143,5 +143,38 @@ def test_the_approval_notifier_reads_the_stretch_logs_too(template: dict[str, An
     group = stretch["Properties"]["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
     assert [s["Resource"] for s in statements if s["Action"] == "logs:FilterLogEvents"] == [group]
     stretch_id = next(k for k, r in template["Resources"].items() if r is stretch)
-    assert [s["Resource"] for s in statements if s["Action"] == "states:DescribeStateMachine"] == [
+    assert [s["Resource"] for s in statements if "states:DescribeStateMachine" in _as_list(s["Action"])] == [
         {"Ref": stretch_id}]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_approval_runs_the_stretch_before_it_with_least_privilege(template: dict[str, Any]) -> None:
+    """A lead-in (``stepweave.runtime.lead_in``): the notifier starts the stretch before the
+    approval (StartSyncExecution on that stretch's unqualified ARN, which authorizes its
+    versions, and nothing else), answers that workflow's task tokens when the run failed or
+    ended in it, and may run through an Express execution's 5 minutes."""
+    (notifier,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                   and "Approvals" in _text(r["Properties"]["Role"]) and "notif" in _text(r).lower()
+                   and "STEPWEAVE_MANIFESTS_DIR" in _text(r["Properties"].get("Environment"))]
+    assert notifier["Properties"]["Timeout"] == 660
+    role = notifier["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
+                  and {"Ref": role} in r["Properties"]["Roles"]
+                  for s in r["Properties"]["PolicyDocument"]["Statement"]]
+    stretch_id = next(k for k, r in template["Resources"].items()
+                      if r is _machine(template, "dev-support-timeline-express-1"))
+    parent_id = next(k for k, r in template["Resources"].items()
+                     if r is _machine(template, "dev-support-timeline"))
+    # (CDK merges the statements on the same resource: DescribeStateMachine names its log group)
+    starts = [s for s in statements if "states:StartSyncExecution" in _text(s["Action"])]
+    assert [(sorted(_as_list(s["Action"])), s["Resource"]) for s in starts] == [
+        (["states:DescribeStateMachine", "states:StartSyncExecution"], {"Ref": stretch_id})]
+    assert not [s for s in statements if "states:StartExecution" in _text(s["Action"])]
+    answers = [s for s in statements if "states:SendTaskSuccess" in _text(s["Action"])]
+    assert len(answers) == 1 and answers[0]["Resource"] == {"Ref": parent_id}
+    assert "states:SendTaskFailure" in answers[0]["Action"]
+    parent = json.loads(_text(_machine(template, "dev-support-timeline")["Properties"]["DefinitionString"]))
+    assert "Approve refund" in _text(parent) and "stretch" in _text(parent)
