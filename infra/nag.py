@@ -153,6 +153,16 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
         )
         if "email" in approvals.notify_tools:
             _acknowledge_ses_identities(notifier, "an approval block's notify tool")
+    for name in approvals.lead_in_workflows:
+        _acknowledge(
+            notifier.role or notifier,
+            f"AwsSolutions-IAM5[Resource::{_bucket_objects(approvals.payload_bucket, approvals).removesuffix('/*')}"
+            f"/stepweave-checkpoints/{name}/*]",
+            "An approval that runs the stretch before it keeps what that stretch did when the "
+            "request then fails, one object per run (named by the execution, hence the '*'), "
+            f"for a redrive to take instead of running its blocks again: PutObject and "
+            f"DeleteObject on workflow '{name}''s checkpoint folder only.",
+        )
     for workflow in approvals.map_run_workflows.values():
         _acknowledge_recorder_map_runs(notifier.role or notifier, workflow,
                                        "to snapshot the blocks inside it when the run pauses")

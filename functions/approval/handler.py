@@ -19,6 +19,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import Logger
 from stepweave.blocks.approval_block import request_approval
+from stepweave.blocks.contract import BlockEvent
 from stepweave.blocks.entry import declared_secrets, parse_event
 from stepweave.errors import BlockError
 from stepweave.runtime.map_items import IN_PROCESS_ITEMS
@@ -29,6 +30,9 @@ from stepweave.runtime.lead_in import (
     aws_runner,
     ended_output,
     failure_cause,
+    keep,
+    kept,
+    kept_key,
     run_lead_in,
 )
 from stepweave.runtime.map_runs import ItemBound
@@ -66,10 +70,30 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     ddb = boto3.client("dynamodb")
     lead: LeadIn | None = None
     if block_event.stretch is not None:
-        lead = _lead_in(block_event.stretch, block_event.taskToken, block_event.block.name)
+        lead = _lead_in(block_event, settings)
         if lead.exit != block_event.block.name:
             return lead.answer()  # answered: the run failed or ended before it
         block_event = block_event.model_copy(update={"params": lead.params or {}})
+        try:
+            return _ask(block_event, settings, ddb, lead)
+        except BaseException:
+            if settings.payload_bucket:  # a redrive takes the stretch's result from there
+                try:
+                    keep(boto3.client("s3"), settings.payload_bucket, _kept_key(block_event), lead)
+                except Exception as exc:  # noqa: BLE001 - the request's error is the one to raise
+                    logger.warning("stretch result not kept for a redrive", extra={"error": type(exc).__name__})
+            raise
+    return _ask(block_event, settings, ddb, None)
+
+
+def _kept_key(block_event: BlockEvent) -> str:
+    return kept_key(block_event.context.workflow, block_event.context.execution, block_event.block.id)
+
+
+def _ask(block_event: BlockEvent, settings: Settings, ddb: Any, lead: LeadIn | None) -> dict[str, Any]:
+    """Request the approval (after the stretch before it, for a lead-in)."""
+    import boto3
+
     if settings.payload_bucket:  # display data may read large outputs of earlier blocks
         params = resolve(dict(block_event.params), None, bucket=settings.payload_bucket,
                          prefix=execution_prefix(block_event.context.execution))
@@ -100,16 +124,24 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     return {"requested": True, **(lead.answer() if lead else {})}
 
 
-def _lead_in(stretch: dict[str, Any], token: str | None, block: str) -> LeadIn:
-    """Run the stretch before the approval; answer the task at once when it failed or
-    ended the run (``stepweave.runtime.lead_in``)."""
+def _lead_in(block_event: BlockEvent, settings: Settings) -> LeadIn:
+    """Run the stretch before the approval (or take what a failed attempt's did); answer
+    the task at once when it failed or ended the run (``stepweave.runtime.lead_in``)."""
     import boto3
 
     from stepweave.api.executions import sync_client
 
+    token, block, stretch = block_event.taskToken, block_event.block.name, block_event.stretch or {}
     if not token:
         raise BlockError("approval block invoked without a task token")
     sfn = boto3.client("stepfunctions")
+    given = stretch.get("Input")
+    redriven = isinstance(given, dict) and isinstance(given.get("redrive"), int) and given["redrive"] > 0
+    lead = kept(boto3.client("s3"), settings.payload_bucket, _kept_key(block_event)) \
+        if redriven and settings.payload_bucket else None
+    if lead is not None:
+        logger.info("stretch before the approval taken from the failed attempt", extra={"stretch": lead.arn})
+        return lead
     runner = IN_PROCESS_RUNNER.get() or aws_runner(sync_client(SYNC_TIMEOUT_S))
     lead = run_lead_in(stretch, runner)
     if lead.status != "SUCCEEDED":

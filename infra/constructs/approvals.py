@@ -49,7 +49,7 @@ from infra.constructs.layer import locally_bundled_code
 from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler, grant_map_runs
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.memory import HANDLER_MEMORY_MB
-from stepweave.runtime.stretches import lead_ins
+from stepweave.runtime.stretches import CHECKPOINTS_PREFIX, lead_ins
 from stepweave.tools import tool_permissions
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
@@ -144,6 +144,8 @@ class Approvals(Construct):
         self.payload_bucket = payload_bucket
         #: the state machine names of the workflows with approvals (``allow_decisions``)
         self.state_machine_names: list[str] = []
+        #: the workflows whose approvals run the stretch before them (``allow_lead_ins``)
+        self.lead_in_workflows: list[str] = []
         #: the workflows whose distributed Maps' items the pause snapshot reads (by name)
         self.map_run_workflows: dict[str, WorkflowStateMachine] = {}
         self._grant_records()
@@ -238,7 +240,8 @@ class Approvals(Construct):
         """These workflows' approvals run the stretch before them (``lead:`` in their
         manifests' ``split``): the notifier starts those stretches' versions
         (``states:StartSyncExecution``, authorized on the unqualified state machines) and
-        answers those workflows' task tokens when a stretch failed or ended the run."""
+        answers those workflows' task tokens when a stretch failed or ended the run, and keeps
+        what a stretch did beside those workflows' checkpoints when the request then failed."""
         for workflow in workflows.values():
             refs = set(lead_ins(workflow.compiled.split_states).values())
             machines = [m for ref, (_, m, _) in workflow.stretches.items() if ref in refs]
@@ -247,7 +250,18 @@ class Approvals(Construct):
             self.notifier.add_to_role_policy(iam.PolicyStatement(
                 actions=["states:StartSyncExecution"],
                 resources=[m.state_machine_arn for m in machines]))
-            workflow.state_machine.grant_task_response(self.notifier)
+            # by name: the state machine invokes the notifier, a reference would be a cycle
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[Stack.of(self).format_arn(
+                    service="states", resource="stateMachine", resource_name=workflow.state_machine_name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+            self.lead_in_workflows.append(workflow.compiled.name)
+            # what the stretch did, kept for a redrive when the request then failed
+            self.notifier.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:DeleteObject"],
+                resources=[self.payload_bucket.arn_for_objects(
+                    f"{CHECKPOINTS_PREFIX}/{workflow.compiled.name}/*")]))
 
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""

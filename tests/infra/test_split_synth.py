@@ -174,7 +174,13 @@ def test_the_approval_runs_the_stretch_before_it_with_least_privilege(template: 
         (["states:DescribeStateMachine", "states:StartSyncExecution"], {"Ref": stretch_id})]
     assert not [s for s in statements if "states:StartExecution" in _text(s["Action"])]
     answers = [s for s in statements if "states:SendTaskSuccess" in _text(s["Action"])]
-    assert len(answers) == 1 and answers[0]["Resource"] == {"Ref": parent_id}
-    assert "states:SendTaskFailure" in answers[0]["Action"]
+    assert len(answers) == 1 and sorted(answers[0]["Action"]) == ["states:SendTaskFailure", "states:SendTaskSuccess"]
+    # the parent named, not referenced: it invokes the notifier (a reference would be a cycle)
+    assert _text(answers[0]["Resource"]).endswith(':stateMachine:dev-support-timeline"]]}')
+    assert parent_id not in _text(statements)
+    # what the stretch did, kept for a redrive when the request failed: its workflow's folder
+    (kept,) = [s for s in statements if "s3:PutObject" in _text(s["Action"])]
+    assert sorted(_as_list(kept["Action"])) == ["s3:DeleteObject", "s3:PutObject"]
+    assert _text(kept["Resource"]).endswith('"/stepweave-checkpoints/support-timeline/*"]]}')
     parent = json.loads(_text(_machine(template, "dev-support-timeline")["Properties"]["DefinitionString"]))
     assert "Approve refund" in _text(parent) and "stretch" in _text(parent)

@@ -48,7 +48,7 @@ from stepweave.compiler.graph import Graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.subworkflow import START_SYNC, machine_placeholder
 from stepweave.errors import Problem, WorkflowError
-from stepweave.runtime.stretches import LEAD, LEAD_FAILED_ERROR
+from stepweave.runtime.stretches import CHECKPOINTS_PREFIX, LEAD, LEAD_FAILED_ERROR
 
 __all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
            "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
@@ -70,7 +70,6 @@ EXECUTION_VAR = "sw_execution"
 _EXECUTION_ID = "$states.context.Execution.Id"
 #: Where a stretch that failed keeps its checkpoint (the payload bucket's objects under
 #: ``<prefix>/<workflow>/<parent execution name>/<stretch>.json``) for a redrive to resume at.
-CHECKPOINTS_PREFIX = "stepweave-checkpoints"
 _S3 = "arn:aws:states:::aws-sdk:s3:"
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_CONTEXT = re.compile(r"\$states\.context\.(?!Execution\.Id\b|Map\.Item\b)")

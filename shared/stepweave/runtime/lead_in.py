@@ -14,6 +14,13 @@ input), and the notifier starts it with ``StartSyncExecution`` before anything e
   returned are kept with the request (``Approval.carry``): the decision gives them back to
   the task (``{"output": <the decision>, "vars": ...}``).
 
+When the stretch succeeded but the request then failed (an address it cannot send to, SES
+down), the notifier keeps what the stretch did in the payload bucket (``keep``) before the
+task fails: a redrive of the run (which runs the task again) takes it from there
+(``kept``) instead of running the stretch's blocks a second time, as a redrive of the
+unsplit run would not run them again. The stretch itself resumes where it failed from its
+own checkpoint (``stepweave.compiler.split``).
+
 The notifier answers Step Functions with the stretch's ``ExecutionArn`` (the ``Payload`` of
 the task's ``TaskSubmitted`` event), where the recorder finds it.
 
@@ -31,7 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
+from stepweave.runtime.stretches import CHECKPOINTS_PREFIX
+
+__all__ = ["keep", "kept", "kept_key", "SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
            "MAX_CAUSE_CHARS", "ended_output", "SYNC_TIMEOUT_S"]
 
 #: (state machine ARN, input JSON) -> a ``StartSyncExecution`` answer: ``executionArn``,
@@ -124,3 +133,32 @@ def ended_output(lead: LeadIn) -> str:
     """The task's result when the stretch ended the run."""
     return json.dumps({"ended": lead.output, "stretch": lead.arn}, allow_nan=False)
 
+
+
+def kept_key(workflow: str, execution: str, block_id: str) -> str:
+    """Where a lead-in keeps its stretch's result for a redrive: beside the stretches'
+    checkpoints (``<prefix>/<workflow>/<execution name>/lead-<block>.json``)."""
+    return f"{CHECKPOINTS_PREFIX}/{workflow}/{execution.rsplit(':', 1)[-1]}/lead-{block_id}.json"
+
+
+def keep(s3: Any, bucket: str, key: str, lead: LeadIn) -> None:
+    """Keep what the stretch did (its request then failed)."""
+    body = {"arn": lead.arn, "exit": lead.exit, "output": lead.output, "vars": lead.vars,
+            "params": lead.params, "started_ms": lead.started_ms}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body, allow_nan=False).encode(),
+                  ContentType="application/json")
+
+
+def kept(s3: Any, bucket: str, key: str) -> LeadIn | None:
+    """What an earlier attempt's stretch did (taken: the object is deleted), or None."""
+    try:
+        body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except Exception:  # noqa: BLE001 - none kept (or unreadable): the stretch runs again
+        return None
+    s3.delete_object(Bucket=bucket, Key=key)
+    if not isinstance(body, dict) or not isinstance(body.get("arn"), str):
+        return None
+    return LeadIn(body["arn"], "SUCCEEDED", exit=body.get("exit"), output=body.get("output"),
+                  vars=body.get("vars") if isinstance(body.get("vars"), dict) else None,
+                  params=body.get("params") if isinstance(body.get("params"), dict) else None,
+                  started_ms=body.get("started_ms") if isinstance(body.get("started_ms"), int) else None)

@@ -31,8 +31,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions", "LEAD",
-           "lead_ins", "LEAD_FAILED_ERROR"]
+           "lead_ins", "LEAD_FAILED_ERROR",
+           "CHECKPOINTS_PREFIX"]
 
+#: Where the stretches keep their checkpoints in the payload bucket (``<prefix>/<workflow>/
+#: <parent execution name>/...``; ``stepweave.compiler.split``), a lead-in's too
+CHECKPOINTS_PREFIX = "stepweave-checkpoints"
 #: The prefix of a lead-in's value in the manifest's ``split`` (``lead:<stretch ref>``).
 LEAD = "lead:"
 #: The error a lead-in's task fails with when its stretch failed (its cause: the stretch's
@@ -125,6 +129,7 @@ class Splicer:
         self._held: list[dict[str, Any]] = []
         self._child_exit: str | None = None  # where the child being spliced left to
         self._child_time: Any = None  # when its last event was
+        self._release_now = False
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         self._parent += events
@@ -162,6 +167,9 @@ class Splicer:
             event = self._parent[self._pos]
             self._pos += 1
             if self._holds(event):
+                if self._release_now:
+                    self._release_now = False
+                    out += self._release()
                 continue
             kept = self._take("parent", event, child=False)
             if kept is not None:
@@ -178,6 +186,8 @@ class Splicer:
         arn = _child_arn(event)
         if arn is not None and arn not in self._child_done:
             self._child, self._child_seen = arn, 0  # its events come next, then the held ones
+        elif arn is not None:  # a redriven task took an earlier attempt's stretch: it asked
+            self._child_exit, self._release_now = self._lead, True
         elif _exited(event) == self._lead or event["type"] in _END or (
                 _entered(event) is not None and _entered(event) != self._lead):
             # the lead-in ended without naming its stretch (its Lambda failed before it
