@@ -263,3 +263,67 @@ def test_a_retry_from_another_engine_lets_go_of_the_stretch_histories_it_put_bac
         assert Counter((b.name, b.success) for b in detail.blocks) == Counter({
             ("start", True): 1, ("Quote", True): 1, ("Fee", True): 1, ("Approval", True): 1,
             ("Fetch", True): 1, ("Charge", True): 1, ("Check", False): 1, ("Check", True): 1})
+
+
+LEAD_IN = """
+name: fee
+type: standard
+blocks:
+  - {id: start, type: start}
+  - {id: quote, name: Quote, type: function, params: {code: "return 40"}}
+  - {id: fee, name: Fee, type: function, params: {code: "return <quote.result> + 2"}}
+  - id: ask
+    name: Approval
+    type: approval
+    params:
+      approvers: lead@example.com
+      subject: "A fee of <fee.result>?"
+      form: [{name: approved, type: boolean, required: true}]
+  - {id: charge, name: Charge, type: function, params: {code: "return 'charged ' + <fee.result>"}}
+  - {id: done, name: Done, type: function, params: {code: "return <charge.result> + ' ' + <approval.approved>"}}
+edges: [start -> quote, quote -> fee, fee -> ask, ask -> charge, charge -> done]
+"""
+
+
+def test_a_lead_in_whose_request_failed_resumes_without_running_its_stretch_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The approval runs the stretch before it (a lead-in); that stretch succeeds, then the
+    request fails (SES refuses the sender, not verified yet). The notifier keeps what the
+    stretch did; the redrive, once the sender is verified, asks the approval with the
+    parameters that stretch computed, without running Quote and Fee again, as the unsplit
+    run's redrive would not."""
+    import boto3
+
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(LEAD_IN)
+    assert flow.split_states.get("Approval") == "lead:~1", "the approval runs the stretch before it"
+    monkeypatch.setenv("STEPWEAVE_APPROVAL_SENDER", "approvals@example.com")
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    def subjects() -> list[str]:
+        return [m.subject for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages]
+
+    approver = Approver()
+    with LocalEngine(handlers={"function": handler}) as engine:
+        first = engine.run(flow, {}, poll_s=0.01, approver=approver)
+        assert first.status == "FAILED" and "Approval" in (first.cause or ""), first.cause
+        assert handler.calls == Counter({"Quote": 1, "Fee": 1}) and subjects() == []
+        from stepweave.runtime.settings import LOCAL_PAYLOAD_BUCKET
+        kept = engine.s3.list_objects_v2(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix="stepweave-checkpoints/fee/")
+        assert [o["Key"].rsplit("/", 1)[-1] for o in kept.get("Contents", [])] == ["lead-ask.json"]
+
+        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress="approvals@example.com")
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=approver)
+        assert again.status == "SUCCEEDED", again.cause
+        assert again.output["result"] == "charged 42 true"
+        assert handler.calls == Counter({"Quote": 1, "Fee": 1, "Charge": 1, "Done": 1})
+        assert subjects() == ["A fee of 42?"]
+        left = engine.s3.list_objects_v2(Bucket=LOCAL_PAYLOAD_BUCKET, Prefix="stepweave-checkpoints/fee/")
+        assert left.get("KeyCount", 0) == 0
+        runs = [(r.name, r.failed) for r in block_runs(first.events + again.events, flow.manifest())]
+        assert Counter(runs) == Counter({("start", False): 1, ("Quote", False): 1, ("Fee", False): 1,
+                                         ("Approval", True): 1, ("Approval", False): 1,
+                                         ("Charge", False): 1, ("Done", False): 1})
