@@ -347,8 +347,33 @@ def _capture(fake: FakeWorld, api_url: str, manifests: Path) -> dict[str, list[d
         module = importlib.import_module(f"functions.{handler}.handler")
 
         def call(event: dict[str, Any]) -> Any:
+            if handler == "approval" and event.get("stretch"):
+                return _lead_in(event)
             captured.setdefault(handler, []).append(copy.deepcopy(event))
             return module.lambda_handler(event, None)
+
+        def _lead_in(event: dict[str, Any]) -> Any:
+            """An approval that runs the stretch before it: replayed as the request it then
+            makes (its parameters, from the stretch; the stretch's run, one API call whose
+            wait is not the notifier's memory or CPU, left out of the replay)."""
+            from stepweave.runtime.lead_in import IN_PROCESS_RUNNER
+
+            inner = IN_PROCESS_RUNNER.get()
+            assert inner is not None, "the engine runs a lead-in's stretch"
+            answers: list[Any] = []
+
+            def recording(machine: str, payload: str) -> Any:
+                answers.append(inner(machine, payload))
+                return answers[-1]
+            token = IN_PROCESS_RUNNER.set(recording)
+            try:
+                return module.lambda_handler(event, None)
+            finally:
+                IN_PROCESS_RUNNER.reset(token)
+                output = json.loads(answers[0].get("output") or "{}") if answers else {}
+                if output.get("exit") == event["block"]["name"]:
+                    request = {k: v for k, v in copy.deepcopy(event).items() if k != "stretch"}
+                    captured.setdefault(handler, []).append({**request, "params": output.get("params") or {}})
         return call
 
     saved = {k: os.environ.get(k) for k in ("INTERNAL_API_URL", "OPENAI_API_KEY",
