@@ -298,3 +298,31 @@ def test_an_approval_inside_a_loop(engine: LocalEngine) -> None:
     assert [row[-1]["result"] for row in a.output["result"]] == [
         {"i": 0, "pre": 0, "ok": True}, {"i": 1, "pre": 10, "ok": True}, {"i": 2, "pre": 20, "ok": True}]
     assert [len(row) for row in a.output["result"]] == [4, 3, 4]
+
+
+def test_a_stretch_that_calls_a_model_keeps_its_task_before_the_approval() -> None:
+    """The notifier would be billed while the stretch before the approval runs: when that
+    stretch calls a model (seconds a call), it keeps its own task and exit Choice, and the
+    approval is the unsplit one's."""
+    text = """
+name: ask-model
+blocks:
+  - {id: start, type: start}
+  - {id: a, name: A, type: function, params: {code: "return 1"}}
+  - {id: think, name: Think, type: agent, params: {model: gpt-4o-mini, messages: [{role: user, content: hi}]}}
+  - {id: b, name: B, type: function, params: {code: "return 2"}}
+  - {id: ask, name: Approval, type: approval, params: {form: [{name: approved, type: boolean, required: true}]}}
+  - {id: c, name: C, type: function, params: {code: "return 3"}}
+  - {id: d, name: D, type: function, params: {code: "return 4"}}
+  - {id: e, name: E, type: function, params: {code: "return 5"}}
+edges: [start -> a, a -> think, think -> b, b -> ask, ask -> c, c -> d, d -> e]
+"""
+    compiled = compile_workflow(parse_workflow(parse_yaml(text), "<t>"), "<t>")
+    assert compiled.stretches, "the workflow is split"
+    assert not any(v.startswith("lead:") for v in compiled.split_states.values())
+    states = compiled.definition["States"]
+    assert "stretch" not in states["Approval"]["Arguments"]["Payload"]
+    lighter = compile_workflow(parse_workflow(parse_yaml(text.replace(
+        "type: agent, params: {model: gpt-4o-mini, messages: [{role: user, content: hi}]}",
+        'type: function, params: {code: "return 0"}')), "<t>"), "<t>")
+    assert lighter.split_states.get("Approval") == "lead:~1"

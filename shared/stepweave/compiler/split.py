@@ -566,7 +566,21 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
 # run's output through (one Express request, no transition). Two transitions fewer on every
 # run; taken only where it keeps the unsplit run's behaviour: the approval follows that
 # stretch alone, a stretch that can end the run follows it, and an approval's failure fails
-# the run (no error edge would need the variables the task never got).
+# the run (no error edge would need the variables the task never got); and only where it
+# costs less: the notifier is billed while it waits on the stretch, so a stretch that calls a
+# model or waits (``_waits_long``) keeps its own task.
+
+#: Handlers that wait on a model, seconds a call: the notifier would be billed while they run
+_SLOW_HANDLERS = ("agent", "router", "evaluator")
+
+
+def _waits_long(definition: dict[str, Any]) -> bool:
+    """Whether a stretch may keep the notifier waiting long: it calls a model or has a Wait
+    state. The notifier (192 MB) is billed about $2.50 per 1M runs for each second it waits
+    on the stretch, against the $50 the two transitions cost: such a stretch keeps its task."""
+    text = json.dumps(definition)
+    return any("${Handler_" + h + "}" in text for h in _SLOW_HANDLERS) or '"Type": "Wait"' in text
+
 
 def _is_approval(state: dict[str, Any]) -> bool:
     payload = (state.get("Arguments") or {}).get("Payload") if isinstance(state.get("Arguments"), dict) else None
@@ -602,6 +616,8 @@ def _lead_in(parent: dict[str, Any], approval: str, tasks: dict[str, tuple[Stret
     if any(parent.get(c.get("Next"), {}).get("Type") != "Fail" for c in state.get("Catch", [])):
         return start_at
     if state.get("Output", {}) != {} or any(_OTHER_CONTEXT.search(t) for t in _strings(state["Arguments"]["Payload"].get("params"))):
+        return start_at
+    if _waits_long(stretch.definition):
         return start_at
     exit_pass = next((n for n, s in stretch.definition["States"].items()
                       if s.get("Type") == "Pass" and s.get("End") and added.get(n) == ""

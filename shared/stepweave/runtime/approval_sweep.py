@@ -8,7 +8,10 @@ key-range query), asks Step Functions whether each run still waits, and
 - marks the approval ``lapsed`` (off the waiting list) when the run stopped or moved on;
 - counts it as *stuck* when its run is still RUNNING past the deadline (a task without a
   timeout, or a state machine changed under it) — the ``ApprovalsStuck`` metric, which the
-  deployment alarms on.
+  deployment alarms on. An approval that ran the stretch before it (a lead-in,
+  ``stepweave.runtime.lead_in``) has a task whose timeout counts from that stretch's start,
+  up to 5 minutes before the request: a run is stuck only ``STUCK_GRACE_SECONDS`` past the
+  deadline.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from stepweave.runtime.approvals import lapse, overdue
 from stepweave.runtime.recorder import Clients
 from stepweave.runtime.settings import Settings
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "sweep", "STUCK_GRACE_SECONDS"]
+
+#: How long past its deadline an approval's run may still wait before it counts as stuck (a
+#: lead-in's task times out up to an Express execution's 5 minutes after the deadline)
+STUCK_GRACE_SECONDS = 330
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ def sweep(clients: Clients, settings: Settings, now: float) -> SweepResult:
     lapsed, stuck = 0, []
     for approval in found:
         if _still_running(clients.sfn, approval.execution_arn):
-            stuck.append(approval.id)
+            if approval.deadline is None or now >= approval.deadline + STUCK_GRACE_SECONDS:
+                stuck.append(approval.id)
         elif lapse(clients.ddb, settings, approval):
             lapsed += 1
     return SweepResult(overdue=len(found), lapsed=lapsed, stuck=stuck)
