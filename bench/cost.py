@@ -27,7 +27,14 @@ Express request and duration) plus the CloudWatch Logs its stretches write (ever
 its execution data, which the recorder reads the stretches' block logs from: the bytes of
 each event as Step Functions logs it, at the vended-logs ingestion price and a month of
 storage), and compared with the same workflow compiled ``split: off`` ("ours") measured in
-the same run.
+the same run. Its approval runs the stretch before it (a lead-in): the notifier is billed
+while it waits on that stretch (its wall time in the run).
+
+"1-fn" is the reference a serverless workflow engine is measured against: one orchestrating
+Lambda function running the blocks itself, each as long as its handler took in the
+``split: off`` run, at the largest handler's size, stopping at an approval and invoked again
+after the decision (``one_lambda``). A floor rather than an alternative: it keeps no state
+between blocks, retries nothing and writes no block logs, records or history.
 
 The baseline is the naive compile in which every block is a Lambda task: the same
 state machine, but each native block (start, condition, variables, wait, response)
@@ -238,6 +245,20 @@ def bill(runs: list[Execution], calls: list[Invocation], memory: dict[str, int],
 # -- the examples ------------------------------------------------------------------------
 
 
+def one_lambda(calls: list[Invocation], warm_cpu_s: dict[str, float]) -> tuple[int, float]:
+    """The reference a workflow engine is measured against: one orchestrating Lambda function
+    that runs the blocks itself, in order, at the largest handler's size (512 MB: V8), each
+    block as long as its handler took in the run (``calls``, the run compiled ``split: off``);
+    it stops at an approval and a second invocation goes on after the decision (a Lambda
+    cannot wait days). Its (invocations, dollars) -- a floor: no durable state between the
+    blocks, no retries, no block logs or records, no run history."""
+    size = max(HANDLER_MEMORY_MB.values())
+    work = [c for c in calls if c.handler != "noop"]
+    invocations = 1 + sum(1 for c in work if c.handler == "approval")
+    seconds = sum(lambda_seconds(c, size, warm_cpu_s) for c in work)
+    return invocations, invocations * PRICE_REQUEST + size / 1024 * seconds * PRICE_GB_S_ARM
+
+
 def split(compiled: CompiledWorkflow, path: Path) -> CompiledWorkflow | None:
     """The workflow compiled with its Express stretches split off (``split: auto``), or
     None when that changes nothing (it is Express, or no stretch lowers its cost)."""
@@ -307,6 +328,8 @@ def main() -> None:
                     runs = executions(engine, r, compiled)
                     old, new = (bill(runs, timed.calls, memory, cpu) for memory in (before, now))
                     rows.append((old, new))
+                    if label == "ours":
+                        reference = one_lambda(timed.calls, cpu)
                     types = "+".join(sorted({x.workflow_type.lower() for x in runs}))
                     print(f"{name:28} {types:8} {label:6} {new.transitions:11d} {new.invocations:7d} "
                           f"{old.dollars * 1e6:12.2f} {new.dollars * 1e6:10.2f} "
@@ -322,6 +345,11 @@ def main() -> None:
                     print(f"{'':28} {'':8} {'split/':6} {n3.transitions / n1.transitions:11.2f} "
                           f"{n3.invocations / n1.invocations:7.2f} {o3.dollars / o1.dollars:12.2f} "
                           f"{n3.dollars / n1.dollars:10.2f}   (split: auto vs split: off)")
+                    lambdas, dollars = reference
+                    print(f"{'':28} {'lambda':8} {'1-fn':6} {0:11d} {lambdas:7d} {'':12} "
+                          f"{dollars * 1e6:10.2f}   one orchestrating Lambda at "
+                          f"{max(HANDLER_MEMORY_MB.values())} MB (a floor: no state, retries or "
+                          f"records); split: {n3.dollars / dollars:.0f}x it")
                     print(f"{'':28} {'':8} {'logs':6} stretch logs with execution data: "
                           f"{n3.log_bytes / 1024:.1f} KiB per run, ${n3.log_dollars * 1e6:.2f} per 1M runs "
                           f"(${PRICE_LOG_INGEST_GB:.2f}/GB ingested + ${PRICE_LOG_STORE_GB_MONTH:.2f}/GB "
