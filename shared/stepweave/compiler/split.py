@@ -455,6 +455,7 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
     failed: str | None = None
     end: str | None = None
     start_at = definition["StartAt"]
+    live_cache: dict[str, set[str]] = {}
     #: a parent task running a stretch -> (its stretch, its entry's exits, its exit Choice)
     tasks: dict[str, tuple[Stretch, list[str], str | None]] = {}
     for k, plan in enumerate(plans, start=1):
@@ -469,7 +470,8 @@ def split_definition(definition: dict[str, Any], unbounded: Iterable[str] = (),
         reentrant = len(plan.entries) > 1 or _reaches(states, exit_targets, inside)
         vars_out = sorted(in_assigned & (out_read | (in_read if reentrant else set())))
         vars_in = sorted((in_read | set(vars_out)) & (out_assigned | (in_assigned if reentrant else set())))
-        child = _child(states, plan, names, vars_in, vars_out, added, workflow, k)
+        child = _child(states, plan, names, vars_in, vars_out, added, workflow, k,
+                       live=lambda target: _live_at(states, read, target, live_cache))
         resumable = any(s.get("Type") in RESUMABLE_TYPES for s in (states[n] for n in plan.states))
         stretches.append(Stretch(ref, {"Comment": f"Stepweave workflow {workflow}: express stretch {k}",
                                        "QueryLanguage": "JSONata", "StartAt": child[0],
@@ -630,8 +632,9 @@ def _lead_in(parent: dict[str, Any], approval: str, tasks: dict[str, tuple[Stret
     payload = state["Arguments"]["Payload"]
     params = payload.get("params", {})
     child = stretch.definition["States"]
+    returned = str(child[exit_pass]["Output"])  # '{% {"exit": …, "output": …, "vars": {…}} %}'
     child[exit_pass]["Output"] = {"exit": approval, "output": "{% $states.input %}",
-                                  "vars": "{% " + _vars_object(stretch.vars_out) + " %}",
+                                  "vars": "{% " + returned[returned.index('"vars": ') + 8:-4] + " %}",
                                   "params": _rewrite_execution({"p": params})["p"]}
     enter = child[stretch.definition["StartAt"]]
     if _EXECUTION_ID in json.dumps(params) and EXECUTION_VAR not in enter.get("Assign", {}):
@@ -683,10 +686,27 @@ def _failure() -> dict[str, Any]:
             "Cause": "{% (" + parsed + '; $s ? $e & ": " & $k : $k) %}'}
 
 
+def _live_at(states: dict[str, Any], read: dict[str, set[str]], target: str,
+             cache: dict[str, set[str]]) -> set[str]:
+    """The variables that may be read from ``target`` on (by any state reachable from it,
+    itself included): those a stretch leaving towards it must return; the others are never
+    read again."""
+    if target not in cache:
+        seen, todo = {target}, [target]
+        while todo:
+            for nxt in _targets(states[todo.pop()]):
+                if nxt in states and nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        cache[target] = set().union(*(read.get(n, set()) for n in seen))
+    return cache[target]
+
+
 def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str],
            vars_out: list[str], added: dict[str, str], workflow: str = "",
-           index: int = 1) -> tuple[str, dict[str, Any]]:
-    """(StartAt, States) of a stretch's own state machine."""
+           index: int = 1, live: Any = None) -> tuple[str, dict[str, Any]]:
+    """(StartAt, States) of a stretch's own state machine. ``live``: target -> the
+    variables read from it on (an exit returns only those of ``vars_out``)."""
     inside = set(plan.states)
     out: dict[str, Any] = {}
     enter = names.take("Enter express stretch")
@@ -737,6 +757,8 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
             state["Output"] = {"exit": END, "output": state.get("Output", "{% $states.input %}")}
         out[name] = _rewrite_execution(state)
     for target, name in exits.items():
+        if target != END and live is not None:  # what is read after it (the rest: null)
+            vars_value = _vars_object(v for v in vars_out if v in live(target))
         body = (f'{{"exit": {_jstr(target)}, "output": $states.input}}' if target == END
                 else f'{{"exit": {_jstr(target)}, "output": $states.input, "vars": {vars_value}}}')
         out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
