@@ -692,13 +692,7 @@ def _live_at(states: dict[str, Any], read: dict[str, set[str]], target: str,
     itself included): those a stretch leaving towards it must return; the others are never
     read again."""
     if target not in cache:
-        seen, todo = {target}, [target]
-        while todo:
-            for nxt in _targets(states[todo.pop()]):
-                if nxt in states and nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        cache[target] = set().union(*(read.get(n, set()) for n in seen))
+        cache[target] = set().union(*(read.get(n, set()) for n in _reach(states, target, set(states))))
     return cache[target]
 
 
