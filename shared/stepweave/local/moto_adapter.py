@@ -53,7 +53,7 @@ import time
 import uuid
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from stepweave.local.moto_imports import defer_batch
@@ -61,6 +61,7 @@ from stepweave.local.moto_imports import defer_batch
 defer_batch()  # before moto's parser is imported: it would load moto's Batch and EC2 backends
 
 from moto.core.base_backend import AccountSpecificBackend
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -459,6 +460,53 @@ def _publish_history_event(self: Any, *args: Any, **kwargs: Any) -> None:
     _moto_publish_history_event(self, *args, **kwargs)
     CHANGES.bump()
 
+def _started_pools(backend: Any) -> Iterator[Any]:
+    """The callback pools of the running executions whose worker has started: an execution
+    is listed RUNNING a moment before it has one, and moto's answer to a task token would
+    fail on it (``'NoneType' object has no attribute 'callback_pool_manager'``) while another
+    run is starting -- as a lead-in's notifier answers while its stretch's runs start."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+
+    for execution in backend._get_executions(ExecutionStatus.RUNNING):
+        env = getattr(getattr(execution, "exec_worker", None), "env", None)
+        if env is not None:
+            yield env.callback_pool_manager
+
+
+def _answer_token(backend: Any, answer: Callable[[Any], bool]) -> None:
+    from moto.stepfunctions.parser.api import InvalidToken, TaskDoesNotExist, TaskTimedOut
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+    )
+
+    for pool in _started_pools(backend):
+        try:
+            if answer(pool):
+                return
+        except CallbackNotifyConsumerError as error:
+            raise (TaskTimedOut() if isinstance(error, CallbackConsumerTimeout) else TaskDoesNotExist()) from None
+    raise InvalidToken()
+
+
+def _backend_send_task_success(self: Any, task_token: str, outcome: str) -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeSuccess
+
+    result = CallbackOutcomeSuccess(callback_id=task_token, output=outcome)
+    _answer_token(self, lambda pool: bool(pool.notify(callback_id=task_token, outcome=result)))
+
+
+def _backend_send_task_failure(self: Any, task_token: str, error: Any = None, cause: Any = None) -> None:
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
+    result = CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
+    _answer_token(self, lambda pool: bool(pool.notify(callback_id=task_token, outcome=result)))
+
+
+def _backend_send_task_heartbeat(self: Any, task_token: str) -> None:
+    _answer_token(self, lambda pool: bool(pool.heartbeat(callback_id=task_token)))
+
+
 def _send_task_failure(self: Any) -> Any:
     """moto's ``SendTaskFailure`` drops the ``cause`` it is given; AWS fails the task with it."""
     from moto.core.responses import EmptyResult
@@ -493,6 +541,9 @@ def install() -> None:
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign]
         AccountSpecificBackend.get_session = classmethod(_regions_session)  # type: ignore[method-assign,assignment]
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+        StepFunctionsParserBackend.send_task_success = _backend_send_task_success  # type: ignore[method-assign]
+        StepFunctionsParserBackend.send_task_failure = _backend_send_task_failure  # type: ignore[method-assign]
+        StepFunctionsParserBackend.send_task_heartbeat = _backend_send_task_heartbeat  # type: ignore[method-assign]
         moto_history.install()
         moto_speed.install()
         _installed = True
@@ -516,6 +567,9 @@ PATCHED_ATTRIBUTES: tuple[tuple[Any, str], ...] = (
     (AmazonStateLanguageParser, "parse"),
     (AccountSpecificBackend, "get_session"),
     (StepFunctionResponse, "send_task_failure"),
+    (StepFunctionsParserBackend, "send_task_success"),
+    (StepFunctionsParserBackend, "send_task_failure"),
+    (StepFunctionsParserBackend, "send_task_heartbeat"),
     *moto_history.PATCHED_ATTRIBUTES,
     *moto_speed.PATCHED_ATTRIBUTES,
     *moto_redrive.PATCHED_ATTRIBUTES,
