@@ -158,3 +158,51 @@ edges: [start -> a]
     assert details["error"] == "HttpStatusError"
     assert json.loads(details["cause"])["errorMessage"] == "nope"
     assert result.cause == "A: nope"
+
+
+def test_a_task_token_is_answered_while_another_run_is_starting() -> None:
+    """An execution is listed RUNNING a moment before it has a worker; moto's answer to a
+    task token failed on such a one ('NoneType' object has no attribute
+    'callback_pool_manager'). A token answered in that moment (a notifier that runs the
+    stretch before its approval answers while runs start) reaches its task, and
+    SendTaskFailure keeps the cause it is given (moto dropped it)."""
+    import copy
+
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    compiled = compile_text("""
+name: answered
+blocks:
+  - {id: start, type: start}
+  - {id: ask, name: Ask, type: approval, params: {form: [{name: approved, type: boolean, required: true}]}}
+edges: [start -> ask]
+""")
+    refuse = [False]
+
+    def answer(event: dict) -> dict:  # type: ignore[type-arg]
+        backend = stepfunctions_parser_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        machine = next(m for m in backend.state_machines if any(e.status == "RUNNING" for e in m.executions))
+        starting = copy.copy(next(e for e in machine.executions if e.status == "RUNNING"))
+        starting.exec_worker = None  # listed, not started yet
+        machine.executions.insert(0, starting)
+        try:
+            sfn = boto3.client("stepfunctions", region_name="us-east-1")
+            if refuse[0]:
+                sfn.send_task_failure(taskToken=event["taskToken"], error="Refused", cause="the reason")
+            else:
+                sfn.send_task_success(taskToken=event["taskToken"], output=json.dumps({"approved": True}))
+        finally:
+            machine.executions.remove(starting)
+        return {}
+
+    with LocalEngine(handlers={"approval": answer}) as engine:
+        result = engine.run(compiled, {})
+        assert result.status == "SUCCEEDED", result.cause
+        refuse[0] = True
+        refused = engine.run(compiled, {})
+    failed = next(e for e in refused.events if e["type"] == "TaskFailed")
+    assert (failed["taskFailedEventDetails"]["error"], failed["taskFailedEventDetails"]["cause"]) == (
+        "Refused", "the reason")
+    assert refused.status == "FAILED" and refused.cause == "Ask: the reason"
