@@ -485,8 +485,9 @@ def _answer_token(backend: Any, answer: Callable[[Any], bool]) -> None:
             if answer(pool):
                 return
         except CallbackNotifyConsumerError as error:
-            raise (TaskTimedOut() if isinstance(error, CallbackConsumerTimeout) else TaskDoesNotExist()) from None
-    raise InvalidToken()
+            raise (TaskTimedOut("Task Timed Out") if isinstance(error, CallbackConsumerTimeout)
+                   else TaskDoesNotExist("Task Does Not Exist")) from None
+    raise InvalidToken()  # type: ignore[no-untyped-call]
 
 
 def _backend_send_task_success(self: Any, task_token: str, outcome: str) -> None:
@@ -541,9 +542,9 @@ def install() -> None:
         AmazonStateLanguageParser.parse = staticmethod(_parse)  # type: ignore[method-assign]
         AccountSpecificBackend.get_session = classmethod(_regions_session)  # type: ignore[method-assign,assignment]
         StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
-        StepFunctionsParserBackend.send_task_success = _backend_send_task_success  # type: ignore[method-assign]
-        StepFunctionsParserBackend.send_task_failure = _backend_send_task_failure  # type: ignore[method-assign]
-        StepFunctionsParserBackend.send_task_heartbeat = _backend_send_task_heartbeat  # type: ignore[method-assign]
+        StepFunctionsParserBackend.send_task_success = _backend_send_task_success  # type: ignore[method-assign,assignment]
+        StepFunctionsParserBackend.send_task_failure = _backend_send_task_failure  # type: ignore[method-assign,assignment]
+        StepFunctionsParserBackend.send_task_heartbeat = _backend_send_task_heartbeat  # type: ignore[method-assign,assignment]
         moto_history.install()
         moto_speed.install()
         _installed = True
