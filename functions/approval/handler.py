@@ -31,6 +31,7 @@ from stepweave.runtime.lead_in import (
     ended_output,
     failure_cause,
     keep,
+    lambda_error_cause,
     kept,
     kept_key,
     run_lead_in,
@@ -76,13 +77,22 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         block_event = block_event.model_copy(update={"params": lead.params or {}})
         try:
             return _ask(block_event, settings, ddb, lead)
-        except BaseException:
+        except Exception as exc:
             if settings.payload_bucket:  # a redrive takes the stretch's result from there
                 try:
                     keep(boto3.client("s3"), settings.payload_bucket, _kept_key(block_event), lead)
-                except Exception as exc:  # noqa: BLE001 - the request's error is the one to raise
-                    logger.warning("stretch result not kept for a redrive", extra={"error": type(exc).__name__})
-            raise
+                except Exception as kept_exc:  # noqa: BLE001 - the request's error is the one to raise
+                    logger.warning("stretch result not kept for a redrive", extra={"error": type(kept_exc).__name__})
+            # the task fails as the Lambda's error would fail it (the same error and cause), but
+            # answered here, so that the run's history names the stretch that ran (its blocks
+            # are in the run's records)
+            try:
+                boto3.client("stepfunctions").send_task_failure(
+                    taskToken=block_event.taskToken, error=type(exc).__name__[:256], cause=lambda_error_cause(exc, lead))
+            except Exception:  # noqa: BLE001 - then the Lambda's own error fails the task
+                raise exc from None
+            logger.warning("approval request failed", extra={"error": type(exc).__name__})
+            return lead.answer()
     return _ask(block_event, settings, ddb, None)
 
 

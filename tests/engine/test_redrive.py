@@ -327,3 +327,42 @@ def test_a_lead_in_whose_request_failed_resumes_without_running_its_stretch_agai
         assert Counter(runs) == Counter({("start", False): 1, ("Quote", False): 1, ("Fee", False): 1,
                                          ("Approval", True): 1, ("Approval", False): 1,
                                          ("Charge", False): 1, ("Done", False): 1})
+        # the record (the whole history spliced again): every block once, the stretch's too
+        assert _recorded(engine, first.execution_arn) == Counter(
+            {("start", True): 1, ("Quote", True): 1, ("Fee", True): 1, ("Approval", False): 1,
+             ("Approval", True): 1, ("Charge", True): 1, ("Done", True): 1})
+
+
+def _recorded(engine: LocalEngine, execution_arn: str) -> Counter[tuple[str, bool]]:
+    from stepweave.runtime.query import get_execution
+
+    detail = get_execution(engine.records.ddb, engine.records.settings, execution_arn)
+    assert detail is not None
+    return Counter((b.name, b.success) for b in detail.blocks)
+
+
+def test_a_lead_in_whose_stretch_could_not_start_runs_it_on_the_redrive() -> None:
+    """The notifier's StartSyncExecution is refused past its tries (no stretch ran): the run
+    fails at the approval; the redrive runs the stretch and asks, and the record has every
+    block once (the first attempt named no stretch; the redriven one's is spliced in)."""
+    from tests.engine.helpers import compile_text
+
+    handler = Counting()
+    flow = compile_text(LEAD_IN)
+    with LocalEngine(handlers={"function": handler}) as engine:
+        runner, calls = engine._run_sync, [0]
+
+        def refused_once(machine: str, payload: str) -> Any:
+            calls[0] += 1
+            if calls[0] == 1:
+                raise RuntimeError("ThrottlingException: Rate exceeded")
+            return runner(machine, payload)
+        engine._run_sync = refused_once  # type: ignore[method-assign]
+        first = engine.run(flow, {}, poll_s=0.01, approver=Approver())
+        assert first.status == "FAILED" and "Rate exceeded" in (first.cause or "") and handler.calls == Counter()
+        again = redrive(engine, flow, first.execution_arn, poll_s=0.01, approver=Approver())
+        assert again.status == "SUCCEEDED", again.cause
+        assert handler.calls == Counter({"Quote": 1, "Fee": 1, "Charge": 1, "Done": 1})
+        assert _recorded(engine, first.execution_arn) == Counter(
+            {("start", True): 1, ("Quote", True): 1, ("Fee", True): 1, ("Approval", False): 1,
+             ("Approval", True): 1, ("Charge", True): 1, ("Done", True): 1})

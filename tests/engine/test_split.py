@@ -326,3 +326,46 @@ edges: [start -> a, a -> think, think -> b, b -> ask, ask -> c, c -> d, d -> e]
         "type: agent, params: {model: gpt-4o-mini, messages: [{role: user, content: hi}]}",
         'type: function, params: {code: "return 0"}')), "<t>"), "<t>")
     assert lighter.split_states.get("Approval") == "lead:~1"
+
+
+@pytest.mark.parametrize("refund", [None, 250, "fail"], ids=["ended", "asked", "failed"])
+def test_a_lead_ins_stretch_is_found_whichever_of_its_events_comes_last(
+        engine: LocalEngine, timeline: Any, refund: Any) -> None:
+    """The notifier answers the task token before its Lambda returns: Step Functions may
+    record the task's end before its ``TaskSubmitted`` (which names the stretch), or, for
+    all this engine can tell, not at all. The end names it too (the ended result's
+    ``stretch``, the failure's ``ExecutionArn``): the spliced history, and so the block logs,
+    are the same either way."""
+    from stepweave.runtime.recorder import fetch_history
+    from stepweave.runtime.stretches import child_executions, spliced
+
+    _unsplit, split = timeline
+    order = {k: v for k, v in ORDER.items() if k != "refund"}
+    if refund == 250:
+        order["refund"] = {"amount": 250, "reason": "damaged"}
+    server = InternalApi().start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("INTERNAL_API_URL", server.url if refund != "fail" else "http://127.0.0.1:9")
+            run = engine.run(split, order, poll_s=0.01, approver=lambda _a: {"approved": True})
+    finally:
+        server.shutdown()
+        server.server_close()
+    history = fetch_history(engine.sfn, run.execution_arn)
+    submitted = next(i for i, e in enumerate(history) if e["type"] == "TaskSubmitted")
+    ended = next(i for i, e in enumerate(history) if i > submitted and e["type"] in ("TaskSucceeded", "TaskFailed"))
+    late = [*history[:submitted], *history[submitted + 1:ended + 1], history[submitted], *history[ended + 1:]]
+    late = [{**e, "id": n} for n, e in enumerate(late, start=1)]  # as recorded in that order
+    assert child_executions(late, split.split_states) == child_executions(history, split.split_states) != []
+
+    def children(arn: str) -> list[dict[str, Any]]:
+        return fetch_history(engine.sfn, arn)
+    manifest = split.manifest()
+    expected = [(r.block, r.failed) for r in block_runs(spliced(history, manifest, children), manifest)]
+    assert [(r.block, r.failed) for r in block_runs(spliced(late, manifest, children), manifest)] == expected
+    assert ("approve_refund", False) in expected if refund == 250 else ("approve_refund", False) not in expected
+    assert ("enrich", refund == "fail") in expected
+    if refund != 250:  # answered at once: the end alone names the stretch, were TaskSubmitted missing
+        alone = [{**e, "id": n} for n, e in enumerate(
+            [e for i, e in enumerate(history) if i != submitted], start=1)]
+        assert [(r.block, r.failed) for r in block_runs(spliced(alone, manifest, children), manifest)] == expected

@@ -172,3 +172,34 @@ def test_a_tenants_approvals_are_found_behind_other_tenants(aws: tuple[Clients, 
     found = list_pending(clients.ddb, settings, tenants={"acme"}, limit=1)
     assert [a.id for a in found] == [mine.id]
     assert found[0].display == {"amount": 10} and found[0].form[0]["name"] == "approved"
+
+
+def test_a_decision_too_large_to_pass_on_fails_the_run_saying_why(aws: tuple[Clients, Settings]) -> None:
+    """A lead-in's decision goes back with the values the run carries past the approval;
+    one over what Step Functions takes (``InvalidOutput``, here from a stubbed client) fails
+    the task with ``Stepweave.DecisionTooLarge`` instead of leaving the run waiting, and the
+    approver is told. Carried values over ``MAX_CARRY_BYTES`` are refused at the request."""
+    from botocore.stub import ANY, Stubber
+
+    from stepweave.blocks.approval_block import MAX_CARRY_BYTES
+    from stepweave.errors import BlockError
+    from stepweave.runtime.approvals import DECISION_TOO_LARGE_ERROR, ApprovalRunGone
+
+    clients, settings = aws
+    _running(clients, settings)
+    with pytest.raises(BlockError, match="more than 240,000 bytes"):
+        request_approval(_event("big", None), ddb=clients.ddb, ses=None, settings=settings, now=NOW,
+                         carry={"b_x": "x" * MAX_CARRY_BYTES})
+    approval = request_approval(_event("fits", None), ddb=clients.ddb, ses=None, settings=settings,
+                                now=NOW, carry={"b_x": "x" * 1000})
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    stub = Stubber(sfn)
+    stub.add_client_error("send_task_success", "InvalidOutput", expected_params={
+        "taskToken": "token-fits", "output": ANY})
+    stub.add_response("send_task_failure", {}, expected_params={
+        "taskToken": "token-fits", "error": DECISION_TOO_LARGE_ERROR, "cause": ANY})
+    with stub, pytest.raises(ApprovalRunGone, match="larger than Step Functions passes on"):
+        decide(approval.id, {"approved": True}, decided_by="lead", clients=Clients(sfn=sfn, ddb=clients.ddb),
+               settings=settings, now=NOW)
+    stub.assert_no_pending_responses()
+    assert get_approval(clients.ddb, settings, approval.id).status == "decided"  # type: ignore[union-attr]

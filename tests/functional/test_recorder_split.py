@@ -87,7 +87,7 @@ def _use_manifest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, compiled: Com
 def _children(events: list[dict[str, Any]]) -> list[str]:
     """The stretch executions the parent ran (its tasks', and the approval's that runs the
     stretch before it)."""
-    return child_executions(events)
+    return child_executions(events, {"Approve refund": "lead:~1"})
 
 
 def _log_stretches(engine: LocalEngine, result: RunResult, stretch_machines: list[str],

@@ -46,8 +46,9 @@ __all__ = ["request_approval", "display_data", "approvers_of", "outbox_file", "N
 
 #: Without a timeout the task may wait as long as a Standard run lives: a year.
 NO_DEADLINE_SECONDS = 366 * 86_400
-#: A lead-in's carried values are kept in the request item (at most 400 KB with the rest)
-MAX_CARRY_BYTES = 300_000
+#: A lead-in's carried values go back to the run with the decision, within the 256 KiB a
+#: task's result may have (the rest for the decision)
+MAX_CARRY_BYTES = 240_000
 APPROVAL_ID_PREFIX = "apr_"
 #: the approval's own links a ``notify`` tool may quote -> their stand-in in the compiled
 #: params (``stepweave.compiler.notify``), replaced by ``fill_links``

@@ -124,6 +124,8 @@ class LocalEngine:
         self._children: dict[str, list[str]] = {}
         #: state machine -> the state machines of its Express stretches (a split workflow)
         self.stretches: dict[str, list[str]] = {}
+        #: state machine -> its manifest's ``split`` (a split workflow's added states, lead-ins)
+        self._split_states: dict[str, dict[str, str]] = {}
         #: (execution, block id) -> handler calls: a distributed container's children call
         #: handlers outside the run's history (their events are the child executions')
         self._calls: dict[tuple[str, str], int] = {}
@@ -314,6 +316,7 @@ class LocalEngine:
         self.machines[arn] = compiled
         self._children[arn] = list(machines.values())
         self.stretches[arn] = list(stretches.values())
+        self._split_states[arn] = dict(compiled.split_states)
         return arn
 
     def machine_of(self, execution: str) -> str:
@@ -465,7 +468,8 @@ class LocalEngine:
         from stepweave.runtime.stretches import child_executions
 
         stretches = set(self.stretches.get(machine, []))
-        spans = (execution_span(self._sfn, child) for child in child_executions(own)
+        added = self._split_states.get(machine, {})
+        spans = (execution_span(self._sfn, child) for child in child_executions(own, added)
                  if machine_of(child) in stretches)  # not a sub-workflow's: billed as its own run
         return tuple(span for span in spans if span is not None)
 

@@ -200,7 +200,7 @@ def _stretch_histories(engine: LocalEngine, compiled: CompiledWorkflow,
     from stepweave.runtime.stretches import child_executions
 
     out: dict[str, list[dict[str, Any]]] = {}
-    for child in child_executions(fetch_history(engine.sfn, execution_arn)):
+    for child in child_executions(fetch_history(engine.sfn, execution_arn), compiled.split_states):
         try:
             events = child_history(engine.sfn, child)
         except Exception:  # noqa: BLE001 - gone: its blocks are missing from the logs, as deployed when late

@@ -48,6 +48,10 @@ _NO_DEADLINE = 9_999_999_999
 _JSON_FIELDS = ("display", "form", "position", "decision", "notifications", "carry")
 
 
+#: The error a run fails with at an approval whose decision is too large to pass on
+DECISION_TOO_LARGE_ERROR = "Stepweave.DecisionTooLarge"
+
+
 class ApprovalError(StepweaveError):
     """A decision cannot be made; nothing was changed."""
 
@@ -296,6 +300,16 @@ def decide(approval_id: str, submission: dict[str, Any], *, decided_by: str, cli
     except (clients.sfn.exceptions.TaskTimedOut, clients.sfn.exceptions.InvalidToken,
             clients.sfn.exceptions.TaskDoesNotExist):
         status = "lapsed"
+    except clients.sfn.exceptions.InvalidOutput:
+        # over Step Functions' 256 KiB: the run fails at the approval, saying why, rather
+        # than waiting for an answer that can never be given
+        clients.sfn.send_task_failure(
+            taskToken=token, error=DECISION_TOO_LARGE_ERROR,
+            cause=f"the decision of approval '{approval.block_name}' (with the values the run "
+                  "carries past it) is larger than the 256 KiB Step Functions passes on")
+        _settle(clients.ddb, settings, approval, status)
+        raise ApprovalRunGone(f"the decision of approval '{approval.block_name}' is larger than "
+                              "Step Functions passes on: the run fails at the approval") from None
     _settle(clients.ddb, settings, approval, status)
     if status == "lapsed":
         raise ApprovalRunGone(f"the run no longer waits for approval '{approval.block_name}' "

@@ -32,6 +32,8 @@ past the 5 minutes an Express execution may run). On the embedded engine, which 
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ from typing import Any
 
 from stepweave.runtime.stretches import CHECKPOINTS_PREFIX
 
-__all__ = ["keep", "kept", "kept_key", "SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
+__all__ = ["RETRIED_CODES", "RETRY_WAITS", "lambda_error_cause", "keep", "kept", "kept_key", "SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
            "MAX_CAUSE_CHARS", "ended_output", "SYNC_TIMEOUT_S"]
 
 #: (state machine ARN, input JSON) -> a ``StartSyncExecution`` answer: ``executionArn``,
@@ -73,19 +75,40 @@ class LeadIn:
     cause: str = ""
     #: when it started (epoch ms), when known
     started_ms: int | None = None
+    #: taken from an earlier attempt of the task (``kept``): its events are that attempt's
+    reused: bool = False
 
     def answer(self) -> dict[str, Any]:
         """What the notifier answers Step Functions with (the ``Payload`` of the task's
-        ``TaskSubmitted`` event): where the recorder finds the stretch."""
-        return {"ExecutionArn": self.arn, **({"StartDate": self.started_ms} if self.started_ms else {})}
+        ``TaskSubmitted`` event): where the recorder finds the stretch (``Reused``: an earlier
+        attempt's, whose blocks are spliced in there, not again)."""
+        return {"ExecutionArn": self.arn, **({"StartDate": self.started_ms} if self.started_ms else {}),
+                **({"Reused": True} if self.reused else {})}
 
 
-def aws_runner(sfn: Any) -> SyncRunner:
+#: Refusals that start nothing, tried again (as the stretch's own ``.sync`` task retried
+#: ``StepFunctions.ExecutionLimitExceeded``); any other error is not (a second call could
+#: start the stretch twice)
+RETRIED_CODES = frozenset({"ExecutionLimitExceeded", "ThrottlingException", "TooManyRequestsException"})
+#: Seconds before each try again (with full jitter)
+RETRY_WAITS = (1.0, 2.0, 4.0, 8.0)
+
+
+def aws_runner(sfn: Any, sleep: Callable[[float], None] = time.sleep) -> SyncRunner:
     """The deployed runner: ``StartSyncExecution`` through ``sfn`` (a client whose read
-    timeout is ``SYNC_TIMEOUT_S``)."""
+    timeout is ``SYNC_TIMEOUT_S`` and which makes one attempt), tried again after a refusal
+    that started nothing (``RETRIED_CODES``)."""
     def run(machine: str, payload: str) -> Mapping[str, Any]:
-        answer: Mapping[str, Any] = sfn.start_sync_execution(stateMachineArn=machine, input=payload)
-        return answer
+        for wait in (*RETRY_WAITS, None):
+            try:
+                answer: Mapping[str, Any] = sfn.start_sync_execution(stateMachineArn=machine, input=payload)
+                return answer
+            except Exception as exc:
+                code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+                if wait is None or code not in RETRIED_CODES:
+                    raise
+                sleep(random.uniform(0, wait))
+        raise AssertionError("unreachable")
     return run
 
 
@@ -120,13 +143,26 @@ def run_lead_in(stretch: Mapping[str, Any], runner: SyncRunner) -> LeadIn:
 
 def failure_cause(lead: LeadIn) -> str:
     """The ``SendTaskFailure`` cause of a failed stretch: its ``{"Error", "Cause"}`` (the
-    cause shortened to fit)."""
+    cause shortened to fit), and its ``ExecutionArn`` (whichever of the task's events Step
+    Functions records last, it names the stretch)."""
     cause = lead.cause
     while True:
-        text = json.dumps({"Error": lead.error[:256], "Cause": cause})
+        text = json.dumps({"Error": lead.error[:256], "Cause": cause, "ExecutionArn": lead.arn})
         if len(text) <= MAX_CAUSE_CHARS:
             return text
         cause = cause[: max(0, len(cause) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"
+
+
+def lambda_error_cause(exc: BaseException, lead: LeadIn) -> str:
+    """The cause a Lambda function's error gives its task (its error payload), for a task the
+    notifier fails itself after the stretch ran: the parent words it as it would the
+    Lambda's (``errorMessage``); it names the stretch (``ExecutionArn``)."""
+    message = str(exc)
+    while True:
+        text = json.dumps({"errorMessage": message, "errorType": type(exc).__name__, "ExecutionArn": lead.arn})
+        if len(text) <= MAX_CAUSE_CHARS:
+            return text
+        message = message[: max(0, len(message) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"
 
 
 def ended_output(lead: LeadIn) -> str:
@@ -158,7 +194,7 @@ def kept(s3: Any, bucket: str, key: str) -> LeadIn | None:
     s3.delete_object(Bucket=bucket, Key=key)
     if not isinstance(body, dict) or not isinstance(body.get("arn"), str):
         return None
-    return LeadIn(body["arn"], "SUCCEEDED", exit=body.get("exit"), output=body.get("output"),
+    return LeadIn(body["arn"], "SUCCEEDED", reused=True, exit=body.get("exit"), output=body.get("output"),
                   vars=body.get("vars") if isinstance(body.get("vars"), dict) else None,
                   params=body.get("params") if isinstance(body.get("params"), dict) else None,
                   started_ms=body.get("started_ms") if isinstance(body.get("started_ms"), int) else None)

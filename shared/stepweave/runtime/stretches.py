@@ -56,7 +56,13 @@ class ChildEventsPending(Exception):
 _END = ("ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut")
 
 
-def _child_arn(event: Mapping[str, Any]) -> str | None:
+def _child_arn(event: Mapping[str, Any], lead: bool = False) -> str | None:
+    """The child execution a task event names: a ``states`` task's (``.sync``) the child's
+    description (``ExecutionArn``); a lead-in's (``lead``) its notifier's answer (the
+    ``Payload`` of its ``TaskSubmitted``), the ended run's result it sent (``stretch``) or the
+    failure it sent (``ExecutionArn`` in the cause).
+    Nothing else: other tasks' outputs are block data (a function's result, a decision's
+    fields), which must not name executions."""
     for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails", "taskFailedEventDetails"):
         details = event.get(key)
         if not isinstance(details, dict):
@@ -68,13 +74,48 @@ def _child_arn(event: Mapping[str, Any]) -> str | None:
             parsed = None
         if not isinstance(parsed, dict):
             continue
-        # a stretch's task: the child's description; a lead-in: its Lambda's answer
-        # (``Payload``) or the result it was sent (``stretch``)
-        for found in (parsed.get("ExecutionArn"), (parsed.get("Payload") or {}).get("ExecutionArn")
-                      if isinstance(parsed.get("Payload"), dict) else None, parsed.get("stretch")):
-            if isinstance(found, str) and found:
-                return found
+        kind = details.get("resourceType")
+        if kind == "lambda":
+            if not lead:
+                continue
+            if key == "taskSubmittedEventDetails":
+                found = parsed["Payload"].get("ExecutionArn") if isinstance(parsed.get("Payload"), dict) else None
+            elif key == "taskSucceededEventDetails":
+                found = parsed.get("stretch") if "ended" in parsed else None
+            else:  # the failure the notifier sent names it too
+                found = parsed.get("ExecutionArn")
+        else:
+            found = parsed.get("ExecutionArn")
+        if isinstance(found, str) and found:
+            return found
     return None
+
+
+def _lead_arns(events: list[dict[str, Any]], leads: Mapping[str, str]) -> list[str]:
+    """The stretches the lead-ins of a history ran (their notifiers' answers)."""
+    out: list[str] = []
+    current: str | None = None
+    for event in events:
+        name = _entered(event)
+        if name is not None:
+            current = name if name in leads else None
+        elif current is not None:
+            arn = _child_arn(event, lead=True)
+            if arn is not None:
+                out.append(arn)
+    return out
+
+
+def _reused(event: Mapping[str, Any]) -> bool:
+    """Whether a lead-in's ``TaskSubmitted`` names an earlier attempt's stretch
+    (``LeadIn.reused``)."""
+    details = event.get("taskSubmittedEventDetails")
+    try:
+        parsed = json.loads(details.get("output") or "{}") if isinstance(details, dict) else {}
+    except ValueError:
+        return False
+    payload = parsed.get("Payload") if isinstance(parsed, dict) else None
+    return isinstance(payload, dict) and payload.get("Reused") is True
 
 
 def lead_ins(added: Mapping[str, str]) -> dict[str, str]:
@@ -82,9 +123,11 @@ def lead_ins(added: Mapping[str, str]) -> dict[str, str]:
     return {k: v[len(LEAD):] for k, v in added.items() if v.startswith(LEAD)}
 
 
-def child_executions(events: list[dict[str, Any]]) -> list[str]:
-    """The executions a history's tasks started (a split run's stretches among them), in order."""
-    return list(dict.fromkeys(arn for arn in map(_child_arn, events) if arn is not None))
+def child_executions(events: list[dict[str, Any]], added: Mapping[str, str] | None = None) -> list[str]:
+    """The executions a history's tasks started (a split run's stretches among them), in
+    order; with the manifest's ``split`` (``added``), its lead-ins' stretches too."""
+    found = [arn for arn in map(_child_arn, events) if arn is not None]
+    return list(dict.fromkeys([*found, *_lead_arns(events, lead_ins(added or {}))]))
 
 
 def _exit_of(event: Mapping[str, Any]) -> str | None:
@@ -130,6 +173,7 @@ class Splicer:
         self._child_exit: str | None = None  # where the child being spliced left to
         self._child_time: Any = None  # when its last event was
         self._release_now = False
+        self._unheld: set[int] = set()  # a lead-in's entries that named no stretch
 
     def feed(self, events: list[dict[str, Any]]) -> None:
         self._parent += events
@@ -179,24 +223,25 @@ class Splicer:
         """Whether ``event`` is a lead-in's, held back until its stretch is spliced in."""
         if self._lead is None:
             name = _entered(event)
-            if name is None or name not in self._leads or self._in_added is not None:
+            if name is None or name not in self._leads or self._in_added is not None \
+                    or int(event["id"]) in self._unheld:
                 return False
             self._lead, self._held, self._child_exit = name, [], None
         self._held.append(event)
-        arn = _child_arn(event)
-        if arn is not None and arn not in self._child_done:
+        arn = _child_arn(event, lead=True)
+        if arn is not None and arn not in self._child_done and not _reused(event):
             self._child, self._child_seen = arn, 0  # its events come next, then the held ones
         elif arn is not None:  # a redriven task took an earlier attempt's stretch: it asked
+            self._child_done.add(arn)
             self._child_exit, self._release_now = self._lead, True
         elif _exited(event) == self._lead or event["type"] in _END or (
                 _entered(event) is not None and _entered(event) != self._lead):
             # the lead-in ended without naming its stretch (its Lambda failed before it
             # ran one): its events as they were
-            lead, self._lead = self._lead, None
+            self._lead = None
             held, self._held = self._held, []
-            self._parent[self._pos - len(held):self._pos] = held
+            self._unheld.add(int(held[0]["id"]))  # this time through: as they are
             self._pos -= len(held)
-            self._leads.pop(lead, None)
             return True
         return True
 
