@@ -155,7 +155,7 @@ def request_approval(event: BlockEvent, *, ddb: Any, ses: Any, settings: Setting
         created_at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
         deadline=int(now + int(timeout)) if timeout else None,
         expires_at=int(now + int(timeout or NO_DEADLINE_SECONDS) + settings.retention_seconds),
-        carry=carry)
+        carry=carry, lead_in=carry is not None)
     if carry is not None and len(json.dumps(carry).encode()) > MAX_CARRY_BYTES:
         raise BlockError(f"the run's values before the approval take more than {MAX_CARRY_BYTES:,} "
                          "bytes, more than the request can keep: keep large outputs out of the "

@@ -10,8 +10,8 @@ key-range query), asks Step Functions whether each run still waits, and
   timeout, or a state machine changed under it) — the ``ApprovalsStuck`` metric, which the
   deployment alarms on. An approval that ran the stretch before it (a lead-in,
   ``stepweave.runtime.lead_in``) has a task whose timeout counts from that stretch's start,
-  up to 5 minutes before the request: a run is stuck only ``STUCK_GRACE_SECONDS`` past the
-  deadline.
+  up to 5 minutes before the request: its run is stuck only ``STUCK_GRACE_SECONDS`` past
+  the deadline.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from stepweave.runtime.settings import Settings
 
 __all__ = ["SweepResult", "sweep", "STUCK_GRACE_SECONDS"]
 
-#: How long past its deadline an approval's run may still wait before it counts as stuck (a
-#: lead-in's task times out up to an Express execution's 5 minutes after the deadline)
+#: How long past its deadline a lead-in's run may still wait before it counts as stuck (its
+#: task times out up to an Express execution's 5 minutes after the deadline)
 STUCK_GRACE_SECONDS = 330
 
 
@@ -42,7 +42,8 @@ def sweep(clients: Clients, settings: Settings, now: float) -> SweepResult:
     lapsed, stuck = 0, []
     for approval in found:
         if _still_running(clients.sfn, approval.execution_arn):
-            if approval.deadline is None or now >= approval.deadline + STUCK_GRACE_SECONDS:
+            grace = STUCK_GRACE_SECONDS if approval.lead_in else 0
+            if approval.deadline is None or now >= approval.deadline + grace:
                 stuck.append(approval.id)
         elif lapse(clients.ddb, settings, approval):
             lapsed += 1

@@ -105,6 +105,9 @@ class Approval:
     #: the variables a lead-in's stretch returned (``stepweave.runtime.lead_in``): the
     #: decision gives them back to the task with its output; None for any other approval
     carry: dict[str, Any] | None = None
+    #: its task ran the stretch before it first (a lead-in): its run may wait past the
+    #: deadline by that stretch's time (``stepweave.runtime.approval_sweep``)
+    lead_in: bool = False
 
 
 _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "workflow",
@@ -114,11 +117,11 @@ _ATTRS = {"id": "approvalId", "execution_arn": "executionArn", "workflow": "work
           "message": "message", "deadline": "deadline", "decision": "decision",
           "decided_by": "decidedBy", "decided_at": "decidedAt", "tenant": "tenant",
           "accept_extra_fields": "acceptExtraFields", "notifications": "notifications",
-          "carry": "carry"}
+          "carry": "carry", "lead_in": "leadIn"}
 _POINTER = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
             "deadline", "expires_at", "position", "display", "form", "tenant")
 _WAITING = ("id", "execution_arn", "workflow", "block_id", "block_name", "status", "created_at",
-            "deadline", "expires_at", "position", "tenant", "subject", "display", "form")
+            "deadline", "expires_at", "position", "tenant", "subject", "display", "form", "lead_in")
 
 
 def approval_pk(approval_id: str) -> str:
