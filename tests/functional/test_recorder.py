@@ -235,11 +235,23 @@ def test_express_statuses_from_log_deliveries(recorder_env: Any, tmp_path: Path,
     two = _detail(recorder_env, arn.format("e2")).record
     assert (two.status, two.error, two.duration_ms, two.input) == ("failed", "Stepweave.BlockFailed", 1000, "{}")
     assert two.started_at == "2025-03-01T10:00:00.010Z"
+    # billed on its request and duration (1.0 s at 64 MB); its Lambda invocations not counted
+    from stepweave.api.bill import bill_view
+    from stepweave.runtime.pricing import record_bill
+
+    bill = record_bill(two)
+    assert bill is not None and two.workflow_type == "EXPRESS"
+    assert bill.text() == ("1 Express request, 1.0 s at 64 MB ($0.0020 per 1,000 runs on Express), "
+                           "its Lambda invocations not counted")
+    view = bill_view(two)
+    assert view is not None and view.lambda_invocations is None and view.cost_usd == pytest.approx(
+        1e-6 + 64 / 1024 * 1.0 * 0.00001667, rel=0.05)
 
     alone = _logs(_log_event("ExecutionTimedOut", "e3", t0 + 5000, error="States.Timeout"))
     handler.lambda_handler(alone, None)
     three = _detail(recorder_env, arn.format("e3")).record
     assert three.status == "timed_out" and three.duration_ms is None and three.started_at == three.stopped_at
+    assert record_bill(three) is None  # its start is not known: nor is its duration
 
     assert handler.lambda_handler(_logs(message_type="CONTROL_MESSAGE"), None)["recorded"] is False
     assert handler.lambda_handler({"awslogs": {"data": "not base64 gzip"}}, None)["recorded"] is False

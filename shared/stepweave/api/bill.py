@@ -41,7 +41,8 @@ class ChildrenBillView(_Model):
 class BillView(_Model):
     workflow_type: str = Field(description="STANDARD or EXPRESS: how the run itself is billed")
     state_transitions: int = Field(description="the run's own billed state transitions")
-    lambda_invocations: int = Field(description="counted, not priced")
+    lambda_invocations: int | None = Field(description="counted, not priced (null: not counted, a "
+                                                       "deployed Express run recorded from its log)")
     cost_usd: float = Field(description="the run's own charges, dollars per run")
     express_stretches: StretchesBillView
     child_executions: ChildrenBillView
@@ -52,6 +53,6 @@ class BillView(_Model):
 
 def bill_view(record: ExecutionRecord) -> BillView | None:
     """The bill of a recorded run; None when its record does not have the figures (a run
-    still going, an Express run recorded from its log, a record written before they were)."""
+    still going, a record written before they were)."""
     bill = record_bill(record)
     return None if bill is None else BillView.model_validate(bill.as_json())

@@ -8,8 +8,9 @@ base64 of gzipped JSON whose ``logEvents[].message`` are Step Functions log even
 (``type``, ``execution_arn``, ``event_timestamp`` in epoch ms, ``details``).
 
 Only the execution record is written (status, input/output when the log includes
-execution data, error, times): there are no block logs and no billed transitions (Express
-bills duration, not transitions). When a batch holds an execution's final event but not
+execution data, error, times, and the workflow type its bill is priced by: a request and
+its duration): there are no block logs and no billed transitions (Express bills duration,
+not transitions), and its Lambda invocations are not counted. When a batch holds an execution's final event but not
 its start, the start recorded earlier is kept and the duration computed from it.
 
 A run the run API started (named ``<tenant>.<name>``) is attributed to its tenant if nothing
@@ -130,6 +131,7 @@ def record_log_delivery(event: Mapping[str, Any], *, settings: Settings, clients
             outcomes.append(Outcome("running", written, 0, workflow, manifest is not None))
         else:
             record = final_record(detail, workflow, settings, start_known=started is not None)
+            record = record.model_copy(update={"workflow_type": "EXPRESS"})  # billed on duration
             written = put_final(clients.ddb, settings, record, start_known=started is not None)
             outcomes.append(Outcome(record.status, written, 0, workflow, manifest is not None))
         _attribute(clients.ddb, settings, record)

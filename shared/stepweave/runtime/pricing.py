@@ -177,7 +177,8 @@ class RunBill:
     workflow_type: str  # STANDARD | EXPRESS
     transitions: int  # the run's own billed state transitions (a Standard run's)
     duration_s: float  # how long it ran (an Express run's)
-    lambda_invocations: int
+    #: None: not counted (an Express run recorded from its log's execution events alone)
+    lambda_invocations: int | None
     stretches: StretchesBill = field(default_factory=StretchesBill)
     children: ChildrenBill = field(default_factory=ChildrenBill)
 
@@ -194,7 +195,8 @@ class RunBill:
         """What AWS would bill, in the words ``stepweave run`` prints: the execution's own
         charges, its Express stretches' (a split workflow) and its distributed containers'
         child executions' (``ChildrenBill``), the whole, and its Lambda invocations."""
-        lambdas = _count(self.lambda_invocations, "Lambda invocation")
+        lambdas = ("its Lambda invocations not counted" if self.lambda_invocations is None
+                   else _count(self.lambda_invocations, "Lambda invocation"))
         cost = self.own_cost
         more = ""
         if self.stretches.executions:  # a split workflow's Express stretches
@@ -220,8 +222,16 @@ class RunBill:
 
 def record_bill(record: ExecutionRecord) -> RunBill | None:
     """The bill of a recorded run, from its record's figures; None when the record does not
-    have them (a run still going, an Express run recorded from its log, or a record written
-    before they were recorded: those have its transitions but not its workflow type)."""
+    have them (a run still going, or a record written before they were recorded: those have
+    its transitions but not its workflow type). A deployed Express run, recorded from its
+    log's execution events, is billed its request and duration; its Lambda invocations are
+    not counted."""
+    if record.workflow_type == "EXPRESS" and record.transitions is None:
+        # deployed, recorded from its log's execution events: a request and its duration
+        # (its start and stop), its blocks' Lambda invocations not counted
+        if record.duration_ms is None:
+            return None
+        return RunBill("EXPRESS", 0, record.duration_ms / 1000, None)
     if record.transitions is None or record.workflow_type is None:
         return None
     children = ChildrenBill.of(record.child_express_executions or 0,
