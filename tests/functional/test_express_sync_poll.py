@@ -111,7 +111,7 @@ def test_a_timed_out_run_is_polled_by_name_by_its_tenant_only(slow: Loopback) ->
         record_log_delivery(_delivery(("ExecutionSucceeded", name, t0 + 31_000, {"output": '{"price": 12}'})),
                             settings=SETTINGS, clients=recorder, manifests=lambda _arn: manifests)
         status, done = call("GET", f"/v1/executions/{name}", key_a)
-        assert status == 200 and done["status"] == "succeeded" and done["output"] == {"price": 12}
+        assert status == 200 and done["status"] == "succeeded" and done["output"] == {"price": 12}, done
         assert done["durationMs"] == 31_000
         # and the tenant's listing shows it, the other tenant's does not
         listed = call("GET", "/v1/executions?workflow=quote", key_a)[1]

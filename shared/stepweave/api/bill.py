@@ -41,8 +41,8 @@ class ChildrenBillView(_Model):
 class BillView(_Model):
     workflow_type: str = Field(description="STANDARD or EXPRESS: how the run itself is billed")
     state_transitions: int = Field(description="the run's own billed state transitions")
-    lambda_invocations: int | None = Field(description="counted, not priced (null: not counted, a "
-                                                       "deployed Express run recorded from its log)")
+    lambda_invocations: int | None = Field(default=None, description=(
+        "counted, not priced (absent: not counted, a deployed Express run recorded from its log)"))
     cost_usd: float = Field(description="the run's own charges, dollars per run")
     express_stretches: StretchesBillView
     child_executions: ChildrenBillView
