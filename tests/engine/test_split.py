@@ -369,3 +369,30 @@ def test_a_lead_ins_stretch_is_found_whichever_of_its_events_comes_last(
         alone = [{**e, "id": n} for n, e in enumerate(
             [e for i, e in enumerate(history) if i != submitted], start=1)]
         assert [(r.block, r.failed) for r in block_runs(spliced(alone, manifest, children), manifest)] == expected
+
+
+def test_a_lead_ins_pause_snapshot_has_the_blocks_of_the_stretch_it_ran(engine: LocalEngine, timeline: Any) -> None:
+    """The notifier runs the stretch before the approval, then writes the run's block logs
+    so far: the stretch's blocks are in the paused record (its task has not named the
+    stretch in the run's history yet: the notifier names it)."""
+    _unsplit, split = timeline
+    order = {**ORDER, "refund": {"amount": 250, "reason": "damaged"}}
+    seen: list[Any] = []
+
+    def approver(approval: Any) -> dict[str, Any]:
+        seen.append(get_execution(engine.records.ddb, engine.records.settings, approval.execution_arn))
+        return {"approved": True}
+
+    server = InternalApi().start()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("INTERNAL_API_URL", server.url)
+            run = engine.run(split, order, poll_s=0.01, approver=approver)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.status == "SUCCEEDED", run.cause
+    (paused,) = seen
+    assert paused is not None and paused.record.status == "paused"
+    assert [b.name for b in paused.blocks] == ["Start", "Enrich customer", "Is VIP", "VIP priority",
+                                               "Build timeline event", "Post timeline event", "Refund check"]

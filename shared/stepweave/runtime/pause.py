@@ -47,7 +47,9 @@ def record_pause(clients: Clients, settings: Settings, execution_arn: str,
         last = history[-1]
         history.append({"id": int(last["id"]) + 1, "previousEventId": int(last["id"]),
                         "type": "TaskSubmitted", "timestamp": datetime.now(timezone.utc),
-                        "taskSubmittedEventDetails": {"output": json.dumps({"Payload": lead_in})}})
+                        "taskSubmittedEventDetails": {"resourceType": "lambda",
+                                                      "resource": "invoke.waitForTaskToken",
+                                                      "output": json.dumps({"Payload": lead_in})}})
     started = event_time(history[0]) if history else None
     since = round(started.timestamp() * 1000) if started is not None else 0
     # a split run's stretches: from their logs when deployed (StretchLogsPending, raised,
