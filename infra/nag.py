@@ -13,6 +13,7 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 from stepweave.compiler.distributed import distributed_maps
+from stepweave.runtime.stretches import checkpoint_folder
 
 from infra.constructs.api import RunApiFunction, StepweaveApi
 from infra.constructs.approvals import Approvals
@@ -157,7 +158,7 @@ def _acknowledge_approvals(approvals: Approvals) -> None:
         _acknowledge(
             notifier.role or notifier,
             f"AwsSolutions-IAM5[Resource::{_bucket_objects(approvals.payload_bucket, approvals).removesuffix('/*')}"
-            f"/stepweave-checkpoints/{name}/*]",
+            f"/{checkpoint_folder(name)}/*]",
             "An approval that runs the stretch before it keeps what that stretch did when the "
             "request then fails, one object per run (named by the execution, hence the '*'), "
             f"for a redrive to take instead of running its blocks again: PutObject and "

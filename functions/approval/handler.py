@@ -68,15 +68,15 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
         settings = Settings.from_env(default_manifests_dir=MANIFESTS_DIR)
     except SettingsError as exc:
         raise BlockError(f"Invalid handler configuration: {exc}") from None
-    ddb = boto3.client("dynamodb")
+    ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
     lead: LeadIn | None = None
     if block_event.stretch is not None:
-        lead = _lead_in(block_event, settings)
+        lead = _lead_in(block_event, settings, sfn)
         if lead.exit != block_event.block.name:
             return lead.answer()  # answered: the run failed or ended before it
         block_event = block_event.model_copy(update={"params": lead.params or {}})
         try:
-            return _ask(block_event, settings, ddb, lead)
+            return _ask(block_event, settings, ddb, sfn, lead)
         except Exception as exc:
             if settings.payload_bucket:  # a redrive takes the stretch's result from there
                 try:
@@ -87,20 +87,20 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             # answered here, so that the run's history names the stretch that ran (its blocks
             # are in the run's records)
             try:
-                boto3.client("stepfunctions").send_task_failure(
+                sfn.send_task_failure(
                     taskToken=block_event.taskToken, error=type(exc).__name__[:256], cause=lambda_error_cause(exc, lead))
             except Exception:  # noqa: BLE001 - then the Lambda's own error fails the task
                 raise exc from None
             logger.warning("approval request failed", extra={"error": type(exc).__name__})
             return lead.answer()
-    return _ask(block_event, settings, ddb, None)
+    return _ask(block_event, settings, ddb, sfn, None)
 
 
 def _kept_key(block_event: BlockEvent) -> str:
     return kept_key(block_event.context.workflow, block_event.context.execution, block_event.block.id)
 
 
-def _ask(block_event: BlockEvent, settings: Settings, ddb: Any, lead: LeadIn | None) -> dict[str, Any]:
+def _ask(block_event: BlockEvent, settings: Settings, ddb: Any, sfn: Any, lead: LeadIn | None) -> dict[str, Any]:
     """Request the approval (after the stretch before it, for a lead-in)."""
     import boto3
 
@@ -111,7 +111,7 @@ def _ask(block_event: BlockEvent, settings: Settings, ddb: Any, lead: LeadIn | N
     # the run's state so far, before the approval becomes visible (whoever sees the approval
     # sees the blocks that led to it); the approval is requested whatever happens here
     try:
-        clients = Clients(sfn=boto3.client("stepfunctions"), ddb=ddb, logs=boto3.client("logs"),
+        clients = Clients(sfn=sfn, ddb=ddb, logs=boto3.client("logs"),
                           log_waits=PAUSE_LOG_WAITS, item_bound=PAUSE_ITEM_BOUND,
                           map_items=IN_PROCESS_ITEMS.get())
         written = record_pause(clients, settings, block_event.context.execution,
@@ -134,7 +134,7 @@ def _ask(block_event: BlockEvent, settings: Settings, ddb: Any, lead: LeadIn | N
     return {"requested": True, **(lead.answer() if lead else {})}
 
 
-def _lead_in(block_event: BlockEvent, settings: Settings) -> LeadIn:
+def _lead_in(block_event: BlockEvent, settings: Settings, sfn: Any) -> LeadIn:
     """Run the stretch before the approval (or take what a failed attempt's did); answer
     the task at once when it failed or ended the run (``stepweave.runtime.lead_in``)."""
     import boto3
@@ -144,7 +144,6 @@ def _lead_in(block_event: BlockEvent, settings: Settings) -> LeadIn:
     token, block, stretch = block_event.taskToken, block_event.block.name, block_event.stretch or {}
     if not token:
         raise BlockError("approval block invoked without a task token")
-    sfn = boto3.client("stepfunctions")
     given = stretch.get("Input")
     redriven = isinstance(given, dict) and isinstance(given.get("redrive"), int) and given["redrive"] > 0
     lead = kept(boto3.client("s3"), settings.payload_bucket, _kept_key(block_event)) \

@@ -49,7 +49,7 @@ from infra.constructs.layer import locally_bundled_code
 from infra.constructs.recorder import MANIFESTS_DIR, RecorderBundler, grant_map_runs
 from infra.constructs.workflow import WorkflowStateMachine
 from infra.memory import HANDLER_MEMORY_MB
-from stepweave.runtime.stretches import CHECKPOINTS_PREFIX, lead_ins
+from stepweave.runtime.stretches import checkpoint_folder, lead_ins
 from stepweave.tools import tool_permissions
 
 __all__ = ["APPROVAL_FUNCTIONS", "Approvals", "SWEEP_MINUTES", "STUCK_METRIC"]
@@ -261,7 +261,7 @@ class Approvals(Construct):
             self.notifier.add_to_role_policy(iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:DeleteObject"],
                 resources=[self.payload_bucket.arn_for_objects(
-                    f"{CHECKPOINTS_PREFIX}/{workflow.compiled.name}/*")]))
+                    f"{checkpoint_folder(workflow.compiled.name)}/*")]))
 
     def set_public_url(self, url: str) -> None:
         """Where decision links point (the API's URL, or a custom domain)."""

@@ -17,7 +17,7 @@ from stepweave.compiler.states import done as _done
 from stepweave.compiler.states import js as _js
 from stepweave.errors import BLOCK_FAILED_ERROR, RESPONSE_ERROR
 
-__all__ = ["emit_handler", "ensure_fail_state", "add_container_catches",
+__all__ = ["CALLBACK", "emit_handler", "ensure_fail_state", "add_container_catches",
            "handler_placeholder", "handler_task", "task_state", "FAILED_BLOCK"]
 
 #: The variable a Catch sets to the name of the block that failed without an error edge.
@@ -26,7 +26,7 @@ _LAMBDA_RETRY = {"ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaExc
                                  "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
                  "JitterStrategy": "FULL"}  # defaults: 1 s, 3 attempts, backoff 2
 #: A Lambda invoked with a task token: the state ends when the token is answered.
-_CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 
 
 def handler_placeholder(handler: str) -> str:
@@ -175,7 +175,7 @@ def emit_handler(lw: Lowering, node: str, ctx: Ctx, states: dict[str, Any]) -> t
         # the handler only sends the request; the task waits for SendTaskSuccess, whose
         # output ($states.result) is the decision. No timeout: up to the run's year.
         event["taskToken"] = _js("$states.context.Task.Token")
-        state.update(Resource=_CALLBACK, Arguments={"FunctionName": state["Resource"], "Payload": event})
+        state.update(Resource=CALLBACK, Arguments={"FunctionName": state["Resource"], "Payload": event})
         seconds = block.params.get("timeoutSeconds") or block.timeoutSeconds
         if seconds:
             state["TimeoutSeconds"] = int(seconds)

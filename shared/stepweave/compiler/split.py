@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stepweave.compiler.aslcheck import check_definition
+from stepweave.compiler.blocks import CALLBACK
 from stepweave.compiler.compiled import CompiledWorkflow
 from stepweave.compiler.distributed import PAYLOAD_BUCKET
 from stepweave.compiler.estimate import history_warnings, iterations
@@ -48,7 +49,7 @@ from stepweave.compiler.graph import Graph
 from stepweave.compiler.jsonata_syntax import jsonata_fields
 from stepweave.compiler.subworkflow import START_SYNC, machine_placeholder
 from stepweave.errors import Problem, WorkflowError
-from stepweave.runtime.stretches import CHECKPOINTS_PREFIX, LEAD, LEAD_FAILED_ERROR
+from stepweave.runtime.stretches import CHECKPOINTS_PREFIX, LEAD, LEAD_FAILED_ERROR, checkpoint_folder
 
 __all__ = ["Stretch", "Split", "split_definition", "variables_read", "variables_assigned",
            "anchors", "STRETCH_FAILED_ERROR", "END", "stretch_ref", "MIN_SAVING",
@@ -73,12 +74,6 @@ _EXECUTION_ID = "$states.context.Execution.Id"
 _S3 = "arn:aws:states:::aws-sdk:s3:"
 _VAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _OTHER_CONTEXT = re.compile(r"\$states\.context\.(?!Execution\.Id\b|Map\.Item\b)")
-
-
-def checkpoint_folder(workflow: str) -> str:
-    """Where the stretches of ``workflow`` keep their checkpoints in the payload bucket
-    (``<folder>/<parent execution name>/<stretch>.json``)."""
-    return f"{CHECKPOINTS_PREFIX}/{workflow}"
 
 
 def stretch_ref(index: int) -> str:
@@ -586,7 +581,7 @@ def _waits_long(definition: dict[str, Any]) -> bool:
 
 def _is_approval(state: dict[str, Any]) -> bool:
     payload = (state.get("Arguments") or {}).get("Payload") if isinstance(state.get("Arguments"), dict) else None
-    return (state.get("Type") == "Task" and state.get("Resource") == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    return (state.get("Type") == "Task" and state.get("Resource") == CALLBACK
             and isinstance(payload, dict) and (payload.get("block") or {}).get("type") == "approval")
 
 
@@ -623,8 +618,7 @@ def _lead_in(parent: dict[str, Any], approval: str, tasks: dict[str, tuple[Stret
         return start_at
     exit_pass = next((n for n, s in stretch.definition["States"].items()
                       if s.get("Type") == "Pass" and s.get("End") and added.get(n) == ""
-                      and json.dumps(s.get("Output")).startswith('"{% {\\"exit\\": ' + json.dumps(_jstr(approval))[1:-1])),
-                     None)
+                      and isinstance(s.get("Output"), dict) and s["Output"].get("exit") == approval), None)
     if exit_pass is None:
         return start_at
     later = tasks[after][0]
@@ -632,10 +626,7 @@ def _lead_in(parent: dict[str, Any], approval: str, tasks: dict[str, tuple[Stret
     payload = state["Arguments"]["Payload"]
     params = payload.get("params", {})
     child = stretch.definition["States"]
-    returned = str(child[exit_pass]["Output"])  # '{% {"exit": …, "output": …, "vars": {…}} %}'
-    child[exit_pass]["Output"] = {"exit": approval, "output": "{% $states.input %}",
-                                  "vars": "{% " + returned[returned.index('"vars": ') + 8:-4] + " %}",
-                                  "params": _rewrite_execution({"p": params})["p"]}
+    child[exit_pass]["Output"]["params"] = _rewrite_execution({"p": params})["p"]
     enter = child[stretch.definition["StartAt"]]
     if _EXECUTION_ID in json.dumps(params) and EXECUTION_VAR not in enter.get("Assign", {}):
         enter.setdefault("Assign", {})[EXECUTION_VAR] = "{% $states.input.execution %}"
@@ -753,9 +744,9 @@ def _child(states: dict[str, Any], plan: _Plan, names: _Names, vars_in: list[str
     for target, name in exits.items():
         if target != END and live is not None:  # what is read after it (the rest: null)
             vars_value = _vars_object(v for v in vars_out if v in live(target))
-        body = (f'{{"exit": {_jstr(target)}, "output": $states.input}}' if target == END
-                else f'{{"exit": {_jstr(target)}, "output": $states.input, "vars": {vars_value}}}')
-        out[name] = {"Type": "Pass", "Output": "{% " + body + " %}", "End": True}
+        returned = {} if target == END else {"vars": "{% " + vars_value + " %}"}
+        out[name] = {"Type": "Pass", "Output": {"exit": target, "output": "{% $states.input %}", **returned},
+                     "End": True}
     if entry_choice is not None and read is not None:
         _resume(out, entry_choice, read, resumable, names, added,
                 checkpoint_folder(workflow), f"/{index}.json")

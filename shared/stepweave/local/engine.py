@@ -271,22 +271,24 @@ class LocalEngine:
 
     def _run_sync(self, machine: str, payload: str) -> dict[str, Any]:
         """``StartSyncExecution``, which moto lacks: start the execution, wait for its end
-        (an Express execution runs at most 5 minutes)."""
+        (woken by each execution's end; an Express execution runs at most 5 minutes)."""
+        from stepweave.local.moto_adapter import ENDED
+
         # named as AWS names it (moto would leave an Express execution unnamed)
         arn = self.sfn.start_execution(stateMachineArn=machine, input=payload,
                                        name=str(uuid.uuid4()))["executionArn"]
-        deadline, delay = time.monotonic() + 300, 0.002
+        deadline = time.monotonic() + 300
         while True:
+            seen = ENDED.count()
             described = self.sfn.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":
                 return {"executionArn": arn, **{k: described[k] for k in ("status", "output", "error", "cause",
                                                                           "startDate") if k in described}}
             if time.monotonic() > deadline:
-                self.sfn.stop_execution(executionArn=arn, error="States.Timeout")
+                self.sfn.stop_execution(executionArn=arn, error="States.Timeout", cause=EXPRESS_TIMEOUT_CAUSE)
                 return {"executionArn": arn, "status": "TIMED_OUT", "error": "States.Timeout",
-                        "cause": "the Express execution ran for more than 5 minutes"}
-            time.sleep(delay)
-            delay = min(0.02, delay * 1.5)
+                        "cause": EXPRESS_TIMEOUT_CAUSE}
+            ENDED.wait(seen, max(0.0, deadline - time.monotonic()) + 0.01)
 
     def child_invocations(self, compiled: CompiledWorkflow, execution: str) -> int:
         """The Lambda invocations of ``execution``'s distributed containers' child

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from stepweave.runtime.stretches import CHECKPOINTS_PREFIX
+from stepweave.runtime.stretches import checkpoint_folder
 
 __all__ = ["RETRIED_CODES", "RETRY_WAITS", "lambda_error_cause", "keep", "kept", "kept_key", "SyncRunner", "IN_PROCESS_RUNNER", "LeadIn", "run_lead_in", "aws_runner", "failure_cause",
            "MAX_CAUSE_CHARS", "ended_output", "SYNC_TIMEOUT_S"]
@@ -135,34 +135,44 @@ def run_lead_in(stretch: Mapping[str, Any], runner: SyncRunner) -> LeadIn:
         return LeadIn(arn, "FAILED", error="Stepweave.LeadInStretchOutput",
                       cause="the stretch before the approval answered without its exit",
                       started_ms=started_ms)
-    return LeadIn(arn, status, started_ms=started_ms, exit=output.get("exit") if isinstance(output.get("exit"), str) else None,
-                  output=output.get("output"),
-                  vars=output["vars"] if isinstance(output.get("vars"), dict) else None,
-                  params=output["params"] if isinstance(output.get("params"), dict) else None)
+    return _succeeded(arn, output, started_ms)
+
+
+def _succeeded(arn: str, result: Mapping[str, Any], started_ms: Any, reused: bool = False) -> LeadIn:
+    """A stretch that succeeded, from its result (``{"exit", "output", "vars", "params"}``:
+    its exit state's output, or what ``keep`` kept of it)."""
+    return LeadIn(arn, "SUCCEEDED", reused=reused,
+                  exit=result["exit"] if isinstance(result.get("exit"), str) else None,
+                  output=result.get("output"),
+                  vars=result["vars"] if isinstance(result.get("vars"), dict) else None,
+                  params=result["params"] if isinstance(result.get("params"), dict) else None,
+                  started_ms=started_ms if isinstance(started_ms, int) else None)
+
+
+def _fitted(fields: dict[str, Any], long: str) -> str:
+    """``fields`` as JSON, their text field ``long`` shortened until it fits a cause
+    (``MAX_CAUSE_CHARS``)."""
+    while True:
+        text = json.dumps(fields)
+        if len(text) <= MAX_CAUSE_CHARS:
+            return text
+        value = str(fields[long])
+        fields = {**fields, long: value[: max(0, len(value) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"}
 
 
 def failure_cause(lead: LeadIn) -> str:
     """The ``SendTaskFailure`` cause of a failed stretch: its ``{"Error", "Cause"}`` (the
     cause shortened to fit), and its ``ExecutionArn`` (whichever of the task's events Step
     Functions records last, it names the stretch)."""
-    cause = lead.cause
-    while True:
-        text = json.dumps({"Error": lead.error[:256], "Cause": cause, "ExecutionArn": lead.arn})
-        if len(text) <= MAX_CAUSE_CHARS:
-            return text
-        cause = cause[: max(0, len(cause) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"
+    return _fitted({"Error": lead.error[:256], "Cause": lead.cause, "ExecutionArn": lead.arn}, "Cause")
 
 
 def lambda_error_cause(exc: BaseException, lead: LeadIn) -> str:
     """The cause a Lambda function's error gives its task (its error payload), for a task the
     notifier fails itself after the stretch ran: the parent words it as it would the
     Lambda's (``errorMessage``); it names the stretch (``ExecutionArn``)."""
-    message = str(exc)
-    while True:
-        text = json.dumps({"errorMessage": message, "errorType": type(exc).__name__, "ExecutionArn": lead.arn})
-        if len(text) <= MAX_CAUSE_CHARS:
-            return text
-        message = message[: max(0, len(message) - (len(text) - MAX_CAUSE_CHARS) - 16)] + " (shortened)"
+    return _fitted({"errorMessage": str(exc), "errorType": type(exc).__name__, "ExecutionArn": lead.arn},
+                   "errorMessage")
 
 
 def ended_output(lead: LeadIn) -> str:
@@ -170,11 +180,10 @@ def ended_output(lead: LeadIn) -> str:
     return json.dumps({"ended": lead.output, "stretch": lead.arn}, allow_nan=False)
 
 
-
 def kept_key(workflow: str, execution: str, block_id: str) -> str:
     """Where a lead-in keeps its stretch's result for a redrive: beside the stretches'
     checkpoints (``<prefix>/<workflow>/<execution name>/lead-<block>.json``)."""
-    return f"{CHECKPOINTS_PREFIX}/{workflow}/{execution.rsplit(':', 1)[-1]}/lead-{block_id}.json"
+    return f"{checkpoint_folder(workflow)}/{execution.rsplit(':', 1)[-1]}/lead-{block_id}.json"
 
 
 def keep(s3: Any, bucket: str, key: str, lead: LeadIn) -> None:
@@ -194,7 +203,4 @@ def kept(s3: Any, bucket: str, key: str) -> LeadIn | None:
     s3.delete_object(Bucket=bucket, Key=key)
     if not isinstance(body, dict) or not isinstance(body.get("arn"), str):
         return None
-    return LeadIn(body["arn"], "SUCCEEDED", reused=True, exit=body.get("exit"), output=body.get("output"),
-                  vars=body.get("vars") if isinstance(body.get("vars"), dict) else None,
-                  params=body.get("params") if isinstance(body.get("params"), dict) else None,
-                  started_ms=body.get("started_ms") if isinstance(body.get("started_ms"), int) else None)
+    return _succeeded(body["arn"], body, body.get("started_ms"), reused=True)

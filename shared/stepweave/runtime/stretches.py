@@ -32,11 +32,19 @@ from typing import Any
 
 __all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions", "LEAD",
            "lead_ins", "LEAD_FAILED_ERROR",
-           "CHECKPOINTS_PREFIX"]
+           "CHECKPOINTS_PREFIX", "checkpoint_folder"]
 
 #: Where the stretches keep their checkpoints in the payload bucket (``<prefix>/<workflow>/
 #: <parent execution name>/...``; ``stepweave.compiler.split``), a lead-in's too
 CHECKPOINTS_PREFIX = "stepweave-checkpoints"
+
+
+def checkpoint_folder(workflow: str) -> str:
+    """Where the stretches of ``workflow`` keep their checkpoints in the payload bucket
+    (``<folder>/<parent execution name>/<stretch>.json``), a lead-in's stretch result too."""
+    return f"{CHECKPOINTS_PREFIX}/{workflow}"
+
+
 #: The prefix of a lead-in's value in the manifest's ``split`` (``lead:<stretch ref>``).
 LEAD = "lead:"
 #: The error a lead-in's task fails with when its stretch failed (its cause: the stretch's
@@ -64,17 +72,10 @@ def _child_arn(event: Mapping[str, Any], lead: bool = False) -> str | None:
     Nothing else: other tasks' outputs are block data (a function's result, a decision's
     fields), which must not name executions."""
     for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails", "taskFailedEventDetails"):
-        details = event.get(key)
-        if not isinstance(details, dict):
+        parsed = _task_json(event, key)
+        if parsed is None:
             continue
-        text = details.get("output") or details.get("cause")
-        try:
-            parsed = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            continue
-        kind = details.get("resourceType")
+        kind = event[key].get("resourceType")
         if kind == "lambda":
             if not lead:
                 continue
@@ -106,15 +107,21 @@ def _lead_arns(events: list[dict[str, Any]], leads: Mapping[str, str]) -> list[s
     return out
 
 
+def _task_json(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """The JSON object of a task event's output (or cause), or None."""
+    details = event.get(key)
+    text = (details.get("output") or details.get("cause")) if isinstance(details, dict) else None
+    try:
+        parsed = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def _reused(event: Mapping[str, Any]) -> bool:
     """Whether a lead-in's ``TaskSubmitted`` names an earlier attempt's stretch
     (``LeadIn.reused``)."""
-    details = event.get("taskSubmittedEventDetails")
-    try:
-        parsed = json.loads(details.get("output") or "{}") if isinstance(details, dict) else {}
-    except ValueError:
-        return False
-    payload = parsed.get("Payload") if isinstance(parsed, dict) else None
+    payload = (_task_json(event, "taskSubmittedEventDetails") or {}).get("Payload")
     return isinstance(payload, dict) and payload.get("Reused") is True
 
 
