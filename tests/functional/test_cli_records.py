@@ -18,14 +18,6 @@ edges: [start -> risky]
 """
 
 
-@pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STEPWEAVE_LOCAL_DIR", raising=False)  # the default: .stepweave here
-    monkeypatch.delenv("STEPWEAVE_TABLE", raising=False)
-    return tmp_path
-
-
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, object]:
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)

@@ -40,14 +40,6 @@ from tests.functional.test_cli_children_bill import WORKFLOW  # noqa: E402
 FAN = WORKFLOW.replace("name: fan-bill", "name: fan-record")
 
 
-@pytest.fixture()
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("STEPWEAVE_LOCAL_DIR", raising=False)  # the default: .stepweave here
-    monkeypatch.delenv("STEPWEAVE_TABLE", raising=False)
-    return tmp_path
-
-
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
     """``stepweave run``: the bill it printed and the run's name."""
     assert main(["run", *argv]) == 0
