@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from stepweave.runtime.history import fetch_history
-from stepweave.runtime.stretches import ChildEventsPending
+from stepweave.runtime.stretches import ChildEventsPending, task_json
 
 __all__ = ["StretchLogs", "StretchLogsPending", "history_event", "log_message", "machine_of",
            "child_starts", "END_EVENTS"]
@@ -187,12 +187,7 @@ def child_starts(events: list[dict[str, Any]]) -> dict[str, int]:
     ``TaskSubmitted`` outputs in a parent's history (a lead-in's: its Lambda's ``Payload``)."""
     found: dict[str, int] = {}
     for event in events:
-        details = event.get("taskSubmittedEventDetails")
-        text = details.get("output") if isinstance(details, dict) else None
-        try:
-            output = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
-            continue
+        output = task_json(event, "taskSubmittedEventDetails")
         if isinstance(output, dict) and isinstance(output.get("Payload"), dict):
             output = output["Payload"]
         if isinstance(output, dict) and isinstance(output.get("ExecutionArn"), str) \

@@ -32,7 +32,7 @@ from typing import Any
 
 __all__ = ["Splicer", "spliced", "ChildEvents", "ChildEventsPending", "child_executions", "LEAD",
            "lead_ins", "LEAD_FAILED_ERROR",
-           "CHECKPOINTS_PREFIX", "checkpoint_folder"]
+           "CHECKPOINTS_PREFIX", "checkpoint_folder", "task_json"]
 
 #: Where the stretches keep their checkpoints in the payload bucket (``<prefix>/<workflow>/
 #: <parent execution name>/...``; ``stepweave.compiler.split``), a lead-in's too
@@ -72,7 +72,7 @@ def _child_arn(event: Mapping[str, Any], lead: bool = False) -> str | None:
     Nothing else: other tasks' outputs are block data (a function's result, a decision's
     fields), which must not name executions."""
     for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails", "taskFailedEventDetails"):
-        parsed = _task_json(event, key)
+        parsed = task_json(event, key)
         if parsed is None:
             continue
         kind = event[key].get("resourceType")
@@ -107,7 +107,7 @@ def _lead_arns(events: list[dict[str, Any]], leads: Mapping[str, str]) -> list[s
     return out
 
 
-def _task_json(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+def task_json(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     """The JSON object of a task event's output (or cause), or None."""
     details = event.get(key)
     text = (details.get("output") or details.get("cause")) if isinstance(details, dict) else None
@@ -121,7 +121,7 @@ def _task_json(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 def _reused(event: Mapping[str, Any]) -> bool:
     """Whether a lead-in's ``TaskSubmitted`` names an earlier attempt's stretch
     (``LeadIn.reused``)."""
-    payload = (_task_json(event, "taskSubmittedEventDetails") or {}).get("Payload")
+    payload = (task_json(event, "taskSubmittedEventDetails") or {}).get("Payload")
     return isinstance(payload, dict) and payload.get("Reused") is True
 
 
